@@ -1,0 +1,22 @@
+"""augment: fill weak slices.
+
+Offline image augmentation with stored parameters, online (per-epoch) augmentation weighted
+toward weak slices, the SMOTE family via imbalanced-learn, feature-space SMOTE and transfer
+learning. Every new row carries its lineage.
+"""
+
+from diagnose._exceptions import CurakitError, DataError, LeakageError, ParameterError
+
+from ._lineage import LineageRow, lineage_frame, lineage_rows
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CurakitError",
+    "DataError",
+    "LeakageError",
+    "LineageRow",
+    "ParameterError",
+    "lineage_frame",
+    "lineage_rows",
+]

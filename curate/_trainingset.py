@@ -1,0 +1,233 @@
+"""``TrainingSet``: the data a retrain uses, with a manifest saying why every row is there.
+
+Layout on disk (``ts.save(dir)``, written atomically; ``TrainingSet.load(dir)``)::
+
+    dir/
+      training_set.json   kind, target, features, time, build info, schema_version, hashes
+      data.parquet        the rows (tabular: features + target [+ time]; images: target + metadata)
+      manifest.parquet    one lineage row per data row, plus ``split`` and ``weight``
+      images.npy          images only: uint8 (n, H, W, C), row-aligned with data.parquet
+      preprocess.json     the fitted preprocessing, when there is one (JSON, never pickle)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from augment._lineage import LINEAGE_COLUMNS
+from diagnose._exceptions import DataError, ParameterError
+from diagnose._io import atomic_dir
+
+__all__ = ["TrainingSet"]
+
+SCHEMA_VERSION = 1
+KINDS = ("tabular", "images")
+SPLITS = ("train", "val")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSet:
+    """Rows to train on, row-aligned with their manifest.
+
+    Attributes
+    ----------
+    kind : ``"tabular"`` or ``"images"``.
+    target : the label column of ``frame``.
+    frame : the rows. Tabular: ``features`` + ``target`` (+ ``time``). Images: ``target`` and
+        any per-row metadata; the pixels are in ``images``.
+    manifest : one row per row of ``frame``, same order: the lineage columns
+        (:data:`augment._lineage.LINEAGE_COLUMNS`) plus ``split`` (``"train"`` / ``"val"``;
+        a parent and its generated children always share a split) and ``weight``.
+    images : uint8 (n, H, W, C) for image sets, else None.
+    features : the feature columns (tabular), in model order.
+    time : the time column, when the sources had one.
+    preprocessor : the fitted preprocessing (a scikit-learn transformer) or None. It was
+        fitted on the ``train`` rows only.
+    info : JSON-able record of the build: seed, window, alpha, replay, dedup counts, ...
+    """
+
+    kind: str
+    target: str
+    frame: pd.DataFrame
+    manifest: pd.DataFrame
+    images: np.ndarray | None = None
+    features: list[str] = field(default_factory=list)
+    time: str | None = None
+    preprocessor: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ParameterError(f"The 'kind' of TrainingSet must be one of {list(KINDS)}. Got {self.kind!r} instead.")
+        if self.target not in self.frame.columns:
+            raise DataError(f"TrainingSet frame lacks the target column {self.target!r}.")
+        if len(self.manifest) != len(self.frame):
+            raise DataError(
+                f"TrainingSet manifest has {len(self.manifest)} rows but the data has {len(self.frame)}. "
+                "They must be row-aligned."
+            )
+        missing = [c for c in (*LINEAGE_COLUMNS, "split", "weight") if c not in self.manifest.columns]
+        if missing:
+            raise DataError(f"TrainingSet manifest lacks column(s) {missing}.")
+        bad_split = set(self.manifest["split"].unique()) - set(SPLITS)
+        if bad_split:
+            raise DataError(f"TrainingSet manifest 'split' must be one of {list(SPLITS)}. Got {sorted(bad_split)}.")
+        if self.kind == "images":
+            if self.images is None or len(self.images) != len(self.frame):
+                n_img = None if self.images is None else len(self.images)
+                raise DataError(
+                    f"An image TrainingSet needs one image per row: {len(self.frame)} rows, {n_img} images."
+                )
+        else:
+            absent = [c for c in self.features if c not in self.frame.columns]
+            if absent:
+                raise DataError(f"TrainingSet frame lacks feature column(s) {absent}.")
+
+    # -- access ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def X(self) -> np.ndarray | pd.DataFrame:
+        """Model inputs: the images (n, H, W, C), or the feature columns as a DataFrame."""
+        return self.images if self.kind == "images" else self.frame[self.features]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame[self.target].to_numpy()
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.manifest["weight"].to_numpy(dtype=np.float64)
+
+    @property
+    def origins(self) -> np.ndarray:
+        return self.manifest["origin"].to_numpy()
+
+    def mask(self, *, split: str | None = None, origins: Iterable[str] | None = None) -> np.ndarray:
+        """Boolean row mask for a split and/or a set of origins."""
+        m = np.ones(len(self), dtype=bool)
+        if split is not None:
+            if split not in SPLITS:
+                raise ParameterError(f"split must be one of {list(SPLITS)}. Got {split!r} instead.")
+            m &= self.manifest["split"].to_numpy() == split
+        if origins is not None:
+            m &= np.isin(self.origins, list(origins))
+        return m
+
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        """The rows where ``mask`` is True (a boolean mask or positions), manifest kept aligned."""
+        mask = np.asarray(mask)
+        pos = np.flatnonzero(mask) if mask.dtype == bool else mask.astype(np.int64)
+        return replace(
+            self,
+            frame=self.frame.iloc[pos].reset_index(drop=True),
+            manifest=self.manifest.iloc[pos].reset_index(drop=True),
+            images=None if self.images is None else self.images[pos],
+        )
+
+    def why(self, row_id: str) -> dict[str, Any]:
+        """The manifest entry of one row, with JSON fields decoded."""
+        hit = self.manifest[self.manifest["row_id"] == row_id]
+        if hit.empty:
+            raise DataError(f"No row with row_id {row_id!r} in this training set.")
+        rec = hit.iloc[0].to_dict()
+        for key in ("parent_ids", "params", "slice_ids"):
+            if isinstance(rec[key], str):
+                rec[key] = json.loads(rec[key])
+        return rec
+
+    def summary(self) -> pd.DataFrame:
+        """Row counts per origin, operation and split."""
+        return (
+            self.manifest.groupby(["origin", "operation", "split"], dropna=False)
+            .size()
+            .rename("rows")
+            .reset_index()
+        )
+
+    def fingerprint(self) -> str:
+        """A sha256 over the manifest and data (what a registry stores as the manifest hash)."""
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.manifest, index=False).to_numpy().tobytes())
+        h.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
+        if self.images is not None:
+            h.update(np.ascontiguousarray(self.images).tobytes())
+        return h.hexdigest()
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the set into folder ``path`` atomically (a crash leaves the old folder intact)."""
+        from ._preprocess import preprocessor_to_dict
+
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            self.frame.to_parquet(tmp / "data.parquet", index=False)
+            self.manifest.to_parquet(tmp / "manifest.parquet", index=False)
+            if self.images is not None:
+                np.save(tmp / "images.npy", np.ascontiguousarray(self.images), allow_pickle=False)
+            if self.preprocessor is not None:
+                (tmp / "preprocess.json").write_text(json.dumps(preprocessor_to_dict(self.preprocessor), indent=2))
+            meta = {
+                "schema_version": SCHEMA_VERSION,
+                "kind": self.kind,
+                "target": self.target,
+                "features": list(self.features),
+                "time": self.time,
+                "info": self.info,
+                "n_rows": len(self),
+                "fingerprint": self.fingerprint(),
+            }
+            (tmp / "training_set.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainingSet:
+        from ._preprocess import preprocessor_from_dict
+
+        path = Path(path)
+        meta_path = path / "training_set.json"
+        if not meta_path.is_file():
+            raise DataError(
+                f"{str(path)!r} is not a saved training set (no training_set.json). "
+                "Pass the folder written by TrainingSet.save or `curakit build`."
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise DataError(
+                f"Training set schema_version {meta.get('schema_version')} is not supported "
+                f"(this curakit reads {SCHEMA_VERSION}). Rebuild it with this version."
+            )
+        images = np.load(path / "images.npy", allow_pickle=False) if (path / "images.npy").exists() else None
+        pre = None
+        if (path / "preprocess.json").exists():
+            pre = preprocessor_from_dict(json.loads((path / "preprocess.json").read_text()))
+        ts = cls(
+            kind=meta["kind"],
+            target=meta["target"],
+            frame=pd.read_parquet(path / "data.parquet"),
+            manifest=pd.read_parquet(path / "manifest.parquet"),
+            images=images,
+            features=list(meta["features"]),
+            time=meta.get("time"),
+            preprocessor=pre,
+            info=meta.get("info", {}),
+        )
+        if ts.fingerprint() != meta.get("fingerprint"):
+            raise DataError(
+                f"Training set in {str(path)!r} does not match its recorded fingerprint: a file was changed "
+                "or truncated. Rebuild it."
+            )
+        return ts
+
+    def __repr__(self) -> str:
+        counts = self.manifest["origin"].value_counts().to_dict()
+        return f"TrainingSet(kind={self.kind!r}, rows={len(self)}, target={self.target!r}, origins={counts})"

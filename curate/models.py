@@ -1,0 +1,44 @@
+"""Tiny reference models (the demo's, the notebook's and the tests').
+
+This public submodule imports torch when imported; ``import curate`` alone does not.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["SmallCNN"]
+
+
+class SmallCNN(nn.Module):
+    """A small CNN for low-resolution images.
+
+    ``backbone`` (two conv blocks, pooled to a vector of ``2 * width`` features) then ``head``
+    (one Linear layer). Works on any input of at least 4x4 pixels.
+
+    Layer names (``model.named_modules()``): ``backbone``, ``backbone.0`` ... ``backbone.8``
+    and ``head``. ``backbone`` is the embedding layer, ``head`` the layer ``finetune_head``
+    replaces, ``backbone.5`` (the ReLU after the last conv) a natural Grad-CAM target.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.width = width
+        self.backbone = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))

@@ -1,0 +1,47 @@
+"""Heavy and optional dependencies, imported only inside the functions that need them.
+
+``import diagnose`` / ``augment`` / ``curate`` never import torch, torchvision, umap, shap,
+albumentations or matplotlib; every such import goes through :func:`import_optional`,
+whose error names the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+from ._exceptions import MissingDependencyError
+
+__all__ = ["import_optional"]
+
+# module -> (pip extra of curakit, distribution name)
+_EXTRAS = {
+    "torch": ("vision", "torch"),
+    "torchvision": ("vision", "torchvision"),
+    "albumentations": ("vision", "albumentations"),
+    "pytorch_grad_cam": ("vision", "grad-cam"),
+    "cv2": ("vision", "opencv-python-headless"),
+    "umap": ("umap", "umap-learn"),
+    "shap": ("shap", "shap"),
+    "matplotlib": ("", "matplotlib"),
+    "mlflow": ("", "mlflow"),
+}
+
+
+def import_optional(name: str) -> ModuleType:
+    """Import ``name`` (a module path such as ``"matplotlib.pyplot"``) or raise a clear error."""
+    top = name.split(".", 1)[0]
+    if top == "albumentations":
+        # albumentations pings the network on every import unless told not to.
+        os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if top == "matplotlib":
+        os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        extra, dist = _EXTRAS.get(top, ("", top))
+        how = f"pip install 'curakit[{extra}]'" if extra else f"pip install {dist}"
+        raise MissingDependencyError(
+            f"{name!r} is needed for this step but could not be imported ({exc}). Install it with: {how}."
+        ) from exc

@@ -1,0 +1,81 @@
+"""Input checks shared by the three stages. Each raises a one-line error naming the fix;
+messages carry shapes and dtypes, never the user's data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._exceptions import DataError, ParameterError
+
+__all__ = [
+    "check_1d",
+    "check_finite",
+    "check_images",
+    "check_same_length",
+    "check_choice",
+]
+
+
+def check_1d(values: Any, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"{name} must be 1-d (one value per row). Got shape {arr.shape} instead.")
+    return arr
+
+
+def check_same_length(**arrays: Any) -> int:
+    """All given arrays have one length; returns it."""
+    lengths = {name: len(a) for name, a in arrays.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{k}={v}" for k, v in lengths.items())
+        raise DataError(f"Inputs differ in length ({desc}). Pass one entry per analysed row in each.")
+    return next(iter(lengths.values()), 0)
+
+
+def check_finite(values: Any, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise DataError(
+            f"{name} contains {bad} NaN or inf value(s) (shape {arr.shape}). Remove or impute them first."
+        )
+    return arr
+
+
+def check_images(images: Any, name: str = "images", *, channels: int | None = None) -> np.ndarray:
+    """A uint8 array shaped (n, H, W, C) with C in {1, 3} (or ``channels`` when given)."""
+    arr = np.asarray(images) if not isinstance(images, np.ndarray) else images
+    if arr.dtype != np.uint8:
+        raise DataError(
+            f"{name} must be uint8 in [0, 255]. Got dtype {arr.dtype} instead. "
+            "Convert with (x * 255).round().astype('uint8') for floats in [0, 1]."
+        )
+    if arr.ndim != 4:
+        raise DataError(
+            f"{name} must be shaped (n, H, W, C). Got shape {arr.shape} instead. "
+            "Add a channel axis with images[..., None] for grayscale."
+        )
+    if channels is not None and arr.shape[-1] != channels:
+        raise DataError(
+            f"{name} have {arr.shape[-1]} channel(s) but {channels} are expected. "
+            "Convert grayscale to RGB with np.repeat(images, 3, axis=-1), or RGB to grayscale first."
+        )
+    if arr.shape[-1] not in (1, 3, 4):
+        raise DataError(
+            f"{name} must have 1, 3 or 4 channels last, shaped (n, H, W, C). Got shape {arr.shape} instead."
+        )
+    return arr
+
+
+def check_choice(value: Any, name: str, owner: str, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        from ._registry import did_you_mean
+
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be one of {list(choices)}. Got {value!r} instead."
+            + did_you_mean(str(value), [str(c) for c in choices])
+        )
+    return value
