@@ -1,0 +1,28 @@
+"""Import hygiene: light imports, and each package's __all__ is exactly what it exports."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "torchvision", "umap", "shap", "albumentations", "matplotlib", "pytorch_grad_cam", "cv2", "numba")
+
+
+def test_importing_the_packages_loads_no_heavy_dependency():
+    code = (
+        "import sys, diagnose, augment, curate, curate._cli; "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"heavy modules loaded at import time: {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("name", ["diagnose", "augment", "curate"])
+def test_all_is_sorted_and_importable(name):
+    mod = importlib.import_module(name)
+    assert list(mod.__all__) == sorted(mod.__all__)
+    for attr in mod.__all__:
+        assert hasattr(mod, attr), f"{name}.{attr} is in __all__ but not importable"
+    public = {a for a in dir(mod) if not a.startswith("_") and not isinstance(getattr(mod, a), type(sys))}
+    assert public - {"annotations"} <= set(mod.__all__), f"{name} exports names missing from __all__: {public - set(mod.__all__)}"
