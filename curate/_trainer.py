@@ -1,0 +1,380 @@
+"""A compact trainer for torch ``nn.Module`` classifiers and adapters for scikit-learn estimators.
+
+Torch: mini-batch training on the CPU with a seeded generator (shuffles) and a seeded global
+RNG inside :func:`torch.random.fork_rng` (dropout, re-initialisation), per-row sample weights,
+weight decay, early stopping on a validation split (the best epoch's weights are restored) and
+a per-epoch trace of loss and accuracy. Images reach the model as float32 NCHW in [0, 1]
+(:func:`diagnose._model.images_to_tensor`) unless ``transform=`` is given; tabular rows as
+float32 matrices.
+
+scikit-learn: refit (with ``sample_weight`` when the weights are not uniform), continue with
+``warm_start=True`` (ensembles grow by ``extra_estimators`` trees) or ``partial_fit`` epochs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import numbers
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from diagnose._exceptions import DataError, ParameterError, StrategyError
+from diagnose._model import images_to_tensor, is_torch_model
+from diagnose._optional import import_optional
+from diagnose._progress import progress
+from diagnose._random import check_random_state, torch_generator
+
+__all__ = [
+    "TrainConfig",
+    "can_continue",
+    "fit_torch",
+    "reset_parameters",
+    "sk_continue",
+    "sk_fit",
+    "to_model_input",
+    "torch_num_outputs",
+    "torch_predict_proba",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _check_number(owner: str, name: str, value: Any, *, kind: type, low: float, high: float = math.inf,
+                  low_open: bool = False) -> Any:
+    ok_type = isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
+    in_range = ok_type and (value > low if low_open else value >= low) and value <= high
+    if not in_range:
+        left = "(" if low_open else "["
+        hi = "inf)" if math.isinf(high) else f"{high}]"
+        what = "an int" if kind is int else "a float"
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be {what} in the range {left}{low}, {hi}. Got {value!r} instead."
+        )
+    return kind(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """How the torch trainer runs (the strategies pass their own ``lr`` etc. here).
+
+    epochs : maximum passes over the training rows.
+    lr : Adam learning rate.
+    batch_size : rows per step (batches are split evenly, so none has a single row).
+    weight_decay : Adam weight decay (L2 on all trained parameters).
+    patience : stop after this many epochs without a lower validation loss (None: never).
+    progress : draw a progress bar (None: automatic, see :mod:`diagnose._progress`).
+    """
+
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    patience: int | None = 3
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        owner = "retrain"
+        _check_number(owner, "epochs", self.epochs, kind=int, low=1)
+        _check_number(owner, "lr", self.lr, kind=float, low=0.0, low_open=True)
+        _check_number(owner, "batch_size", self.batch_size, kind=int, low=1)
+        _check_number(owner, "weight_decay", self.weight_decay, kind=float, low=0.0)
+        if self.patience is not None:
+            _check_number(owner, "patience", self.patience, kind=int, low=1)
+
+
+# -- torch ----------------------------------------------------------------------------------
+def to_model_input(batch: Any, transform: Callable | None = None):
+    """A batch as the torch model's input: images (uint8 NHWC) via ``images_to_tensor``
+    (or ``transform``), anything else as a float32 matrix."""
+    torch = import_optional("torch")
+    if transform is not None:
+        return images_to_tensor(batch, transform)
+    arr = batch.to_numpy() if hasattr(batch, "to_numpy") else np.asarray(batch)
+    if arr.dtype == np.uint8 and arr.ndim in (3, 4):
+        return images_to_tensor(arr)
+    return torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def _take(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def torch_predict_proba(model: Any, X: Any, *, transform: Callable | None = None, batch_size: int = 256) -> np.ndarray:
+    """Softmax of the model's outputs, (n, k) float64; the model's train/eval mode is restored."""
+    torch = import_optional("torch")
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                xb = to_model_input(_take(X, np.arange(start, min(start + batch_size, len(X)))), transform)
+                outs.append(torch.softmax(model(xb), dim=1).double().numpy())
+    finally:
+        model.train(was_training)
+    if not outs:
+        return np.zeros((0, torch_num_outputs(model, X[:0] if not hasattr(X, "iloc") else X, transform)))
+    return np.concatenate(outs)
+
+
+def torch_num_outputs(model: Any, X: Any, transform: Callable | None = None) -> int:
+    """Number of logits the model produces (one forward pass on the first row)."""
+    torch = import_optional("torch")
+    if len(X) == 0:
+        raise DataError("Cannot infer the number of model outputs from an empty input.")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(to_model_input(_take(X, np.arange(1)), transform))
+    finally:
+        model.train(was_training)
+    if out.ndim != 2:
+        raise DataError(
+            f"A torch classifier must return logits shaped (n, n_classes). Got output of shape {tuple(out.shape)}."
+        )
+    return int(out.shape[1])
+
+
+def reset_parameters(model: Any, seed: int) -> Any:
+    """Re-initialise ``model`` in place: ``reset_parameters()`` on every submodule that has it,
+    under a seeded global torch RNG (so the same seed gives the same weights). Returns it."""
+    torch = import_optional("torch")
+    n_reset = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for module in model.modules():
+            fn = getattr(module, "reset_parameters", None)
+            if callable(fn):
+                fn()
+                n_reset += 1
+            # BatchNorm running statistics belong to the old data too.
+            reset_stats = getattr(module, "reset_running_stats", None)
+            if callable(reset_stats):
+                reset_stats()
+    if n_reset == 0:
+        raise StrategyError(
+            f"{type(model).__name__} has no submodule with reset_parameters(), so it cannot be re-initialised "
+            "for a 'scratch' strategy. Give its layers reset_parameters() or use a 'continue' strategy."
+        )
+    return model
+
+
+def fit_torch(
+    model: Any,
+    X: Any,
+    y: np.ndarray,
+    *,
+    config: TrainConfig,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+    X_val: Any = None,
+    y_val: np.ndarray | None = None,
+    transform: Callable | None = None,
+    parameters: Sequence[Any] | None = None,
+    frozen_modules: Sequence[Any] = (),
+    penalty: Callable[[Any], Any] | None = None,
+    desc: str = "train",
+) -> list[dict[str, Any]]:
+    """Train ``model`` in place; return the per-epoch trace.
+
+    parameters : the parameters to optimise (default: every parameter that requires grad).
+    frozen_modules : modules kept in eval mode while training (a frozen backbone's BatchNorm).
+    penalty : ``fn(model) -> scalar tensor`` added to every step's loss (L2 toward old
+        weights, EWC).
+    Returns one dict per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
+    ``val_accuracy`` (None without validation rows), ``seconds``. With validation rows and a
+    ``patience``, training stops early and the weights of the epoch with the lowest validation
+    loss are restored (``best`` marks it).
+    """
+    torch = import_optional("torch")
+    F = torch.nn.functional
+    y = np.asarray(y)
+    n = len(y)
+    if n == 0:
+        raise DataError("No training rows for this strategy: the selected rows of the training set are empty.")
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DataError(
+            f"Sample weights must be {n} finite non-negative numbers with a positive sum. Got shape {w.shape}."
+        )
+    yt = torch.as_tensor(y.astype(np.int64))
+    wt = torch.as_tensor(w, dtype=torch.float32)
+    params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
+    if not params:
+        raise StrategyError("The model has no trainable parameters for this strategy.")
+    has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    yv = np.asarray(y_val) if has_val else None
+
+    history: list[dict[str, Any]] = []
+    n_batches = max(1, math.ceil(n / config.batch_size))  # near-equal batches: no lone last row
+    gen = torch_generator(seed)
+    best_loss, best_state, bad_epochs = math.inf, None, 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        for epoch in progress(range(config.epochs), desc=desc, total=config.epochs, enabled=config.progress,
+                              unit="epoch"):
+            t0 = time.perf_counter()
+            model.train()
+            for m in frozen_modules:
+                m.eval()
+            perm = torch.randperm(n, generator=gen).numpy()
+            tot_loss = tot_w = correct = 0.0
+            for idx in np.array_split(perm, n_batches):
+                xb = to_model_input(_take(X, idx), transform)
+                logits = model(xb)
+                wb = wt[idx]
+                per_row = F.cross_entropy(logits, yt[idx], reduction="none")
+                loss = (per_row * wb).sum() / wb.sum().clamp_min(1e-12)
+                if penalty is not None:
+                    loss = loss + penalty(model)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    tot_loss += float((per_row * wb).sum())
+                    tot_w += float(wb.sum())
+                    correct += float((logits.argmax(1) == yt[idx]).sum())
+            rec: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": tot_loss / max(tot_w, 1e-12),
+                "train_accuracy": correct / n,
+                "val_loss": None,
+                "val_accuracy": None,
+            }
+            if has_val:
+                proba = torch_predict_proba(model, X_val, transform=transform)
+                p_true = proba[np.arange(len(yv)), yv.astype(np.int64)]
+                rec["val_loss"] = float(-np.log(np.clip(p_true, 1e-12, 1.0)).mean())
+                rec["val_accuracy"] = float((proba.argmax(1) == yv).mean())
+            rec["seconds"] = time.perf_counter() - t0
+            history.append(rec)
+            logger.debug("%s epoch %d: %s", desc, epoch + 1, rec)
+            if has_val and config.patience is not None:
+                if rec["val_loss"] < best_loss - 1e-9:
+                    best_loss, bad_epochs = rec["val_loss"], 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad_epochs += 1
+                    if bad_epochs >= config.patience:
+                        logger.info("%s: early stop after epoch %d (no lower validation loss for %d epochs)",
+                                    desc, epoch + 1, bad_epochs)
+                        break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        best_epoch = min(range(len(history)), key=lambda i: history[i]["val_loss"])
+        history[best_epoch]["best"] = True
+    model.eval()
+    return history
+
+
+# -- scikit-learn -----------------------------------------------------------------------------
+def _accepts_sample_weight(method: Callable) -> bool:
+    try:
+        return "sample_weight" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return False
+
+
+def _weights_kw(est: Any, method_name: str, w: np.ndarray | None) -> dict[str, Any]:
+    if w is None or np.allclose(w, w[0] if len(w) else 1.0):
+        return {}
+    if not _accepts_sample_weight(getattr(est, method_name)):
+        raise ParameterError(
+            f"{type(est).__name__}.{method_name} does not accept sample_weight, but the training set has "
+            "non-uniform row weights. Build the training set without weights or use an estimator that takes them."
+        )
+    return {"sample_weight": np.asarray(w, dtype=np.float64)}
+
+
+def _accuracy(est: Any, X: Any, y: np.ndarray | None) -> float | None:
+    if X is None or y is None or len(y) == 0:
+        return None
+    return float((np.asarray(est.predict(X)) == np.asarray(y)).mean())
+
+
+def sk_fit(est: Any, X: Any, y: np.ndarray, *, sample_weight: np.ndarray | None = None,
+           X_val: Any = None, y_val: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """``est.fit`` (with weights when they are not uniform); a one-entry trace."""
+    t0 = time.perf_counter()
+    est.fit(X, y, **_weights_kw(est, "fit", sample_weight))
+    return [{"epoch": 1, "train_accuracy": _accuracy(est, X, y), "val_accuracy": _accuracy(est, X_val, y_val),
+             "seconds": time.perf_counter() - t0}]
+
+
+def can_continue(est: Any) -> str | None:
+    """How an estimator can continue training: ``"warm_start"``, ``"partial_fit"`` or None."""
+    if getattr(est, "warm_start", False) is True:
+        return "warm_start"
+    if callable(getattr(est, "partial_fit", None)):
+        return "partial_fit"
+    return None
+
+
+def sk_continue(
+    est: Any,
+    X: Any,
+    y: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
+    epochs: int = 5,
+    extra_estimators: int | None = None,
+    seed: int = 0,
+    X_val: Any = None,
+    y_val: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Continue training a fitted estimator on (X, y) in place; return the trace.
+
+    ``warm_start=True``: one more ``fit`` starting from the current solution; estimators with
+    ``n_estimators`` grow by ``extra_estimators`` (default: half the current count) trees
+    trained on these rows. Otherwise ``partial_fit`` for ``epochs`` seeded shuffled passes.
+    """
+    how = can_continue(est)
+    classes = getattr(est, "classes_", None)
+    y = np.asarray(y)
+    if classes is not None:
+        unseen = np.setdiff1d(np.unique(y), np.asarray(classes))
+        if unseen.size:
+            raise StrategyError(
+                f"The training rows have {unseen.size} label value(s) that the fitted {type(est).__name__} "
+                "does not know, so its training cannot be continued. Use scratch_new, scratch_all, "
+                "ensemble_new or ensemble_all."
+            )
+    history: list[dict[str, Any]] = []
+    if how == "warm_start":
+        t0 = time.perf_counter()
+        if hasattr(est, "n_estimators") and hasattr(est, "estimators_"):
+            n_now = len(est.estimators_)
+            add = extra_estimators if extra_estimators is not None else max(1, n_now // 2)
+            est.set_params(n_estimators=n_now + int(add))
+        est.fit(X, y, **_weights_kw(est, "fit", sample_weight))
+        history.append({"epoch": 1, "train_accuracy": _accuracy(est, X, y),
+                        "val_accuracy": _accuracy(est, X_val, y_val), "seconds": time.perf_counter() - t0})
+        return history
+    if how == "partial_fit":
+        rng = check_random_state(seed)
+        kw_all = _weights_kw(est, "partial_fit", sample_weight)
+        for epoch in range(int(epochs)):
+            t0 = time.perf_counter()
+            perm = rng.permutation(len(y))
+            kw = {"sample_weight": kw_all["sample_weight"][perm]} if kw_all else {}
+            if classes is not None:
+                kw["classes"] = np.asarray(classes)
+            est.partial_fit(_take(X, perm), y[perm], **kw)
+            history.append({"epoch": epoch + 1, "train_accuracy": _accuracy(est, X, y),
+                            "val_accuracy": _accuracy(est, X_val, y_val), "seconds": time.perf_counter() - t0})
+        return history
+    raise StrategyError(f"{type(est).__name__} supports neither warm_start nor partial_fit.")
+
+
+def is_sklearn_estimator(model: Any) -> bool:
+    return not is_torch_model(model) and callable(getattr(model, "fit", None)) and callable(
+        getattr(model, "predict", None)
+    )
