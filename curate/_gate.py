@@ -1,0 +1,139 @@
+"""``curate.Gate``: promote a candidate only if it is better on new data and not worse on old.
+
+The gate compares candidate and champion predictions on the *same* eval rows with a paired
+bootstrap (rows resampled with replacement, the same resample for both models):
+
+- new: the gain ``metric(candidate) - metric(champion)`` must be positive and its one-sided
+  lower confidence bound at least ``min_gain_new``;
+- old: the drop ``metric(champion) - metric(candidate)`` must have a one-sided upper confidence
+  bound of at most ``max_drop_old``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from diagnose._exceptions import DataError, ParameterError
+from diagnose._random import check_random_state
+
+from ._retrain import EvalPredictions, resolve_metric
+from ._trainer import _check_number
+
+__all__ = ["Gate", "GateDecision"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateDecision:
+    """The gate's verdict: ``passed``, one readable reason per check, and the numbers."""
+
+    passed: bool
+    reasons: tuple[str, ...]
+    checks: dict[str, Any] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": self.schema_version, "passed": self.passed, "reasons": list(self.reasons),
+                "checks": self.checks, "gate": self.gate}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gate:
+    """Promotion rule, judged by a paired bootstrap.
+
+    min_gain_new : required gain on the new eval set (the lower confidence bound must reach it).
+    max_drop_old : tolerated drop on the old eval set (the upper confidence bound must stay within).
+    confidence : one-sided confidence level of both bounds, in (0.5, 1).
+    n_bootstrap : bootstrap resamples.
+    metric : ``"accuracy"``, a scikit-learn scorer name or ``fn(y_true, y_pred)`` (higher is better).
+    old, new : the eval-set names the checks read.
+    """
+
+    min_gain_new: float = 0.0
+    max_drop_old: float = 0.01
+    confidence: float = 0.95
+    n_bootstrap: int = 1000
+    metric: str | Callable = "accuracy"
+    random_state: int = 0
+    old: str = "old"
+    new: str = "new"
+
+    def __post_init__(self) -> None:
+        _check_number("Gate", "min_gain_new", self.min_gain_new, kind=float, low=-1.0, high=1.0)
+        _check_number("Gate", "max_drop_old", self.max_drop_old, kind=float, low=0.0)
+        c = self.confidence
+        if not isinstance(c, (int, float)) or isinstance(c, bool) or not 0.5 < c < 1.0:
+            raise ParameterError(f"The 'confidence' parameter of Gate must be a float in the range (0.5, 1.0). Got {c!r} instead.")
+        _check_number("Gate", "n_bootstrap", self.n_bootstrap, kind=int, low=10)
+        resolve_metric(self.metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        metric = self.metric if isinstance(self.metric, str) else resolve_metric(self.metric).name
+        return {"min_gain_new": self.min_gain_new, "max_drop_old": self.max_drop_old, "confidence": self.confidence,
+                "n_bootstrap": self.n_bootstrap, "metric": metric, "random_state": self.random_state,
+                "old": self.old, "new": self.new}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Gate:
+        return cls(**dict(data))
+
+    def _paired(self, cand: EvalPredictions, champ: EvalPredictions, name: str, seed_key: int) -> dict[str, Any]:
+        if len(cand.y_true) != len(champ.y_true) or not np.array_equal(cand.y_true, champ.y_true):
+            raise DataError(
+                f"Gate: candidate and champion predictions on eval set {name!r} are not on the same rows "
+                f"({len(cand.y_true)} vs {len(champ.y_true)} labels). Score both on the same eval set."
+            )
+        n = len(cand.y_true)
+        if n == 0:
+            raise DataError(f"Gate: eval set {name!r} is empty; the gate needs rows to judge on.")
+        metric = resolve_metric(self.metric)
+        observed = cand.score(metric) - champ.score(metric)
+        rng = check_random_state(np.random.SeedSequence([self.random_state, seed_key]).generate_state(1)[0])
+        if metric.per_row:
+            diff = (cand.y_pred == cand.y_true).astype(np.float64) - (champ.y_pred == champ.y_true).astype(np.float64)
+            boot = np.empty(self.n_bootstrap)
+            for start in range(0, self.n_bootstrap, 200):  # bounded memory
+                stop = min(start + 200, self.n_bootstrap)
+                boot[start:stop] = diff[rng.integers(0, n, size=(stop - start, n))].mean(1)
+        else:
+            boot = np.empty(self.n_bootstrap)
+            for b in range(self.n_bootstrap):
+                rows = rng.integers(0, n, size=n)
+                boot[b] = cand.score(metric, rows) - champ.score(metric, rows)
+        alpha = 1.0 - self.confidence
+        return {"observed": float(observed), "lower": float(np.quantile(boot, alpha)),
+                "upper": float(np.quantile(boot, 1.0 - alpha)), "n": int(n)}
+
+    def evaluate(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
+                 ) -> GateDecision:
+        """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set)."""
+        for name in (self.new, self.old):
+            if name not in candidate or name not in champion:
+                raise DataError(
+                    f"Gate needs predictions on eval set {name!r} for both models; got {sorted(candidate)} and "
+                    f"{sorted(champion)}. Retrain with eval_sets={{'old': ..., 'new': ...}}."
+                )
+        metric = resolve_metric(self.metric).name
+        pct = f"{self.confidence:.0%}"
+        new = self._paired(candidate[self.new], champion[self.new], self.new, 1)
+        new["required"] = self.min_gain_new
+        new["passed"] = bool(new["observed"] > 0 and new["lower"] >= self.min_gain_new)
+        old = self._paired(candidate[self.old], champion[self.old], self.old, 2)
+        drop = {"observed": 0.0 - old["observed"] + 0.0, "upper": 0.0 - old["lower"] + 0.0,
+                "lower": 0.0 - old["upper"] + 0.0, "n": old["n"],
+                "allowed": self.max_drop_old}
+        drop["passed"] = bool(drop["upper"] <= self.max_drop_old)
+        reasons = (
+            f"{self.new}: {metric} gain {new['observed']:+.4f} ({pct} lower bound {new['lower']:+.4f}, "
+            f"required >= {self.min_gain_new:+.4f} and > 0): {'pass' if new['passed'] else 'fail'}",
+            f"{self.old}: {metric} drop {drop['observed']:+.4f} ({pct} upper bound {drop['upper']:+.4f}, "
+            f"allowed <= {self.max_drop_old:.4f}): {'pass' if drop['passed'] else 'fail'}",
+        )
+        return GateDecision(passed=new["passed"] and drop["passed"], reasons=reasons,
+                            checks={"new_gain": new, "old_drop": drop}, gate=self.to_dict())

@@ -1,0 +1,566 @@
+"""``curate.Registry``: a local model registry folder with every version, a champion, history.
+
+Layout::
+
+    path/
+      registry.json        the one source of truth: versions, champion, champion stack, history
+      .lock                fcntl.flock'ed by every write (two processes can promote at once)
+      versions/v1/         one folder per version, written atomically before registry.json
+        model.json         format, sha256 of the weights file, how to rebuild the model
+        model.pt           torch: the state dict (loaded with weights_only=True)
+        model.pkl          scikit-learn: the estimator's pickle (see "Model files" below)
+        preprocess.json    the training set's fitted preprocessing, when there is one
+        version.json       the version record (metrics, recipe, training-set hash, ...)
+
+A write is one read-modify-write of ``registry.json`` under the lock: the version folder is
+built in a temporary sibling and swapped in (``diagnose._io.atomic_dir``), then
+``registry.json`` is replaced atomically. A crash before that last step leaves the registry
+readable and unchanged (an orphan version folder is ignored and overwritten next time).
+
+Model files: torch models are stored as a state dict plus an architecture spec (importable
+class path, init kwargs read from the module's attributes, the shapes of its Linear layers),
+so loading never unpickles code; a model that cannot be rebuilt from its spec is loaded with
+``factory=``. scikit-learn estimators have no non-pickle format here (skops is not a
+dependency), so they are stored with pickle: loading a pickle runs code, so load only
+registries you wrote yourself. The sha256 recorded in ``model.json`` and ``registry.json`` is
+checked before unpickling, which catches corruption and a swapped file, not a forger who can
+also rewrite ``registry.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import inspect
+import json
+import logging
+import os
+import pickle
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from diagnose._exceptions import ParameterError, RegistryError
+from diagnose._io import atomic_dir, atomic_write_json
+from diagnose._model import is_torch_model
+from diagnose._optional import import_optional
+from diagnose._slice import _jsonable
+
+from ._gate import Gate, GateDecision
+from ._retrain import RetrainResult, model_hash
+
+__all__ = ["ModelVersion", "Promotion", "Registry", "load_model_artifact", "save_model_artifact"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# -- model artefacts ------------------------------------------------------------------------
+_JSON_SCALARS = (bool, int, float, str, type(None))
+
+
+def _json_ok(value: Any) -> bool:
+    if isinstance(value, _JSON_SCALARS):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_ok(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_ok(v) for k, v in value.items())
+    return False
+
+
+def _torch_spec(model: Any, init_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    torch = import_optional("torch")
+    from ._strategies import _ENSEMBLE_CLASS
+
+    if _ENSEMBLE_CLASS and isinstance(model, _ENSEMBLE_CLASS[0]):
+        return {"kind": "ensemble", "weights": model.weights.tolist(),
+                "members": [_torch_spec(m) for m in model.members]}
+    cls = type(model)
+    spec: dict[str, Any] = {"kind": "module", "class": f"{cls.__module__}:{cls.__qualname__}", "init_kwargs": {},
+                            "linear_shapes": {}, "rebuildable": True, "why_not": None}
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        spec.update(rebuildable=False, why_not=f"class {cls.__qualname__} is not importable (defined in "
+                    f"{'a function' if '<locals>' in cls.__qualname__ else '__main__'})")
+    kwargs: dict[str, Any] = {}
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):  # pragma: no cover
+        sig = None
+    for name, p in (list(sig.parameters.items())[1:] if sig else []):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if init_kwargs and name in init_kwargs:
+            kwargs[name] = init_kwargs[name]
+        elif hasattr(model, name) and _json_ok(getattr(model, name)):
+            kwargs[name] = getattr(model, name)
+        elif p.default is p.empty and spec["rebuildable"]:
+            spec.update(rebuildable=False, why_not=f"the value of init argument {name!r} is not recorded")
+    spec["init_kwargs"] = _jsonable(kwargs)
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear):
+            spec["linear_shapes"][name] = [m.in_features, m.out_features, m.bias is not None]
+    return spec
+
+
+def _build_from_spec(spec: Mapping[str, Any]) -> Any:
+    torch = import_optional("torch")
+    if spec["kind"] == "ensemble":
+        from ._strategies import _ensemble_class
+
+        return _ensemble_class()([_build_from_spec(m) for m in spec["members"]], spec["weights"])
+    if not spec.get("rebuildable", True):
+        raise RegistryError(
+            f"The stored model cannot be rebuilt from its spec: {spec.get('why_not')}. Pass factory= (a callable "
+            "returning an untrained instance of the same architecture) to load it."
+        )
+    module_name, qual = spec["class"].split(":", 1)
+    obj: Any = importlib.import_module(module_name)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    model = obj(**spec["init_kwargs"])
+    for name, (fan_in, fan_out, bias) in spec.get("linear_shapes", {}).items():
+        current = model.get_submodule(name) if name else model
+        if isinstance(current, torch.nn.Linear) and (current.in_features, current.out_features) != (fan_in, fan_out):
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, attr, torch.nn.Linear(fan_in, fan_out, bias=bias))
+    return model
+
+
+def save_model_artifact(model: Any, folder: str | Path, *, preprocessor: Any = None,
+                        init_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``model`` (and the preprocessing) into ``folder``; return the ``model.json`` record."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_torch_model(model):
+        torch = import_optional("torch")
+        spec = _torch_spec(model, init_kwargs)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save(state, folder / "model.pt")
+        if spec.get("rebuildable", True) and spec["kind"] == "module":
+            try:  # prove the spec rebuilds this exact architecture
+                _build_from_spec(spec).load_state_dict(state, strict=True)
+            except Exception as exc:  # noqa: BLE001 - any failure means "needs a factory"
+                spec.update(rebuildable=False, why_not=f"rebuilding from the spec failed ({type(exc).__name__})")
+        record = {"format": "torch-state-dict", "file": "model.pt", "spec": spec}
+    else:
+        with open(folder / "model.pkl", "wb") as fh:
+            pickle.dump(model, fh, protocol=5)
+        cls = type(model)
+        record = {"format": "sklearn-pickle", "file": "model.pkl", "class": f"{cls.__module__}:{cls.__qualname__}"}
+        try:
+            import sklearn
+
+            record["sklearn_version"] = sklearn.__version__
+        except ImportError:  # pragma: no cover
+            pass
+    record["sha256"] = _sha256_file(folder / record["file"])
+    record["model_hash"] = model_hash(model)
+    record["schema_version"] = SCHEMA_VERSION
+    if preprocessor is not None:
+        record["preprocessor"] = _save_preprocessor(preprocessor, folder)
+    (folder / "model.json").write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True))
+    return record
+
+
+def _save_preprocessor(pre: Any, folder: Path) -> dict[str, Any]:
+    try:
+        from ._preprocess import preprocessor_to_dict
+    except ImportError:
+        preprocessor_to_dict = None
+    if preprocessor_to_dict is not None:
+        (folder / "preprocess.json").write_text(json.dumps(preprocessor_to_dict(pre), indent=2, sort_keys=True))
+        return {"format": "json", "file": "preprocess.json"}
+    with open(folder / "preprocess.pkl", "wb") as fh:  # pragma: no cover - only before _preprocess exists
+        pickle.dump(pre, fh, protocol=5)
+    return {"format": "pickle", "file": "preprocess.pkl", "sha256": _sha256_file(folder / "preprocess.pkl")}
+
+
+def load_model_artifact(folder: str | Path, *, factory: Callable[[], Any] | None = None) -> tuple[Any, Any]:
+    """(model, preprocessor or None) from a folder written by :func:`save_model_artifact`."""
+    folder = Path(folder)
+    meta_path = folder / "model.json"
+    if not meta_path.is_file():
+        raise RegistryError(f"{str(folder)!r} holds no model (model.json is missing).")
+    record = json.loads(meta_path.read_text())
+    path = folder / record["file"]
+    if _sha256_file(path) != record["sha256"]:
+        raise RegistryError(
+            f"Model file {str(path)!r} does not match its recorded sha256: it was changed or truncated. "
+            "Restore it or load another version."
+        )
+    if record["format"] == "torch-state-dict":
+        torch = import_optional("torch")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = factory() if factory is not None else _build_from_spec(record["spec"])
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise RegistryError(
+                f"The stored weights do not fit the rebuilt model ({str(exc).splitlines()[0]}). "
+                "Pass factory= returning the same architecture."
+            ) from None
+        model.eval()
+    elif record["format"] == "sklearn-pickle":
+        with open(path, "rb") as fh:
+            model = pickle.load(fh)  # noqa: S301 - documented trade-off, sha256 checked above
+    else:
+        raise RegistryError(f"Unknown model format {record['format']!r} in {str(meta_path)!r}.")
+    pre = None
+    pinfo = record.get("preprocessor")
+    if pinfo:
+        if pinfo["format"] == "json":
+            from ._preprocess import preprocessor_from_dict
+
+            pre = preprocessor_from_dict(json.loads((folder / pinfo["file"]).read_text()))
+        else:  # pragma: no cover
+            with open(folder / pinfo["file"], "rb") as fh:
+                pre = pickle.load(fh)  # noqa: S301
+    return model, pre
+
+
+# -- records ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelVersion:
+    """One registered model version."""
+
+    version: str
+    created: str
+    strategy: str | None = None
+    metric: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] | None = None
+    recipe_hash: str | None = None
+    training_set: str | None = None
+    model_format: str = ""
+    model_hash: str = ""
+    incumbent_hash: str | None = None
+    sha256: str = ""
+    gate: dict[str, Any] | None = None
+    note: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable({f: getattr(self, f) for f in self.__dataclass_fields__})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelVersion:
+        return cls(**dict(data))
+
+    def score(self, eval_set: str = "new") -> float | None:
+        return (self.metrics.get(eval_set) or {}).get(self.metric) if self.metric else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Promotion:
+    """What ``promote_if_better`` decided, and why."""
+
+    version: str
+    promoted: bool
+    champion_before: str | None
+    champion_after: str | None
+    reasons: tuple[str, ...]
+    decision: dict[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable({f: getattr(self, f) for f in self.__dataclass_fields__})
+
+    def __str__(self) -> str:
+        head = f"{self.version}: {'promoted to champion' if self.promoted else 'kept as a candidate'}"
+        return head + "".join(f"\n  - {r}" for r in self.reasons)
+
+
+def recipe_payload(recipe: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(recipe dict, sha256 of its canonical JSON) from a Recipe, a dict or None."""
+    if recipe is None:
+        return None, None
+    data = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
+    canon = json.dumps(_jsonable(data), sort_keys=True, separators=(",", ":"))
+    return _jsonable(data), hashlib.sha256(canon.encode()).hexdigest()
+
+
+# -- the registry --------------------------------------------------------------------------------
+class Registry:
+    """A model registry in a local folder (see the module docstring for the layout)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise RegistryError(f"{str(self.path)!r} is a file, not a registry folder. Pass a folder path.")
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def _state_path(self) -> Path:
+        return self.path / "registry.json"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.path / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, Any]:
+        if not self._state_path.exists():
+            return {"schema_version": SCHEMA_VERSION, "champion": None, "champions": [], "versions": [],
+                    "history": [], "next": 1}
+        try:
+            state = json.loads(self._state_path.read_text())
+        except json.JSONDecodeError:
+            raise RegistryError(
+                f"{str(self._state_path)!r} is not valid JSON. It is only ever replaced atomically, so it was edited "
+                "by hand or by another tool; restore it from a backup."
+            ) from None
+        if state.get("schema_version") != SCHEMA_VERSION:
+            raise RegistryError(
+                f"Registry schema_version {state.get('schema_version')} is not supported (this curakit reads "
+                f"{SCHEMA_VERSION})."
+            )
+        return state
+
+    def _write(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self._state_path, state)
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def champion(self) -> str | None:
+        """The champion's version id (None while the registry is empty)."""
+        return self._read()["champion"]
+
+    def versions(self) -> list[ModelVersion]:
+        """Every registered version, oldest first."""
+        return [ModelVersion.from_dict(v) for v in self._read()["versions"]]
+
+    def version(self, version: str | None = None) -> ModelVersion:
+        """One version's record (the champion by default)."""
+        state = self._read()
+        return ModelVersion.from_dict(self._find(state, version))
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every event (register, promote, reject, rollback), oldest first."""
+        return list(self._read()["history"])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per version: scores, strategy, champion flag."""
+        state = self._read()
+        rows = []
+        for v in state["versions"]:
+            mv = ModelVersion.from_dict(v)
+            rows.append({"version": mv.version, "champion": mv.version == state["champion"], "created": mv.created,
+                         "strategy": mv.strategy, "metric": mv.metric, "old": mv.score("old"),
+                         "new": mv.score("new"), "training_set": (mv.training_set or "")[:12], "note": mv.note})
+        return pd.DataFrame(rows, columns=["version", "champion", "created", "strategy", "metric", "old", "new",
+                                           "training_set", "note"])
+
+    def _find(self, state: Mapping[str, Any], version: str | None) -> dict[str, Any]:
+        if version is None:
+            version = state["champion"]
+            if version is None:
+                raise RegistryError(
+                    f"The registry {str(self.path)!r} has no champion yet. Register a model first "
+                    "(reg.register(model) or reg.promote_if_better(result))."
+                )
+        for v in state["versions"]:
+            if v["version"] == version:
+                return v
+        known = [v["version"] for v in state["versions"]]
+        from diagnose._registry import did_you_mean
+
+        raise RegistryError(
+            f"No version {version!r} in the registry.{did_you_mean(str(version), known)} "
+            f"Versions: {', '.join(known) or '(none)'}."
+        )
+
+    def load(self, version: str | None = None, *, factory: Callable[[], Any] | None = None,
+             with_preprocessor: bool = False) -> Any:
+        """The model of ``version`` (the champion by default); ``(model, preprocessor)`` when
+        ``with_preprocessor``. Torch models whose class cannot be rebuilt need ``factory=``."""
+        rec = self.version(version)
+        model, pre = load_model_artifact(self.path / "versions" / rec.version, factory=factory)
+        return (model, pre) if with_preprocessor else model
+
+    # -- writing ----------------------------------------------------------------------------
+    def _add_version(self, state: dict[str, Any], model: Any, *, metrics: Mapping[str, Any] | None,
+                     metric: str | None, strategy: str | None, params: Mapping[str, Any] | None, recipe: Any,
+                     training_set: Any, incumbent_hash: str | None, preprocessor: Any,
+                     init_kwargs: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, note: str) -> ModelVersion:
+        number = int(state.get("next", 1))
+        version = f"v{number}"
+        recipe_dict, recipe_hash = recipe_payload(recipe)
+        if training_set is not None and not isinstance(training_set, str):
+            training_set = training_set.fingerprint()
+        folder = self.path / "versions" / version
+        with atomic_dir(folder) as tmp:
+            art = save_model_artifact(model, tmp, preprocessor=preprocessor, init_kwargs=init_kwargs)
+            mv = ModelVersion(
+                version=version, created=_now(), strategy=strategy, metric=metric,
+                metrics=_jsonable(dict(metrics or {})), params=_jsonable(dict(params or {})), recipe=recipe_dict,
+                recipe_hash=recipe_hash, training_set=training_set, model_format=art["format"],
+                model_hash=art["model_hash"], incumbent_hash=incumbent_hash, sha256=art["sha256"],
+                gate=None if gate is None else _jsonable(dict(gate)), note=note,
+            )
+            (tmp / "version.json").write_text(json.dumps(mv.to_dict(), indent=2, sort_keys=True))
+        state["versions"].append(mv.to_dict())
+        state["next"] = number + 1
+        state["history"].append({"time": mv.created, "event": "register", "version": version})
+        return mv
+
+    def register(self, model: Any, *, metrics: Mapping[str, Any] | None = None, metric: str | None = None,
+                 strategy: str | None = None, params: Mapping[str, Any] | None = None, recipe: Any = None,
+                 training_set: Any = None, preprocessor: Any = None, init_kwargs: Mapping[str, Any] | None = None,
+                 champion: bool | None = None, note: str = "") -> ModelVersion:
+        """Store ``model`` as a new version (e.g. the incumbent). It becomes champion when
+        ``champion=True``, or by default when the registry has no champion yet."""
+        if not is_torch_model(model) and not callable(getattr(model, "predict", None)):
+            raise ParameterError(
+                "The 'model' parameter of Registry.register must be a torch nn.Module or a scikit-learn estimator. "
+                f"Got {type(model).__name__} instead."
+            )
+        with self._locked():
+            state = self._read()
+            mv = self._add_version(state, model, metrics=metrics, metric=metric, strategy=strategy, params=params,
+                                   recipe=recipe, training_set=training_set, incumbent_hash=None,
+                                   preprocessor=preprocessor, init_kwargs=init_kwargs, gate=None, note=note)
+            if champion or (champion is None and state["champion"] is None):
+                self._set_champion(state, mv.version, "register")
+            self._write(state)
+        logger.info("registry %s: registered %s", self.path, mv.version)
+        return mv
+
+    def _set_champion(self, state: dict[str, Any], version: str, why: str, reasons: list[str] | None = None) -> None:
+        before = state["champion"]
+        state["champion"] = version
+        state["champions"].append(version)
+        state["history"].append({"time": _now(), "event": why, "version": version, "champion_before": before,
+                                 "champion_after": version, "reasons": reasons or []})
+
+    def promote_if_better(self, result: RetrainResult, gate: Gate | None = None, *, recipe: Any = None,
+                          init_kwargs: Mapping[str, Any] | None = None, note: str = "") -> Promotion:
+        """Register ``result.model`` and make it champion only if ``gate`` passes.
+
+        The champion's predictions are the result's ``baseline_predictions`` (the model it was
+        retrained from); if the champion is no longer that model (another process promoted in
+        between, or the result was retrained from an unregistered model), the version is
+        registered but not promoted. The first version of an empty registry becomes champion.
+        """
+        if not isinstance(result, RetrainResult) or result.model is None:
+            raise ParameterError(
+                "The 'result' parameter of Registry.promote_if_better must be a RetrainResult with its model "
+                f"(from curate.retrain or RetrainResult.load). Got {type(result).__name__} instead."
+            )
+        gate = Gate(metric=result.metric) if gate is None else gate
+        with self._locked():
+            state = self._read()
+            before = state["champion"]
+            decision: GateDecision | None = None
+            if before is None:
+                reasons = ["No champion yet: the first version becomes champion."]
+                passed = True
+            else:
+                champ = self._find(state, before)
+                if champ["model_hash"] != result.incumbent_hash:
+                    reasons = [
+                        f"The champion {before} is not the model this result was retrained from (it changed since, "
+                        "or the incumbent was never registered), so the gate cannot compare them on the same rows. "
+                        "Retrain from reg.load() and promote again."
+                    ]
+                    passed = False
+                else:
+                    decision = gate.evaluate(result.predictions, result.baseline_predictions)
+                    reasons, passed = list(decision.reasons), decision.passed
+            mv = self._add_version(state, result.model, metrics=result.metrics, metric=result.metric,
+                                   strategy=result.strategy, params=result.params, recipe=recipe,
+                                   training_set=result.training_set, incumbent_hash=result.incumbent_hash,
+                                   preprocessor=result.preprocessor, init_kwargs=init_kwargs,
+                                   gate=None if decision is None else decision.to_dict(), note=note)
+            if passed:
+                self._set_champion(state, mv.version, "promote", reasons)
+            else:
+                state["history"].append({"time": _now(), "event": "reject", "version": mv.version,
+                                         "champion_before": before, "champion_after": before, "reasons": reasons})
+            self._write(state)
+        promo = Promotion(version=mv.version, promoted=passed, champion_before=before,
+                          champion_after=mv.version if passed else before, reasons=tuple(reasons),
+                          decision=None if decision is None else decision.to_dict())
+        logger.info("registry %s: %s", self.path, promo)
+        return promo
+
+    def rollback(self, to: str | None = None) -> ModelVersion:
+        """Make the previous champion (or version ``to``) the champion again; returns it."""
+        with self._locked():
+            state = self._read()
+            current = state["champion"]
+            if to is None:
+                stack = list(state["champions"])
+                while stack and stack[-1] == current:
+                    stack.pop()
+                if not stack:
+                    raise RegistryError(
+                        f"No earlier champion to roll back to: {current or 'no version'} is the only champion the "
+                        "registry has had. Pass to=<version> to pick a version, or register another model first."
+                    )
+                target = stack[-1]
+                state["champions"] = stack
+            else:
+                target = self._find(state, to)["version"]
+                if target == current:
+                    raise RegistryError(f"{target} is already the champion; nothing to roll back.")
+                state["champions"].append(target)
+            state["champion"] = target
+            state["history"].append({"time": _now(), "event": "rollback", "version": target,
+                                     "champion_before": current, "champion_after": target, "reasons": []})
+            self._write(state)
+            rec = self._find(state, target)
+        logger.info("registry %s: rolled back %s -> %s", self.path, current, target)
+        return ModelVersion.from_dict(rec)
+
+    def export_mlflow(self, version: str | None = None, *, name: str = "curakit-model",
+                      tracking_uri: str | None = None, factory: Callable[[], Any] | None = None) -> Any:
+        """Log ``version`` (the champion by default) to MLflow and register it as model ``name``.
+
+        Needs mlflow (``pip install mlflow``); returns mlflow's ModelVersion.
+        """
+        mlflow = import_optional("mlflow")
+        rec = self.version(version)
+        model = self.load(rec.version, factory=factory)
+        if tracking_uri is not None:
+            mlflow.set_tracking_uri(tracking_uri)
+        with mlflow.start_run(run_name=f"curakit-{rec.version}") as run:
+            mlflow.log_params({"curakit_version": rec.version, "strategy": rec.strategy or "",
+                               "training_set": rec.training_set or "", "recipe_hash": rec.recipe_hash or ""})
+            for eval_set in ("old", "new"):
+                value = rec.score(eval_set)
+                if value is not None:
+                    mlflow.log_metric(f"{eval_set}_{rec.metric}", float(value))
+            flavour = importlib.import_module("mlflow.pytorch" if is_torch_model(model) else "mlflow.sklearn")
+            flavour.log_model(model, "model")
+            return mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+
+    def __repr__(self) -> str:
+        state = self._read()
+        return f"Registry({str(self.path)!r}, versions={len(state['versions'])}, champion={state['champion']!r})"
