@@ -1,0 +1,37 @@
+"""``curakit demo``: the whole loop on the bundled digits drift scenario."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the whole loop on the bundled digits drift scenario",
+        description="Train an incumbent CNN on old digits, diagnose it on a new batch where heavy slanted "
+        "strokes became common, fill the weak slices by augmentation, build the new training set, retrain "
+        "(continue_all, scratch_all), compare, and promote only if better. Writes everything to --out.",
+    )
+    p.add_argument("--out", default="curakit-out", help="output folder (default: %(default)s)")
+    p.add_argument("--random-state", type=int, default=0, help="one seed for everything (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="a reduced scenario for a smoke run (~1/3 of the time)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 15, or 6 with --quick)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="most accuracy the promoted model may lose on the old holdout (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from curate._demo import run_demo
+    from diagnose._exceptions import ParameterError
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ParameterError(f"--epochs must be a positive int. Got {args.epochs} instead.")
+    if not 0.0 <= args.tolerance <= 1.0:
+        raise ParameterError(f"--tolerance must be a float in the range [0.0, 1.0]. Got {args.tolerance} instead.")
+    result = run_demo(args.out, random_state=args.random_state, quick=args.quick, epochs=args.epochs,
+                      tolerance=args.tolerance, progress=False if args.no_progress else None)
+    print(result.summary())
+    return 0

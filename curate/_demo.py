@@ -1,0 +1,230 @@
+"""``curakit demo``: the whole loop, end to end, on the bundled digits drift scenario.
+
+1. train the incumbent SmallCNN on the old data;
+2. diagnose it on the new labelled batch: confusion and embedding-cluster slices
+   (UMAP + HDBSCAN on the incumbent's penultimate features);
+3. fill the worst slices with offline albumentations augmentation (per-image lineage);
+4. build the new training set: old + new + fills, with a manifest;
+5. retrain with ``continue_all`` and ``scratch_all``;
+6. compare incumbent and candidates on the old holdout, the new holdout and each slice;
+7. promote through the registry only if better on new and not worse than a tolerance on old;
+8. write training set, manifest, models (registry), metrics JSON and an HTML report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diagnose._io import atomic_write_json, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DemoResult", "run_demo", "DEMO_PIPELINE"]
+
+#: The fill pipeline: small geometric and stroke-width changes that keep the digit readable.
+DEMO_PIPELINE: dict[str, Any] = {
+    "__version__": "2.0.8",
+    "transform": {
+        "__class_fullname__": "Compose",
+        "p": 1.0,
+        "transforms": [
+            {
+                "__class_fullname__": "Affine",
+                "p": 1.0,
+                "rotate": [-12, 12],
+                "shear": {"x": [-10, 10], "y": [0, 0]},
+                "scale": [0.9, 1.1],
+                "translate_percent": {"x": [-0.06, 0.06], "y": [-0.06, 0.06]},
+            },
+            {"__class_fullname__": "Morphological", "p": 0.5, "scale": [2, 3], "operation": "dilation"},
+            {"__class_fullname__": "RandomBrightnessContrast", "p": 0.5, "brightness_limit": 0.15, "contrast_limit": 0.15},
+        ],
+    },
+}
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    table: pd.DataFrame
+    promoted: bool
+    decision: Any
+    metrics: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [format_table(self.table), ""]
+        verdict = "PROMOTED" if self.promoted else "NOT promoted"
+        lines.append(f"Candidate {self.metrics['candidate']!r}: {verdict}. {getattr(self.decision, 'summary', '')}")
+        lines.append(f"Outputs in {self.out_dir}/ (report.html, metrics.json, training_set/, registry/).")
+        lines.append(f"Total time {self.timings.get('total', 0.0):.1f} s.")
+        return "\n".join(lines)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    shown = table.copy()
+    for col in shown.columns:
+        if shown[col].dtype.kind == "f":
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    return shown.to_string(index=False)
+
+
+def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    out = fn()
+    timings[key] = time.perf_counter() - start
+    logger.info("demo step %s took %.1f s", key, timings[key])
+    return out
+
+
+def _train_incumbent(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, progress: bool | None):
+    """The model in production: a SmallCNN trained on the old data only."""
+    from curate._trainer import TrainConfig, fit_torch
+    from curate.models import SmallCNN
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    n_val = max(1, len(labels) // 10)
+    val, train = order[:n_val], order[n_val:]
+    model = SmallCNN(num_classes=10, in_channels=images.shape[-1])
+    fit_torch(
+        model, images[train], labels[train], config=TrainConfig(epochs=epochs, lr=3e-3, batch_size=64, patience=4,
+                                                                 progress=progress),
+        seed=seed, X_val=images[val], y_val=labels[val], desc="incumbent",
+    )
+    return model
+
+
+def run_demo(
+    out_dir: str | Path = "curakit-out",
+    *,
+    random_state: int = 0,
+    quick: bool = False,
+    epochs: int | None = None,
+    n_fill: int | None = None,
+    tolerance: float = 0.01,
+    progress: bool | None = None,
+) -> DemoResult:
+    """Run the whole loop on the digits drift scenario and write every output into ``out_dir``.
+
+    quick : a reduced scenario (fewer scans, fewer epochs) for tests and smoke runs.
+    tolerance : the most the promoted model may lose on the old holdout (accuracy points).
+    """
+    import augment
+    import curate
+    import diagnose
+    from curate.datasets import load_digits_drift
+    from diagnose._random import child_seed
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    epochs = epochs if epochs is not None else (6 if quick else 15)
+    n_fill = n_fill if n_fill is not None else (60 if quick else 150)
+
+    scen = _timed(timings, "scenario", lambda: load_digits_drift(random_state=random_state,
+                                                                 n_samples=700 if quick else None))
+    logger.info("scenario:\n%s", scen.summary())
+
+    # 1. the incumbent
+    incumbent = _timed(timings, "train_incumbent", lambda: _train_incumbent(
+        scen.old["images"], scen.old["labels"], epochs=epochs, seed=child_seed(random_state, "incumbent"),
+        progress=progress))
+
+    # 2. diagnose on the new labelled batch
+    def _diagnose():
+        new_emb = diagnose.embed(incumbent, scen.new["images"])
+        old_emb = diagnose.embed(incumbent, scen.old["images"])
+        from diagnose._model import predict_proba
+
+        proba = predict_proba(incumbent, scen.new["images"])
+        return diagnose.find_slices(
+            scen.new["labels"], proba.argmax(1), proba=proba, embeddings=new_emb, train_embeddings=old_emb,
+            methods=["confusion", "clusters"], random_state=random_state,
+        )
+
+    diagnosis = _timed(timings, "diagnose", _diagnose)
+    weak = [s for s in diagnosis.slices if s.method == "clusters"][:3] or diagnosis.slices[:3]
+    logger.info("diagnosis: %d slices; filling %s", len(diagnosis.slices), [s.id for s in weak])
+
+    # 3. fill the worst slices
+    def _fill():
+        return augment.offline(
+            scen.new["images"], scen.new["labels"], DEMO_PIPELINE, select=weak, n=n_fill,
+            out_dir=out / "augmented", random_state=random_state,
+        )
+
+    filled = _timed(timings, "augment", _fill)
+
+    # 4. build the new training set
+    eval_sets = {"old": scen.source("old_test"), "new": scen.source("new_test")}
+
+    def _build():
+        return (
+            curate.TrainingSetBuilder(scen.source("old"), scen.source("new"), target="labels")
+            .add(filled, parents="new")
+            .exclude(eval_sets)
+            .build(random_state=random_state)
+        )
+
+    ts = _timed(timings, "build", _build)
+
+    # 5-6. retrain and compare (do_nothing = the incumbent)
+    def _compare():
+        return curate.compare_strategies(
+            incumbent, ts, strategies=["do_nothing", "continue_all", "scratch_all"], eval_sets=eval_sets,
+            slices=weak, random_state=random_state, epochs=epochs, lr=3e-3,
+        )
+
+    comparison = _timed(timings, "retrain", _compare)
+
+    # 7. gate and registry
+    registry = curate.Registry(out / "registry")
+    gate = curate.Gate(min_gain_new=0.0, max_drop_old=tolerance)
+
+    def _promote():
+        if registry.champion() is None:
+            registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, tag="incumbent",
+                              champion=True)
+        best_name = comparison.best(eval_set="new", exclude=("do_nothing",))
+        return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
+
+    best_name, decision = _timed(timings, "promote", _promote)
+
+    # 8. outputs
+    def _write():
+        ts.save(out / "training_set")
+        diagnosis.save(out / "diagnosis.json")
+        table = comparison.frame
+        atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
+        return table
+
+    table = _timed(timings, "write", _write)
+    timings["total"] = time.perf_counter() - t0
+    metrics = {
+        "candidate": best_name,
+        "promoted": bool(decision.promoted),
+        "decision": decision.to_dict(),
+        "strategies": {name: res.metrics for name, res in comparison.results.items()},
+        "slices": [s.to_dict() | {"indices": None} for s in weak],
+        "scenario": scen.params,
+        "timings_s": timings,
+        "random_state": random_state,
+    }
+    atomic_write_json(out / "metrics.json", metrics)
+    result = DemoResult(out_dir=out, table=table, promoted=bool(decision.promoted), decision=decision,
+                        metrics=metrics, timings=timings)
+    from ._demo_report import write_demo_report
+
+    write_demo_report(out / "report.html", scen=scen, diagnosis=diagnosis, weak=weak, filled=filled, ts=ts,
+                      comparison=comparison, decision=decision, registry=registry, result=result)
+    return result
