@@ -6,6 +6,11 @@ retrain triggers. Heavy dependencies (torch, umap, shap, matplotlib) load only w
 function needs them.
 """
 
+from . import _clusters as _clusters  # registers the "clusters" diagnoser
+from . import _rules as _rules  # registers the "rules" diagnoser
+from ._confusion import ConfusionReport, confusion
+from ._diagnosers import DIAGNOSERS, AnalysisInput
+from ._embed import FeatureEmbedder, embed
 from ._exceptions import (
     CurakitError,
     DataError,
@@ -17,13 +22,19 @@ from ._exceptions import (
     StrategyError,
     UnknownNameError,
 )
+from ._find import Diagnosis, find_slices
 from ._slice import Slice
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnalysisInput",
+    "ConfusionReport",
     "CurakitError",
+    "DIAGNOSERS",
     "DataError",
+    "Diagnosis",
+    "FeatureEmbedder",
     "LeakageError",
     "MissingDependencyError",
     "NotFittedError",
@@ -32,4 +43,7 @@ __all__ = [
     "Slice",
     "StrategyError",
     "UnknownNameError",
+    "confusion",
+    "embed",
+    "find_slices",
 ]

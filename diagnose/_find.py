@@ -1,0 +1,554 @@
+"""``find_slices``: run every applicable diagnoser, rank and merge their slices, and return a
+:class:`Diagnosis` (slices, per-row error flags, UMAP coordinates, JSON, HTML report).
+
+Ranking and merging
+-------------------
+Diagnosers score slices on their own scales (the rules diagnoser uses SliceLine's score), so
+``find_slices`` puts every slice on one scale before ranking (:func:`common_severity`):
+``severity`` = (errors in the slice - expected errors) / analysed rows, floored at 0, plus the
+diagnoser's documented ``evidence["severity_extra"]`` (clusters: under-representation). The
+expected count is ``size * baseline`` unless the diagnoser records ``evidence["expected_errors"]``
+(pair slices, whose rows are all errors by construction). A diagnoser's own score, when it
+differs, is kept in ``evidence["method_severity"]``.
+Slices are sorted by that severity (most severe first; ties by method, then id).
+Going down that list, a slice whose members overlap an already kept slice with Jaccard at least
+``merge_jaccard`` (default 0.8) is dropped and its id recorded in the kept slice's
+``evidence["merged"]``.
+
+Options
+-------
+Per-method options go in a mapping named after the method, e.g.
+``find_slices(..., clusters={"min_cluster_size": 20}, confusion={"min_recall": 0.6})``.
+
+Tabular data
+------------
+When ``features`` is given but ``embeddings`` is not, the clusters method runs on an embedding
+of the features (:class:`diagnose.FeatureEmbedder`: numeric columns standardised, categorical
+columns one-hot). ``train_features`` are mapped with the same fitted embedder. Re-apply such a
+cluster slice with ``s.contains(embeddings=d.embed_features(new_rows))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._confusion import ConfusionReport, _check_pair, confusion
+from ._diagnosers import DIAGNOSERS, AnalysisInput
+from ._embed import FeatureEmbedder
+from ._exceptions import DataError, ParameterError
+from ._io import atomic_write_text
+from ._registry import did_you_mean
+from ._slice import Slice, _jsonable
+
+__all__ = ["Diagnosis", "common_severity", "find_slices", "merge_slices"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+# -- the result ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Diagnosis:
+    """The outcome of :func:`find_slices`.
+
+    Attributes
+    ----------
+    slices : the slices, most severe first (merged across methods).
+    methods : the methods that ran.
+    y_true, y_pred : the analysed labels and predictions.
+    labels : the classes, in confusion-matrix order.
+    coords : 2-D UMAP coordinates of the analysed rows (None when clusters did not run).
+    cluster_labels : HDBSCAN cluster of each analysed row (-1 noise; None without clusters).
+    cluster_table : one row per cluster with its statistics (None without clusters).
+    feature_embedder : fitted :class:`FeatureEmbedder` state when embeddings were derived from
+        features (see :meth:`embed_features`), else None.
+    random_state : the seed used.
+    info : run details (options, timings, skipped methods, merge record, test scheme).
+    """
+
+    slices: tuple[Slice, ...]
+    methods: tuple[str, ...]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    labels: tuple[Any, ...]
+    coords: np.ndarray | None = None
+    cluster_labels: np.ndarray | None = None
+    cluster_table: pd.DataFrame | None = None
+    feature_embedder: dict[str, Any] | None = None
+    random_state: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def n_analysed(self) -> int:
+        return int(self.y_true.shape[0])
+
+    @property
+    def errors(self) -> np.ndarray:
+        """Per-row error flags (``y_true != y_pred``)."""
+        return np.asarray(self.y_true != self.y_pred, dtype=bool)
+
+    @property
+    def errors_(self) -> np.ndarray:
+        """Alias of :attr:`errors` (for plotting code that expects fitted-style names)."""
+        return self.errors
+
+    @property
+    def coords_(self) -> np.ndarray | None:
+        """Alias of :attr:`coords`: the 2-D UMAP coordinates of the analysed rows."""
+        return self.coords
+
+    @property
+    def baseline_error_rate(self) -> float:
+        return float(self.errors.mean()) if self.n_analysed else 0.0
+
+    @property
+    def confusion(self) -> ConfusionReport:
+        return confusion(self.y_true, self.y_pred, labels=list(self.labels))
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def __iter__(self):
+        return iter(self.slices)
+
+    def __getitem__(self, key: int | str) -> Slice:
+        if isinstance(key, str):
+            for s in self.slices:
+                if s.id == key:
+                    return s
+            raise KeyError(f"No slice with id {key!r}.{did_you_mean(key, [s.id for s in self.slices])}")
+        return self.slices[key]
+
+    def embed_features(self, features: pd.DataFrame) -> np.ndarray:
+        """Embed new tabular rows exactly as the analysed features were (for ``contains``)."""
+        if self.feature_embedder is None:
+            raise ParameterError(
+                "This diagnosis was run on embeddings the caller passed, not on features, so it has no "
+                "feature embedding. Embed new rows the way you embedded the analysed ones."
+            )
+        return FeatureEmbedder.from_dict(self.feature_embedder).transform(features)
+
+    # -- tables -------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """One row per slice, most severe first."""
+        rows = []
+        for rank, s in enumerate(self.slices, start=1):
+            lo, hi = s.error_ci if s.error_ci is not None else (math.nan, math.nan)
+            rows.append(
+                {
+                    "rank": rank,
+                    "id": s.id,
+                    "method": s.method,
+                    "description": s.description,
+                    "size": s.size,
+                    "share": s.share,
+                    "error_rate": s.error_rate,
+                    "error_ci_low": lo,
+                    "error_ci_high": hi,
+                    "baseline_error_rate": s.baseline_error_rate,
+                    "lift": s.lift,
+                    "train_share": s.train_share,
+                    "representation": s.representation,
+                    "p_value": s.p_value,
+                    "q_value": s.q_value,
+                    "severity": s.severity,
+                    "reasons": ", ".join(s.evidence.get("reasons", [])),
+                }
+            )
+        cols = [
+            "rank", "id", "method", "description", "size", "share", "error_rate", "error_ci_low",
+            "error_ci_high", "baseline_error_rate", "lift", "train_share", "representation",
+            "p_value", "q_value", "severity", "reasons",
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=cols)
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "slices": [s.to_dict() for s in self.slices],
+            "methods": list(self.methods),
+            "y_true": _jsonable(self.y_true.tolist()),
+            "y_pred": _jsonable(self.y_pred.tolist()),
+            "labels": _jsonable(list(self.labels)),
+            "coords": None if self.coords is None else self.coords.tolist(),
+            "cluster_labels": None if self.cluster_labels is None else self.cluster_labels.tolist(),
+            "cluster_table": None
+            if self.cluster_table is None
+            else _jsonable(self.cluster_table.astype(object).where(self.cluster_table.notna(), None).to_dict("records")),
+            "feature_embedder": self.feature_embedder,
+            "random_state": self.random_state,
+            "info": _jsonable(self.info),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnosis:
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise DataError(
+                f"Diagnosis schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
+                "Re-run find_slices with this version of curakit."
+            )
+        table = data.get("cluster_table")
+        return cls(
+            slices=tuple(Slice.from_dict(s) for s in data["slices"]),
+            methods=tuple(data["methods"]),
+            y_true=np.asarray(data["y_true"]),
+            y_pred=np.asarray(data["y_pred"]),
+            labels=tuple(data["labels"]),
+            coords=None if data.get("coords") is None else np.asarray(data["coords"], dtype=np.float64),
+            cluster_labels=None
+            if data.get("cluster_labels") is None
+            else np.asarray(data["cluster_labels"], dtype=np.int64),
+            cluster_table=None if table is None else pd.DataFrame(table),
+            feature_embedder=data.get("feature_embedder"),
+            random_state=int(data.get("random_state", 0)),
+            info=dict(data.get("info", {})),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Diagnosis:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the diagnosis as JSON (atomically: a crash leaves any earlier file intact)."""
+        return atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Diagnosis:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    # -- reports ------------------------------------------------------------------------
+    def to_html(self, path: str | Path | None = None, *, title: str = "curakit diagnosis", top: int = 8) -> str:
+        """A self-contained HTML report (inline plots); written atomically to ``path`` if given."""
+        from ._report import diagnosis_html
+
+        text = diagnosis_html(self, title=title, top=top)
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def _repr_html_(self) -> str:
+        from ._report import diagnosis_summary_html
+
+        return diagnosis_summary_html(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Diagnosis(n_analysed={self.n_analysed}, baseline_error_rate={self.baseline_error_rate:.3f}, "
+            f"methods={list(self.methods)}, slices={len(self.slices)})"
+        )
+
+
+# -- merging -------------------------------------------------------------------------------
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter)
+
+
+def common_severity(s: Slice) -> float:
+    """The cross-method severity (module docstring): excess errors / analysed rows, plus the
+    diagnoser's documented ``evidence["severity_extra"]``.
+
+    The expected error count is ``evidence["expected_errors"]`` when the diagnoser gives it
+    (pair slices: their share of the class's errors), else ``size * baseline_error_rate``.
+    """
+    if s.n_analysed == 0:
+        return 0.0
+    errors_in = s.error_rate * s.size
+    expected = s.evidence.get("expected_errors")
+    expected = s.size * s.baseline_error_rate if expected is None else float(expected)
+    extra = float(s.evidence.get("severity_extra") or 0.0)
+    return float(max(0.0, errors_in - expected) / s.n_analysed + extra)
+
+
+def _rescore(s: Slice) -> Slice:
+    sev = common_severity(s)
+    if math.isclose(sev, s.severity, rel_tol=1e-9, abs_tol=1e-12):
+        return s
+    ev = dict(s.evidence)
+    ev["method_severity"] = s.severity
+    return dataclasses.replace(s, severity=sev, evidence=ev)
+
+
+def merge_slices(slices: Sequence[Slice], *, merge_jaccard: float = 0.8) -> list[Slice]:
+    """Rank slices (most severe first) and merge near-identical ones (module docstring)."""
+    ranked = sorted((_rescore(s) for s in slices), key=lambda s: (-s.severity, s.method, s.id))
+    kept: list[Slice] = []
+    merged: list[list[str]] = []
+    for s in ranked:
+        for i, k in enumerate(kept):
+            if _jaccard(s.indices, k.indices) >= merge_jaccard:
+                merged[i].append(s.id)
+                break
+        else:
+            kept.append(s)
+            merged.append([])
+    out = []
+    for s, ids in zip(kept, merged):
+        if ids:
+            ev = dict(s.evidence)
+            ev["merged"] = list(ev.get("merged", [])) + ids
+            s = dataclasses.replace(s, evidence=ev)
+        out.append(s)
+    return out
+
+
+# -- validation ----------------------------------------------------------------------------
+def _check_frame(frame: Any, name: str, n: int | None) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(
+            f"{name} must be a pandas DataFrame with named columns. Got {type(frame).__name__} instead. "
+            "Wrap an array with pd.DataFrame(X, columns=names)."
+        )
+    if n is not None and len(frame) != n:
+        raise DataError(
+            f"{name} has {len(frame)} rows but y_true has {n}. Pass one row per analysed prediction."
+        )
+    return frame
+
+
+def _check_matrix(values: Any, name: str, n: int | None, d: int | None = None) -> np.ndarray | None:
+    if values is None:
+        return None
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric. Got dtype {arr.dtype} instead.")
+    if arr.ndim != 2:
+        raise DataError(f"{name} must be 2-d (one row per item). Got shape {arr.shape} instead.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {arr.shape}). Pass at least one row and one column.")
+    if n is not None and arr.shape[0] != n:
+        raise DataError(f"{name} has {arr.shape[0]} rows but y_true has {n}. Pass one row per analysed prediction.")
+    if d is not None and arr.shape[1] != d:
+        raise DataError(
+            f"{name} has {arr.shape[1]} columns but embeddings have {d}. Embed both with the same model and layer."
+        )
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise DataError(
+            f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or inf value(s) (shape {arr.shape}). "
+            "Remove or impute those rows first."
+        )
+    return arr
+
+
+def _requirements_met(name: str, fields: Mapping[str, Any]) -> list[str]:
+    return [r for r in DIAGNOSERS.meta(name).get("requires", ()) if fields.get(r) is None]
+
+
+# -- the entry point -----------------------------------------------------------------------
+def find_slices(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    proba: Any = None,
+    features: pd.DataFrame | None = None,
+    embeddings: Any = None,
+    train_features: pd.DataFrame | None = None,
+    train_embeddings: Any = None,
+    methods: Sequence[str] | str | None = None,
+    random_state: int = 0,
+    labels: Sequence[Any] | None = None,
+    merge_jaccard: float = 0.8,
+    **options: Mapping[str, Any],
+) -> Diagnosis:
+    """Find the slices where a model is weak, with every method the inputs allow.
+
+    Parameters
+    ----------
+    y_true, y_pred : 1-d labels and predictions of the analysed rows.
+    proba : (n, k) class probabilities, optional (used by diagnosers that ask for it).
+    features : DataFrame of the analysed rows (rule slices, SHAP; embedded for clusters when
+        ``embeddings`` is None).
+    embeddings : (n, d) embeddings of the analysed rows (cluster slices).
+    train_features, train_embeddings : the training rows, to measure under-representation.
+    methods : diagnoser names (``diagnose.DIAGNOSERS.names()``); default all whose inputs are given.
+    random_state : one int seeds everything (UMAP, k-means, the confirmation split).
+    labels : class order for the confusion matrix (default: the sorted classes present).
+    merge_jaccard : slices whose members overlap at least this much are merged.
+    **options : per-method options, ``method_name={...}``.
+    """
+    t0 = time.perf_counter()
+    yt, yp = _check_pair(y_true, y_pred, "find_slices")
+    n = yt.shape[0]
+    if np.unique(yt).size < 2:
+        raise DataError(
+            "y_true holds a single class, so there is nothing to compare slices against. "
+            "Pass predictions for rows of at least two classes."
+        )
+    if isinstance(merge_jaccard, bool) or not isinstance(merge_jaccard, (int, float)) or not 0.0 < merge_jaccard <= 1.0:
+        raise ParameterError(
+            f"The 'merge_jaccard' parameter of find_slices must be a float in the range (0.0, 1.0]. Got {merge_jaccard!r} instead."
+        )
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise ParameterError(
+            f"The 'random_state' parameter of find_slices must be a non-negative int. Got {random_state!r} instead."
+        )
+    pr = _check_matrix(proba, "proba", n)
+    feats = _check_frame(features, "features", n)
+    tfeats = _check_frame(train_features, "train_features", None)
+    emb = _check_matrix(embeddings, "embeddings", n)
+    if emb is not None and float(np.ptp(emb, axis=0).max()) == 0.0:
+        raise DataError(
+            f"embeddings are constant (all {n} rows equal, shape {emb.shape}), so they cannot be clustered. "
+            "Check the model and layer passed to diagnose.embed."
+        )
+    temb = _check_matrix(train_embeddings, "train_embeddings", None, None if emb is None else emb.shape[1])
+    if temb is not None and emb is None:
+        raise ParameterError(
+            "train_embeddings were given without embeddings. Pass embeddings= for the analysed rows too."
+        )
+    if tfeats is not None and feats is None:
+        raise ParameterError("train_features were given without features. Pass features= for the analysed rows too.")
+    if tfeats is not None and feats is not None:
+        missing = [c for c in feats.columns if c not in tfeats.columns]
+        if missing:
+            raise DataError(
+                f"train_features lack {len(missing)} column(s) of features (first: {str(missing[0])!r}). "
+                "Pass training rows with the same columns."
+            )
+
+    # which methods
+    known = DIAGNOSERS.names()
+    for key in options:
+        if key not in known:
+            raise ParameterError(
+                f"find_slices got an unknown option {key!r}.{did_you_mean(key, known)} Options are per method: "
+                f"{', '.join(f'{m}={{...}}' for m in known)}."
+            )
+        if not isinstance(options[key], Mapping):
+            raise ParameterError(
+                f"The {key!r} option of find_slices must be a mapping of that method's options. "
+                f"Got {type(options[key]).__name__} instead."
+            )
+    explicit = methods is not None
+    if isinstance(methods, str):
+        methods = [methods]
+    wanted = list(methods) if explicit else list(known)
+    for m in wanted:
+        DIAGNOSERS.get(m)  # unknown -> UnknownNameError with did-you-mean
+    if explicit and not wanted:
+        raise ParameterError("The 'methods' parameter of find_slices must name at least one method. Got an empty list.")
+
+    # derive embeddings from features for the clusters method
+    embedder = None
+    skipped: dict[str, str] = {}
+    if emb is None and feats is not None and "clusters" in wanted:
+        try:
+            fe = FeatureEmbedder().fit(feats)
+            emb = fe.transform(feats)
+            temb = fe.transform(tfeats) if tfeats is not None else None
+            embedder = fe.to_dict()
+            if float(np.ptp(emb, axis=0).max()) == 0.0:
+                raise DataError(
+                    f"features are constant across all {n} rows, so they cannot be clustered. "
+                    "Pass informative features or embeddings=."
+                )
+        except DataError as exc:
+            if explicit:
+                raise
+            emb = temb = embedder = None
+            skipped["clusters"] = str(exc)
+            logger.warning("clusters skipped: %s", exc)
+
+    report = confusion(yt, yp, labels=labels)
+    fields = {
+        "y_true": yt,
+        "y_pred": yp,
+        "proba": pr,
+        "features": feats,
+        "embeddings": emb,
+        "train_features": tfeats,
+        "train_embeddings": temb,
+    }
+    run: list[str] = []
+    for m in wanted:
+        missing = _requirements_met(m, fields)
+        if missing:
+            if explicit:
+                hint = " (or features=, which are embedded)" if "embeddings" in missing else ""
+                raise ParameterError(
+                    f"Method {m!r} needs {', '.join(f'{x}=' for x in missing)}{hint}. Pass it, or leave {m!r} out of methods."
+                )
+            continue
+        if m == "clusters" and n < 20 and not explicit:
+            skipped[m] = f"needs at least 20 analysed rows, got {n}"
+            continue
+        run.append(m)
+
+    inp = AnalysisInput(
+        y_true=yt,
+        y_pred=yp,
+        errors=np.asarray(yt != yp, dtype=bool),
+        proba=pr,
+        features=feats,
+        embeddings=emb,
+        train_features=tfeats,
+        train_embeddings=temb,
+        labels=report.labels,
+        random_state=int(random_state),
+        extra={"confusion_report": report},
+    )
+    found: list[Slice] = []
+    timings: dict[str, float] = {}
+    for m in run:
+        t = time.perf_counter()
+        out = DIAGNOSERS.get(m)(inp, **dict(options.get(m, {})))
+        timings[m] = time.perf_counter() - t
+        logger.info("%s: %d slice(s) in %.2fs", m, len(out), timings[m])
+        found.extend(out)
+    slices = merge_slices(found, merge_jaccard=float(merge_jaccard))
+
+    art = inp.extra.get("artifacts", {}).get("clusters")
+    info = {
+        "options": _jsonable({k: dict(v) for k, v in options.items()}),
+        "timings_s": timings,
+        "total_s": time.perf_counter() - t0,
+        "skipped": skipped,
+        "n_found": len(found),
+        "n_merged": len(found) - len(slices),
+        "merge_jaccard": float(merge_jaccard),
+        "embeddings_from": None if emb is None else ("features" if embedder is not None else "embeddings"),
+    }
+    if art is not None:
+        info["clusters"] = {
+            "scheme": art["scheme"],
+            "mean_contains_agreement": art["mean_contains_agreement"],
+            "umap_seed": art["umap_seed"],
+        }
+    return Diagnosis(
+        slices=tuple(slices),
+        methods=tuple(run),
+        y_true=yt,
+        y_pred=yp,
+        labels=report.labels,
+        coords=None if art is None else np.asarray(art["coords"], dtype=np.float64),
+        cluster_labels=None if art is None else np.asarray(art["labels"], dtype=np.int64),
+        cluster_table=None if art is None else art["table"],
+        feature_embedder=embedder,
+        random_state=int(random_state),
+        info=info,
+    )
+

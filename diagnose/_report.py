@@ -1,0 +1,237 @@
+"""Figures and HTML for a :class:`~diagnose.Diagnosis`, reusable by other reports (the demo).
+
+* :func:`confusion_figure` - heatmap of a confusion matrix (row-normalised by default).
+* :func:`umap_scatter_figure` - 2-D scatter coloured by a categorical label per row (slice
+  membership, error flag, class...).
+* :func:`slice_labels` - one label per row: the most severe of the top slices it belongs to.
+* :func:`diagnosis_html` / :func:`diagnosis_summary_html` - the full report and the notebook view.
+
+matplotlib is imported inside the functions (never at ``import diagnose``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._html import escape, figure_html, frame_html, html_document, section
+from ._optional import import_optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._find import Diagnosis
+    from ._slice import Slice
+
+__all__ = [
+    "confusion_figure",
+    "diagnosis_html",
+    "diagnosis_summary_html",
+    "error_scatter_figure",
+    "slice_labels",
+    "umap_scatter_figure",
+]
+
+_PALETTE = [
+    "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f", "#393b79", "#637939",
+]  # fmt: skip
+
+
+def confusion_figure(
+    matrix: np.ndarray,
+    labels: Sequence[Any],
+    *,
+    normalize: bool = True,
+    ax: Any = None,
+    max_classes: int = 40,
+    title: str | None = None,
+):
+    """Heatmap of a (k, k) confusion matrix; cells annotated when k <= 15. Returns the Figure."""
+    plt = import_optional("matplotlib.pyplot")
+    m = np.asarray(matrix, dtype=np.float64)
+    labels = [str(v) for v in labels]
+    if m.shape[0] > max_classes:  # keep the classes with most errors
+        err = m.sum(1) - np.diag(m)
+        keep = np.sort(np.argsort(-err, kind="mergesort")[:max_classes])
+        m = m[np.ix_(keep, keep)]
+        labels = [labels[i] for i in keep]
+    shown = m / np.maximum(m.sum(1, keepdims=True), 1) if normalize else m
+    k = m.shape[0]
+    if ax is None:
+        size = min(2.0 + 0.45 * k, 14.0)
+        fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    else:
+        fig = ax.figure
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class" if normalize else "rows")
+    ax.set_xticks(range(k), labels, rotation=90 if k > 10 else 0)
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix (counts)"))
+    if k <= 15:
+        for i in range(k):
+            for j in range(k):
+                if m[i, j]:
+                    txt = f"{shown[i, j]:.2f}" if normalize else f"{int(m[i, j])}"
+                    ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                            color="white" if shown[i, j] > (0.5 if normalize else shown.max() / 2) else "black")
+    fig.tight_layout()
+    return fig
+
+
+def umap_scatter_figure(
+    coords: np.ndarray,
+    labels: Sequence[Any] | np.ndarray,
+    *,
+    title: str = "UMAP of the embeddings",
+    ax: Any = None,
+    order: Sequence[Any] | None = None,
+    background: Any = None,
+    colors: dict[Any, str] | None = None,
+    s: float | None = None,
+):
+    """Scatter of 2-D ``coords`` coloured by a categorical ``labels`` (one per row).
+
+    ``background`` (a label value, e.g. ``"other"``) is drawn first in light grey so that the
+    highlighted groups stay visible. ``order`` fixes the legend order; ``colors`` maps labels to
+    colours. Returns the Figure.
+    """
+    plt = import_optional("matplotlib.pyplot")
+    xy = np.asarray(coords, dtype=np.float64)
+    lab = np.asarray([str(v) for v in labels], dtype=object)
+    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != lab.shape[0]:
+        from ._exceptions import DataError
+
+        raise DataError(
+            f"umap_scatter_figure needs coords shaped (n, 2) and one label per row. "
+            f"Got coords {xy.shape} and {lab.shape[0]} labels instead."
+        )
+    groups = [str(v) for v in order] if order is not None else sorted(set(lab.tolist()))
+    bg = None if background is None else str(background)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 6))
+    else:
+        fig = ax.figure
+    size = s if s is not None else float(np.clip(3000 / max(len(lab), 1), 2, 25))
+    if bg is not None and bg in set(lab.tolist()):
+        sel = lab == bg
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=size, c="#cfcfcf", label=bg, linewidths=0)
+    k = 0
+    for g in groups:
+        if g == bg:
+            continue
+        sel = lab == g
+        if not sel.any():
+            continue
+        col = (colors or {}).get(g, _PALETTE[k % len(_PALETTE)])
+        k += 1
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=size * 1.3, c=col, label=f"{g} ({int(sel.sum())})", linewidths=0)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def error_scatter_figure(coords: np.ndarray, errors: np.ndarray, *, title: str = "UMAP coloured by error", ax: Any = None):
+    """``umap_scatter_figure`` of correct (grey) vs wrong (red) rows."""
+    lab = np.where(np.asarray(errors, dtype=bool), "error", "correct")
+    return umap_scatter_figure(coords, lab, title=title, ax=ax, order=["error"], background="correct",
+                               colors={"error": "#d62728"})
+
+
+def slice_labels(slices: Sequence[Slice], n: int, *, top: int = 8, other: str = "other") -> np.ndarray:
+    """One label per analysed row: ``"#rank method"`` of the most severe of the first ``top``
+    slices that contain it, else ``other``."""
+    out = np.full(n, other, dtype=object)
+    for rank, s in reversed(list(enumerate(slices[:top], start=1))):
+        out[s.indices] = f"#{rank} {s.method}"
+    return out
+
+
+def _summary_table(d: Diagnosis, top: int | None = None) -> pd.DataFrame:
+    frame = d.to_frame()
+    if top is not None:
+        frame = frame.head(top)
+    cols = ["rank", "id", "method", "description", "size", "error_rate", "error_ci_low", "error_ci_high",
+            "lift", "train_share", "q_value", "severity", "reasons"]
+    return frame[cols]
+
+
+def diagnosis_summary_html(d: Diagnosis, top: int = 10) -> str:
+    """Short HTML (for Jupyter): headline numbers and the top slices."""
+    head = (
+        f"<p><b>Diagnosis</b>: {d.n_analysed} rows, baseline error {d.baseline_error_rate:.3f}, "
+        f"methods {escape(', '.join(d.methods))}, {len(d.slices)} slice(s).</p>"
+    )
+    if not d.slices:
+        return head + '<p class="note">No slice passed the tests.</p>'
+    return head + frame_html(_summary_table(d, top))
+
+
+def diagnosis_html(d: Diagnosis, *, title: str = "curakit diagnosis", top: int = 8) -> str:
+    """The full self-contained report: summary, slice table, confusion matrix, per-class
+    metrics, UMAP scatter coloured by slice and by error, cluster table, per-slice details."""
+    conf = d.confusion
+    parts = [
+        section(
+            "Summary",
+            f"<p>{d.n_analysed} analysed rows, {len(conf.labels)} classes, baseline error rate "
+            f"<b>{d.baseline_error_rate:.3f}</b>. Methods run: {escape(', '.join(d.methods) or '(none)')}. "
+            f"{len(d.slices)} slice(s) reported, most severe first "
+            f"({d.info.get('n_merged', 0)} near-duplicate(s) merged).</p>",
+            "".join(
+                f'<p class="note">Skipped {escape(m)}: {escape(why)}</p>' for m, why in d.info.get("skipped", {}).items()
+            ),
+        ),
+        section(
+            "Slices",
+            frame_html(_summary_table(d)) if d.slices else '<p class="note">No slice passed the tests.</p>',
+            '<p class="note">severity = excess errors in the slice / analysed rows (plus an under-representation '
+            "term for clusters); q_value = Benjamini-Hochberg adjusted p-value.</p>",
+        ),
+        section(
+            "Confusion",
+            figure_html(confusion_figure(conf.matrix, conf.labels), "Confusion matrix, row-normalised"),
+            frame_html(conf.per_class()),
+            "<p>Most confused pairs</p>",
+            frame_html(conf.most_confused(10)),
+        ),
+    ]
+    if d.coords is not None:
+        lab = slice_labels(d.slices, d.n_analysed, top=top)
+        order = [f"#{r} {s.method}" for r, s in enumerate(d.slices[:top], start=1)]
+        figs = [
+            figure_html(
+                umap_scatter_figure(d.coords, lab, title="UMAP coloured by slice", order=order, background="other"),
+                f"UMAP of the embeddings; the top {min(top, len(d.slices))} slices coloured",
+            ),
+            figure_html(error_scatter_figure(d.coords, d.errors), "UMAP of the embeddings; errors in red"),
+        ]
+        table = d.cluster_table
+        agree = d.info.get("clusters", {}).get("mean_contains_agreement")
+        note = (
+            f'<p class="note">Test scheme: {escape(d.info.get("clusters", {}).get("scheme", ""))}; mean Jaccard '
+            f"agreement of contains() with the clusters on the analysed rows: {agree:.3f}.</p>"
+            if agree is not None and agree == agree
+            else ""
+        )
+        parts.append(section("Embedding clusters", *figs, note, frame_html(table) if table is not None else ""))
+    if d.slices:
+        details = []
+        for rank, s in enumerate(d.slices, start=1):
+            ev = {k: v for k, v in s.evidence.items()}
+            rows = pd.DataFrame({"key": list(ev), "value": [str(v)[:200] for v in ev.values()]})
+            details.append(
+                f"<h3>#{rank} {escape(s.id)}</h3><p>{escape(s.description)}</p>"
+                f"<p>{s.size} rows ({s.share:.1%}), error {s.error_rate:.3f}"
+                + (f" [{s.error_ci[0]:.3f}, {s.error_ci[1]:.3f}]" if s.error_ci else "")
+                + f" vs baseline {s.baseline_error_rate:.3f}; definition kind {escape(s.definition['kind'])}.</p>"
+                + frame_html(rows)
+            )
+        parts.append(section("Slice details", *details))
+    return html_document(title, parts)
