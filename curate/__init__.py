@@ -10,16 +10,32 @@ from diagnose._exceptions import (
     StrategyError,
 )
 
+from ._compare import ComparisonTable, compare_strategies
+from ._gate import Gate, GateDecision
+from ._modelregistry import ModelVersion, Promotion, Registry
+from ._retrain import RetrainResult, retrain
+from ._strategies import STRATEGIES, EnsembleClassifier
 from ._trainingset import TrainingSet
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ComparisonTable",
     "CurakitError",
     "DataError",
+    "EnsembleClassifier",
+    "Gate",
+    "GateDecision",
     "LeakageError",
+    "ModelVersion",
     "ParameterError",
+    "Promotion",
+    "Registry",
     "RegistryError",
+    "RetrainResult",
+    "STRATEGIES",
     "StrategyError",
     "TrainingSet",
+    "compare_strategies",
+    "retrain",
 ]

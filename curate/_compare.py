@@ -1,0 +1,187 @@
+"""``curate.compare_strategies``: every strategy on the same training set and eval sets, side by side."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diagnose._exceptions import ParameterError
+from diagnose._html import escape, figure_html, frame_html, html_document, section
+from diagnose._io import atomic_write_text
+from diagnose._optional import import_optional
+from diagnose._progress import progress
+
+from ._retrain import RetrainResult, _check_model, check_strategy, retrain
+from ._strategies import STRATEGIES, supported_strategies
+
+__all__ = ["ComparisonTable", "compare_strategies"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComparisonTable:
+    """Strategies side by side.
+
+    frame : one row per strategy: ``<eval set>`` scores (``old``, ``new``, ...), ``forgetting``
+        (drop on ``old`` against ``do_nothing``; positive = forgot), ``gain_new`` (against
+        ``do_nothing``), ``train_time`` (seconds), ``n_train``, and ``slice:<id>:<eval set>``.
+    results : the :class:`RetrainResult` of every strategy.
+    metric : the metric's name.
+    """
+
+    frame: pd.DataFrame
+    results: dict[str, RetrainResult] = field(default_factory=dict)
+    metric: str = "accuracy"
+
+    def best(self, by: str = "new", *, max_forgetting: float | None = None) -> str:
+        """The strategy with the highest score on eval set ``by`` among those forgetting at most
+        ``max_forgetting`` on ``old`` (any when None)."""
+        if by not in self.frame.columns:
+            cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
+                                                                 "n_train") and not c.startswith("slice:")]
+            raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
+        frame = self.frame
+        if max_forgetting is not None:
+            frame = frame[frame["forgetting"].fillna(0.0) <= max_forgetting]
+        frame = frame.dropna(subset=[by])
+        if frame.empty:
+            raise ParameterError(
+                f"No strategy forgets at most {max_forgetting} on 'old'. Raise max_forgetting or add strategies."
+            )
+        # ties: the cheaper strategy wins (do_nothing first)
+        order = frame.sort_values([by, "train_time"], ascending=[False, True], kind="mergesort")
+        return str(order.iloc[0]["strategy"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "rows": json_rows(self.frame),
+                "results": {k: v.to_dict() for k, v in self.results.items()}}
+
+    def figure(self):
+        plt = import_optional("matplotlib.pyplot")
+        sets = [c for c in ("old", "new") if c in self.frame.columns]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+        x = np.arange(len(self.frame))
+        width = 0.8 / max(len(sets), 1)
+        for i, name in enumerate(sets):
+            axes[0].bar(x + i * width, self.frame[name].astype(float), width, label=name)
+        axes[0].set_xticks(x + width * (len(sets) - 1) / 2)
+        axes[0].set_xticklabels(self.frame["strategy"], rotation=30, ha="right")
+        axes[0].set_ylabel(self.metric)
+        axes[0].legend(title="eval set")
+        axes[0].set_title(f"{self.metric} per strategy")
+        if {"old", "new"} <= set(self.frame.columns):
+            axes[1].scatter(self.frame["old"], self.frame["new"])
+            for _, row in self.frame.iterrows():
+                axes[1].annotate(row["strategy"], (row["old"], row["new"]), fontsize=7)
+            axes[1].set_xlabel(f"old {self.metric}")
+            axes[1].set_ylabel(f"new {self.metric}")
+            axes[1].set_title("old vs new (up-right is better)")
+        fig.tight_layout()
+        return fig
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """A self-contained report (table and plot); written atomically when ``path`` is given."""
+        body = [
+            section("Strategies", frame_html(self.frame),
+                    f'<p class="note">Metric: {escape(self.metric)}. forgetting = drop on the old holdout against '
+                    "do_nothing (positive = forgot); gain_new = gain on the new holdout against do_nothing.</p>"),
+            section("Plot", figure_html(self.figure(), "Scores per strategy on the old and new holdouts")),
+        ]
+        doc = html_document("Retraining strategies compared", body)
+        if path is not None:
+            atomic_write_text(path, doc)
+        return doc
+
+    def _repr_html_(self) -> str:
+        return frame_html(self.frame)
+
+    def __repr__(self) -> str:
+        return f"ComparisonTable(metric={self.metric!r}, strategies={list(self.frame['strategy'])})"
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = frame.to_dict("records")
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+
+
+def compare_strategies(
+    model: Any,
+    ts: Any,
+    *,
+    strategies: Sequence[str] | None = None,
+    eval_sets: Mapping[str, Any] | None = None,
+    slices: Any = None,
+    metric: str | Callable = "accuracy",
+    random_state: int | None = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    progress_bar: bool | None = None,
+    **common_params: Any,
+) -> ComparisonTable:
+    """Run every chosen strategy (default: every strategy the model supports) on the same
+    training set with the same seed, and score each on every eval set and slice.
+
+    ``do_nothing`` is always included. ``common_params`` (``epochs=``, ``lr=``, ...) go to every
+    strategy that takes them; ``params={"continue_new": {"replay": 0.2}}`` to one strategy.
+    """
+    _check_model(model)
+    names = list(supported_strategies(model) if strategies is None else strategies)
+    if not names and strategies is not None:
+        raise ParameterError("The 'strategies' parameter of compare_strategies must name at least one strategy.")
+    for name in names:
+        check_strategy(model, name)
+    if "do_nothing" not in names:
+        names.insert(0, "do_nothing")
+    names = list(dict.fromkeys(names))
+    params = dict(params or {})
+    for name in params:
+        if name not in names:
+            raise ParameterError(f"params names strategy {name!r}, which is not compared ({', '.join(names)}).")
+    accepted = {p for n in names for p in STRATEGIES.meta(n)["params"]}
+    for key in common_params:
+        if key not in accepted:
+            from diagnose._registry import did_you_mean
+
+            raise ParameterError(
+                f"No compared strategy takes the parameter {key!r}.{did_you_mean(key, sorted(accepted))}"
+            )
+    results: dict[str, RetrainResult] = {}
+    for name in progress(names, desc="strategies", total=len(names), enabled=progress_bar, unit="strategy"):
+        allowed = STRATEGIES.meta(name)["params"]
+        kw = {k: v for k, v in common_params.items() if k in allowed}
+        kw.update(params.get(name, {}))
+        results[name] = retrain(model, ts, strategy=name, eval_sets=eval_sets, slices=slices, metric=metric,
+                                random_state=random_state, **kw)
+        logger.info("compare: %r", results[name])
+    first = next(iter(results.values()))
+    metric_name = first.metric
+    base = results["do_nothing"].metrics
+    rows = []
+    set_names = [k for k in first.metrics if k != "slices"]
+    for name, r in results.items():
+        row: dict[str, Any] = {"strategy": name}
+        for s in set_names:
+            row[s] = r.metrics[s][metric_name]
+        if "old" in set_names:
+            row["forgetting"] = _diff(base["old"][metric_name], r.metrics["old"][metric_name])
+        if "new" in set_names:
+            row["gain_new"] = _diff(r.metrics["new"][metric_name], base["new"][metric_name])
+        row["train_time"] = r.train_time
+        row["n_train"] = int(r.info.get("n_train", 0))
+        for sid, per_set in r.metrics.get("slices", {}).items():
+            for s, m in per_set.items():
+                row[f"slice:{sid}:{s}"] = m[metric_name]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return ComparisonTable(frame=frame, results=results, metric=metric_name)
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else float(a) - float(b)
