@@ -1,0 +1,142 @@
+"""PNG files for augmented images and image folders (OpenCV, imported lazily).
+
+* :func:`write_png` writes atomically: a hidden temporary sibling (``.<name>.<random>.tmp``)
+  then ``os.replace``, so a file under its final name is always complete (an interrupted run
+  leaves at most a temporary file, which :func:`remove_temporaries` clears on resume).
+* :func:`read_png` returns uint8 (H, W, C) in RGB(A) order, or (H, W, 1) for grayscale.
+* :func:`read_image_folder` reads ``root/<label>/<file>.png`` in sorted order (label folder,
+  then file name): the order every curakit command uses for an image folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diagnose._exceptions import DataError
+from diagnose._optional import import_optional
+
+__all__ = ["encode_png", "decode_png", "read_image_folder", "read_png", "remove_temporaries", "write_png"]
+
+_TMP_SUFFIX = ".tmp"
+
+
+def _cv2():
+    return import_optional("cv2")
+
+
+def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
+    cv2 = _cv2()
+    img = np.ascontiguousarray(image)
+    c = img.shape[-1]
+    if c == 1:
+        img = img[..., 0]
+    elif c == 3:
+        img = img[..., ::-1]
+    elif c == 4:
+        img = img[..., [2, 1, 0, 3]]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    if not ok:  # pragma: no cover - OpenCV encodes every uint8 1/3/4-channel image
+        raise DataError(f"Could not encode an image shaped {image.shape} as PNG.")
+    return buf.tobytes()
+
+
+def decode_png(data: bytes, name: str = "image") -> np.ndarray:
+    cv2 = _cv2()
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if arr is None:
+        raise DataError(f"Image file {name!r} cannot be decoded (corrupt or not an image). Remove or replace it.")
+    if arr.dtype != np.uint8:
+        raise DataError(
+            f"Image file {name!r} has {arr.dtype} pixels; curakit reads 8-bit images. Convert it to 8-bit PNG."
+        )
+    if arr.ndim == 2:
+        return arr[..., None]
+    if arr.shape[-1] == 3:
+        return np.ascontiguousarray(arr[..., ::-1])
+    if arr.shape[-1] == 4:
+        return np.ascontiguousarray(arr[..., [2, 1, 0, 3]])
+    return arr
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write ``image`` to ``path`` atomically (temporary sibling, then ``os.replace``)."""
+    path = Path(path)
+    data = encode_png(image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_png(path: str | os.PathLike) -> np.ndarray:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"Image file {str(path)!r} does not exist. Check the path.") from None
+    return decode_png(data, path.name)
+
+
+def remove_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the temporary files an interrupted :func:`write_png` may have left; returns how many."""
+    count = 0
+    for p in Path(folder).rglob(f".*{_TMP_SUFFIX}"):
+        if p.is_file():
+            p.unlink()
+            count += 1
+    return count
+
+
+_IMAGE_SUFFIXES = (".png",)
+
+
+def read_image_folder(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``root/<label>/<file>.png`` -> (uint8 images (n, H, W, C), labels (str), relative paths).
+
+    Labels are the sub-folder names (as int64 when every name is an integer). All images must
+    share one size and channel count.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"Image folder {str(root)!r} does not exist or is not a folder. Check the path.")
+    files = sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+    files = [p for p in files if p.parent != root]
+    if not files:
+        raise DataError(
+            f"Image folder {root.name!r} holds no PNG files in sub-folders. Lay it out as <folder>/<label>/<image>.png."
+        )
+    images, labels, rel = [], [], []
+    for p in files:
+        images.append(read_png(p))
+        labels.append(p.relative_to(root).parts[0])
+        rel.append(p.relative_to(root).as_posix())
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        channels = {s[-1] for s in shapes}
+        if len(channels) > 1:
+            raise DataError(
+                f"Image folder {root.name!r} mixes {sorted(channels)} channels (grayscale and colour). "
+                "Convert every image to one mode (all grayscale or all RGB) first."
+            )
+        raise DataError(
+            f"Image folder {root.name!r} holds images of {len(shapes)} different sizes. Resize them to one size first."
+        )
+    lab: Any = np.asarray(labels, dtype=object)
+    if all(s.lstrip("-").isdigit() for s in labels):
+        lab = np.asarray([int(s) for s in labels], dtype=np.int64)
+    else:
+        lab = np.asarray(labels, dtype=str)
+    return np.stack(images), lab, rel

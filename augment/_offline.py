@@ -1,0 +1,575 @@
+"""Offline image augmentation: new images for weak slices, each one replayable bit for bit.
+
+:func:`offline` plans every new image before making any: for each selected group (a slice, a
+class, a mask...) it spreads the requested count evenly over the group's images (each parent is
+used ``floor`` or ``ceil`` of count / size times, in a seeded random order) and draws one seed
+per new image from ``child_seed(random_state, "offline", group)``. An image depends only on
+(pipeline, parent, seed), so the output is identical for any ``n_jobs`` and any chunking.
+
+With ``out_dir`` the images are written as PNG files ``out_dir/images/<label>/<group>-<k>.png``
+(atomically), each one's applied parameters beside it in ``out_dir/.partial/``, and finally the
+manifest ``out_dir/manifest.parquet`` (atomically, last). ``out_dir/run.json`` fingerprints the
+inputs and arguments: re-running the same call on the same ``out_dir`` after an interruption
+makes only the images that are missing and then writes the manifest; a finished ``out_dir``
+is read back as is; an ``out_dir`` holding another run is refused.
+
+Workers (``n_jobs > 1``) are processes started from a fork server that has albumentations
+loaded, so each costs milliseconds after the first call in a session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import numbers
+import os
+import pickle
+import re
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diagnose._exceptions import CurakitError, DataError, ParameterError
+from diagnose._io import atomic_path, atomic_write_json
+from diagnose._progress import progress
+from diagnose._random import child_seed
+from diagnose._validation import check_1d
+
+from ._imageio import read_png, remove_temporaries, write_png
+from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
+from ._lineage import LINEAGE_COLUMNS, LineageRow, lineage_frame
+from ._pipeline import apply_pipeline, load_pipeline, pipeline_dict, pipeline_fingerprint, record_params
+from ._select import Group, check_count, resolve_groups
+
+__all__ = ["MANIFEST_COLUMNS", "AugmentedSet", "offline"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of an augmentation manifest: lineage, the parent's position in the input, the PNG
+#: path relative to ``out_dir`` (None in memory) and the label.
+MANIFEST_COLUMNS = (*LINEAGE_COLUMNS, "parent", "path", "label")
+
+_RUN_FILE = "run.json"
+_MANIFEST = "manifest.parquet"
+_REFUSED = "refused.parquet"
+_PARTIAL = ".partial"
+_MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class AugmentedSet:
+    """New rows made by augment, with their lineage.
+
+    images : uint8 (n, H, W, C) for image augmentation, else None.
+    X : the new table rows (tabular), else None.
+    labels : the label of each new row.
+    manifest : one row per new row: :data:`MANIFEST_COLUMNS` (lineage + ``parent`` + ``path`` + ``label``).
+    refused : rows refused by the leakage guard (:data:`augment._leakage.REFUSED_COLUMNS`).
+    pipeline : albumentations' dict form of the pipeline (None when it has none).
+    out_dir : where the images and manifest were written, or None.
+    """
+
+    images: np.ndarray | None
+    labels: np.ndarray
+    manifest: pd.DataFrame
+    X: pd.DataFrame | None = None
+    refused: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REFUSED_COLUMNS)))
+    pipeline: dict[str, Any] | None = None
+    out_dir: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        shape = None if self.images is None else tuple(self.images.shape)
+        return (
+            f"AugmentedSet(n={len(self)}, images={shape}, refused={len(self.refused)}, "
+            f"out_dir={None if self.out_dir is None else str(self.out_dir)!r})"
+        )
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike) -> AugmentedSet:
+        """Read a finished ``out_dir`` written by :func:`offline`."""
+        out_dir = Path(out_dir)
+        manifest_path = out_dir / _MANIFEST
+        if not manifest_path.exists():
+            raise DataError(
+                f"{str(out_dir)!r} holds no {_MANIFEST}: it is not a finished augmentation run. "
+                "Re-run offline() with this out_dir to finish it."
+            )
+        manifest = pd.read_parquet(manifest_path)
+        missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
+        if missing:
+            raise DataError(f"{_MANIFEST} in {str(out_dir)!r} lacks column(s) {missing}. It was not written by offline().")
+        run = json.loads((out_dir / _RUN_FILE).read_text()) if (out_dir / _RUN_FILE).exists() else {}
+        images = [read_png(out_dir / p) for p in manifest["path"]]
+        stacked = np.stack(images) if images else np.zeros((0, 0, 0, 0), dtype=np.uint8)
+        refused_path = out_dir / _REFUSED
+        refused = pd.read_parquet(refused_path) if refused_path.exists() else pd.DataFrame(columns=list(REFUSED_COLUMNS))
+        labels = _labels_from_json(run.get("label_dtype"), manifest["label"].tolist())
+        return cls(
+            images=stacked,
+            labels=labels,
+            manifest=manifest,
+            refused=refused,
+            pipeline=run.get("pipeline"),
+            out_dir=out_dir,
+        )
+
+
+def _labels_from_json(dtype: str | None, values: list[Any]) -> np.ndarray:
+    if dtype is None:
+        return np.asarray(values)
+    try:
+        return np.asarray(values, dtype=np.dtype(dtype))
+    except TypeError:
+        return np.asarray(values, dtype=object)
+
+
+# -- planning ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    parents: np.ndarray  # int64 positions in the input
+    seeds: np.ndarray  # int64
+    row_ids: list[str]
+    group_index: np.ndarray  # int64 index into groups
+    files: list[str]  # relative PNG paths (under images/)
+
+
+def _spread(positions: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` parents, each position used floor/ceil(count / len) times, in random order."""
+    reps = math.ceil(count / len(positions)) if count else 0
+    if reps == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([rng.permutation(positions) for _ in range(reps)])[:count].astype(np.int64)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+
+
+def _plan(groups: list[Group], labels: np.ndarray, n: int | dict | None, random_state: int) -> _Plan:
+    parents, seeds, row_ids, gidx, files = [], [], [], [], []
+    for gi, g in enumerate(groups):
+        if isinstance(n, dict):
+            parts = []
+            for lab, count in n.items():
+                members = g.positions[labels[g.positions] == lab] if len(g.positions) else g.positions
+                if members.size == 0:
+                    what = "the selection" if g.id in ("all", "selected") else f"group {g.id!r}"
+                    raise DataError(
+                        f"n asks for {count} images of class {lab!r} but {what} has no image of that class. "
+                        "Remove the class from n or select rows that hold it."
+                    )
+                parts.append((members, count, child_seed(random_state, "offline", g.id, str(lab))))
+        else:
+            count = len(g.positions) if n is None else n
+            parts = [(g.positions, count, child_seed(random_state, "offline", g.id))]
+        k = 0
+        for members, count, seed in parts:
+            rng = np.random.default_rng(seed)
+            p = _spread(members, count, rng)
+            s = rng.integers(0, _MAX_SEED, size=len(p), dtype=np.int64)
+            for j in range(len(p)):
+                row_ids.append(f"aug:{g.id}:{k}")
+                files.append(f"{_safe(str(labels[p[j]]))}/{_safe(g.id)}-{k:05d}.png")
+                k += 1
+            parents.append(p)
+            seeds.append(s)
+            gidx.append(np.full(len(p), gi, dtype=np.int64))
+    if len(set(files)) != len(files):
+        raise DataError("Two groups map to one file name. Give the slices or classes distinct names.")
+    def cat(xs: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64)
+
+    return _Plan(parents=cat(parents), seeds=cat(seeds), row_ids=row_ids, group_index=cat(gidx), files=files)
+
+
+# -- workers ----------------------------------------------------------------------------------
+_WORKER_PIPELINE = None
+
+
+def _init_worker(payload: tuple[str, Any]) -> None:
+    global _WORKER_PIPELINE
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - cv2 comes with albumentations
+        pass
+    kind, value = payload
+    _WORKER_PIPELINE = load_pipeline(value) if kind == "dict" else pickle.loads(value)
+    _WORKER_PIPELINE.save_applied_params = True
+
+
+def _run_chunk_with(compose, task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    outs, params = [], []
+    paths, sidecars = task["paths"], task["sidecars"]
+    for j, (img, seed) in enumerate(zip(task["images"], task["seeds"])):
+        out, applied = apply_pipeline(compose, img, int(seed))
+        text = json.dumps({"applied": record_params(applied)}, sort_keys=True)
+        if paths is not None:
+            # the applied parameters first, then the image: a PNG under its final name means done
+            with atomic_path(sidecars[j]) as tmp:
+                tmp.write_text(text)
+            write_png(paths[j], out)
+        outs.append(out)
+        params.append(text)
+    return _stack(outs), params
+
+
+def _run_chunk(task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    return _run_chunk_with(_WORKER_PIPELINE, task)
+
+
+def _stack(images: list[np.ndarray]) -> np.ndarray:
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        a, b = sorted(shapes)[:2]
+        raise DataError(
+            f"The pipeline produced images of different sizes ({a} and {b}). End the pipeline with A.Resize(...) "
+            "or use fixed-size crops so every image has one size."
+        )
+    return np.stack(images) if images else np.zeros((0, 0, 0, 0), dtype=np.uint8)
+
+
+def _pool(n_jobs: int, payload: tuple[str, Any]) -> ProcessPoolExecutor:
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["albumentations", "augment._offline"])
+    else:  # pragma: no cover - Windows / macOS without fork server
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker, initargs=(payload,))
+
+
+# -- validation -------------------------------------------------------------------------------
+def _check_images(images: Any) -> np.ndarray:
+    if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
+        loaded = [read_png(p) for p in images]
+        if len({im.shape for im in loaded}) > 1:
+            channels = {im.shape[-1] for im in loaded}
+            if len(channels) > 1:
+                raise DataError(
+                    f"The image files mix {sorted(channels)} channels (grayscale and colour). "
+                    "Convert every image to one mode (all grayscale or all RGB) first."
+                )
+            raise DataError("The image files differ in size. Resize them to one size first.")
+        return np.stack(loaded)
+    arr = images if isinstance(images, np.ndarray) else np.asarray(images)
+    if arr.dtype != np.uint8:
+        raise DataError(
+            f"images must be uint8 in [0, 255]. Got dtype {arr.dtype} instead. "
+            "Convert with (x * 255).round().astype('uint8') for floats in [0, 1]."
+        )
+    if arr.ndim == 3:
+        raise DataError(
+            f"images must be shaped (n, H, W, C). Got shape {arr.shape} instead. "
+            "Add a channel axis with images[..., None] for grayscale."
+        )
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
+        raise DataError(
+            f"images must be shaped (n, H, W, C) with 1, 3 or 4 channels. Got shape {arr.shape} instead."
+        )
+    return arr
+
+
+def _check_n_jobs(n_jobs: Any) -> int:
+    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
+        raise ParameterError(f"The 'n_jobs' parameter of offline must be an int >= 1 or -1. Got {n_jobs!r} instead.")
+    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+
+
+def _check_seed(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % _MAX_SEED)
+    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) or random_state < 0:
+        raise ParameterError(
+            f"The 'random_state' parameter of offline must be a non-negative int or None. Got {random_state!r} instead."
+        )
+    return int(random_state)
+
+
+def _check_eval_channels(eval_sets: dict[str, np.ndarray], images: np.ndarray) -> None:
+    for name, ev in eval_sets.items():
+        if ev.shape[-1] != images.shape[-1]:
+            raise DataError(
+                f"Evaluation set {name!r} has {ev.shape[-1]} channel(s) but the images have {images.shape[-1]}. "
+                "Pass evaluation images in the same mode (grayscale or RGB)."
+            )
+
+
+# -- out_dir ----------------------------------------------------------------------------------
+def _fingerprint(images: np.ndarray, labels: np.ndarray, plan: _Plan, pipe_sha: str, source: str) -> str:
+    h = hashlib.sha1()
+    h.update(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images).data)
+    h.update(json.dumps([str(v) for v in labels.tolist()]).encode())
+    h.update(plan.parents.tobytes())
+    h.update(plan.seeds.tobytes())
+    h.update("\n".join(plan.row_ids).encode())
+    h.update(pipe_sha.encode())
+    h.update(source.encode())
+    return h.hexdigest()
+
+
+def _prepare_out_dir(out_dir: Path, run: dict[str, Any]) -> tuple[str, bool]:
+    """Returns (state, created): state is "fresh", "resume" or "done"."""
+    run_file = out_dir / _RUN_FILE
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"out_dir {str(out_dir)!r} is a file. Pass a folder path.")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not run_file.exists():
+            raise DataError(
+                f"out_dir {str(out_dir)!r} is not empty and holds no augmentation run. Pass an empty or new folder."
+            )
+        try:
+            old = json.loads(run_file.read_text())
+        except ValueError:
+            raise DataError(f"{_RUN_FILE} in {str(out_dir)!r} is corrupt. Delete the folder and run again.") from None
+        if old.get("fingerprint") != run["fingerprint"]:
+            raise DataError(
+                f"out_dir {str(out_dir)!r} holds another augmentation run (different inputs or arguments). "
+                "Pass another out_dir, or delete it to start over."
+            )
+        return ("done" if (out_dir / _MANIFEST).exists() else "resume"), False
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_file, run)
+    return "fresh", created
+
+
+# -- the entry point --------------------------------------------------------------------------
+def offline(
+    images: Any,
+    labels: Any,
+    pipeline: Any,
+    *,
+    select: Any = None,
+    n: int | dict[Any, int] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    random_state: int | None = 0,
+    n_jobs: int = 1,
+    eval_sets: Any = None,
+    leak_tolerance: float | None = None,
+    on_leak: str = "refuse",
+    embeddings: Any = None,
+    source: str = "input",
+    progress_bar: bool | None = None,
+) -> AugmentedSet:
+    """Make new images from the selected ones with an albumentations pipeline, with lineage.
+
+    Parameters
+    ----------
+    images : uint8 (n, H, W, C) (C = 1 grayscale, 3 RGB, 4 RGBA), or a list of PNG paths.
+    labels : one label per image; new images keep their parent's label.
+    pipeline : an albumentations ``Compose``, its dict form, or a YAML/JSON file path.
+    select : the images to augment: a ``Slice`` (or a list of slices, one group each), a boolean
+        mask, row positions, or ``{"classes": [...]}`` (one group per class). None: all images.
+    n : new images per group (int), or per class within each group (``{3: 100, 8: 50}``).
+        None: one new image per selected image.
+    out_dir : write PNGs and ``manifest.parquet`` there (resumable); None keeps them in memory.
+    random_state : int seed; the same seed gives the same images for any ``n_jobs``.
+    n_jobs : worker processes (-1: one per CPU).
+    eval_sets : mapping name -> evaluation images; generated images that duplicate one of them
+        (exactly, or within ``leak_tolerance`` RMS as a fraction of 255, default 0.02) are
+        refused and listed in ``.refused`` (``on_leak="raise"`` raises :class:`LeakageError`).
+    embeddings : embeddings of ``images`` (same model and layer as the slices), to re-apply
+        cluster slices; without them a slice's ``indices`` are used.
+    source : recorded as the lineage ``source`` of the new rows.
+
+    Returns
+    -------
+    AugmentedSet with ``images``, ``labels``, ``manifest`` and ``refused``. Row ids are
+    ``aug:<group>:<k>``; ``parent`` is the parent's position in ``images``; ``seed`` and
+    ``params["applied"]`` reproduce the image with :func:`augment.replay`.
+    """
+    imgs = _check_images(images)
+    labs = check_1d(labels, "labels")
+    if len(labs) != len(imgs):
+        raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")
+    count = check_count(n, "n", "offline")
+    n_jobs = _check_n_jobs(n_jobs)
+    seed = _check_seed(random_state)
+    on_leak = check_on_leak(on_leak, "offline")
+    tol = check_tolerance(leak_tolerance, "images", "offline")
+    from ._leakage import eval_arrays
+
+    evals = eval_arrays(eval_sets, kind="images")
+    _check_eval_channels(evals, imgs)
+    groups = resolve_groups(select, len(imgs), labels=labs, embeddings=embeddings, owner="offline")
+    compose = load_pipeline(pipeline)
+    pdict = pipeline_dict(compose)
+    pipe_sha = pipeline_fingerprint(compose)
+    plan = _plan(groups, labs, count, seed)
+    m = len(plan.parents)
+    if m:  # probe: a pipeline unsuited to these images fails here, before anything is written
+        apply_pipeline(compose, np.ascontiguousarray(imgs[plan.parents[0]]), int(plan.seeds[0]))
+    payload: tuple[str, Any] | None = None
+    if n_jobs > 1 and m > 1:
+        if pdict is not None:
+            payload = ("dict", pdict)
+        else:
+            try:
+                payload = ("pickle", pickle.dumps(compose))
+            except Exception:  # noqa: BLE001 - a Lambda with a local function, an open handle, ...
+                raise ParameterError(
+                    "The pipeline cannot be sent to worker processes (it holds a transform that can be neither "
+                    "serialised nor pickled, such as a Lambda of a local function). Use n_jobs=1."
+                ) from None
+
+    out_path = None if out_dir is None else Path(out_dir)
+    state, created = "memory", False
+    run: dict[str, Any] = {}
+    if out_path is not None:
+        run = {
+            "schema_version": 1,
+            "fingerprint": _fingerprint(imgs, labs, plan, pipe_sha, str(source)),
+            "random_state": seed,
+            "n_images": m,
+            "pipeline": pdict,
+            "pipeline_sha1": pipe_sha,
+            "label_dtype": str(labs.dtype) if labs.dtype != object else None,
+        }
+        state, created = _prepare_out_dir(out_path, run)
+        if state == "done":
+            logger.info("out_dir %s already holds this finished run; reading it back", out_path)
+            return AugmentedSet.load(out_path)
+    try:
+        result = _generate(
+            compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress_bar,
+            pdict=pdict, pipe_sha=pipe_sha, source=str(source), evals=evals, tol=tol, on_leak=on_leak,
+        )
+    except CurakitError:
+        if created and out_path is not None:
+            shutil.rmtree(out_path, ignore_errors=True)
+        raise
+    return result
+
+
+def _generate(
+    compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress_bar, *,
+    pdict, pipe_sha, source, evals, tol, on_leak,
+) -> AugmentedSet:
+    m = len(plan.parents)
+    outputs: list[np.ndarray | None] = [None] * m
+    params: list[str | None] = [None] * m
+    paths = sidecars = None
+    todo = list(range(m))
+    if out_path is not None:
+        paths = [out_path / "images" / f for f in plan.files]
+        sidecars = [out_path / _PARTIAL / (f.replace("/", "__") + ".json") for f in plan.files]
+        for folder in {p.parent for p in paths} | {out_path / _PARTIAL}:
+            folder.mkdir(parents=True, exist_ok=True)
+        if state == "resume":
+            removed = remove_temporaries(out_path)
+            todo = []
+            for k in range(m):
+                if paths[k].exists() and sidecars[k].exists():
+                    outputs[k] = read_png(paths[k])
+                    params[k] = sidecars[k].read_text()
+                else:
+                    todo.append(k)
+            logger.info("resuming %s: %d of %d images done, %d temporary files removed", out_path, m - len(todo), m, removed)
+
+    chunk = max(1, min(64, math.ceil(len(todo) / (max(n_jobs, 1) * 4)))) if todo else 1
+    tasks = []
+    for start in range(0, len(todo), chunk):
+        ks = todo[start : start + chunk]
+        tasks.append(
+            (
+                ks,
+                {
+                    "images": np.ascontiguousarray(imgs[plan.parents[ks]]),
+                    "seeds": plan.seeds[ks],
+                    "paths": None if paths is None else [paths[k] for k in ks],
+                    "sidecars": None if sidecars is None else [sidecars[k] for k in ks],
+                },
+            )
+        )
+    desc = f"augment ({len(todo)} images)"
+    if payload is not None and len(tasks) > 1:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            with _pool(n_jobs, payload) as pool:
+                results = pool.map(_run_chunk, [t for _, t in tasks])
+                for (ks, _), (out, ps) in progress(
+                    zip(tasks, results), desc=desc, total=len(tasks), enabled=progress_bar
+                ):
+                    for j, k in enumerate(ks):
+                        outputs[k], params[k] = out[j], ps[j]
+        except BrokenProcessPool:
+            raise CurakitError(
+                "A worker process of offline(n_jobs>1) died before finishing. In a script, call offline() under "
+                "`if __name__ == '__main__':` (workers start from a fork server and re-import the main module), "
+                "or use n_jobs=1. Images written so far are kept; re-run to resume."
+            ) from None
+    else:
+        for ks, task in progress(tasks, desc=desc, total=len(tasks), enabled=progress_bar):
+            out, ps = _run_chunk_with(compose, task)
+            for j, k in enumerate(ks):
+                outputs[k], params[k] = out[j], ps[j]
+
+    new_images = _stack([o for o in outputs if o is not None]) if m else np.zeros((0, *imgs.shape[1:]), dtype=np.uint8)
+    row_ids = list(plan.row_ids)
+    refused = pd.DataFrame(columns=list(REFUSED_COLUMNS))
+    keep = np.ones(m, dtype=bool)
+    if evals and m:
+        refused = find_leaks(new_images, evals, tolerance=tol, row_ids=row_ids)
+        refuse(refused, on_leak, "images")
+        if not refused.empty:
+            refused = refused.assign(parent=plan.parents[refused["position"].to_numpy()])
+            keep[refused["position"].to_numpy()] = False
+            if paths is not None:
+                for k in refused["position"].tolist():
+                    paths[k].unlink(missing_ok=True)
+
+    lineage = []
+    for k in np.flatnonzero(keep).tolist():
+        g = groups[int(plan.group_index[k])]
+        lineage.append(
+            LineageRow(
+                row_id=row_ids[k],
+                origin="augmented",
+                source=source,
+                parent_ids=(str(int(plan.parents[k])),),
+                operation="albumentations",
+                params={"pipeline_sha1": pipe_sha, **json.loads(params[k])},
+                slice_ids=g.slice_ids,
+                seed=int(plan.seeds[k]),
+                reason=f"augmented to fill {g.description or g.id}",
+            )
+        )
+    manifest = lineage_frame(lineage)
+    kept = np.flatnonzero(keep)
+    manifest["parent"] = plan.parents[kept].astype(np.int64)
+    manifest["path"] = [f"images/{plan.files[k]}" for k in kept.tolist()] if out_path is not None else None
+    new_labels = labs[plan.parents[kept]]
+    manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
+    manifest = manifest[list(MANIFEST_COLUMNS)]
+    images_out = new_images[kept] if m else new_images
+    if out_path is not None:
+        if not refused.empty:
+            with atomic_path(out_path / _REFUSED) as tmp:
+                refused.to_parquet(tmp, index=False)
+        with atomic_path(out_path / _MANIFEST) as tmp:
+            manifest.to_parquet(tmp, index=False)
+        shutil.rmtree(out_path / _PARTIAL, ignore_errors=True)
+    logger.info("offline augmentation made %d images (%d refused)", len(kept), len(refused))
+    return AugmentedSet(
+        images=images_out,
+        labels=new_labels,
+        manifest=manifest,
+        refused=refused,
+        pipeline=pdict,
+        out_dir=out_path,
+    )

@@ -1,0 +1,286 @@
+"""albumentations pipelines: loading, seeding, applying, recording and replaying.
+
+A pipeline is an albumentations ``Compose`` (or a single transform), its dict form
+(``A.to_dict``: ``{"__version__": ..., "transform": {...}}``, or the bare ``{"__class_fullname__":
+"Compose", ...}``), or the path of a YAML / JSON file holding that dict (``A.save``). Transform
+names are checked before anything runs; an unknown name raises with a did-you-mean.
+
+Reproducibility: every augmented image gets its own seed. Before the image is transformed the
+pipeline's random state is set from that seed alone (:func:`seed_pipeline`: one numpy
+``Generator`` and one ``random.Random``, shared by every transform), so the image depends only
+on (pipeline, parent image, seed): the same in any process, any order, any ``n_jobs``.
+The parameters albumentations actually applied (``save_applied_params``) are recorded too,
+JSON-able; arrays larger than :data:`MAX_ARRAY` values are recorded by shape, dtype and SHA-1.
+:func:`replay` re-applies a manifest row to its parent and checks the parameters match.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import pickle
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diagnose._exceptions import DataError, ParameterError, UnknownNameError
+from diagnose._optional import import_optional
+from diagnose._registry import did_you_mean
+from diagnose._slice import _jsonable
+
+__all__ = [
+    "MAX_ARRAY",
+    "apply_pipeline",
+    "load_pipeline",
+    "pipeline_dict",
+    "pipeline_fingerprint",
+    "record_params",
+    "replay",
+    "seed_pipeline",
+    "transform_names",
+]
+
+#: Arrays in applied parameters up to this many values are recorded in full.
+MAX_ARRAY = 64
+
+_NON_TRANSFORMS = {
+    "BaseCompose",
+    "BasicTransform",
+    "DualTransform",
+    "ImageOnlyTransform",
+    "Transform3D",
+    "KeypointParams",
+    "BboxParams",
+}
+
+
+def _albumentations():
+    return import_optional("albumentations")
+
+
+def transform_names() -> list[str]:
+    """The transform and composition names albumentations can build from a dict."""
+    _albumentations()
+    from albumentations.core.serialization import SERIALIZABLE_REGISTRY
+
+    return sorted(
+        n for n in SERIALIZABLE_REGISTRY if not n.startswith("_") and n not in _NON_TRANSFORMS and not n.startswith("Base")
+    )
+
+
+def _check_names(node: Any, known: set[str], where: str) -> None:
+    if not isinstance(node, Mapping):
+        raise DataError(
+            f"{where}: every transform must be a mapping with '__class_fullname__'. Got {type(node).__name__} instead."
+        )
+    name = node.get("__class_fullname__")
+    if not isinstance(name, str):
+        raise DataError(
+            f"{where}: a transform lacks '__class_fullname__'. Write pipelines with albumentations.save or A.to_dict."
+        )
+    short = name.rsplit(".", 1)[-1]
+    if short not in known:
+        raise UnknownNameError(
+            f"Unknown albumentations transform {short!r} in {where}.{did_you_mean(short, sorted(known))} "
+            "See albumentations' list of transforms."
+        )
+    for child in node.get("transforms", []) or []:
+        _check_names(child, known, where)
+
+
+def _from_dict(data: Mapping[str, Any], where: str):
+    A = _albumentations()
+    if "transform" in data and isinstance(data["transform"], Mapping):
+        full = dict(data)
+    elif "__class_fullname__" in data:
+        full = {"__version__": A.__version__, "transform": dict(data)}
+    else:
+        raise DataError(
+            f"{where} is not an albumentations pipeline: it has neither 'transform' nor '__class_fullname__'. "
+            "Write it with albumentations.save(pipeline, path) or A.to_dict(pipeline)."
+        )
+    _check_names(full["transform"], set(transform_names()), where)
+    try:
+        built = A.from_dict(full)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(f"{where} could not be built by albumentations: {exc}".rstrip(".") + ". Fix the parameters.") from None
+    return built
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise DataError(f"Pipeline file {str(path)!r} does not exist. Pass the path of a YAML or JSON pipeline file.")
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise DataError(
+            f"Pipeline file {path.name!r} has suffix {suffix!r}. Use a .yaml, .yml or .json file "
+            "written by albumentations.save."
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error means the same thing to the user
+        raise DataError(
+            f"Pipeline file {path.name!r} is not valid {suffix.lstrip('.').upper()} ({type(exc).__name__}). Fix its syntax."
+        ) from None
+    if not isinstance(data, Mapping):
+        raise DataError(
+            f"Pipeline file {path.name!r} must hold a mapping (albumentations' dict form). Got {type(data).__name__}."
+        )
+    return dict(data)
+
+
+def load_pipeline(pipeline: Any):
+    """A private, ready-to-run ``Compose`` built from any accepted pipeline form."""
+    A = _albumentations()
+    if isinstance(pipeline, (str, os.PathLike)):
+        path = Path(pipeline)
+        compose = _from_dict(_read_file(path), f"pipeline file {path.name!r}")
+    elif isinstance(pipeline, Mapping):
+        compose = _from_dict(pipeline, "the pipeline dict")
+    elif isinstance(pipeline, A.BaseCompose):
+        compose = copy.deepcopy(pipeline)
+    elif isinstance(pipeline, A.BasicTransform):
+        compose = A.Compose([copy.deepcopy(pipeline)])
+    else:
+        raise ParameterError(
+            "The 'pipeline' parameter must be an albumentations Compose, its dict form (A.to_dict) or a YAML/JSON "
+            f"file path. Got {type(pipeline).__name__} instead."
+        )
+    if not isinstance(compose, A.BaseCompose):
+        compose = A.Compose([compose])
+    compose.save_applied_params = True
+    return compose
+
+
+def pipeline_dict(compose) -> dict[str, Any] | None:
+    """albumentations' dict form, or None when a transform cannot be serialised (e.g. ``Lambda``)."""
+    A = _albumentations()
+    try:
+        return json.loads(json.dumps(_jsonable(A.to_dict(compose))))
+    except Exception:  # noqa: BLE001 - albumentations raises several types for non-serialisable transforms
+        return None
+
+
+def pipeline_fingerprint(compose) -> str:
+    """SHA-1 of the canonical dict form (or of the pickled pipeline when it has none)."""
+    d = pipeline_dict(compose)
+    if d is not None:
+        payload = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+    else:
+        try:
+            payload = pickle.dumps(compose)
+        except Exception:  # noqa: BLE001
+            payload = repr(compose).encode()
+    return hashlib.sha1(payload).hexdigest()
+
+
+def seed_pipeline(compose, seed: int) -> None:
+    """Set the pipeline's whole random state from ``seed`` (one generator pair for all transforms)."""
+    compose.set_random_state(np.random.default_rng(int(seed)), random.Random(int(seed)))
+
+
+def _summarise(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray) and obj.size > MAX_ARRAY:
+        arr = np.ascontiguousarray(obj)
+        return {
+            "__array__": list(arr.shape),
+            "dtype": str(arr.dtype),
+            "sha1": hashlib.sha1(arr.tobytes()).hexdigest(),
+        }
+    if isinstance(obj, Mapping):
+        return {str(k): _summarise(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_summarise(v) for v in obj]
+    return obj
+
+
+def record_params(applied: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+    """The applied transforms as JSON-able ``[[name, params], ...]``."""
+    out = [[name, _jsonable(_summarise(params))] for name, params in applied]
+    return json.loads(json.dumps(out, default=repr))
+
+
+def apply_pipeline(compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict[str, Any]]]]:
+    """Transform one uint8 (H, W, C) image with ``seed``; returns (image (H', W', C), applied params)."""
+    seed_pipeline(compose, seed)
+    channels = image.shape[-1]
+    try:
+        result = compose(image=image)
+    except Exception as exc:  # noqa: BLE001 - albumentations raises many types for unsuitable inputs
+        raise DataError(
+            f"The pipeline failed on an image shaped {image.shape} (dtype {image.dtype}): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}. Use transforms suited to {channels}-channel images"
+            + (" (or convert grayscale to RGB with np.repeat(images, 3, axis=-1))." if channels == 1 else ".")
+        ) from None
+    out = result["image"]
+    if not isinstance(out, np.ndarray):
+        raise DataError(
+            f"The pipeline returned {type(out).__name__} instead of a numpy image. Remove ToTensorV2 from the pipeline: "
+            "offline augmentation keeps uint8 images (OnlineAugment converts to tensors itself)."
+        )
+    if out.dtype != np.uint8:
+        raise DataError(
+            f"The pipeline turned uint8 images into {out.dtype}. Remove Normalize/ToFloat from the pipeline: "
+            "augmented images are kept as uint8."
+        )
+    if out.ndim == 2:
+        out = out[..., None]
+    if out.shape[-1] != channels:
+        raise DataError(
+            f"The pipeline changed the number of channels from {channels} to {out.shape[-1]}. "
+            "Remove ToGray/ToRGB or convert the images before augmenting."
+        )
+    return out, result.get("applied_transforms", [])
+
+
+def _row_get(row: Any, key: str) -> Any:
+    if isinstance(row, Mapping):
+        return row.get(key)
+    if hasattr(row, "to_dict") and not hasattr(row, "row_id"):  # a pandas Series
+        return row.to_dict().get(key)
+    return getattr(row, key, None)
+
+
+def replay(row: Any, parent_image: Any, pipeline: Any, *, check: bool = True) -> np.ndarray:
+    """Re-make one augmented image from its manifest row, its parent image and the pipeline.
+
+    ``row`` is a manifest row (a pandas Series, a dict or a :class:`LineageRow`); ``parent_image``
+    the uint8 (H, W, C) parent (``images[row["parent"]]``); ``pipeline`` the pipeline that made it
+    (any accepted form). With ``check=True`` the applied parameters must equal the recorded ones,
+    so a different pipeline is reported instead of silently giving another image.
+    """
+    seed = _row_get(row, "seed")
+    if seed is None or (isinstance(seed, float) and np.isnan(seed)):
+        raise DataError("The manifest row has no seed, so it cannot be replayed. Pass a row of an augmented image.")
+    img = np.asarray(parent_image)
+    if img.dtype != np.uint8 or img.ndim not in (2, 3):
+        raise DataError(
+            f"parent_image must be one uint8 image shaped (H, W, C). Got dtype {img.dtype} and shape {img.shape}."
+        )
+    if img.ndim == 2:
+        img = img[..., None]
+    compose = load_pipeline(pipeline)
+    out, applied = apply_pipeline(compose, np.ascontiguousarray(img), int(seed))
+    if check:
+        params = _row_get(row, "params")
+        if isinstance(params, str):
+            params = json.loads(params)
+        recorded = (params or {}).get("applied")
+        if recorded is not None:
+            if record_params(applied) != recorded:
+                raise DataError(
+                    "Replaying this row applied other parameters than recorded: the pipeline or the parent image "
+                    "differs from the ones that made it. Pass the original pipeline and images[row['parent']]."
+                )
+    return out
