@@ -7,12 +7,14 @@ heatmap, and the classes below a recall threshold turned into :class:`~diagnose.
 The ``"confusion"`` diagnoser (no inputs beyond labels and predictions) yields
 
 * ``class`` slices: the rows of one true class, when its recall is below ``min_recall`` or its
-  error rate is significantly above the rest of the data (one-sided Fisher exact test, q-values
-  by Benjamini-Hochberg over all classes);
+  error rate is significantly above the rest of the data (one-sided Fisher exact test);
 * ``pair`` slices: the rows of true class ``a`` predicted as ``b``, when ``b`` takes
   significantly more than its even share ``1 / (k - 1)`` of class ``a``'s errors (one-sided
-  binomial test conditional on class ``a``'s error count, BH over all pairs); at most
-  ``max_pairs`` of them, largest count first.
+  binomial test conditional on class ``a``'s error count); at most ``max_pairs`` of them,
+  largest count first.
+
+q-values come from one Benjamini-Hochberg family: every class test plus every off-diagonal
+cell with errors (a cell below ``min_pair_count`` counts as a test with p = 1).
 
 Severity follows :mod:`diagnose._stats`: excess errors over the number of analysed rows. For a
 class slice the expectation is ``support * baseline``; for a pair it is ``errors_a / (k - 1)``.
@@ -255,8 +257,19 @@ def confusion_slices(
 
     # class slices
     cand = np.flatnonzero(support >= max(1, min_support))
-    p = hypergeom_greater(class_err[cand], support[cand], k_total, n) if cand.size else np.array([])
-    q = bh_adjust(p)
+    p_class = hypergeom_greater(class_err[cand], support[cand], k_total, n) if cand.size else np.array([])
+    # pair tests (see below); one Benjamini-Hochberg family for classes and pairs together
+    off = m.copy()
+    np.fill_diagonal(off, 0)
+    ii, jj = np.nonzero(off >= max(1, min_pair_count)) if (max_pairs > 0 and k > 2) else (np.array([], int),) * 2
+    counts = off[ii, jj]
+    p_pair = binom_greater(counts, class_err[ii], 1.0 / (k - 1)) if ii.size else np.array([])
+    # every off-diagonal cell with errors is a pair that could have been reported
+    n_pair_tests = int((off > 0).sum()) if (max_pairs > 0 and k > 2) else 0
+    q_all = bh_adjust(np.concatenate([p_class, p_pair, np.ones(max(0, n_pair_tests - p_pair.size))]))
+    q_class, q_pair = q_all[: p_class.size], q_all[p_class.size : p_class.size + p_pair.size]
+    p = p_class
+    q = q_class
     for c, pc, qc in zip(cand, p, q):
         recall = float(per.loc[c, "recall"])
         reasons = []
@@ -296,23 +309,16 @@ def confusion_slices(
                     "errors": int(class_err[c]),
                     "expected_errors": float(support[c] * baseline),
                     "top_confusions": [{"pred": t, "count": cnt} for t, cnt in top],
-                    "test": "one-sided Fisher exact (class vs rest), BH over classes",
+                    "test": "one-sided Fisher exact (class vs rest), BH over classes and pairs together",
                 },
             )
         )
 
     # pair slices
-    if max_pairs > 0 and k > 2:
-        off = m.copy()
-        np.fill_diagonal(off, 0)
-        ii, jj = np.nonzero(off >= max(1, min_pair_count))
-        if ii.size:
-            counts = off[ii, jj]
-            p = binom_greater(counts, class_err[ii], 1.0 / (k - 1))
-            # BH over every pair that could have been reported (all off-diagonal cells with errors)
-            n_tests = int((off > 0).sum())
-            q = bh_adjust(np.concatenate([p, np.ones(n_tests - p.size)]))[: p.size]
-            keep = np.flatnonzero(q <= alpha)
+    if ii.size:
+        p, q = p_pair, q_pair
+        keep = np.flatnonzero(q <= alpha)
+        if keep.size:
             keep = keep[np.lexsort((jj[keep], ii[keep], -counts[keep]))][:max_pairs]
             for t in keep:
                 a, b = int(ii[t]), int(jj[t])
@@ -343,7 +349,7 @@ def confusion_slices(
                             "expected_errors": float(class_err[a] / (k - 1)),
                             "rate_in_true_class": cnt / int(support[a]),
                             "share_of_class_errors": cnt / int(class_err[a]),
-                            "test": "one-sided binomial (share of the class's errors vs 1/(k-1)), BH over pairs",
+                            "test": "one-sided binomial (share of the class's errors vs 1/(k-1)), BH over classes and pairs together",
                         },
                     )
                 )
