@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._io import atomic_write_json, atomic_write_text
+from diagnose._io import atomic_dir, atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +118,21 @@ def run_demo(
     quick : a reduced scenario (fewer scans, fewer epochs) for tests and smoke runs.
     tolerance : the most the promoted model may lose on the old holdout (accuracy points).
     """
+    final = Path(out_dir)
+    with atomic_dir(final) as out:  # a crash leaves an earlier run's folder intact
+        result = _run(out, final, random_state=random_state, quick=quick, epochs=epochs, n_fill=n_fill,
+                      tolerance=tolerance, progress=progress)
+    return result
+
+
+def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int | None, n_fill: int | None,
+         tolerance: float, progress: bool | None) -> DemoResult:
     import augment
     import curate
     import diagnose
     from curate.datasets import load_digits_drift
     from diagnose._random import child_seed
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     epochs = epochs if epochs is not None else (6 if quick else 15)
@@ -192,10 +199,11 @@ def run_demo(
     gate = curate.Gate(min_gain_new=0.0, max_drop_old=tolerance)
 
     def _promote():
-        if registry.champion() is None:
-            registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, tag="incumbent",
-                              champion=True)
-        best_name = comparison.best(eval_set="new", exclude=("do_nothing",))
+        # the incumbent is the champion the candidates must beat
+        registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, metric="accuracy",
+                          strategy="incumbent", champion=True, note="incumbent trained on the old data")
+        candidates = comparison.frame[comparison.frame["strategy"] != "do_nothing"]
+        best_name = str(candidates.sort_values(["new", "train_time"], ascending=[False, True]).iloc[0]["strategy"])
         return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
 
     best_name, decision = _timed(timings, "promote", _promote)
@@ -221,7 +229,7 @@ def run_demo(
         "random_state": random_state,
     }
     atomic_write_json(out / "metrics.json", metrics)
-    result = DemoResult(out_dir=out, table=table, promoted=bool(decision.promoted), decision=decision,
+    result = DemoResult(out_dir=final, table=table, promoted=bool(decision.promoted), decision=decision,
                         metrics=metrics, timings=timings)
     from ._demo_report import write_demo_report
 
