@@ -258,6 +258,12 @@ def _check_scratch(model: Any, name: str) -> str | None:
     return None
 
 
+def _check_ensemble(model: Any, name: str) -> str | None:
+    if not is_torch_model(model) and not hasattr(model, "predict_proba"):
+        return f"{type(model).__name__} has no predict_proba, so {name!r} cannot average probabilities."
+    return _check_scratch(model, name)
+
+
 def _check_head(model: Any, name: str) -> str | None:
     if not is_torch_model(model):
         return f"{type(model).__name__} is not a torch nn.Module, so {name!r} has no head to replace."
@@ -456,14 +462,14 @@ def _ensemble(ctx: StrategyContext, scope: str, *, weight_new: float, replay: An
     return ens, hist, info
 
 
-@STRATEGIES.register("ensemble_new", params=(*TRAIN_PARAMS, "weight_new", "replay"), check=_check_scratch,
+@STRATEGIES.register("ensemble_new", params=(*TRAIN_PARAMS, "weight_new", "replay"), check=_check_ensemble,
                      description="average the incumbent with a fresh model trained on new rows")
 def ensemble_new(ctx: StrategyContext, *, weight_new: float = 0.5, replay: Any = None,
                  **params: Any) -> tuple[Any, list, dict]:
     return _ensemble(ctx, "new", weight_new=weight_new, replay=replay, params=params, name="ensemble_new")
 
 
-@STRATEGIES.register("ensemble_all", params=(*TRAIN_PARAMS, "weight_new"), check=_check_scratch,
+@STRATEGIES.register("ensemble_all", params=(*TRAIN_PARAMS, "weight_new"), check=_check_ensemble,
                      description="average the incumbent with a fresh model trained on all rows")
 def ensemble_all(ctx: StrategyContext, *, weight_new: float = 0.5, **params: Any) -> tuple[Any, list, dict]:
     return _ensemble(ctx, "all", weight_new=weight_new, replay=None, params=params, name="ensemble_all")
