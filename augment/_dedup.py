@@ -128,8 +128,8 @@ def _mix64(h: np.ndarray) -> np.ndarray:
 
 def _image_keys(images: np.ndarray, which: int = 0) -> np.ndarray:
     n = len(images)
-    flat = np.ascontiguousarray(images).reshape(n, -1)
-    d = flat.shape[1]
+    d = int(np.prod(images.shape[1:]))
+    flat = np.ascontiguousarray(images).reshape(n, d)
     pad = (-d) % 8
     if pad:
         flat = np.concatenate([flat, np.zeros((n, pad), dtype=np.uint8)], axis=1)
@@ -189,8 +189,8 @@ def _rows_equal(A: Any, ia: np.ndarray, B: Any, ib: np.ndarray, kind: str) -> np
     if len(ia) == 0:
         return np.zeros(0, dtype=bool)
     if kind == "images":
-        a = A[ia].reshape(len(ia), -1)
-        b = B[ib].reshape(len(ib), -1)
+        a = A[ia].reshape(len(ia), int(np.prod(A.shape[1:])))
+        b = B[ib].reshape(len(ib), int(np.prod(B.shape[1:])))
         return (a == b).all(axis=1)
     fa, fb = _as_frame(A), _as_frame(B)
     out = np.ones(len(ia), dtype=bool)

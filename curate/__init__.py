@@ -10,6 +10,7 @@ from diagnose._exceptions import (
     StrategyError,
 )
 
+from ._builder import TrainingSetBuilder
 from ._compare import ComparisonTable, compare_strategies
 from ._gate import Gate, GateDecision
 from ._modelregistry import ModelVersion, Promotion, Registry
@@ -36,6 +37,7 @@ __all__ = [
     "STRATEGIES",
     "StrategyError",
     "TrainingSet",
+    "TrainingSetBuilder",
     "compare_strategies",
     "retrain",
 ]

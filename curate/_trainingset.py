@@ -155,11 +155,18 @@ class TrainingSet:
         )
 
     def fingerprint(self) -> str:
-        """A sha256 over the manifest and data (what a registry stores as the manifest hash)."""
+        """A sha256 over the manifest and data (what a registry stores as the manifest hash).
+
+        Column by column (names, then values): string columns through their Arrow buffers,
+        other columns through ``pandas.util.hash_pandas_object``; equal after a save/load.
+        """
         h = hashlib.sha256()
-        h.update(pd.util.hash_pandas_object(self.manifest, index=False).to_numpy().tobytes())
-        h.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
+        for part in (self.manifest, self.frame):
+            h.update(json.dumps([str(c) for c in part.columns]).encode())
+            for col in part.columns:
+                h.update(_column_digest(part[col]))
         if self.images is not None:
+            h.update(str(self.images.shape).encode())
             h.update(np.ascontiguousarray(self.images).tobytes())
         return h.hexdigest()
 
@@ -231,3 +238,26 @@ class TrainingSet:
     def __repr__(self) -> str:
         counts = self.manifest["origin"].value_counts().to_dict()
         return f"TrainingSet(kind={self.kind!r}, rows={len(self)}, target={self.target!r}, origins={counts})"
+
+
+def _column_digest(col: pd.Series) -> bytes:
+    """sha256 of one column's values; fast for Arrow-backed strings (no Python object per row)."""
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        arr = pa.array(col.array)
+        chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+        lens, data, nulls = hashlib.sha256(b"len"), hashlib.sha256(b"data"), hashlib.sha256(b"null")
+        for chunk in chunks:
+            if len(chunk) == 0:
+                continue
+            bufs = chunk.buffers()
+            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            offsets = np.frombuffer(bufs[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+            lens.update(np.diff(offsets).astype(np.int64).tobytes())
+            if bufs[2] is not None:
+                data.update(memoryview(bufs[2])[int(offsets[0]) : int(offsets[-1])])
+            nulls.update(chunk.is_null().to_numpy(zero_copy_only=False).tobytes())
+        return b"str" + lens.digest() + data.digest() + nulls.digest()
+    values = pd.util.hash_pandas_object(col, index=False).to_numpy()
+    return hashlib.sha256(str(col.dtype).encode() + values.tobytes()).digest()

@@ -18,7 +18,7 @@ from diagnose._exceptions import CurakitError
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "diagnose"]
+SUBCOMMANDS = ["demo", "diagnose", "build"]
 
 
 def build_parser() -> argparse.ArgumentParser:
