@@ -370,6 +370,7 @@ class RetrainResult:
     incumbent_hash: str | None = None
     candidate_hash: str | None = None
     preprocessor: Any = None
+    features: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def score(self, eval_set: str = "new") -> float | None:
@@ -380,6 +381,8 @@ class RetrainResult:
         """Predictions of the retrained model on raw rows (tabular: through the preprocessor)."""
         if self.model is None:
             raise NotFittedError("This RetrainResult was loaded without its model. Load it with RetrainResult.load.")
+        if self.features and hasattr(X, "columns"):
+            X = X[self.features]
         if self.preprocessor is not None:
             X = self.preprocessor.transform(X)
         return _predict(self.model, X, None)[0]
@@ -399,6 +402,7 @@ class RetrainResult:
             "training_set": self.training_set,
             "incumbent_hash": self.incumbent_hash,
             "candidate_hash": self.candidate_hash,
+            "features": list(self.features),
         })
 
     def to_json(self) -> str:
@@ -657,6 +661,7 @@ def retrain(
         incumbent_hash=model_hash(model),
         candidate_hash=model_hash(new_model),
         preprocessor=ts.preprocessor,
+        features=columns,
     )
 
 

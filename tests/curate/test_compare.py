@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from _retrain_fixtures import images, tabular, trained_cnn
+from sklearn.linear_model import LogisticRegression
+
+import curate
+from curate._strategies import supported_strategies
+from diagnose._exceptions import ParameterError, StrategyError
+
+
+@pytest.fixture(scope="module")
+def tab(digits):
+    ts, evals, frame, columns, d = tabular(digits)
+    old = frame.iloc[d["old_train"]]
+    model = LogisticRegression(max_iter=200, warm_start=True).fit(old[columns], old["digit"])
+    return ts, evals, model, columns
+
+
+@pytest.fixture(scope="module")
+def table(tab):
+    ts, evals, model, _ = tab
+    return curate.compare_strategies(model, ts, eval_sets=evals)
+
+
+def test_default_runs_every_supported_strategy(tab, table):
+    _, _, model, _ = tab
+    assert list(table.frame["strategy"]) == supported_strategies(model)
+    assert set(table.results) == set(supported_strategies(model))
+    f = table.frame.set_index("strategy")
+    assert {"old", "new", "forgetting", "gain_new", "train_time", "n_train"} <= set(table.frame.columns)
+    assert f.loc["do_nothing", "forgetting"] == 0.0 and f.loc["do_nothing", "gain_new"] == 0.0
+    for name, r in table.results.items():
+        assert f.loc[name, "new"] == r.metrics["new"]["accuracy"]
+        assert f.loc[name, "forgetting"] == pytest.approx(
+            table.results["do_nothing"].metrics["old"]["accuracy"] - r.metrics["old"]["accuracy"])
+    # new rows help on the new holdout
+    assert f.loc["scratch_all", "new"] > f.loc["do_nothing", "new"]
+
+
+def test_same_as_single_retrain(tab, table):
+    ts, evals, model, _ = tab
+    r = curate.retrain(model, ts, strategy="continue_new", eval_sets=evals, random_state=0)
+    assert r.candidate_hash == table.results["continue_new"].candidate_hash
+
+
+def test_best(table):
+    f = table.frame.set_index("strategy")
+    assert table.best("new") == f["new"].idxmax()
+    tight = table.best("new", max_forgetting=0.0)
+    assert f.loc[tight, "forgetting"] <= 0.0
+    with pytest.raises(ParameterError, match=r"The 'by' parameter of ComparisonTable.best must be one of"):
+        table.best("newest")
+
+
+def test_html_report(table, tmp_path):
+    html = table.to_html(tmp_path / "cmp.html")
+    assert (tmp_path / "cmp.html").read_text() == html
+    assert "data:image/png;base64," in html and "continue_new" in html
+    assert "<table" in table._repr_html_()
+    assert table.to_dict()["rows"][0]["strategy"] == "do_nothing"
+
+
+def test_chosen_strategies_always_include_do_nothing_and_slices(digits):
+    ts, evals, d = images(digits)
+    model = trained_cnn(digits, epochs=1)
+    mask = {"threes": {"new": evals["new"][1] == 3, "old": evals["old"][1] == 3}}
+    t = curate.compare_strategies(model, ts, strategies=["finetune_head", "continue_new"], eval_sets=evals,
+                                  slices=mask, epochs=1, lr=1e-2, params={"continue_new": {"replay": 0.2}})
+    assert list(t.frame["strategy"]) == ["do_nothing", "finetune_head", "continue_new"]
+    assert "slice:threes:new" in t.frame.columns
+    assert t.results["continue_new"].params["strategy_params"] == {"epochs": 1, "lr": 0.01, "replay": 0.2}
+    assert np.isfinite(t.frame["train_time"]).all()
+
+
+def test_bad_choices(tab):
+    ts, evals, model, _ = tab
+    plain = LogisticRegression(max_iter=100).fit(evals["old"][ts.features], evals["old"]["digit"])
+    with pytest.raises(StrategyError, match=r"Strategies that fit: do_nothing, scratch_new"):
+        curate.compare_strategies(plain, ts, strategies=["continue_all"], eval_sets=evals)
+    with pytest.raises(ParameterError, match=r"No compared strategy takes the parameter 'epoch'\. Did you mean 'epochs'\?"):
+        curate.compare_strategies(model, ts, strategies=["scratch_all"], eval_sets=evals, epoch=3)
+    with pytest.raises(ParameterError, match=r"params names strategy 'continue_all', which is not compared"):
+        curate.compare_strategies(model, ts, strategies=["scratch_all"], eval_sets=evals,
+                                  params={"continue_all": {"epochs": 1}})
