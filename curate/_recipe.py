@@ -1,0 +1,424 @@
+"""Recipes: one YAML file that runs diagnose, fill, build, retrain and gate.
+
+A recipe is validated against :data:`SCHEMA` (unknown keys fail with a did-you-mean), hashed
+(sha256 of its canonical JSON) and stored with the version it produces in the registry.
+Relative paths are resolved against the recipe file's folder. Example::
+
+    name: weather
+    random_state: 0
+    data:
+      old: old.parquet            # Parquet or CSV
+      new: new.parquet
+      target: weather
+      time: date                  # optional; the new holdout is then the latest rows
+      eval_fraction: 0.25         # held out of old and of new when eval_old / eval_new are absent
+    model:
+      estimator: sklearn.linear_model.LogisticRegression   # fitted on old when the registry is empty
+      params: {max_iter: 1000, warm_start: true}
+    diagnose:
+      methods: [rules, confusion]
+      max_slices: 3
+    fill:
+      method: smote
+      n: 40
+    build:
+      mix: 0.5
+      rehearse: {n: 100}
+      split: 0.1
+    retrain:
+      strategies: [continue_all, scratch_all, ensemble_all]
+      max_forgetting: 0.05
+    gate:
+      min_gain_new: 0.0
+      max_drop_old: 0.02
+    registry: registry
+    output: runs/weather
+
+The model comes from the registry's champion when it has one (``model.source: registry``),
+else the ``estimator`` is fitted on the old training rows and registered as the incumbent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diagnose._exceptions import DataError, ParameterError
+from diagnose._io import atomic_dir
+from diagnose._random import check_random_state, child_seed
+from diagnose._registry import did_you_mean
+from diagnose._slice import _jsonable
+
+__all__ = ["SCHEMA", "Recipe", "RecipeRun", "run_recipe"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_STR, _NUM, _INT, _BOOL = (str,), (int, float), (int,), (bool,)
+_LIST, _DICT = (list,), (dict,)
+
+#: section -> {key: allowed types}; a section of None takes a scalar.
+SCHEMA: dict[str, Any] = {
+    "schema_version": _INT,
+    "name": _STR,
+    "random_state": _INT,
+    "data": {
+        "old": _STR, "new": _STR, "target": _STR, "time": _STR, "features": _LIST,
+        "eval_old": _STR, "eval_new": _STR, "eval_fraction": _NUM,
+    },
+    "model": {"source": _STR, "estimator": _STR, "params": _DICT},
+    "diagnose": {"methods": _LIST, "max_slices": _INT, "enabled": _BOOL},
+    "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "enabled": _BOOL},
+    "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
+              "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM)},
+    "retrain": {"strategies": _LIST, "params": _DICT, "strategy_params": _DICT, "metric": _STR,
+                "max_forgetting": _NUM, "choose": _STR},
+    "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT},
+    "registry": _STR,
+    "output": _STR,
+}
+_REQUIRED = {"data": ("old", "new", "target")}
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an int", float: "a number", bool: "true/false", list: "a list", dict: "a mapping"}
+    return " or ".join(dict.fromkeys(names[t] for t in types))
+
+
+def _check_value(value: Any, types: tuple[type, ...], where: str) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise ParameterError(f"Recipe key {where} must be {_type_names(types)}. Got {type(value).__name__} instead.")
+
+
+def validate_recipe(data: Any) -> dict[str, Any]:
+    """Check ``data`` against :data:`SCHEMA`; return a plain-JSON copy."""
+    if not isinstance(data, Mapping):
+        raise ParameterError(f"A recipe must be a mapping of sections. Got {type(data).__name__} instead.")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in SCHEMA:
+            raise ParameterError(
+                f"Unknown top-level key {key!r} in recipe.{did_you_mean(str(key), list(SCHEMA))}"
+                + ("" if did_you_mean(str(key), list(SCHEMA)) else f" Known keys: {', '.join(SCHEMA)}.")
+            )
+        spec = SCHEMA[key]
+        if isinstance(spec, dict):
+            if value is None:
+                value = {}
+            if not isinstance(value, Mapping):
+                raise ParameterError(f"Recipe section {key!r} must be a mapping. Got {type(value).__name__} instead.")
+            section: dict[str, Any] = {}
+            for sub, v in value.items():
+                if sub not in spec:
+                    hint = did_you_mean(str(sub), list(spec))
+                    raise ParameterError(
+                        f"Unknown key {sub!r} in recipe section {key!r}.{hint}"
+                        + ("" if hint else f" Known keys: {', '.join(spec)}.")
+                    )
+                _check_value(v, spec[sub], f"'{key}.{sub}'")
+                section[sub] = v
+            for req in _REQUIRED.get(key, ()):
+                if req not in section:
+                    raise ParameterError(f"Recipe section {key!r} needs the key {req!r}.")
+            out[key] = section
+        else:
+            _check_value(value, spec, repr(key))
+            out[key] = value
+    if "data" not in out:
+        raise ParameterError("A recipe needs a 'data' section with old, new and target.")
+    version = out.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ParameterError(f"Recipe schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}).")
+    return json.loads(json.dumps(_jsonable(out)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipe:
+    """A validated recipe. ``base_dir`` resolves its relative paths; ``hash`` identifies it."""
+
+    data: dict[str, Any]
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", validate_recipe(self.data))
+        object.__setattr__(self, "base_dir", Path(self.base_dir))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Recipe:
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ParameterError(f"Recipe {str(path)!r} is not valid YAML{where}. Fix the syntax.") from None
+        return cls(data=data or {}, base_dir=path.resolve().parent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None) -> Recipe:
+        return cls(data=dict(data), base_dir=Path.cwd() if base_dir is None else Path(base_dir))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.data))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the canonical JSON (sorted keys, no whitespace)."""
+        canon = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.data.get(name) or {})
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipeRun:
+    """What a recipe run did: slices, training set, comparison, chosen strategy, promotion."""
+
+    recipe_hash: str
+    slices: list[dict[str, Any]]
+    training_set: str
+    rows_by_origin: dict[str, int]
+    comparison: Any  # ComparisonTable
+    chosen: str
+    promotion: Any = None  # Promotion or None
+    output: Path | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        from ._compare import json_rows
+
+        return _jsonable({
+            "schema_version": self.schema_version,
+            "recipe_hash": self.recipe_hash,
+            "slices": self.slices,
+            "training_set": self.training_set,
+            "rows_by_origin": self.rows_by_origin,
+            "comparison": json_rows(self.comparison.frame),
+            "chosen": self.chosen,
+            "promotion": None if self.promotion is None else self.promotion.to_dict(),
+            "output": None if self.output is None else str(self.output),
+        })
+
+
+# -- steps ------------------------------------------------------------------------------------------
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    raise DataError(f"Recipe data file {path.name!r} must be .parquet or .csv. Got {suffix or 'no suffix'!r}.")
+
+
+def _split_holdout(frame: pd.DataFrame, fraction: float, seed: int, time: str | None, latest: bool,
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_hold = int(round(fraction * len(frame)))
+    if n_hold < 1 or n_hold >= len(frame):
+        raise DataError(
+            f"eval_fraction={fraction} of {len(frame)} rows leaves no rows on one side. Use a fraction in (0, 1) "
+            "that keeps rows on both sides, or pass eval_old / eval_new."
+        )
+    if latest and time is not None:
+        order = np.argsort(pd.to_datetime(frame[time]).to_numpy() if frame[time].dtype == object
+                           else frame[time].to_numpy(), kind="stable")
+        hold = order[-n_hold:]
+    else:
+        hold = check_random_state(seed).choice(len(frame), size=n_hold, replace=False)
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[hold] = True
+    return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
+
+
+def _import_estimator(path: str, params: Mapping[str, Any]) -> Any:
+    module_name, _, cls_name = path.replace(":", ".").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ParameterError(
+            f"Recipe key 'model.estimator' names {path!r}, which cannot be imported. Give a class path such as "
+            "'sklearn.linear_model.LogisticRegression'."
+        ) from None
+    try:
+        return cls(**dict(params))
+    except TypeError as exc:
+        raise ParameterError(f"Recipe key 'model.params' does not fit {cls_name}: {exc}.") from None
+
+
+def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
+               registry: str | Path | None = None, random_state: int | None = None) -> RecipeRun:
+    """Run a recipe (a YAML path, a dict or a :class:`Recipe`): diagnose the incumbent on the new
+    rows, fill the weak slices (augment.oversample), build the training set, compare the
+    strategies, pick the best (within ``retrain.max_forgetting``) and promote it through the gate.
+
+    ``output`` / ``registry`` / ``random_state`` override the recipe's values. Returns a
+    :class:`RecipeRun`; the output folder (written atomically) holds ``recipe.yaml``,
+    ``run.json``, ``slices.json``, ``comparison.html`` and ``training_set/``.
+    """
+    import diagnose
+
+    from ._builder import TrainingSetBuilder
+    from ._compare import compare_strategies
+    from ._gate import Gate
+    from ._modelregistry import Registry
+    from ._retrain import _predict, resolve_metric
+
+    if isinstance(recipe, Recipe):
+        rec = recipe
+    elif isinstance(recipe, Mapping):
+        rec = Recipe.from_dict(recipe)
+    else:
+        rec = Recipe.from_yaml(recipe)
+    seed = rec.data.get("random_state", 0) if random_state is None else random_state
+    data = rec.section("data")
+    target, time_col = data["target"], data.get("time")
+
+    # -- data and holdouts
+    old = _read_table(rec.path(data["old"]))
+    new = _read_table(rec.path(data["new"]))
+    frac = float(data.get("eval_fraction", 0.25))
+    if "eval_old" in data:
+        old_train, eval_old = old, _read_table(rec.path(data["eval_old"]))
+    else:
+        old_train, eval_old = _split_holdout(old, frac, child_seed(seed, "holdout", "old"), time_col, latest=False)
+    if "eval_new" in data:
+        new_pool, eval_new = new, _read_table(rec.path(data["eval_new"]))
+    else:
+        new_pool, eval_new = _split_holdout(new, frac, child_seed(seed, "holdout", "new"), time_col, latest=True)
+    features = list(data.get("features") or [c for c in old.columns if c not in (target, time_col)])
+    eval_sets = {"old": eval_old, "new": eval_new}
+
+    # -- registry and incumbent
+    reg_path = registry if registry is not None else rec.data.get("registry")
+    reg = Registry(rec.path(str(reg_path))) if reg_path is not None else None
+    msec = rec.section("model")
+    source = msec.get("source", "registry" if reg is not None and reg.champion is not None else "estimator")
+    if source == "registry":
+        if reg is None or reg.champion is None:
+            raise ParameterError(
+                "Recipe key 'model.source' is 'registry' but the registry has no champion. Give model.estimator "
+                "to fit the first model, or register one."
+            )
+        incumbent = reg.load()
+    elif source == "estimator":
+        if "estimator" not in msec:
+            raise ParameterError(
+                "The recipe needs model.estimator (a class path such as 'sklearn.linear_model.LogisticRegression') "
+                "when the registry has no champion."
+            )
+        incumbent = _import_estimator(msec["estimator"], msec.get("params", {}))
+        incumbent.fit(old_train[features], old_train[target])
+        if reg is not None:
+            metric = resolve_metric(rec.section("retrain").get("metric", "accuracy"))
+            scores = {}
+            for name, ev in eval_sets.items():
+                pred, proba, classes = _predict(incumbent, ev[features], None)
+                scores[name] = {metric.name: metric(ev[target].to_numpy(), pred, proba, classes), "n": len(ev)}
+            reg.register(incumbent, metrics=scores, metric=metric.name, strategy="initial", recipe=rec,
+                         note="incumbent fitted on the recipe's old data")
+    else:
+        raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
+
+    # -- diagnose the incumbent on the new rows
+    dsec = rec.section("diagnose")
+    slices: list[Any] = []
+    if dsec.get("enabled", True):
+        y_new = new_pool[target].to_numpy()
+        pred = np.asarray(incumbent.predict(new_pool[features]))
+        proba = incumbent.predict_proba(new_pool[features]) if hasattr(incumbent, "predict_proba") else None
+        diag = diagnose.find_slices(y_new, pred, proba=proba, features=new_pool[features],
+                                    train_features=old_train[features], methods=dsec.get("methods"),
+                                    random_state=child_seed(seed, "diagnose"))
+        usable = [s for s in diag.slices if s.definition.get("kind") in ("rule", "class", "pair")]
+        slices = usable[: int(dsec.get("max_slices", 3))]
+        logger.info("recipe: %d slices found, %d kept", len(diag.slices), len(slices))
+
+    # -- build (and fill)
+    b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features)
+    bsec = rec.section("build")
+    if "window" in bsec:
+        w = bsec["window"]
+        if isinstance(w, dict):
+            b.window(**w)
+        else:
+            b.window(w)
+    if "mix" in bsec:
+        b.mix(bsec["mix"], stratify=bool(bsec.get("stratify", False)))
+    if "rehearse" in bsec:
+        b.rehearse(**bsec["rehearse"])
+    if "recency" in bsec:
+        b.recency(bsec["recency"])
+    if bsec.get("dedup", False):
+        b.dedup()
+    if bsec.get("exclude", True):
+        b.exclude(eval_sets)
+    b.split(float(bsec.get("split", 0.1)))
+    fsec = rec.section("fill")
+    if slices and fsec.get("enabled", True) and fsec:
+        import augment
+
+        for k, s in enumerate(slices):
+            kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "target": s,
+                                  "random_state": child_seed(seed, "fill", k)}
+            if "n" in fsec:
+                kw["n"] = int(fsec["n"])
+            if "k_neighbors" in fsec:
+                kw["k_neighbors"] = int(fsec["k_neighbors"])
+            out = augment.oversample(new_pool[features], new_pool[target].to_numpy(), origin="new", **kw)
+            if (out[2]["operation"].astype(str) != "original").any():
+                b.add(out, parents="new", prefix=f"fill{k}")
+    ts = b.build(random_state=child_seed(seed, "build"))
+
+    # -- retrain, choose, gate
+    rsec = rec.section("retrain")
+    common = dict(rsec.get("params") or {})
+    table = compare_strategies(incumbent, ts, strategies=rsec.get("strategies"), eval_sets=eval_sets,
+                               slices=slices or None, metric=rsec.get("metric", "accuracy"),
+                               random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
+                               **common)
+    max_forgetting = rsec.get("max_forgetting")
+    chosen = table.best("new", max_forgetting=max_forgetting)
+    promotion = None
+    if reg is not None and chosen != "do_nothing":
+        gsec = rec.section("gate")
+        gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",
+                    random_state=child_seed(seed, "gate"), **gsec)
+        promotion = reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec,
+                                          note=f"recipe {rec.data.get('name', '')}".strip())
+    counts = pd.Series(ts.origins).value_counts().to_dict()
+    out_path = output if output is not None else rec.data.get("output")
+    out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path)))
+    run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),
+                    rows_by_origin={str(k): int(v) for k, v in counts.items()}, comparison=table, chosen=chosen,
+                    promotion=promotion, output=out_dir)
+    if out_dir is not None:
+        with atomic_dir(out_dir) as tmp:
+            (tmp / "recipe.yaml").write_text(rec.to_yaml())
+            (tmp / "slices.json").write_text(json.dumps(run.slices, indent=2, sort_keys=True))
+            table.to_html(tmp / "comparison.html")
+            ts.save(tmp / "training_set")
+            (tmp / "run.json").write_text(json.dumps(run.to_dict(), indent=2, sort_keys=True))
+    return run
