@@ -1,0 +1,127 @@
+"""``curakit retrain``: a saved training set + a model + eval sets -> a result folder.
+
+    curakit retrain ts/ --model registry/ --eval old=old_test.parquet --eval new=new_test.parquet \\
+        --strategy continue_all --param epochs=5 --out result/
+
+``--model``: a registry folder (its champion; ``registry/@v3`` for a version), a scikit-learn
+pickle (``.pkl`` / ``.joblib``: loading a pickle runs code, use only files you trust), or a torch
+state dict (``.pt``) with ``--model-class package.module:Class`` [``--model-kwargs '{...}'``].
+``--eval NAME=FILE``: Parquet / CSV with the target column (tabular) or ``.npz`` with ``images``
+and ``labels`` arrays (images). The result folder (``RetrainResult.save``) holds result.json,
+predictions.npz and the model; ``curakit registry promote`` takes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from diagnose._exceptions import DataError, ParameterError
+
+__all__ = ["add_parser", "load_eval", "load_model", "parse_params"]
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["epochs=3", "lr=0.01", "replay=true"]`` -> typed values (JSON where it parses)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"--param takes KEY=VALUE. Got {item!r} instead.")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def load_eval(spec: str) -> tuple[str, Any]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise ParameterError(f"--eval takes NAME=FILE (e.g. new=new_test.parquet). Got {spec!r} instead.")
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(2, "No such file", str(p))
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        import numpy as np
+
+        with np.load(p, allow_pickle=False) as z:
+            if "images" not in z.files or "labels" not in z.files:
+                raise DataError(f"{p.name!r} must hold arrays named 'images' and 'labels'. Got {sorted(z.files)}.")
+            return name, (z["images"], z["labels"])
+    from curate._recipe import _read_table
+
+    return name, _read_table(p)
+
+
+def load_model(spec: str, model_class: str | None = None, model_kwargs: str | None = None) -> Any:
+    import importlib
+    import pickle
+
+    path_text, _, version = spec.partition("@")
+    p = Path(path_text)
+    if p.is_dir():
+        from curate import Registry
+
+        if not (p / "registry.json").exists():
+            raise DataError(f"{str(p)!r} is a folder but not a curakit registry (no registry.json).")
+        return Registry(p).load(version or None)
+    if not p.exists():
+        raise FileNotFoundError(2, "No such file", str(p))
+    suffix = p.suffix.lower()
+    if suffix in (".pkl", ".pickle", ".joblib"):
+        with open(p, "rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - the user's own model file, documented in --help
+    if suffix in (".pt", ".pth"):
+        if not model_class:
+            raise ParameterError("A .pt state dict needs --model-class package.module:Class to rebuild the model.")
+        from diagnose._optional import import_optional
+
+        torch = import_optional("torch")
+        module_name, _, cls_name = model_class.replace(":", ".").rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), cls_name)
+        except (ImportError, AttributeError, ValueError):
+            raise ParameterError(f"--model-class {model_class!r} cannot be imported.") from None
+        model = cls(**json.loads(model_kwargs or "{}"))
+        model.load_state_dict(torch.load(p, map_location="cpu", weights_only=True))
+        return model
+    raise DataError(f"--model {p.name!r}: use a registry folder, a .pkl/.joblib estimator or a .pt state dict.")
+
+
+def run(args: argparse.Namespace) -> int:
+    import curate
+
+    ts = curate.TrainingSet.load(args.training_set)
+    model = load_model(args.model, args.model_class, args.model_kwargs)
+    if not args.eval:
+        raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
+    eval_sets = dict(load_eval(e) for e in args.eval)
+    result = curate.retrain(model, ts, strategy=args.strategy, eval_sets=eval_sets, metric=args.metric,
+                            random_state=args.seed, **parse_params(args.param))
+    result.save(args.out)
+    for name in eval_sets:
+        before = result.baseline_metrics[name][result.metric]
+        after = result.metrics[name][result.metric]
+        print(f"{name}: {result.metric} {before:.4f} -> {after:.4f} (n={result.metrics[name]['n']})")
+    print(f"{result.strategy}: trained in {result.train_time:.2f}s; result written to {args.out}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retrain", help="retrain a model on a saved training set with one strategy",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("training_set", help="folder written by `curakit build` / TrainingSet.save")
+    p.add_argument("--model", required=True, help="registry folder [@VERSION], .pkl/.joblib estimator or .pt state dict")
+    p.add_argument("--model-class", help="for .pt: the model class, package.module:Class")
+    p.add_argument("--model-kwargs", help="for .pt: JSON init arguments of --model-class")
+    p.add_argument("--eval", action="append", metavar="NAME=FILE", help="an eval set (repeat: old=..., new=...)")
+    p.add_argument("--strategy", default="continue_all", help="strategy name (default: continue_all)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
+    p.add_argument("--metric", default="accuracy", help="accuracy or a scikit-learn scorer name")
+    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--out", required=True, help="result folder to write")
+    p.set_defaults(func=run)
