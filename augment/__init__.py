@@ -2,15 +2,23 @@
 
 Offline image augmentation with stored parameters, online (per-epoch) augmentation weighted
 toward weak slices, the SMOTE family via imbalanced-learn, feature-space SMOTE and transfer
-learning. Every new row carries its lineage.
+learning. Every new row carries its lineage; generated rows that duplicate evaluation rows are
+refused.
+
+``import augment`` loads neither torch nor albumentations: they are imported by the functions
+that need them. The imbalanced-learn samplers load on first use of their names.
 """
+
+import importlib as _importlib
 
 from diagnose._exceptions import CurakitError, DataError, LeakageError, ParameterError
 
 from ._leakage import find_leaks
 from ._lineage import LineageRow, lineage_frame, lineage_rows
 from ._offline import AugmentedSet, offline
+from ._online import OnlineAugment
 from ._pipeline import load_pipeline, replay
+from ._transfer import transfer
 
 __version__ = "0.1.0"
 
@@ -19,12 +27,50 @@ __all__ = [
     "CurakitError",
     "DataError",
     "LeakageError",
+    "LineageADASYN",
+    "LineageBorderlineSMOTE",
+    "LineageRandomOverSampler",
+    "LineageRandomUnderSampler",
     "LineageRow",
+    "LineageSMOTE",
+    "LineageSMOTENC",
+    "OVERSAMPLERS",
+    "OnlineAugment",
     "ParameterError",
+    "feature_smote",
     "find_leaks",
+    "fit_head",
     "lineage_frame",
     "lineage_rows",
     "load_pipeline",
     "offline",
+    "oversample",
     "replay",
+    "transfer",
 ]
+
+# names whose modules import imbalanced-learn (a second or two): loaded on first access
+_LAZY = {
+    "OVERSAMPLERS": "._oversample",
+    "LineageADASYN": "._oversample",
+    "LineageBorderlineSMOTE": "._oversample",
+    "LineageRandomOverSampler": "._oversample",
+    "LineageRandomUnderSampler": "._oversample",
+    "LineageSMOTE": "._oversample",
+    "LineageSMOTENC": "._oversample",
+    "oversample": "._oversample",
+    "feature_smote": "._feature",
+    "fit_head": "._feature",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,763 @@
+"""Tabular over- and under-sampling through imbalanced-learn, with the parents of every row.
+
+Each method of :data:`OVERSAMPLERS` is an imbalanced-learn sampler subclass that also records
+where every output row comes from (fitted attributes):
+
+``parents_`` int64 (n_out, 2)
+    input positions of each output row's parents: ``(a, b)`` for an interpolated row, ``(a, -1)``
+    for an original row or a copy.
+``steps_`` float64 (n_out,)
+    the interpolation factor ``lam`` of each interpolated row (NaN otherwise): the synthetic row is
+    exactly ``X[a] + lam * (X[b] - X[a])`` (float columns; SMOTE-NC sets categorical columns to the
+    most frequent category among ``a``'s neighbours; Borderline-SMOTE-2 also scales the difference
+    to a neighbour of another class by ``factor``, in ``provenance_.params``).
+``synthetic_`` bool (n_out,)
+``provenance_`` DataFrame
+    the lineage of every output row (``augment.LINEAGE_COLUMNS``), row-aligned with the output.
+
+The interpolation draws are made exactly as imbalanced-learn 0.14.2 makes them (same calls on the
+same ``RandomState``), so with ``target=None`` the output equals the plain imbalanced-learn
+sampler's output for the same ``random_state``.
+
+Targeting a slice (``target=``): rows that are "in the target and of class c" are treated as a
+class of their own (the minority to resample), so neighbours, interpolation partners and (for
+ADASYN / Borderline-SMOTE) the danger assessment against every other row follow the slice, not
+the whole class. ``n`` new rows are made per class present in the target (int, or a mapping
+{class: count}; default: as many as the target holds of that class). For ``random_under`` ``n``
+is the number of target rows of each class to keep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE, RandomOverSampler
+from imblearn.under_sampling import RandomUnderSampler
+from sklearn.utils import check_random_state
+
+from diagnose._exceptions import DataError, ParameterError
+from diagnose._registry import PluginRegistry
+
+from ._lineage import LINEAGE_COLUMNS
+from ._select import Group, check_count, resolve_groups
+
+__all__ = [
+    "OVERSAMPLERS",
+    "LineageADASYN",
+    "LineageBorderlineSMOTE",
+    "LineageRandomOverSampler",
+    "LineageRandomUnderSampler",
+    "LineageSMOTE",
+    "LineageSMOTENC",
+    "fast_lineage_frame",
+    "oversample",
+]
+
+logger = logging.getLogger(__name__)
+
+#: name -> sampler class (meta: kind "over"/"under", interpolates, display name).
+OVERSAMPLERS: PluginRegistry[type] = PluginRegistry("oversampling method")
+
+
+# -- fast lineage frames ------------------------------------------------------------------------
+def fast_lineage_frame(
+    *,
+    row_ids: list[str],
+    origin: list[str] | str,
+    source: list[str] | str,
+    parent_ids: list[str] | str,
+    operation: list[str] | str,
+    params: list[str] | str,
+    slice_ids: list[str] | str,
+    seed: np.ndarray | None,
+    reason: list[str] | str,
+) -> pd.DataFrame:
+    """A manifest frame from ready JSON-text columns (what :func:`lineage_frame` makes, vectorised).
+
+    Scalars are broadcast; ``seed`` is an int64 array where negative values mean "no seed".
+    Use for millions of rows, where one ``LineageRow`` per row is too slow.
+    """
+    n = len(row_ids)
+
+    def col(v: Any) -> Any:
+        return [v] * n if isinstance(v, str) else v
+
+    frame = pd.DataFrame(
+        {
+            "row_id": row_ids,
+            "origin": col(origin),
+            "source": col(source),
+            "parent_ids": col(parent_ids),
+            "operation": col(operation),
+            "params": col(params),
+            "slice_ids": col(slice_ids),
+            "seed": _int64_na(n, seed),
+            "reason": col(reason),
+        },
+        columns=list(LINEAGE_COLUMNS),
+    )
+    return frame
+
+
+def _int64_na(n: int, seed: np.ndarray | None) -> pd.arrays.IntegerArray:
+    values = np.full(n, -1, dtype=np.int64) if seed is None else np.asarray(seed, dtype=np.int64)
+    return pd.arrays.IntegerArray(np.where(values < 0, 0, values), values < 0)
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (for readable messages and JSON)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# -- the recording mixin ------------------------------------------------------------------------
+_DISPLAY = {
+    "smote": "SMOTE",
+    "smotenc": "SMOTENC",
+    "borderline": "BorderlineSMOTE",
+    "adasyn": "ADASYN",
+    "random_over": "RandomOverSampler",
+    "random_under": "RandomUnderSampler",
+}
+
+
+class _LineageMixin:
+    """Records parents in ``_make_samples`` and builds the provenance after ``_fit_resample``."""
+
+    _method = ""
+    _interpolates = True
+    _under = False
+
+    # -- parameters shared by every lineage sampler
+    def _lineage_params(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def _neighbors(self) -> int | None:
+        k = getattr(self, "k_neighbors", None)
+        return int(k) if isinstance(k, numbers.Integral) else None
+
+    def fit_resample(self, X, y, **params):
+        self._lin_X_raw = X
+        try:
+            return super().fit_resample(X, y, **params)
+        finally:
+            del self._lin_X_raw
+
+    # -- capture of the interpolation (same random draws as imblearn's BaseSMOTE._make_samples)
+    def _make_samples(self, X, y_dtype, y_type, nn_data, nn_num, n_samples, step_size=1.0, y=None):
+        random_state = check_random_state(self.random_state)
+        samples_indices = random_state.randint(low=0, high=nn_num.size, size=n_samples)
+        steps = step_size * random_state.uniform(size=n_samples)[:, np.newaxis]
+        rows = np.floor_divide(samples_indices, nn_num.shape[1])
+        cols = np.mod(samples_indices, nn_num.shape[1])
+        factor = None
+        if y is not None:  # Borderline-SMOTE-2 scales some differences with its own draws: replay them
+            rs = check_random_state(self.random_state)
+            replica = np.random.RandomState()
+            replica.set_state(rs.get_state())
+            mask = y[nn_num[rows, cols]] != y_type
+            factor = np.ones(n_samples)
+            factor[mask] = replica.uniform(low=0.0, high=0.5, size=(int(mask.sum()), 1))[:, 0]
+        X_new = self._generate_samples(X, nn_data, nn_num, rows, cols, steps, y_type, y)
+        y_new = np.full(n_samples, fill_value=y_type, dtype=y_dtype)
+        base = self._positions_of(X.shape[0], y_type, "base")[rows]
+        partner = self._positions_of(nn_data.shape[0], y_type, "nn")[nn_num[rows, cols]]
+        self._lin_records.append((base, partner, steps[:, 0].astype(np.float64), y_type, factor))
+        return X_new, y_new
+
+    def _positions_of(self, n_arr: int, y_type: Any, role: str) -> np.ndarray:
+        y = self._lin_y
+        class_pos = np.flatnonzero(y == y_type)
+        if n_arr == len(class_pos):
+            return class_pos
+        danger = getattr(self, "in_danger_indices", {})
+        if role == "base" and y_type in danger and len(danger[y_type]) == n_arr:
+            return np.asarray(danger[y_type])
+        if n_arr == len(y):
+            return np.arange(len(y))
+        raise RuntimeError(  # pragma: no cover - guards against an imbalanced-learn change
+            "Could not map imbalanced-learn's samples back to input rows; this curakit needs imbalanced-learn 0.14.2."
+        )
+
+    def _resample_core(self, X, y):
+        return super()._fit_resample(X, y)
+
+    # -- targeting and provenance
+    def _fit_resample(self, X, y, **params):
+        n_in = X.shape[0]
+        self._lin_records = []
+        target = getattr(self, "target", None)
+        classes = np.unique(y)
+        if target is None:
+            self._lin_y = y
+            self._check_group_sizes(y, None, None)
+            X_res, y_res = self._resample_core(X, y)
+            out_labels = None
+            group_ids = {c: str(c) for c in self.sampling_strategy_}
+            slice_ids: tuple[str, ...] = ()
+            description = None
+        else:
+            group = self._target_group(X, y, n_in)
+            codes = np.searchsorted(classes, y)
+            k = len(classes)
+            special = codes.copy()
+            special[group.positions] += k
+            counts = self._target_counts(classes, codes, group)
+            self._lin_y = special
+            self.sampling_strategy_ = {k + j: c for j, c in counts.items() if c > 0 or self._under}
+            self._check_group_sizes(special, group, classes)
+            X_res, codes_res = self._resample_core(X, special)
+            codes_res = np.asarray(codes_res)
+            out_labels = classes[np.where(codes_res >= k, codes_res - k, codes_res)]
+            self.sampling_strategy_ = {classes[j]: c for j, c in counts.items()}
+            group_ids = {kk: group.id for kk in range(k, 2 * k)}
+            slice_ids = group.slice_ids
+            description = group.description or group.id
+        self._build_provenance(n_in, X_res, group_ids, slice_ids, description)
+        if out_labels is not None:
+            return X_res, out_labels
+        return X_res, y_res
+
+    def _target_group(self, X, y, n_in) -> Group:
+        raw = getattr(self, "_lin_X_raw", None)
+        features = raw if isinstance(raw, pd.DataFrame) else None
+        groups = resolve_groups(self.target, n_in, labels=y, features=features, param="target", owner=type(self).__name__)
+        if len(groups) != 1:
+            raise ParameterError(
+                f"The 'target' parameter of {type(self).__name__} must select one group of rows (a Slice, a mask or "
+                f"row positions). Got {len(groups)} groups; resample one slice at a time."
+            )
+        return groups[0]
+
+    def _target_counts(self, classes: np.ndarray, codes: np.ndarray, group: Group) -> dict[int, int]:
+        n = check_count(getattr(self, "n", None), "n", type(self).__name__)
+        present = np.unique(codes[group.positions])
+        sizes = {int(j): int((codes[group.positions] == j).sum()) for j in present}
+        if isinstance(n, dict):
+            out = {}
+            for lab, count in n.items():
+                hit = np.flatnonzero(classes == lab)
+                if hit.size == 0 or int(hit[0]) not in sizes:
+                    raise DataError(
+                        f"n asks for class {_py(lab)!r} but the target holds no row of that class. "
+                        "Remove the class from n or target rows that hold it."
+                    )
+                out[int(hit[0])] = count
+            if self._under:
+                for j, c in out.items():
+                    if c > sizes[j]:
+                        raise ParameterError(
+                            f"random_under keeps at most the {sizes[j]} target rows of class {_py(classes[j])!r}; "
+                            f"n asks to keep {c}. Lower n."
+                        )
+                out = {**sizes, **out}
+            return out
+        if n is None:
+            if self._under:
+                raise ParameterError(
+                    "random_under with target= needs n= (how many target rows of each class to keep). Pass n."
+                )
+            return dict(sizes)
+        if self._under:
+            too_many = [j for j, s in sizes.items() if n > s]
+            if too_many:
+                j = too_many[0]
+                raise ParameterError(
+                    f"random_under keeps at most the {sizes[j]} target rows of class {_py(classes[j])!r}; n={n}. Lower n."
+                )
+        return {j: n for j in sizes}
+
+    def _check_group_sizes(self, y: np.ndarray, group: Group | None, classes: np.ndarray | None) -> None:
+        k = self._neighbors
+        if not self._interpolates or k is None:
+            return
+        name = _DISPLAY.get(self._method, type(self).__name__)
+        param = "n_neighbors" if self._method == "adasyn" else "k_neighbors"
+        for lab, count in self.sampling_strategy_.items():
+            if count <= 0:
+                continue
+            size = int((y == lab).sum())
+            if size >= k + 1:
+                continue
+            fix = f"Lower {param} or use method='random_over'."
+            if group is None:
+                raise DataError(f"Class {_py(lab)!r} has {size} rows but {name}({param}={k}) needs at least {k + 1}. {fix}")
+            what = f"Slice {group.id!r}" if group.slice_ids else ("The target" if group.label is None else f"Class {group.label!r}")
+            cls = _py(classes[int(lab) - len(classes)])
+            n_classes = len(np.unique(y[group.positions]))
+            of_class = "" if n_classes == 1 else f" of class {cls!r}"
+            raise DataError(f"{what} has {size} rows{of_class} but {name}({param}={k}) needs at least {k + 1}. {fix}")
+
+    def _build_provenance(self, n_in, X_res, group_ids, slice_ids, description) -> None:
+        method = self._method
+        n_out = X_res.shape[0]
+        origin = getattr(self, "origin", "old")
+        seed = self.random_state if isinstance(self.random_state, numbers.Integral) else None
+        slice_json = json.dumps(list(slice_ids))
+        if self._under:
+            kept = np.asarray(self.sample_indices_, dtype=np.int64)
+            self.parents_ = np.column_stack([kept, np.full(len(kept), -1, dtype=np.int64)])
+            self.steps_ = np.full(len(kept), np.nan)
+            self.synthetic_ = np.zeros(len(kept), dtype=bool)
+            self.provenance_ = fast_lineage_frame(
+                row_ids=[f"{origin}:{i}" for i in kept.tolist()],
+                origin=origin,
+                source=origin,
+                parent_ids="[]",
+                operation="original",
+                params="{}",
+                slice_ids="[]",
+                seed=None,
+                reason=f"kept by {method}",
+            )
+            return
+        if method == "random_over":
+            idx = np.asarray(self.sample_indices_, dtype=np.int64)
+            base = idx[n_in:]
+            partner = np.full(len(base), -1, dtype=np.int64)
+            steps = np.full(len(base), np.nan)
+            labels_new = self._lin_y[base]
+            factors = None
+        else:
+            if not self._lin_records:
+                base = partner = np.zeros(0, dtype=np.int64)
+                steps = np.zeros(0)
+                labels_new = np.zeros(0, dtype=self._lin_y.dtype)
+                factors = None
+            else:
+                base = np.concatenate([r[0] for r in self._lin_records]).astype(np.int64)
+                partner = np.concatenate([r[1] for r in self._lin_records]).astype(np.int64)
+                steps = np.concatenate([r[2] for r in self._lin_records])
+                labels_new = np.concatenate([np.full(len(r[0]), r[3]) for r in self._lin_records])
+                has_factor = any(r[4] is not None for r in self._lin_records)
+                factors = (
+                    np.concatenate([r[4] if r[4] is not None else np.ones(len(r[0])) for r in self._lin_records])
+                    if has_factor
+                    else None
+                )
+        m = len(base)
+        if n_in + m != n_out:  # pragma: no cover - guards against an imbalanced-learn change
+            raise RuntimeError(f"Recorded {m} synthetic rows but the sampler made {n_out - n_in}.")
+        self.parents_ = np.vstack(
+            [np.column_stack([np.arange(n_in), np.full(n_in, -1)]), np.column_stack([base, partner])]
+        ).astype(np.int64)
+        self.steps_ = np.concatenate([np.full(n_in, np.nan), steps])
+        self.synthetic_ = np.concatenate([np.zeros(n_in, dtype=bool), np.ones(m, dtype=bool)])
+        # row ids "aug:<group>:<k>", k counting within each group
+        gids = [group_ids.get(lab, str(lab)) for lab in labels_new.tolist()]
+        counters: dict[str, int] = {}
+        new_ids = []
+        for g in gids:
+            k = counters.get(g, 0)
+            counters[g] = k + 1
+            new_ids.append(f"aug:{g}:{k}")
+        extra = self._lineage_params()
+        if method == "random_over":
+            parent_json = [f'["{a}"]' for a in base.tolist()]
+            params = [json.dumps(extra, sort_keys=True)] * m
+        else:
+            parent_json = [f'["{a}", "{b}"]' for a, b in zip(base.tolist(), partner.tolist())]
+            if factors is None:
+                params = [self._params_text(extra, s) for s in steps.tolist()]
+            else:
+                params = [self._params_text(extra, s, f) for s, f in zip(steps.tolist(), factors.tolist())]
+        reasons = (
+            [f"{method} to fill class {lab}" for lab in labels_new.tolist()]
+            if description is None
+            else [f"{method} to fill {description}"] * m
+        )
+        ids = [f"{origin}:{i}" for i in range(n_in)] + new_ids
+        seeds = np.concatenate([np.full(n_in, -1), np.full(m, -1 if seed is None else int(seed))])
+        self.provenance_ = fast_lineage_frame(
+            row_ids=ids,
+            origin=[origin] * n_in + ["synthetic"] * m,
+            source=origin,
+            parent_ids=["[]"] * n_in + parent_json,
+            operation=["original"] * n_in + [method] * m,
+            params=["{}"] * n_in + params,
+            slice_ids=["[]"] * n_in + [slice_json] * m,
+            seed=seeds,
+            reason=["original row"] * n_in + reasons,
+        )
+
+    @staticmethod
+    def _params_text(extra: dict[str, Any], step: float, factor: float | None = None) -> str:
+        d = dict(extra)
+        d["lambda"] = step
+        if factor is not None:
+            d["factor"] = factor
+        return json.dumps(d, sort_keys=True)
+
+
+def _constraints(base: type, **more: Any) -> dict[str, Any]:
+    return {**base._parameter_constraints, **{k: "no_validation" for k in more}}
+
+
+# -- the samplers -----------------------------------------------------------------------------
+@OVERSAMPLERS.register("smote", kind="over", interpolates=True)
+class LineageSMOTE(_LineageMixin, SMOTE):
+    """imbalanced-learn's SMOTE that records both parents and the interpolation factor of each row.
+
+    Extra parameters: ``target`` (a Slice, mask, positions or ``{"classes": [...]}``: resample the
+    rows "in target and of class c" as their own minority), ``n`` (new rows per class in the target),
+    ``origin`` (lineage origin of the input rows). See :mod:`augment._oversample`.
+    """
+
+    _method = "smote"
+    _parameter_constraints = _constraints(SMOTE, target=None, n=None, origin=None)
+
+    def __init__(self, *, sampling_strategy="auto", random_state=None, k_neighbors=5, target=None, n=None, origin="old"):
+        super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, k_neighbors=k_neighbors)
+        self.target = target
+        self.n = n
+        self.origin = origin
+
+    def _lineage_params(self):
+        return {"k_neighbors": self.k_neighbors} if isinstance(self.k_neighbors, numbers.Integral) else {}
+
+
+@OVERSAMPLERS.register("smotenc", kind="over", interpolates=True)
+class LineageSMOTENC(_LineageMixin, SMOTENC):
+    """SMOTE-NC (continuous and categorical columns) with recorded parents; see :class:`LineageSMOTE`."""
+
+    _method = "smotenc"
+    _parameter_constraints = _constraints(SMOTENC, target=None, n=None, origin=None)
+
+    def __init__(
+        self,
+        categorical_features,
+        *,
+        categorical_encoder=None,
+        sampling_strategy="auto",
+        random_state=None,
+        k_neighbors=5,
+        target=None,
+        n=None,
+        origin="old",
+    ):
+        super().__init__(
+            categorical_features,
+            categorical_encoder=categorical_encoder,
+            sampling_strategy=sampling_strategy,
+            random_state=random_state,
+            k_neighbors=k_neighbors,
+        )
+        self.target = target
+        self.n = n
+        self.origin = origin
+
+    def _lineage_params(self):
+        d = {"categorical": "most frequent among the k nearest neighbours of the first parent"}
+        if isinstance(self.k_neighbors, numbers.Integral):
+            d["k_neighbors"] = self.k_neighbors
+        return d
+
+
+@OVERSAMPLERS.register("borderline", kind="over", interpolates=True)
+class LineageBorderlineSMOTE(_LineageMixin, BorderlineSMOTE):
+    """Borderline-SMOTE with recorded parents; see :class:`LineageSMOTE`."""
+
+    _method = "borderline"
+    _parameter_constraints = _constraints(BorderlineSMOTE, target=None, n=None, origin=None)
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        random_state=None,
+        k_neighbors=5,
+        m_neighbors=10,
+        kind="borderline-1",
+        target=None,
+        n=None,
+        origin="old",
+    ):
+        super().__init__(
+            sampling_strategy=sampling_strategy,
+            random_state=random_state,
+            k_neighbors=k_neighbors,
+            m_neighbors=m_neighbors,
+            kind=kind,
+        )
+        self.target = target
+        self.n = n
+        self.origin = origin
+
+    def _lineage_params(self):
+        d = {"kind": self.kind}
+        if isinstance(self.k_neighbors, numbers.Integral):
+            d["k_neighbors"] = self.k_neighbors
+        return d
+
+
+@OVERSAMPLERS.register("adasyn", kind="over", interpolates=True)
+class LineageADASYN(_LineageMixin, ADASYN):
+    """ADASYN with recorded parents; see :class:`LineageSMOTE` (``n_neighbors`` as in imbalanced-learn)."""
+
+    _method = "adasyn"
+    _parameter_constraints = _constraints(ADASYN, target=None, n=None, origin=None)
+
+    def __init__(self, *, sampling_strategy="auto", random_state=None, n_neighbors=5, target=None, n=None, origin="old"):
+        super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, n_neighbors=n_neighbors)
+        self.target = target
+        self.n = n
+        self.origin = origin
+
+    @property
+    def _neighbors(self):
+        k = self.n_neighbors
+        return int(k) if isinstance(k, numbers.Integral) else None
+
+    def _lineage_params(self):
+        return {"n_neighbors": self.n_neighbors} if isinstance(self.n_neighbors, numbers.Integral) else {}
+
+    def _resample_core(self, X, y):
+        """imbalanced-learn 0.14.2's ADASYN._fit_resample, recording rows, partners and steps."""
+        from scipy import sparse
+        from sklearn.utils import _safe_indexing
+
+        self._validate_estimator()
+        random_state = check_random_state(self.random_state)
+        X_resampled = [X.copy()]
+        y_resampled = [y.copy()]
+        for class_sample, n_samples in self.sampling_strategy_.items():
+            if n_samples == 0:
+                continue
+            target_class_indices = np.flatnonzero(y == class_sample)
+            X_class = _safe_indexing(X, target_class_indices)
+            self.nn_.fit(X)
+            nns = self.nn_.kneighbors(X_class, return_distance=False)[:, 1:]
+            n_neighbors = self.nn_.n_neighbors - 1
+            ratio_nn = np.sum(y[nns] != class_sample, axis=1) / n_neighbors
+            if not np.sum(ratio_nn):
+                raise DataError(
+                    "ADASYN found no neighbour of another class around the rows to resample, so it has nothing to "
+                    "adapt to. Use method='smote' instead."
+                )
+            ratio_nn /= np.sum(ratio_nn)
+            n_samples_generate = np.rint(ratio_nn * n_samples).astype(int)
+            n_samples = np.sum(n_samples_generate)
+            if not n_samples:
+                raise DataError(
+                    "ADASYN would make no rows with these settings (the requested count rounds to 0). Ask for more rows."
+                )
+            self.nn_.fit(X_class)
+            nns = self.nn_.kneighbors(X_class, return_distance=False)[:, 1:]
+            enumerated_class_indices = np.arange(len(target_class_indices))
+            rows = np.repeat(enumerated_class_indices, n_samples_generate)
+            cols = random_state.choice(n_neighbors, size=n_samples)
+            diffs = X_class[nns[rows, cols]] - X_class[rows]
+            steps = random_state.uniform(size=(n_samples, 1))
+            if sparse.issparse(X):
+                sparse_func = type(X).__name__
+                steps_m = getattr(sparse, sparse_func)(steps)
+                X_new = X_class[rows] + steps_m.multiply(diffs)
+            else:
+                X_new = X_class[rows] + steps * diffs
+            X_new = X_new.astype(X.dtype)
+            y_new = np.full(n_samples, fill_value=class_sample, dtype=y.dtype)
+            X_resampled.append(X_new)
+            y_resampled.append(y_new)
+            self._lin_records.append(
+                (target_class_indices[rows], target_class_indices[nns[rows, cols]], steps[:, 0], class_sample, None)
+            )
+        if sparse.issparse(X):
+            X_resampled = sparse.vstack(X_resampled, format=X.format)
+        else:
+            X_resampled = np.vstack(X_resampled)
+        return X_resampled, np.hstack(y_resampled)
+
+
+@OVERSAMPLERS.register("random_over", kind="over", interpolates=False)
+class LineageRandomOverSampler(_LineageMixin, RandomOverSampler):
+    """Random over-sampling (copies, or a smoothed bootstrap with ``shrinkage``) with recorded parents."""
+
+    _method = "random_over"
+    _interpolates = False
+    _parameter_constraints = _constraints(RandomOverSampler, target=None, n=None, origin=None)
+
+    def __init__(self, *, sampling_strategy="auto", random_state=None, shrinkage=None, target=None, n=None, origin="old"):
+        super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, shrinkage=shrinkage)
+        self.target = target
+        self.n = n
+        self.origin = origin
+
+    def _lineage_params(self):
+        return {} if self.shrinkage is None else {"shrinkage": self.shrinkage}
+
+
+@OVERSAMPLERS.register("random_under", kind="under", interpolates=False)
+class LineageRandomUnderSampler(_LineageMixin, RandomUnderSampler):
+    """Random under-sampling; ``provenance_`` lists the kept rows (``sample_indices_`` as in imbalanced-learn)."""
+
+    _method = "random_under"
+    _interpolates = False
+    _under = True
+    _parameter_constraints = _constraints(RandomUnderSampler, target=None, n=None, origin=None)
+
+    def __init__(self, *, sampling_strategy="auto", random_state=None, replacement=False, target=None, n=None, origin="old"):
+        super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, replacement=replacement)
+        self.target = target
+        self.n = n
+        self.origin = origin
+
+# -- the function -------------------------------------------------------------------------------
+def _check_table(X: Any, method: str, categorical: Any) -> Any:
+    if isinstance(X, pd.DataFrame):
+        if method in ("random_over", "random_under"):
+            return X
+        non_numeric = [
+            c
+            for c in X.columns
+            if not (pd.api.types.is_numeric_dtype(X[c].dtype) and not pd.api.types.is_bool_dtype(X[c].dtype))
+        ]
+        cats = set() if categorical is None or isinstance(categorical, str) else set(categorical)
+        bad = [c for c in non_numeric if c not in cats and not (categorical == "auto" and isinstance(X[c].dtype, pd.CategoricalDtype))]
+        if bad:
+            hint = (
+                "use method='smotenc' with categorical=[...] naming them"
+                if method != "smotenc"
+                else "name them in categorical=[...]"
+            )
+            raise DataError(
+                f"X has {len(bad)} non-numeric column(s) (first: {str(bad[0])!r}) that {method} cannot interpolate; {hint}."
+            )
+        numeric = [c for c in X.columns if c not in non_numeric]
+        values = X[numeric].to_numpy(dtype=np.float64, na_value=np.nan) if numeric else np.zeros((len(X), 0))
+    else:
+        values = np.asarray(X)
+        if values.ndim != 2:
+            raise DataError(f"X must be 2-d (rows, features). Got shape {values.shape} instead.")
+        if method in ("random_over", "random_under") or values.dtype.kind not in "fiub":
+            return X
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad_n = int((~np.isfinite(values)).sum())
+        raise DataError(
+            f"X has {bad_n} NaN or inf value(s) (shape {values.shape}); {method} interpolates between rows and cannot "
+            "use them. Impute them first, or use method='random_over'."
+        )
+    return X
+
+
+def oversample(
+    X: Any,
+    y: Any,
+    *,
+    method: str = "smote",
+    target: Any = None,
+    n: int | dict[Any, int] | None = None,
+    sampling_strategy: Any = "auto",
+    k_neighbors: int = 5,
+    categorical: Any = None,
+    random_state: int = 0,
+    eval_sets: Any = None,
+    leak_tolerance: float | None = None,
+    on_leak: str = "refuse",
+    origin: str = "old",
+    **options: Any,
+) -> tuple[Any, np.ndarray, pd.DataFrame]:
+    """Over- (or under-) sample a table with recorded parents for every new row.
+
+    Parameters
+    ----------
+    X : DataFrame or 2-d array. y : labels.
+    method : a name of :data:`OVERSAMPLERS`: ``smote``, ``smotenc`` (needs ``categorical``),
+        ``borderline``, ``adasyn``, ``random_over``, ``random_under``.
+    target : None (class-level resampling by ``sampling_strategy``, or ``n={class: new rows}``), or
+        the rows to fill: a ``Slice`` (re-applied to ``X`` by its rule / class definition, else its
+        indices), a boolean mask, row positions, or ``{"classes": [...]}``. The rows "in target and of
+        class c" are resampled as their own minority: SMOTE interpolates only between them.
+    n : new rows per class of the target (int or {class: count}; default: as many as the target holds).
+        For ``random_under``: target rows of each class to keep.
+    k_neighbors : neighbours for the SMOTE family (ADASYN's ``n_neighbors``).
+    categorical : SMOTE-NC's categorical columns (names or positions, or ``"auto"`` for pandas categoricals).
+    eval_sets : mapping name -> evaluation rows (DataFrame, array or (X, y)); synthetic rows that
+        duplicate one (exactly, or within ``leak_tolerance`` standard deviations, default 0.01) are
+        dropped and listed in ``prov.attrs["refused"]`` (``on_leak="raise"`` raises instead).
+    origin : lineage origin and row-id prefix of the input rows (``"old"`` or ``"new"``).
+    options : further parameters of the sampler class (``m_neighbors``, ``kind``, ``shrinkage``, ...).
+
+    Returns
+    -------
+    (X2, y2, prov): the input rows (all of them; the kept ones for ``random_under``) then the new
+    rows; ``prov`` the lineage row-aligned with ``X2``: original rows ``origin``/``"original"``,
+    synthetic rows ``"synthetic"``/``method`` with ``parent_ids`` the input positions and
+    ``params["lambda"]`` the interpolation factor.
+    """
+    from ._leakage import check_on_leak, check_tolerance, find_leaks, refuse
+
+    cls = OVERSAMPLERS.get(method)
+    on_leak = check_on_leak(on_leak, "oversample")
+    tol = check_tolerance(leak_tolerance, "table", "oversample")
+    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) or random_state < 0:
+        raise ParameterError(
+            f"The 'random_state' parameter of oversample must be a non-negative int. Got {random_state!r} instead."
+        )
+    if not isinstance(k_neighbors, numbers.Integral) or isinstance(k_neighbors, bool) or k_neighbors < 1:
+        raise ParameterError(f"The 'k_neighbors' parameter of oversample must be an int >= 1. Got {k_neighbors!r} instead.")
+    if (categorical is not None) != (method == "smotenc"):
+        raise ParameterError(
+            "The 'categorical' parameter of oversample names SMOTE-NC's categorical columns: pass it with "
+            f"method='smotenc' (and only then). Got method={method!r} and categorical={categorical!r}."
+        )
+    count = check_count(n, "n", "oversample")
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1:
+        raise DataError(f"y must be 1-d (one label per row). Got shape {y_arr.shape} instead.")
+    if len(y_arr) != len(X):
+        raise DataError(f"X and y differ in length ({len(X)} vs {len(y_arr)}). Pass one label per row.")
+    X = _check_table(X, method, categorical)
+    strategy = sampling_strategy
+    if target is None:
+        if isinstance(count, int):
+            raise ParameterError(
+                "The 'n' parameter of oversample is per class of the target; without target= pass n as "
+                "{class: count}, or use sampling_strategy."
+            )
+        if isinstance(count, dict):
+            under = OVERSAMPLERS.meta(method)["kind"] == "under"
+            have = {lab: int((y_arr == lab).sum()) for lab in count}
+            missing = [lab for lab, h in have.items() if h == 0]
+            if missing:
+                raise DataError(f"n asks for class {missing[0]!r}, which y does not hold. Remove it from n.")
+            strategy = dict(count) if under else {lab: have[lab] + c for lab, c in count.items()}
+    kwargs: dict[str, Any] = {"sampling_strategy": strategy, "random_state": int(random_state), "origin": origin}
+    if target is not None:
+        kwargs.update(target=target, n=count)
+    if method == "adasyn":
+        kwargs["n_neighbors"] = int(k_neighbors)
+    elif OVERSAMPLERS.meta(method)["interpolates"]:
+        kwargs["k_neighbors"] = int(k_neighbors)
+    if method == "smotenc":
+        kwargs["categorical_features"] = categorical
+    kwargs.update(options)
+    try:
+        sampler = cls(**kwargs)
+    except TypeError as exc:
+        raise ParameterError(f"oversample(method={method!r}) got an unknown option: {exc}.") from None
+    X2, y2 = sampler.fit_resample(X, y_arr)
+    prov = sampler.provenance_
+    y2 = np.asarray(y2)
+    refused = pd.DataFrame()
+    evals_given = eval_sets is not None and len(eval_sets) > 0
+    if evals_given and sampler.synthetic_.any():
+        syn = np.flatnonzero(sampler.synthetic_)
+        cand = X2.iloc[syn] if isinstance(X2, pd.DataFrame) else np.asarray(X2)[syn]
+        refused = find_leaks(cand, eval_sets, tolerance=tol, row_ids=prov["row_id"].iloc[syn].tolist())
+        refuse(refused, on_leak, "rows")
+        if not refused.empty:
+            drop = syn[refused["position"].to_numpy()]
+            refused = refused.assign(position=drop)
+            keep = np.ones(len(y2), dtype=bool)
+            keep[drop] = False
+            X2 = X2.iloc[keep].reset_index(drop=True) if isinstance(X2, pd.DataFrame) else np.asarray(X2)[keep]
+            y2 = y2[keep]
+            prov = prov.iloc[keep].reset_index(drop=True)
+    prov.attrs["refused"] = refused
+    logger.info("oversample(%s) made %d rows from %d", method, int(sampler.synthetic_.sum()), len(y_arr))
+    return X2, y2, prov
