@@ -14,6 +14,7 @@ from ._builder import TrainingSetBuilder
 from ._compare import ComparisonTable, compare_strategies
 from ._gate import Gate, GateDecision
 from ._modelregistry import ModelVersion, Promotion, Registry
+from ._recipe import Recipe, RecipeRun, run_recipe
 from ._retrain import RetrainResult, retrain
 from ._strategies import STRATEGIES, EnsembleClassifier
 from ._trainingset import TrainingSet
@@ -31,6 +32,8 @@ __all__ = [
     "ModelVersion",
     "ParameterError",
     "Promotion",
+    "Recipe",
+    "RecipeRun",
     "Registry",
     "RegistryError",
     "RetrainResult",
@@ -40,4 +43,5 @@ __all__ = [
     "TrainingSetBuilder",
     "compare_strategies",
     "retrain",
+    "run_recipe",
 ]
