@@ -216,18 +216,44 @@ def _first_of_key(keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(is_first)[codes]
 
 
-def _exact_duplicated(X: Any, kind: str) -> np.ndarray:
-    n = len(X)
-    first = _first_of_key(_keys(X, kind))
-    pos = np.arange(n, dtype=np.int64)
-    dup = first != pos
+def _subset(X: Any, rows: np.ndarray, kind: str) -> Any:
+    if kind == "images":
+        return X[rows]
+    return _as_frame(X).iloc[rows].reset_index(drop=True)
+
+
+def _duplicated_by_value(X: Any, kind: str) -> np.ndarray:
+    """Exact duplicates by comparing values (no hashing shortcut); for small sets."""
+    if kind == "images":
+        flat = X.reshape(len(X), int(np.prod(X.shape[1:])))
+        return pd.DataFrame(flat).duplicated(keep="first").to_numpy()
+    frame = _as_frame(X)
+    return frame.astype(object).where(frame.notna(), None).duplicated(keep="first").to_numpy()
+
+
+def duplicated_from_keys(keys: np.ndarray, take: Any, kind: str) -> np.ndarray:
+    """Rows repeating an earlier row, from precomputed keys; ``take(positions)`` returns those rows.
+
+    Key matches are verified on the rows; rows of a key group holding a collision are
+    compared by value, so a collision never merges different rows.
+    """
+    first = _first_of_key(keys)
+    dup = first != np.arange(len(keys))
     idx = np.flatnonzero(dup)
-    if len(idx) and not _rows_equal(X, idx, X, first[idx], kind).all():
-        logger.info("64-bit key collision among %d rows; using 128-bit keys", n)
-        k1, k2 = _keys(X, kind, 0), _keys(X, kind, 1)
-        pair = pd.MultiIndex.from_arrays([k1, k2])
-        dup = pair.duplicated(keep="first")
-    return np.asarray(dup, dtype=bool)
+    if len(idx) == 0:
+        return dup
+    ok = _rows_equal(take(idx), np.arange(len(idx)), take(first[idx]), np.arange(len(idx)), kind)
+    if ok.all():
+        return dup
+    logger.info("64-bit key collision among %d rows; comparing the colliding groups by value", len(keys))
+    bad_groups = np.unique(first[idx[~ok]])
+    members = np.flatnonzero(np.isin(first, bad_groups))
+    dup[members] = _duplicated_by_value(take(members), kind)
+    return dup
+
+
+def _exact_duplicated(X: Any, kind: str) -> np.ndarray:
+    return duplicated_from_keys(_keys(X, kind), lambda rows: _subset(X, rows, kind), kind)
 
 
 def _lookup(ref_index: pd.Index, cand_index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -240,15 +266,26 @@ def _lookup(ref_index: pd.Index, cand_index: pd.Index) -> tuple[np.ndarray, np.n
     return ci.astype(np.int64), first_pos[hit[ci]].astype(np.int64)
 
 
-def _exact_matches(C: Any, R: Any, kind: str) -> np.ndarray:
-    kc, kr = _keys(C, kind), _keys(R, kind)
+def matches_from_keys(kc: np.ndarray, take_c: Any, kr: np.ndarray, take_r: Any, kind: str) -> np.ndarray:
+    """(candidate, first equal reference) pairs from precomputed keys, verified on the rows."""
     ci, ri = _lookup(pd.Index(kr), pd.Index(kc))
-    if not _rows_equal(C, ci, R, ri, kind).all():  # a 64-bit collision: compare on 128-bit keys
-        logger.info("64-bit key collision between candidates and reference; using 128-bit keys")
-        ci, ri = _lookup(
-            pd.MultiIndex.from_arrays([kr, _keys(R, kind, 1)]), pd.MultiIndex.from_arrays([kc, _keys(C, kind, 1)])
-        )
-    return np.column_stack([ci, ri]) if len(ci) else np.zeros((0, 2), dtype=np.int64)
+    if len(ci) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    ok = _rows_equal(take_c(ci), np.arange(len(ci)), take_r(ri), np.arange(len(ri)), kind)
+    if not ok.all():
+        logger.info("64-bit key collision between candidates and reference; comparing by value")
+        for k in np.flatnonzero(~ok).tolist():
+            same = np.flatnonzero(kr == kc[ci[k]])
+            eq = _rows_equal(take_c(np.full(len(same), ci[k])), np.arange(len(same)), take_r(same),
+                             np.arange(len(same)), kind)
+            if eq.any():
+                ri[k], ok[k] = same[np.argmax(eq)], True
+    return np.column_stack([ci[ok], ri[ok]]).astype(np.int64)
+
+
+def _exact_matches(C: Any, R: Any, kind: str) -> np.ndarray:
+    return matches_from_keys(_keys(C, kind), lambda r: _subset(C, r, kind), _keys(R, kind),
+                             lambda r: _subset(R, r, kind), kind)
 
 
 # -- near duplicates: tabular ----------------------------------------------------------------

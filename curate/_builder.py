@@ -1027,12 +1027,11 @@ class TrainingSetBuilder:
             by_set = {}
             for name, ev in self._plan.eval_sets.items():
                 if tol_leak == 0.0:
-                    ci, ri = _dedup._lookup(pd.Index(_dedup.exact_keys(ev)), pd.Index(keys))
-                    if len(ci):
-                        ok = _dedup._rows_equal(self._take(blocks, ci), np.arange(len(ci)),
-                                                ev.iloc[ri].reset_index(drop=True) if kind == "frame" else ev[ri],
-                                                np.arange(len(ci)), kind)
-                        ci = ci[ok]
+                    pairs = _dedup.matches_from_keys(
+                        keys, lambda r: self._take(blocks, r), _dedup.exact_keys(ev),
+                        lambda r, ev=ev: _dedup._subset(ev, r, kind), kind,
+                    )
+                    ci = pairs[:, 0]
                 else:
                     ci = _dedup.find_duplicates(X_all, ev, tolerance=tol_leak)[:, 0]
                 by_set[name] = int(len(ci))
@@ -1045,13 +1044,8 @@ class TrainingSetBuilder:
         if dedup is not None:
             live = np.flatnonzero(~drop)
             if dedup["tolerance"] == 0.0:
-                first = _dedup._first_of_key(keys[live])
-                dup_local = np.flatnonzero(first != np.arange(len(live)))
-                if len(dup_local):
-                    a, b = live[dup_local], live[first[dup_local]]
-                    ok = _dedup._rows_equal(self._take(blocks, a), np.arange(len(a)), self._take(blocks, b),
-                                            np.arange(len(b)), kind)
-                    dup_local = dup_local[ok]
+                dup = _dedup.duplicated_from_keys(keys[live], lambda r: self._take(blocks, live[r]), kind)
+                dup_local = np.flatnonzero(dup)
             else:
                 sub = X_all[live] if kind == "images" else X_all.iloc[live].reset_index(drop=True)
                 dup_local = np.flatnonzero(_dedup.duplicated(sub, tolerance=dedup["tolerance"]))
