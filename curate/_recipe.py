@@ -284,7 +284,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     from ._compare import compare_strategies
     from ._gate import Gate
     from ._modelregistry import Registry
-    from ._retrain import _predict, resolve_metric
+    from ._retrain import check_strategy
 
     if isinstance(recipe, Recipe):
         rec = recipe
@@ -331,16 +331,11 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
             )
         incumbent = _import_estimator(msec["estimator"], msec.get("params", {}))
         incumbent.fit(old_train[features], old_train[target])
-        if reg is not None:
-            metric = resolve_metric(rec.section("retrain").get("metric", "accuracy"))
-            scores = {}
-            for name, ev in eval_sets.items():
-                pred, proba, classes = _predict(incumbent, ev[features], None)
-                scores[name] = {metric.name: metric(ev[target].to_numpy(), pred, proba, classes), "n": len(ev)}
-            reg.register(incumbent, metrics=scores, metric=metric.name, strategy="initial", recipe=rec,
-                         note="incumbent fitted on the recipe's old data")
     else:
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
+    rsec = rec.section("retrain")
+    for name in rsec.get("strategies") or []:
+        check_strategy(incumbent, name)  # fail before any work
 
     # -- diagnose the incumbent on the new rows
     dsec = rec.section("diagnose")
@@ -392,8 +387,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
                 b.add(out, parents="new", prefix=f"fill{k}")
     ts = b.build(random_state=child_seed(seed, "build"))
 
-    # -- retrain, choose, gate
-    rsec = rec.section("retrain")
+    # -- retrain, choose, gate (the registry is written only after every step succeeded)
     common = dict(rsec.get("params") or {})
     table = compare_strategies(incumbent, ts, strategies=rsec.get("strategies"), eval_sets=eval_sets,
                                slices=slices or None, metric=rsec.get("metric", "accuracy"),
@@ -402,6 +396,10 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     max_forgetting = rsec.get("max_forgetting")
     chosen = table.best("new", max_forgetting=max_forgetting)
     promotion = None
+    if reg is not None and source == "estimator":
+        base = table.results["do_nothing"]
+        reg.register(incumbent, metrics=base.metrics, metric=base.metric, strategy="initial", recipe=rec,
+                     training_set=None, note="incumbent fitted on the recipe's old data")
     if reg is not None and chosen != "do_nothing":
         gsec = rec.section("gate")
         gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",

@@ -92,3 +92,40 @@ def trained_cnn(digits, epochs=3):
     fit_torch(model, d["images"][d["old_train"]], d["labels"][d["old_train"]],
               config=TrainConfig(epochs=epochs, lr=1e-2, batch_size=64), seed=0)
     return model
+
+
+def breast_cancer_drift(folder):
+    """Old/new Parquet tables from sklearn's breast cancer data with a constructed drift
+    (a texture sensor offset and halved concavity on large tumours in the new rows)."""
+    from pathlib import Path
+
+    from sklearn.datasets import load_breast_cancer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    d = load_breast_cancer(as_frame=True)
+    cols = ["mean radius", "mean texture", "mean smoothness", "mean compactness", "mean concavity"]
+    df = d.frame[cols + ["target"]].rename(columns=lambda c: c.replace(" ", "_"))
+    order = np.random.default_rng(0).permutation(len(df))
+    df = df.iloc[order].reset_index(drop=True)
+    old, new = df.iloc[:300].copy(), df.iloc[300:].copy()
+    new["mean_texture"] = new["mean_texture"] + 6.0
+    new.loc[new["mean_radius"] > 15, "mean_concavity"] *= 0.5
+    old.to_parquet(folder / "old.parquet")
+    new.to_parquet(folder / "new.parquet")
+    return folder
+
+
+RECIPE = {
+    "name": "bc",
+    "random_state": 0,
+    "data": {"old": "old.parquet", "new": "new.parquet", "target": "target", "eval_fraction": 0.3},
+    "model": {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 2000, "warm_start": True}},
+    "diagnose": {"methods": ["rules", "confusion"], "max_slices": 2},
+    "fill": {"method": "smote", "n": 20},
+    "build": {"mix": 0.5, "rehearse": {"n": 30}, "split": 0.1},
+    "retrain": {"strategies": ["continue_new", "continue_all", "scratch_all", "ensemble_all"], "max_forgetting": 0.05},
+    "gate": {"min_gain_new": 0.0, "max_drop_old": 0.05, "n_bootstrap": 300},
+    "registry": "reg",
+    "output": "out",
+}

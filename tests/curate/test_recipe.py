@@ -1,0 +1,104 @@
+import copy
+import json
+
+import pytest
+import yaml
+from _retrain_fixtures import RECIPE, breast_cancer_drift
+
+import curate
+from curate import Recipe, run_recipe
+from diagnose._exceptions import ParameterError, UnknownNameError
+
+
+def _with(path, value):
+    d = copy.deepcopy(RECIPE)
+    section, _, key = path.partition(".")
+    if key:
+        d[section][key] = value
+    else:
+        d[section] = value
+    return d
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (_with("retrain.strategys", ["scratch_all"]),
+         r"^Unknown key 'strategys' in recipe section 'retrain'\. Did you mean 'strategies'\?$"),
+        (_with("retrian", {}), r"^Unknown top-level key 'retrian' in recipe\. Did you mean 'retrain'\?$"),
+        (_with("gate.zzz", 1), r"^Unknown key 'zzz' in recipe section 'gate'\. Known keys: min_gain_new, max_drop_old"),
+        (_with("gate.min_gain_new", "big"), r"^Recipe key 'gate\.min_gain_new' must be an int or a number\. Got str instead\.$"),
+        (_with("diagnose.max_slices", True), r"Recipe key 'diagnose\.max_slices' must be an int\. Got bool instead\."),
+        (_with("build", [1, 2]), r"^Recipe section 'build' must be a mapping\. Got list instead\.$"),
+        ({k: v for k, v in RECIPE.items() if k != "data"}, r"A recipe needs a 'data' section"),
+        (_with("data", {"old": "a", "new": "b"}), r"^Recipe section 'data' needs the key 'target'\.$"),
+    ],
+)
+def test_schema_errors(data, match):
+    with pytest.raises(ParameterError, match=match):
+        Recipe.from_dict(data)
+
+
+def test_hash_is_canonical_and_yaml_round_trips(tmp_path):
+    a = Recipe.from_dict(RECIPE)
+    shuffled = dict(reversed(list(copy.deepcopy(RECIPE).items())))
+    assert Recipe.from_dict(shuffled).hash == a.hash
+    assert Recipe.from_dict(_with("gate.max_drop_old", 0.03)).hash != a.hash
+    (tmp_path / "r.yaml").write_text(a.to_yaml())
+    b = Recipe.from_yaml(tmp_path / "r.yaml")
+    assert b.hash == a.hash and b.base_dir == tmp_path
+    (tmp_path / "bad.yaml").write_text("data: [\n")
+    with pytest.raises(ParameterError, match=r"is not valid YAML at line"):
+        Recipe.from_yaml(tmp_path / "bad.yaml")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    folder = breast_cancer_drift(tmp_path_factory.mktemp("recipe"))
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    return folder, run_recipe(folder / "recipe.yaml")
+
+
+def test_recipe_runs_every_step_and_stores_its_hash(first_run):
+    folder, run = first_run
+    rec = Recipe.from_yaml(folder / "recipe.yaml")
+    assert run.recipe_hash == rec.hash
+    assert 1 <= len(run.slices) <= 2
+    assert run.rows_by_origin["synthetic"] > 0 and run.rows_by_origin["new"] > 0
+    assert list(run.comparison.frame["strategy"]) == ["do_nothing", *RECIPE["retrain"]["strategies"]]
+    assert run.chosen == run.comparison.best("new", max_forgetting=0.05)
+    reg = curate.Registry(folder / "reg")
+    versions = reg.versions()
+    assert versions[0].strategy == "initial" and versions[0].recipe_hash == rec.hash
+    if run.chosen != "do_nothing":
+        assert run.promotion is not None and versions[-1].strategy == run.chosen
+        assert versions[-1].recipe_hash == rec.hash and versions[-1].recipe == rec.to_dict()
+        assert reg.champion == (run.promotion.version if run.promotion.promoted else "v1")
+    out = folder / "out"
+    assert {"recipe.yaml", "run.json", "slices.json", "comparison.html", "training_set"} <= {p.name for p in out.iterdir()}
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["recipe_hash"] == rec.hash and saved["training_set"] == run.training_set
+    assert curate.TrainingSet.load(out / "training_set").fingerprint() == run.training_set
+
+
+def test_same_seed_same_run_and_the_champion_is_reused(first_run, tmp_path):
+    folder, run = first_run
+    again = run_recipe(Recipe.from_dict(RECIPE, base_dir=folder), registry=tmp_path / "reg2", output=tmp_path / "o")
+    assert again.training_set == run.training_set
+    assert again.comparison.frame.drop(columns="train_time").equals(run.comparison.frame.drop(columns="train_time"))
+    # a second run on the same registry starts from its champion
+    n_before = len(curate.Registry(tmp_path / "reg2").versions())
+    third = run_recipe(Recipe.from_dict(RECIPE, base_dir=folder), registry=tmp_path / "reg2", output=tmp_path / "o")
+    versions = curate.Registry(tmp_path / "reg2").versions()
+    assert len(versions) == n_before + (0 if third.chosen == "do_nothing" else 1)
+    assert all(v.strategy != "initial" for v in versions[n_before:])
+
+
+def test_a_failing_recipe_leaves_the_registry_untouched(first_run):
+    folder, _ = first_run
+    state = (folder / "reg" / "registry.json").read_bytes()
+    with pytest.raises(UnknownNameError, match=r"Unknown strategy 'scratch_al'\. Did you mean 'scratch_all'\?"):
+        run_recipe(Recipe.from_dict(_with("retrain.strategies", ["scratch_al"]), base_dir=folder))
+    with pytest.raises(FileNotFoundError):
+        run_recipe(Recipe.from_dict(_with("data.new", "missing.parquet"), base_dir=folder))
+    assert (folder / "reg" / "registry.json").read_bytes() == state
