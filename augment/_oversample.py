@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -712,6 +713,19 @@ def oversample(
     if len(y_arr) != len(X):
         raise DataError(f"X and y differ in length ({len(X)} vs {len(y_arr)}). Pass one label per row.")
     X = _check_table(X, method, categorical)
+    if isinstance(target, Mapping) and set(target) == {"classes"}:
+        # whole classes: class-level resampling with n rows per named class (default: its size)
+        classes = target["classes"]
+        classes = [classes] if np.isscalar(classes) else list(classes)
+        if isinstance(count, dict):
+            extra = [c for c in count if c not in classes]
+            if extra:
+                raise ParameterError(f"n names class {_py(extra[0])!r}, which target={{'classes': ...}} does not list.")
+        count = {
+            c: (count.get(c, int((y_arr == c).sum())) if isinstance(count, dict) else int((y_arr == c).sum()) if count is None else count)
+            for c in classes
+        }
+        target = None
     strategy = sampling_strategy
     if target is None:
         if isinstance(count, int):

@@ -18,7 +18,7 @@ from diagnose._exceptions import CurakitError
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "diagnose", "build", "retrain", "run", "registry"]
+SUBCOMMANDS = ["demo", "diagnose", "augment", "build", "retrain", "run", "registry"]
 
 
 def build_parser() -> argparse.ArgumentParser:
