@@ -1,0 +1,77 @@
+"""Report building blocks reused by the demo: figures and the Diagnosis HTML."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import diagnose
+from diagnose import DataError, Slice
+from diagnose._report import (
+    confusion_figure,
+    diagnosis_html,
+    error_scatter_figure,
+    slice_labels,
+    umap_scatter_figure,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def _s(sid, idx, n=10):
+    return Slice(id=sid, method="m", description=sid, indices=np.asarray(idx), n_analysed=n,
+                 error_rate=0.5, baseline_error_rate=0.1)
+
+
+def test_confusion_figure_normalised_and_counts():
+    m = np.array([[8, 2], [1, 9]])
+    fig = confusion_figure(m, ["a", "b"])
+    img = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(img, [[0.8, 0.2], [0.1, 0.9]])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.80", "0.20", "0.10", "0.90"]
+    fig = confusion_figure(m, ["a", "b"], normalize=False)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), m)
+    # many classes: only the classes with most errors are drawn
+    big = np.eye(50, dtype=int) * 10
+    big[3, 4] = 7
+    fig = confusion_figure(big, list(range(50)), max_classes=5)
+    assert fig.axes[0].images[0].get_array().shape == (5, 5)
+
+
+def test_scatter_groups_background_and_errors():
+    coords = np.random.default_rng(0).normal(size=(30, 2))
+    labels = np.array(["other"] * 20 + ["#1 clusters"] * 6 + ["#2 rules"] * 4)
+    fig = umap_scatter_figure(coords, labels, order=["#1 clusters", "#2 rules"], background="other")
+    ax = fig.axes[0]
+    assert [c.get_offsets().shape[0] for c in ax.collections] == [20, 6, 4]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["other", "#1 clusters (6)", "#2 rules (4)"]
+    errors = np.zeros(30, dtype=bool)
+    errors[:7] = True
+    ax = error_scatter_figure(coords, errors).axes[0]
+    assert [c.get_offsets().shape[0] for c in ax.collections] == [23, 7]
+    with pytest.raises(DataError, match=r"needs coords shaped \(n, 2\) and one label per row. Got coords \(30, 2\) and 3 labels"):
+        umap_scatter_figure(coords, ["a", "b", "c"])
+
+
+def test_slice_labels_prefer_the_most_severe():
+    slices = [_s("a", [0, 1, 2]), _s("b", [2, 3]), _s("c", [4])]
+    lab = slice_labels(slices, 10, top=2)
+    assert lab.tolist() == ["#1 m", "#1 m", "#1 m", "#2 m", "other", "other", "other", "other", "other", "other"]
+
+
+def test_diagnosis_html_without_clusters():
+    y = np.array([0, 0, 1, 1, 2, 2] * 10)
+    p = y.copy()
+    p[np.flatnonzero(y == 0)[:15]] = 1
+    d = diagnose.find_slices(y, p)
+    assert d.slices[0].definition == {"kind": "class", "label": 0}
+    html = diagnosis_html(d, title="T <x>")
+    assert html.startswith("<!DOCTYPE html>") and "<title>T &lt;x&gt;</title>" in html
+    assert html.count("<img") == 1 and "Embedding clusters" not in html
+    assert "Slice details" in html and d.slices[0].id in html
