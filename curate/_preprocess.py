@@ -4,6 +4,7 @@
 :func:`preprocessor_from_dict` rebuilds it, with identical ``transform`` output. Supported
 steps: :class:`~sklearn.impute.SimpleImputer`, :class:`~sklearn.preprocessing.StandardScaler`,
 :class:`~sklearn.preprocessing.MinMaxScaler`, :class:`~sklearn.preprocessing.OneHotEncoder`,
+identity :class:`~sklearn.preprocessing.FunctionTransformer` (what ``"passthrough"`` becomes),
 combined with :class:`~sklearn.pipeline.Pipeline` and :class:`~sklearn.compose.ColumnTransformer`
 (``"passthrough"`` and ``"drop"`` included). Anything else raises a :class:`DataError` naming
 the step.
@@ -44,6 +45,7 @@ SUPPORTED_STEPS = {
     "OneHotEncoder": "sklearn.preprocessing",
     "Pipeline": "sklearn.pipeline",
     "ColumnTransformer": "sklearn.compose",
+    "FunctionTransformer": "sklearn.preprocessing",  # identity only: ColumnTransformer's "passthrough"
 }
 
 
@@ -185,6 +187,11 @@ def _encode_estimator(est: Any, where: str) -> dict[str, Any]:
         raise DataError(
             f"Cannot save preprocessing step {name} ({where}) as JSON. Supported steps: {sorted(SUPPORTED_STEPS)}; "
             "use those, or build the training set without preprocess()."
+        )
+    if name == "FunctionTransformer" and (est.func is not None or est.inverse_func is not None):
+        raise DataError(
+            f"Cannot save a FunctionTransformer with a function ({where}) as JSON: only the identity "
+            "(ColumnTransformer's 'passthrough') is supported. Use the supported steps instead."
         )
     state = {key: _encode(val, f"{where}.{name}.{key}") for key, val in vars(est).items()}
     return {"__estimator__": name, "state": state}

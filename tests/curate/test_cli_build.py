@@ -1,0 +1,90 @@
+"""`curakit build`: Parquet / CSV in, an atomically written training set out."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+
+import curate
+from curate._cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = load_wine(as_frame=True).frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    d["when"] = pd.date_range("2014-01-01", periods=len(d), freq="3D").strftime("%Y-%m-%d")
+    root = tmp_path_factory.mktemp("cli")
+    d.iloc[:120].to_parquet(root / "old.parquet", index=False)
+    d.iloc[120:].to_csv(root / "new.csv", index=False)
+    d.iloc[120:125].to_parquet(root / "test.parquet", index=False)
+    return root
+
+
+def test_build_writes_a_training_set(files, tmp_path, capsys):
+    out = tmp_path / "ts"
+    code = main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+                 "--time", "when", "--window", "300D", "--alpha", "0.5", "--replay", "5", "--replay-how", "class_balanced",
+                 "--dedup", "--eval", f"test={files / 'test.parquet'}", "--validation", "0.2", "--half-life", "90D",
+                 "--preprocess", "--seed", "3", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"Wrote {out}:") and "leakage" in printed
+    ts = curate.TrainingSet.load(out)
+    assert ts.info["window"]["window"] == "last=300D" and ts.info["mix"]["alpha"] == 0.5
+    assert ts.info["leakage"]["matches_by_eval_set"] == {"test": 5} and ts.info["random_state"] == 3
+    assert ts.info["rehearse"]["rows"] == 5 and ts.preprocessor is not None and 0 < ts.mask(split="val").sum()
+    assert pd.api.types.is_datetime64_dtype(ts.frame["when"])
+    assert ts.info["inputs"]["eval"] == [f"test={files / 'test.parquet'}"]
+
+
+def test_build_auto_searches(files, tmp_path):
+    out = tmp_path / "auto"
+    code = main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+                 "--time", "when", "--window", "auto", "--candidates", "200D,all", "--alpha", "auto", "--out", str(out)])
+    assert code == 0
+    info = curate.TrainingSet.load(out).info
+    assert [c["window"] for c in info["window"]["candidates"]] == ["last=200D", "all"]
+    assert info["mix"]["mode"] == "auto" and len(info["mix"]["scores"]) == 5
+
+
+def test_failed_build_leaves_the_previous_set_untouched(files, tmp_path, capsys):
+    out = tmp_path / "ts"
+    args = ["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+            "--time", "when", "--out", str(out)]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main([*args, "--alpha", "1.5"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("Error: The 'alpha' parameter of TrainingSetBuilder.mix must be a float in the range [0.0, 1.0]. "
+                   "Got 1.5 instead.\n")
+    assert main([*args[:-2], "--start", "2030-01-01", "--out", str(out)]) == 1
+    assert "selects no rows" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ts"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--target", "label"], "Error: The target column 'label' is not in old"),
+        (["--target", "target", "--time", "nope"], "Error: The time column 'nope' is not in old"),
+        (["--target", "target", "--window", "90D", "--last-n", "5"], "Error: Pass one of --window, --last-n or --start/--end."),
+    ],
+)
+def test_build_errors(files, tmp_path, capsys, extra, message):
+    code = main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), *extra, "--out", str(tmp_path / "x")])
+    assert code == 1 and capsys.readouterr().err.startswith(message)
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_file_and_help(tmp_path, capsys):
+    assert main(["build", "--old", str(tmp_path / "none.parquet"), "--new", "x.csv", "--target", "y", "--out", str(tmp_path / "o")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["build", "--help"])
+    assert exc.value.code == 0 and "--alpha" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["build", "--old", "a.csv"])
+    assert exc.value.code == 2
