@@ -101,8 +101,8 @@ def _binom_pvalue(errors_in: np.ndarray, size: np.ndarray, total_errors: int, n:
     """
     from scipy.special import bdtrc
 
-    k = np.asarray(errors_in, dtype=np.float64)
-    m = np.asarray(size, dtype=np.float64)
+    k = np.asarray(errors_in, dtype=np.int64)
+    m = np.asarray(size, dtype=np.int64)
     p0 = min(max(total_errors / n, 0.0), 1.0)
     out = np.where(k <= 0, 1.0, bdtrc(np.maximum(k - 1, 0), m, p0))
     return np.clip(out, 0.0, 1.0)
