@@ -158,10 +158,21 @@ def _safe(text: str) -> str:
 
 def _plan(groups: list[Group], labels: np.ndarray, n: int | dict | None, random_state: int) -> _Plan:
     parents, seeds, row_ids, gidx, files = [], [], [], [], []
+    class_groups = all(g.label is not None for g in groups)
+    if isinstance(n, dict) and class_groups:
+        chosen = [g.label for g in groups]
+        extra = [lab for lab in n if not any(lab == c for c in chosen)]
+        lacking = [c for c in chosen if not any(c == lab for lab in n)]
+        if extra or lacking:
+            raise ParameterError(
+                "With select={'classes': [...]}, n as a mapping gives one count per selected class. "
+                + (f"n names class {extra[0]!r}, which is not selected." if extra else f"n has no count for class {lacking[0]!r}.")
+            )
     for gi, g in enumerate(groups):
         if isinstance(n, dict):
             parts = []
-            for lab, count in n.items():
+            quota = {g.label: n[g.label]} if class_groups else n
+            for lab, count in quota.items():
                 members = g.positions[labels[g.positions] == lab] if len(g.positions) else g.positions
                 if members.size == 0:
                     what = "the selection" if g.id in ("all", "selected") else f"group {g.id!r}"
