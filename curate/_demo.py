@@ -63,7 +63,8 @@ class DemoResult:
     def summary(self) -> str:
         lines = [format_table(self.table), ""]
         verdict = "PROMOTED" if self.promoted else "NOT promoted"
-        lines.append(f"Candidate {self.metrics['candidate']!r}: {verdict}. {getattr(self.decision, 'summary', '')}")
+        lines.append(f"Best candidate {self.metrics['candidate']!r}: {verdict} by the gate.")
+        lines.extend(f"  - {reason}" for reason in getattr(self.decision, "reasons", ()))
         lines.append(f"Outputs in {self.out_dir}/ (report.html, metrics.json, training_set/, registry/).")
         lines.append(f"Total time {self.timings.get('total', 0.0):.1f} s.")
         return "\n".join(lines)
@@ -118,6 +119,13 @@ def run_demo(
     quick : a reduced scenario (fewer scans, fewer epochs) for tests and smoke runs.
     tolerance : the most the promoted model may lose on the old holdout (accuracy points).
     """
+    import os
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        # the demo's CNN is tiny: one thread is faster than two fighting over a busy machine
+        import torch
+
+        torch.set_num_threads(1)
     final = Path(out_dir)
     with atomic_dir(final) as out:  # a crash leaves an earlier run's folder intact
         result = _run(out, final, random_state=random_state, quick=quick, epochs=epochs, n_fill=n_fill,

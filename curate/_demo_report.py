@@ -87,7 +87,8 @@ def _fill_section(filled: Any, scen: Any) -> str:
         show = man.head(8)
         parents = scen.new["images"][show["parent"].to_numpy(dtype=np.int64)]
         children = filled.images[: len(show)]
-        rows = [("parent", parents, [str(p) for p in show["parent"]]), ("augmented", children, list(show["row_id"].str[-6:]))]
+        rows = [("parent", parents, [f"new #{p}" for p in show["parent"]]),
+                ("augmented", children, [f"label {v}" for v in show["label"]] if "label" in show else [""] * len(show))]
         parts.append(figure_html(_image_grid(rows, title="Offline augmentation of the weak slices"), "Parents and their children"))
         cols = [c for c in ("row_id", "parent_ids", "slice_ids", "seed", "params") if c in man.columns]
         parts.append(frame_html(man[cols].head(5)))
