@@ -62,11 +62,13 @@ def _images_of(value: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _table_of(value: Any, name: str, columns: list[Any] | None) -> Any:
+def _table_of(value: Any, name: str, columns: list[Any] | None, n_columns: int | None = None) -> Any:
     if isinstance(value, tuple) and len(value) == 2:
         value = value[0]
     if isinstance(value, pd.DataFrame):
-        if columns is not None:
+        if columns is None:  # the candidates are a plain array: compare values column by column
+            value = value.to_numpy()
+        elif columns is not None:
             missing = [c for c in columns if c not in value.columns]
             if missing:
                 raise DataError(
@@ -78,6 +80,11 @@ def _table_of(value: Any, name: str, columns: list[Any] | None) -> Any:
     arr = np.asarray(value)
     if arr.ndim != 2:
         raise DataError(f"Evaluation set {name!r} must be a DataFrame or a 2-d array. Got shape {arr.shape} instead.")
+    if n_columns is not None and arr.shape[1] != n_columns:
+        raise DataError(
+            f"Evaluation set {name!r} has {arr.shape[1]} columns but the data has {n_columns}. "
+            "Pass the evaluation rows with the same feature columns (without the label)."
+        )
     if columns is not None:
         if arr.shape[1] != len(columns):
             raise DataError(
@@ -88,7 +95,9 @@ def _table_of(value: Any, name: str, columns: list[Any] | None) -> Any:
     return arr
 
 
-def eval_arrays(eval_sets: Any, *, kind: str, columns: list[Any] | None = None) -> dict[str, Any]:
+def eval_arrays(
+    eval_sets: Any, *, kind: str, columns: list[Any] | None = None, n_columns: int | None = None
+) -> dict[str, Any]:
     """Normalise ``eval_sets`` (mapping name -> images / table / (X, y) / {"images": ...})."""
     if eval_sets is None:
         return {}
@@ -99,7 +108,9 @@ def eval_arrays(eval_sets: Any, *, kind: str, columns: list[Any] | None = None) 
         )
     out = {}
     for name, value in eval_sets.items():
-        out[str(name)] = _images_of(value, str(name)) if kind == "images" else _table_of(value, str(name), columns)
+        out[str(name)] = (
+            _images_of(value, str(name)) if kind == "images" else _table_of(value, str(name), columns, n_columns)
+        )
     return out
 
 
@@ -140,10 +151,11 @@ def find_leaks(
     """
     kind = "images" if isinstance(candidates, np.ndarray) and candidates.ndim == 4 else "table"
     columns = list(candidates.columns) if isinstance(candidates, pd.DataFrame) else None
-    sets = eval_arrays(eval_sets, kind=kind, columns=columns)
-    tol = check_tolerance(tolerance, kind, "find_leaks")
     if kind == "table" and columns is None:
         candidates = np.asarray(candidates)
+    n_columns = candidates.shape[1] if kind == "table" and columns is None else None
+    sets = eval_arrays(eval_sets, kind=kind, columns=columns, n_columns=n_columns)
+    tol = check_tolerance(tolerance, kind, "find_leaks")
     seen: dict[int, tuple[str, int, str]] = {}
     for name, ref in sets.items():
         if kind == "images" and ref.shape[1:] != candidates.shape[1:]:

@@ -110,6 +110,10 @@ def _int64_na(n: int, seed: np.ndarray | None) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(values < 0, 0, values), values < 0)
 
 
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
 def _py(value: Any) -> Any:
     """A numpy scalar as the plain Python value (for readable messages and JSON)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -287,12 +291,12 @@ class _LineageMixin:
                 continue
             fix = f"Lower {param} or use method='random_over'."
             if group is None:
-                raise DataError(f"Class {_py(lab)!r} has {size} rows but {name}({param}={k}) needs at least {k + 1}. {fix}")
+                raise DataError(f"Class {_py(lab)!r} has {size} {_rows(size)} but {name}({param}={k}) needs at least {k + 1}. {fix}")
             what = f"Slice {group.id!r}" if group.slice_ids else ("The target" if group.label is None else f"Class {group.label!r}")
             cls = _py(classes[int(lab) - len(classes)])
             n_classes = len(np.unique(y[group.positions]))
             of_class = "" if n_classes == 1 else f" of class {cls!r}"
-            raise DataError(f"{what} has {size} rows{of_class} but {name}({param}={k}) needs at least {k + 1}. {fix}")
+            raise DataError(f"{what} has {size} {_rows(size)}{of_class} but {name}({param}={k}) needs at least {k + 1}. {fix}")
 
     def _build_provenance(self, n_in, X_res, group_ids, slice_ids, description) -> None:
         method = self._method
