@@ -84,11 +84,11 @@ def images(digits):
 
 def trained_cnn(digits, epochs=3):
     """A SmallCNN trained on the old training rows only (the incumbent)."""
-    from curate._trainer import TrainConfig, fit_torch
+    from curate._trainer import TrainConfig, fit_torch, reset_parameters
     from curate.models import SmallCNN
 
     d = digits_drift(digits)
-    model = SmallCNN(num_classes=10, in_channels=1, width=8)
+    model = reset_parameters(SmallCNN(num_classes=10, in_channels=1, width=8), 0)  # seeded initial weights
     fit_torch(model, d["images"][d["old_train"]], d["labels"][d["old_train"]],
               config=TrainConfig(epochs=epochs, lr=1e-2, batch_size=64), seed=0)
     return model
