@@ -10,6 +10,7 @@ from . import _clusters as _clusters  # registers the "clusters" diagnoser
 from . import _rules as _rules  # registers the "rules" diagnoser
 from ._confusion import ConfusionReport, confusion
 from ._diagnosers import DIAGNOSERS, AnalysisInput
+from ._drift import Decision, DriftReport, drift, should_retrain
 from ._embed import FeatureEmbedder, embed
 from ._exceptions import (
     CurakitError,
@@ -33,7 +34,9 @@ __all__ = [
     "CurakitError",
     "DIAGNOSERS",
     "DataError",
+    "Decision",
     "Diagnosis",
+    "DriftReport",
     "FeatureEmbedder",
     "LeakageError",
     "MissingDependencyError",
@@ -44,6 +47,8 @@ __all__ = [
     "StrategyError",
     "UnknownNameError",
     "confusion",
+    "drift",
     "embed",
     "find_slices",
+    "should_retrain",
 ]
