@@ -53,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = exc.filename or str(exc)
         print(f"Error: no such file or folder: {name}. Check the path.", file=sys.stderr)
         return 1
-    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        print(f"Error: {exc.strerror or exc}: {exc.filename}. Check the path and its permissions.", file=sys.stderr)
+    except OSError as exc:  # permission denied, a file where a folder is expected, disk full, ...
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"Error: {exc.strerror or exc}{where}. Check the path, its permissions and free space.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Error: interrupted; outputs written so far are complete, partial ones were discarded.", file=sys.stderr)

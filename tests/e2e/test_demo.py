@@ -1,0 +1,89 @@
+"""The whole loop, end to end, on the reduced digits drift scenario (real scans)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from curate._demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    return run_demo(out, random_state=0, quick=True, progress=False)
+
+
+def test_promoted_model_beats_incumbent_on_new_within_tolerance_on_old(demo):
+    table = demo.table.set_index("strategy")
+    assert {"do_nothing", "continue_all", "scratch_all"} <= set(table.index)
+    best = demo.metrics["candidate"]
+    assert demo.promoted, demo.decision
+    gain_new = table.loc[best, "new"] - table.loc["do_nothing", "new"]
+    drop_old = table.loc["do_nothing", "old"] - table.loc[best, "old"]
+    assert gain_new > 0.1, f"new holdout gain only {gain_new:.3f}"
+    assert drop_old <= 0.01
+    # the weak slices got better on the new holdout
+    slice_cols = [c for c in table.columns if c.startswith("slice:") and c.endswith(":new")]
+    assert slice_cols
+    improved = [table.loc[best, c] >= table.loc["do_nothing", c] for c in slice_cols if not pd.isna(table.loc[best, c])]
+    assert sum(improved) >= len(improved) - 1
+
+
+def test_outputs_are_complete_and_reload(demo):
+    import curate
+    import diagnose
+
+    out = demo.out_dir
+    for name in ("report.html", "metrics.json", "comparison.csv", "diagnosis.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["promoted"] is True and set(metrics["strategies"]) >= {"do_nothing", "continue_all", "scratch_all"}
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "Confusion matrix" in html and "UMAP" in html
+
+    ts = curate.TrainingSet.load(out / "training_set")
+    counts = ts.manifest["origin"].value_counts()
+    assert counts["old"] > 0 and counts["new"] > 0 and counts["augmented"] > 0
+    aug = ts.manifest[ts.manifest["origin"] == "augmented"]
+    assert aug["parent_ids"].map(lambda s: json.loads(s)[0].startswith("new:")).all()
+    assert aug["slice_ids"].map(lambda s: len(json.loads(s)) == 1).all()
+
+    d = diagnose.Diagnosis.load(out / "diagnosis.json")
+    assert len(d.slices) > 0 and d.slices[0].id in {s.id for s in d.slices}
+
+    man = pd.read_parquet(out / "augmented" / "manifest.parquet")
+    assert len(man) == counts["augmented"] and man["seed"].notna().all()
+
+
+def test_registry_keeps_both_versions_and_rolls_back(demo):
+    import curate
+
+    reg = curate.Registry(demo.out_dir / "registry")
+    versions = [v.version for v in reg.versions()]
+    assert len(versions) == 2 and reg.champion == versions[-1]
+    back = reg.rollback()
+    assert back.version == versions[0] and reg.champion == versions[0]
+    model = reg.load()
+    from diagnose._model import predict_proba
+    from curate.datasets import load_digits_drift
+
+    scen = load_digits_drift(random_state=0, n_samples=700)
+    acc = (predict_proba(model, scen.old_test["images"]).argmax(1) == scen.old_test["labels"]).mean()
+    assert acc == pytest.approx(demo.table.set_index("strategy").loc["do_nothing", "old"], abs=1e-9)
+
+
+def test_heavy_slanted_slices_were_found(demo):
+    import diagnose
+    from curate.datasets import load_digits_drift
+
+    scen = load_digits_drift(random_state=0, n_samples=700)
+    d = diagnose.Diagnosis.load(demo.out_dir / "diagnosis.json")
+    top = [s for s in d.slices if s.method == "clusters"][:3]
+    shares = [float(scen.new["heavy"][s.indices].mean()) for s in top]
+    assert np.mean(shares) > 0.8, shares
