@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import ParameterError
+from diagnose._exceptions import DataError, ParameterError, StrategyError
 from diagnose._html import escape, figure_html, frame_html, html_document, section
 from diagnose._io import atomic_write_text
 from diagnose._optional import import_optional
@@ -46,7 +46,7 @@ class ComparisonTable:
         ``max_forgetting`` on ``old`` (any when None)."""
         if by not in self.frame.columns:
             cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
-                                                                 "n_train") and not c.startswith("slice:")]
+                                                                 "n_train", "error") and not c.startswith("slice:")]
             raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
         frame = self.frame
         if max_forgetting is not None:
@@ -79,7 +79,7 @@ class ComparisonTable:
         axes[0].set_title(f"{self.metric} per strategy")
         if {"old", "new"} <= set(self.frame.columns):
             axes[1].scatter(self.frame["old"], self.frame["new"])
-            for _, row in self.frame.iterrows():
+            for _, row in self.frame.dropna(subset=["old", "new"]).iterrows():
                 axes[1].annotate(row["strategy"], (row["old"], row["new"]), fontsize=7)
             axes[1].set_xlabel(f"old {self.metric}")
             axes[1].set_ylabel(f"new {self.metric}")
@@ -122,6 +122,7 @@ def compare_strategies(
     metric: str | Callable = "accuracy",
     random_state: int | None = 0,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    errors: str = "raise",
     progress_bar: bool | None = None,
     **common_params: Any,
 ) -> ComparisonTable:
@@ -130,8 +131,14 @@ def compare_strategies(
 
     ``do_nothing`` is always included. ``common_params`` (``epochs=``, ``lr=``, ...) go to every
     strategy that takes them; ``params={"continue_new": {"replay": 0.2}}`` to one strategy.
+    ``errors="record"`` keeps going when a strategy cannot run on this data (a curakit
+    ``StrategyError`` / ``DataError``): its row has no scores and the message in ``error``.
     """
     _check_model(model)
+    if errors not in ("raise", "record"):
+        raise ParameterError(
+            f"The 'errors' parameter of compare_strategies must be 'raise' or 'record'. Got {errors!r} instead."
+        )
     names = list(supported_strategies(model) if strategies is None else strategies)
     if not names and strategies is not None:
         raise ParameterError("The 'strategies' parameter of compare_strategies must name at least one strategy.")
@@ -153,19 +160,31 @@ def compare_strategies(
                 f"No compared strategy takes the parameter {key!r}.{did_you_mean(key, sorted(accepted))}"
             )
     results: dict[str, RetrainResult] = {}
+    failed: dict[str, str] = {}
     for name in progress(names, desc="strategies", total=len(names), enabled=progress_bar, unit="strategy"):
         allowed = STRATEGIES.meta(name)["params"]
         kw = {k: v for k, v in common_params.items() if k in allowed}
         kw.update(params.get(name, {}))
-        results[name] = retrain(model, ts, strategy=name, eval_sets=eval_sets, slices=slices, metric=metric,
-                                random_state=random_state, **kw)
+        try:
+            results[name] = retrain(model, ts, strategy=name, eval_sets=eval_sets, slices=slices, metric=metric,
+                                    random_state=random_state, **kw)
+        except (StrategyError, DataError) as exc:
+            if errors == "raise" or name == "do_nothing":
+                raise
+            failed[name] = str(exc)
+            logger.warning("compare: %s cannot run on this data: %s", name, exc)
+            continue
         logger.info("compare: %r", results[name])
     first = next(iter(results.values()))
     metric_name = first.metric
     base = results["do_nothing"].metrics
     rows = []
     set_names = [k for k in first.metrics if k != "slices"]
-    for name, r in results.items():
+    for name in names:
+        if name in failed:
+            rows.append({"strategy": name, "error": failed[name]})
+            continue
+        r = results[name]
         row: dict[str, Any] = {"strategy": name}
         for s in set_names:
             row[s] = r.metrics[s][metric_name]
@@ -180,6 +199,8 @@ def compare_strategies(
                 row[f"slice:{sid}:{s}"] = m[metric_name]
         rows.append(row)
     frame = pd.DataFrame(rows)
+    if failed:
+        frame = frame[[c for c in frame.columns if c != "error"] + ["error"]]
     return ComparisonTable(frame=frame, results=results, metric=metric_name)
 
 

@@ -392,7 +392,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     table = compare_strategies(incumbent, ts, strategies=rsec.get("strategies"), eval_sets=eval_sets,
                                slices=slices or None, metric=rsec.get("metric", "accuracy"),
                                random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
-                               **common)
+                               errors="record", **common)
     max_forgetting = rsec.get("max_forgetting")
     chosen = table.best("new", max_forgetting=max_forgetting)
     promotion = None

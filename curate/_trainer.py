@@ -349,6 +349,12 @@ def sk_continue(
             )
     history: list[dict[str, Any]] = []
     if how == "warm_start":
+        if classes is not None and np.unique(y).size != np.asarray(classes).size:
+            raise StrategyError(
+                f"The training rows hold {np.unique(y).size} of the {np.asarray(classes).size} classes the "
+                f"{type(est).__name__} knows, and a warm_start fit re-learns its classes from the rows, so it cannot "
+                "continue. Add old rows of every class (replay=, or continue_all), or use a scratch or ensemble strategy."
+            )
         t0 = time.perf_counter()
         if hasattr(est, "n_estimators") and hasattr(est, "estimators_"):
             n_now = len(est.estimators_)

@@ -82,3 +82,21 @@ def test_bad_choices(tab):
     with pytest.raises(ParameterError, match=r"params names strategy 'continue_all', which is not compared"):
         curate.compare_strategies(model, ts, strategies=["scratch_all"], eval_sets=evals,
                                   params={"continue_all": {"epochs": 1}})
+
+
+def test_a_strategy_that_cannot_run_on_this_data_is_recorded_or_raised(tab):
+    ts, evals, model, _ = tab
+    # the new rows hold only digits 0-4: a warm_start fit on them cannot keep 10 classes
+    keep = ~((ts.origins == "new") & (ts.y >= 5))
+    few = ts.subset(keep)
+    with pytest.raises(StrategyError, match=r"The training rows hold 5 of the 10 classes the LogisticRegression knows"):
+        curate.compare_strategies(model, few, strategies=["continue_new"], eval_sets=evals)
+    t = curate.compare_strategies(model, few, strategies=["continue_new", "continue_all"], eval_sets=evals,
+                                  errors="record")
+    f = t.frame.set_index("strategy")
+    assert np.isnan(f.loc["continue_new", "new"]) and "warm_start fit re-learns" in f.loc["continue_new", "error"]
+    assert set(t.results) == {"do_nothing", "continue_all"} and t.best("new") == "continue_all"
+    assert "data:image/png" in t.to_html()
+    # replay of old rows of every class makes it possible
+    r = curate.retrain(model, few, strategy="continue_new", eval_sets=evals, replay=1.0)
+    assert r.metrics["new"]["n"] == len(evals["new"])
