@@ -154,7 +154,7 @@ def fit_head(
         loss = (loss * w).sum() / w.sum() if w is not None else loss.mean()
         loss.backward()
         opt.step()
-    logger.info("fit_head: %d rows, %d features, %d classes, final loss %.4f", len(y), Z.shape[1], k, float(loss))
+    logger.info("fit_head: %d rows, %d features, %d classes, final loss %.4f", len(y), Z.shape[1], k, float(loss.detach()))
     if model is None:
         return head
     out = copy.deepcopy(model)
