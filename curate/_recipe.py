@@ -73,11 +73,11 @@ SCHEMA: dict[str, Any] = {
     "random_state": _INT,
     "data": {
         "old": _STR, "new": _STR, "target": _STR, "time": _STR, "features": _LIST,
-        "eval_old": _STR, "eval_new": _STR, "eval_fraction": _NUM,
+        "eval_old": _STR, "eval_new": _STR, "eval_fraction": _NUM, "scenario": _STR, "scenario_params": _DICT,
     },
-    "model": {"source": _STR, "estimator": _STR, "params": _DICT},
+    "model": {"source": _STR, "estimator": _STR, "params": _DICT, "train": _DICT},
     "diagnose": {"methods": _LIST, "max_slices": _INT, "enabled": _BOOL},
-    "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "enabled": _BOOL},
+    "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL},
     "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
               "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM)},
     "retrain": {"strategies": _LIST, "params": _DICT, "strategy_params": _DICT, "metric": _STR,
@@ -86,7 +86,7 @@ SCHEMA: dict[str, Any] = {
     "registry": _STR,
     "output": _STR,
 }
-_REQUIRED = {"data": ("old", "new", "target")}
+_REQUIRED: dict[str, tuple[str, ...]] = {}
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -135,7 +135,11 @@ def validate_recipe(data: Any) -> dict[str, Any]:
             _check_value(value, spec, repr(key))
             out[key] = value
     if "data" not in out:
-        raise ParameterError("A recipe needs a 'data' section with old, new and target.")
+        raise ParameterError("A recipe needs a 'data' section with old, new and target (or a scenario).")
+    if "scenario" not in out["data"]:
+        for req in ("old", "new", "target"):
+            if req not in out["data"]:
+                raise ParameterError(f"Recipe section 'data' needs the key {req!r}.")
     version = out.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise ParameterError(f"Recipe schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}).")
@@ -268,6 +272,40 @@ def _import_estimator(path: str, params: Mapping[str, Any]) -> Any:
         raise ParameterError(f"Recipe key 'model.params' does not fit {cls_name}: {exc}.") from None
 
 
+def _tables(rec: Recipe, data: dict[str, Any], seed: int):
+    for key in ("old", "new", "target"):
+        if key not in data:
+            raise ParameterError(f"Recipe section 'data' needs the key {key!r} (or 'scenario' for the image demo).")
+    target, time_col = data["target"], data.get("time")
+    old = _read_table(rec.path(data["old"]))
+    new = _read_table(rec.path(data["new"]))
+    frac = float(data.get("eval_fraction", 0.25))
+    if "eval_old" in data:
+        old_train, eval_old = old, _read_table(rec.path(data["eval_old"]))
+    else:
+        old_train, eval_old = _split_holdout(old, frac, child_seed(seed, "holdout", "old"), time_col, latest=False)
+    if "eval_new" in data:
+        new_pool, eval_new = new, _read_table(rec.path(data["eval_new"]))
+    else:
+        new_pool, eval_new = _split_holdout(new, frac, child_seed(seed, "holdout", "new"), time_col, latest=True)
+    features = list(data.get("features") or [c for c in old.columns if c not in (target, time_col)])
+    return old_train, new_pool, {"old": eval_old, "new": eval_new}, features
+
+
+def _scenario(data: dict[str, Any], seed: int):
+    if data["scenario"] != "digits_drift":
+        raise ParameterError(
+            f"Recipe key 'data.scenario' must be 'digits_drift' (the bundled image scenario). Got {data['scenario']!r}."
+        )
+    unused = [k for k in ("old", "new", "eval_old", "eval_new", "features", "time") if k in data]
+    if unused:
+        raise ParameterError(f"Recipe section 'data' with a scenario takes no {unused[0]!r}: the scenario provides it.")
+    from .datasets import load_digits_drift
+
+    sc = load_digits_drift(random_state=child_seed(seed, "scenario"), **data.get("scenario_params", {}))
+    return sc.source("old"), sc.source("new"), {"old": sc.source("old_test"), "new": sc.source("new_test")}
+
+
 def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
                registry: str | Path | None = None, random_state: int | None = None) -> RecipeRun:
     """Run a recipe (a YAML path, a dict or a :class:`Recipe`): diagnose the incumbent on the new
@@ -294,22 +332,15 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
         rec = Recipe.from_yaml(recipe)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
     data = rec.section("data")
-    target, time_col = data["target"], data.get("time")
+    images = "scenario" in data
+    target, time_col = data.get("target", "label"), data.get("time")
 
     # -- data and holdouts
-    old = _read_table(rec.path(data["old"]))
-    new = _read_table(rec.path(data["new"]))
-    frac = float(data.get("eval_fraction", 0.25))
-    if "eval_old" in data:
-        old_train, eval_old = old, _read_table(rec.path(data["eval_old"]))
+    if images:
+        old_train, new_pool, eval_sets = _scenario(data, seed)
+        features: list[str] = []
     else:
-        old_train, eval_old = _split_holdout(old, frac, child_seed(seed, "holdout", "old"), time_col, latest=False)
-    if "eval_new" in data:
-        new_pool, eval_new = new, _read_table(rec.path(data["eval_new"]))
-    else:
-        new_pool, eval_new = _split_holdout(new, frac, child_seed(seed, "holdout", "new"), time_col, latest=True)
-    features = list(data.get("features") or [c for c in old.columns if c not in (target, time_col)])
-    eval_sets = {"old": eval_old, "new": eval_new}
+        old_train, new_pool, eval_sets, features = _tables(rec, data, seed)
 
     # -- registry and incumbent
     reg_path = registry if registry is not None else rec.data.get("registry")
@@ -330,7 +361,14 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
                 "when the registry has no champion."
             )
         incumbent = _import_estimator(msec["estimator"], msec.get("params", {}))
-        incumbent.fit(old_train[features], old_train[target])
+        if images:
+            from ._trainer import TrainConfig, fit_torch, reset_parameters
+
+            reset_parameters(incumbent, child_seed(seed, "incumbent"))
+            fit_torch(incumbent, old_train["images"], old_train["labels"], config=TrainConfig(**msec.get("train", {})),
+                      seed=child_seed(seed, "incumbent"), desc="incumbent")
+        else:
+            incumbent.fit(old_train[features], old_train[target])
     else:
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
     rsec = rec.section("retrain")
@@ -341,18 +379,30 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     dsec = rec.section("diagnose")
     slices: list[Any] = []
     if dsec.get("enabled", True):
-        y_new = new_pool[target].to_numpy()
-        pred = np.asarray(incumbent.predict(new_pool[features]))
-        proba = incumbent.predict_proba(new_pool[features]) if hasattr(incumbent, "predict_proba") else None
-        diag = diagnose.find_slices(y_new, pred, proba=proba, features=new_pool[features],
-                                    train_features=old_train[features], methods=dsec.get("methods"),
-                                    random_state=child_seed(seed, "diagnose"))
-        usable = [s for s in diag.slices if s.definition.get("kind") in ("rule", "class", "pair")]
+        if images:
+            from ._retrain import _predict
+
+            methods = dsec.get("methods") or ["confusion"]
+            y_new = new_pool["labels"]
+            pred, proba, _ = _predict(incumbent, new_pool["images"], None)
+            emb = diagnose.embed(incumbent, new_pool["images"]) if "clusters" in methods else None
+            diag = diagnose.find_slices(y_new, pred, proba=proba, embeddings=emb, methods=methods,
+                                        random_state=child_seed(seed, "diagnose"))
+            kinds = ("class", "pair", "centroid")
+        else:
+            y_new = new_pool[target].to_numpy()
+            pred = np.asarray(incumbent.predict(new_pool[features]))
+            proba = incumbent.predict_proba(new_pool[features]) if hasattr(incumbent, "predict_proba") else None
+            diag = diagnose.find_slices(y_new, pred, proba=proba, features=new_pool[features],
+                                        train_features=old_train[features], methods=dsec.get("methods"),
+                                        random_state=child_seed(seed, "diagnose"))
+            kinds = ("rule", "class", "pair")
+        usable = [s for s in diag.slices if s.definition.get("kind") in kinds]
         slices = usable[: int(dsec.get("max_slices", 3))]
         logger.info("recipe: %d slices found, %d kept", len(diag.slices), len(slices))
 
     # -- build (and fill)
-    b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features)
+    b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features or None)
     bsec = rec.section("build")
     if "window" in bsec:
         w = bsec["window"]
@@ -375,8 +425,21 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     if slices and fsec.get("enabled", True) and fsec:
         import augment
 
-        for k, s in enumerate(slices):
-            kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "target": s,
+        for k, sl in enumerate(slices):
+            if images:
+                if "pipeline" not in fsec:
+                    raise ParameterError("Recipe section 'fill' needs 'pipeline' (an albumentations pipeline in dict "
+                                         "form, or a YAML/JSON file) to fill image slices.")
+                pipeline = fsec["pipeline"]
+                if isinstance(pipeline, str):
+                    pipeline = str(rec.path(pipeline))
+                aug = augment.offline(new_pool["images"], new_pool["labels"], pipeline, select=sl,
+                                      n=int(fsec["n"]) if "n" in fsec else None,
+                                      random_state=child_seed(seed, "fill", k))
+                if len(aug.labels):
+                    b.add(aug, parents="new", prefix=f"fill{k}")
+                continue
+            kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "target": sl,
                                   "random_state": child_seed(seed, "fill", k)}
             if "n" in fsec:
                 kw["n"] = int(fsec["n"])

@@ -102,3 +102,25 @@ def test_a_failing_recipe_leaves_the_registry_untouched(first_run):
     with pytest.raises(FileNotFoundError):
         run_recipe(Recipe.from_dict(_with("data.new", "missing.parquet"), base_dir=folder))
     assert (folder / "reg" / "registry.json").read_bytes() == state
+
+
+def test_image_recipe_on_the_digits_scenario(tmp_path):
+    pytest.importorskip("albumentations")
+    from curate._demo import DEMO_PIPELINE
+
+    rec = {"random_state": 0,
+           "data": {"scenario": "digits_drift", "scenario_params": {"n_samples": 400}},
+           "model": {"estimator": "curate.models.SmallCNN", "params": {"width": 8}, "train": {"epochs": 2, "lr": 0.01}},
+           "diagnose": {"methods": ["confusion"], "max_slices": 1},
+           "fill": {"pipeline": DEMO_PIPELINE, "n": 10},
+           "build": {"split": 0.1},
+           "retrain": {"strategies": ["continue_all"], "params": {"epochs": 1, "lr": 0.01}},
+           "gate": {"max_drop_old": 0.5, "n_bootstrap": 100},
+           "registry": "reg"}
+    run = run_recipe(Recipe.from_dict(rec, base_dir=tmp_path))
+    assert run.rows_by_origin.get("augmented", 0) > 0 and len(run.slices) == 1
+    assert list(run.comparison.frame["strategy"]) == ["do_nothing", "continue_all"]
+    reg = curate.Registry(tmp_path / "reg")
+    assert reg.versions()[0].model_format == "torch-state-dict"
+    with pytest.raises(ParameterError, match=r"Recipe section 'data' with a scenario takes no 'old'"):
+        run_recipe(Recipe.from_dict(dict(rec, data={"scenario": "digits_drift", "old": "x.parquet"}), base_dir=tmp_path))
