@@ -137,7 +137,7 @@ def cluster_embeddings(
             "Analyse more rows or leave out method 'clusters'."
         )
     if min_cluster_size is None:
-        min_cluster_size = int(np.clip(round(0.01 * n), 10, 100))
+        min_cluster_size = int(np.clip(round(0.025 * n), 15, 250))
     for name, val, lo in (("n_neighbors", n_neighbors, 2), ("min_cluster_size", min_cluster_size, 2),
                           ("sub_size", sub_size, 1), ("max_sub", max_sub, 1)):
         if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
