@@ -10,7 +10,7 @@ such rows using :mod:`augment._dedup` (exact keys, then near duplicates within `
   set's column and every other value equal (default :data:`TABLE_TOLERANCE`).
 
 ``offline`` and ``oversample`` take ``eval_sets=`` and drop the rows found here (listed in
-``AugmentedSet.refused`` / ``prov.attrs["refused"]``), or raise :class:`LeakageError` with
+``AugmentedSet.refused`` / ``prov.attrs["refused"]`` as a list of records), or raise :class:`LeakageError` with
 ``on_leak="raise"``.
 """
 

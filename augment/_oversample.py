@@ -683,7 +683,8 @@ def oversample(
     categorical : SMOTE-NC's categorical columns (names or positions, or ``"auto"`` for pandas categoricals).
     eval_sets : mapping name -> evaluation rows (DataFrame, array or (X, y)); synthetic rows that
         duplicate one (exactly, or within ``leak_tolerance`` standard deviations, default 0.01) are
-        dropped and listed in ``prov.attrs["refused"]`` (``on_leak="raise"`` raises instead).
+        dropped and listed in ``prov.attrs["refused"]`` (a list of dicts: position, row_id, eval_set,
+        eval_position, match; ``on_leak="raise"`` raises instead).
     origin : lineage origin and row-id prefix of the input rows (``"old"`` or ``"new"``).
     options : further parameters of the sampler class (``m_neighbors``, ``kind``, ``shrinkage``, ...).
 
@@ -776,6 +777,9 @@ def oversample(
             X2 = X2.iloc[keep].reset_index(drop=True) if isinstance(X2, pd.DataFrame) else np.asarray(X2)[keep]
             y2 = y2[keep]
             prov = prov.iloc[keep].reset_index(drop=True)
-    prov.attrs["refused"] = refused
+    # JSON-able, so the manifest still writes to Parquet: one {position, row_id, eval_set, eval_position, match}
+    prov.attrs["refused"] = [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in refused.to_dict("records")
+    ]
     logger.info("oversample(%s) made %d rows from %d", method, int(sampler.synthetic_.sum()), len(y_arr))
     return X2, y2, prov

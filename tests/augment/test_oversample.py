@@ -179,13 +179,14 @@ def test_leakage_guard_drops_synthetic_duplicates_of_evaluation_rows(data):
     syn = np.flatnonzero((prov["origin"] == "synthetic").to_numpy())
     holdout = pd.DataFrame(X2[syn[[0, 5, 9]]])
     X3, y3, prov3 = augment.oversample(X, y, random_state=0, eval_sets={"holdout": (holdout, np.zeros(3))})
-    refused = prov3.attrs["refused"]
+    refused = pd.DataFrame(prov3.attrs["refused"])
     assert sorted(refused["row_id"]) == sorted(prov["row_id"].iloc[syn[[0, 5, 9]]])
     assert len(X3) == len(X2) - 3 and len(prov3) == len(X3) and not set(refused["row_id"]) & set(prov3["row_id"])
     assert set(refused["match"]) == {"exact"}
     near = pd.DataFrame(X2[syn[[1]]] + 1e-4)
     _, _, prov4 = augment.oversample(X, y, random_state=0, eval_sets={"near": near})
-    assert prov4.attrs["refused"]["match"].tolist() == ["near"]
+    assert [r["match"] for r in prov4.attrs["refused"]] == ["near"]
+    assert prov4.attrs["refused"][0]["row_id"] == prov["row_id"].iloc[syn[1]]
     with pytest.raises(augment.LeakageError, match="1 generated rows duplicate evaluation rows"):
         augment.oversample(X, y, random_state=0, eval_sets={"near": near}, on_leak="raise")
 
