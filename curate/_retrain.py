@@ -27,7 +27,6 @@ import pandas as pd
 from diagnose._exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
 from diagnose._io import atomic_dir
 from diagnose._model import is_torch_model
-from diagnose._optional import import_optional
 from diagnose._random import child_seed
 from diagnose._registry import did_you_mean
 from diagnose._slice import Slice, _jsonable
@@ -244,26 +243,11 @@ def _check_eval_sets(eval_sets: Any) -> dict[str, Any]:
 
 # -- slices -----------------------------------------------------------------------------------
 def _embed(model: Any, images: np.ndarray, transform: Callable | None) -> np.ndarray:
-    """Penultimate features: ``diagnose.embed`` when available, else a forward hook on the
-    input of the model's last nn.Linear (the same contract)."""
-    import diagnose
+    """Penultimate features of the incumbent (``diagnose.embed``, layer=None: the input of the
+    model's last nn.Linear), as centroid slices were found."""
+    from diagnose import embed
 
-    embed = getattr(diagnose, "embed", None)
-    if embed is not None and transform is None:
-        return np.asarray(embed(model, images, layer=None))
-    torch = import_optional("torch")
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not linears:
-        raise ParameterError(
-            f"{type(model).__name__} has no nn.Linear layer to take embeddings from. Pass slice_embedder=."
-        )
-    captured: list[np.ndarray] = []
-    hook = linears[-1].register_forward_hook(lambda m, inp, out: captured.append(inp[0].detach().double().numpy()))
-    try:
-        torch_predict_proba(model, images, transform=transform)
-    finally:
-        hook.remove()
-    return np.concatenate(captured) if captured else np.zeros((0, linears[-1].in_features))
+    return np.asarray(embed(model, images, layer=None, transform=transform), dtype=np.float64)
 
 
 def _slice_masks(slices: Any, evals: dict[str, _EvalSet], incumbent: Any, baseline: dict[str, EvalPredictions],
