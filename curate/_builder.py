@@ -691,6 +691,7 @@ class TrainingSetBuilder:
     def build(self, random_state: int | np.random.Generator | None = 0) -> TrainingSet:
         """Do the recorded steps and return the :class:`TrainingSet` (data + manifest + info)."""
         seed = self._seed(random_state)
+        _release_arrow_memory()
         seeds = {k: child_seed(seed, k) for k in ("window", "mix", "rehearse", "split")}
         info: dict[str, Any] = {
             "schema_version": INFO_VERSION,
@@ -1184,6 +1185,19 @@ class TrainingSetBuilder:
                 "impute": plan["impute"], "scale": plan["scale"], "fitted_on": "train rows",
                 "fitted_rows": int(len(rows)), "output_features": names}
         return pre, info
+
+
+def _release_arrow_memory() -> None:
+    """Give back memory the Arrow pool holds but no longer uses (reading Parquet with pandas can
+    leave about the data's size behind), before the build allocates its output."""
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        try:
+            pa.default_memory_pool().release_unused()
+        except Exception:  # pragma: no cover - best effort; older pyarrow lacks release_unused
+            logger.debug("pyarrow memory pool could not release unused memory")
 
 
 def _count_by(mask: np.ndarray, block_of: np.ndarray, names: list[str]) -> dict[str, int]:
