@@ -173,3 +173,28 @@ def test_same_seed_same_result_other_seed_differs(img):
     c = curate.retrain(model, ts, strategy="scratch_all", eval_sets=evals, epochs=1, random_state=4)
     assert a.candidate_hash == b.candidate_hash and a.to_dict()["metrics"] == b.to_dict()["metrics"]
     assert a.candidate_hash != c.candidate_hash
+
+
+def test_with_a_built_training_set_replay_rows_and_preprocessor(digits, tmp_path):
+    ts0, evals, frame, columns, d = tabular(digits)
+    old = frame.iloc[d["old_train"]].reset_index(drop=True)
+    new = frame.iloc[d["new_train"]].reset_index(drop=True)
+    ts = (curate.TrainingSetBuilder(old, new, target="digit", features=columns)
+          .mix(0.2).rehearse(n=40).split(0.1).preprocess().build(random_state=0))
+    assert ts.preprocessor is not None
+    # the incumbent consumes the training set's preprocessed inputs
+    model = LogisticRegression(max_iter=300, warm_start=True).fit(ts.preprocessor.transform(old[columns]),
+                                                                   old["digit"])
+    n_replay = int((ts.manifest["reason"].str.contains("replay") & ts.mask(split="train")).sum())
+    assert n_replay > 0
+    r = curate.retrain(model, ts, strategy="continue_new", eval_sets=evals, replay=True)
+    n_new = int(ts.mask(split="train", origins=("new", "augmented", "synthetic")).sum())
+    assert r.info["n_train"] == n_new + n_replay
+    assert r.preprocessor is ts.preprocessor
+    assert (r.predict(evals["new"]) == r.predictions["new"].y_pred).all()
+    assert r.metrics["new"]["accuracy"] > r.baseline_metrics["new"]["accuracy"]
+    # the registry keeps the preprocessing with the model (as JSON)
+    reg = curate.Registry(tmp_path / "reg")
+    reg.promote_if_better(r)
+    model2, pre = reg.load(with_preprocessor=True)
+    assert (model2.predict(pre.transform(evals["new"][columns])) == r.predictions["new"].y_pred).all()
