@@ -405,15 +405,18 @@ def duplicated(X: Any, *, tolerance: float | None = None) -> np.ndarray:
     return _keep_first(n, np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
 
 
-def find_duplicates(candidates: Any, reference: Any, *, tolerance: float | None = None) -> np.ndarray:
+def find_duplicates(
+    candidates: Any, reference: Any, *, tolerance: float | None = None, scale_from: Any = None
+) -> np.ndarray:
     """Rows of ``candidates`` that duplicate a row of ``reference``.
 
     Returns an int64 array shaped (k, 2): one ``(candidate position, reference position)``
     pair per candidate row that has a duplicate, sorted by candidate; the reference position
     is the first equal row (exact) or the nearest row (near duplicates). Tabular inputs must
     have the same columns (order may differ); numeric columns whose dtypes differ are compared
-    as float64. For near tabular duplicates, values are standardised by the reference's
-    standard deviations.
+    as float64. For near tabular duplicates, values are standardised by the standard deviations
+    of ``scale_from`` (a table with the same columns; default: the reference) -- pass the larger
+    set when the reference is small.
     """
     kind = _kind(candidates)
     if _kind(reference) != kind:
@@ -452,7 +455,8 @@ def find_duplicates(candidates: Any, reference: Any, *, tolerance: float | None 
                 ci.append(c)
                 ri.append(int(refs[best]))
         return np.column_stack([ci, ri]).astype(np.int64) if ci else empty
-    sc, sr = _tabular_space([C, R], R, tol)
+    scale = R if scale_from is None else _align(_as_frame(scale_from), R, cast=True)[0]
+    sc, sr = _tabular_space([C, R], scale, tol)
     dist, idx = cKDTree(sr).query(sc, k=1, p=np.inf, distance_upper_bound=_radius(tol))
     ci = np.flatnonzero(np.isfinite(dist))
     return np.column_stack([ci, idx[ci]]).astype(np.int64) if len(ci) else empty

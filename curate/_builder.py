@@ -1034,7 +1034,8 @@ class TrainingSetBuilder:
                     )
                     ci = pairs[:, 0]
                 else:
-                    ci = _dedup.find_duplicates(X_all, ev, tolerance=tol_leak)[:, 0]
+                    scale = X_all if kind == "frame" else None  # training spread: eval sets may be tiny
+                    ci = _dedup.find_duplicates(X_all, ev, tolerance=tol_leak, scale_from=scale)[:, 0]
                 by_set[name] = int(len(ci))
                 drop[ci] = True
             leak_info = {"tolerance": tol_leak, "near": tol_leak > 0, "matches_by_eval_set": by_set,

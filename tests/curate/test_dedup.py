@@ -113,3 +113,10 @@ def test_dedup_errors(cancer, digits):
 def test_empty_inputs():
     assert duplicated(pd.DataFrame({"a": []})).shape == (0,)
     assert find_duplicates(pd.DataFrame({"a": []}), pd.DataFrame({"a": [1.0]})).shape == (0, 2)
+
+
+def test_scale_from_sets_the_units_of_tolerance(cancer):
+    ref = cancer.iloc[:2].reset_index(drop=True)  # two rows: a tiny, unsteady spread
+    cand = ref + 0.02 * cancer.std(ddof=0)
+    assert len(find_duplicates(cand, ref, tolerance=0.05)) == 0
+    assert find_duplicates(cand, ref, tolerance=0.05, scale_from=cancer).tolist() == [[0, 0], [1, 1]]
