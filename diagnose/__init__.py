@@ -24,6 +24,7 @@ from ._exceptions import (
     UnknownNameError,
 )
 from ._find import Diagnosis, find_slices
+from ._shap import ShapReport, explain
 from ._slice import Slice
 
 __version__ = "0.1.0"
@@ -43,12 +44,14 @@ __all__ = [
     "NotFittedError",
     "ParameterError",
     "RegistryError",
+    "ShapReport",
     "Slice",
     "StrategyError",
     "UnknownNameError",
     "confusion",
     "drift",
     "embed",
+    "explain",
     "find_slices",
     "should_retrain",
 ]

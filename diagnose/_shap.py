@@ -1,0 +1,750 @@
+"""SHAP attributions: which features drive a model's decisions, overall, inside weak slices and
+for sensitive attributes.
+
+:func:`explain` picks the explainer:
+
+- a tree model (scikit-learn forests, gradient boosting, histogram gradient boosting, single
+  trees; XGBoost / LightGBM when installed) gets ``shap.TreeExplainer`` with the model's own
+  path statistics (exact, no background sample, all rows by default);
+- any other model with ``predict_proba`` (or ``predict`` for a regressor) gets permutation
+  SHAP (the estimator of ``shap.PermutationExplainer``, antithetic orders, implemented here in
+  numpy: shap's version JIT-compiles with numba for 10-25 s in every fresh process) over a
+  seeded background sample of ``background`` rows, on at most ``max_rows`` rows (default 500)
+  with ``n_permutations`` orders per row, so it finishes in bounded time.
+
+**Multi-class.** Each row is explained for one class: its *predicted* class
+(``target="predicted"``, default) or its true class (``target="true"``, needs ``y``). For a
+binary model whose explainer returns one output (the log-odds of the positive class), the
+attribution toward class 0 is its negation. Units are the explainer's: probability for
+forests and the permutation explainer, log-odds (margin) for gradient boosting.
+
+**Importance** of a feature is its mean ``|SHAP|`` over the explained rows; its *share* is
+that over the sum for all features.
+
+**Sensitive features** (``sensitive=("sex", "race")``) are reported with their importance
+rank, share and ``top_rate`` (the share of rows where they carry the largest ``|SHAP|``). A
+sensitive feature is *flagged* as driving the decisions when its share is at least
+``sensitive_share`` (default 0.10) **or** it ranks among the ``sensitive_top_k`` (default 3)
+most important features. A sensitive column of ``X`` that the model does not take as input
+has share 0 and is not flagged (proxies of it may still matter: check correlated features).
+
+**Slices** (``Slice`` objects, re-applied on ``X`` with ``Slice.contains(features=X)``, or
+boolean masks, or a mapping name -> mask) get their own importance, and when ``errors`` are
+given, the importance over their *misclassified* rows; ``drivers`` are the features whose share
+of attribution rises most above their global share there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._exceptions import DataError, ParameterError
+from ._html import escape, figure_html, frame_html, html_document, section
+from ._io import atomic_write_text
+from ._optional import import_optional
+from ._random import check_random_state, child_seed
+from ._slice import Slice
+from ._validation import check_choice
+
+__all__ = ["AGNOSTIC_MAX_ROWS", "ShapReport", "explain"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+#: Rows explained by the model-agnostic explainer when ``max_rows`` is None.
+AGNOSTIC_MAX_ROWS = 500
+
+_TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm", "catboost")
+
+
+# -- the report -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ShapReport:
+    """SHAP values of the explained rows and what they say.
+
+    ``values`` (rows x features): attribution toward each row's explained class
+    (``explained_class``); ``rows``: positions of the explained rows in ``X``; ``data``: their
+    numeric feature values (NaN for non-numeric columns, used to colour plots);
+    ``importance``: mean ``|SHAP|`` per feature; ``slices`` / ``sensitive``: per-slice and
+    sensitive-feature results (see :func:`explain`).
+    """
+
+    feature_names: list[str]
+    values: np.ndarray
+    base_values: np.ndarray
+    data: np.ndarray
+    rows: np.ndarray
+    explained_class: list[Any]
+    explainer: str
+    target: str
+    n_total: int
+    importance: dict[str, float]
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    sensitive: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    # -- tables ---------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """Global importance: one row per feature, most important first."""
+        names = list(self.importance)
+        imp = np.array([self.importance[f] for f in names])
+        total = imp.sum()
+        sens = {s["feature"]: s for s in self.sensitive}
+        frame = pd.DataFrame(
+            {
+                "feature": names,
+                "mean_abs_shap": imp,
+                "share": imp / total if total > 0 else np.zeros_like(imp),
+                "sensitive": [f in sens for f in names],
+                "flagged": [bool(sens[f]["flagged"]) if f in sens else False for f in names],
+            }
+        )
+        frame = frame.sort_values(["mean_abs_shap", "feature"], ascending=[False, True], kind="mergesort")
+        frame.insert(1, "rank", np.arange(1, len(frame) + 1))
+        return frame.reset_index(drop=True)
+
+    def slice_frame(self) -> pd.DataFrame:
+        """Per slice and feature: global share, share inside the slice and over its errors."""
+        rows = []
+        for s in self.slices:
+            for f in self.feature_names:
+                rows.append(
+                    {
+                        "slice": s["name"],
+                        "feature": f,
+                        "global_share": s["global_share"][f],
+                        "slice_share": s["share"].get(f, np.nan) if s["share"] else np.nan,
+                        "error_share": s["error_share"].get(f, np.nan) if s["error_share"] else np.nan,
+                        "driver_rank": s["drivers"].index(f) + 1 if f in s["drivers"] else None,
+                    }
+                )
+        return pd.DataFrame(
+            rows, columns=["slice", "feature", "global_share", "slice_share", "error_share", "driver_rank"]
+        )
+
+    def sensitive_frame(self) -> pd.DataFrame:
+        cols = ["feature", "used_by_model", "rank", "share", "top_rate", "flagged", "reason"]
+        return pd.DataFrame(self.sensitive, columns=cols)
+
+    @property
+    def flagged(self) -> list[str]:
+        """Sensitive features flagged as driving the decisions."""
+        return [s["feature"] for s in self.sensitive if s["flagged"]]
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self, *, include_values: bool = True) -> dict[str, Any]:
+        out = {
+            "schema_version": self.schema_version,
+            "feature_names": list(self.feature_names),
+            "explained_class": [_plain(c) for c in self.explained_class] if include_values else None,
+            "explainer": self.explainer,
+            "target": self.target,
+            "n_total": int(self.n_total),
+            "importance": {k: float(v) for k, v in self.importance.items()},
+            "slices": _jsonable(self.slices),
+            "sensitive": _jsonable(self.sensitive),
+            "settings": _jsonable(self.settings),
+            "rows": self.rows.tolist() if include_values else None,
+            "values": self.values.tolist() if include_values else None,
+            "base_values": self.base_values.tolist() if include_values else None,
+            "data": _jsonable(self.data.tolist()) if include_values else None,
+        }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShapReport:
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise DataError(
+                f"ShapReport schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
+                "Re-run diagnose.explain with this version."
+            )
+        if data.get("values") is None:
+            raise DataError(
+                "This ShapReport was saved without its values (include_values=False) and cannot be rebuilt."
+            )
+        p = len(data["feature_names"])
+        d = dict(data)
+        d.pop("schema_version", None)
+        d["values"] = np.asarray(d["values"], dtype=np.float64).reshape(-1, p)
+        d["base_values"] = np.asarray(d["base_values"], dtype=np.float64)
+        d["data"] = np.asarray([[np.nan if v is None else v for v in r] for r in d["data"]], dtype=np.float64).reshape(
+            -1, p
+        )
+        d["rows"] = np.asarray(d["rows"], dtype=np.int64)
+        return cls(**d)
+
+    def to_json(self, *, include_values: bool = True) -> str:
+        return json.dumps(self.to_dict(include_values=include_values), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShapReport:
+        return cls.from_dict(json.loads(text))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ShapReport):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None  # mutable arrays inside
+
+    def __repr__(self) -> str:
+        top = ", ".join(self.to_frame()["feature"].head(3).astype(str))
+        return (
+            f"ShapReport(explainer={self.explainer!r}, rows={len(self.rows)} of {self.n_total}, "
+            f"features={len(self.feature_names)}, top=[{top}], flagged={self.flagged})"
+        )
+
+    # -- plots ----------------------------------------------------------------------------
+    def plot_summary(self, *, top: int = 12):
+        """Bar chart of mean |SHAP| (sensitive features in red) and a beeswarm of the values."""
+        plt = import_optional("matplotlib.pyplot")
+        frame = self.to_frame().head(top).iloc[::-1]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.35 * len(frame) + 1.5))
+        colors = ["#c0392b" if s else "#2c7fb8" for s in frame["sensitive"]]
+        ax1.barh(frame["feature"].astype(str), frame["mean_abs_shap"], color=colors)
+        ax1.set_xlabel("mean |SHAP|")
+        ax1.set_title("Global importance (red: sensitive)")
+        rng = np.random.default_rng(0)
+        index = {f: i for i, f in enumerate(self.feature_names)}
+        for y, f in enumerate(frame["feature"]):
+            j = index[f]
+            v = self.values[:, j]
+            if v.size > 2000:
+                pick = rng.choice(v.size, 2000, replace=False)
+            else:
+                pick = np.arange(v.size)
+            x = self.data[pick, j]
+            c = np.full(pick.size, 0.5)
+            ok = np.isfinite(x)
+            if ok.any() and np.ptp(x[ok]) > 0:
+                c[ok] = pd.Series(x[ok]).rank(pct=True).to_numpy()
+            ax2.scatter(v[pick], y + rng.uniform(-0.3, 0.3, pick.size), c=c, cmap="coolwarm", s=6, alpha=0.7)
+        ax2.set_yticks(range(len(frame)), frame["feature"].astype(str))
+        ax2.axvline(0, c="k", lw=0.6)
+        ax2.set_xlabel("SHAP value toward the explained class (colour: feature value rank)")
+        fig.tight_layout()
+        return fig
+
+    def plot_slice(self, name: str, *, top: int = 10):
+        """Shares of attribution of one slice (and its errors) against the global shares."""
+        plt = import_optional("matplotlib.pyplot")
+        match = [s for s in self.slices if s["name"] == name]
+        if not match:
+            known = ", ".join(s["name"] for s in self.slices[:10]) or "(none)"
+            raise ParameterError(f"No slice named {name!r} in this report. Known slices: {known}.")
+        s = match[0]
+        feats = list(dict.fromkeys(s["drivers"] + list(self.to_frame()["feature"])))[:top][::-1]
+        y = np.arange(len(feats))
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(feats) + 1.5))
+        ax.barh(y - 0.25, [s["global_share"][f] for f in feats], height=0.25, label="all rows")
+        if s["share"]:
+            ax.barh(y, [s["share"][f] for f in feats], height=0.25, label="slice")
+        if s["error_share"]:
+            ax.barh(y + 0.25, [s["error_share"][f] for f in feats], height=0.25, label="slice errors")
+        ax.set_yticks(y, feats)
+        ax.set_xlabel("share of mean |SHAP|")
+        ax.set_title(f"{s['name']}: {s['description']}"[:90], fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return fig
+
+    # -- HTML -----------------------------------------------------------------------------
+    def _html_body(self) -> str:
+        st = self.settings
+        body = [
+            section(
+                "Global importance",
+                f'<p class="note">{escape(self.explainer)} explainer on {len(self.rows)} of {self.n_total} rows; '
+                f"each row explained for its {escape(self.target)} class.</p>",
+                figure_html(self.plot_summary(), "mean |SHAP| and per-row values"),
+                frame_html(self.to_frame()),
+            )
+        ]
+        if self.sensitive:
+            rule = (
+                f"Flagged when the share of attribution is at least {st.get('sensitive_share', 0.1):g} "
+                f"or the rank is within the top {st.get('sensitive_top_k', 3)}."
+            )
+            body.append(
+                section("Sensitive features", f'<p class="note">{escape(rule)}</p>', frame_html(self.sensitive_frame()))
+            )
+        if self.slices:
+            parts = []
+            for s in self.slices:
+                parts.append(
+                    f"<h3>{escape(s['name'])}</h3><p>{escape(s['description'])}: {s['n_rows']} explained rows"
+                    + (f", {s['n_errors']} errors" if s["n_errors"] is not None else "")
+                    + f". Drivers: {escape(', '.join(s['drivers']) or '(none)')}.</p>"
+                )
+                if s["n_rows"]:
+                    parts.append(figure_html(self.plot_slice(s["name"]), f"attribution in {s['name']}"))
+            body.append(section("Slices", *parts))
+        return "".join(body)
+
+    def to_html(self, path: Any = None) -> str:
+        """Self-contained HTML (plots inlined); written atomically to ``path`` when given."""
+        doc = html_document("SHAP report", self._html_body())
+        if path is not None:
+            atomic_write_text(path, doc)
+        return doc
+
+    def _repr_html_(self) -> str:
+        return self._html_body()
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def _as_frame(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise DataError(f"X must be a DataFrame or a 2-d array (rows x features). Got shape {arr.shape} instead.")
+        frame = pd.DataFrame(arr, columns=[f"f{i}" for i in range(arr.shape[1])])
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DataError(f"X is empty (shape {frame.shape}). Pass at least 2 rows to explain.")
+    if frame.shape[0] < 2:
+        raise DataError(
+            "X has a single row; explain needs at least 2 rows to estimate global importance. Pass more rows."
+        )
+    return frame
+
+
+def _model_columns(model: Any, frame: pd.DataFrame) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return [str(c) for c in frame.columns]
+    names = [str(c) for c in names]
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            f"X lacks {len(missing)} column(s) the model was fitted on ({shown}). Pass X with the model's feature columns."
+        )
+    return names
+
+
+def _check_finite_frame(frame: pd.DataFrame) -> None:
+    for c in frame.columns:
+        col = frame[c]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            arr = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = int((~np.isfinite(arr)).sum())
+            if bad:
+                raise DataError(f"X column {c!r} contains {bad} NaN or inf value(s). Remove or impute them first.")
+        elif col.isna().any():
+            raise DataError(f"X column {c!r} has {int(col.isna().sum())} missing value(s). Fill them first.")
+
+
+def _is_tree_model(model: Any) -> bool:
+    mod = type(model).__module__
+    return any(mod.startswith(m) for m in _TREE_MODULES) and (
+        hasattr(model, "estimators_")
+        or hasattr(model, "tree_")
+        or hasattr(model, "_predictors")
+        or hasattr(model, "get_booster")
+        or hasattr(model, "booster_")
+    )
+
+
+def _slice_masks(slices: Any, X: pd.DataFrame, n: int) -> list[tuple[str, str, np.ndarray]]:
+    if slices is None:
+        return []
+    if isinstance(slices, Mapping):
+        items = list(slices.items())
+    elif isinstance(slices, (Slice, np.ndarray)):
+        items = [(None, slices)]
+    else:
+        items = [(None, s) for s in slices]
+    out = []
+    for k, (name, s) in enumerate(items):
+        if isinstance(s, Slice):
+            if s.definition.get("kind") == "indices":
+                if s.n_analysed != n:
+                    raise DataError(
+                        f"Slice {s.id!r} is defined by row positions of a set of {s.n_analysed} rows, but X has {n}. "
+                        "Pass a mask for X, or a slice with a rule definition."
+                    )
+                mask = s.mask()
+            else:
+                mask = np.asarray(s.contains(features=X), dtype=bool)
+            out.append((str(name) if name is not None else s.id, s.description, mask))
+            continue
+        mask = np.asarray(s)
+        if mask.dtype != bool or mask.ndim != 1:
+            raise DataError(
+                f"slices[{k}] must be a Slice or a 1-d boolean mask over the rows of X. "
+                f"Got dtype {mask.dtype} and shape {mask.shape} instead."
+            )
+        if mask.shape[0] != n:
+            raise DataError(
+                f"Inputs differ in length (slices[{k}]={mask.shape[0]}, X={n}). Pass one mask entry per row of X."
+            )
+        label = str(name) if name is not None else f"mask-{k}"
+        out.append((label, label, mask))
+    return out
+
+
+# -- explain ----------------------------------------------------------------------------------
+def explain(
+    model: Any,
+    X: Any,
+    *,
+    sensitive: Sequence[str] | str = (),
+    slices: Any = None,
+    max_rows: int | None = None,
+    background: int = 100,
+    random_state: int = 0,
+    errors: Any = None,
+    y: Any = None,
+    target: str = "predicted",
+    explainer: str = "auto",
+    n_permutations: int = 2,
+    sensitive_share: float = 0.10,
+    sensitive_top_k: int = 3,
+) -> ShapReport:
+    """SHAP attributions of ``model`` on ``X`` (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    model : a fitted scikit-learn estimator (or any object with ``predict_proba`` / ``predict``).
+    X : DataFrame (or 2-d array, columns ``f0..``) of the rows to explain.
+    sensitive : column names of ``X`` to check (e.g. ``("sex", "race")``).
+    slices : Slices (re-applied with ``contains(features=X)``), boolean masks, or name -> mask.
+    max_rows : most rows explained (a seeded sample); None: all rows for trees,
+        ``AGNOSTIC_MAX_ROWS`` for the permutation explainer.
+    background : background rows for the permutation explainer.
+    errors : per-row booleans (misclassified) over ``X``: slices then report error drivers.
+    y : true labels, needed for ``target="true"``.
+    target : ``"predicted"`` or ``"true"``: the class each row is explained for.
+    explainer : ``"auto"``, ``"tree"`` or ``"permutation"``.
+    n_permutations : random feature orders per row for the permutation explainer, each also
+        walked backwards (cost per row: ``2 * n_permutations * (p + 1) * background`` predictions).
+    sensitive_share, sensitive_top_k : the flag rule for sensitive features.
+    """
+    check_choice(target, "target", "explain", ("predicted", "true"))
+    check_choice(explainer, "explainer", "explain", ("auto", "tree", "permutation"))
+    frame = _as_frame(X)
+    n = len(frame)
+    if isinstance(sensitive, str):
+        sensitive = (sensitive,)
+    sensitive = [str(s) for s in sensitive]
+    missing = [s for s in sensitive if s not in frame.columns]
+    if missing:
+        avail = ", ".join(map(str, list(frame.columns)[:20])) + (", ..." if frame.shape[1] > 20 else "")
+        raise DataError(
+            f"Sensitive column(s) {', '.join(repr(m) for m in missing)} not in X. Available columns: {avail}."
+        )
+    if max_rows is not None and (
+        not isinstance(max_rows, (int, np.integer)) or isinstance(max_rows, bool) or max_rows < 2
+    ):
+        raise ParameterError(
+            f"The 'max_rows' parameter of explain must be an int >= 2 or None. Got {max_rows!r} instead."
+        )
+    if not isinstance(background, (int, np.integer)) or isinstance(background, bool) or background < 1:
+        raise ParameterError(f"The 'background' parameter of explain must be an int >= 1. Got {background!r} instead.")
+    if not isinstance(n_permutations, (int, np.integer)) or isinstance(n_permutations, bool) or n_permutations < 1:
+        raise ParameterError(
+            f"The 'n_permutations' parameter of explain must be an int >= 1. Got {n_permutations!r} instead."
+        )
+    if not 0.0 < float(sensitive_share) <= 1.0:
+        raise ParameterError(
+            f"The 'sensitive_share' parameter of explain must be a float in the range (0.0, 1.0]. Got {sensitive_share!r} instead."
+        )
+    if errors is not None:
+        errors = np.asarray(errors)
+        if errors.ndim != 1 or errors.shape[0] != n:
+            raise DataError(
+                f"Inputs differ in length (errors={errors.shape[0] if errors.ndim else 0}, X={n}). Pass one error flag per row of X."
+            )
+        errors = errors.astype(bool)
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape[0] != n:
+            raise DataError(f"Inputs differ in length (y={y.shape[0]}, X={n}). Pass one label per row of X.")
+    if target == "true" and y is None:
+        raise ParameterError(
+            "target='true' explains each row's true class and needs y=. Pass y= or use target='predicted'."
+        )
+    masks = _slice_masks(slices, frame, n)
+
+    cols = _model_columns(model, frame)
+    Xm = frame[cols]
+    _check_finite_frame(Xm)
+    use_tree = explainer == "tree" or (explainer == "auto" and _is_tree_model(model))
+    cap = max_rows if max_rows is not None else (None if use_tree else AGNOSTIC_MAX_ROWS)
+    rng = check_random_state(child_seed(random_state, "explain", "rows"))
+    rows = np.arange(n) if cap is None or cap >= n else np.sort(rng.choice(n, cap, replace=False))
+    Xs = Xm.iloc[rows]
+
+    classes = getattr(model, "classes_", None)
+    is_clf = hasattr(model, "predict_proba") and classes is not None
+    values = base = None
+    used = "permutation"
+    if use_tree:
+        try:
+            shap = import_optional("shap")
+            tree = shap.TreeExplainer(model)
+            values = np.asarray(tree.shap_values(Xs, check_additivity=False))
+            base = np.asarray(tree.expected_value, dtype=np.float64).reshape(-1)
+            used = "tree"
+        except Exception as exc:  # shap raises bare Exceptions for unsupported models
+            if explainer == "tree":
+                raise ParameterError(
+                    f"shap.TreeExplainer cannot explain {type(model).__name__} ({exc}). Use explainer='permutation'."
+                ) from exc
+            logger.info(
+                "TreeExplainer cannot explain %s (%s); using the permutation explainer", type(model).__name__, exc
+            )
+    if values is None:
+        values, base = _permutation_values(
+            model,
+            Xm,
+            Xs,
+            is_clf=is_clf,
+            background=background,
+            n_permutations=n_permutations,
+            seed=child_seed(random_state, "explain", "background"),
+        )
+        base = np.asarray(base, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+
+    # choose one class per row
+    if is_clf:
+        k = len(classes)
+        if values.ndim == 2:
+            if k != 2:
+                raise DataError(
+                    f"The explainer returned one output for a {k}-class model. Use explainer='permutation'."
+                )
+            values = np.stack([-values, values], axis=2)
+            b = base.reshape(-1)[-1] if base.ndim else float(base)
+            base = np.array([-b, b])
+        if target == "predicted":
+            proba = np.asarray(model.predict_proba(Xs))
+            cls_idx = proba.argmax(axis=1)
+        else:
+            lookup = {c: i for i, c in enumerate(classes.tolist())}
+            ys = y[rows]
+            unknown = [v for v in np.unique(ys).tolist() if v not in lookup]
+            if unknown:
+                raise DataError(
+                    f"y has {len(unknown)} label(s) the model does not know. Pass labels from model.classes_."
+                )
+            cls_idx = np.array([lookup[v] for v in ys.tolist()], dtype=np.int64)
+        chosen = values[np.arange(len(rows)), :, cls_idx]
+        base_rows = (
+            base.reshape(-1, k)[0][cls_idx]
+            if base.size == k
+            else base.reshape(len(rows), k)[np.arange(len(rows)), cls_idx]
+        )
+        explained_class = [_plain(classes[i]) for i in cls_idx]
+    else:
+        chosen = values.reshape(len(rows), -1)
+        base_rows = np.broadcast_to(base.reshape(-1)[:1] if base.size else np.zeros(1), (len(rows),)).astype(np.float64)
+        explained_class = [None] * len(rows)
+    if chosen.shape[1] != len(cols):
+        raise DataError(f"The explainer returned {chosen.shape[1]} attributions per row for {len(cols)} features.")
+
+    abs_vals = np.abs(chosen)
+    imp = abs_vals.mean(axis=0)
+    total = imp.sum()
+    global_share = imp / total if total > 0 else np.zeros_like(imp)
+    importance = {c: float(v) for c, v in zip(cols, imp)}
+
+    # sensitive features
+    order = np.argsort(-imp, kind="mergesort")
+    rank_of = {cols[j]: r + 1 for r, j in enumerate(order)}
+    top_feature = abs_vals.argmax(axis=1)
+    sens_out = []
+    for s in sensitive:
+        if s not in cols:
+            sens_out.append(
+                {
+                    "feature": s,
+                    "used_by_model": False,
+                    "rank": None,
+                    "share": 0.0,
+                    "top_rate": 0.0,
+                    "flagged": False,
+                    "reason": "not a model input",
+                }
+            )
+            continue
+        j = cols.index(s)
+        share = float(global_share[j])
+        rank = int(rank_of[s])
+        by_share, by_rank = share >= sensitive_share, rank <= sensitive_top_k
+        reason = (
+            " and ".join(
+                r
+                for r, ok in (
+                    (f"share {share:.2f} >= {sensitive_share:g}", by_share),
+                    (f"rank {rank} within the top {sensitive_top_k}", by_rank),
+                )
+                if ok
+            )
+            or f"share {share:.2f} < {sensitive_share:g} and rank {rank} > {sensitive_top_k}"
+        )
+        sens_out.append(
+            {
+                "feature": s,
+                "used_by_model": True,
+                "rank": rank,
+                "share": share,
+                "top_rate": float(np.mean(top_feature == j)),
+                "flagged": bool(by_share or by_rank),
+                "reason": reason,
+            }
+        )
+
+    # slices
+    slice_out = []
+    gshare = dict(zip(cols, global_share.tolist()))
+    for name, desc, mask in masks:
+        m = mask[rows]
+        entry: dict[str, Any] = {
+            "name": name,
+            "description": desc,
+            "n_rows": int(m.sum()),
+            "n_total": int(mask.sum()),
+            "n_errors": None,
+            "global_share": gshare,
+            "share": {},
+            "error_share": {},
+            "importance": {},
+            "drivers": [],
+        }
+        if m.any():
+            s_imp = abs_vals[m].mean(axis=0)
+            entry["importance"] = dict(zip(cols, s_imp.tolist()))
+            entry["share"] = dict(zip(cols, (s_imp / s_imp.sum() if s_imp.sum() > 0 else s_imp).tolist()))
+            ref = entry["share"]
+            if errors is not None:
+                em = m & errors[rows]
+                entry["n_errors"] = int(em.sum())
+                if em.any():
+                    e_imp = abs_vals[em].mean(axis=0)
+                    entry["error_share"] = dict(zip(cols, (e_imp / e_imp.sum() if e_imp.sum() > 0 else e_imp).tolist()))
+                    ref = entry["error_share"]
+            lift = np.array([ref[c] - gshare[c] for c in cols])
+            entry["drivers"] = [cols[j] for j in np.argsort(-lift, kind="mergesort")[:3] if lift[j] > 0]
+        slice_out.append(entry)
+
+    data = np.full((len(rows), len(cols)), np.nan)
+    for j, c in enumerate(cols):
+        col = Xs[c]
+        if pd.api.types.is_numeric_dtype(col.dtype):
+            data[:, j] = col.to_numpy(dtype=np.float64)
+    return ShapReport(
+        feature_names=cols,
+        values=chosen,
+        base_values=np.asarray(base_rows, dtype=np.float64),
+        data=data,
+        rows=rows.astype(np.int64),
+        explained_class=explained_class,
+        explainer=used,
+        target=target,
+        n_total=n,
+        importance=importance,
+        slices=slice_out,
+        sensitive=sens_out,
+        settings={
+            "max_rows": max_rows,
+            "background": int(background),
+            "random_state": random_state,
+            "sensitive_share": float(sensitive_share),
+            "sensitive_top_k": int(sensitive_top_k),
+            "n_permutations": int(n_permutations),
+        },
+    )
+
+
+def _permutation_values(model, Xm, Xs, *, is_clf, background, n_permutations, seed):
+    """Permutation SHAP values against an independent background sample.
+
+    The estimator of ``shap.PermutationExplainer`` (antithetic permutations: each sampled
+    order is also walked backwards), written with numpy so it needs no numba JIT (which
+    costs shap 10-25 s in every fresh process). For each row and order, features are switched
+    from background values to the row's values one at a time and each step's change of the
+    background-averaged output is credited to the switched feature; the attributions add up
+    exactly to ``f(x) - mean(f(background))``.
+    """
+    cols = list(Xm.columns)
+    dtypes = Xm.dtypes
+    p = len(cols)
+    rng = np.random.default_rng(seed)
+    bg_idx = np.sort(rng.choice(len(Xm), min(background, len(Xm)), replace=False))
+    predict = model.predict_proba if is_clf else getattr(model, "predict", None)
+    if predict is None:
+        raise ParameterError(
+            f"{type(model).__name__} has neither predict_proba nor predict. Pass a fitted classifier or regressor."
+        )
+    as_object = not all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in dtypes)
+    to_arr = (lambda fr: fr.to_numpy(dtype=object)) if as_object else (lambda fr: fr.to_numpy(dtype=np.float64))
+    bg = to_arr(Xm.iloc[bg_idx])
+    data = to_arr(Xs)
+    B = bg.shape[0]
+
+    def f(Z):
+        frame = pd.DataFrame(Z, columns=cols)
+        if as_object:
+            frame = frame.astype(dtypes.to_dict())
+        out = np.asarray(predict(frame), dtype=np.float64)
+        return out.reshape(len(Z), -1)
+
+    base = f(bg).mean(axis=0)
+    n_out = base.shape[0]
+    orders_per_row = 2 * n_permutations
+    steps = p + 1
+    per_row = orders_per_row * steps * B
+    block = max(1, 200_000 // per_row)
+    values = np.zeros((len(data), p, n_out))
+    for start in range(0, len(data), block):
+        rows = data[start : start + block]
+        R = len(rows)
+        perms = np.empty((R, orders_per_row, p), dtype=np.int64)
+        for r in range(R):
+            for k in range(n_permutations):
+                perm = rng.permutation(p)
+                perms[r, 2 * k] = perm
+                perms[r, 2 * k + 1] = perm[::-1]
+        # on[r, o, s, j]: feature j comes from the row at step s of order o
+        position = np.argsort(perms, axis=2)  # position of each feature in the order
+        on = position[:, :, None, :] < np.arange(steps)[None, None, :, None]
+        Z = np.where(on[:, :, :, None, :], rows[:, None, None, None, :], bg[None, None, None, :, :])
+        out = f(Z.reshape(-1, p)).reshape(R, orders_per_row, steps, B, n_out).mean(axis=3)
+        delta = np.diff(out, axis=2)  # (R, O, p, n_out): gain of the feature switched at each step
+        contrib = np.zeros((R, orders_per_row, p, n_out))
+        np.put_along_axis(contrib, perms[..., None], delta, axis=2)
+        values[start : start + R] = contrib.mean(axis=1)
+    if n_out == 1:
+        values = values[:, :, 0]
+    return values, base
