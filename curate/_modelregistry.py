@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from diagnose._exceptions import ParameterError, RegistryError
+from diagnose._exceptions import ParameterError, RegistryError, UnknownNameError
 from diagnose._io import atomic_dir, atomic_write_json
 from diagnose._model import is_torch_model
 from diagnose._optional import import_optional
@@ -473,7 +473,14 @@ class Registry:
                 "The 'result' parameter of Registry.promote_if_better must be a RetrainResult with its model "
                 f"(from curate.retrain or RetrainResult.load). Got {type(result).__name__} instead."
             )
-        gate = Gate(metric=result.metric) if gate is None else gate
+        if gate is None:
+            try:
+                gate = Gate(metric=result.metric)
+            except UnknownNameError:
+                raise ParameterError(
+                    f"The result was scored with the custom metric {result.metric!r}; pass "
+                    "gate=curate.Gate(metric=<that callable>) so the gate can score the bootstrap samples."
+                ) from None
         with self._locked():
             state = self._read()
             before = state["champion"]

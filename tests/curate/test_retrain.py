@@ -198,3 +198,24 @@ def test_with_a_built_training_set_replay_rows_and_preprocessor(digits, tmp_path
     reg.promote_if_better(r)
     model2, pre = reg.load(with_preprocessor=True)
     assert (model2.predict(pre.transform(evals["new"][columns])) == r.predictions["new"].y_pred).all()
+
+
+def test_a_torch_model_on_a_tabular_training_set(tab, tmp_path):
+    import torch
+
+    ts, evals, _, columns = tab
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    r = curate.retrain(net, ts, strategy="scratch_all", eval_sets=evals, epochs=15, lr=1e-2)
+    assert r.metrics["old"]["accuracy"] > 0.8 and r.predictions["new"].proba.shape == (len(evals["new"]), 10)
+    reg = curate.Registry(tmp_path / "reg")
+    reg.register(net)
+    with pytest.raises(ParameterError, match=r"custom metric 'errors'; pass gate=curate.Gate"):
+        reg.promote_if_better(_custom(net, ts, evals))
+
+
+def _custom(net, ts, evals):
+    def errors(y, p):
+        return -float((y != p).sum())
+
+    return curate.retrain(net, ts, strategy="do_nothing", eval_sets=evals, metric=errors)
