@@ -685,7 +685,8 @@ class TrainingSetBuilder:
             return f"{base} of slice {', '.join(slices)}" if slices else f"{base} of {parents} data"
         if slices:
             return f"augmented fill of slice {', '.join(slices)}"
-        return f"augmented ({row.operation}) from {parents} data"
+        given = str(row.reason) if isinstance(row.reason, str) else ""
+        return given or f"augmented ({row.operation}) from {parents} data"
 
     # -- build -----------------------------------------------------------------------------------
     def build(self, random_state: int | np.random.Generator | None = 0) -> TrainingSet:

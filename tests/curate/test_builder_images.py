@@ -122,3 +122,21 @@ def test_image_errors(digits):
         b.add(shifted(images, [0, 15]).__class__(np.roll(images[[0, 15]], 1, 2), labels[:2], shifted(images, [0, 15]).manifest), parents="new")
     with pytest.raises(curate.ParameterError, match=r"applies to tables"):
         b.preprocess()
+
+
+def test_real_augment_offline_output(digits):
+    augment = pytest.importorskip("augment")
+    A = pytest.importorskip("albumentations")
+    images, labels = digits
+    out = augment.offline(images[:200], labels[:200], A.Compose([A.HorizontalFlip(p=1.0)]), select=np.arange(10, 22),
+                          random_state=0)
+    ts = (curate.TrainingSetBuilder((images[:200], labels[:200]), (images[200:300], labels[200:300]), target="digit")
+          .add(out).split(0.3).build())
+    augm = ts.manifest[ts.manifest.origin == "augmented"]
+    assert len(augm) == 12
+    rec = ts.why(augm.row_id.iloc[0])
+    parent = int(rec["parent_ids"][0].split(":")[1])
+    assert rec["parent_ids"] == [f"old:{parent}"] and 10 <= parent < 22 and rec["operation"] == "albumentations"
+    np.testing.assert_array_equal(ts.images[ts.manifest.row_id == augm.row_id.iloc[0]][0], images[parent][:, ::-1])
+    split_of = dict(zip(ts.manifest.row_id, ts.manifest.split))
+    assert all(split_of[r] == split_of[json.loads(p)[0]] for r, p in zip(augm.row_id, augm.parent_ids))
