@@ -569,6 +569,14 @@ def retrain(
     kind = _check_model(model)
     fn = check_strategy(model, strategy)
     _check_params(strategy, strategy_params)
+    if kind == "sklearn":
+        torch_only = [k for k in ("lr", "batch_size", "weight_decay", "patience", "lr_scale", "head", "num_classes")
+                      if k in strategy_params]
+        if torch_only:
+            raise ParameterError(
+                f"The parameter {torch_only[0]!r} of retrain applies to torch models; {type(model).__name__} trains "
+                "with its own settings. Set them on the estimator (e.g. set_params) instead."
+            )
     eval_sets = _check_eval_sets(eval_sets)
     metric_obj = resolve_metric(metric)
     if kind == "sklearn" and ts.kind == "images":

@@ -104,6 +104,8 @@ def test_unknown_strategy_and_parameter(tab):
         curate.retrain(lr_ws, ts, strategy="continue_al", eval_sets=evals)
     with pytest.raises(ParameterError, match=r"Strategy 'continue_new' has no parameter 'replayy'\. Did you mean 'replay'\?"):
         curate.retrain(lr_ws, ts, strategy="continue_new", eval_sets=evals, replayy=0.1)
+    with pytest.raises(ParameterError, match=r"The parameter 'lr' of retrain applies to torch models; LogisticRegression"):
+        curate.retrain(lr_ws, ts, strategy="scratch_all", eval_sets=evals, lr=0.1)
     with pytest.raises(ParameterError, match=r"l2_old= and ewc= pull a torch model's weights"):
         curate.retrain(lr_ws, ts, strategy="continue_all", eval_sets=evals, l2_old=1.0)
 
