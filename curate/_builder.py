@@ -19,7 +19,6 @@ column takes, one hash per column and one string column of row ids.
 
 from __future__ import annotations
 
-import json
 import logging
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +34,15 @@ from diagnose._exceptions import DataError, ParameterError
 from diagnose._random import child_seed
 from diagnose._validation import check_choice, check_images
 
+from ._build_add import augmented_source
+from ._build_manifest import categorical, count_by, parent_groups
 from ._build_search import Scorer, downsample_pixels, is_classification
+from ._build_sources import OWNER
+from ._build_sources import Source as _Source
+from ._build_sources import check_fraction as _check_fraction
+from ._build_sources import check_labels as _check_labels
+from ._build_sources import is_float as _is_float
+from ._build_sources import is_image_source as _is_image_source
 from ._trainingset import TrainingSet
 from ._windows import TimeAxis, WindowSpec, _make_window, parse_time, parse_window
 
@@ -43,68 +50,11 @@ __all__ = ["TrainingSetBuilder"]
 
 logger = logging.getLogger(__name__)
 
-OWNER = "TrainingSetBuilder"
 REHEARSE_HOW = ("random", "class_balanced", "nearest")
 SPLIT_HOW = ("random", "latest")
 DEFAULT_ALPHA_GRID = (0.0, 0.1, 0.25, 0.5, 1.0)
 NEAR_DEFAULT = {"tabular": 0.01, "images": 0.02}
 INFO_VERSION = 1
-
-
-# -- sources ---------------------------------------------------------------------------------
-@dataclass(eq=False)
-class _Source:
-    """One table of rows: old, new, or one augmented set."""
-
-    name: str
-    frame: pd.DataFrame  # tabular: at least features + target; images: target
-    images: np.ndarray | None
-    t: np.ndarray  # comparable times (see _windows)
-    time_values: pd.Series | None = None  # the parsed time column, stored in the training set
-    manifest: pd.DataFrame | None = None  # augmented sources: lineage columns
-    parent_rows: np.ndarray | None = None  # augmented: position of the first parent in its source, -1 unknown
-    parents: str | None = None  # augmented: "old" / "new"
-    axis_kind: str = "order"  # "datetime" / "numeric" / "order"
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-
-def _is_image_source(obj: Any) -> bool:
-    if isinstance(obj, Mapping):
-        return "images" in obj
-    return isinstance(obj, tuple) and len(obj) in (2, 3) and isinstance(obj[0], np.ndarray) and obj[0].ndim >= 3
-
-
-def _is_float(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def _check_fraction(value: Any, name: str, method: str, *, low_open: bool = False, high_open: bool = False) -> float:
-    lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-    ok = _is_float(value) and (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        raise ParameterError(
-            f"The {name!r} parameter of {OWNER}.{method} must be a float in the range {lo}0.0, 1.0{hi}. "
-            f"Got {value!r} instead."
-        )
-    return float(value)
-
-
-def _check_labels(y: pd.Series, source: str, target: str) -> None:
-    missing = int(y.isna().sum())
-    if missing:
-        raise DataError(
-            f"{source} has {missing} unlabelled row(s) (missing target {target!r}). Drop or label them before building."
-        )
-
-
-def _json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values))
-
-
-def _fmt_seconds(ns: float) -> str:
-    return str(pd.Timedelta(int(ns)))
 
 
 @dataclass
@@ -540,153 +490,9 @@ class TrainingSetBuilder:
         check_choice(parents, "parents", f"{OWNER}.add", ("old", "new"))
         if prefix is not None and (not isinstance(prefix, str) or not prefix or prefix in ("old", "new")):
             raise ParameterError(f"The 'prefix' parameter of {OWNER}.add must be a non-empty str other than 'old'/'new'. Got {prefix!r}.")
-        src = self._augmented_source(augmented, parents, prefix, len(self._plan.added))
+        src = augmented_source(self, augmented, parents, prefix, len(self._plan.added))
         self._plan.added.append(src)
         return self
-
-    def _augmented_source(self, aug: Any, parents: str, prefix: str | None, k: int) -> _Source:
-        if isinstance(aug, tuple) and len(aug) == 3 and isinstance(aug[2], pd.DataFrame):
-            X, labels, manifest = aug
-            what = "oversample output"
-            keep = (manifest["operation"].astype(str) != "original").to_numpy()
-            if len(manifest) != len(labels):
-                raise DataError(
-                    f"The {what} has {len(labels)} labels but {len(manifest)} provenance rows. Pass the tuple returned by augment.oversample."
-                )
-            images = None
-        elif hasattr(aug, "manifest") and hasattr(aug, "labels"):
-            what = type(aug).__name__
-            manifest, labels = aug.manifest, aug.labels
-            X, images = getattr(aug, "X", None), getattr(aug, "images", None)
-            keep = None
-        else:
-            raise ParameterError(
-                f"{OWNER}.add takes an augment.AugmentedSet or the (X2, y2, prov) tuple of augment.oversample. "
-                f"Got {type(aug).__name__} instead."
-            )
-        if not isinstance(manifest, pd.DataFrame):
-            raise DataError(f"The {what} has no manifest DataFrame. Pass the object augment returned.")
-        missing = [c for c in LINEAGE_COLUMNS if c not in manifest.columns]
-        if missing:
-            raise DataError(f"The {what} manifest lacks lineage column(s) {missing}. Pass the object augment returned.")
-        labels = np.asarray(labels)
-        if self.kind == "images":
-            if images is None:
-                raise DataError(f"The {what} has no images but this builder holds image sets. Add an image AugmentedSet.")
-            images = check_images(images, "augmented images")
-            if images.shape[1:] != self.old.images.shape[1:]:
-                raise DataError(
-                    f"augmented images are shaped {images.shape[1:]} but the sources {self.old.images.shape[1:]}. "
-                    "Augment images of the same shape."
-                )
-            n = len(images)
-            if len(labels) != n or len(manifest) != n:
-                raise DataError(
-                    f"augmented images and labels differ in length (images={n}, labels={len(labels)}, "
-                    f"manifest={len(manifest)}). Pass one label and one manifest row per image."
-                )
-        else:
-            if X is None:
-                raise DataError(f"The {what} has no tabular rows (.X) but this builder holds tables. Add a tabular set.")
-            if isinstance(X, np.ndarray):
-                if X.ndim != 2 or X.shape[1] != len(self.features):
-                    raise DataError(
-                        f"The {what} rows are shaped {X.shape} but the builder has {len(self.features)} features. "
-                        "Pass a DataFrame with the feature columns."
-                    )
-                X = pd.DataFrame(X, columns=self.features)
-            if not isinstance(X, pd.DataFrame):
-                raise DataError(f"The {what} rows must be a DataFrame. Got {type(X).__name__} instead.")
-            absent = [str(c) for c in self.features if c not in X.columns]
-            if absent:
-                raise DataError(f"The {what} rows lack feature column(s) {absent}. Augment rows with the same features.")
-            n = len(X)
-            if len(labels) != n or len(manifest) != n:
-                raise DataError(
-                    f"augmented rows and labels differ in length (rows={n}, labels={len(labels)}, "
-                    f"manifest={len(manifest)}). Pass one label and one manifest row per row."
-                )
-        if keep is not None:
-            pos = np.flatnonzero(keep)
-            manifest = manifest.iloc[pos].reset_index(drop=True)
-            labels = labels[pos]
-            X = X.iloc[pos].reset_index(drop=True)
-        if len(manifest) == 0:
-            raise DataError(f"The {what} holds no generated rows. Augment at least one row before add().")
-        frame = pd.DataFrame({self.target: labels}) if self.kind == "images" else X[self.features].reset_index(drop=True)
-        if self.kind == "tabular":
-            frame[self.target] = labels
-        _check_labels(frame[self.target], "augmented data", self.target)
-
-        source = self.old if parents == "old" else self.new
-        parent_lists = self._parent_positions(manifest)
-        first = np.array([p[0] if p else -1 for p in parent_lists], dtype=np.int64)
-        flat = [q for p in parent_lists for q in p]
-        if flat and (min(flat) < 0 or max(flat) >= len(source)):
-            raise DataError(
-                f"The {what} names parent positions outside {parents} ({len(source)} rows). "
-                f"Pass parents= naming the data it was augmented from."
-            )
-        ids = manifest["row_id"].astype(str).to_numpy()
-        if prefix is not None:
-            ids = np.array([f"{prefix}:{i}" for i in ids], dtype=object)
-        self._check_new_ids(ids)
-        man = manifest[list(LINEAGE_COLUMNS)].copy().reset_index(drop=True)
-        man["row_id"] = ids
-        man["parent_ids"] = [_json_list([f"{parents}:{q}" for q in p]) for p in parent_lists]
-        for col in ("params", "slice_ids"):
-            man[col] = [v if isinstance(v, str) else json.dumps(v if v is not None else ([] if col == "slice_ids" else {}),
-                                                                 sort_keys=True) for v in man[col]]
-        man["seed"] = pd.array(man["seed"], dtype="Int64")
-        man["reason"] = [self._aug_reason(r, parents) for r in man.itertuples(index=False)]
-        t = np.where(first >= 0, source.t[np.maximum(first, 0)], source.t.max()) if len(source.t) else first
-        time_values = None
-        if self.time is not None:
-            time_values = source.time_values.iloc[np.maximum(first, 0)].reset_index(drop=True)
-            time_values = time_values.where(pd.Series(first >= 0)) if (first < 0).any() else time_values
-        return _Source(name=f"aug{k}", frame=frame, images=images, t=t, time_values=time_values, manifest=man,
-                       parent_rows=first, parents=parents)
-
-    @staticmethod
-    def _parent_positions(manifest: pd.DataFrame) -> list[list[int]]:
-        out: list[list[int]] = []
-        has_parent = "parent" in manifest.columns
-        for k, raw in enumerate(manifest["parent_ids"].tolist()):
-            if has_parent and not pd.isna(manifest["parent"].iloc[k]):
-                out.append([int(manifest["parent"].iloc[k])])
-                continue
-            values = json.loads(raw) if isinstance(raw, str) else list(raw if raw is not None else [])
-            pos = []
-            for v in values:
-                s = str(v).rsplit(":", 1)[-1]
-                if not s.lstrip("-").isdigit():
-                    raise DataError(
-                        "An augmented row names a parent that is not a position in the source data. "
-                        "Parents must be positions (0, 1, ...) of the data passed as old / new."
-                    )
-                pos.append(int(s))
-            out.append(pos)
-        return out
-
-    def _check_new_ids(self, ids: np.ndarray) -> None:
-        if len(set(ids.tolist())) != len(ids):
-            raise DataError("The augmented set repeats row ids. Each generated row needs its own row_id.")
-        clash = any(i.startswith(("old:", "new:")) for i in ids.tolist())
-        for other in self._plan.added:
-            clash = clash or bool(np.isin(ids, other.manifest["row_id"].to_numpy()).any())
-        if clash:
-            raise DataError("add() got row ids already used in this builder. Pass prefix= to add() to rename them.")
-
-    @staticmethod
-    def _aug_reason(row: Any, parents: str) -> str:
-        slices = json.loads(row.slice_ids) if isinstance(row.slice_ids, str) else list(row.slice_ids or [])
-        if row.origin == "synthetic":
-            base = f"synthetic {row.operation} oversampling"
-            return f"{base} of slice {', '.join(slices)}" if slices else f"{base} of {parents} data"
-        if slices:
-            return f"augmented fill of slice {', '.join(slices)}"
-        given = str(row.reason) if isinstance(row.reason, str) else ""
-        return given or f"augmented ({row.operation}) from {parents} data"
 
     # -- build -----------------------------------------------------------------------------------
     def build(self, random_state: int | np.random.Generator | None = 0) -> TrainingSet:
@@ -1040,7 +846,7 @@ class TrainingSetBuilder:
                 by_set[name] = int(len(ci))
                 drop[ci] = True
             leak_info = {"tolerance": tol_leak, "near": tol_leak > 0, "matches_by_eval_set": by_set,
-                         "removed": int(drop.sum()), "removed_by_block": _count_by(drop, origin_of, names)}
+                         "removed": int(drop.sum()), "removed_by_block": count_by(drop, origin_of, names)}
             logger.info("leakage: removed %d training row(s) duplicating evaluation rows", int(drop.sum()))
 
         dedup_info = None
@@ -1056,7 +862,7 @@ class TrainingSetBuilder:
             dmask[live[dup_local]] = True
             drop |= dmask
             dedup_info = {"tolerance": dedup["tolerance"], "near": dedup["tolerance"] > 0, "priority": names,
-                          "removed": int(dmask.sum()), "removed_by_block": _count_by(dmask, origin_of, names)}
+                          "removed": int(dmask.sum()), "removed_by_block": count_by(dmask, origin_of, names)}
             logger.info("dedup: removed %d duplicate row(s)", int(dmask.sum()))
         keep, at = [], 0
         for _, _, rows in blocks:
@@ -1118,7 +924,7 @@ class TrainingSetBuilder:
         out: dict[str, Any] = {"row_id": row_id}
         for c in LINEAGE_COLUMNS:
             if c not in ("row_id", "seed"):
-                out[c] = _categorical(pieces[c], n)
+                out[c] = categorical(pieces[c], n)
         out["seed"] = pd.arrays.IntegerArray(np.concatenate(seed_vals), np.concatenate(seed_na))
         manifest = pd.DataFrame(out, columns=list(LINEAGE_COLUMNS), copy=False)
         return manifest
@@ -1145,7 +951,7 @@ class TrainingSetBuilder:
         group = np.arange(n, dtype=np.int64)
         aug_rows = np.flatnonzero(manifest["operation"].to_numpy() != "original")
         if len(aug_rows):
-            group = _parent_groups(manifest, aug_rows)
+            group = parent_groups(manifest, aug_rows)
         t = np.concatenate([src.t[rows] for _, src, rows in blocks]).astype(np.float64)
         codes, uniq = pd.factorize(group)
         sizes = np.bincount(codes)
@@ -1200,60 +1006,3 @@ def _release_arrow_memory() -> None:
             pa.default_memory_pool().release_unused()
         except Exception:  # pragma: no cover - best effort; older pyarrow lacks release_unused
             logger.debug("pyarrow memory pool could not release unused memory")
-
-
-def _count_by(mask: np.ndarray, block_of: np.ndarray, names: list[str]) -> dict[str, int]:
-    counts = np.bincount(block_of[mask], minlength=len(names)) if mask.any() else np.zeros(len(names), int)
-    out: dict[str, int] = {}
-    for name, c in zip(names, counts):
-        out[name] = out.get(name, 0) + int(c)
-    return out
-
-
-def _categorical(pieces: list[Any], n: int) -> pd.Categorical:
-    """One categorical column from constant runs ``(value, count)`` and per-row string arrays."""
-    cats: dict[str, int] = {}
-    codes = np.empty(n, dtype=np.int32)
-    at = 0
-    for p in pieces:
-        if isinstance(p, tuple):
-            value, k = p
-            code = cats.setdefault(value, len(cats))
-            codes[at : at + k] = code
-            at += k
-        else:
-            for v in p:  # augmented rows only (small)
-                cats.setdefault(v, len(cats))
-            codes[at : at + len(p)] = [cats[v] for v in p]
-            at += len(p)
-    return pd.Categorical.from_codes(codes, categories=list(cats))
-
-
-def _parent_groups(manifest: pd.DataFrame, aug_rows: np.ndarray) -> np.ndarray:
-    """Group id per row: generated rows share a group with their parents (union-find over parent links;
-    a parent that is not in the set still ties its children together)."""
-    n = len(manifest)
-    parent: dict[int, int] = {}
-
-    def find(a: int) -> int:
-        root = a
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(a, a) != root:  # path compression
-            parent[a], a = root, parent[a]
-        return root
-
-    pids = manifest["parent_ids"].to_numpy()
-    links = [(r, p) for r in aug_rows.tolist() for p in json.loads(pids[r])]
-    hits = pd.Index(manifest["row_id"].to_numpy()).get_indexer([p for _, p in links]) if links else []
-    virtual: dict[str, int] = {}
-    for (r, p), hit in zip(links, hits):
-        node = int(hit) if hit >= 0 else virtual.setdefault(p, n + len(virtual))
-        ra, rb = find(r), find(node)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    group = np.arange(n, dtype=np.int64)
-    for node in list(parent):
-        if node < n:
-            group[node] = find(node)
-    return group

@@ -1,0 +1,170 @@
+"""``TrainingSetBuilder.add``: rows from augment with their lineage.
+
+Accepts an ``augment.AugmentedSet`` (``.images`` or ``.X``, ``.labels``, ``.manifest`` with a
+``parent`` column) or the ``(X2, y2, prov)`` tuple of ``augment.oversample`` (only its generated
+rows). Parent positions become builder row ids ``"old:<pos>"`` / ``"new:<pos>"``; children take
+their first parent's time (for windows, recency weights and the ``latest`` split).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from augment._lineage import LINEAGE_COLUMNS
+from diagnose._exceptions import DataError, ParameterError
+from diagnose._validation import check_images
+
+from ._build_sources import OWNER
+from ._build_sources import Source as _Source
+from ._build_sources import check_labels as _check_labels
+from ._build_sources import json_list as _json_list
+
+__all__ = ["augmented_source"]
+
+
+def augmented_source(b: Any, aug: Any, parents: str, prefix: str | None, k: int) -> _Source:
+    """The rows of an AugmentedSet / oversample tuple as a source, with lineage mapped to builder row ids."""
+    if isinstance(aug, tuple) and len(aug) == 3 and isinstance(aug[2], pd.DataFrame):
+        X, labels, manifest = aug
+        what = "oversample output"
+        keep = (manifest["operation"].astype(str) != "original").to_numpy()
+        if len(manifest) != len(labels):
+            raise DataError(
+                f"The {what} has {len(labels)} labels but {len(manifest)} provenance rows. Pass the tuple returned by augment.oversample."
+            )
+        images = None
+    elif hasattr(aug, "manifest") and hasattr(aug, "labels"):
+        what = type(aug).__name__
+        manifest, labels = aug.manifest, aug.labels
+        X, images = getattr(aug, "X", None), getattr(aug, "images", None)
+        keep = None
+    else:
+        raise ParameterError(
+            f"{OWNER}.add takes an augment.AugmentedSet or the (X2, y2, prov) tuple of augment.oversample. "
+            f"Got {type(aug).__name__} instead."
+        )
+    if not isinstance(manifest, pd.DataFrame):
+        raise DataError(f"The {what} has no manifest DataFrame. Pass the object augment returned.")
+    missing = [c for c in LINEAGE_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise DataError(f"The {what} manifest lacks lineage column(s) {missing}. Pass the object augment returned.")
+    labels = np.asarray(labels)
+    if b.kind == "images":
+        if images is None:
+            raise DataError(f"The {what} has no images but this builder holds image sets. Add an image AugmentedSet.")
+        images = check_images(images, "augmented images")
+        if images.shape[1:] != b.old.images.shape[1:]:
+            raise DataError(
+                f"augmented images are shaped {images.shape[1:]} but the sources {b.old.images.shape[1:]}. "
+                "Augment images of the same shape."
+            )
+        n = len(images)
+        if len(labels) != n or len(manifest) != n:
+            raise DataError(
+                f"augmented images and labels differ in length (images={n}, labels={len(labels)}, "
+                f"manifest={len(manifest)}). Pass one label and one manifest row per image."
+            )
+    else:
+        if X is None:
+            raise DataError(f"The {what} has no tabular rows (.X) but this builder holds tables. Add a tabular set.")
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(b.features):
+                raise DataError(
+                    f"The {what} rows are shaped {X.shape} but the builder has {len(b.features)} features. "
+                    "Pass a DataFrame with the feature columns."
+                )
+            X = pd.DataFrame(X, columns=b.features)
+        if not isinstance(X, pd.DataFrame):
+            raise DataError(f"The {what} rows must be a DataFrame. Got {type(X).__name__} instead.")
+        absent = [str(c) for c in b.features if c not in X.columns]
+        if absent:
+            raise DataError(f"The {what} rows lack feature column(s) {absent}. Augment rows with the same features.")
+        n = len(X)
+        if len(labels) != n or len(manifest) != n:
+            raise DataError(
+                f"augmented rows and labels differ in length (rows={n}, labels={len(labels)}, "
+                f"manifest={len(manifest)}). Pass one label and one manifest row per row."
+            )
+    if keep is not None:
+        pos = np.flatnonzero(keep)
+        manifest = manifest.iloc[pos].reset_index(drop=True)
+        labels = labels[pos]
+        X = X.iloc[pos].reset_index(drop=True)
+    if len(manifest) == 0:
+        raise DataError(f"The {what} holds no generated rows. Augment at least one row before add().")
+    frame = pd.DataFrame({b.target: labels}) if b.kind == "images" else X[b.features].reset_index(drop=True)
+    if b.kind == "tabular":
+        frame[b.target] = labels
+    _check_labels(frame[b.target], "augmented data", b.target)
+
+    source = b.old if parents == "old" else b.new
+    parent_lists = _parent_positions(manifest)
+    first = np.array([p[0] if p else -1 for p in parent_lists], dtype=np.int64)
+    flat = [q for p in parent_lists for q in p]
+    if flat and (min(flat) < 0 or max(flat) >= len(source)):
+        raise DataError(
+            f"The {what} names parent positions outside {parents} ({len(source)} rows). "
+            f"Pass parents= naming the data it was augmented from."
+        )
+    ids = manifest["row_id"].astype(str).to_numpy()
+    if prefix is not None:
+        ids = np.array([f"{prefix}:{i}" for i in ids], dtype=object)
+    _check_new_ids(b, ids)
+    man = manifest[list(LINEAGE_COLUMNS)].copy().reset_index(drop=True)
+    man["row_id"] = ids
+    man["parent_ids"] = [_json_list([f"{parents}:{q}" for q in p]) for p in parent_lists]
+    for col in ("params", "slice_ids"):
+        man[col] = [v if isinstance(v, str) else json.dumps(v if v is not None else ([] if col == "slice_ids" else {}),
+                                                             sort_keys=True) for v in man[col]]
+    man["seed"] = pd.array(man["seed"], dtype="Int64")
+    man["reason"] = [_aug_reason(r, parents) for r in man.itertuples(index=False)]
+    t = np.where(first >= 0, source.t[np.maximum(first, 0)], source.t.max()) if len(source.t) else first
+    time_values = None
+    if b.time is not None:
+        time_values = source.time_values.iloc[np.maximum(first, 0)].reset_index(drop=True)
+        time_values = time_values.where(pd.Series(first >= 0)) if (first < 0).any() else time_values
+    return _Source(name=f"aug{k}", frame=frame, images=images, t=t, time_values=time_values, manifest=man,
+                   parent_rows=first, parents=parents)
+
+def _parent_positions(manifest: pd.DataFrame) -> list[list[int]]:
+    out: list[list[int]] = []
+    has_parent = "parent" in manifest.columns
+    for k, raw in enumerate(manifest["parent_ids"].tolist()):
+        if has_parent and not pd.isna(manifest["parent"].iloc[k]):
+            out.append([int(manifest["parent"].iloc[k])])
+            continue
+        values = json.loads(raw) if isinstance(raw, str) else list(raw if raw is not None else [])
+        pos = []
+        for v in values:
+            s = str(v).rsplit(":", 1)[-1]
+            if not s.lstrip("-").isdigit():
+                raise DataError(
+                    "An augmented row names a parent that is not a position in the source data. "
+                    "Parents must be positions (0, 1, ...) of the data passed as old / new."
+                )
+            pos.append(int(s))
+        out.append(pos)
+    return out
+
+def _check_new_ids(b: Any, ids: np.ndarray) -> None:
+    if len(set(ids.tolist())) != len(ids):
+        raise DataError("The augmented set repeats row ids. Each generated row needs its own row_id.")
+    clash = any(i.startswith(("old:", "new:")) for i in ids.tolist())
+    for other in b._plan.added:
+        clash = clash or bool(np.isin(ids, other.manifest["row_id"].to_numpy()).any())
+    if clash:
+        raise DataError("add() got row ids already used in this builder. Pass prefix= to add() to rename them.")
+
+def _aug_reason(row: Any, parents: str) -> str:
+    slices = json.loads(row.slice_ids) if isinstance(row.slice_ids, str) else list(row.slice_ids or [])
+    if row.origin == "synthetic":
+        base = f"synthetic {row.operation} oversampling"
+        return f"{base} of slice {', '.join(slices)}" if slices else f"{base} of {parents} data"
+    if slices:
+        return f"augmented fill of slice {', '.join(slices)}"
+    given = str(row.reason) if isinstance(row.reason, str) else ""
+    return given or f"augmented ({row.operation}) from {parents} data"
