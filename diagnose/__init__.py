@@ -24,6 +24,7 @@ from ._exceptions import (
     UnknownNameError,
 )
 from ._find import Diagnosis, find_slices
+from ._gradcam import CamReport, gradcam
 from ._shap import ShapReport, explain
 from ._slice import Slice
 
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnalysisInput",
+    "CamReport",
     "ConfusionReport",
     "CurakitError",
     "DIAGNOSERS",
@@ -53,5 +55,6 @@ __all__ = [
     "embed",
     "explain",
     "find_slices",
+    "gradcam",
     "should_retrain",
 ]
