@@ -68,41 +68,98 @@ OVERSAMPLERS: PluginRegistry[type] = PluginRegistry("oversampling method")
 # -- fast lineage frames ------------------------------------------------------------------------
 def fast_lineage_frame(
     *,
-    row_ids: list[str],
-    origin: list[str] | str,
-    source: list[str] | str,
-    parent_ids: list[str] | str,
-    operation: list[str] | str,
-    params: list[str] | str,
-    slice_ids: list[str] | str,
+    row_ids: Any,
+    origin: Any,
+    source: Any,
+    parent_ids: Any,
+    operation: Any,
+    params: Any,
+    slice_ids: Any,
     seed: np.ndarray | None,
-    reason: list[str] | str,
+    reason: Any,
 ) -> pd.DataFrame:
     """A manifest frame from ready JSON-text columns (what :func:`lineage_frame` makes, vectorised).
 
-    Scalars are broadcast; ``seed`` is an int64 array where negative values mean "no seed".
-    Use for millions of rows, where one ``LineageRow`` per row is too slow.
+    Each text column is a list of strings, a pyarrow string array, or one string (broadcast);
+    ``seed`` is an int64 array where negative values mean "no seed". Use for millions of rows,
+    where one ``LineageRow`` per row is too slow.
     """
     n = len(row_ids)
+    cols = {
+        "row_id": row_ids,
+        "origin": origin,
+        "source": source,
+        "parent_ids": parent_ids,
+        "operation": operation,
+        "params": params,
+        "slice_ids": slice_ids,
+        "reason": reason,
+    }
+    data = {name: _text_column(value, n) for name, value in cols.items()}
+    data["seed"] = _int64_na(n, seed)
+    return pd.DataFrame(data, columns=list(LINEAGE_COLUMNS))
 
-    def col(v: Any) -> Any:
-        return [v] * n if isinstance(v, str) else v
 
-    frame = pd.DataFrame(
-        {
-            "row_id": row_ids,
-            "origin": col(origin),
-            "source": col(source),
-            "parent_ids": col(parent_ids),
-            "operation": col(operation),
-            "params": col(params),
-            "slice_ids": col(slice_ids),
-            "seed": _int64_na(n, seed),
-            "reason": col(reason),
-        },
-        columns=list(LINEAGE_COLUMNS),
-    )
-    return frame
+def _text_column(value: Any, n: int) -> Any:
+    """pandas' default string dtype, built through pyarrow when that is its storage."""
+    import pyarrow as pa
+
+    dtype = pd.Series(["x"]).dtype
+    if isinstance(value, str):
+        arr = pa.repeat(pa.scalar(value, pa.string()), n)
+    elif isinstance(value, (pa.Array, pa.ChunkedArray)):
+        arr = value
+    else:
+        arr = pa.array(list(value), type=pa.string())
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pd.array(arr, dtype=dtype)
+    return pd.array(arr.to_pylist(), dtype=dtype)
+
+
+def _arrow_join(*parts: Any) -> Any:
+    """Element-wise string concatenation of pyarrow arrays and plain strings."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _arrow_ints(values: np.ndarray) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.string())
+
+
+def _arrow_floats(values: np.ndarray) -> Any:
+    """Floats as Python's ``repr`` writes them (what ``json.dumps`` writes), vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    x = np.asarray(values, dtype=np.float64)
+    text = pc.cast(pa.array(x), pa.string())
+    # arrow writes no exponent and drops ".0"; repr does otherwise for these values
+    odd = (np.abs(x) < 1e-4) | (np.abs(x) >= 1e16) | (x == np.round(x)) | ~np.isfinite(x)
+    if odd.any():
+        text = pc.replace_with_mask(text, pa.array(odd), pa.array([repr(float(v)) for v in x[odd]], pa.string()))
+    return text
+
+
+def _arrow_take(strings: list[str], codes: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    return pa.array(strings, pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def _concat(a: Any, b: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.chunked_array([a, b], type=pa.string())  # no copy
+
+
+def _repeat(value: str, n: int) -> Any:
+    import pyarrow as pa
+
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def _int64_na(n: int, seed: np.ndarray | None) -> pd.arrays.IntegerArray:
@@ -353,41 +410,44 @@ class _LineageMixin:
         ).astype(np.int64)
         self.steps_ = np.concatenate([np.full(n_in, np.nan), steps])
         self.synthetic_ = np.concatenate([np.zeros(n_in, dtype=bool), np.ones(m, dtype=bool)])
-        # row ids "aug:<group>:<k>", k counting within each group
-        gids = [group_ids.get(lab, str(lab)) for lab in labels_new.tolist()]
-        counters: dict[str, int] = {}
-        new_ids = []
-        for g in gids:
-            k = counters.get(g, 0)
-            counters[g] = k + 1
-            new_ids.append(f"aug:{g}:{k}")
+        # row ids "aug:<group>:<k>", k counting within each group (vectorised through pyarrow)
+        uniq, codes = np.unique(labels_new, return_inverse=True) if m else (np.zeros(0), np.zeros(0, dtype=np.int64))
+        gid_names = [group_ids.get(lab, str(lab)) for lab in uniq.tolist()]
+        gnames, gcodes = np.unique(np.asarray(gid_names, dtype=object), return_inverse=True) if m else ([], codes)
+        per_row_g = np.asarray(gcodes, dtype=np.int64)[codes] if m else codes
+        k = pd.Series(per_row_g).groupby(per_row_g).cumcount().to_numpy() if m else codes
+        new_ids = _arrow_join("aug:", _arrow_take([f"{g}:" for g in list(gnames)], per_row_g), _arrow_ints(k))
         extra = self._lineage_params()
+        b_text = _arrow_ints(base)
         if method == "random_over":
-            parent_json = [f'["{a}"]' for a in base.tolist()]
-            params = [json.dumps(extra, sort_keys=True)] * m
+            parent_json = _arrow_join('["', b_text, '"]')
+            params = _repeat(json.dumps(extra, sort_keys=True), m)
         else:
-            parent_json = [f'["{a}", "{b}"]' for a, b in zip(base.tolist(), partner.tolist())]
+            parent_json = _arrow_join('["', b_text, '", "', _arrow_ints(partner), '"]')
             if factors is None:
-                params = [self._params_text(extra, s) for s in steps.tolist()]
+                params = _params_texts(extra, steps)
             else:
-                params = [self._params_text(extra, s, f) for s, f in zip(steps.tolist(), factors.tolist())]
-        reasons = (
-            [f"{method} to fill class {lab}" for lab in labels_new.tolist()]
-            if description is None
-            else [f"{method} to fill {description}"] * m
-        )
-        ids = [f"{origin}:{i}" for i in range(n_in)] + new_ids
+                import pyarrow as pa
+
+                params = pa.array(
+                    [self._params_text(extra, s, f) for s, f in zip(steps.tolist(), factors.tolist())], pa.string()
+                )
+        if description is None:
+            reasons = _arrow_take([f"{method} to fill class {lab}" for lab in uniq.tolist()], codes)
+        else:
+            reasons = _repeat(f"{method} to fill {description}", m)
+        ids = _concat(_arrow_join(f"{origin}:", _arrow_ints(np.arange(n_in))), new_ids)
         seeds = np.concatenate([np.full(n_in, -1), np.full(m, -1 if seed is None else int(seed))])
         self.provenance_ = fast_lineage_frame(
             row_ids=ids,
-            origin=[origin] * n_in + ["synthetic"] * m,
+            origin=_concat(_repeat(origin, n_in), _repeat("synthetic", m)),
             source=origin,
-            parent_ids=["[]"] * n_in + parent_json,
-            operation=["original"] * n_in + [method] * m,
-            params=["{}"] * n_in + params,
-            slice_ids=["[]"] * n_in + [slice_json] * m,
+            parent_ids=_concat(_repeat("[]", n_in), parent_json),
+            operation=_concat(_repeat("original", n_in), _repeat(method, m)),
+            params=_concat(_repeat("{}", n_in), params),
+            slice_ids=_concat(_repeat("[]", n_in), _repeat(slice_json, m)),
             seed=seeds,
-            reason=["original row"] * n_in + reasons,
+            reason=_concat(_repeat("original row", n_in), reasons),
         )
 
     @staticmethod
@@ -397,6 +457,17 @@ class _LineageMixin:
         if factor is not None:
             d["factor"] = factor
         return json.dumps(d, sort_keys=True)
+
+
+def _params_texts(extra: dict[str, Any], steps: np.ndarray) -> Any:
+    """``json.dumps({**extra, "lambda": s}, sort_keys=True)`` for every step (a pyarrow array), vectorised."""
+    before = {k: v for k, v in extra.items() if k < "lambda"}
+    after = {k: v for k, v in extra.items() if k > "lambda"}
+    pre = json.dumps(before, sort_keys=True)[1:-1]
+    post = json.dumps(after, sort_keys=True)[1:-1]
+    head = "{" + pre + (", " if pre else "") + '"lambda": '
+    tail = (", " + post if post else "") + "}"
+    return _arrow_join(head, _arrow_floats(steps), tail)
 
 
 def _constraints(base: type, **more: Any) -> dict[str, Any]:
