@@ -63,8 +63,8 @@ def _diagnosis_section(diagnosis: Any, scen: Any, weak: list[Any]) -> str:
         n = diagnosis.n_analysed
         parts.append(figure_html(umap_scatter_figure(diagnosis.coords, slice_labels(list(diagnosis.slices), n),
                                                      background="other", title="UMAP coloured by slice"),
-                                 "Each point is a new image, placed by the incumbent's penultimate features."))
-        parts.append(figure_html(error_scatter_figure(diagnosis.coords, diagnosis.errors), "Where the incumbent errs"))
+                                 "UMAP of the incumbent's penultimate features, coloured by slice: each point is a new image."))
+        parts.append(figure_html(error_scatter_figure(diagnosis.coords, diagnosis.errors), "UMAP coloured by error: where the incumbent errs"))
         truth = np.where(scen.new["heavy"], "heavy slanted", "usual")
         parts.append(figure_html(umap_scatter_figure(diagnosis.coords, truth, background="usual", order=["heavy slanted"],
                                                      title="UMAP coloured by the planted shift (ground truth)"),

@@ -51,8 +51,8 @@ def test_outputs_are_complete_and_reload(demo):
     counts = ts.manifest["origin"].value_counts()
     assert counts["old"] > 0 and counts["new"] > 0 and counts["augmented"] > 0
     aug = ts.manifest[ts.manifest["origin"] == "augmented"]
-    assert aug["parent_ids"].map(lambda s: json.loads(s)[0].startswith("new:")).all()
-    assert aug["slice_ids"].map(lambda s: len(json.loads(s)) == 1).all()
+    assert aug["parent_ids"].astype(str).map(lambda s: json.loads(s)[0].startswith("new:")).all()
+    assert aug["slice_ids"].astype(str).map(lambda s: len(json.loads(s)) == 1).all()
 
     d = diagnose.Diagnosis.load(out / "diagnosis.json")
     assert len(d.slices) > 0 and d.slices[0].id in {s.id for s in d.slices}
