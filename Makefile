@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check diagnose augment curate tests benchmarks
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[all,dev,bench]'
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
 clean:

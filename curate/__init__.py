@@ -12,6 +12,7 @@ from diagnose._exceptions import (
 
 from ._builder import TrainingSetBuilder
 from ._compare import ComparisonTable, compare_strategies
+from ._fit import fit
 from ._gate import Gate, GateDecision
 from ._modelregistry import ModelVersion, Promotion, Registry
 from ._recipe import Recipe, RecipeRun, run_recipe
@@ -42,6 +43,7 @@ __all__ = [
     "TrainingSet",
     "TrainingSetBuilder",
     "compare_strategies",
+    "fit",
     "retrain",
     "run_recipe",
 ]

@@ -88,19 +88,11 @@ def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
 
 def _train_incumbent(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, progress: bool | None):
     """The model in production: a SmallCNN trained on the old data only."""
-    from curate._trainer import TrainConfig, fit_torch
+    import curate
     from curate.models import SmallCNN
 
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    n_val = max(1, len(labels) // 10)
-    val, train = order[:n_val], order[n_val:]
     model = SmallCNN(num_classes=10, in_channels=images.shape[-1])
-    fit_torch(
-        model, images[train], labels[train], config=TrainConfig(epochs=epochs, lr=3e-3, batch_size=64, patience=4,
-                                                                 progress=progress),
-        seed=seed, X_val=images[val], y_val=labels[val], desc="incumbent",
-    )
+    curate.fit(model, images, labels, epochs=epochs, lr=3e-3, patience=4, random_state=seed, progress=progress)
     return model
 
 

@@ -1,0 +1,68 @@
+"""``curate.fit``: train a model from nothing on (X, y), the way every strategy trains.
+
+For the first model of a project (the incumbent), before there is an old and a new data set:
+the same compact torch trainer the strategies use (seeded, early stopping on a held-out share),
+or ``fit`` of a scikit-learn estimator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from diagnose._exceptions import ParameterError
+from diagnose._model import is_torch_model
+from diagnose._random import check_random_state, child_seed
+
+from ._trainer import TrainConfig, _check_number, fit_torch, sk_fit
+
+__all__ = ["fit"]
+
+
+def fit(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    weight_decay: float = 0.0,
+    validation: float = 0.1,
+    patience: int | None = 3,
+    sample_weight: Any = None,
+    transform: Any = None,
+    random_state: int = 0,
+    progress: bool | None = None,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Train ``model`` in place on ``X``, ``y``; returns ``(model, history)``.
+
+    Torch ``nn.Module``: images uint8 (n, H, W, C) or a float matrix; a seeded ``validation``
+    share of the rows drives early stopping (``patience`` epochs), and the best epoch's weights
+    are kept. scikit-learn estimator: ``model.fit(X, y)`` (the torch-only options are ignored).
+    ``history`` has one entry per epoch (loss, accuracy, validation loss and accuracy, seconds).
+    """
+    y = np.asarray(y)
+    if len(X) != len(y):
+        raise ParameterError(f"X and y differ in length ({len(X)} vs {len(y)}). Pass one label per row.")
+    if not is_torch_model(model):
+        if not callable(getattr(model, "fit", None)):
+            raise ParameterError(
+                f"The 'model' parameter of fit must be a torch nn.Module or a scikit-learn estimator. "
+                f"Got {type(model).__name__} instead."
+            )
+        return model, sk_fit(model, X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight))
+    _check_number("fit", "validation", validation, kind=float, low=0.0, high=0.5)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
+                         patience=patience, progress=progress)
+    order = check_random_state(child_seed(random_state, "fit", "split")).permutation(len(y))
+    n_val = int(round(len(y) * validation))
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[train]
+    history = fit_torch(
+        model, X[train], y[train], config=config, seed=child_seed(random_state, "fit", "train"),
+        sample_weight=w, X_val=X[val] if n_val else None, y_val=y[val] if n_val else None,
+        transform=transform, desc="fit",
+    )
+    return model, history

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import curate
+
+
+def test_fit_torch_learns_digits_and_is_reproducible(digits):
+    torch = pytest.importorskip("torch")
+    from curate.models import SmallCNN
+
+    images, labels = digits
+    X, y = images[:600], labels[:600]
+    torch.manual_seed(123)  # must not matter: curate.fit seeds its own initialisation-free training
+    a, hist = curate.fit(SmallCNN(), X, y, epochs=3, lr=3e-3, random_state=0)
+    assert len(hist) >= 1 and hist[-1]["val_accuracy"] is not None
+    from diagnose._model import predict_proba
+
+    acc = (predict_proba(a, images[600:900]).argmax(1) == labels[600:900]).mean()
+    assert acc > 0.6
+    torch.manual_seed(0)
+    m1 = SmallCNN()
+    m2 = SmallCNN()
+    m2.load_state_dict(m1.state_dict())
+    curate.fit(m1, X, y, epochs=2, random_state=5)
+    curate.fit(m2, X, y, epochs=2, random_state=5)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1, p2)
+
+
+def test_fit_sklearn_and_errors(digits):
+    images, labels = digits
+    X = images.reshape(len(images), -1)[:300] / 255.0
+    model, hist = curate.fit(LogisticRegression(max_iter=200), X, labels[:300])
+    assert hasattr(model, "coef_") and hist[0]["train_accuracy"] > 0.9
+    with pytest.raises(ValueError, match="X and y differ in length \\(300 vs 299\\)"):
+        curate.fit(LogisticRegression(), X, labels[:299])
+    with pytest.raises(ValueError, match="must be a torch nn.Module or a scikit-learn estimator. Got str"):
+        curate.fit("model", X, labels[:300])
