@@ -25,6 +25,7 @@ from ._exceptions import (
 )
 from ._find import Diagnosis, find_slices
 from ._gradcam import CamReport, gradcam
+from ._model import predict_proba
 from ._shap import ShapReport, explain
 from ._slice import Slice
 
@@ -56,5 +57,6 @@ __all__ = [
     "explain",
     "find_slices",
     "gradcam",
+    "predict_proba",
     "should_retrain",
 ]
