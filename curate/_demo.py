@@ -163,17 +163,18 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     weak = [s for s in diagnosis.slices if s.method == "clusters"][:3] or diagnosis.slices[:3]
     logger.info("diagnosis: %d slices; filling %s", len(diagnosis.slices), [s.id for s in weak])
 
-    # 3. fill the worst slices
+    # 3. fill the worst slices (a generated image that duplicates a holdout image is refused)
+    eval_sets = {"old": scen.source("old_test"), "new": scen.source("new_test")}
+
     def _fill():
         return augment.offline(
             scen.new["images"], scen.new["labels"], DEMO_PIPELINE, select=weak, n=n_fill,
-            out_dir=out / "augmented", random_state=random_state,
+            out_dir=out / "augmented", random_state=random_state, eval_sets=eval_sets, progress_bar=progress,
         )
 
     filled = _timed(timings, "augment", _fill)
 
     # 4. build the new training set
-    eval_sets = {"old": scen.source("old_test"), "new": scen.source("new_test")}
 
     def _build():
         return (
