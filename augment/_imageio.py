@@ -1,8 +1,9 @@
 """PNG files for augmented images and image folders (OpenCV, imported lazily).
 
-* :func:`write_png` writes atomically: a hidden temporary sibling (``.<name>.<random>.tmp``)
+* :func:`write_png` writes atomically: a hidden temporary sibling (``.<name>.<pid>.tmp``)
   then ``os.replace``, so a file under its final name is always complete (an interrupted run
-  leaves at most a temporary file, which :func:`remove_temporaries` clears on resume).
+  leaves at most a temporary file, which :func:`remove_temporaries` clears on resume). An
+  optional text (the applied augmentation parameters) is stored in a PNG ``tEXt`` chunk.
 * :func:`read_png` returns uint8 (H, W, C) in RGB(A) order, or (H, W, 1) for grayscale.
 * :func:`read_image_folder` reads ``root/<label>/<file>.png`` in sorted order (label folder,
   then file name): the order every curakit command uses for an image folder.
@@ -11,7 +12,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,16 @@ import numpy as np
 from diagnose._exceptions import DataError
 from diagnose._optional import import_optional
 
-__all__ = ["encode_png", "decode_png", "read_image_folder", "read_png", "remove_temporaries", "write_png"]
+__all__ = [
+    "decode_png",
+    "encode_png",
+    "png_text",
+    "read_image_folder",
+    "read_png",
+    "read_png_text",
+    "remove_temporaries",
+    "write_png",
+]
 
 _TMP_SUFFIX = ".tmp"
 
@@ -29,7 +40,32 @@ def _cv2():
     return import_optional("cv2")
 
 
-def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
+_TEXT_KEY = b"curakit"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_text(data: bytes) -> str | None:
+    """The curakit text chunk of PNG bytes (see :func:`encode_png`), or None."""
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"tEXt":
+            body = data[pos + 8 : pos + 8 + length]
+            key, _, value = body.partition(b"\0")
+            if key == _TEXT_KEY:
+                return value.decode("latin-1")
+        if kind == b"IDAT" or kind == b"IEND":
+            return None
+        pos += 12 + length
+    return None
+
+
+def encode_png(image: np.ndarray, compression: int = 1, text: str | None = None) -> bytes:
+    """PNG bytes of a uint8 (H, W, C) RGB(A) or (H, W, 1) image; ``text`` goes into a tEXt chunk."""
     cv2 = _cv2()
     img = np.ascontiguousarray(image)
     c = img.shape[-1]
@@ -42,7 +78,12 @@ def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
     if not ok:  # pragma: no cover - OpenCV encodes every uint8 1/3/4-channel image
         raise DataError(f"Could not encode an image shaped {image.shape} as PNG.")
-    return buf.tobytes()
+    data = buf.tobytes()
+    if text is None:
+        return data
+    # a tEXt chunk right after IHDR (signature 8 bytes + IHDR 25 bytes); tEXt is Latin-1
+    payload = text.encode("ascii", "backslashreplace").decode("ascii").encode("latin-1")
+    return data[:33] + _chunk(b"tEXt", _TEXT_KEY + b"\0" + payload) + data[33:]
 
 
 def decode_png(data: bytes, name: str = "image") -> np.ndarray:
@@ -63,20 +104,33 @@ def decode_png(data: bytes, name: str = "image") -> np.ndarray:
     return arr
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write ``image`` to ``path`` atomically (temporary sibling, then ``os.replace``)."""
+def write_png(path: str | os.PathLike, image: np.ndarray, text: str | None = None) -> Path:
+    """Write ``image`` to ``path`` atomically (temporary sibling, then ``os.replace``).
+
+    ``text`` (e.g. the applied parameters) is stored in the file; read it with :func:`read_png_text`.
+    """
     path = Path(path)
-    data = encode_png(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    data = encode_png(image, text=text)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
         raise
     return path
+
+
+def read_png_text(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
+    """(image, the text stored by :func:`write_png`) of a PNG file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"Image file {str(path)!r} does not exist. Check the path.") from None
+    return decode_png(data, path.name), png_text(data)
 
 
 def read_png(path: str | os.PathLike) -> np.ndarray:

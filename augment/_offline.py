@@ -7,18 +7,21 @@ per new image from ``child_seed(random_state, "offline", group)``. An image depe
 (pipeline, parent, seed), so the output is identical for any ``n_jobs`` and any chunking.
 
 With ``out_dir`` the images are written as PNG files ``out_dir/images/<label>/<group>-<k>.png``
-(atomically), each one's applied parameters beside it in ``out_dir/.partial/``, and finally the
-manifest ``out_dir/manifest.parquet`` (atomically, last). ``out_dir/run.json`` fingerprints the
+(atomically, each with its applied parameters in a PNG text chunk), and finally the manifest
+``out_dir/manifest.parquet`` (atomically, last). ``out_dir/run.json`` fingerprints the
 inputs and arguments: re-running the same call on the same ``out_dir`` after an interruption
 makes only the images that are missing and then writes the manifest; a finished ``out_dir``
 is read back as is; an ``out_dir`` holding another run is refused.
 
-Workers (``n_jobs > 1``) are processes started from a fork server that has albumentations
-loaded, so each costs milliseconds after the first call in a session.
+Workers (``n_jobs > 1``) are processes started from a fork server that has albumentations and
+the main module loaded; the pool is kept for the session and reused by later calls with the same
+``n_jobs`` (each task carries its pipeline), so only the first call pays for starting it. In a
+script, call :func:`offline` with ``n_jobs > 1`` under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -43,10 +46,11 @@ from diagnose._progress import progress
 from diagnose._random import child_seed
 from diagnose._validation import check_1d
 
-from ._imageio import read_png, remove_temporaries, write_png
+from ._imageio import read_png, read_png_text, remove_temporaries, write_png
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
-from ._lineage import LINEAGE_COLUMNS, LineageRow, lineage_frame
-from ._pipeline import apply_pipeline, load_pipeline, pipeline_dict, pipeline_fingerprint, record_params
+from ._lineage import LINEAGE_COLUMNS
+from ._manifest import fast_lineage_frame
+from ._pipeline import applied_json, apply_pipeline, load_pipeline, pipeline_dict, pipeline_fingerprint
 from ._select import Group, check_count, resolve_groups
 
 __all__ = ["MANIFEST_COLUMNS", "AugmentedSet", "offline"]
@@ -60,7 +64,6 @@ MANIFEST_COLUMNS = (*LINEAGE_COLUMNS, "parent", "path", "label")
 _RUN_FILE = "run.json"
 _MANIFEST = "manifest.parquet"
 _REFUSED = "refused.parquet"
-_PARTIAL = ".partial"
 _MAX_SEED = 2**31 - 1
 
 
@@ -205,40 +208,49 @@ def _plan(groups: list[Group], labels: np.ndarray, n: int | dict | None, random_
 
 
 # -- workers ----------------------------------------------------------------------------------
-_WORKER_PIPELINE = None
+_WORKER_PIPELINES: dict[str, Any] = {}
 
 
-def _init_worker(payload: tuple[str, Any]) -> None:
-    global _WORKER_PIPELINE
+def _init_worker() -> None:
     try:
         import cv2
 
-        cv2.setNumThreads(1)
+        cv2.setNumThreads(1)  # one OpenCV thread per worker process
     except ImportError:  # pragma: no cover - cv2 comes with albumentations
         pass
-    kind, value = payload
-    _WORKER_PIPELINE = load_pipeline(value) if kind == "dict" else pickle.loads(value)
-    _WORKER_PIPELINE.save_applied_params = True
+
+
+def _worker_pipeline(payload: tuple[str, str, Any]):
+    sha, kind, value = payload
+    compose = _WORKER_PIPELINES.get(sha)
+    if compose is None:
+        compose = load_pipeline(value) if kind == "dict" else pickle.loads(value)
+        compose.save_applied_params = True
+        _WORKER_PIPELINES.clear()
+        _WORKER_PIPELINES[sha] = compose
+    return compose
 
 
 def _run_chunk_with(compose, task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    """Augment a chunk; returns the images and each one's applied parameters as JSON text.
+
+    With paths, each PNG is written atomically with its parameters inside (a tEXt chunk), so a
+    file under its final name is a finished image whose parameters can be read back.
+    """
     outs, params = [], []
-    paths, sidecars = task["paths"], task["sidecars"]
+    paths = task["paths"]
     for j, (img, seed) in enumerate(zip(task["images"], task["seeds"])):
         out, applied = apply_pipeline(compose, img, int(seed))
-        text = json.dumps({"applied": record_params(applied)}, sort_keys=True)
+        text = applied_json(applied)
         if paths is not None:
-            # the applied parameters first, then the image: a PNG under its final name means done
-            with atomic_path(sidecars[j]) as tmp:
-                tmp.write_text(text)
-            write_png(paths[j], out)
+            write_png(paths[j], out, text=text)
         outs.append(out)
         params.append(text)
     return _stack(outs), params
 
 
 def _run_chunk(task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    return _run_chunk_with(_WORKER_PIPELINE, task)
+    return _run_chunk_with(_worker_pipeline(task["pipeline"]), task)
 
 
 def _stack(images: list[np.ndarray]) -> np.ndarray:
@@ -252,14 +264,37 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
     return np.stack(images) if images else np.zeros((0, 0, 0, 0), dtype=np.uint8)
 
 
-def _pool(n_jobs: int, payload: tuple[str, Any]) -> ProcessPoolExecutor:
+_POOL: tuple[int, ProcessPoolExecutor] | None = None
+
+
+def _pool(n_jobs: int) -> ProcessPoolExecutor:
+    """One reusable pool of ``n_jobs`` workers per session (pipelines travel with the tasks)."""
+    global _POOL
+    if _POOL is not None:
+        size, pool = _POOL
+        if size == n_jobs and not getattr(pool, "_broken", False):
+            return pool
+        _drop_pool()
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["albumentations", "augment._offline"])
+        # the fork server imports these once; workers fork from it without re-importing them
+        ctx.set_forkserver_preload(["__main__", "albumentations", "augment._offline"])
     else:  # pragma: no cover - Windows / macOS without fork server
         ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker, initargs=(payload,))
+    pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker)
+    _POOL = (n_jobs, pool)
+    return pool
+
+
+def _drop_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=False, cancel_futures=True)
+        _POOL = None
+
+
+atexit.register(_drop_pool)
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -424,13 +459,13 @@ def offline(
     m = len(plan.parents)
     if m:  # probe: a pipeline unsuited to these images fails here, before anything is written
         apply_pipeline(compose, np.ascontiguousarray(imgs[plan.parents[0]]), int(plan.seeds[0]))
-    payload: tuple[str, Any] | None = None
+    payload: tuple[str, str, Any] | None = None
     if n_jobs > 1 and m > 1:
         if pdict is not None:
-            payload = ("dict", pdict)
+            payload = (pipe_sha, "dict", pdict)
         else:
             try:
-                payload = ("pickle", pickle.dumps(compose))
+                payload = (pipe_sha, "pickle", pickle.dumps(compose))
             except Exception:  # noqa: BLE001 - a Lambda with a local function, an open handle, ...
                 raise ParameterError(
                     "The pipeline cannot be sent to worker processes (it holds a transform that can be neither "
@@ -473,20 +508,21 @@ def _generate(
     m = len(plan.parents)
     outputs: list[np.ndarray | None] = [None] * m
     params: list[str | None] = [None] * m
-    paths = sidecars = None
+    paths = None
     todo = list(range(m))
     if out_path is not None:
         paths = [out_path / "images" / f for f in plan.files]
-        sidecars = [out_path / _PARTIAL / (f.replace("/", "__") + ".json") for f in plan.files]
-        for folder in {p.parent for p in paths} | {out_path / _PARTIAL}:
+        for folder in {p.parent for p in paths}:
             folder.mkdir(parents=True, exist_ok=True)
         if state == "resume":
             removed = remove_temporaries(out_path)
             todo = []
             for k in range(m):
-                if paths[k].exists() and sidecars[k].exists():
-                    outputs[k] = read_png(paths[k])
-                    params[k] = sidecars[k].read_text()
+                text = None
+                if paths[k].exists():
+                    image, text = read_png_text(paths[k])
+                if text is not None:
+                    outputs[k], params[k] = image, text
                 else:
                     todo.append(k)
             logger.info("resuming %s: %d of %d images done, %d temporary files removed", out_path, m - len(todo), m, removed)
@@ -502,7 +538,6 @@ def _generate(
                     "images": np.ascontiguousarray(imgs[plan.parents[ks]]),
                     "seeds": plan.seeds[ks],
                     "paths": None if paths is None else [paths[k] for k in ks],
-                    "sidecars": None if sidecars is None else [sidecars[k] for k in ks],
                 },
             )
         )
@@ -510,20 +545,26 @@ def _generate(
     if payload is not None and len(tasks) > 1:
         from concurrent.futures.process import BrokenProcessPool
 
+        for _, t in tasks:
+            t["pipeline"] = payload
         try:
-            with _pool(n_jobs, payload) as pool:
-                results = pool.map(_run_chunk, [t for _, t in tasks])
-                for (ks, _), (out, ps) in progress(
-                    zip(tasks, results), desc=desc, total=len(tasks), enabled=progress_bar
-                ):
-                    for j, k in enumerate(ks):
-                        outputs[k], params[k] = out[j], ps[j]
+            pool = _pool(n_jobs)
+            results = pool.map(_run_chunk, [t for _, t in tasks])
+            for (ks, _), (out, ps) in progress(
+                zip(tasks, results), desc=desc, total=len(tasks), enabled=progress_bar
+            ):
+                for j, k in enumerate(ks):
+                    outputs[k], params[k] = out[j], ps[j]
         except BrokenProcessPool:
+            _drop_pool()
             raise CurakitError(
                 "A worker process of offline(n_jobs>1) died before finishing. In a script, call offline() under "
                 "`if __name__ == '__main__':` (workers start from a fork server and re-import the main module), "
                 "or use n_jobs=1. Images written so far are kept; re-run to resume."
             ) from None
+        except BaseException:
+            _drop_pool()  # interrupted: do not keep workers that may still be busy
+            raise
     else:
         for ks, task in progress(tasks, desc=desc, total=len(tasks), enabled=progress_bar):
             out, ps = _run_chunk_with(compose, task)
@@ -544,26 +585,25 @@ def _generate(
                 for k in refused["position"].tolist():
                     paths[k].unlink(missing_ok=True)
 
-    lineage = []
-    for k in np.flatnonzero(keep).tolist():
-        g = groups[int(plan.group_index[k])]
-        lineage.append(
-            LineageRow(
-                row_id=row_ids[k],
-                origin="augmented",
-                source=source,
-                parent_ids=(str(int(plan.parents[k])),),
-                operation="albumentations",
-                params={"pipeline_sha1": pipe_sha, **json.loads(params[k])},
-                slice_ids=g.slice_ids,
-                seed=int(plan.seeds[k]),
-                reason=f"augmented to fill {g.description or g.id}",
-            )
-        )
-    manifest = lineage_frame(lineage)
     kept = np.flatnonzero(keep)
+    kept_list = kept.tolist()
+    gi = plan.group_index[kept]
+    slice_json = [json.dumps(list(g.slice_ids)) for g in groups]
+    reasons = [f"augmented to fill {g.description or g.id}" for g in groups]
+    manifest = fast_lineage_frame(
+        row_ids=[row_ids[k] for k in kept_list],
+        origin="augmented",
+        source=source,
+        parent_ids=[f'["{p}"]' for p in plan.parents[kept].tolist()],
+        operation="albumentations",
+        # sorted keys, as lineage_frame writes them: "applied" < "pipeline_sha1"
+        params=[f'{{"applied": {params[k]}, "pipeline_sha1": "{pipe_sha}"}}' for k in kept_list],
+        slice_ids=[slice_json[g] for g in gi.tolist()],
+        seed=plan.seeds[kept],
+        reason=[reasons[g] for g in gi.tolist()],
+    )
     manifest["parent"] = plan.parents[kept].astype(np.int64)
-    manifest["path"] = [f"images/{plan.files[k]}" for k in kept.tolist()] if out_path is not None else None
+    manifest["path"] = [f"images/{plan.files[k]}" for k in kept_list] if out_path is not None else None
     new_labels = labs[plan.parents[kept]]
     manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
     manifest = manifest[list(MANIFEST_COLUMNS)]
@@ -574,7 +614,6 @@ def _generate(
                 refused.to_parquet(tmp, index=False)
         with atomic_path(out_path / _MANIFEST) as tmp:
             manifest.to_parquet(tmp, index=False)
-        shutil.rmtree(out_path / _PARTIAL, ignore_errors=True)
     logger.info("offline augmentation made %d images (%d refused)", len(kept), len(refused))
     return AugmentedSet(
         images=images_out,

@@ -14,7 +14,7 @@ A = pytest.importorskip("albumentations")
 
 import augment  # noqa: E402
 from augment import _offline  # noqa: E402
-from augment._imageio import read_png, write_png  # noqa: E402
+from augment._imageio import read_png, read_png_text, write_png  # noqa: E402
 from augment._lineage import LINEAGE_COLUMNS, lineage_rows  # noqa: E402
 from diagnose import Slice  # noqa: E402
 
@@ -126,11 +126,11 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     real_write = _offline.write_png
     calls = {"n": 0}
 
-    def flaky_write(path, image):
+    def flaky_write(path, image, text=None):
         if calls["n"] == 6:
             raise KeyboardInterrupt  # the user pressed Ctrl-C in the middle of the run
         calls["n"] += 1
-        return real_write(path, image)
+        return real_write(path, image, text=text)
 
     monkeypatch.setattr(_offline, "write_png", flaky_write)
     with pytest.raises(KeyboardInterrupt):
@@ -138,6 +138,8 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     assert not (out_dir / "manifest.parquet").exists()
     done = sorted(p for p in (out_dir / "images").rglob("*.png"))
     assert len(done) == 6 and all(read_png(p).shape == (8, 8, 1) for p in done)
+    # each finished file carries its applied parameters
+    assert all(json.loads(read_png_text(p)[1]) is not None for p in done)
     (done[0].parent / f".{done[0].name}.half.tmp").write_bytes(b"\x89PNG half")  # a half-written file
 
     monkeypatch.setattr(_offline, "write_png", real_write)
@@ -153,7 +155,7 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     assert made["n"] == 1 + (15 - 6)  # the probe, then only the missing images
     np.testing.assert_array_equal(out.images, expected.images)
     pngs = sorted((out_dir / "images").rglob("*.png"))
-    assert len(pngs) == 15 and not list(out_dir.rglob("*.tmp")) and not (out_dir / ".partial").exists()
+    assert len(pngs) == 15 and not list(out_dir.rglob("*.tmp"))
     assert sorted(out.manifest["path"]) == sorted(p.relative_to(out_dir).as_posix() for p in pngs)
     for path, img in zip(out.manifest["path"], out.images):
         np.testing.assert_array_equal(read_png(out_dir / path), img)

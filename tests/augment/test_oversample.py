@@ -276,3 +276,12 @@ def test_every_sampler_class_is_checked():
 @pytest.mark.parametrize("estimator, check", _CHECKS, ids=_check_id)
 def test_imbalanced_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_vectorised_params_text_is_exactly_json_dumps():
+    from augment._oversample import _params_texts
+
+    steps = np.concatenate([np.random.default_rng(0).random(5000), [0.0, 1e-6, 2.5e-5, 0.5, 0.1]])
+    for extra in ({}, {"k_neighbors": 5}, {"kind": "borderline-1", "k_neighbors": 5}, {"n_neighbors": 5}):
+        fast = _params_texts(extra, steps).to_pylist()
+        assert fast == [json.dumps({**extra, "lambda": s}, sort_keys=True) for s in steps.tolist()]
