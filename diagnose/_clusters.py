@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,7 @@ class ClusterResult:
     centroid_cluster: np.ndarray  # (K,) cluster of each sub-centroid (-1 noise)
     radii: dict[int, float]
     umap_seed: int
+    timings: dict[str, float] | None = None  # seconds: umap, hdbscan, summary
 
     @property
     def clusters(self) -> list[int]:
@@ -155,6 +157,7 @@ def cluster_embeddings(
             f"Got {cluster_selection!r} instead."
         )
     seed = child_seed(random_state, "umap")
+    t0 = time.perf_counter()
     if d <= 2:
         coords = emb.copy() if d == 2 else np.column_stack([emb[:, 0], np.zeros(n)])
     else:
@@ -171,6 +174,7 @@ def cluster_embeddings(
             coords = np.asarray(reducer.fit_transform(emb), dtype=np.float64)
     from sklearn.cluster import HDBSCAN, KMeans
 
+    t1 = time.perf_counter()
     labels = HDBSCAN(
         min_cluster_size=int(min_cluster_size),
         min_samples=None if min_samples is None else int(min_samples),
@@ -178,6 +182,7 @@ def cluster_embeddings(
         copy=True,
     ).fit_predict(coords)
     labels = np.asarray(labels, dtype=np.int64)
+    t2 = time.perf_counter()
 
     centroids, owner = [], []
     for c in [*sorted(int(v) for v in np.unique(labels) if v >= 0), -1]:
@@ -200,8 +205,15 @@ def cluster_embeddings(
     for c in sorted(int(v) for v in np.unique(labels) if v >= 0):
         sel = (labels == c) & (owner_arr[nn] == c)
         radii[c] = float(np.quantile(dist[sel], radius_quantile)) if sel.any() else 0.0
+    timings = {"umap": t1 - t0, "hdbscan": t2 - t1, "summary": time.perf_counter() - t2}
     return ClusterResult(
-        coords=coords, labels=labels, centroids=cent, centroid_cluster=owner_arr, radii=radii, umap_seed=seed
+        coords=coords,
+        labels=labels,
+        centroids=cent,
+        centroid_cluster=owner_arr,
+        radii=radii,
+        umap_seed=seed,
+        timings=timings,
     )
 
 
@@ -441,6 +453,7 @@ def cluster_diagnoser(
         "scheme": scheme,
         "mean_contains_agreement": agreement_all,
         "umap_seed": res.umap_seed,
+        "timings_s": dict(res.timings or {}),
     }
     logger.info(
         "clusters: %d clusters, %d reported, scheme=%s, mean contains agreement %.3f",

@@ -537,6 +537,7 @@ def find_slices(
             "scheme": art["scheme"],
             "mean_contains_agreement": art["mean_contains_agreement"],
             "umap_seed": art["umap_seed"],
+            "timings_s": art.get("timings_s", {}),
         }
     return Diagnosis(
         slices=tuple(slices),
