@@ -61,7 +61,7 @@ json.dump(runs, open(sys.argv[2], "w"))
 """
 
 
-def make_data(seed: int, share: float = 0.35, keep_in_train: int = 4):
+def make_data(seed: int, share: float = 0.35, keep_in_train: int = 4, digits: tuple[int, ...] = PLANTED_DIGITS):
     from scipy.ndimage import grey_dilation
     from sklearn.datasets import load_digits
 
@@ -69,7 +69,7 @@ def make_data(seed: int, share: float = 0.35, keep_in_train: int = 4):
     images = d.images / 16.0
     y = d.target.astype(np.int64)
     rng = np.random.default_rng(seed)
-    variant = np.isin(y, PLANTED_DIGITS) & (rng.random(len(y)) < share)
+    variant = np.isin(y, digits) & (rng.random(len(y)) < share)
     imgs = images.copy()
     for i in np.flatnonzero(variant):
         imgs[i] = np.rot90(grey_dilation(images[i], size=(2, 2)))
@@ -127,11 +127,11 @@ def run_peer(y, emb, proba):
                 "seconds": time.perf_counter() - t}  # fmt: skip
 
 
-def one_seed(seed: int, epochs: int) -> dict:
+def one_seed(seed: int, epochs: int, share: float = 0.35, digits: tuple[int, ...] = PLANTED_DIGITS) -> dict:
     import diagnose
     from diagnose._model import predict_proba
 
-    images, y, variant, train, test = make_data(seed)
+    images, y, variant, train, test = make_data(seed, share=share, digits=digits)
     model = train_cnn(images[train], y[train], seed, epochs)
     proba = predict_proba(model, images[test])
     pred = proba.argmax(1)
@@ -194,10 +194,14 @@ def one_seed(seed: int, epochs: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one seed, fewer epochs")
+    ap.add_argument("--share", type=float, default=0.35, help="share of the planted digits' images turned into variants")
+    ap.add_argument("--digits", default=",".join(map(str, PLANTED_DIGITS)), help="planted digits, comma-separated")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; quick: 0)")
     args = ap.parse_args()
-    seeds = [0] if args.quick else [0, 1, 2]
+    digits = tuple(int(v) for v in args.digits.split(","))
+    seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else ([0] if args.quick else [0, 1, 2])
     epochs = 15 if args.quick else 30
-    rows = [one_seed(s, epochs) for s in seeds]
+    rows = [one_seed(s, epochs, args.share, digits) for s in seeds]
 
     print(f"{'seed':>4} {'planted':>7} {'err planted/other':>17} | {'curakit rank':>12} {'Jaccard':>7} | "
           f"{'cleanlab default: flagged J':>27} | {'cleanlab best eps (oracle): flagged J, best-cluster J (rank)':>58}")  # fmt: skip
@@ -218,10 +222,13 @@ def main() -> None:
     print(f"target (top 3, Jaccard >= 0.6) met in {hits}/{len(rows)} seeds")
     for r in rows:
         print(f"seed {r['seed']} top 3: " + " | ".join(r["curakit"]["top3"]))
-    out = ROOT / "benchmarks" / "results" / "diagnose_quality.json"
+    default = args.share == 0.35 and digits == PLANTED_DIGITS
+    name = "diagnose_quality" if default else f"diagnose_quality_d{''.join(map(str, digits))}_s{args.share}"
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
     from diagnose._io import atomic_write_json
 
-    atomic_write_json(out, {"quick": args.quick, "seeds": rows, "target_met": f"{hits}/{len(rows)}"})
+    atomic_write_json(out, {"quick": args.quick, "digits": list(digits), "share": args.share, "seeds": rows,
+                            "target_met": f"{hits}/{len(rows)}"})  # fmt: skip
     print(f"wrote {out.relative_to(ROOT)}")
 
 
