@@ -5,7 +5,9 @@ How it works (``cluster_diagnoser``)
 ------------------------------------
 1. **Map and cluster.** The analysed embeddings (n, d) go through UMAP to 2-D (umap-learn,
    ``random_state`` derived with ``child_seed(random_state, "umap")``), then
-   ``sklearn.cluster.HDBSCAN`` on the 2-D map. Neither step looks at labels or errors, so the
+   ``sklearn.cluster.HDBSCAN`` on the 2-D map (``min_cluster_size`` default: 2.5% of the rows,
+   clipped to [15, 250]; smaller values split a sub-population into fragments, see
+   benchmarks/bench_diagnose_quality.py). Neither step looks at labels or errors, so the
    clusters are not chosen for their errors.
 2. **Re-applicable definition.** Each cluster is summarised in the ORIGINAL embedding space by
    k-means sub-centroids (about one per ``sub_size`` members, at most ``max_sub``); noise rows
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -169,9 +172,17 @@ def cluster_embeddings(
             n_epochs=n_epochs,
             random_state=seed,
         )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
-            coords = np.asarray(reducer.fit_transform(emb), dtype=np.float64)
+        # numba's OpenMP layer resets the process-wide OpenMP thread count during UMAP's fit; restore
+        # torch's, or later torch training in this process runs with other threads (other floats).
+        torch = sys.modules.get("torch")
+        torch_threads = torch.get_num_threads() if torch is not None else None
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
+                coords = np.asarray(reducer.fit_transform(emb), dtype=np.float64)
+        finally:
+            if torch_threads is not None and torch.get_num_threads() != torch_threads:
+                torch.set_num_threads(torch_threads)
     from sklearn.cluster import HDBSCAN, KMeans
 
     t1 = time.perf_counter()
