@@ -7,8 +7,9 @@ How it works (``cluster_diagnoser``)
    ``random_state`` derived with ``child_seed(random_state, "umap")``), then
    ``sklearn.cluster.HDBSCAN`` on the 2-D map (``min_cluster_size`` default: 2.5% of the rows,
    clipped to [15, 250]; smaller values split a sub-population into fragments, see
-   benchmarks/bench_diagnose_quality.py). Neither step looks at labels or errors, so the
-   clusters are not chosen for their errors.
+   benchmarks/bench_diagnose_quality.py). Embeddings with at most 2 dimensions are clustered as
+   they are, without UMAP. Neither step looks at labels or errors, so the clusters are not
+   chosen for their errors.
 2. **Re-applicable definition.** Each cluster is summarised in the ORIGINAL embedding space by
    k-means sub-centroids (about one per ``sub_size`` members, at most ``max_sub``); noise rows
    get sub-centroids of their own so they are not swallowed. A row belongs to cluster ``c``
