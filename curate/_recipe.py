@@ -34,6 +34,12 @@ Relative paths are resolved against the recipe file's folder. Example::
     registry: registry
     output: runs/weather
 
+Instead of ``old`` / ``new`` / ``target``, ``data.scenario`` may name a bundled scenario
+(``curate.datasets.SCENARIOS``: ``digits_drift`` (images), ``breast_cancer_drift`` (tabular)),
+with the loader's keyword arguments in ``data.scenario_params``; the scenario provides the
+training rows and both holdouts. Example recipes ship in ``curate/recipes/``
+(:func:`example_recipes`, :meth:`Recipe.example`, ``curakit run --list-examples``).
+
 The model comes from the registry's champion when it has one (``model.source: registry``),
 else the ``estimator`` is fitted on the old training rows and registered as the incumbent.
 """
@@ -58,7 +64,7 @@ from diagnose._random import check_random_state, child_seed
 from diagnose._registry import did_you_mean
 from diagnose._slice import _jsonable
 
-__all__ = ["SCHEMA", "Recipe", "RecipeRun", "run_recipe"]
+__all__ = ["SCHEMA", "Recipe", "RecipeRun", "example_recipes", "example_text", "run_recipe"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +146,55 @@ def validate_recipe(data: Any) -> dict[str, Any]:
         for req in ("old", "new", "target"):
             if req not in out["data"]:
                 raise ParameterError(f"Recipe section 'data' needs the key {req!r}.")
+    else:
+        _check_scenario(out["data"])
     version = out.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise ParameterError(f"Recipe schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}).")
     return json.loads(json.dumps(_jsonable(out)))
+
+
+def _yaml_load(text: str, what: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ParameterError(f"Recipe {what} is not valid YAML{where}. Fix the syntax.") from None
+
+
+# -- example recipes shipped in curate/recipes/ -----------------------------------------------------
+def _examples_dir() -> Any:
+    from importlib.resources import files
+
+    return files("curate").joinpath("recipes")
+
+
+def example_recipes() -> dict[str, str]:
+    """The example recipes shipped with curakit: name -> one-line summary (the first comment line)."""
+    out: dict[str, str] = {}
+    for entry in sorted(_examples_dir().iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        name = entry.name[: -len(".yaml")]
+        first = next((ln for ln in entry.read_text().splitlines() if ln.startswith("#")), "#")
+        summary = first.lstrip("#").strip()
+        out[name] = summary[len(name) + 1:].strip() if summary.startswith(f"{name}:") else summary
+    return out
+
+
+def example_text(name: str) -> str:
+    """The commented YAML text of an example recipe (copy it to adapt it)."""
+    names = list(example_recipes())
+    if name not in names:
+        from diagnose._exceptions import UnknownNameError
+
+        raise UnknownNameError(
+            f"Unknown example recipe {name!r}.{did_you_mean(str(name), names)} Examples: {', '.join(names)}."
+        )
+    return _examples_dir().joinpath(f"{name}.yaml").read_text()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,20 +210,18 @@ class Recipe:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Recipe:
-        import yaml
-
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ParameterError(f"Recipe {str(path)!r} is not valid YAML{where}. Fix the syntax.") from None
-        return cls(data=data or {}, base_dir=path.resolve().parent)
+        return cls(data=_yaml_load(path.read_text(), repr(str(path))), base_dir=path.resolve().parent)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None) -> Recipe:
         return cls(data=dict(data), base_dir=Path.cwd() if base_dir is None else Path(base_dir))
+
+    @classmethod
+    def example(cls, name: str, base_dir: str | Path | None = None) -> Recipe:
+        """A recipe shipped with curakit (:func:`example_recipes`). Its relative paths (registry,
+        output) resolve against ``base_dir`` (default: the working folder), not the package."""
+        return cls.from_dict(_yaml_load(example_text(name), f"example {name!r}"), base_dir=base_dir)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(self.data))
@@ -292,18 +341,50 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
     return old_train, new_pool, {"old": eval_old, "new": eval_new}, features
 
 
-def _scenario(data: dict[str, Any], seed: int):
-    if data["scenario"] != "digits_drift":
-        raise ParameterError(
-            f"Recipe key 'data.scenario' must be 'digits_drift' (the bundled image scenario). Got {data['scenario']!r}."
+def _check_scenario(data: Mapping[str, Any]) -> tuple[str, Any]:
+    """(kind, loader) of the recipe's ``data.scenario``; unknown names, keys the scenario provides
+    and unknown ``scenario_params`` fail with a one-line error (at validation time)."""
+    import inspect
+
+    from diagnose._exceptions import UnknownNameError
+
+    from .datasets import SCENARIOS
+
+    name = data["scenario"]
+    if name not in SCENARIOS:
+        names = SCENARIOS.names()
+        raise UnknownNameError(
+            f"Unknown scenario {name!r} in recipe key 'data.scenario'.{did_you_mean(str(name), names)} "
+            f"Bundled scenarios: {', '.join(names)}."
         )
-    unused = [k for k in ("old", "new", "eval_old", "eval_new", "features", "time") if k in data]
+    kind = SCENARIOS.meta(name)["kind"]
+    given = ("old", "new", "eval_old", "eval_new", "features", "time", "eval_fraction")
+    unused = [k for k in (*given, *(("target",) if kind == "tabular" else ())) if k in data]
     if unused:
         raise ParameterError(f"Recipe section 'data' with a scenario takes no {unused[0]!r}: the scenario provides it.")
-    from .datasets import load_digits_drift
+    loader = SCENARIOS.get(name)
+    accepted = [k for k in inspect.signature(loader).parameters if k != "random_state"]
+    for key in data.get("scenario_params") or {}:
+        if key not in accepted:
+            hint = did_you_mean(str(key), accepted)
+            raise ParameterError(
+                f"Unknown key {key!r} in recipe key 'data.scenario_params' of scenario {name!r}.{hint}"
+                + ("" if hint else f" Known keys: {', '.join(accepted)}.")
+            )
+    return kind, loader
 
-    sc = load_digits_drift(random_state=child_seed(seed, "scenario"), **data.get("scenario_params", {}))
-    return sc.source("old"), sc.source("new"), {"old": sc.source("old_test"), "new": sc.source("new_test")}
+
+def _scenario(data: dict[str, Any], seed: int):
+    """(kind, old_train, new_pool, eval_sets, features, target) of a bundled scenario
+    (``curate.datasets.SCENARIOS``); ``scenario_params`` are the loader's keyword arguments."""
+    kind, loader = _check_scenario(data)
+    params = dict(data.get("scenario_params") or {})
+    sc = loader(random_state=child_seed(seed, "scenario"), **params)
+    old, new = sc.source("old"), sc.source("new")
+    eval_sets = {"old": sc.source("old_test"), "new": sc.source("new_test")}
+    if kind == "images":
+        return kind, old, new, eval_sets, [], data.get("target", "label")
+    return kind, old, new, eval_sets, list(sc.features), sc.target
 
 
 def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
@@ -332,19 +413,20 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
         rec = Recipe.from_yaml(recipe)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
     data = rec.section("data")
-    images = "scenario" in data
+    images = False
     target, time_col = data.get("target", "label"), data.get("time")
 
     # -- data and holdouts
-    if images:
-        old_train, new_pool, eval_sets = _scenario(data, seed)
-        features: list[str] = []
+    if "scenario" in data:
+        kind, old_train, new_pool, eval_sets, features, target = _scenario(data, seed)
+        images = kind == "images"
     else:
         old_train, new_pool, eval_sets, features = _tables(rec, data, seed)
 
     # -- registry and incumbent
     reg_path = registry if registry is not None else rec.data.get("registry")
-    reg = Registry(rec.path(str(reg_path))) if reg_path is not None else None
+    # an override (the CLI's --registry) is relative to the working folder, like ``output``
+    reg = None if reg_path is None else Registry(Path(reg_path) if registry is not None else rec.path(str(reg_path)))
     msec = rec.section("model")
     source = msec.get("source", "registry" if reg is not None and reg.champion is not None else "estimator")
     if source == "registry":

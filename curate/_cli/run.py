@@ -1,22 +1,121 @@
-"""``curakit run RECIPE.yaml``: diagnose, fill, build, retrain, compare and gate in one go.
+"""``curakit run RECIPE``: diagnose, fill, build, retrain, compare and gate in one go.
 
     curakit run recipe.yaml [--output runs/today] [--registry registry/] [--seed 0]
+    curakit run digits_drift                 # an example recipe shipped with curakit
+    curakit run --list-examples              # the example recipes
+    curakit run --show-example digits_drift > my_recipe.yaml   # copy one to adapt it
+    curakit run my_recipe.yaml --set retrain.params.epochs=2 --set data.scenario_params.n_samples=600
+    curakit run my_recipe.yaml --check       # validate only
 
-See ``curate._recipe`` for the recipe format. Prints the strategy comparison, the chosen
-strategy and the gate's decision; the output folder holds the report and the training set.
+RECIPE is a recipe file, or the name of an example recipe. An example's relative paths
+(registry, output) resolve against the working folder; a file's against the file's folder.
+``--set KEY=VALUE`` changes one key before validation: KEY is a dotted path (section.key, or
+deeper into a mapping such as data.scenario_params.n_samples), VALUE is read as YAML (2, 0.5,
+true, [a, b], {epochs: 2}); ``null`` removes the key. See ``curate._recipe`` for the format.
+
+Prints the strategy comparison, the chosen strategy and the gate's decision; the output folder
+holds the report and the training set.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 __all__ = ["add_parser"]
 
 
-def run(args: argparse.Namespace) -> int:
-    from curate._recipe import run_recipe
+def _set_key(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``--set KEY=VALUE`` to the raw recipe mapping (validation comes after)."""
+    import yaml
 
-    result = run_recipe(args.recipe, output=args.output, registry=args.registry, random_state=args.seed)
+    from diagnose._exceptions import ParameterError
+
+    key, sep, raw = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ParameterError(
+            f"The --set option takes KEY=VALUE with a dotted KEY, such as retrain.params.epochs=2. Got {assignment!r} instead."
+        )
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ParameterError(f"The value of --set {key} is not valid YAML. Quote it or fix its syntax.") from None
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ParameterError(f"The --set option cannot set {key}: recipe key {where!r} is not a mapping.")
+        node = child
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The validated Recipe that ``args`` name (a file or an example), with the --set changes."""
+    from curate._recipe import Recipe, _yaml_load, example_recipes, example_text
+    from diagnose._exceptions import ParameterError, UnknownNameError
+    from diagnose._registry import did_you_mean
+
+    if args.example is not None:
+        text, base_dir, what = example_text(args.example), Path.cwd(), f"example {args.example!r}"
+    else:
+        target = args.recipe
+        path = Path(target)
+        examples = example_recipes()
+        if path.is_file():
+            text, base_dir, what = path.read_text(), path.resolve().parent, repr(target)
+        elif target in examples:
+            text, base_dir, what = example_text(target), Path.cwd(), f"example {target!r}"
+        elif path.is_dir():
+            raise ParameterError(f"{target!r} is a folder; give a recipe file (YAML) or an example recipe name.")
+        elif path.suffix.lower() in (".yaml", ".yml", ".json") or len(path.parts) > 1:
+            raise FileNotFoundError(2, "No such file", target)
+        else:
+            names = list(examples)
+            raise UnknownNameError(
+                f"{target!r} is neither a recipe file nor an example recipe.{did_you_mean(target, names)} "
+                f"Examples: {', '.join(names)} (curakit run --list-examples)."
+            )
+    data = _yaml_load(text, what)
+    if not isinstance(data, dict):
+        raise ParameterError(f"A recipe must be a mapping of sections. Got {type(data).__name__} instead.")
+    for assignment in args.set or []:
+        _set_key(data, assignment)
+    return Recipe.from_dict(data, base_dir=base_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    from curate._recipe import example_recipes, example_text, run_recipe
+
+    chosen = [flag for flag, on in (("RECIPE", args.recipe is not None), ("--example", args.example is not None),
+                                    ("--list-examples", args.list_examples),
+                                    ("--show-example", args.show_example is not None)) if on]
+    if not chosen:
+        args.parser.error("give a recipe file or an example name (see curakit run --list-examples)")
+    if len(chosen) > 1:
+        args.parser.error(f"{chosen[0]} and {chosen[1]} cannot be combined; give one of them")
+    if args.list_examples:
+        examples = example_recipes()
+        width = max(map(len, examples), default=0)
+        for name, summary in examples.items():
+            print(f"{name:<{width}}  {summary}")
+        return 0
+    if args.show_example is not None:
+        print(example_text(args.show_example), end="")
+        return 0
+
+    recipe = _load(args)
+    if args.check:
+        print(f"ok: recipe {recipe.data.get('name', '(unnamed)')!r} is valid (sha256 {recipe.hash[:12]})")
+        return 0
+    result = run_recipe(recipe, output=args.output, registry=args.registry, random_state=args.seed)
     frame = result.comparison.frame
     cols = [c for c in ("strategy", "old", "new", "forgetting", "train_time") if c in frame.columns]
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -25,17 +124,25 @@ def run(args: argparse.Namespace) -> int:
     if result.promotion is not None:
         print(str(result.promotion))
     elif result.chosen == "do_nothing":
-        print("no strategy beat do_nothing; nothing to promote")
+        limit = recipe.section("retrain").get("max_forgetting")
+        within = "" if limit is None else f" while forgetting at most {limit} on 'old'"
+        print(f"no strategy beat do_nothing on 'new'{within}; nothing to promote")
     if result.output is not None:
         print(f"report: {result.output / 'comparison.html'}")
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a recipe: diagnose, fill, build, retrain, gate",
+    p = sub.add_parser("run", help="run a recipe (a file or an example): diagnose, fill, build, retrain, gate",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", help="recipe YAML file")
-    p.add_argument("--output", help="output folder (overrides the recipe's output)")
-    p.add_argument("--registry", help="registry folder (overrides the recipe's registry)")
+    p.add_argument("recipe", nargs="?", help="recipe YAML file, or the name of an example recipe")
+    p.add_argument("--example", metavar="NAME", help="run the example recipe NAME (see --list-examples)")
+    p.add_argument("--list-examples", action="store_true", help="list the example recipes and exit")
+    p.add_argument("--show-example", metavar="NAME", help="print the commented YAML of an example recipe and exit")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change one recipe key before validation (repeatable), e.g. retrain.params.epochs=2")
+    p.add_argument("--check", action="store_true", help="validate the recipe (with --set changes) and exit")
+    p.add_argument("--output", help="output folder (overrides the recipe's output; relative to the working folder)")
+    p.add_argument("--registry", help="registry folder (overrides the recipe's registry; relative to the working folder)")
     p.add_argument("--seed", type=int, default=None, help="random_state (overrides the recipe's)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
