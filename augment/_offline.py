@@ -225,13 +225,12 @@ def _worker_pipeline(payload: tuple[str, str, Any]):
     compose = _WORKER_PIPELINES.get(sha)
     if compose is None:
         compose = load_pipeline(value) if kind == "dict" else pickle.loads(value)
-        compose.save_applied_params = True
         _WORKER_PIPELINES.clear()
         _WORKER_PIPELINES[sha] = compose
     return compose
 
 
-def _run_chunk_with(compose, task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+def _run_chunk_with(compose, task: dict[str, Any]) -> tuple[list[np.ndarray], list[str]]:
     """Augment a chunk; returns the images and each one's applied parameters as JSON text.
 
     With paths, each PNG is written atomically with its parameters inside (a tEXt chunk), so a
@@ -246,11 +245,12 @@ def _run_chunk_with(compose, task: dict[str, Any]) -> tuple[np.ndarray, list[str
             write_png(paths[j], out, text=text)
         outs.append(out)
         params.append(text)
-    return _stack(outs), params
+    return outs, params
 
 
 def _run_chunk(task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    return _run_chunk_with(_worker_pipeline(task["pipeline"]), task)
+    outs, params = _run_chunk_with(_worker_pipeline(task["pipeline"]), task)
+    return _stack(outs), params  # one buffer to send back
 
 
 def _stack(images: list[np.ndarray]) -> np.ndarray:
@@ -571,7 +571,16 @@ def _generate(
             for j, k in enumerate(ks):
                 outputs[k], params[k] = out[j], ps[j]
 
-    new_images = _stack([o for o in outputs if o is not None]) if m else np.zeros((0, *imgs.shape[1:]), dtype=np.uint8)
+    if m:
+        shapes = {o.shape for o in outputs}
+        if len(shapes) > 1:
+            _stack([o for o in outputs])  # raises the one-line error naming the sizes
+        new_images = np.empty((m, *outputs[0].shape), dtype=np.uint8)
+        for k, o in enumerate(outputs):
+            new_images[k] = o
+        outputs = []
+    else:
+        new_images = np.zeros((0, *imgs.shape[1:]), dtype=np.uint8)
     row_ids = list(plan.row_ids)
     refused = pd.DataFrame(columns=list(REFUSED_COLUMNS))
     keep = np.ones(m, dtype=bool)
@@ -607,7 +616,7 @@ def _generate(
     new_labels = labs[plan.parents[kept]]
     manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
     manifest = manifest[list(MANIFEST_COLUMNS)]
-    images_out = new_images[kept] if m else new_images
+    images_out = new_images[kept] if len(kept) < m else new_images
     if out_path is not None:
         if not refused.empty:
             with atomic_path(out_path / _REFUSED) as tmp:

@@ -162,7 +162,6 @@ class OnlineAugment:
             raise ParameterError(f"The 'transform' parameter of OnlineAugment must be callable. Got {type(transform).__name__}.")
         self.pipeline = pipeline
         self._compose = load_pipeline(pipeline)
-        self._compose.save_applied_params = False
         self.p_ = self._probabilities(weights, p, embeddings)
         self.random_state = int(random_state)
         self._base = splitmix64(int(random_state) & _M64)[1]

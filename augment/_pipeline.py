@@ -10,7 +10,9 @@ pipeline's random state is set from that seed alone (:func:`seed_pipeline`: one 
 ``Generator`` and one ``random.Random``, shared by every transform, re-seeded in place), so the
 image depends only on (pipeline, parent image, seed): the same in any process, any order, any
 ``n_jobs``.
-The parameters albumentations actually applied (``save_applied_params``) are recorded too,
+The parameters albumentations actually applied are recorded too (each transform's ``params``
+after the call, in pipeline order; the same information as ``save_applied_params``, without the
+extra key travelling through every transform),
 JSON-able; arrays larger than :data:`MAX_ARRAY` values (noise maps, ...) are recorded by shape,
 dtype and a CRC-32 of a sample of their values (the seed reproduces them exactly).
 :func:`replay` re-applies a manifest row to its parent and checks the parameters match.
@@ -164,7 +166,7 @@ def load_pipeline(pipeline: Any):
         )
     if not isinstance(compose, A.BaseCompose):
         compose = A.Compose([compose])
-    compose.save_applied_params = True
+    compose.save_applied_params = False  # parameters are read from the transforms (apply_pipeline)
     return compose
 
 
@@ -216,13 +218,21 @@ class _NumpyRandom(random.Random):
 
     def __init__(self, gen: np.random.Generator | None = None) -> None:
         self._gen = gen if gen is not None else np.random.Generator(np.random.PCG64(0))
+        self._buffer: list[float] = []
         super().__init__(0)
 
     def seed(self, *args: Any, **kwargs: Any) -> None:  # seeded through the numpy generator
         return None
 
+    def reset(self) -> None:
+        """Forget pre-drawn values (after the numpy generator was re-seeded)."""
+        self._buffer = []
+
     def random(self) -> float:
-        return float(self._gen.random())
+        # draws come 16 at a time from the numpy generator, handed out in order
+        if not self._buffer:
+            self._buffer = self._gen.random(16).tolist()[::-1]
+        return self._buffer.pop()
 
     def getrandbits(self, k: int) -> int:
         if k <= 0:
@@ -235,10 +245,11 @@ class _NumpyRandom(random.Random):
         return out >> (bits - k)
 
     def getstate(self) -> Any:
-        return self._gen.bit_generator.state
+        return (self._gen.bit_generator.state, list(self._buffer))
 
     def setstate(self, state: Any) -> None:
-        self._gen.bit_generator.state = state
+        self._gen.bit_generator.state, buffer = state
+        self._buffer = list(buffer)
 
     def __reduce__(self):
         return (_NumpyRandom, (self._gen,))
@@ -251,22 +262,25 @@ def seed_pipeline(compose, seed: int) -> None:
     it, attached once; each call sets the PCG64 state from SplitMix64 of the seed. A few
     microseconds per image, and the same seed always gives the same random state, in any process.
     """
-    gen = getattr(compose, "_curakit_rng", None)
-    if gen is None:
+    rngs = getattr(compose, "_curakit_rngs", None)
+    if rngs is None:
         gen = np.random.Generator(np.random.PCG64(0))
-        compose.set_random_state(gen, _NumpyRandom(gen))
-        compose._curakit_rng = gen
+        rngs = (gen, _NumpyRandom(gen))
+        compose.set_random_state(*rngs)
+        compose._curakit_rngs = rngs
+    gen, py = rngs
     gen.bit_generator.state = _pcg64_state(seed)
+    py.reset()
 
 
 def _json_default(obj: Any) -> Any:
     """numpy values in applied parameters: small arrays in full, large ones by shape, dtype and SHA-1."""
     if isinstance(obj, np.ndarray):
         if obj.size > MAX_ARRAY:
-            # a fingerprint, not the values (the seed reproduces them): CRC-32 of at most 4,096
+            # a fingerprint, not the values (the seed reproduces them): CRC-32 of at most 256
             # evenly spaced values, cheap enough for every image
             flat = obj.reshape(-1)
-            sample = np.ascontiguousarray(flat[:: max(1, flat.size // 4096)])
+            sample = np.ascontiguousarray(flat[:: max(1, flat.size // 256)])
             return {"__array__": list(obj.shape), "dtype": str(obj.dtype), "sample_crc32": zlib.crc32(sample.tobytes())}
         return obj.tolist()
     if isinstance(obj, np.generic):
@@ -286,9 +300,34 @@ def record_params(applied: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
     return json.loads(applied_json(applied))
 
 
+def _leaves(compose) -> list[Any]:
+    """The pipeline's transforms (not compositions), in pipeline order; cached on the pipeline."""
+    leaves = getattr(compose, "_curakit_leaves", None)
+    if leaves is None:
+        A = _albumentations()
+        leaves = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, A.BaseCompose):
+                for child in node.transforms:
+                    walk(child)
+            else:
+                leaves.append(node)
+
+        walk(compose)
+        compose._curakit_leaves = leaves
+    return leaves
+
+
 def apply_pipeline(compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict[str, Any]]]]:
-    """Transform one uint8 (H, W, C) image with ``seed``; returns (image (H', W', C), applied params)."""
+    """Transform one uint8 (H, W, C) image with ``seed``; returns (image (H', W', C), applied params).
+
+    The applied parameters are the ``params`` of every transform that ran (in pipeline order).
+    """
     seed_pipeline(compose, seed)
+    leaves = _leaves(compose)
+    for t in leaves:  # a transform a OneOf did not pick keeps its last params otherwise
+        t.params = {}
     channels = image.shape[-1]
     try:
         result = compose(image=image)
@@ -316,7 +355,7 @@ def apply_pipeline(compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, l
             f"The pipeline changed the number of channels from {channels} to {out.shape[-1]}. "
             "Remove ToGray/ToRGB or convert the images before augmenting."
         )
-    return out, result.get("applied_transforms", [])
+    return out, [(type(t).__name__, t.params) for t in leaves if t.params]
 
 
 def _row_get(row: Any, key: str) -> Any:
