@@ -240,3 +240,18 @@ def test_image_files_corrupt_missing_and_mixed_modes(digits, rgb, tmp_path):
     colour = write_png(tmp_path / "colour.png", rgb[0][0])
     with pytest.raises(ValueError, match=r"mix \[1, 3\] channels \(grayscale and colour\)"):
         augment.offline([*paths, colour], labels[:5], gray_pipeline())
+
+
+def test_oneof_records_only_the_transform_that_ran(digits):
+    images, labels = digits
+    pipe = A.Compose([A.OneOf([A.Blur(blur_limit=3, p=1.0), A.MedianBlur(blur_limit=3, p=1.0)], p=1.0),
+                      A.HorizontalFlip(p=0.5)])
+    out = augment.offline(images[:40], labels[:40], pipe, n=30, random_state=4)
+    picked = []
+    for k in range(len(out)):
+        applied = [name for name, _ in json.loads(out.manifest["params"].iloc[k])["applied"]]
+        assert sum(name in ("Blur", "MedianBlur") for name in applied) == 1, applied
+        picked.append(applied[0])
+        row = out.manifest.iloc[k]
+        np.testing.assert_array_equal(augment.replay(row, images[row["parent"]], pipe), out.images[k])
+    assert set(picked) == {"Blur", "MedianBlur"}
