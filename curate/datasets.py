@@ -47,7 +47,7 @@ from diagnose._exceptions import ParameterError
 from diagnose._random import check_random_state
 from diagnose._registry import PluginRegistry
 
-__all__ = ["SCENARIOS", "DigitsDrift", "TabularDrift", "load_breast_cancer_drift", "load_digits_drift"]
+__all__ = ["DigitsDrift", "SCENARIOS", "TabularDrift", "load_breast_cancer_drift", "load_digits_drift"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
