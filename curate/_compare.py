@@ -56,8 +56,9 @@ class ComparisonTable:
             raise ParameterError(
                 f"No strategy forgets at most {max_forgetting} on 'old'. Raise max_forgetting or add strategies."
             )
-        # ties: the cheaper strategy wins (do_nothing first)
-        order = frame.sort_values([by, "train_time"], ascending=[False, True], kind="mergesort")
+        # ties: the strategy listed first wins (do_nothing first); never wall-clock time, which
+        # would make the choice differ between identical runs
+        order = frame.sort_values([by], ascending=[False], kind="mergesort")
         return str(order.iloc[0]["strategy"])
 
     def to_dict(self) -> dict[str, Any]:

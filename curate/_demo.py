@@ -204,7 +204,7 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
         registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, metric="accuracy",
                           strategy="incumbent", champion=True, note="incumbent trained on the old data")
         candidates = comparison.frame[comparison.frame["strategy"] != "do_nothing"]
-        best_name = str(candidates.sort_values(["new", "train_time"], ascending=[False, True]).iloc[0]["strategy"])
+        best_name = str(candidates.sort_values(["new"], ascending=[False], kind="mergesort").iloc[0]["strategy"])
         return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
 
     best_name, decision = _timed(timings, "promote", _promote)

@@ -245,6 +245,39 @@ class Diagnosis:
             atomic_write_text(path, text)
         return text
 
+    def plot_embedding(self, color: str | Sequence[Any] | np.ndarray = "slice", *, top: int = 8, ax: Any = None):
+        """Scatter of the 2-D UMAP coordinates; returns the matplotlib Figure.
+
+        color : ``"slice"`` (the ``top`` most severe slices, the rest grey), ``"error"``
+            (wrong rows in red), ``"label"`` (true class), or one value per analysed row.
+        """
+        from ._report import error_scatter_figure, slice_labels, umap_scatter_figure
+
+        if self.coords is None:
+            raise ParameterError(
+                "This diagnosis has no embedding coordinates: the 'clusters' method did not run. "
+                "Pass embeddings= (or features=) to find_slices and include 'clusters' in methods."
+            )
+        if isinstance(color, str):
+            if color == "slice":
+                return umap_scatter_figure(self.coords, slice_labels(list(self.slices), self.n_analysed, top=top),
+                                           background="other", title="UMAP coloured by slice", ax=ax)
+            if color == "error":
+                return error_scatter_figure(self.coords, self.errors, ax=ax)
+            if color == "label":
+                return umap_scatter_figure(self.coords, self.y_true, title="UMAP coloured by true class", ax=ax)
+            raise ParameterError(
+                "The 'color' parameter of Diagnosis.plot_embedding must be 'slice', 'error', 'label' or one value "
+                f"per analysed row. Got {color!r} instead."
+            )
+        values = np.asarray(color)
+        if values.shape != (self.n_analysed,):
+            raise ParameterError(
+                f"Diagnosis.plot_embedding got {values.shape[0] if values.ndim else 0} colour values for "
+                f"{self.n_analysed} analysed rows. Pass one value per row."
+            )
+        return umap_scatter_figure(self.coords, values, title="UMAP", ax=ax)
+
     def _repr_html_(self) -> str:
         from ._report import diagnosis_summary_html
 

@@ -75,3 +75,27 @@ def test_diagnosis_html_without_clusters():
     assert html.startswith("<!DOCTYPE html>") and "<title>T &lt;x&gt;</title>" in html
     assert html.count("<img") == 1 and "Embedding clusters" not in html
     assert "Slice details" in html and d.slices[0].id in html
+
+
+def test_plot_embedding_colours_and_errors():
+    import numpy as np
+    import pytest
+
+    import diagnose
+
+    rng = np.random.default_rng(0)
+    emb = np.vstack([rng.normal(0, 1, (150, 5)), rng.normal(6, 1, (60, 5))])
+    y = np.r_[np.zeros(150, int), np.ones(60, int)]
+    pred = y.copy()
+    pred[150:190] = 0
+    d = diagnose.find_slices(y, pred, embeddings=emb, methods=["clusters"], random_state=0)
+    for color in ("slice", "error", "label", np.arange(len(y)) % 3):
+        fig = d.plot_embedding(color)
+        assert fig.axes and fig.axes[0].collections
+    with pytest.raises(ValueError, match="'color' parameter of Diagnosis.plot_embedding must be"):
+        d.plot_embedding("errors")
+    with pytest.raises(ValueError, match="got 3 colour values for 210 analysed rows"):
+        d.plot_embedding(np.arange(3))
+    no_coords = diagnose.find_slices(y, pred, methods=["confusion"])
+    with pytest.raises(ValueError, match="has no embedding coordinates"):
+        no_coords.plot_embedding()
