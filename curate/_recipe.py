@@ -539,7 +539,8 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
                                random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
                                errors="record", **common)
     max_forgetting = rsec.get("max_forgetting")
-    chosen = table.best("new", max_forgetting=max_forgetting)
+    # retrain.choose names the eval set whose score picks the candidate (default: the new holdout)
+    chosen = table.best(rsec.get("choose", "new"), max_forgetting=max_forgetting)
     promotion = None
     if reg is not None and source == "estimator":
         base = table.results["do_nothing"]

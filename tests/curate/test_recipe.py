@@ -124,3 +124,17 @@ def test_image_recipe_on_the_digits_scenario(tmp_path):
     assert reg.versions()[0].model_format == "torch-state-dict"
     with pytest.raises(ParameterError, match=r"Recipe section 'data' with a scenario takes no 'old'"):
         run_recipe(Recipe.from_dict(dict(rec, data={"scenario": "digits_drift", "old": "x.parquet"}), base_dir=tmp_path))
+
+
+def test_choose_names_the_eval_set_that_picks_the_candidate(first_run, tmp_path):
+    import copy
+
+    folder, _ = first_run
+    data = copy.deepcopy(RECIPE)
+    data["retrain"]["choose"] = "old"
+    run = run_recipe(Recipe.from_dict(data, base_dir=folder), registry=tmp_path / "reg", output=tmp_path / "o")
+    assert run.chosen == run.comparison.best("old", max_forgetting=data["retrain"].get("max_forgetting"))
+    data["retrain"]["choose"] = "newest"
+    with pytest.raises(ValueError, match="The 'by' parameter of ComparisonTable.best must be one of"):
+        run_recipe(Recipe.from_dict(data, base_dir=folder), registry=tmp_path / "reg3", output=tmp_path / "o3")
+    assert not (tmp_path / "reg3").exists() or not curate.Registry(tmp_path / "reg3").versions()
