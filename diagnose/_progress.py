@@ -37,6 +37,11 @@ def progress(
     """Wrap ``iterable`` in a progress bar when enabled; otherwise return it unchanged."""
     if not progress_enabled(enabled):
         return iter(iterable)
-    from tqdm.auto import tqdm
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm  # a widget bar in Jupyter, a text bar elsewhere
+    else:
+        from tqdm.std import tqdm  # without ipywidgets tqdm.auto only warns, then draws text anyway
 
     return iter(tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True))
