@@ -34,7 +34,7 @@ from ._exceptions import DataError, ParameterError
 from ._html import escape, figure_html, frame_html, html_document, section
 from ._io import atomic_write_text
 from ._random import child_seed
-from ._rules import benjamini_hochberg
+from ._stats import bh_adjust
 
 __all__ = ["Decision", "DriftReport", "delong_auc", "drift", "psi", "should_retrain"]
 
@@ -415,7 +415,7 @@ def drift(
                 "current_mean": cur_mean,
             }
         )
-    q = benjamini_hochberg(np.asarray(p_values))
+    q = bh_adjust(np.asarray(p_values))
     for row, qv in zip(rows, q):
         row["q_value"] = float(qv)
         row["drifted"] = bool(qv < alpha)

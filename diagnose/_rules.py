@@ -50,46 +50,16 @@ import pandas as pd
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._exceptions import DataError, ParameterError
 from ._slice import Slice, slice_id
+from ._stats import bh_adjust, wilson_bounds
 from ._validation import check_choice
 
 __all__ = [
-    "benjamini_hochberg",
     "rule_slices",
-    "wilson_interval",
 ]
 
 logger = logging.getLogger(__name__)
 
 _SEARCHES = ("lattice", "tree", "both")
-
-
-# -- statistics shared by the diagnosers ------------------------------------------------------
-def wilson_interval(errors: Any, n: Any, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial proportion ``errors / n`` (vectorised, 95% by default)."""
-    e = np.asarray(errors, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(n > 0, e / np.maximum(n, 1), 0.0)
-        denom = 1.0 + z * z / np.maximum(n, 1)
-        centre = (p + z * z / (2 * np.maximum(n, 1))) / denom
-        half = z * np.sqrt(p * (1 - p) / np.maximum(n, 1) + z * z / (4 * np.maximum(n, 1) ** 2)) / denom
-    lo = np.clip(centre - half, 0.0, 1.0)
-    hi = np.clip(centre + half, 0.0, 1.0)
-    return np.where(n > 0, lo, 0.0), np.where(n > 0, hi, 1.0)
-
-
-def benjamini_hochberg(p_values: Any) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="mergesort")
-    ranked = p[order] * m / np.arange(1, m + 1)
-    q_sorted = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty(m)
-    q[order] = np.clip(q_sorted, 0.0, 1.0)
-    return q
 
 
 def _binom_pvalue(errors_in: np.ndarray, size: np.ndarray, total_errors: int, n: int) -> np.ndarray:
@@ -725,11 +695,11 @@ def rule_slices(
     # q-values: Benjamini-Hochberg over every candidate the search evaluated (the family of
     # tests); each chosen slice was evaluated, so its p-value is in the family.
     family = np.sort(np.concatenate([all_p, p])) if len(all_p) == 0 else np.sort(all_p)
-    q_sorted = benjamini_hochberg(family)  # family is sorted, so q_sorted is too
+    q_sorted = bh_adjust(family)  # family is sorted, so q_sorted is too
     rank = np.clip(np.searchsorted(family, p * (1 + 1e-12), side="right"), 1, len(family))
     q = np.maximum(q_sorted[rank - 1], p)
     m_total = len(family)
-    lo, hi = wilson_interval(errs, sizes)
+    lo, hi = wilson_bounds(errs, sizes)
     out: list[Slice] = []
     for i, (conds, score, m) in enumerate(chosen):
         definition = {

@@ -10,20 +10,41 @@ documented term (for example for under-representation in training).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["bh_adjust", "binom_greater", "binom_less", "excess_severity", "hypergeom_greater", "wilson_interval"]
+__all__ = [
+    "bh_adjust",
+    "binom_greater",
+    "binom_less",
+    "excess_severity",
+    "hypergeom_greater",
+    "wilson_bounds",
+    "wilson_interval",
+]
 
 
-def wilson_interval(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+def wilson_bounds(errors: Any, n: Any, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score intervals of ``errors / n``, vectorised (95% by default); (0, 1) where n = 0."""
+    e = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    m = np.maximum(n, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(n > 0, e / m, 0.0)
+        denom = 1.0 + z * z / m
+        centre = (p + z * z / (2 * m)) / denom
+        half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m**2)) / denom
+    # the interval always holds p (rounding could otherwise put p = 1 a hair above hi)
+    lo = np.clip(np.minimum(centre - half, p), 0.0, 1.0)
+    hi = np.clip(np.maximum(centre + half, p), 0.0, 1.0)
+    return np.where(n > 0, lo, 0.0), np.where(n > 0, hi, 1.0)
+
+
+def wilson_interval(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval (95% by default) for ``k`` successes out of ``n``."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+    lo, hi = wilson_bounds(k, n, z)
+    return (float(lo), float(hi))
 
 
 def bh_adjust(pvalues: np.ndarray | list[float]) -> np.ndarray:

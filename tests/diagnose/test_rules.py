@@ -10,7 +10,8 @@ from sklearn.datasets import load_breast_cancer
 
 from diagnose import DIAGNOSERS, DataError, ParameterError, Slice, UnknownNameError
 from diagnose._diagnosers import AnalysisInput
-from diagnose._rules import benjamini_hochberg, rule_slices, wilson_interval
+from diagnose._rules import rule_slices
+from diagnose._stats import bh_adjust, wilson_bounds
 
 SEARCHES = ["lattice", "tree", "both"]
 
@@ -115,8 +116,8 @@ def test_registered_with_its_requirements():
 def test_statistics_helpers():
     # Benjamini-Hochberg on a textbook example (q = min over later ranks of p * m / rank)
     p = np.array([0.01, 0.04, 0.03, 0.20])
-    np.testing.assert_allclose(benjamini_hochberg(p), [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.20])
-    lo, hi = wilson_interval(np.array([0, 5, 10]), np.array([10, 10, 10]))
+    np.testing.assert_allclose(bh_adjust(p), [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.20])
+    lo, hi = wilson_bounds(np.array([0, 5, 10]), np.array([10, 10, 10]))
     assert lo[0] == 0.0 and 0.0 < hi[0] < 0.35
     assert lo[1] == pytest.approx(1 - hi[1]) and hi[2] == pytest.approx(1.0)
 
