@@ -103,13 +103,16 @@ def run_demo(
     quick: bool = False,
     epochs: int | None = None,
     n_fill: int | None = None,
-    tolerance: float = 0.01,
+    tolerance: float = 0.02,
     progress: bool | None = None,
 ) -> DemoResult:
     """Run the whole loop on the digits drift scenario and write every output into ``out_dir``.
 
     quick : a reduced scenario (fewer scans, fewer epochs) for tests and smoke runs.
-    tolerance : the most the promoted model may lose on the old holdout (accuracy points).
+    tolerance : the most the promoted model may lose on the old holdout (accuracy, as a fraction),
+        judged by the gate's paired bootstrap at 95% one-sided confidence. With the ~300-row old
+        holdout that bound is about +-1.3 points wide, so 0.02 is the tightest margin the data
+        can support; 0.01 would reject candidates that are in fact no worse.
     """
     import os
 

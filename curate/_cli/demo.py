@@ -17,8 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--random-state", type=int, default=0, help="one seed for everything (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a reduced scenario for a smoke run (~1/3 of the time)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 15, or 6 with --quick)")
-    p.add_argument("--tolerance", type=float, default=0.01,
-                   help="most accuracy the promoted model may lose on the old holdout (default: %(default)s)")
+    p.add_argument("--tolerance", type=float, default=0.02,
+                   help="most accuracy (a fraction) the promoted model may lose on the old holdout, judged at 95%% "
+                   "confidence by a paired bootstrap (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

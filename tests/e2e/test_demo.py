@@ -27,7 +27,7 @@ def test_promoted_model_beats_incumbent_on_new_within_tolerance_on_old(demo):
     gain_new = table.loc[best, "new"] - table.loc["do_nothing", "new"]
     drop_old = table.loc["do_nothing", "old"] - table.loc[best, "old"]
     assert gain_new > 0.1, f"new holdout gain only {gain_new:.3f}"
-    assert drop_old <= 0.01
+    assert drop_old <= 0.02
     # the weak slices got better on the new holdout
     slice_cols = [c for c in table.columns if c.startswith("slice:") and c.endswith(":new")]
     assert slice_cols
