@@ -88,10 +88,14 @@ def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
 
 def _train_incumbent(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, progress: bool | None):
     """The model in production: a SmallCNN trained on the old data only."""
+    import torch
+
     import curate
     from curate.models import SmallCNN
 
-    model = SmallCNN(num_classes=10, in_channels=images.shape[-1])
+    with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed, not the process
+        torch.manual_seed(seed)
+        model = SmallCNN(num_classes=10, in_channels=images.shape[-1])
     curate.fit(model, images, labels, epochs=epochs, lr=3e-3, patience=4, random_state=seed, progress=progress)
     return model
 

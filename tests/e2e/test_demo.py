@@ -70,8 +70,8 @@ def test_registry_keeps_both_versions_and_rolls_back(demo):
     back = reg.rollback()
     assert back.version == versions[0] and reg.champion == versions[0]
     model = reg.load()
-    from diagnose._model import predict_proba
     from curate.datasets import load_digits_drift
+    from diagnose._model import predict_proba
 
     scen = load_digits_drift(random_state=0, n_samples=700)
     acc = (predict_proba(model, scen.old_test["images"]).argmax(1) == scen.old_test["labels"]).mean()
@@ -87,3 +87,25 @@ def test_heavy_slanted_slices_were_found(demo):
     top = [s for s in d.slices if s.method == "clusters"][:3]
     shares = [float(scen.new["heavy"][s.indices].mean()) for s in top]
     assert np.mean(shares) > 0.8, shares
+
+
+def test_one_random_state_gives_identical_outputs_in_another_process(demo, tmp_path):
+    """Same seed, fresh process (other torch default seed, other hash seed): same results."""
+    import os
+    import subprocess
+    import sys
+
+    import curate
+
+    out = tmp_path / "again"
+    env = dict(os.environ, PYTHONHASHSEED="123")
+    subprocess.run([sys.executable, "-m", "curate", "-q", "demo", "--quick", "--no-progress", "--out", str(out)],
+                   check=True, env=env, capture_output=True)
+    first = pd.read_csv(demo.out_dir / "comparison.csv").drop(columns="train_time")
+    second = pd.read_csv(out / "comparison.csv").drop(columns="train_time")
+    pd.testing.assert_frame_equal(first, second)
+    a = curate.TrainingSet.load(demo.out_dir / "training_set")
+    b = curate.TrainingSet.load(out / "training_set")
+    assert a.fingerprint() == b.fingerprint()
+    assert json.loads((demo.out_dir / "diagnosis.json").read_text())["slices"] == json.loads(
+        (out / "diagnosis.json").read_text())["slices"]
