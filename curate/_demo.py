@@ -96,7 +96,7 @@ def _train_incumbent(images: np.ndarray, labels: np.ndarray, *, epochs: int, see
     with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed, not the process
         torch.manual_seed(seed)
         model = SmallCNN(num_classes=10, in_channels=images.shape[-1])
-    curate.fit(model, images, labels, epochs=epochs, lr=3e-3, patience=4, random_state=seed, progress=progress)
+    curate.fit(model, images, labels, epochs=epochs, lr=3e-3, patience=4, random_state=seed, progress_bar=progress)
     return model
 
 

@@ -34,7 +34,7 @@ def fit(
     sample_weight: Any = None,
     transform: Any = None,
     random_state: int = 0,
-    progress: bool | None = None,
+    progress_bar: bool | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Train ``model`` in place on ``X``, ``y``; returns ``(model, history)``.
 
@@ -55,7 +55,7 @@ def fit(
         return model, sk_fit(model, X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight))
     _check_number("fit", "validation", validation, kind=float, low=0.0, high=0.5)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                         patience=patience, progress=progress)
+                         patience=patience, progress=progress_bar)
     order = check_random_state(child_seed(random_state, "fit", "split")).permutation(len(y))
     n_val = int(round(len(y) * validation))
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
