@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from diagnose._exceptions import DataError, ParameterError
-from diagnose._io import atomic_dir
+from diagnose._io import atomic_dir, read_table
 from diagnose._random import check_random_state, child_seed
 from diagnose._registry import did_you_mean
 from diagnose._slice import _jsonable
@@ -276,17 +276,6 @@ class RecipeRun:
 
 
 # -- steps ------------------------------------------------------------------------------------------
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    raise DataError(f"Recipe data file {path.name!r} must be .parquet or .csv. Got {suffix or 'no suffix'!r}.")
-
-
 def _split_holdout(frame: pd.DataFrame, fraction: float, seed: int, time: str | None, latest: bool,
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     n_hold = int(round(fraction * len(frame)))
@@ -326,15 +315,15 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
         if key not in data:
             raise ParameterError(f"Recipe section 'data' needs the key {key!r} (or 'scenario' for the image demo).")
     target, time_col = data["target"], data.get("time")
-    old = _read_table(rec.path(data["old"]))
-    new = _read_table(rec.path(data["new"]))
+    old = read_table(rec.path(data["old"]), "Recipe data.old")
+    new = read_table(rec.path(data["new"]), "Recipe data.new")
     frac = float(data.get("eval_fraction", 0.25))
     if "eval_old" in data:
-        old_train, eval_old = old, _read_table(rec.path(data["eval_old"]))
+        old_train, eval_old = old, read_table(rec.path(data["eval_old"]), "Recipe data.eval_old")
     else:
         old_train, eval_old = _split_holdout(old, frac, child_seed(seed, "holdout", "old"), time_col, latest=False)
     if "eval_new" in data:
-        new_pool, eval_new = new, _read_table(rec.path(data["eval_new"]))
+        new_pool, eval_new = new, read_table(rec.path(data["eval_new"]), "Recipe data.eval_new")
     else:
         new_pool, eval_new = _split_holdout(new, frac, child_seed(seed, "holdout", "new"), time_col, latest=True)
     features = list(data.get("features") or [c for c in old.columns if c not in (target, time_col)])

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_path"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_table"]
 
 
 def _umask() -> int:
@@ -92,3 +92,27 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
+
+
+def read_table(path: str | os.PathLike, what: str = "Table"):
+    """A Parquet (``.parquet``/``.pq``) or CSV (``.csv``/``.txt``) file as a DataFrame.
+
+    A missing file raises ``FileNotFoundError``; another extension or an unreadable Parquet
+    file raises a one-line :class:`DataError` naming ``what`` (e.g. ``"--old"``) and the fix.
+    """
+    import pandas as pd
+
+    from ._exceptions import DataError
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(2, "No such file", str(p))
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(p)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
+            raise DataError(f"{what} file {p.name!r} cannot be read as Parquet ({type(exc).__name__}). Check the file.") from None
+    if suffix in (".csv", ".txt"):
+        return pd.read_csv(p)
+    raise DataError(f"{what} file {p.name!r} has an unsupported extension {suffix!r}. Use .parquet, .pq or .csv.")

@@ -35,19 +35,11 @@ import numpy as np
 import pandas as pd
 
 from diagnose._exceptions import DataError, ParameterError
+from diagnose._io import read_table
 
 __all__ = ["add_parser", "run"]
 
 _TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
-            raise DataError(f"Table {path.name!r} cannot be read as Parquet ({type(exc).__name__}). Check the file.") from None
-    return pd.read_csv(path)
 
 
 def _convert(value: str, like: np.ndarray) -> Any:
@@ -155,7 +147,7 @@ def _eval_sets(items: list[str] | None, *, images: bool) -> dict[str, Any]:
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(2, "No such file", str(p))
-        out[name] = read_image_folder(p)[0] if images else _read_table(p)
+        out[name] = read_image_folder(p)[0] if images else read_table(p, "--eval")
     return out
 
 
@@ -199,7 +191,7 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
 
     if args.pipeline:
         raise ParameterError("--pipeline applies to image folders; tables are resampled with --method.")
-    table = _read_table(path)
+    table = read_table(path, "Input")
     if not args.target_col:
         raise ParameterError("A table needs --target-col naming its label column.")
     if args.target_col not in table.columns:

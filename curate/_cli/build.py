@@ -19,23 +19,10 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
-from diagnose._exceptions import DataError, ParameterError
+from diagnose._exceptions import ParameterError
+from diagnose._io import read_table
 
 __all__ = ["add_parser", "run"]
-
-
-def _read_table(path: str, what: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file", str(p))
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(p)
-    raise DataError(f"{what} file {p.name!r} has an unsupported extension {suffix!r}. Use .parquet, .pq or .csv.")
 
 
 def _number_or_text(raw: str):
@@ -52,8 +39,8 @@ def _number_or_text(raw: str):
 def run(args: argparse.Namespace) -> int:
     from curate import TrainingSetBuilder
 
-    old = _read_table(args.old, "--old")
-    new = _read_table(args.new, "--new")
+    old = read_table(args.old, "--old")
+    new = read_table(args.new, "--new")
     features = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
     b = TrainingSetBuilder(old, new, target=args.target, time=args.time, features=features)
 
@@ -88,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             name, sep, path = item.partition("=")
             if not sep:
                 name, path = (Path(item).stem or f"eval_{k}"), item
-            sets[name] = _read_table(path, "--eval")
+            sets[name] = read_table(path, "--eval")
         b.exclude(sets, near=args.near if args.near is not None else False)
     if args.dedup or args.near is not None:
         b.dedup(near=args.near if args.near is not None else False)

@@ -27,23 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from diagnose._exceptions import DataError, ParameterError
+from diagnose._io import read_table
 
 __all__ = ["add_parser", "run"]
-
-
-def _read_table(path: str, what: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file", str(p))
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(p)
-    raise DataError(f"{what} file {p.name!r} has an unsupported extension {suffix!r}. Use .parquet, .pq or .csv.")
 
 
 def _read_npy(path: str, what: str) -> np.ndarray:
@@ -78,7 +66,7 @@ def _parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     import diagnose
 
-    preds = _read_table(args.predictions, "predictions")
+    preds = read_table(args.predictions, "predictions")
     for col, flag in ((args.y_true_col, "--y-true-col"), (args.y_pred_col, "--y-pred-col")):
         if col not in preds.columns:
             raise DataError(
@@ -97,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
                     "so it holds no features. Pass a separate --features file."
                 )
         else:
-            features = _read_table(args.features, "features")
+            features = read_table(args.features, "features")
     if args.train_features:
-        train_features = _read_table(args.train_features, "train features")
+        train_features = read_table(args.train_features, "train features")
         # a training file in the predictions layout: drop its label / prediction / proba columns
         drop = [c for c in train_features.columns if c in own and (features is None or c not in features.columns)]
         train_features = train_features.drop(columns=drop)

@@ -52,9 +52,9 @@ def load_eval(spec: str) -> tuple[str, Any]:
             if "images" not in z.files or "labels" not in z.files:
                 raise DataError(f"{p.name!r} must hold arrays named 'images' and 'labels'. Got {sorted(z.files)}.")
             return name, (z["images"], z["labels"])
-    from curate._recipe import _read_table
+    from diagnose._io import read_table
 
-    return name, _read_table(p)
+    return name, read_table(p, "Eval set")
 
 
 def load_model(spec: str, model_class: str | None = None, model_kwargs: str | None = None) -> Any:
