@@ -188,6 +188,7 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
             curate.TrainingSetBuilder(scen.source("old"), scen.source("new"), target="labels")
             .add(filled, parents="new")
             .exclude(eval_sets)
+            .split(validation=0.15)  # early stopping; a parent and its fills stay on one side
             .build(random_state=random_state)
         )
 
