@@ -1,7 +1,12 @@
-"""``curakit diagnose``: find weak slices from files of predictions, features and embeddings.
+"""``curakit diagnose``: find weak slices from files of predictions, or from images and a model.
 
-Inputs
-------
+Two modes (exclusive; mixing them is a usage error, exit 2):
+
+  curakit diagnose PREDICTIONS --out DIR [--features F] [--embeddings E.npy] ...
+  curakit diagnose --images FOLDER --model REGISTRY[@VERSION] --out DIR [--train-images FOLDER] [--layer NAME]
+
+Inputs (files mode)
+-------------------
 PREDICTIONS  Parquet (``.parquet``/``.pq``) or CSV with columns ``y_true``, ``y_pred`` (names
              changeable with ``--y-true-col`` / ``--y-pred-col``) and optional ``proba_<class>``
              columns (class probabilities, in file order).
@@ -11,12 +16,29 @@ PREDICTIONS  Parquet (``.parquet``/``.pq``) or CSV with columns ``y_true``, ``y_
 --embeddings ``.npy`` array (n, d), one row per prediction (cluster slices).
 --train-features / --train-embeddings: the training rows, for under-representation.
 
-Images are not read by this command: embed them in Python with
-``np.save("emb.npy", diagnose.embed(model, images))`` and pass ``--embeddings emb.npy``.
+Inputs (images mode)
+--------------------
+--images        an image folder ``FOLDER/<label>/<file>.png``, read in sorted order (label
+                folder, then file name), the order ``curakit augment`` reads the same folder in.
+--model         a curakit model registry folder (``curate.Registry``): ``REGISTRY`` loads the
+                champion, ``REGISTRY@v3`` version v3. Must be a torch model.
+--train-images  the training images (same layout), embedded for under-representation.
+--layer         the embedding layer (a ``model.named_modules()`` name); default the input of
+                the model's last Linear layer (``diagnose.embed``).
+Labels: the label folders must be named by integers, and an integer name IS the model's class
+index (folder ``3`` = output 3 of the model, so a folder with only some classes works and
+numeric order is used, ``10`` after ``9``). A folder name that is not an integer, or an
+integer outside 0..k-1 for a model with k outputs, is an error.
+Images reach the model as float32 in [0, 1], channels first (``diagnose.predict_proba``).
 
 Outputs (in ``--out``; each file written atomically, nothing written if the run fails):
 ``diagnosis.json`` (``diagnose.Diagnosis.load``), ``report.html`` (self-contained) and
 ``slices.csv`` (one row per slice). A short table of the top slices is printed.
+Images mode also writes ``predictions.csv`` (path relative to FOLDER, y_true, y_pred,
+proba_<class> per model output; rows in the folder's order) and ``embeddings.npy`` (the
+analysed embeddings), so ``curakit augment FOLDER --diagnosis DIR/diagnosis.json --slice ID
+[--embeddings DIR/embeddings.npy]`` fills a slice on the same folder (cluster slices need the
+embeddings).
 """
 
 from __future__ import annotations
@@ -43,7 +65,9 @@ def _read_npy(path: str, what: str) -> np.ndarray:
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"{what} file {p.name!r} is not a plain numeric .npy array ({exc}). Save it with numpy.save.") from exc
+        raise DataError(
+            f"{what} file {p.name!r} is not a plain numeric .npy array ({exc}). Save it with numpy.save."
+        ) from exc
 
 
 def _parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -63,15 +87,47 @@ def _parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    import diagnose
+_FILE_ONLY = ("features", "embeddings", "train_features", "train_embeddings")
+_IMAGE_ONLY = ("model", "train_images", "layer")
 
+
+def _check_mode(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2): the files mode and the images mode are exclusive."""
+    usage = args.diagnose_usage_error
+    if args.images is not None or args.model is not None:
+        if args.predictions is not None:
+            usage("pass either a PREDICTIONS file or --images/--model, not both.")
+        if args.images is None or args.model is None:
+            usage("--images and --model go together: an image folder and a model registry (REGISTRY or REGISTRY@v3).")
+        mixed = [f"--{k.replace('_', '-')}" for k in _FILE_ONLY if getattr(args, k) is not None]
+        mixed += [
+            flag
+            for flag, dest, default in (
+                ("--y-true-col", "y_true_col", "y_true"),
+                ("--y-pred-col", "y_pred_col", "y_pred"),
+            )
+            if getattr(args, dest) != default
+        ]
+        if mixed:
+            usage(
+                f"{', '.join(mixed)} appl{'y' if len(mixed) > 1 else 'ies'} to a PREDICTIONS file, not to --images/--model."
+            )
+        return
+    if args.predictions is None:
+        usage("pass a PREDICTIONS file, or --images FOLDER with --model REGISTRY.")
+    mixed = [f"--{k.replace('_', '-')}" for k in _IMAGE_ONLY if getattr(args, k) is not None]
+    if mixed:
+        usage(
+            f"{', '.join(mixed)} appl{'y' if len(mixed) > 1 else 'ies'} to --images/--model, not to a PREDICTIONS file."
+        )
+
+
+def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
     preds = read_table(args.predictions, "predictions")
     for col, flag in ((args.y_true_col, "--y-true-col"), (args.y_pred_col, "--y-pred-col")):
         if col not in preds.columns:
             raise DataError(
-                f"The predictions file has no column {col!r} ({preds.shape[1]} columns). "
-                f"Name the column with {flag}."
+                f"The predictions file has no column {col!r} ({preds.shape[1]} columns). Name the column with {flag}."
             )
     proba_cols = [c for c in preds.columns if str(c).startswith("proba_")]
     own = {args.y_true_col, args.y_pred_col, *proba_cols}
@@ -91,55 +147,169 @@ def run(args: argparse.Namespace) -> int:
         # a training file in the predictions layout: drop its label / prediction / proba columns
         drop = [c for c in train_features.columns if c in own and (features is None or c not in features.columns)]
         train_features = train_features.drop(columns=drop)
-    embeddings = _read_npy(args.embeddings, "embeddings") if args.embeddings else None
-    train_embeddings = _read_npy(args.train_embeddings, "train embeddings") if args.train_embeddings else None
+    return {
+        "y_true": preds[args.y_true_col].to_numpy(),
+        "y_pred": preds[args.y_pred_col].to_numpy(),
+        "proba": preds[proba_cols].to_numpy(dtype=np.float64) if proba_cols else None,
+        "features": features,
+        "embeddings": _read_npy(args.embeddings, "embeddings") if args.embeddings else None,
+        "train_features": train_features,
+        "train_embeddings": _read_npy(args.train_embeddings, "train embeddings") if args.train_embeddings else None,
+    }
+
+
+def _load_model(spec: str) -> tuple[Any, str]:
+    """``REGISTRY`` (the champion) or ``REGISTRY@VERSION`` -> (model, version id)."""
+    from curate import Registry
+
+    folder, version = spec, None
+    head, at, tail = spec.rpartition("@")
+    if at and tail and "/" not in tail and not Path(spec).exists():
+        folder, version = head, tail
+    root = Path(folder)
+    if not root.exists():
+        raise FileNotFoundError(2, "No such file", folder)
+    if not root.is_dir() or not (root / "registry.json").is_file():
+        raise DataError(
+            f"--model {root.name!r} is not a curakit model registry (no registry.json). "
+            "Pass the folder of a curate.Registry, e.g. REGISTRY or REGISTRY@v3."
+        )
+    reg = Registry(root)
+    rec = reg.version(version)
+    return reg.load(rec.version), rec.version
+
+
+def _class_indices(labels: np.ndarray, n_classes: int, folder: str) -> np.ndarray:
+    """Label folder names -> the model's class indices (an integer name is the class index)."""
+    if labels.dtype.kind not in "iu":
+        names = sorted({str(v) for v in labels})
+        bad = next(v for v in names if not v.lstrip("-").isdigit())
+        raise DataError(
+            f"Image folder {Path(folder).name!r} has label folder {bad!r}, which is not a class index: the model "
+            f"has {n_classes} outputs, so name the label folders 0..{n_classes - 1} (the output each class is)."
+        )
+    outside = sorted({int(v) for v in labels if not 0 <= int(v) < n_classes})
+    if outside:
+        raise DataError(
+            f"Image folder {Path(folder).name!r} has label folder {str(outside[0])!r}, a class the model cannot know "
+            f"(it has {n_classes} outputs: classes 0..{n_classes - 1}). Remove the folder or pass the matching model."
+        )
+    return labels.astype(np.int64)
+
+
+def _model_channels(model: Any) -> int | None:
+    for module in model.modules():
+        channels = getattr(module, "in_channels", None)
+        if isinstance(channels, int) and type(module).__name__.startswith("Conv"):
+            return channels
+    return None
+
+
+def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    import diagnose
+    from augment._imageio import read_image_folder
+    from diagnose._model import is_torch_model
+
+    images, labels, paths = read_image_folder(args.images)
+    train_images = read_image_folder(args.train_images)[0] if args.train_images else None
+    model, version = _load_model(args.model)
+    if not is_torch_model(model):
+        raise ParameterError(
+            f"--images needs a torch model; the registry's {version} is a {type(model).__name__}. "
+            "For other models, write a predictions file and use the files mode."
+        )
+    channels = _model_channels(model)
+    for what, arr in (("--images", images), ("--train-images", train_images)):
+        if arr is not None and channels is not None and arr.shape[-1] != channels:
+            raise DataError(
+                f"{what} holds {arr.shape[-1]}-channel images (shape {arr.shape[1:]}) but the model {version} expects "
+                f"{channels} channel(s). Convert the images (grayscale or RGB) to match the model."
+            )
+    try:
+        proba = diagnose.predict_proba(model, images)
+    except RuntimeError as exc:
+        raise DataError(
+            f"The model {version} cannot run on images shaped {images.shape[1:]} "
+            f"({str(exc).splitlines()[0][:160]}). Pass images of the size it was trained on."
+        ) from None
+    y_true = _class_indices(labels, proba.shape[1], args.images)
+    y_pred = proba.argmax(axis=1).astype(np.int64)
+    embeddings = diagnose.embed(model, images, layer=args.layer)
+    train_embeddings = diagnose.embed(model, train_images, layer=args.layer) if train_images is not None else None
+    frame = pd.DataFrame({"path": paths, "y_true": y_true, "y_pred": y_pred})
+    for k in range(proba.shape[1]):
+        frame[f"proba_{k}"] = proba[:, k]
+    return {
+        "y_true": y_true,
+        "y_pred": y_pred,
+        "proba": proba,
+        "embeddings": embeddings,
+        "train_embeddings": train_embeddings,
+        "labels": list(range(proba.shape[1])),
+        "_predictions": frame,
+        "_model": f"{Path(args.model).name} {version}",
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import diagnose
+
+    _check_mode(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     options = _parse_options(args.set or [])
+    inputs = _images_inputs(args) if args.images is not None else _files_inputs(args)
+    predictions = inputs.pop("_predictions", None)
+    model_name = inputs.pop("_model", None)
 
-    d = diagnose.find_slices(
-        preds[args.y_true_col].to_numpy(),
-        preds[args.y_pred_col].to_numpy(),
-        proba=preds[proba_cols].to_numpy(dtype=np.float64) if proba_cols else None,
-        features=features,
-        embeddings=embeddings,
-        train_features=train_features,
-        train_embeddings=train_embeddings,
-        methods=methods,
-        random_state=args.random_state,
-        **options,
-    )
+    d = diagnose.find_slices(**inputs, methods=methods, random_state=args.random_state, **options)
     html = d.to_html(title=args.title)
     frame = d.to_frame()
 
-    from diagnose._io import atomic_write_text
+    from diagnose._io import atomic_path, atomic_write_text
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    written = ["diagnosis.json", "report.html", "slices.csv"]
+    if predictions is not None:
+        atomic_write_text(out / "predictions.csv", predictions.to_csv(index=False))
+        with atomic_path(out / "embeddings.npy") as tmp:
+            np.save(tmp, inputs["embeddings"])
+        written += ["predictions.csv", "embeddings.npy"]
     atomic_write_text(out / "slices.csv", frame.to_csv(index=False))
     atomic_write_text(out / "report.html", html)
     d.save(out / "diagnosis.json")
 
+    source = f" ({len(predictions)} images, model {model_name})" if predictions is not None else ""
     print(
-        f"{d.n_analysed} rows, baseline error {d.baseline_error_rate:.3f}, methods: {', '.join(d.methods)}; "
+        f"{d.n_analysed} rows{source}, baseline error {d.baseline_error_rate:.3f}, methods: {', '.join(d.methods)}; "
         f"{len(d.slices)} slice(s)."
     )
     if len(frame):
         shown = frame.head(args.top)[["rank", "method", "size", "error_rate", "lift", "description"]].copy()
         shown["description"] = shown["description"].str.slice(0, 70)
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"Wrote {out / 'diagnosis.json'}, {out / 'report.html'} and {out / 'slices.csv'}.")
+    names = [str(out / w) for w in written]
+    print(f"Wrote {', '.join(names[:-1])} and {names[-1]}.")
     return 0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "diagnose",
-        help="find weak slices from files of predictions, features and embeddings",
+        help="find weak slices from files of predictions, or from an image folder and a registry model",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("predictions", help="Parquet/CSV with y_true, y_pred and optional proba_* columns")
+    p.add_argument(
+        "predictions", nargs="?", help="Parquet/CSV with y_true, y_pred and optional proba_* columns (files mode)"
+    )
     p.add_argument("--out", required=True, help="output folder (diagnosis.json, report.html, slices.csv)")
+    p.add_argument("--images", help="images mode: an image folder FOLDER/<label>/<file>.png (labels = class indices)")
+    p.add_argument("--model", help="images mode: a model registry folder, REGISTRY (champion) or REGISTRY@v3")
+    p.add_argument("--train-images", help="images mode: the training image folder (under-representation)")
+    p.add_argument("--layer", help="images mode: embedding layer name (default: the input of the last Linear)")
     p.add_argument("--features", help="Parquet/CSV of features, one row per prediction (or the predictions file)")
     p.add_argument("--embeddings", help=".npy embeddings (n, d), one row per prediction")
     p.add_argument("--train-features", help="Parquet/CSV of the training rows' features")
@@ -156,5 +326,5 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--y-pred-col", default="y_pred", help="prediction column (default y_pred)")
     p.add_argument("--top", type=int, default=10, help="slices shown in the printed table (default 10)")
     p.add_argument("--title", default="curakit diagnosis", help="report title")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, diagnose_usage_error=p.error)
     return p
