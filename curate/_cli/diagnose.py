@@ -159,7 +159,7 @@ def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load_model(spec: str) -> tuple[Any, str]:
-    """``REGISTRY`` (the champion) or ``REGISTRY@VERSION`` -> (model, version id)."""
+    """``REGISTRY`` (the champion) or ``REGISTRY@VERSION`` -> (model, "<registry folder name> <version>")."""
     from curate import Registry
 
     folder, version = spec, None
@@ -176,7 +176,7 @@ def _load_model(spec: str) -> tuple[Any, str]:
         )
     reg = Registry(root)
     rec = reg.version(version)
-    return reg.load(rec.version), rec.version
+    return reg.load(rec.version), f"{root.name} {rec.version}"
 
 
 def _class_indices(labels: np.ndarray, n_classes: int, folder: str) -> np.ndarray:
@@ -214,24 +214,24 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
     images, labels, paths = read_image_folder(args.images)
     train_images = read_image_folder(args.train_images)[0] if args.train_images else None
-    model, version = _load_model(args.model)
+    model, name = _load_model(args.model)
     if not is_torch_model(model):
         raise ParameterError(
-            f"--images needs a torch model; the registry's {version} is a {type(model).__name__}. "
+            f"--images needs a torch model; the model {name} is a {type(model).__name__}. "
             "For other models, write a predictions file and use the files mode."
         )
     channels = _model_channels(model)
     for what, arr in (("--images", images), ("--train-images", train_images)):
         if arr is not None and channels is not None and arr.shape[-1] != channels:
             raise DataError(
-                f"{what} holds {arr.shape[-1]}-channel images (shape {arr.shape[1:]}) but the model {version} expects "
+                f"{what} holds {arr.shape[-1]}-channel images (shape {arr.shape[1:]}) but the model {name} expects "
                 f"{channels} channel(s). Convert the images (grayscale or RGB) to match the model."
             )
     try:
         proba = diagnose.predict_proba(model, images)
     except RuntimeError as exc:
         raise DataError(
-            f"The model {version} cannot run on images shaped {images.shape[1:]} "
+            f"The model {name} cannot run on images shaped {images.shape[1:]} "
             f"({str(exc).splitlines()[0][:160]}). Pass images of the size it was trained on."
         ) from None
     y_true = _class_indices(labels, proba.shape[1], args.images)
@@ -249,7 +249,7 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
         "train_embeddings": train_embeddings,
         "labels": list(range(proba.shape[1])),
         "_predictions": frame,
-        "_model": f"{Path(args.model).name} {version}",
+        "_model": name,
     }
 
 

@@ -91,4 +91,4 @@ def test_wrong_extension_and_usage_error(files, capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["diagnose", "--help"])
     assert exc.value.code == 0
-    assert "Images are not read by this command" in capsys.readouterr().out
+    assert "--images FOLDER --model REGISTRY[@VERSION]" in capsys.readouterr().out
