@@ -20,6 +20,16 @@ def _write_folder(root, images, labels):
         write_png(root / str(lab) / f"{i:04d}.png", img)
 
 
+def _pipeline(folder):
+    pipe = folder / "pipe.json"
+    pipe.write_text(json.dumps({
+        "__version__": "2.0.8",
+        "transform": {"__class_fullname__": "Compose", "p": 1.0, "transforms": [
+            {"__class_fullname__": "HorizontalFlip", "p": 1.0}]},
+    }))  # fmt: skip
+    return pipe
+
+
 @pytest.fixture(scope="module")
 def setup(digits, tmp_path_factory):
     import torch
@@ -81,10 +91,18 @@ def test_images_mode_writes_consistent_outputs(setup, capsys, tmp_path):
     np.testing.assert_allclose(emb, diagnose.embed(model, images), atol=1e-5)
     assert emb.shape == (240, 16)
     # cluster slices re-apply from the saved embeddings (what curakit augment --embeddings does)
-    for s in d.slices:
-        if s.definition["kind"] == "centroid":
-            found = set(np.flatnonzero(s.contains(embeddings=emb)).tolist())
-            assert len(found & set(s.indices.tolist())) >= 0.5 * s.size
+    clusters = [s for s in d.slices if s.definition["kind"] == "centroid"]
+    assert clusters
+    for s in clusters:
+        found = set(np.flatnonzero(s.contains(embeddings=emb)).tolist())
+        assert len(found & set(s.indices.tolist())) >= 0.5 * s.size
+    code = main([
+        "augment", str(setup / "test"), "--pipeline", str(_pipeline(tmp_path)), "--diagnosis",
+        str(out / "diagnosis.json"), "--slice", clusters[0].id, "--embeddings", str(out / "embeddings.npy"),
+        "--n", "2", "--out", str(tmp_path / "aug"),
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(pd.read_parquet(tmp_path / "aug" / "manifest.parquet")) == 2
 
 
 def test_version_layer_and_augment_on_same_folder(setup, capsys, tmp_path):
@@ -100,12 +118,7 @@ def test_version_layer_and_augment_on_same_folder(setup, capsys, tmp_path):
     d = Diagnosis.load(out / "diagnosis.json")
     assert d.methods == ("confusion",) and d.slices
     # the diagnosis drives curakit augment on the same folder
-    pipe = tmp_path / "pipe.json"
-    pipe.write_text(json.dumps({
-        "__version__": "2.0.8",
-        "transform": {"__class_fullname__": "Compose", "p": 1.0, "transforms": [
-            {"__class_fullname__": "HorizontalFlip", "p": 1.0}]},
-    }))  # fmt: skip
+    pipe = _pipeline(tmp_path)
     sid = d.slices[0].id
     code = main([
         "augment", str(setup / "test"), "--pipeline", str(pipe), "--diagnosis", str(out / "diagnosis.json"),
