@@ -547,26 +547,78 @@ class Registry:
         return ModelVersion.from_dict(rec)
 
     def export_mlflow(self, version: str | None = None, *, name: str = "curakit-model",
-                      tracking_uri: str | None = None, factory: Callable[[], Any] | None = None) -> Any:
+                      tracking_uri: str | None = None, factory: Callable[[], Any] | None = None,
+                      input_example: Any = None) -> Any:
         """Log ``version`` (the champion by default) to MLflow and register it as model ``name``.
 
-        Needs mlflow (``pip install mlflow``); returns mlflow's ModelVersion.
+        Needs mlflow (``pip install mlflow``); returns mlflow's ModelVersion. One MLflow run
+        (``curakit-<version>``) holds: params ``curakit_version``, ``strategy``, ``training_set``,
+        ``recipe_hash``, ``model_format`` and the version's training params as ``param.<key>``;
+        metrics ``<eval_set>_<metric>`` for every numeric score of each eval set (``old_accuracy``,
+        ``new_accuracy``, ...); tags ``curakit.model_hash`` and ``curakit.sha256``; the version's
+        ``version.json`` / ``preprocess.json`` as artifacts under ``curakit/``; and the model,
+        logged with ``mlflow.pytorch`` or ``mlflow.sklearn`` under ``model``. The MLflow model
+        takes already-preprocessed inputs (the registry's ``preprocess.json`` is not applied).
+
+        ``input_example`` (e.g. a small float32 NCHW tensor or feature frame) is passed to
+        ``log_model`` (it records a signature). Torch models are logged as a pickle of the module
+        (its class must be importable where it is loaded) unless ``input_example`` is given and
+        mlflow supports the traced ``pt2`` format, which it then uses. ``tracking_uri`` is set
+        for this call only. Nothing is left behind on failure: a run that failed is deleted.
         """
         mlflow = import_optional("mlflow")
         rec = self.version(version)
         model = self.load(rec.version, factory=factory)
+        torch_model = is_torch_model(model)
+        flavour = import_optional("mlflow.pytorch" if torch_model else "mlflow.sklearn")
+        accepted = inspect.signature(flavour.log_model).parameters
+        kwargs: dict[str, Any] = {}
+        # mlflow >= 3 names the logged model with name= (artifact_path= is deprecated there).
+        kwargs["name" if "name" in accepted else "artifact_path"] = "model"
+        if input_example is not None:
+            kwargs["input_example"] = input_example
+        if torch_model and input_example is None and "serialization_format" in accepted:
+            kwargs["serialization_format"] = "pickle"  # mlflow's default "pt2" needs an input_example
+        if not torch_model and "serialization_format" in accepted:
+            import_optional("skops.io")  # mlflow's safe default format for scikit-learn models
+        params = {"curakit_version": rec.version, "strategy": rec.strategy or "",
+                  "training_set": rec.training_set or "", "recipe_hash": rec.recipe_hash or "",
+                  "model_format": rec.model_format}
+        for key, value in sorted(rec.params.items()):
+            params[f"param.{key}"] = value if isinstance(value, _JSON_SCALARS) else json.dumps(_jsonable(value))
+        metrics = {f"{eval_set}_{key}": float(value)
+                   for eval_set, scores in sorted(rec.metrics.items()) if eval_set != "slices" and isinstance(scores, Mapping)
+                   for key, value in sorted(scores.items())
+                   if isinstance(value, int | float) and not isinstance(value, bool)}
+        folder = self.path / "versions" / rec.version
         if tracking_uri is not None:
+            was_set = mlflow.is_tracking_uri_set() if hasattr(mlflow, "is_tracking_uri_set") else True
+            previous_uri = mlflow.get_tracking_uri() if was_set else None
             mlflow.set_tracking_uri(tracking_uri)
-        with mlflow.start_run(run_name=f"curakit-{rec.version}") as run:
-            mlflow.log_params({"curakit_version": rec.version, "strategy": rec.strategy or "",
-                               "training_set": rec.training_set or "", "recipe_hash": rec.recipe_hash or ""})
-            for eval_set in ("old", "new"):
-                value = rec.score(eval_set)
-                if value is not None:
-                    mlflow.log_metric(f"{eval_set}_{rec.metric}", float(value))
-            flavour = importlib.import_module("mlflow.pytorch" if is_torch_model(model) else "mlflow.sklearn")
-            flavour.log_model(model, "model")
-            return mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+        run_id = None
+        try:
+            with mlflow.start_run(run_name=f"curakit-{rec.version}", nested=mlflow.active_run() is not None) as run:
+                run_id = run.info.run_id
+                mlflow.log_params(params)
+                if metrics:
+                    mlflow.log_metrics(metrics)
+                mlflow.set_tags({"curakit.model_hash": rec.model_hash, "curakit.sha256": rec.sha256})
+                for extra in ("version.json", "preprocess.json"):
+                    if (folder / extra).is_file():
+                        mlflow.log_artifact(str(folder / extra), artifact_path="curakit")
+                info = flavour.log_model(model, **kwargs)
+                mv = mlflow.register_model(info.model_uri, name)
+        except BaseException:
+            if run_id is not None:
+                with contextlib.suppress(Exception):
+                    mlflow.tracking.MlflowClient().delete_run(run_id)
+            raise
+        finally:
+            if tracking_uri is not None:
+                mlflow.set_tracking_uri(previous_uri)  # None: back to "not set" (mlflow's default)
+        logger.info("registry %s: exported %s to MLflow as %s version %s (run %s)", self.path, rec.version,
+                    name, mv.version, run_id)
+        return mv
 
     def __repr__(self) -> str:
         state = self._read()
