@@ -26,3 +26,17 @@ def test_all_is_sorted_and_importable(name):
         assert hasattr(mod, attr), f"{name}.{attr} is in __all__ but not importable"
     public = {a for a in dir(mod) if not a.startswith("_") and not isinstance(getattr(mod, a), type(sys))}
     assert public - {"annotations"} <= set(mod.__all__), f"{name} exports names missing from __all__: {public - set(mod.__all__)}"
+
+
+def test_ruff_is_clean_including_the_heavy_import_ban():
+    """ruff (with TID253: no torch, umap, shap, albumentations, matplotlib at module level)."""
+    import shutil
+    from pathlib import Path
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (it comes with the dev extra)")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([ruff, "check", "diagnose", "augment", "curate", "tests", "benchmarks"], cwd=root,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:]
