@@ -285,12 +285,6 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 # -- drift ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ import pandas as pd
 from ._exceptions import DataError, ParameterError
 from ._html import escape, figure_html, frame_html, html_document, section
 from ._io import atomic_path, atomic_write_text
+from ._json import json_ready, plain_value
 from ._model import images_to_tensor, is_torch_model, resolve_layer
 from ._optional import import_optional
 from ._progress import progress
@@ -108,10 +109,10 @@ class CamReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
-            "images": {k: [_plain(v) for v in np.asarray(a).tolist()] for k, a in self.images.items()},
-            "classes": _jsonable(self.classes),
-            "slices": _jsonable(self.slices),
-            "settings": _jsonable(self.settings),
+            "images": {k: [plain_value(v) for v in np.asarray(a).tolist()] for k, a in self.images.items()},
+            "classes": json_ready(self.classes),
+            "slices": json_ready(self.slices),
+            "settings": json_ready(self.settings),
         }
 
     @classmethod
@@ -227,20 +228,6 @@ class CamReport:
         return self._html_body()
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in obj]
-    return _plain(obj)
 
 
 def _slice_masks(slices: Any, n: int) -> list[tuple[str, np.ndarray]]:
@@ -501,7 +488,7 @@ def gradcam(
 
     classes = []
     for c in sorted(np.unique(group).tolist(), key=lambda v: (str(type(v)), v)):
-        row = {"class": _plain(c), **summarise(group == c)}
+        row = {"class": plain_value(c), **summarise(group == c)}
         if has_masks:
             flagged = row["inside"] is not None and row["inside"] < off_object_threshold
             reason = (
@@ -528,7 +515,7 @@ def gradcam(
             "index": int(i),
             "image": imgs[i].copy(),
             "cam": c,
-            "label": None if labels is None else _plain(labels[i]),
+            "label": None if labels is None else plain_value(labels[i]),
             "pred": int(pred[i]),
         }
         for i, c in chosen

@@ -48,6 +48,7 @@ import pandas as pd
 from ._exceptions import DataError, ParameterError
 from ._html import escape, figure_html, frame_html, html_document, section
 from ._io import atomic_write_text
+from ._json import json_ready
 from ._optional import import_optional
 from ._random import check_random_state, child_seed
 from ._slice import Slice
@@ -149,13 +150,13 @@ class ShapReport:
             "target": self.target,
             "n_total": int(self.n_total),
             "importance": {k: float(v) for k, v in self.importance.items()},
-            "slices": _jsonable(self.slices),
-            "sensitive": _jsonable(self.sensitive),
-            "settings": _jsonable(self.settings),
+            "slices": json_ready(self.slices),
+            "sensitive": json_ready(self.sensitive),
+            "settings": json_ready(self.settings),
             "rows": self.rows.tolist() if include_values else None,
             "values": self.values.tolist() if include_values else None,
             "base_values": self.base_values.tolist() if include_values else None,
-            "data": _jsonable(self.data.tolist()) if include_values else None,
+            "data": json_ready(self.data.tolist()) if include_values else None,
         }
         return out
 
@@ -305,18 +306,6 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 # -- inputs -----------------------------------------------------------------------------------
