@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check diagnose augment curate tests benchmarks
+	$(VENV)/bin/ruff check curakit diagnose augment curate tests benchmarks
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[all,dev,bench]'

@@ -11,7 +11,8 @@ that need them. The imbalanced-learn samplers load on first use of their names.
 
 import importlib as _importlib
 
-from diagnose._exceptions import CurakitError, DataError, LeakageError, ParameterError
+from curakit import __version__ as __version__
+from curakit.exceptions import CurakitError, DataError, LeakageError, ParameterError
 
 from ._leakage import find_leaks
 from ._lineage import LineageRow, lineage_frame, lineage_rows
@@ -19,8 +20,6 @@ from ._offline import AugmentedSet, offline
 from ._online import OnlineAugment
 from ._pipeline import load_pipeline, replay
 from ._transfer import transfer
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AugmentedSet",

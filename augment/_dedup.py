@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
+from curakit.exceptions import DataError, ParameterError
 
 __all__ = ["duplicated", "exact_keys", "find_duplicates"]
 

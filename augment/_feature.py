@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._optional import import_optional
+from curakit.exceptions import DataError, ParameterError
+from curakit.optional import import_optional
 
 from ._oversample import oversample
 

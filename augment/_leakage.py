@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, LeakageError, ParameterError
+from curakit.exceptions import DataError, LeakageError, ParameterError
 
 from ._dedup import find_duplicates
 

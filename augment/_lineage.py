@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
+from curakit.exceptions import DataError, ParameterError
 from diagnose._slice import _jsonable
 
 __all__ = ["LINEAGE_COLUMNS", "ORIGINS", "LineageRow", "lineage_frame", "lineage_rows"]

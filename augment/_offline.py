@@ -40,13 +40,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import CurakitError, DataError, ParameterError
-from diagnose._io import atomic_path, atomic_write_json
-from diagnose._progress import progress
-from diagnose._random import child_seed
-from diagnose._validation import check_1d
+from curakit.exceptions import CurakitError, DataError, ParameterError
+from curakit.imageio import read_png, read_png_text, remove_temporaries, write_png
+from curakit.io import atomic_path, atomic_write_json
+from curakit.progress import progress
+from curakit.seeds import child_seed
+from curakit.validation import check_1d
 
-from ._imageio import read_png, read_png_text, remove_temporaries, write_png
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
 from ._lineage import LINEAGE_COLUMNS
 from ._manifest import fast_lineage_frame

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._optional import import_optional
-from diagnose._random import child_seed
+from curakit.exceptions import DataError, ParameterError
+from curakit.optional import import_optional
+from curakit.seeds import child_seed
 
 from ._pipeline import apply_pipeline, load_pipeline, splitmix64
 from ._select import resolve_groups

@@ -41,8 +41,8 @@ from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE, Rand
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.utils import check_random_state
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._registry import PluginRegistry
+from curakit.exceptions import DataError, ParameterError
+from curakit.plugins import PluginRegistry
 
 from ._manifest import (
     _arrow_floats,

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError, UnknownNameError
-from diagnose._optional import import_optional
-from diagnose._registry import did_you_mean
+from curakit.exceptions import DataError, ParameterError, UnknownNameError
+from curakit.optional import import_optional
+from curakit.plugins import did_you_mean
 from diagnose._slice import _jsonable
 
 __all__ = [

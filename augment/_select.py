@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError
+from curakit.exceptions import DataError, ParameterError
 from diagnose._slice import Slice
 
 __all__ = ["Group", "resolve_groups", "check_count"]

@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from diagnose._exceptions import DataError, ParameterError, UnknownNameError
-from diagnose._optional import import_optional
-from diagnose._registry import did_you_mean
+from curakit.exceptions import DataError, ParameterError, UnknownNameError
+from curakit.optional import import_optional
+from curakit.plugins import did_you_mean
 
 __all__ = ["transfer"]
 

@@ -55,7 +55,7 @@ def bare(X: np.ndarray, min_cluster_size: int) -> float:
     import umap
     from sklearn.cluster import HDBSCAN
 
-    from diagnose._random import child_seed
+    from curakit.seeds import child_seed
 
     t = time.perf_counter()
     coords = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.0, random_state=child_seed(SEED, "umap")).fit_transform(X)
@@ -129,7 +129,7 @@ def main() -> None:
               f"{info['overhead_s']:.1f}s -> overhead ratio {1 + info['overhead_s'] / info['umap_hdbscan_s']:.3f} "
               "(same-call ratio, immune to machine load drift)")  # fmt: skip
     print("target: ratio <= 1.2")
-    from diagnose._io import atomic_write_json
+    from curakit.io import atomic_write_json
 
     out = ROOT / "benchmarks" / "results" / "clusters_speed.json"
     atomic_write_json(out, {

@@ -129,7 +129,7 @@ def run_peer(y, emb, proba):
 
 def one_seed(seed: int, epochs: int, share: float = 0.35, digits: tuple[int, ...] = PLANTED_DIGITS) -> dict:
     import diagnose
-    from diagnose._model import predict_proba
+    from curakit.adapters import predict_proba
 
     images, y, variant, train, test = make_data(seed, share=share, digits=digits)
     model = train_cnn(images[train], y[train], seed, epochs)
@@ -225,7 +225,7 @@ def main() -> None:
     default = args.share == 0.35 and digits == PLANTED_DIGITS
     name = "diagnose_quality" if default else f"diagnose_quality_d{''.join(map(str, digits))}_s{args.share}"
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
-    from diagnose._io import atomic_write_json
+    from curakit.io import atomic_write_json
 
     atomic_write_json(out, {"quick": args.quick, "digits": list(digits), "share": args.share, "seeds": rows,
                             "target_met": f"{hits}/{len(rows)}"})  # fmt: skip

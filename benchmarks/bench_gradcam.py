@@ -127,7 +127,7 @@ def main() -> None:
     print(f"{'images':>7} {'input MB':>9} {'peak RSS growth MB':>19} {'tracemalloc peak MB':>20}")
     for m in mem:
         print(f"{m['n']:7d} {m['images_mb']:9.1f} {m['rss_growth_mb']:19.1f} {m['tracemalloc_peak_mb']:20.1f}")
-    from diagnose._io import atomic_write_json
+    from curakit.io import atomic_write_json
 
     res = {"images": n, "batch_size": BATCH, "layer": LAYER, "image_shape": [32, 32, 1], "seconds": times,
            "throughput": thr, "ratio_stats_vs_raw": thr["stats"] / thr["raw"],

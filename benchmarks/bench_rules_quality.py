@@ -27,8 +27,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from curakit.io import atomic_write_json
 from diagnose._diagnosers import AnalysisInput
-from diagnose._io import atomic_write_json
 from diagnose._rules import rule_slices
 
 

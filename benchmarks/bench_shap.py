@@ -24,7 +24,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 import diagnose
-from diagnose._io import atomic_write_json
+from curakit.io import atomic_write_json
 
 
 def main() -> None:

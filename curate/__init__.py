@@ -1,7 +1,8 @@
 """curate: build the next training set, retrain with a chosen strategy, compare strategies,
 and promote only if better, with every former version kept for a one-call rollback."""
 
-from diagnose._exceptions import (
+from curakit import __version__ as __version__
+from curakit.exceptions import (
     CurakitError,
     DataError,
     LeakageError,
@@ -19,8 +20,6 @@ from ._recipe import Recipe, RecipeRun, run_recipe
 from ._retrain import RetrainResult, retrain
 from ._strategies import STRATEGIES, EnsembleClassifier
 from ._trainingset import TrainingSet
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ComparisonTable",

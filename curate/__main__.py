@@ -1,5 +1,5 @@
 import sys
 
-from curate._cli import main
+from curakit._cli import main
 
 sys.exit(main())

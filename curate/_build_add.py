@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from augment._lineage import LINEAGE_COLUMNS
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._validation import check_images
+from curakit.exceptions import DataError, ParameterError
+from curakit.validation import check_images
 
 from ._build_sources import OWNER
 from ._build_sources import Source as _Source

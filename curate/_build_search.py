@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import ParameterError
+from curakit.exceptions import ParameterError
 
 __all__ = ["Scorer", "downsample_pixels", "is_classification"]
 

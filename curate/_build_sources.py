@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
+from curakit.exceptions import DataError, ParameterError
 
 __all__ = ["OWNER", "Source", "check_fraction", "check_labels", "is_float", "is_image_source", "json_list"]
 

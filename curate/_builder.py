@@ -30,9 +30,9 @@ import pandas as pd
 
 from augment import _dedup
 from augment._lineage import LINEAGE_COLUMNS
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._random import child_seed
-from diagnose._validation import check_choice, check_images
+from curakit.exceptions import DataError, ParameterError
+from curakit.seeds import child_seed
+from curakit.validation import check_choice, check_images
 
 from ._build_add import augmented_source
 from ._build_manifest import categorical, count_by, parent_groups

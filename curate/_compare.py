@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError, StrategyError
-from diagnose._html import escape, figure_html, frame_html, html_document, section
-from diagnose._io import atomic_write_text
-from diagnose._optional import import_optional
-from diagnose._progress import progress
+from curakit.exceptions import DataError, ParameterError, StrategyError
+from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.io import atomic_write_text
+from curakit.optional import import_optional
+from curakit.progress import progress
 
 from ._retrain import RetrainResult, _check_model, check_strategy, retrain
 from ._strategies import STRATEGIES, supported_strategies
@@ -155,7 +155,7 @@ def compare_strategies(
     accepted = {p for n in names for p in STRATEGIES.meta(n)["params"]}
     for key in common_params:
         if key not in accepted:
-            from diagnose._registry import did_you_mean
+            from curakit.plugins import did_you_mean
 
             raise ParameterError(
                 f"No compared strategy takes the parameter {key!r}.{did_you_mean(key, sorted(accepted))}"

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._io import atomic_dir, atomic_write_json, atomic_write_text
+from curakit.io import atomic_dir, atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +137,8 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     import augment
     import curate
     import diagnose
+    from curakit.seeds import child_seed
     from curate.datasets import load_digits_drift
-    from diagnose._random import child_seed
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -158,7 +158,7 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     def _diagnose():
         new_emb = diagnose.embed(incumbent, scen.new["images"])
         old_emb = diagnose.embed(incumbent, scen.old["images"])
-        from diagnose._model import predict_proba
+        from curakit.adapters import predict_proba
 
         proba = predict_proba(incumbent, scen.new["images"])
         return diagnose.find_slices(

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._html import escape, figure_html, frame_html, html_document, section
-from diagnose._io import atomic_write_text
-from diagnose._optional import import_optional
+from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.io import atomic_write_text
+from curakit.optional import import_optional
 
 __all__ = ["write_demo_report"]
 

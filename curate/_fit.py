@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import ParameterError
-from diagnose._model import is_torch_model
-from diagnose._random import check_random_state, child_seed
+from curakit.adapters import is_torch_model
+from curakit.exceptions import ParameterError
+from curakit.seeds import check_random_state, child_seed
 
 from ._trainer import TrainConfig, _check_number, fit_torch, sk_fit
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._random import check_random_state
+from curakit.exceptions import DataError, ParameterError
+from curakit.seeds import check_random_state
 
 from ._retrain import EvalPredictions, resolve_metric
 from ._trainer import _check_number

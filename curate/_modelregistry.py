@@ -13,7 +13,7 @@ Layout::
         version.json       the version record (metrics, recipe, training-set hash, ...)
 
 A write is one read-modify-write of ``registry.json`` under the lock: the version folder is
-built in a temporary sibling and swapped in (``diagnose._io.atomic_dir``), then
+built in a temporary sibling and swapped in (``curakit.io.atomic_dir``), then
 ``registry.json`` is replaced atomically. A crash before that last step leaves the registry
 readable and unchanged (an orphan version folder is ignored and overwritten next time).
 
@@ -46,10 +46,10 @@ from typing import Any
 
 import pandas as pd
 
-from diagnose._exceptions import ParameterError, RegistryError, UnknownNameError
-from diagnose._io import atomic_dir, atomic_write_json
-from diagnose._model import is_torch_model
-from diagnose._optional import import_optional
+from curakit.adapters import is_torch_model
+from curakit.exceptions import ParameterError, RegistryError, UnknownNameError
+from curakit.io import atomic_dir, atomic_write_json
+from curakit.optional import import_optional
 from diagnose._slice import _jsonable
 
 from ._gate import Gate, GateDecision
@@ -389,7 +389,7 @@ class Registry:
             if v["version"] == version:
                 return v
         known = [v["version"] for v in state["versions"]]
-        from diagnose._registry import did_you_mean
+        from curakit.plugins import did_you_mean
 
         raise RegistryError(
             f"No version {version!r} in the registry.{did_you_mean(str(version), known)} "

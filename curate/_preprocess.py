@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError
+from curakit.exceptions import DataError
 
 __all__ = ["SUPPORTED_STEPS", "default_preprocessor", "preprocessor_from_dict", "preprocessor_to_dict"]
 

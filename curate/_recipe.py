@@ -58,10 +58,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._io import atomic_dir, read_table
-from diagnose._random import check_random_state, child_seed
-from diagnose._registry import did_you_mean
+from curakit.exceptions import DataError, ParameterError
+from curakit.io import atomic_dir, read_table
+from curakit.plugins import did_you_mean
+from curakit.seeds import check_random_state, child_seed
 from diagnose._slice import _jsonable
 
 __all__ = ["SCHEMA", "Recipe", "RecipeRun", "example_recipes", "example_text", "run_recipe"]
@@ -189,7 +189,7 @@ def example_text(name: str) -> str:
     """The commented YAML text of an example recipe (copy it to adapt it)."""
     names = list(example_recipes())
     if name not in names:
-        from diagnose._exceptions import UnknownNameError
+        from curakit.exceptions import UnknownNameError
 
         raise UnknownNameError(
             f"Unknown example recipe {name!r}.{did_you_mean(str(name), names)} Examples: {', '.join(names)}."
@@ -335,7 +335,7 @@ def _check_scenario(data: Mapping[str, Any]) -> tuple[str, Any]:
     and unknown ``scenario_params`` fail with a one-line error (at validation time)."""
     import inspect
 
-    from diagnose._exceptions import UnknownNameError
+    from curakit.exceptions import UnknownNameError
 
     from .datasets import SCENARIOS
 

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
-from diagnose._io import atomic_dir
-from diagnose._model import is_torch_model
-from diagnose._random import child_seed
-from diagnose._registry import did_you_mean
+from curakit.adapters import is_torch_model
+from curakit.exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
+from curakit.io import atomic_dir
+from curakit.plugins import did_you_mean
+from curakit.seeds import child_seed
 from diagnose._slice import Slice, _jsonable
 
 from ._strategies import STRATEGIES, TRAIN_PARAMS, StrategyContext, supported_strategies

@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError, StrategyError
-from diagnose._model import is_torch_model
-from diagnose._optional import import_optional
-from diagnose._random import check_random_state, child_seed
-from diagnose._registry import PluginRegistry
+from curakit.adapters import is_torch_model
+from curakit.exceptions import DataError, ParameterError, StrategyError
+from curakit.optional import import_optional
+from curakit.plugins import PluginRegistry
+from curakit.seeds import check_random_state, child_seed
 
 from ._trainer import (
     TrainConfig,
@@ -384,7 +384,7 @@ def find_head(model: Any, head: str | None) -> tuple[str, Any]:
     torch = import_optional("torch")
     modules = dict(model.named_modules())
     if head is not None:
-        from diagnose._model import resolve_layer
+        from curakit.adapters import resolve_layer
 
         root, target = head, resolve_layer(model, head)
     elif "head" in modules:

@@ -4,7 +4,7 @@ Torch: mini-batch training on the CPU with a seeded generator (shuffles) and a s
 RNG inside :func:`torch.random.fork_rng` (dropout, re-initialisation), per-row sample weights,
 weight decay, early stopping on a validation split (the best epoch's weights are restored) and
 a per-epoch trace of loss and accuracy. Images reach the model as float32 NCHW in [0, 1]
-(:func:`diagnose._model.images_to_tensor`) unless ``transform=`` is given; tabular rows as
+(:func:`curakit.adapters.images_to_tensor`) unless ``transform=`` is given; tabular rows as
 float32 matrices.
 
 scikit-learn: refit (with ``sample_weight`` when the weights are not uniform), continue with
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError, StrategyError
-from diagnose._model import images_to_tensor, is_torch_model
-from diagnose._optional import import_optional
-from diagnose._progress import progress
-from diagnose._random import check_random_state, torch_generator
+from curakit.adapters import images_to_tensor, is_torch_model
+from curakit.exceptions import DataError, ParameterError, StrategyError
+from curakit.optional import import_optional
+from curakit.progress import progress
+from curakit.seeds import check_random_state, torch_generator
 
 __all__ = [
     "TrainConfig",
@@ -68,7 +68,7 @@ class TrainConfig:
     batch_size : rows per step (batches are split evenly, so none has a single row).
     weight_decay : Adam weight decay (L2 on all trained parameters).
     patience : stop after this many epochs without a lower validation loss (None: never).
-    progress : draw a progress bar (None: automatic, see :mod:`diagnose._progress`).
+    progress : draw a progress bar (None: automatic, see :mod:`curakit.progress`).
     """
 
     epochs: int = 10

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from augment._lineage import LINEAGE_COLUMNS
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._io import atomic_dir
+from curakit.exceptions import DataError, ParameterError
+from curakit.io import atomic_dir
 
 __all__ = ["TrainingSet"]
 

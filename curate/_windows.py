@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
+from curakit.exceptions import DataError, ParameterError
 
 __all__ = ["TimeAxis", "WindowSpec", "parse_time", "parse_window"]
 

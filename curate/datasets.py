@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import ParameterError
-from diagnose._random import check_random_state
-from diagnose._registry import PluginRegistry
+from curakit.exceptions import ParameterError
+from curakit.plugins import PluginRegistry
+from curakit.seeds import check_random_state
 
 __all__ = ["DigitsDrift", "SCENARIOS", "TabularDrift", "load_breast_cancer_drift", "load_digits_drift"]
 

@@ -6,13 +6,9 @@ retrain triggers. Heavy dependencies (torch, umap, shap, matplotlib) load only w
 function needs them.
 """
 
-from . import _clusters as _clusters  # registers the "clusters" diagnoser
-from . import _rules as _rules  # registers the "rules" diagnoser
-from ._confusion import ConfusionReport, confusion
-from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._drift import Decision, DriftReport, drift, should_retrain
-from ._embed import FeatureEmbedder, embed
-from ._exceptions import (
+from curakit import __version__ as __version__
+from curakit.adapters import predict_proba
+from curakit.exceptions import (
     CurakitError,
     DataError,
     LeakageError,
@@ -23,13 +19,17 @@ from ._exceptions import (
     StrategyError,
     UnknownNameError,
 )
+
+from . import _clusters as _clusters  # registers the "clusters" diagnoser
+from . import _rules as _rules  # registers the "rules" diagnoser
+from ._confusion import ConfusionReport, confusion
+from ._diagnosers import DIAGNOSERS, AnalysisInput
+from ._drift import Decision, DriftReport, drift, should_retrain
+from ._embed import FeatureEmbedder, embed
 from ._find import Diagnosis, find_slices
 from ._gradcam import CamReport, gradcam
-from ._model import predict_proba
 from ._shap import ShapReport, explain
 from ._slice import Slice
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AnalysisInput",

@@ -57,10 +57,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curakit.exceptions import DataError, ParameterError
+from curakit.optional import import_optional
+from curakit.seeds import child_seed
+
 from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._exceptions import DataError, ParameterError
-from ._optional import import_optional
-from ._random import child_seed
 from ._slice import Slice, _jsonable, slice_id
 from ._stats import bh_adjust, binom_less, excess_severity, hypergeom_greater, wilson_interval
 

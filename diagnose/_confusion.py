@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curakit.exceptions import DataError, ParameterError
+from curakit.html import escape, frame_html
+
 from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._exceptions import DataError, ParameterError
-from ._html import escape, frame_html
 from ._slice import Slice, _jsonable, slice_id
 from ._stats import bh_adjust, binom_greater, excess_severity, hypergeom_greater, wilson_interval
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._registry import PluginRegistry
+from curakit.plugins import PluginRegistry
 
 __all__ = ["DIAGNOSERS", "AnalysisInput"]
 

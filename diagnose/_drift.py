@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._exceptions import DataError, ParameterError
-from ._html import escape, figure_html, frame_html, html_document, section
-from ._io import atomic_write_text
-from ._random import child_seed
+from curakit.exceptions import DataError, ParameterError
+from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.io import atomic_write_text
+from curakit.seeds import child_seed
+
 from ._stats import bh_adjust
 
 __all__ = ["Decision", "DriftReport", "delong_auc", "drift", "psi", "should_retrain"]
@@ -272,7 +273,7 @@ class DriftReport:
 
 
 def import_plt():
-    from ._optional import import_optional
+    from curakit.optional import import_optional
 
     return import_optional("matplotlib.pyplot")
 

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._exceptions import DataError, NotFittedError, ParameterError
-from ._model import images_to_tensor, is_torch_model, resolve_layer
-from ._optional import import_optional
-from ._progress import progress
+from curakit.adapters import images_to_tensor, is_torch_model, resolve_layer
+from curakit.exceptions import DataError, NotFittedError, ParameterError
+from curakit.optional import import_optional
+from curakit.progress import progress
 
 __all__ = ["FeatureEmbedder", "embed", "load_images"]
 
@@ -103,7 +103,7 @@ def embed(
     if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
         images = load_images(images)
     if transform is None:
-        from ._validation import check_images
+        from curakit.validation import check_images
 
         images = check_images(images)
     n = len(images)

@@ -43,12 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curakit.exceptions import DataError, ParameterError
+from curakit.io import atomic_write_text
+from curakit.plugins import did_you_mean
+
 from ._confusion import ConfusionReport, _check_pair, confusion
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._embed import FeatureEmbedder
-from ._exceptions import DataError, ParameterError
-from ._io import atomic_write_text
-from ._registry import did_you_mean
 from ._slice import Slice, _jsonable
 
 __all__ = ["Diagnosis", "common_severity", "find_slices", "merge_slices"]

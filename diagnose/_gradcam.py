@@ -34,15 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._exceptions import DataError, ParameterError
-from ._html import escape, figure_html, frame_html, html_document, section
-from ._io import atomic_path, atomic_write_text
-from ._json import json_ready, plain_value
-from ._model import images_to_tensor, is_torch_model, resolve_layer
-from ._optional import import_optional
-from ._progress import progress
+from curakit.adapters import images_to_tensor, is_torch_model, resolve_layer
+from curakit.exceptions import DataError, ParameterError
+from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.io import atomic_path, atomic_write_text
+from curakit.optional import import_optional
+from curakit.progress import progress
+from curakit.records import json_ready, plain_value
+from curakit.validation import check_choice, check_images
+
 from ._slice import Slice
-from ._validation import check_choice, check_images
 
 __all__ = ["CAM_METHODS", "CamReport", "gradcam"]
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._html import escape, figure_html, frame_html, html_document, section
-from ._optional import import_optional
+from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.optional import import_optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._find import Diagnosis
@@ -103,7 +103,7 @@ def umap_scatter_figure(
     xy = np.asarray(coords, dtype=np.float64)
     lab = np.asarray([str(v) for v in labels], dtype=object)
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != lab.shape[0]:
-        from ._exceptions import DataError
+        from curakit.exceptions import DataError
 
         raise DataError(
             f"umap_scatter_figure needs coords shaped (n, 2) and one label per row. "

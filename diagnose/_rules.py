@@ -47,11 +47,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curakit.exceptions import DataError, ParameterError
+from curakit.validation import check_choice
+
 from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._exceptions import DataError, ParameterError
 from ._slice import Slice, slice_id
 from ._stats import bh_adjust, wilson_bounds
-from ._validation import check_choice
 
 __all__ = [
     "rule_slices",

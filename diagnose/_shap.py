@@ -45,14 +45,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._exceptions import DataError, ParameterError
-from ._html import escape, figure_html, frame_html, html_document, section
-from ._io import atomic_write_text
-from ._json import json_ready
-from ._optional import import_optional
-from ._random import check_random_state, child_seed
+from curakit.exceptions import DataError, ParameterError
+from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.io import atomic_write_text
+from curakit.optional import import_optional
+from curakit.records import json_ready
+from curakit.seeds import check_random_state, child_seed
+from curakit.validation import check_choice
+
 from ._slice import Slice
-from ._validation import check_choice
 
 __all__ = ["AGNOSTIC_MAX_ROWS", "ShapReport", "explain"]
 

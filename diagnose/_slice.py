@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ._exceptions import DataError, ParameterError
-from ._registry import PluginRegistry
+from curakit.exceptions import DataError, ParameterError
+from curakit.plugins import PluginRegistry
 
 __all__ = ["MEMBERSHIP", "SCHEMA_VERSION", "Slice", "slice_id"]
 

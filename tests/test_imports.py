@@ -11,7 +11,7 @@ HEAVY = ("torch", "torchvision", "umap", "shap", "albumentations", "matplotlib",
 
 def test_importing_the_packages_loads_no_heavy_dependency():
     code = (
-        "import sys, diagnose, augment, curate, curate._cli; "
+        "import sys, diagnose, augment, curate, curakit._cli; "
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -37,6 +37,6 @@ def test_ruff_is_clean_including_the_heavy_import_ban():
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed (it comes with the dev extra)")
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([ruff, "check", "diagnose", "augment", "curate", "tests", "benchmarks"], cwd=root,
+    out = subprocess.run([ruff, "check", "curakit", "diagnose", "augment", "curate", "tests", "benchmarks"], cwd=root,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]

@@ -13,8 +13,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 A = pytest.importorskip("albumentations")
 
 import augment  # noqa: E402
-from augment._imageio import read_image_folder, read_png, write_png  # noqa: E402
-from curate._cli import main  # noqa: E402
+from curakit._cli import main  # noqa: E402
+from curakit.imageio import read_image_folder, read_png, write_png  # noqa: E402
 from diagnose import Slice  # noqa: E402
 
 

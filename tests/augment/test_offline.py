@@ -14,8 +14,8 @@ A = pytest.importorskip("albumentations")
 
 import augment  # noqa: E402
 from augment import _offline  # noqa: E402
-from augment._imageio import read_png, read_png_text, write_png  # noqa: E402
 from augment._lineage import LINEAGE_COLUMNS, lineage_rows  # noqa: E402
+from curakit.imageio import read_png, read_png_text, write_png  # noqa: E402
 from diagnose import Slice  # noqa: E402
 
 

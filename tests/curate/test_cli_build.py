@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import load_wine
 
 import curate
-from curate._cli import main
+from curakit._cli import main
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from _retrain_fixtures import RECIPE, breast_cancer_drift, images, make_ts, trai
 from sklearn.linear_model import LogisticRegression
 
 import curate
-from curate._cli import main
+from curakit._cli import main
 
 
 @pytest.fixture(scope="module")

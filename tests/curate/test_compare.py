@@ -4,8 +4,8 @@ from _retrain_fixtures import images, tabular, trained_cnn
 from sklearn.linear_model import LogisticRegression
 
 import curate
+from curakit.exceptions import ParameterError, StrategyError
 from curate._strategies import supported_strategies
-from diagnose._exceptions import ParameterError, StrategyError
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ def test_fit_torch_learns_digits_and_is_reproducible(digits):
     torch.manual_seed(123)  # must not matter: curate.fit seeds its own initialisation-free training
     a, hist = curate.fit(SmallCNN(), X, y, epochs=3, lr=3e-3, random_state=0)
     assert len(hist) >= 1 and hist[-1]["val_accuracy"] is not None
-    from diagnose._model import predict_proba
+    from curakit.adapters import predict_proba
 
     acc = (predict_proba(a, images[600:900]).argmax(1) == labels[600:900]).mean()
     assert acc > 0.6

@@ -14,8 +14,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 import curate
+from curakit.exceptions import MissingDependencyError
 from curate.models import SmallCNN
-from diagnose._exceptions import MissingDependencyError
 
 
 @pytest.fixture(scope="module")

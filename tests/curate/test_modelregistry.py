@@ -9,9 +9,9 @@ from _retrain_fixtures import images, tabular, trained_cnn
 from sklearn.linear_model import LogisticRegression
 
 import curate
+from curakit.exceptions import DataError, MissingDependencyError, ParameterError, RegistryError
 from curate import _modelregistry
 from curate._retrain import EvalPredictions, model_hash
-from diagnose._exceptions import DataError, MissingDependencyError, ParameterError, RegistryError
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import yaml
 from _retrain_fixtures import RECIPE, breast_cancer_drift
 
 import curate
+from curakit.exceptions import ParameterError, UnknownNameError
 from curate import Recipe, run_recipe
-from diagnose._exceptions import ParameterError, UnknownNameError
 
 
 def _with(path, value):

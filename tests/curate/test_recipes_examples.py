@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 import curate
+from curakit._cli import main
+from curakit.exceptions import ParameterError, UnknownNameError
 from curate import Recipe
-from curate._cli import main
 from curate._recipe import example_recipes, example_text
 from curate.datasets import SCENARIOS, TabularDrift, load_breast_cancer_drift
-from diagnose._exceptions import ParameterError, UnknownNameError
 
 EXAMPLES = sorted(example_recipes())
 OUTPUTS = {"recipe.yaml", "run.json", "slices.json", "comparison.html", "training_set"}

@@ -6,9 +6,9 @@ from _retrain_fixtures import images, tabular, trained_cnn
 from sklearn.linear_model import LogisticRegression
 
 import curate
+from curakit.exceptions import DataError, NotFittedError, ParameterError, UnknownNameError
 from curate._retrain import RetrainResult, _embed, model_hash, resolve_metric
 from diagnose import Slice
-from diagnose._exceptions import DataError, NotFittedError, ParameterError, UnknownNameError
 
 
 @pytest.fixture(scope="module")

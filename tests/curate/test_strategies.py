@@ -8,9 +8,9 @@ from _retrain_fixtures import images, make_ts, tabular, trained_cnn
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 import curate
+from curakit.exceptions import DataError, ParameterError, StrategyError, UnknownNameError
 from curate._retrain import model_hash
 from curate._strategies import STRATEGIES, EnsembleClassifier, _ensemble_class, find_head, supported_strategies
-from diagnose._exceptions import DataError, ParameterError, StrategyError, UnknownNameError
 
 FAST = {"epochs": 2, "lr": 1e-2, "batch_size": 64}
 

@@ -7,6 +7,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
+from curakit.exceptions import DataError, ParameterError, StrategyError
 from curate._trainer import (
     TrainConfig,
     can_continue,
@@ -17,7 +18,6 @@ from curate._trainer import (
     torch_predict_proba,
 )
 from curate.models import SmallCNN
-from diagnose._exceptions import DataError, ParameterError, StrategyError
 
 
 @pytest.fixture(scope="module")

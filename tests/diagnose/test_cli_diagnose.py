@@ -1,4 +1,4 @@
-"""`curakit diagnose` over files, through curate._cli.main and capsys."""
+"""`curakit diagnose` over files, through curakit._cli.main and capsys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from curate._cli import main
+from curakit._cli import main
 from diagnose import Diagnosis
 
 

@@ -1,4 +1,4 @@
-"""`curakit diagnose --images FOLDER --model REGISTRY`, through curate._cli.main and capsys."""
+"""`curakit diagnose --images FOLDER --model REGISTRY`, through curakit._cli.main and capsys."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curate._cli import main
+from curakit._cli import main
 from diagnose import Diagnosis
 
 
 def _write_folder(root, images, labels):
-    from augment._imageio import write_png
+    from curakit.imageio import write_png
 
     for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
         (root / str(lab)).mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def setup(digits, tmp_path_factory):
 def test_images_mode_writes_consistent_outputs(setup, capsys, tmp_path):
     import curate
     import diagnose
-    from augment._imageio import read_image_folder
+    from curakit.imageio import read_image_folder
 
     out = tmp_path / "o"
     code = main([
@@ -144,7 +144,7 @@ def test_version_layer_and_augment_on_same_folder(setup, capsys, tmp_path):
     ],
 )
 def test_bad_input_exit_1_with_one_line(setup, digits, capsys, tmp_path, make, message):
-    from augment._imageio import write_png
+    from curakit.imageio import write_png
 
     images, labels = digits
     folder, model = tmp_path / "imgs", str(setup / "reg")

@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
+from curakit.io import atomic_dir, atomic_write_json, atomic_write_text
+from curakit.optional import import_optional
+from curakit.plugins import PluginRegistry
+from curakit.progress import progress, progress_enabled
+from curakit.seeds import check_random_state, child_seed, spawn_seeds
 from diagnose import MissingDependencyError, UnknownNameError
-from diagnose._io import atomic_dir, atomic_write_json, atomic_write_text
-from diagnose._optional import import_optional
-from diagnose._progress import progress, progress_enabled
-from diagnose._random import check_random_state, child_seed, spawn_seeds
-from diagnose._registry import PluginRegistry
 
 
 def test_registry_registers_and_refuses_duplicates():
@@ -90,7 +90,7 @@ def test_missing_dependency_names_the_extra(monkeypatch):
 
 
 def test_optional_import_silences_albumentations_ping():
-    code = "import os; from diagnose._optional import import_optional; import_optional('albumentations'); print(os.environ['NO_ALBUMENTATIONS_UPDATE'])"
+    code = "import os; from curakit.optional import import_optional; import_optional('albumentations'); print(os.environ['NO_ALBUMENTATIONS_UPDATE'])"
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "1"

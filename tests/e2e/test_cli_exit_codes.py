@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from curate._cli import main
+from curakit._cli import main
 
 
 def test_help_lists_every_subcommand(capsys):

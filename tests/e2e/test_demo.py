@@ -70,8 +70,8 @@ def test_registry_keeps_both_versions_and_rolls_back(demo):
     back = reg.rollback()
     assert back.version == versions[0] and reg.champion == versions[0]
     model = reg.load()
+    from curakit.adapters import predict_proba
     from curate.datasets import load_digits_drift
-    from diagnose._model import predict_proba
 
     scen = load_digits_drift(random_state=0, n_samples=700)
     acc = (predict_proba(model, scen.old_test["images"]).argmax(1) == scen.old_test["labels"]).mean()

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ._exceptions import DataError, ParameterError
-from ._optional import import_optional
+from .exceptions import DataError, ParameterError
+from .optional import import_optional
 
 __all__ = ["images_to_tensor", "is_torch_model", "predict_proba", "resolve_layer"]
 
@@ -45,7 +45,7 @@ def resolve_layer(model: Any, layer: str):
     """The submodule named ``layer`` as in ``model.named_modules()``; did-you-mean otherwise."""
     modules = dict(model.named_modules())
     if layer not in modules:
-        from ._registry import did_you_mean
+        from .plugins import did_you_mean
 
         names = [n for n in modules if n]
         raise ParameterError(

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from diagnose._exceptions import DataError, ParameterError
+from curakit.exceptions import DataError, ParameterError
 
 __all__ = ["add_parser", "load_eval", "load_model", "parse_params"]
 
@@ -52,7 +52,7 @@ def load_eval(spec: str) -> tuple[str, Any]:
             if "images" not in z.files or "labels" not in z.files:
                 raise DataError(f"{p.name!r} must hold arrays named 'images' and 'labels'. Got {sorted(z.files)}.")
             return name, (z["images"], z["labels"])
-    from diagnose._io import read_table
+    from curakit.io import read_table
 
     return name, read_table(p, "Eval set")
 
@@ -78,7 +78,7 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     if suffix in (".pt", ".pth"):
         if not model_class:
             raise ParameterError("A .pt state dict needs --model-class package.module:Class to rebuild the model.")
-        from diagnose._optional import import_optional
+        from curakit.optional import import_optional
 
         torch = import_optional("torch")
         module_name, _, cls_name = model_class.replace(":", ".").rpartition(".")

@@ -102,7 +102,7 @@ def read_table(path: str | os.PathLike, what: str = "Table"):
     """
     import pandas as pd
 
-    from ._exceptions import DataError
+    from .exceptions import DataError
 
     p = Path(path)
     if not p.exists():

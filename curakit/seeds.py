@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ._exceptions import ParameterError
+from .exceptions import ParameterError
 
 __all__ = ["check_random_state", "child_seed", "spawn_seeds", "torch_generator"]
 
@@ -68,7 +68,7 @@ def child_seed(random_state: int | np.random.Generator | None, *keys: int | str)
 
 def torch_generator(seed: int):
     """A ``torch.Generator`` seeded with ``seed`` (imports torch lazily)."""
-    from ._optional import import_optional
+    from .optional import import_optional
 
     torch = import_optional("torch")
     g = torch.Generator()

@@ -11,7 +11,7 @@ import importlib
 import os
 from types import ModuleType
 
-from ._exceptions import MissingDependencyError
+from .exceptions import MissingDependencyError
 
 __all__ = ["import_optional"]
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from diagnose._exceptions import CurakitError
+from curakit.exceptions import CurakitError
 
 __all__ = ["main", "build_parser"]
 
@@ -22,7 +22,7 @@ SUBCOMMANDS = ["demo", "diagnose", "augment", "build", "retrain", "run", "regist
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from curate import __version__
+    from curakit import __version__
 
     parser = argparse.ArgumentParser(
         prog="curakit",

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from ._exceptions import UnknownNameError
+from .exceptions import UnknownNameError
 
 __all__ = ["PluginRegistry", "did_you_mean"]
 

@@ -19,8 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
-from diagnose._exceptions import ParameterError
-from diagnose._io import read_table
+from curakit.exceptions import ParameterError
+from curakit.io import read_table
 
 __all__ = ["add_parser", "run"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._exceptions import DataError, ParameterError
+from .exceptions import DataError, ParameterError
 
 __all__ = [
     "check_1d",
@@ -72,7 +72,7 @@ def check_images(images: Any, name: str = "images", *, channels: int | None = No
 
 def check_choice(value: Any, name: str, owner: str, choices: Sequence[Any]) -> Any:
     if value not in choices:
-        from ._registry import did_you_mean
+        from .plugins import did_you_mean
 
         raise ParameterError(
             f"The {name!r} parameter of {owner} must be one of {list(choices)}. Got {value!r} instead."

@@ -30,7 +30,7 @@ def _set_key(data: dict[str, Any], assignment: str) -> None:
     """Apply one ``--set KEY=VALUE`` to the raw recipe mapping (validation comes after)."""
     import yaml
 
-    from diagnose._exceptions import ParameterError
+    from curakit.exceptions import ParameterError
 
     key, sep, raw = assignment.partition("=")
     parts = key.strip().split(".")
@@ -59,9 +59,9 @@ def _set_key(data: dict[str, Any], assignment: str) -> None:
 
 def _load(args: argparse.Namespace) -> Any:
     """The validated Recipe that ``args`` name (a file or an example), with the --set changes."""
+    from curakit.exceptions import ParameterError, UnknownNameError
+    from curakit.plugins import did_you_mean
     from curate._recipe import Recipe, _yaml_load, example_recipes, example_text
-    from diagnose._exceptions import ParameterError, UnknownNameError
-    from diagnose._registry import did_you_mean
 
     if args.example is not None:
         text, base_dir, what = example_text(args.example), Path.cwd(), f"example {args.example!r}"

@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._io import read_table
+from curakit.exceptions import DataError, ParameterError
+from curakit.io import read_table
 
 __all__ = ["add_parser", "run"]
 
@@ -209,8 +209,8 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     import diagnose
-    from augment._imageio import read_image_folder
-    from diagnose._model import is_torch_model
+    from curakit.adapters import is_torch_model
+    from curakit.imageio import read_image_folder
 
     images, labels, paths = read_image_folder(args.images)
     train_images = read_image_folder(args.train_images)[0] if args.train_images else None
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     html = d.to_html(title=args.title)
     frame = d.to_frame()
 
-    from diagnose._io import atomic_path, atomic_write_text
+    from curakit.io import atomic_path, atomic_write_text
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

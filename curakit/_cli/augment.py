@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from diagnose._exceptions import DataError, ParameterError
-from diagnose._io import read_table
+from curakit.exceptions import DataError, ParameterError
+from curakit.io import read_table
 
 __all__ = ["add_parser", "run"]
 
@@ -94,7 +94,7 @@ def _read_indices(text: str) -> np.ndarray:
 
 
 def _load_slice(path: str, slice_id: str):
-    from diagnose._registry import did_you_mean
+    from curakit.plugins import did_you_mean
     from diagnose._slice import Slice
 
     p = Path(path)
@@ -137,7 +137,7 @@ def _selection(args: argparse.Namespace, labels: np.ndarray) -> Any:
 
 
 def _eval_sets(items: list[str] | None, *, images: bool) -> dict[str, Any]:
-    from augment._imageio import read_image_folder
+    from curakit.imageio import read_image_folder
 
     out: dict[str, Any] = {}
     for item in items or []:
@@ -153,7 +153,7 @@ def _eval_sets(items: list[str] | None, *, images: bool) -> dict[str, Any]:
 
 def _run_images(args: argparse.Namespace, root: Path) -> int:
     import augment
-    from augment._imageio import read_image_folder
+    from curakit.imageio import read_image_folder
 
     if not args.pipeline:
         raise ParameterError("An image folder needs --pipeline (a YAML or JSON file written by albumentations.save).")
@@ -187,7 +187,7 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
 
 def _run_table(args: argparse.Namespace, path: Path) -> int:
     import augment
-    from diagnose._io import atomic_dir
+    from curakit.io import atomic_dir
 
     if args.pipeline:
         raise ParameterError("--pipeline applies to image folders; tables are resampled with --method.")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._optional import import_optional
+from .optional import import_optional
 
 __all__ = ["escape", "figure_html", "frame_html", "html_document", "section"]
 

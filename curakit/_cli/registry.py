@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diagnose._exceptions import RegistryError
+from curakit.exceptions import RegistryError
 
 __all__ = ["add_parser"]
 

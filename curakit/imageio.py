@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from diagnose._exceptions import DataError
-from diagnose._optional import import_optional
+from curakit.exceptions import DataError
+from curakit.optional import import_optional
 
 __all__ = [
     "decode_png",
