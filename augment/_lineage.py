@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
-from diagnose._slice import _jsonable
+from curakit.records import check_schema_version, json_ready
 
 __all__ = ["LINEAGE_COLUMNS", "ORIGINS", "LineageRow", "lineage_frame", "lineage_rows"]
 
@@ -76,7 +76,7 @@ class LineageRow:
             )
         object.__setattr__(self, "parent_ids", tuple(str(p) for p in self.parent_ids))
         object.__setattr__(self, "slice_ids", tuple(str(s) for s in self.slice_ids))
-        object.__setattr__(self, "params", _jsonable(dict(self.params)))
+        object.__setattr__(self, "params", json_ready(dict(self.params)))
         if self.seed is not None:
             object.__setattr__(self, "seed", int(self.seed))
 
@@ -97,11 +97,8 @@ class LineageRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LineageRow:
         d = dict(data)
-        version = d.pop("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"Lineage schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION})."
-            )
+        check_schema_version(d, "Lineage", SCHEMA_VERSION)
+        d.pop("schema_version", None)
         d["parent_ids"] = tuple(d.get("parent_ids") or ())
         d["slice_ids"] = tuple(d.get("slice_ids") or ())
         return cls(**d)

@@ -44,7 +44,7 @@ from curakit.exceptions import CurakitError, DataError, ParameterError
 from curakit.imageio import read_png, read_png_text, remove_temporaries, write_png
 from curakit.io import atomic_path, atomic_write_json
 from curakit.progress import progress
-from curakit.seeds import child_seed
+from curakit.seeds import child_seed, resolve_seed
 from curakit.validation import check_1d
 
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
@@ -334,14 +334,6 @@ def _check_n_jobs(n_jobs: Any) -> int:
     return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
 
 
-def _check_seed(random_state: Any) -> int:
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy % _MAX_SEED)
-    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) or random_state < 0:
-        raise ParameterError(
-            f"The 'random_state' parameter of offline must be a non-negative int or None. Got {random_state!r} instead."
-        )
-    return int(random_state)
 
 
 def _check_eval_channels(eval_sets: dict[str, np.ndarray], images: np.ndarray) -> None:
@@ -444,7 +436,7 @@ def offline(
         raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)
-    seed = _check_seed(random_state)
+    seed = resolve_seed(random_state, "offline")
     on_leak = check_on_leak(on_leak, "offline")
     tol = check_tolerance(leak_tolerance, "images", "offline")
     from ._leakage import eval_arrays

@@ -35,7 +35,7 @@ import numpy as np
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.optional import import_optional
-from curakit.seeds import child_seed
+from curakit.seeds import child_seed, resolve_seed
 
 from ._pipeline import apply_pipeline, load_pipeline, splitmix64
 from ._select import resolve_groups
@@ -154,10 +154,7 @@ class OnlineAugment:
                 "The 'dataset' parameter of OnlineAugment must be (images, labels), a mapping with 'images' and "
                 f"'labels', or a torch Dataset with a length. Got {type(dataset).__name__} instead."
             )
-        if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) or random_state < 0:
-            raise ParameterError(
-                f"The 'random_state' parameter of OnlineAugment must be a non-negative int. Got {random_state!r} instead."
-            )
+        random_state = resolve_seed(random_state, "OnlineAugment")
         if transform is not None and not callable(transform):
             raise ParameterError(f"The 'transform' parameter of OnlineAugment must be callable. Got {type(transform).__name__}.")
         self.pipeline = pipeline

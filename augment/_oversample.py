@@ -43,6 +43,8 @@ from sklearn.utils import check_random_state
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.plugins import PluginRegistry
+from curakit.records import plain_value
+from curakit.seeds import resolve_seed
 
 from ._manifest import (
     _arrow_floats,
@@ -78,9 +80,6 @@ def _rows(n: int) -> str:
     return "row" if n == 1 else "rows"
 
 
-def _py(value: Any) -> Any:
-    """A numpy scalar as the plain Python value (for readable messages and JSON)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # -- the recording mixin ------------------------------------------------------------------------
@@ -213,7 +212,7 @@ class _LineageMixin:
                 hit = np.flatnonzero(classes == lab)
                 if hit.size == 0 or int(hit[0]) not in sizes:
                     raise DataError(
-                        f"n asks for class {_py(lab)!r} but the target holds no row of that class. "
+                        f"n asks for class {plain_value(lab)!r} but the target holds no row of that class. "
                         "Remove the class from n or target rows that hold it."
                     )
                 out[int(hit[0])] = count
@@ -221,7 +220,7 @@ class _LineageMixin:
                 for j, c in out.items():
                     if c > sizes[j]:
                         raise ParameterError(
-                            f"random_under keeps at most the {sizes[j]} target rows of class {_py(classes[j])!r}; "
+                            f"random_under keeps at most the {sizes[j]} target rows of class {plain_value(classes[j])!r}; "
                             f"n asks to keep {c}. Lower n."
                         )
                 out = {**sizes, **out}
@@ -237,7 +236,7 @@ class _LineageMixin:
             if too_many:
                 j = too_many[0]
                 raise ParameterError(
-                    f"random_under keeps at most the {sizes[j]} target rows of class {_py(classes[j])!r}; n={n}. Lower n."
+                    f"random_under keeps at most the {sizes[j]} target rows of class {plain_value(classes[j])!r}; n={n}. Lower n."
                 )
         return {j: n for j in sizes}
 
@@ -255,9 +254,9 @@ class _LineageMixin:
                 continue
             fix = f"Lower {param} or use method='random_over'."
             if group is None:
-                raise DataError(f"Class {_py(lab)!r} has {size} {_rows(size)} but {name}({param}={k}) needs at least {k + 1}. {fix}")
+                raise DataError(f"Class {plain_value(lab)!r} has {size} {_rows(size)} but {name}({param}={k}) needs at least {k + 1}. {fix}")
             what = f"Slice {group.id!r}" if group.slice_ids else ("The target" if group.label is None else f"Class {group.label!r}")
-            cls = _py(classes[int(lab) - len(classes)])
+            cls = plain_value(classes[int(lab) - len(classes)])
             n_classes = len(np.unique(y[group.positions]))
             of_class = "" if n_classes == 1 else f" of class {cls!r}"
             raise DataError(f"{what} has {size} {_rows(size)}{of_class} but {name}({param}={k}) needs at least {k + 1}. {fix}")
@@ -678,10 +677,7 @@ def oversample(
     cls = OVERSAMPLERS.get(method)
     on_leak = check_on_leak(on_leak, "oversample")
     tol = check_tolerance(leak_tolerance, "table", "oversample")
-    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) or random_state < 0:
-        raise ParameterError(
-            f"The 'random_state' parameter of oversample must be a non-negative int. Got {random_state!r} instead."
-        )
+    random_state = resolve_seed(random_state, "oversample")
     if not isinstance(k_neighbors, numbers.Integral) or isinstance(k_neighbors, bool) or k_neighbors < 1:
         raise ParameterError(f"The 'k_neighbors' parameter of oversample must be an int >= 1. Got {k_neighbors!r} instead.")
     if (categorical is not None) != (method == "smotenc"):
@@ -703,7 +699,7 @@ def oversample(
         if isinstance(count, dict):
             extra = [c for c in count if c not in classes]
             if extra:
-                raise ParameterError(f"n names class {_py(extra[0])!r}, which target={{'classes': ...}} does not list.")
+                raise ParameterError(f"n names class {plain_value(extra[0])!r}, which target={{'classes': ...}} does not list.")
         count = {
             c: (count.get(c, int((y_arr == c).sum())) if isinstance(count, dict) else int((y_arr == c).sum()) if count is None else count)
             for c in classes

@@ -36,7 +36,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError, UnknownNameError
 from curakit.optional import import_optional
 from curakit.plugins import did_you_mean
-from diagnose._slice import _jsonable
+from curakit.records import json_ready
 
 __all__ = [
     "MAX_ARRAY",
@@ -174,7 +174,7 @@ def pipeline_dict(compose) -> dict[str, Any] | None:
     """albumentations' dict form, or None when a transform cannot be serialised (e.g. ``Lambda``)."""
     A = _albumentations()
     try:
-        return json.loads(json.dumps(_jsonable(A.to_dict(compose))))
+        return json.loads(json.dumps(json_ready(A.to_dict(compose))))
     except Exception:  # noqa: BLE001 - albumentations raises several types for non-serialisable transforms
         return None
 

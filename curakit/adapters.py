@@ -5,6 +5,7 @@ passes ``transform=`` (a callable from a uint8 batch to the model's input)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,16 @@ import numpy as np
 from .exceptions import DataError, ParameterError
 from .optional import import_optional
 
-__all__ = ["images_to_tensor", "is_torch_model", "predict_proba", "resolve_layer"]
+__all__ = [
+    "eval_mode",
+    "images_to_tensor",
+    "is_torch_model",
+    "model_input",
+    "num_outputs",
+    "predict_proba",
+    "resolve_layer",
+    "take_rows",
+]
 
 
 def is_torch_model(model: Any) -> bool:
@@ -57,6 +67,69 @@ def resolve_layer(model: Any, layer: str):
     return modules[layer]
 
 
+@contextmanager
+def eval_mode(model: Any):
+    """Run a torch module in eval mode without gradients; its train/eval mode is restored after."""
+    torch = import_optional("torch")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def take_rows(X: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of an array or a DataFrame (by position)."""
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def model_input(batch: Any, transform: Callable | None = None):
+    """A batch as a torch model's input: images (uint8 (n, H, W[, C])) via :func:`images_to_tensor`
+    (or ``transform``), anything else (a feature matrix or DataFrame) as a float32 matrix."""
+    torch = import_optional("torch")
+    if transform is not None:
+        return images_to_tensor(batch, transform)
+    arr = batch.to_numpy() if hasattr(batch, "to_numpy") else np.asarray(batch)
+    if arr.dtype == np.uint8 and arr.ndim in (3, 4):
+        return images_to_tensor(arr)
+    return torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def num_outputs(model: Any, X: Any = None, transform: Callable | None = None) -> int:
+    """Number of logits a torch classifier produces: one forward pass on the first row of ``X``;
+    with no rows, the ``out_features`` of its last layer that has one."""
+    if X is None or len(X) == 0:
+        widths = [m.out_features for m in model.modules() if isinstance(getattr(m, "out_features", None), int)]
+        if not widths:
+            raise DataError(
+                "Cannot tell how many classes the torch model predicts from an empty input and no "
+                "layer with out_features. Pass at least one row."
+            )
+        return int(widths[-1])
+    with eval_mode(model):
+        out = model(model_input(take_rows(X, np.arange(1)), transform))
+    if out.ndim != 2:
+        raise DataError(
+            f"A torch classifier must return logits shaped (n, n_classes). Got output of shape {tuple(out.shape)}."
+        )
+    return int(out.shape[1])
+
+
+def _torch_proba(model: Any, X: Any, transform: Callable | None, batch_size: int, device: str | None) -> np.ndarray:
+    torch = import_optional("torch")
+    if len(X) == 0:
+        return np.zeros((0, num_outputs(model)), dtype=np.float64)
+    dev = torch.device(device) if device else next((p.device for p in model.parameters()), torch.device("cpu"))
+    outs = []
+    with eval_mode(model):
+        for start in range(0, len(X), batch_size):
+            xb = model_input(take_rows(X, np.arange(start, min(start + batch_size, len(X)))), transform)
+            outs.append(torch.softmax(model(xb.to(dev)), dim=1).double().cpu().numpy())
+    return np.concatenate(outs)
+
+
 def predict_proba(
     model: Any,
     X: Any,
@@ -65,28 +138,13 @@ def predict_proba(
     batch_size: int = 256,
     device: str | None = None,
 ) -> np.ndarray:
-    """Class probabilities (n, k) from a torch module (softmax of its logits) or an estimator.
+    """Class probabilities (n, k) float64 from a torch module (softmax of its logits) or an estimator.
 
-    A torch model is put in eval mode for the call and restored afterwards.
+    ``X`` is images (uint8 (n, H, W[, C])), a feature matrix or a DataFrame. A torch model is put
+    in eval mode for the call and restored afterwards; an empty ``X`` gives a (0, k) array.
     """
     if is_torch_model(model):
-        torch = import_optional("torch")
-        was_training = model.training
-        model.eval()
-        dev = torch.device(device) if device else next(
-            (p.device for p in model.parameters()), torch.device("cpu")
-        )
-        outs = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(X), batch_size):
-                    xb = images_to_tensor(X[start : start + batch_size], transform).to(dev)
-                    outs.append(torch.softmax(model(xb), dim=1).cpu().numpy())
-        finally:
-            model.train(was_training)
-        if not outs:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.concatenate(outs).astype(np.float64)
+        return _torch_proba(model, X, transform, batch_size, device)
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(X), dtype=np.float64)
     raise ParameterError(

@@ -9,31 +9,46 @@ import numpy as np
 
 from .exceptions import ParameterError
 
-__all__ = ["check_random_state", "child_seed", "spawn_seeds", "torch_generator"]
+__all__ = ["check_random_state", "child_seed", "resolve_seed", "spawn_seeds", "torch_generator"]
 
 _MAX_SEED = 2**31 - 1
 
 
-def _as_seed(random_state: int | np.random.Generator | None) -> int | None:
+def _as_seed(random_state: int | np.random.Generator | None, owner: str | None = None) -> int | None:
     if random_state is None or isinstance(random_state, np.random.Generator):
         return None
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ParameterError(
-                f"The 'random_state' parameter must be a non-negative int. Got {random_state} instead."
-            )
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
         return int(random_state)
+    where = f" of {owner}" if owner else ""
     raise ParameterError(
-        "The 'random_state' parameter must be an int, a numpy Generator or None. "
-        f"Got {type(random_state).__name__} instead."
+        f"The 'random_state' parameter{where} must be a non-negative int, a numpy Generator or None. "
+        f"Got {random_state!r} instead."
     )
 
 
-def check_random_state(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    """A numpy ``Generator`` from an int seed, a Generator (returned as is) or None."""
+def check_random_state(
+    random_state: int | np.random.Generator | None, owner: str | None = None
+) -> np.random.Generator:
+    """A numpy ``Generator`` from an int seed, a Generator (returned as is) or None.
+
+    Every ``random_state`` in curakit accepts these three; ``owner`` names the function in the
+    error message.
+    """
     if isinstance(random_state, np.random.Generator):
         return random_state
-    return np.random.default_rng(_as_seed(random_state))
+    return np.random.default_rng(_as_seed(random_state, owner))
+
+
+def resolve_seed(random_state: int | np.random.Generator | None, owner: str | None = None) -> int:
+    """An int seed from any accepted ``random_state``: an int as is, a Generator draws one, None
+    draws a fresh one from the OS. Functions that record their seed (manifests, run.json) record
+    this int, so a run with ``random_state=None`` can still be repeated."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, _MAX_SEED))
+    seed = _as_seed(random_state, owner)
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] % _MAX_SEED)
+    return seed
 
 
 def spawn_seeds(random_state: int | np.random.Generator | None, n: int) -> list[int]:

@@ -31,7 +31,7 @@ import pandas as pd
 from augment import _dedup
 from augment._lineage import LINEAGE_COLUMNS
 from curakit.exceptions import DataError, ParameterError
-from curakit.seeds import child_seed
+from curakit.seeds import child_seed, resolve_seed
 from curakit.validation import check_choice, check_images
 
 from ._build_add import augmented_source
@@ -497,7 +497,7 @@ class TrainingSetBuilder:
     # -- build -----------------------------------------------------------------------------------
     def build(self, random_state: int | np.random.Generator | None = 0) -> TrainingSet:
         """Do the recorded steps and return the :class:`TrainingSet` (data + manifest + info)."""
-        seed = self._seed(random_state)
+        seed = resolve_seed(random_state, f"{OWNER}.build")
         _release_arrow_memory()
         seeds = {k: child_seed(seed, k) for k in ("window", "mix", "rehearse", "split")}
         info: dict[str, Any] = {
@@ -549,19 +549,6 @@ class TrainingSetBuilder:
         )
         logger.info("built %r", ts)
         return ts
-
-    @staticmethod
-    def _seed(random_state: Any) -> int:
-        if isinstance(random_state, np.random.Generator):
-            return int(random_state.integers(0, 2**31 - 1))
-        if random_state is None:
-            return int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
-        if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
-            return int(random_state)
-        raise ParameterError(
-            f"The 'random_state' parameter of {OWNER}.build must be a non-negative int, a numpy Generator or None. "
-            f"Got {random_state!r} instead."
-        )
 
     # -- window ------------------------------------------------------------------------------
     def _span_desc(self, t_sel: np.ndarray, spec: WindowSpec) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_write_text
 from curakit.optional import import_optional
 from curakit.progress import progress
+from curakit.records import json_ready
 
 from ._retrain import RetrainResult, _check_model, check_strategy, retrain
 from ._strategies import STRATEGIES, supported_strategies
@@ -109,8 +109,8 @@ class ComparisonTable:
 
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = frame.to_dict("records")
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    """The table's rows as JSON values (curakit's one policy: NaN -> null, +-inf -> "inf"/"-inf")."""
+    return json_ready(frame.to_dict("records"))
 
 
 def compare_strategies(

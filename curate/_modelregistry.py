@@ -50,7 +50,7 @@ from curakit.adapters import is_torch_model
 from curakit.exceptions import ParameterError, RegistryError, UnknownNameError
 from curakit.io import atomic_dir, atomic_write_json
 from curakit.optional import import_optional
-from diagnose._slice import _jsonable
+from curakit.records import check_schema_version, json_ready
 
 from ._gate import Gate, GateDecision
 from ._retrain import RetrainResult, model_hash
@@ -115,7 +115,7 @@ def _torch_spec(model: Any, init_kwargs: Mapping[str, Any] | None = None) -> dic
             kwargs[name] = getattr(model, name)
         elif p.default is p.empty and spec["rebuildable"]:
             spec.update(rebuildable=False, why_not=f"the value of init argument {name!r} is not recorded")
-    spec["init_kwargs"] = _jsonable(kwargs)
+    spec["init_kwargs"] = json_ready(kwargs)
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.Linear):
             spec["linear_shapes"][name] = [m.in_features, m.out_features, m.bias is not None]
@@ -179,7 +179,7 @@ def save_model_artifact(model: Any, folder: str | Path, *, preprocessor: Any = N
     record["schema_version"] = SCHEMA_VERSION
     if preprocessor is not None:
         record["preprocessor"] = _save_preprocessor(preprocessor, folder)
-    (folder / "model.json").write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True))
+    (folder / "model.json").write_text(json.dumps(json_ready(record), indent=2, sort_keys=True))
     return record
 
 
@@ -262,7 +262,7 @@ class ModelVersion:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({f: getattr(self, f) for f in self.__dataclass_fields__})
+        return json_ready({f: getattr(self, f) for f in self.__dataclass_fields__})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelVersion:
@@ -285,7 +285,7 @@ class Promotion:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({f: getattr(self, f) for f in self.__dataclass_fields__})
+        return json_ready({f: getattr(self, f) for f in self.__dataclass_fields__})
 
     def __str__(self) -> str:
         head = f"{self.version}: {'promoted to champion' if self.promoted else 'kept as a candidate'}"
@@ -297,8 +297,8 @@ def recipe_payload(recipe: Any) -> tuple[dict[str, Any] | None, str | None]:
     if recipe is None:
         return None, None
     data = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
-    canon = json.dumps(_jsonable(data), sort_keys=True, separators=(",", ":"))
-    return _jsonable(data), hashlib.sha256(canon.encode()).hexdigest()
+    canon = json.dumps(json_ready(data), sort_keys=True, separators=(",", ":"))
+    return json_ready(data), hashlib.sha256(canon.encode()).hexdigest()
 
 
 # -- the registry --------------------------------------------------------------------------------
@@ -336,11 +336,8 @@ class Registry:
                 f"{str(self._state_path)!r} is not valid JSON. It is only ever replaced atomically, so it was edited "
                 "by hand or by another tool; restore it from a backup."
             ) from None
-        if state.get("schema_version") != SCHEMA_VERSION:
-            raise RegistryError(
-                f"Registry schema_version {state.get('schema_version')} is not supported (this curakit reads "
-                f"{SCHEMA_VERSION})."
-            )
+        check_schema_version(state, "Registry", SCHEMA_VERSION, fix="Open it with the curakit version that wrote it.",
+                             required=True, error=RegistryError)
         return state
 
     def _write(self, state: dict[str, Any]) -> None:
@@ -419,10 +416,10 @@ class Registry:
             art = save_model_artifact(model, tmp, preprocessor=preprocessor, init_kwargs=init_kwargs)
             mv = ModelVersion(
                 version=version, created=_now(), strategy=strategy, metric=metric,
-                metrics=_jsonable(dict(metrics or {})), params=_jsonable(dict(params or {})), recipe=recipe_dict,
+                metrics=json_ready(dict(metrics or {})), params=json_ready(dict(params or {})), recipe=recipe_dict,
                 recipe_hash=recipe_hash, training_set=training_set, model_format=art["format"],
                 model_hash=art["model_hash"], incumbent_hash=incumbent_hash, sha256=art["sha256"],
-                gate=None if gate is None else _jsonable(dict(gate)), note=note,
+                gate=None if gate is None else json_ready(dict(gate)), note=note,
             )
             (tmp / "version.json").write_text(json.dumps(mv.to_dict(), indent=2, sort_keys=True))
         state["versions"].append(mv.to_dict())
@@ -585,7 +582,7 @@ class Registry:
                   "training_set": rec.training_set or "", "recipe_hash": rec.recipe_hash or "",
                   "model_format": rec.model_format}
         for key, value in sorted(rec.params.items()):
-            params[f"param.{key}"] = value if isinstance(value, _JSON_SCALARS) else json.dumps(_jsonable(value))
+            params[f"param.{key}"] = value if isinstance(value, _JSON_SCALARS) else json.dumps(json_ready(value))
         metrics = {f"{eval_set}_{key}": float(value)
                    for eval_set, scores in sorted(rec.metrics.items()) if eval_set != "slices" and isinstance(scores, Mapping)
                    for key, value in sorted(scores.items())

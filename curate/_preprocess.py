@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError
+from curakit.records import check_schema_version
 
 __all__ = ["SUPPORTED_STEPS", "default_preprocessor", "preprocessor_from_dict", "preprocessor_to_dict"]
 
@@ -232,11 +233,7 @@ def preprocessor_from_dict(data: dict[str, Any]) -> Any:
     """Inverse of :func:`preprocessor_to_dict`."""
     import sklearn
 
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise DataError(
-            f"Preprocessor schema_version {data.get('schema_version')} is not supported "
-            f"(this curakit reads {SCHEMA_VERSION}). Rebuild the training set."
-        )
+    check_schema_version(data, "Preprocessor", SCHEMA_VERSION, fix="Rebuild the training set.", required=True)
     saved = data.get("sklearn_version")
     if saved != sklearn.__version__:
         logger.warning(

@@ -61,8 +61,8 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir, read_table
 from curakit.plugins import did_you_mean
+from curakit.records import check_schema_version, json_ready
 from curakit.seeds import check_random_state, child_seed
-from diagnose._slice import _jsonable
 
 __all__ = ["SCHEMA", "Recipe", "RecipeRun", "example_recipes", "example_text", "run_recipe"]
 
@@ -148,10 +148,8 @@ def validate_recipe(data: Any) -> dict[str, Any]:
                 raise ParameterError(f"Recipe section 'data' needs the key {req!r}.")
     else:
         _check_scenario(out["data"])
-    version = out.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise ParameterError(f"Recipe schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}).")
-    return json.loads(json.dumps(_jsonable(out)))
+    check_schema_version(out, "Recipe", SCHEMA_VERSION, fix="Write the recipe for this version (see curate/recipes/).")
+    return json.loads(json.dumps(json_ready(out)))
 
 
 def _yaml_load(text: str, what: str) -> Any:
@@ -262,7 +260,7 @@ class RecipeRun:
     def to_dict(self) -> dict[str, Any]:
         from ._compare import json_rows
 
-        return _jsonable({
+        return json_ready({
             "schema_version": self.schema_version,
             "recipe_hash": self.recipe_hash,
             "slices": self.slices,

@@ -24,15 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.adapters import is_torch_model
+from curakit.adapters import is_torch_model, num_outputs, predict_proba
 from curakit.exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
 from curakit.io import atomic_dir
 from curakit.plugins import did_you_mean
+from curakit.records import check_schema_version, json_ready
 from curakit.seeds import child_seed
-from diagnose._slice import Slice, _jsonable
+from diagnose._slice import Slice
 
 from ._strategies import STRATEGIES, TRAIN_PARAMS, StrategyContext, supported_strategies
-from ._trainer import TrainConfig, is_sklearn_estimator, torch_predict_proba
+from ._trainer import TrainConfig, is_sklearn_estimator
 
 __all__ = [
     "EvalPredictions",
@@ -142,7 +143,7 @@ def _plain(a: np.ndarray) -> np.ndarray:
 def _predict(model: Any, X: Any, transform: Callable | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(y_pred, proba or None, classes) from a torch module or a fitted estimator."""
     if is_torch_model(model):
-        proba = torch_predict_proba(model, X, transform=transform)
+        proba = predict_proba(model, X, transform=transform)
         classes = np.arange(proba.shape[1])
         return classes[proba.argmax(1)] if len(proba) else np.zeros(0, dtype=np.int64), proba, classes
     if hasattr(model, "predict_proba"):
@@ -372,7 +373,7 @@ class RetrainResult:
         return _predict(self.model, X, None)[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({
+        return json_ready({
             "schema_version": self.schema_version,
             "strategy": self.strategy,
             "params": self.params,
@@ -395,11 +396,8 @@ class RetrainResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RetrainResult:
         d = dict(data)
-        version = d.pop("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"RetrainResult schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION})."
-            )
+        check_schema_version(d, "RetrainResult", SCHEMA_VERSION)
+        d.pop("schema_version", None)
         return cls(**d)
 
     @classmethod
@@ -632,7 +630,7 @@ def retrain(
     masks = _slice_masks(slices, evals, incumbent, baseline, transform, slice_embedder)
     counts = pd.Series(ts.origins).value_counts().to_dict()
     info = {**info, "rows_by_origin": {str(k): int(v) for k, v in counts.items()}}
-    params = {"strategy_params": _jsonable({k: v for k, v in strategy_params.items() if _is_jsonable(v)})}
+    params = {"strategy_params": json_ready({k: v for k, v in strategy_params.items() if _isjson_ready(v)})}
     if kind == "torch":
         params["config"] = {k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "weight_decay", "patience")}
     return RetrainResult(
@@ -658,16 +656,14 @@ def retrain(
 
 
 def _n_outputs(model: Any, ev: _EvalSet) -> int:
-    from ._trainer import torch_num_outputs
-
     if len(ev.y) == 0:
         return 0
-    return torch_num_outputs(model, ev.X[:1])
+    return num_outputs(model, ev.X[:1])
 
 
-def _is_jsonable(value: Any) -> bool:
+def _isjson_ready(value: Any) -> bool:
     try:
-        json.dumps(_jsonable(value))
+        json.dumps(json_ready(value))
     except (TypeError, ValueError):
         return False
     return not (isinstance(value, float) and not math.isfinite(value))

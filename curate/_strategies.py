@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from curakit.adapters import is_torch_model
+from curakit.adapters import is_torch_model, model_input, num_outputs
 from curakit.exceptions import DataError, ParameterError, StrategyError
 from curakit.optional import import_optional
 from curakit.plugins import PluginRegistry
@@ -47,7 +47,6 @@ from ._trainer import (
     reset_parameters,
     sk_continue,
     sk_fit,
-    to_model_input,
 )
 
 __all__ = ["NEW_ORIGINS", "STRATEGIES", "EnsembleClassifier", "StrategyContext", "find_head", "supported_strategies"]
@@ -144,9 +143,7 @@ def _label_check(ctx: StrategyContext, model: Any, pos: np.ndarray, name: str) -
     """Torch: every training label must be an output index of the model."""
     if not len(pos):
         return
-    from ._trainer import torch_num_outputs
-
-    k = torch_num_outputs(model, ctx.take(pos[:1]), ctx.transform)
+    k = num_outputs(model, ctx.take(pos[:1]), ctx.transform)
     top = int(np.max(ctx.y[pos]))
     if top >= k:
         raise StrategyError(
@@ -219,7 +216,7 @@ def _fisher_diagonal(ctx: StrategyContext, model: Any, n_samples: int) -> dict[s
     try:
         for i in pick:
             model.zero_grad(set_to_none=True)
-            logits = model(to_model_input(ctx.take(np.array([i])), ctx.transform))
+            logits = model(model_input(ctx.take(np.array([i])), ctx.transform))
             F.cross_entropy(logits, torch.as_tensor([int(ctx.y[i])])).backward()
             for n, p in model.named_parameters():
                 if p.grad is not None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from curakit.adapters import images_to_tensor, is_torch_model
+from curakit.adapters import is_torch_model, model_input, predict_proba, take_rows
 from curakit.exceptions import DataError, ParameterError, StrategyError
 from curakit.optional import import_optional
 from curakit.progress import progress
@@ -37,9 +37,6 @@ __all__ = [
     "reset_parameters",
     "sk_continue",
     "sk_fit",
-    "to_model_input",
-    "torch_num_outputs",
-    "torch_predict_proba",
 ]
 
 logger = logging.getLogger(__name__)
@@ -89,59 +86,6 @@ class TrainConfig:
 
 
 # -- torch ----------------------------------------------------------------------------------
-def to_model_input(batch: Any, transform: Callable | None = None):
-    """A batch as the torch model's input: images (uint8 NHWC) via ``images_to_tensor``
-    (or ``transform``), anything else as a float32 matrix."""
-    torch = import_optional("torch")
-    if transform is not None:
-        return images_to_tensor(batch, transform)
-    arr = batch.to_numpy() if hasattr(batch, "to_numpy") else np.asarray(batch)
-    if arr.dtype == np.uint8 and arr.ndim in (3, 4):
-        return images_to_tensor(arr)
-    return torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float32))
-
-
-def _take(X: Any, idx: np.ndarray) -> Any:
-    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
-
-
-def torch_predict_proba(model: Any, X: Any, *, transform: Callable | None = None, batch_size: int = 256) -> np.ndarray:
-    """Softmax of the model's outputs, (n, k) float64; the model's train/eval mode is restored."""
-    torch = import_optional("torch")
-    was_training = model.training
-    model.eval()
-    outs = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(X), batch_size):
-                xb = to_model_input(_take(X, np.arange(start, min(start + batch_size, len(X)))), transform)
-                outs.append(torch.softmax(model(xb), dim=1).double().numpy())
-    finally:
-        model.train(was_training)
-    if not outs:
-        return np.zeros((0, torch_num_outputs(model, X[:0] if not hasattr(X, "iloc") else X, transform)))
-    return np.concatenate(outs)
-
-
-def torch_num_outputs(model: Any, X: Any, transform: Callable | None = None) -> int:
-    """Number of logits the model produces (one forward pass on the first row)."""
-    torch = import_optional("torch")
-    if len(X) == 0:
-        raise DataError("Cannot infer the number of model outputs from an empty input.")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(to_model_input(_take(X, np.arange(1)), transform))
-    finally:
-        model.train(was_training)
-    if out.ndim != 2:
-        raise DataError(
-            f"A torch classifier must return logits shaped (n, n_classes). Got output of shape {tuple(out.shape)}."
-        )
-    return int(out.shape[1])
-
-
 def reset_parameters(model: Any, seed: int) -> Any:
     """Re-initialise ``model`` in place: ``reset_parameters()`` on every submodule that has it,
     under a seeded global torch RNG (so the same seed gives the same weights). Returns it."""
@@ -228,7 +172,7 @@ def fit_torch(
             perm = torch.randperm(n, generator=gen).numpy()
             tot_loss = tot_w = correct = 0.0
             for idx in np.array_split(perm, n_batches):
-                xb = to_model_input(_take(X, idx), transform)
+                xb = model_input(take_rows(X, idx), transform)
                 logits = model(xb)
                 wb = wt[idx]
                 per_row = F.cross_entropy(logits, yt[idx], reduction="none")
@@ -250,7 +194,7 @@ def fit_torch(
                 "val_accuracy": None,
             }
             if has_val:
-                proba = torch_predict_proba(model, X_val, transform=transform)
+                proba = predict_proba(model, X_val, transform=transform)
                 p_true = proba[np.arange(len(yv)), yv.astype(np.int64)]
                 rec["val_loss"] = float(-np.log(np.clip(p_true, 1e-12, 1.0)).mean())
                 rec["val_accuracy"] = float((proba.argmax(1) == yv).mean())
@@ -373,7 +317,7 @@ def sk_continue(
             kw = {"sample_weight": kw_all["sample_weight"][perm]} if kw_all else {}
             if classes is not None:
                 kw["classes"] = np.asarray(classes)
-            est.partial_fit(_take(X, perm), y[perm], **kw)
+            est.partial_fit(take_rows(X, perm), y[perm], **kw)
             history.append({"epoch": epoch + 1, "train_accuracy": _accuracy(est, X, y),
                             "val_accuracy": _accuracy(est, X_val, y_val), "seconds": time.perf_counter() - t0})
         return history

@@ -25,6 +25,7 @@ import pandas as pd
 from augment._lineage import LINEAGE_COLUMNS
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir
+from curakit.records import check_schema_version
 
 __all__ = ["TrainingSet"]
 
@@ -208,11 +209,7 @@ class TrainingSet:
                 "Pass the folder written by TrainingSet.save or `curakit build`."
             )
         meta = json.loads(meta_path.read_text())
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise DataError(
-                f"Training set schema_version {meta.get('schema_version')} is not supported "
-                f"(this curakit reads {SCHEMA_VERSION}). Rebuild it with this version."
-            )
+        check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
         images = np.load(path / "images.npy", allow_pickle=False) if (path / "images.npy").exists() else None
         pre = None
         if (path / "preprocess.json").exists():

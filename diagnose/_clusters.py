@@ -59,10 +59,11 @@ import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.optional import import_optional
+from curakit.records import json_ready
 from curakit.seeds import child_seed
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._slice import Slice, _jsonable, slice_id
+from ._slice import Slice, slice_id
 from ._stats import bh_adjust, binom_less, excess_severity, hypergeom_greater, wilson_interval
 
 __all__ = ["MIN_ROWS", "ClusterResult", "assign_centroids", "cluster_diagnoser", "cluster_embeddings"]
@@ -407,7 +408,7 @@ def cluster_diagnoser(
         err_rate = errs[j] / sizes[j]
         desc = (
             f"embedding cluster {c}: {int(sizes[j])} rows, error {err_rate:.0%} vs {baseline:.0%} overall, "
-            f"mostly true {_jsonable(vals[top])!r} ({cnts[top] / sizes[j]:.0%})"
+            f"mostly true {json_ready(vals[top])!r} ({cnts[top] / sizes[j]:.0%})"
         )
         if under:
             desc += f"; under-represented in training (x{rep:.2f})"
@@ -450,7 +451,7 @@ def cluster_diagnoser(
                         if scheme == "split"
                         else "one-sided Fisher exact on all rows, BH over all clusters"
                     ),
-                    "top_label": _jsonable(vals[top]),
+                    "top_label": json_ready(vals[top]),
                     "top_label_share": float(cnts[top] / sizes[j]),
                 },
             )

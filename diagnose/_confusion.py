@@ -31,9 +31,10 @@ import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, frame_html
+from curakit.records import check_schema_version, json_ready
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._slice import Slice, _jsonable, slice_id
+from ._slice import Slice, slice_id
 from ._stats import bh_adjust, binom_greater, excess_severity, hypergeom_greater, wilson_interval
 
 __all__ = ["ConfusionReport", "confusion", "confusion_slices"]
@@ -44,11 +45,11 @@ SCHEMA_VERSION = 1
 def _labels_for(y_true: np.ndarray, y_pred: np.ndarray, labels: Any) -> tuple[Any, ...]:
     present = np.unique(np.concatenate([y_true, y_pred])) if y_true.size else np.array([])
     if labels is None:
-        return tuple(_jsonable(v) for v in present.tolist())
-    lab = list(_jsonable(list(labels)))
+        return tuple(json_ready(v) for v in present.tolist())
+    lab = list(json_ready(list(labels)))
     if len(set(map(repr, lab))) != len(lab):
         raise ParameterError("The 'labels' parameter of confusion must not repeat a label. Got duplicates instead.")
-    missing = set(_jsonable(present.tolist())) - set(lab)
+    missing = set(json_ready(present.tolist())) - set(lab)
     if missing:
         raise DataError(
             f"y_true / y_pred hold {len(missing)} value(s) that are not in labels ({len(lab)} labels given). "
@@ -98,8 +99,8 @@ class ConfusionReport:
     def __post_init__(self) -> None:
         k = len(self.labels)
         index = {lab: i for i, lab in enumerate(self.labels)}
-        ti = np.fromiter((index[v] for v in _jsonable(self.y_true.tolist())), dtype=np.int64, count=self.y_true.size)
-        pi = np.fromiter((index[v] for v in _jsonable(self.y_pred.tolist())), dtype=np.int64, count=self.y_pred.size)
+        ti = np.fromiter((index[v] for v in json_ready(self.y_true.tolist())), dtype=np.int64, count=self.y_true.size)
+        pi = np.fromiter((index[v] for v in json_ready(self.y_pred.tolist())), dtype=np.int64, count=self.y_pred.size)
         m = np.bincount(ti * k + pi, minlength=k * k).reshape(k, k).astype(np.int64)
         m.setflags(write=False)
         object.__setattr__(self, "matrix", m)
@@ -183,20 +184,15 @@ class ConfusionReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
-            "labels": _jsonable(list(self.labels)),
-            "y_true": _jsonable(self.y_true.tolist()),
-            "y_pred": _jsonable(self.y_pred.tolist()),
+            "labels": json_ready(list(self.labels)),
+            "y_true": json_ready(self.y_true.tolist()),
+            "y_pred": json_ready(self.y_pred.tolist()),
             "matrix": self.matrix.tolist(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfusionReport:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"ConfusionReport schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
-                "Recompute it with diagnose.confusion."
-            )
+        check_schema_version(data, "ConfusionReport", SCHEMA_VERSION, fix="Recompute it with diagnose.confusion.")
         return confusion(np.asarray(data["y_true"]), np.asarray(data["y_pred"]), labels=data["labels"])
 
     def to_json(self) -> str:
@@ -251,8 +247,8 @@ def confusion_slices(
     class_err = support - np.diag(m)
     labels = report.labels
     k = len(labels)
-    yt = np.asarray(_jsonable(report.y_true.tolist()), dtype=object)
-    yp = np.asarray(_jsonable(report.y_pred.tolist()), dtype=object)
+    yt = np.asarray(json_ready(report.y_true.tolist()), dtype=object)
+    yp = np.asarray(json_ready(report.y_pred.tolist()), dtype=object)
     per = report.per_class()
     out: list[Slice] = []
 

@@ -33,6 +33,7 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_write_text
+from curakit.records import check_schema_version, json_ready
 from curakit.seeds import child_seed
 
 from ._stats import bh_adjust
@@ -200,18 +201,13 @@ class DriftReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftReport:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"DriftReport schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
-                "Re-run diagnose.drift with this version."
-            )
+        check_schema_version(data, "DriftReport", SCHEMA_VERSION, fix="Re-run diagnose.drift with this version.")
         d = dict(data)
         d.pop("schema_version", None)
         return cls(**d)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, default=_json_default)
+        return json.dumps(json_ready(self.to_dict()), sort_keys=True, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> DriftReport:
@@ -278,12 +274,6 @@ def import_plt():
     return import_optional("matplotlib.pyplot")
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 
@@ -511,7 +501,7 @@ class Decision:
             raise ParameterError(f"Decision.retrain must be a bool. Got {type(self.retrain).__name__} instead.")
         object.__setattr__(self, "retrain", bool(self.retrain))
         object.__setattr__(self, "reasons", [str(r) for r in self.reasons])
-        object.__setattr__(self, "triggers", json.loads(json.dumps(dict(self.triggers), default=_json_default)))
+        object.__setattr__(self, "triggers", json.loads(json.dumps(json_ready(dict(self.triggers)), default=str)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -524,11 +514,7 @@ class Decision:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"Decision schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION})."
-            )
+        check_schema_version(data, "Decision", SCHEMA_VERSION)
         d = dict(data)
         d.pop("schema_version", None)
         return cls(**d)

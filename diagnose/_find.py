@@ -46,11 +46,13 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_write_text
 from curakit.plugins import did_you_mean
+from curakit.records import check_schema_version, json_ready
+from curakit.seeds import resolve_seed
 
 from ._confusion import ConfusionReport, _check_pair, confusion
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._embed import FeatureEmbedder
-from ._slice import Slice, _jsonable
+from ._slice import Slice
 
 __all__ = ["Diagnosis", "common_severity", "find_slices", "merge_slices"]
 
@@ -183,27 +185,22 @@ class Diagnosis:
             "schema_version": self.schema_version,
             "slices": [s.to_dict() for s in self.slices],
             "methods": list(self.methods),
-            "y_true": _jsonable(self.y_true.tolist()),
-            "y_pred": _jsonable(self.y_pred.tolist()),
-            "labels": _jsonable(list(self.labels)),
+            "y_true": json_ready(self.y_true.tolist()),
+            "y_pred": json_ready(self.y_pred.tolist()),
+            "labels": json_ready(list(self.labels)),
             "coords": None if self.coords is None else self.coords.tolist(),
             "cluster_labels": None if self.cluster_labels is None else self.cluster_labels.tolist(),
             "cluster_table": None
             if self.cluster_table is None
-            else _jsonable(self.cluster_table.astype(object).where(self.cluster_table.notna(), None).to_dict("records")),
+            else json_ready(self.cluster_table.astype(object).where(self.cluster_table.notna(), None).to_dict("records")),
             "feature_embedder": self.feature_embedder,
             "random_state": self.random_state,
-            "info": _jsonable(self.info),
+            "info": json_ready(self.info),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Diagnosis:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"Diagnosis schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
-                "Re-run find_slices with this version of curakit."
-            )
+        check_schema_version(data, "Diagnosis", SCHEMA_VERSION, fix="Re-run find_slices with this version of curakit.")
         table = data.get("cluster_table")
         return cls(
             slices=tuple(Slice.from_dict(s) for s in data["slices"]),
@@ -436,10 +433,7 @@ def find_slices(
         raise ParameterError(
             f"The 'merge_jaccard' parameter of find_slices must be a float in the range (0.0, 1.0]. Got {merge_jaccard!r} instead."
         )
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
-        raise ParameterError(
-            f"The 'random_state' parameter of find_slices must be a non-negative int. Got {random_state!r} instead."
-        )
+    random_state = resolve_seed(random_state, "find_slices")
     pr = _check_matrix(proba, "proba", n)
     feats = _check_frame(features, "features", n)
     tfeats = _check_frame(train_features, "train_features", None)
@@ -557,7 +551,7 @@ def find_slices(
 
     art = inp.extra.get("artifacts", {}).get("clusters")
     info = {
-        "options": _jsonable({k: dict(v) for k, v in options.items()}),
+        "options": json_ready({k: dict(v) for k, v in options.items()}),
         "timings_s": timings,
         "total_s": time.perf_counter() - t0,
         "skipped": skipped,

@@ -40,7 +40,7 @@ from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_path, atomic_write_text
 from curakit.optional import import_optional
 from curakit.progress import progress
-from curakit.records import json_ready, plain_value
+from curakit.records import check_schema_version, json_ready, plain_value
 from curakit.validation import check_choice, check_images
 
 from ._slice import Slice
@@ -118,12 +118,7 @@ class CamReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CamReport:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"CamReport schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
-                "Re-run diagnose.gradcam with this version."
-            )
+        check_schema_version(data, "CamReport", SCHEMA_VERSION, fix="Re-run diagnose.gradcam with this version.")
         images = {}
         for k, v in data["images"].items():
             if k in ("concentration", "entropy", "drop", "inside", "area", "confidence"):

@@ -49,7 +49,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_write_text
 from curakit.optional import import_optional
-from curakit.records import json_ready
+from curakit.records import check_schema_version, json_ready, plain_value
 from curakit.seeds import check_random_state, child_seed
 from curakit.validation import check_choice
 
@@ -146,7 +146,7 @@ class ShapReport:
         out = {
             "schema_version": self.schema_version,
             "feature_names": list(self.feature_names),
-            "explained_class": [_plain(c) for c in self.explained_class] if include_values else None,
+            "explained_class": [plain_value(c) for c in self.explained_class] if include_values else None,
             "explainer": self.explainer,
             "target": self.target,
             "n_total": int(self.n_total),
@@ -163,12 +163,7 @@ class ShapReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShapReport:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"ShapReport schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
-                "Re-run diagnose.explain with this version."
-            )
+        check_schema_version(data, "ShapReport", SCHEMA_VERSION, fix="Re-run diagnose.explain with this version.")
         if data.get("values") is None:
             raise DataError(
                 "This ShapReport was saved without its values (include_values=False) and cannot be rebuilt."
@@ -303,8 +298,6 @@ class ShapReport:
         return self._html_body()
 
 
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 
@@ -555,7 +548,7 @@ def explain(
             if base.size == k
             else base.reshape(len(rows), k)[np.arange(len(rows)), cls_idx]
         )
-        explained_class = [_plain(classes[i]) for i in cls_idx]
+        explained_class = [plain_value(classes[i]) for i in cls_idx]
     else:
         chosen = values.reshape(len(rows), -1)
         base_rows = np.broadcast_to(base.reshape(-1)[:1] if base.size else np.zeros(1), (len(rows),)).astype(np.float64)

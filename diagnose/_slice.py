@@ -30,6 +30,7 @@ import numpy as np
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.plugins import PluginRegistry
+from curakit.records import check_schema_version, json_ready
 
 __all__ = ["MEMBERSHIP", "SCHEMA_VERSION", "Slice", "slice_id"]
 
@@ -39,24 +40,9 @@ SCHEMA_VERSION = 1
 MEMBERSHIP: PluginRegistry[Callable[..., np.ndarray]] = PluginRegistry("slice definition kind")
 
 
-def _jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays (recursively) into plain JSON types."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
 def slice_id(method: str, definition: Mapping[str, Any]) -> str:
     """A stable id: the method plus a short hash of the canonical JSON definition."""
-    canon = json.dumps(_jsonable(definition), sort_keys=True, separators=(",", ":"))
+    canon = json.dumps(json_ready(definition), sort_keys=True, separators=(",", ":"))
     return f"{method}-{hashlib.sha1(canon.encode()).hexdigest()[:8]}"
 
 
@@ -131,8 +117,8 @@ class Slice:
                 f"Slice {self.id!r}: definition must be a mapping with a 'kind' key. "
                 f"Got {type(self.definition).__name__} instead."
             )
-        object.__setattr__(self, "definition", _jsonable(dict(self.definition)))
-        object.__setattr__(self, "evidence", _jsonable(dict(self.evidence)))
+        object.__setattr__(self, "definition", json_ready(dict(self.definition)))
+        object.__setattr__(self, "evidence", json_ready(dict(self.evidence)))
         object.__setattr__(self, "p_value", _opt_float(self.p_value))
         object.__setattr__(self, "q_value", _opt_float(self.q_value))
         object.__setattr__(self, "severity", float(self.severity))
@@ -211,12 +197,7 @@ class Slice:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Slice:
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"Slice schema_version {version} is not supported (this curakit reads {SCHEMA_VERSION}). "
-                "Re-run the diagnosis with this version of curakit."
-            )
+        check_schema_version(data, "Slice", SCHEMA_VERSION, fix="Re-run the diagnosis with this version of curakit.")
         d = dict(data)
         d.pop("schema_version", None)
         d["indices"] = np.asarray(d.get("indices", []), dtype=np.int64)

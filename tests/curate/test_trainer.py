@@ -7,6 +7,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
+from curakit.adapters import predict_proba as torch_predict_proba
 from curakit.exceptions import DataError, ParameterError, StrategyError
 from curate._trainer import (
     TrainConfig,
@@ -15,7 +16,6 @@ from curate._trainer import (
     reset_parameters,
     sk_continue,
     sk_fit,
-    torch_predict_proba,
 )
 from curate.models import SmallCNN
 
@@ -150,3 +150,12 @@ def test_sklearn_adapters(digits):
     hist = sk_fit(knn, X[:100], y[:100], sample_weight=np.ones(100))  # uniform weights need no support
     assert hist[0]["train_accuracy"] > 0.8
     assert isinstance(pd.DataFrame(hist), pd.DataFrame)
+
+
+def test_predict_proba_on_no_rows_keeps_the_class_axis():
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    model.train()
+    proba = torch_predict_proba(model, np.zeros((0, 4), dtype=np.float32))
+    assert proba.shape == (0, 3) and proba.dtype == np.float64
+    assert model.training  # mode restored

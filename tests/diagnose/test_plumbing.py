@@ -44,7 +44,7 @@ def test_seeds_are_reproducible_and_independent():
     assert check_random_state(g) is g
     with pytest.raises(ValueError, match="'random_state' parameter must be a non-negative int"):
         check_random_state(-1)
-    with pytest.raises(ValueError, match="must be an int, a numpy Generator or None. Got str"):
+    with pytest.raises(ValueError, match="must be a non-negative int, a numpy Generator or None. Got .7. instead"):
         check_random_state("7")
 
 
