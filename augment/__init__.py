@@ -15,7 +15,7 @@ from curakit import __version__ as __version__
 from curakit.exceptions import CurakitError, DataError, LeakageError, ParameterError
 
 from ._leakage import find_leaks
-from ._lineage import LineageRow, lineage_frame, lineage_rows
+from ._lineage import LINEAGE_COLUMNS, LineageRow, lineage_frame, lineage_rows
 from ._offline import AugmentedSet, offline
 from ._online import OnlineAugment
 from ._pipeline import load_pipeline, replay
@@ -25,6 +25,7 @@ __all__ = [
     "AugmentedSet",
     "CurakitError",
     "DataError",
+    "LINEAGE_COLUMNS",
     "LeakageError",
     "LineageADASYN",
     "LineageBorderlineSMOTE",

@@ -57,7 +57,7 @@ def feature_smote(
     ones, ``prov`` recording both parents and the interpolation factor of each new row.
     """
     if embeddings is None:
-        from diagnose._embed import embed
+        from diagnose import embed
 
         Z = embed(model, images, layer=layer, batch_size=batch_size, transform=transform)
     else:
@@ -80,7 +80,7 @@ def feature_smote(
 
 def _pin_slice(target: Any, Z: np.ndarray, labels: np.ndarray) -> Any:
     """A Slice re-applied on these embeddings, kept as a Slice (same id) defined by row positions."""
-    from diagnose._slice import Slice
+    from diagnose import Slice
 
     from ._select import resolve_groups
 

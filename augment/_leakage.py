@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curakit.dedup import find_duplicates
 from curakit.exceptions import DataError, LeakageError, ParameterError
-
-from ._dedup import find_duplicates
 
 __all__ = [
     "IMAGE_TOLERANCE",

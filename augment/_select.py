@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from curakit.exceptions import DataError, ParameterError
-from diagnose._slice import Slice
+from diagnose import Slice
 
 __all__ = ["Group", "resolve_groups", "check_count"]
 

@@ -13,10 +13,11 @@ from curakit.exceptions import (
 
 from ._builder import TrainingSetBuilder
 from ._compare import ComparisonTable, compare_strategies
+from ._demo import DemoResult, run_demo
 from ._fit import fit
 from ._gate import Gate, GateDecision
 from ._modelregistry import ModelVersion, Promotion, Registry
-from ._recipe import Recipe, RecipeRun, run_recipe
+from ._recipe import Recipe, RecipeRun, example_recipes, example_text, parse_recipe, run_recipe
 from ._retrain import RetrainResult, retrain
 from ._strategies import STRATEGIES, EnsembleClassifier
 from ._trainingset import TrainingSet
@@ -25,6 +26,7 @@ __all__ = [
     "ComparisonTable",
     "CurakitError",
     "DataError",
+    "DemoResult",
     "EnsembleClassifier",
     "Gate",
     "GateDecision",
@@ -42,7 +44,11 @@ __all__ = [
     "TrainingSet",
     "TrainingSetBuilder",
     "compare_strategies",
+    "example_recipes",
+    "example_text",
     "fit",
+    "parse_recipe",
     "retrain",
+    "run_demo",
     "run_recipe",
 ]

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment import _dedup
-from augment._lineage import LINEAGE_COLUMNS
+from augment import LINEAGE_COLUMNS
+from curakit import dedup as _dedup
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import child_seed, resolve_seed
 from curakit.validation import check_choice, check_images
@@ -824,7 +824,7 @@ class TrainingSetBuilder:
                 if tol_leak == 0.0:
                     pairs = _dedup.matches_from_keys(
                         keys, lambda r: self._take(blocks, r), _dedup.exact_keys(ev),
-                        lambda r, ev=ev: _dedup._subset(ev, r, kind), kind,
+                        lambda r, ev=ev: _dedup.take_kind(ev, r, kind), kind,
                     )
                     ci = pairs[:, 0]
                 else:

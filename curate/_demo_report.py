@@ -55,7 +55,7 @@ def _scenario_section(scen: Any) -> str:
 
 
 def _diagnosis_section(diagnosis: Any, scen: Any, weak: list[Any]) -> str:
-    from diagnose._report import confusion_figure, error_scatter_figure, slice_labels, umap_scatter_figure
+    from diagnose.figures import confusion_figure, error_scatter_figure, slice_labels, umap_scatter_figure
 
     conf = diagnosis.confusion
     parts = [figure_html(confusion_figure(conf.matrix, conf.labels), "Confusion matrix of the incumbent on the new batch")]

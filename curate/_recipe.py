@@ -64,7 +64,7 @@ from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import check_random_state, child_seed
 
-__all__ = ["SCHEMA", "Recipe", "RecipeRun", "example_recipes", "example_text", "run_recipe"]
+__all__ = ["Recipe", "RecipeRun", "SCHEMA", "example_recipes", "example_text", "parse_recipe", "run_recipe"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,8 @@ def validate_recipe(data: Any) -> dict[str, Any]:
     return json.loads(json.dumps(json_ready(out)))
 
 
-def _yaml_load(text: str, what: str) -> Any:
+def parse_recipe(text: str, what: str = "text") -> Any:
+    """The recipe mapping in YAML ``text`` (safe_load: no Python objects); ``what`` names it in errors."""
     import yaml
 
     try:
@@ -209,7 +210,7 @@ class Recipe:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Recipe:
         path = Path(path)
-        return cls(data=_yaml_load(path.read_text(), repr(str(path))), base_dir=path.resolve().parent)
+        return cls(data=parse_recipe(path.read_text(), repr(str(path))), base_dir=path.resolve().parent)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None) -> Recipe:
@@ -219,7 +220,7 @@ class Recipe:
     def example(cls, name: str, base_dir: str | Path | None = None) -> Recipe:
         """A recipe shipped with curakit (:func:`example_recipes`). Its relative paths (registry,
         output) resolve against ``base_dir`` (default: the working folder), not the package."""
-        return cls.from_dict(_yaml_load(example_text(name), f"example {name!r}"), base_dir=base_dir)
+        return cls.from_dict(parse_recipe(example_text(name), f"example {name!r}"), base_dir=base_dir)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(self.data))

@@ -30,7 +30,7 @@ from curakit.io import atomic_dir
 from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import child_seed
-from diagnose._slice import Slice
+from diagnose import Slice
 
 from ._strategies import STRATEGIES, TRAIN_PARAMS, StrategyContext, supported_strategies
 from ._trainer import TrainConfig, is_sklearn_estimator

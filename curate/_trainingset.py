@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment._lineage import LINEAGE_COLUMNS
+from augment import LINEAGE_COLUMNS
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir
 from curakit.records import check_schema_version

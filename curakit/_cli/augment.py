@@ -95,7 +95,7 @@ def _read_indices(text: str) -> np.ndarray:
 
 def _load_slice(path: str, slice_id: str):
     from curakit.plugins import did_you_mean
-    from diagnose._slice import Slice
+    from diagnose import Slice
 
     p = Path(path)
     if not p.exists():

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from curakit.exceptions import ParameterError
-    from curate._demo import run_demo
+    from curate import run_demo
 
     if args.epochs is not None and args.epochs < 1:
         raise ParameterError(f"--epochs must be a positive int. Got {args.epochs} instead.")

@@ -61,7 +61,7 @@ def _load(args: argparse.Namespace) -> Any:
     """The validated Recipe that ``args`` name (a file or an example), with the --set changes."""
     from curakit.exceptions import ParameterError, UnknownNameError
     from curakit.plugins import did_you_mean
-    from curate._recipe import Recipe, _yaml_load, example_recipes, example_text
+    from curate import Recipe, example_recipes, example_text, parse_recipe
 
     if args.example is not None:
         text, base_dir, what = example_text(args.example), Path.cwd(), f"example {args.example!r}"
@@ -83,7 +83,7 @@ def _load(args: argparse.Namespace) -> Any:
                 f"{target!r} is neither a recipe file nor an example recipe.{did_you_mean(target, names)} "
                 f"Examples: {', '.join(names)} (curakit run --list-examples)."
             )
-    data = _yaml_load(text, what)
+    data = parse_recipe(text, what)
     if not isinstance(data, dict):
         raise ParameterError(f"A recipe must be a mapping of sections. Got {type(data).__name__} instead.")
     for assignment in args.set or []:
@@ -92,7 +92,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curate._recipe import example_recipes, example_text, run_recipe
+    from curate import example_recipes, example_text, run_recipe
 
     chosen = [flag for flag, on in (("RECIPE", args.recipe is not None), ("--example", args.example is not None),
                                     ("--list-examples", args.list_examples),

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from curate._demo import run_demo
+    from curate import run_demo
 
     out = tmp_path_factory.mktemp("demo") / "out"
     return run_demo(out, random_state=0, quick=True, progress=False)

@@ -34,9 +34,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.exceptions import DataError, ParameterError
+from .exceptions import DataError, ParameterError
 
-__all__ = ["duplicated", "exact_keys", "find_duplicates"]
+__all__ = [
+    "duplicated",
+    "duplicated_from_keys",
+    "exact_keys",
+    "find_duplicates",
+    "image_space",
+    "matches_from_keys",
+    "take_kind",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +224,7 @@ def _first_of_key(keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(is_first)[codes]
 
 
-def _subset(X: Any, rows: np.ndarray, kind: str) -> Any:
+def take_kind(X: Any, rows: np.ndarray, kind: str) -> Any:
     if kind == "images":
         return X[rows]
     return _as_frame(X).iloc[rows].reset_index(drop=True)
@@ -253,7 +261,7 @@ def duplicated_from_keys(keys: np.ndarray, take: Any, kind: str) -> np.ndarray:
 
 
 def _exact_duplicated(X: Any, kind: str) -> np.ndarray:
-    return duplicated_from_keys(_keys(X, kind), lambda rows: _subset(X, rows, kind), kind)
+    return duplicated_from_keys(_keys(X, kind), lambda rows: take_kind(X, rows, kind), kind)
 
 
 def _lookup(ref_index: pd.Index, cand_index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -284,8 +292,8 @@ def matches_from_keys(kc: np.ndarray, take_c: Any, kr: np.ndarray, take_r: Any, 
 
 
 def _exact_matches(C: Any, R: Any, kind: str) -> np.ndarray:
-    return matches_from_keys(_keys(C, kind), lambda r: _subset(C, r, kind), _keys(R, kind),
-                             lambda r: _subset(R, r, kind), kind)
+    return matches_from_keys(_keys(C, kind), lambda r: take_kind(C, r, kind), _keys(R, kind),
+                             lambda r: take_kind(R, r, kind), kind)
 
 
 # -- near duplicates: tabular ----------------------------------------------------------------
@@ -332,7 +340,7 @@ def _radius(tolerance: float) -> float:
 
 
 # -- near duplicates: images -------------------------------------------------------------------
-def _image_space(images: np.ndarray) -> np.ndarray:
+def image_space(images: np.ndarray) -> np.ndarray:
     """Block means, scaled so ||f(a) - f(b)||_2 <= RMS pixel difference of a and b."""
     arr = images if images.ndim == 4 else images[..., None]
     n, H, W, C = arr.shape
@@ -393,7 +401,7 @@ def duplicated(X: Any, *, tolerance: float | None = None) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     if kind == "images":
-        space = _image_space(X)
+        space = image_space(X)
         pairs = cKDTree(space).query_pairs(_radius(tol * 255.0), p=2.0, output_type="ndarray")
         if len(pairs):
             keep = _rms(X, pairs[:, 0], X, pairs[:, 1]) <= tol * 255.0 + 1e-9
@@ -441,7 +449,7 @@ def find_duplicates(
     from scipy.spatial import cKDTree
 
     if kind == "images":
-        sc, sr = _image_space(C), _image_space(R)
+        sc, sr = image_space(C), image_space(R)
         limit = tol * 255.0
         hits = cKDTree(sr).query_ball_point(sc, _radius(limit), p=2.0)
         ci, ri = [], []

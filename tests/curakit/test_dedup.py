@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from augment import _dedup
-from augment._dedup import duplicated, exact_keys, find_duplicates
+from curakit import dedup as _dedup
+from curakit.dedup import duplicated, exact_keys, find_duplicates
 from curate import DataError, ParameterError
 
 
@@ -93,7 +93,7 @@ def test_downsampled_space_never_misses_a_pair():
     rng = np.random.default_rng(2)
     a = rng.integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
     b = rng.integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
-    low = np.linalg.norm(_dedup._image_space(a) - _dedup._image_space(b), axis=1)
+    low = np.linalg.norm(_dedup.image_space(a) - _dedup.image_space(b), axis=1)
     full = np.sqrt(((a.astype(float) - b) ** 2).mean(axis=(1, 2, 3)))
     assert (low <= full + 1e-6).all()
 
