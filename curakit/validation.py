@@ -3,6 +3,9 @@ messages carry shapes and dtypes, never the user's data."""
 
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,12 +14,18 @@ import numpy as np
 from .exceptions import DataError, ParameterError
 
 __all__ = [
+    "UNSET",
     "check_1d",
+    "check_choice",
     "check_finite",
     "check_images",
+    "check_interval",
     "check_same_length",
-    "check_choice",
+    "renamed",
 ]
+
+#: Default of a deprecated parameter name: tells "not passed" from every real value, None included.
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
 
 
 def check_1d(values: Any, name: str) -> np.ndarray:
@@ -79,3 +88,46 @@ def check_choice(value: Any, name: str, owner: str, choices: Sequence[Any]) -> A
             + did_you_mean(str(value), [str(c) for c in choices])
         )
     return value
+
+
+def check_interval(
+    value: Any, name: str, owner: str, *, kind: type = float, low: float = -math.inf, high: float = math.inf,
+    closed: str = "both",
+) -> Any:
+    """``value`` as ``kind`` (int or float) if it lies in the interval, else scikit-learn's message:
+    "The 'alpha' parameter of mix must be a float in the range [0.0, 1.0]. Got 1.5 instead."
+
+    ``closed`` is "both", "left", "right" or "neither"; an infinite bound is always open.
+    """
+    number = numbers.Integral if kind is int else numbers.Real
+    ok = isinstance(value, number) and not isinstance(value, bool) and not (kind is float and math.isnan(value))
+    lo_in, hi_in = closed in ("both", "left"), closed in ("both", "right")
+    if ok:
+        ok = (value >= low if lo_in else value > low) and (value <= high if hi_in else value < high)
+    if ok:
+        return kind(value)
+    left = "[" if lo_in and math.isfinite(low) else "("
+    right = "]" if hi_in and math.isfinite(high) else ")"
+    what = "an int" if kind is int else "a float"
+    fmt = (lambda b: "inf" if b == math.inf else "-inf" if b == -math.inf else repr(kind(b)))
+    raise ParameterError(
+        f"The {name!r} parameter of {owner} must be {what} in the range {left}{fmt(low)}, {fmt(high)}{right}. "
+        f"Got {value!r} instead."
+    )
+
+
+def renamed(owner: str, old: str, new: str, old_value: Any, new_value: Any, *, default: Any = None) -> Any:
+    """The value of a renamed parameter: ``new_value``, or ``old_value`` with a ``FutureWarning``.
+
+    The old name keeps working for one release. Declare it with ``UNSET`` as default so that
+    passing ``old=None`` still counts as using it; passing both names is an error.
+    """
+    if old_value is UNSET:
+        return new_value
+    if new_value is not default:
+        raise ParameterError(f"{owner} got both {old!r} and its new name {new!r}; pass only {new!r}.")
+    warnings.warn(
+        f"The {old!r} parameter of {owner} is renamed {new!r}; {old!r} will stop working in the next release.",
+        FutureWarning, stacklevel=3,
+    )
+    return old_value
