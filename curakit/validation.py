@@ -109,11 +109,15 @@ def check_interval(
     left = "[" if lo_in and math.isfinite(low) else "("
     right = "]" if hi_in and math.isfinite(high) else ")"
     what = "an int" if kind is int else "a float"
-    fmt = (lambda b: "inf" if b == math.inf else "-inf" if b == -math.inf else repr(kind(b)))
     raise ParameterError(
-        f"The {name!r} parameter of {owner} must be {what} in the range {left}{fmt(low)}, {fmt(high)}{right}. "
+        f"The {name!r} parameter of {owner} must be {what} in the range "
+        f"{left}{_bound(low, kind)}, {_bound(high, kind)}{right}. "
         f"Got {value!r} instead."
     )
+
+
+def _bound(b: float, kind: type) -> str:
+    return "inf" if b == math.inf else "-inf" if b == -math.inf else repr(kind(b))
 
 
 def renamed(owner: str, old: str, new: str, old_value: Any, new_value: Any, *, default: Any = None) -> Any:
