@@ -37,6 +37,8 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import read_table
 
+from ._options import add_random_state
+
 __all__ = ["add_parser", "run"]
 
 _TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
@@ -269,7 +271,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="[NAME=]PATH",
         help="evaluation set (image folder or table); generated duplicates of its rows are refused (repeatable)",
     )
-    p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    add_random_state(p)
     p.add_argument("--n-jobs", type=int, default=1, help="image worker processes (default 1)")
     p.set_defaults(func=run)
     return p

@@ -22,6 +22,8 @@ from pathlib import Path
 from curakit.exceptions import ParameterError
 from curakit.io import read_table
 
+from ._options import add_random_state
+
 __all__ = ["add_parser", "run"]
 
 
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.preprocess:
         b.preprocess()
 
-    ts = b.build(random_state=args.seed)
+    ts = b.build(random_state=args.random_state)
     ts.info["inputs"] = {"old": str(args.old), "new": str(args.new), "eval": list(args.eval or [])}
     out = ts.save(args.out)
     counts = ts.info["counts"]
@@ -128,7 +130,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--validation", type=float, default=0.0, help="validation fraction (group split by parent)")
     p.add_argument("--split-how", default="random", help="random | latest")
     p.add_argument("--preprocess", action="store_true", help="fit imputation/scaling/encoding on the train rows")
-    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    add_random_state(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run)
     return p

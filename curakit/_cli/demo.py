@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_random_state
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(continue_all, scratch_all), compare, and promote only if better. Writes everything to --out.",
     )
     p.add_argument("--out", default="curakit-out", help="output folder (default: %(default)s)")
-    p.add_argument("--random-state", type=int, default=0, help="one seed for everything (default: %(default)s)")
+    add_random_state(p)
     p.add_argument("--quick", action="store_true", help="a reduced scenario for a smoke run (~1/3 of the time)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 15, or 6 with --quick)")
     p.add_argument("--tolerance", type=float, default=0.02,

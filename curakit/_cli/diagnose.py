@@ -53,6 +53,8 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import read_table
 
+from ._options import add_random_state
+
 __all__ = ["add_parser", "run"]
 
 
@@ -321,7 +323,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METHOD.OPTION=VALUE",
         help="a method option, e.g. clusters.min_cluster_size=20 (repeatable; VALUE parsed as JSON)",
     )
-    p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    add_random_state(p)
     p.add_argument("--y-true-col", default="y_true", help="label column (default y_true)")
     p.add_argument("--y-pred-col", default="y_pred", help="prediction column (default y_pred)")
     p.add_argument("--top", type=int, default=10, help="slices shown in the printed table (default 10)")

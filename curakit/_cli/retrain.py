@@ -20,6 +20,8 @@ from typing import Any
 
 from curakit.exceptions import DataError, ParameterError
 
+from ._options import add_random_state
+
 __all__ = ["add_parser", "load_eval", "load_model", "parse_params"]
 
 
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
     eval_sets = dict(load_eval(e) for e in args.eval)
     result = curate.retrain(model, ts, strategy=args.strategy, eval_sets=eval_sets, metric=args.metric,
-                            random_state=args.seed, **parse_params(args.param))
+                            random_state=args.random_state, **parse_params(args.param))
     result.save(args.out)
     for name in eval_sets:
         before = result.baseline_metrics[name][result.metric]
@@ -122,6 +124,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default="continue_all", help="strategy name (default: continue_all)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
     p.add_argument("--metric", default="accuracy", help="accuracy or a scikit-learn scorer name")
-    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    add_random_state(p)
     p.add_argument("--out", required=True, help="result folder to write")
     p.set_defaults(func=run)

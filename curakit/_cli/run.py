@@ -23,6 +23,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._options import add_random_state
+
 __all__ = ["add_parser"]
 
 
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         print(f"ok: recipe {recipe.data.get('name', '(unnamed)')!r} is valid (sha256 {recipe.hash[:12]})")
         return 0
-    result = run_recipe(recipe, output=args.output, registry=args.registry, random_state=args.seed)
+    result = run_recipe(recipe, output=args.output, registry=args.registry, random_state=args.random_state)
     frame = result.comparison.frame
     cols = [c for c in ("strategy", "old", "new", "forgetting", "train_time") if c in frame.columns]
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -144,5 +146,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="validate the recipe (with --set changes) and exit")
     p.add_argument("--output", help="output folder (overrides the recipe's output; relative to the working folder)")
     p.add_argument("--registry", help="registry folder (overrides the recipe's registry; relative to the working folder)")
-    p.add_argument("--seed", type=int, default=None, help="random_state (overrides the recipe's)")
+    add_random_state(p, default=None, help="seed, overriding the recipe's random_state")
     p.set_defaults(func=run, parser=p)

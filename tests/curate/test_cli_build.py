@@ -26,7 +26,7 @@ def test_build_writes_a_training_set(files, tmp_path, capsys):
     code = main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
                  "--time", "when", "--window", "300D", "--alpha", "0.5", "--replay", "5", "--replay-how", "class_balanced",
                  "--dedup", "--eval", f"test={files / 'test.parquet'}", "--validation", "0.2", "--half-life", "90D",
-                 "--preprocess", "--seed", "3", "--out", str(out)])
+                 "--preprocess", "--random-state", "3", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"Wrote {out}:") and "leakage" in printed
