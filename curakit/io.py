@@ -1,7 +1,8 @@
 """Atomic outputs: a crash mid-write leaves the earlier file or folder intact.
 
 Files are written to a temporary sibling and moved into place with ``os.replace``; folders are
-built in a temporary sibling and swapped in, the old one removed only after the swap.
+built in a temporary sibling and swapped in (one atomic exchange on Linux), the old one removed
+only after the swap. A folder is only ever replaced if curakit wrote it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_table"]
+__all__ = [
+    "OUTPUT_MARKER",
+    "atomic_dir",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_output_dir",
+    "read_table",
+    "recover_dir",
+]
 
 
 def _umask() -> int:
@@ -62,26 +73,100 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+#: Written into every folder :func:`atomic_dir` creates; only such folders (or empty ones) are replaced.
+OUTPUT_MARKER = ".curakit-output"
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_dir(path: str | os.PathLike) -> None:
+    """Undo what a killed :func:`atomic_dir` left beside ``path``: restore the earlier folder if the
+    kill came between the two renames of the fallback swap, and remove dead runs' temporaries."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for leftover in sorted(path.parent.glob(f".{path.name}.*-*")):
+        kind, _, rest = leftover.name[len(path.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if kind not in ("tmp", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not path.exists():
+            os.replace(leftover, path)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "Output folder") -> Path:
+    """Refuse to replace anything but a missing path, an empty folder or a curakit output folder."""
+    from .exceptions import DataError
+
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise DataError(f"{what} {str(path)!r} is a file, not a folder. Choose a folder path.")
+    if path.is_dir() and not (path / OUTPUT_MARKER).exists() and any(path.iterdir()):
+        raise DataError(
+            f"{what} {str(path)!r} already holds files that curakit did not write (no {OUTPUT_MARKER}); "
+            "it would be replaced. Choose a new or empty folder."
+        )
+    return path
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder; on success it replaces the folder ``path``.
+    """Yield an empty temporary folder; on success it replaces the folder ``path`` in one step.
 
-    If the body raises, the temporary folder is removed and ``path`` is untouched.
+    If the body raises, the temporary folder is removed and ``path`` is untouched. ``path`` must
+    be missing, empty or an earlier curakit output (:func:`check_output_dir`); a user's own folder
+    is never replaced. On Linux the swap is one ``renameat2`` exchange; elsewhere a kill between
+    the two renames is undone by :func:`recover_dir` on the next write or load.
     """
     path = Path(path)
+    recover_dir(path)
+    check_output_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
         yield tmp
+        (tmp / OUTPUT_MARKER).write_text("written by curakit; the folder is replaced whole on the next run\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
+    _swap_in(tmp, path)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    if path.exists() and _exchange(tmp, path):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the earlier folder
+        return
     backup = None
     if path.exists():
         backup = path.parent / f".{path.name}.old-{os.getpid()}"
-        if backup.exists():
-            shutil.rmtree(backup)
+        shutil.rmtree(backup, ignore_errors=True)
         os.replace(path, backup)
     try:
         os.replace(tmp, path)

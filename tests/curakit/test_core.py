@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from curakit.io import atomic_dir, atomic_write_json, atomic_write_text
+from curakit.io import OUTPUT_MARKER, atomic_dir, atomic_write_json, atomic_write_text
 from curakit.optional import import_optional
 from curakit.plugins import PluginRegistry
 from curakit.progress import progress, progress_enabled
@@ -69,7 +69,7 @@ def test_atomic_dir_keeps_old_folder_when_body_fails(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ts"]
     with atomic_dir(folder) as tmp:
         (tmp / "b.txt").write_text("v2")
-    assert sorted(p.name for p in folder.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == [OUTPUT_MARKER, "b.txt"]
 
 
 def test_missing_dependency_names_the_extra(monkeypatch):
