@@ -303,6 +303,14 @@ def _import_estimator(path: str, params: Mapping[str, Any]) -> Any:
             f"Recipe key 'model.estimator' names {path!r}, which cannot be imported. Give a class path such as "
             "'sklearn.linear_model.LogisticRegression'."
         ) from None
+    from sklearn.base import BaseEstimator
+
+    if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
+        # a recipe is data: it may name an estimator class, never a function to call (os.system)
+        raise ParameterError(
+            f"Recipe key 'model.estimator' names {path!r}, which is not a scikit-learn estimator class. Give a "
+            "class path such as 'sklearn.linear_model.LogisticRegression'."
+        )
     try:
         return cls(**dict(params))
     except TypeError as exc:
