@@ -5,7 +5,7 @@ feature space of the (frozen) model instead:
 
 1. :func:`feature_smote` embeds the images with ``diagnose.embed`` (layer=None: the input of the
    model's last ``nn.Linear``, i.e. what the head sees) and oversamples the embeddings with
-   :func:`augment.oversample` (any method, slice targeting, recorded parents);
+   :func:`augment.oversample` (any method, a selected slice, recorded parents);
 2. :func:`fit_head` trains a new linear head on those features (full-batch Adam on cross-entropy,
    seeded) and, given the model, returns a copy of the model with that head in place.
 """
@@ -24,6 +24,7 @@ import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.optional import import_optional
+from curakit.validation import UNSET, renamed
 
 from ._oversample import oversample
 
@@ -37,7 +38,7 @@ def feature_smote(
     images: Any,
     labels: Any,
     *,
-    target: Any = None,
+    select: Any = None,
     layer: str | None = None,
     method: str = "smote",
     n: int | dict[Any, int] | None = None,
@@ -46,16 +47,18 @@ def feature_smote(
     batch_size: int = 256,
     transform: Any = None,
     embeddings: Any = None,
+    target: Any = UNSET,
     **options: Any,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Oversample in the embedding space of ``model`` (frozen: it is only run in eval mode).
 
-    ``target`` selects what to fill (a ``Slice``, mask, positions or ``{"classes": [...]}``; a cluster
-    slice is re-applied on these embeddings); ``layer`` is passed to ``diagnose.embed`` (None: the
+    ``select`` chooses what to fill (a ``Slice``, mask, positions or ``{"classes": [...]}``; a cluster
+    slice is re-applied on these embeddings; ``target`` is its deprecated old name, with a FutureWarning); ``layer`` is passed to ``diagnose.embed`` (None: the
     head's input). ``embeddings`` skips the forward pass when the features are already known.
     Returns ``(Z2, y2, prov)`` as :func:`augment.oversample` does: every input row, then the new
     ones, ``prov`` recording both parents and the interpolation factor of each new row.
     """
+    select = renamed("feature_smote", "target", "select", target, select)
     if embeddings is None:
         from diagnose import embed
 
@@ -67,9 +70,9 @@ def feature_smote(
                 f"embeddings must be shaped (n, d) with one row per label. Got shape {Z.shape} for {len(labels)} labels."
             )
     Z = np.asarray(Z, dtype=np.float64)
-    target = _pin_slice(target, Z, np.asarray(labels))
+    select = _pin_slice(select, Z, np.asarray(labels))
     Z2, y2, prov = oversample(
-        Z, labels, method=method, target=target, n=n, k_neighbors=k_neighbors, random_state=random_state, **options
+        Z, labels, method=method, select=select, n=n, k_neighbors=k_neighbors, random_state=random_state, **options
     )
     prov = prov.copy()
     syn = (prov["origin"] == "synthetic").to_numpy()
@@ -78,16 +81,16 @@ def feature_smote(
     return np.asarray(Z2), np.asarray(y2), prov
 
 
-def _pin_slice(target: Any, Z: np.ndarray, labels: np.ndarray) -> Any:
+def _pin_slice(select: Any, Z: np.ndarray, labels: np.ndarray) -> Any:
     """A Slice re-applied on these embeddings, kept as a Slice (same id) defined by row positions."""
     from diagnose import Slice
 
     from ._select import resolve_groups
 
-    if not isinstance(target, Slice):
-        return target
-    (group,) = resolve_groups(target, len(Z), labels=labels, embeddings=Z, param="target", owner="feature_smote")
-    return dataclasses.replace(target, indices=group.positions, n_analysed=len(Z), definition={"kind": "indices"})
+    if not isinstance(select, Slice):
+        return select
+    (group,) = resolve_groups(select, len(Z), labels=labels, embeddings=Z, param="select", owner="feature_smote")
+    return dataclasses.replace(select, indices=group.positions, n_analysed=len(Z), definition={"kind": "indices"})
 
 
 def fit_head(

@@ -16,15 +16,15 @@ where every output row comes from (fitted attributes):
     the lineage of every output row (``augment.LINEAGE_COLUMNS``), row-aligned with the output.
 
 The interpolation draws are made exactly as imbalanced-learn 0.14.2 makes them (same calls on the
-same ``RandomState``), so with ``target=None`` the output equals the plain imbalanced-learn
+same ``RandomState``), so with ``select=None`` the output equals the plain imbalanced-learn
 sampler's output for the same ``random_state``.
 
-Targeting a slice (``target=``): rows that are "in the target and of class c" are treated as a
-class of their own (the minority to resample), so neighbours, interpolation partners and (for
-ADASYN / Borderline-SMOTE) the danger assessment against every other row follow the slice, not
-the whole class. ``n`` new rows are made per class present in the target (int, or a mapping
-{class: count}; default: as many as the target holds of that class). For ``random_under`` ``n``
-is the number of target rows of each class to keep.
+Resampling a slice (``select=``; ``target=`` is its deprecated old name): rows that are "in the
+selection and of class c" are treated as a class of their own (the minority to resample), so
+neighbours, interpolation partners and (for ADASYN / Borderline-SMOTE) the danger assessment
+against every other row follow the slice, not the whole class. ``n`` new rows are made per class
+present in the selection (int, or a mapping {class: count}; default: as many as the selection
+holds of that class). For ``random_under`` ``n`` is the number of selected rows of each class to keep.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.plugins import PluginRegistry
 from curakit.records import plain_value
 from curakit.seeds import resolve_seed
+from curakit.validation import UNSET, renamed
 
 from ._manifest import (
     _arrow_floats,
@@ -155,13 +156,18 @@ class _LineageMixin:
     def _resample_core(self, X, y):
         return super()._fit_resample(X, y)
 
-    # -- targeting and provenance
+    # -- selection and provenance
+    def _selection(self) -> Any:
+        """``select``, or the deprecated ``target`` with a FutureWarning (both: ParameterError)."""
+        old = getattr(self, "target", None)
+        return renamed(type(self).__name__, "target", "select", UNSET if old is None else old, getattr(self, "select", None))
+
     def _fit_resample(self, X, y, **params):
         n_in = X.shape[0]
         self._lin_records = []
-        target = getattr(self, "target", None)
+        select = self._selection()
         classes = np.unique(y)
-        if target is None:
+        if select is None:
             self._lin_y = y
             self._check_group_sizes(y, None, None)
             X_res, y_res = self._resample_core(X, y)
@@ -170,7 +176,7 @@ class _LineageMixin:
             slice_ids: tuple[str, ...] = ()
             description = None
         else:
-            group = self._target_group(X, y, n_in)
+            group = self._target_group(select, X, y, n_in)
             codes = np.searchsorted(classes, y)
             k = len(classes)
             special = codes.copy()
@@ -191,13 +197,13 @@ class _LineageMixin:
             return X_res, out_labels
         return X_res, y_res
 
-    def _target_group(self, X, y, n_in) -> Group:
+    def _target_group(self, select, X, y, n_in) -> Group:
         raw = getattr(self, "_lin_X_raw", None)
         features = raw if isinstance(raw, pd.DataFrame) else None
-        groups = resolve_groups(self.target, n_in, labels=y, features=features, param="target", owner=type(self).__name__)
+        groups = resolve_groups(select, n_in, labels=y, features=features, param="select", owner=type(self).__name__)
         if len(groups) != 1:
             raise ParameterError(
-                f"The 'target' parameter of {type(self).__name__} must select one group of rows (a Slice, a mask or "
+                f"The 'select' parameter of {type(self).__name__} must select one group of rows (a Slice, a mask or "
                 f"row positions). Got {len(groups)} groups; resample one slice at a time."
             )
         return groups[0]
@@ -212,15 +218,15 @@ class _LineageMixin:
                 hit = np.flatnonzero(classes == lab)
                 if hit.size == 0 or int(hit[0]) not in sizes:
                     raise DataError(
-                        f"n asks for class {plain_value(lab)!r} but the target holds no row of that class. "
-                        "Remove the class from n or target rows that hold it."
+                        f"n asks for class {plain_value(lab)!r} but the selection holds no row of that class. "
+                        "Remove the class from n or select rows that hold it."
                     )
                 out[int(hit[0])] = count
             if self._under:
                 for j, c in out.items():
                     if c > sizes[j]:
                         raise ParameterError(
-                            f"random_under keeps at most the {sizes[j]} target rows of class {plain_value(classes[j])!r}; "
+                            f"random_under keeps at most the {sizes[j]} selected rows of class {plain_value(classes[j])!r}; "
                             f"n asks to keep {c}. Lower n."
                         )
                 out = {**sizes, **out}
@@ -228,7 +234,7 @@ class _LineageMixin:
         if n is None:
             if self._under:
                 raise ParameterError(
-                    "random_under with target= needs n= (how many target rows of each class to keep). Pass n."
+                    "random_under with select= needs n= (how many selected rows of each class to keep). Pass n."
                 )
             return dict(sizes)
         if self._under:
@@ -236,7 +242,7 @@ class _LineageMixin:
             if too_many:
                 j = too_many[0]
                 raise ParameterError(
-                    f"random_under keeps at most the {sizes[j]} target rows of class {plain_value(classes[j])!r}; n={n}. Lower n."
+                    f"random_under keeps at most the {sizes[j]} selected rows of class {plain_value(classes[j])!r}; n={n}. Lower n."
                 )
         return {j: n for j in sizes}
 
@@ -255,36 +261,50 @@ class _LineageMixin:
             fix = f"Lower {param} or use method='random_over'."
             if group is None:
                 raise DataError(f"Class {plain_value(lab)!r} has {size} {_rows(size)} but {name}({param}={k}) needs at least {k + 1}. {fix}")
-            what = f"Slice {group.id!r}" if group.slice_ids else ("The target" if group.label is None else f"Class {group.label!r}")
+            what = f"Slice {group.id!r}" if group.slice_ids else ("The selection" if group.label is None else f"Class {group.label!r}")
             cls = plain_value(classes[int(lab) - len(classes)])
             n_classes = len(np.unique(y[group.positions]))
             of_class = "" if n_classes == 1 else f" of class {cls!r}"
             raise DataError(f"{what} has {size} {_rows(size)}{of_class} but {name}({param}={k}) needs at least {k + 1}. {fix}")
 
     def _build_provenance(self, n_in, X_res, group_ids, slice_ids, description) -> None:
-        method = self._method
-        n_out = X_res.shape[0]
-        origin = getattr(self, "origin", "old")
-        seed = self.random_state if isinstance(self.random_state, numbers.Integral) else None
-        slice_json = json.dumps(list(slice_ids))
         if self._under:
-            kept = np.asarray(self.sample_indices_, dtype=np.int64)
-            self.parents_ = np.column_stack([kept, np.full(len(kept), -1, dtype=np.int64)])
-            self.steps_ = np.full(len(kept), np.nan)
-            self.synthetic_ = np.zeros(len(kept), dtype=bool)
-            self.provenance_ = fast_lineage_frame(
-                row_ids=[f"{origin}:{i}" for i in kept.tolist()],
-                origin=origin,
-                source=origin,
-                parent_ids="[]",
-                operation="original",
-                params="{}",
-                slice_ids="[]",
-                seed=None,
-                reason=f"kept by {method}",
-            )
+            self._kept_provenance()
             return
-        if method == "random_over":
+        base, partner, steps, labels_new, factors = self._synthetic_parents(n_in)
+        m = len(base)
+        if n_in + m != X_res.shape[0]:  # pragma: no cover - guards against an imbalanced-learn change
+            raise RuntimeError(f"Recorded {m} synthetic rows but the sampler made {X_res.shape[0] - n_in}.")
+        self.parents_ = np.vstack(
+            [np.column_stack([np.arange(n_in), np.full(n_in, -1)]), np.column_stack([base, partner])]
+        ).astype(np.int64)
+        self.steps_ = np.concatenate([np.full(n_in, np.nan), steps])
+        self.synthetic_ = np.concatenate([np.zeros(n_in, dtype=bool), np.ones(m, dtype=bool)])
+        self._synthetic_provenance(n_in, base, partner, steps, labels_new, factors, group_ids, slice_ids, description)
+
+    def _kept_provenance(self) -> None:
+        """Under-sampling: the provenance of the kept rows."""
+        method = self._method
+        origin = getattr(self, "origin", "old")
+        kept = np.asarray(self.sample_indices_, dtype=np.int64)
+        self.parents_ = np.column_stack([kept, np.full(len(kept), -1, dtype=np.int64)])
+        self.steps_ = np.full(len(kept), np.nan)
+        self.synthetic_ = np.zeros(len(kept), dtype=bool)
+        self.provenance_ = fast_lineage_frame(
+            row_ids=[f"{origin}:{i}" for i in kept.tolist()],
+            origin=origin,
+            source=origin,
+            parent_ids="[]",
+            operation="original",
+            params="{}",
+            slice_ids="[]",
+            seed=None,
+            reason=f"kept by {method}",
+        )
+
+    def _synthetic_parents(self, n_in: int):
+        """(base, partner, steps, labels, factors) of the new rows, from the recorded draws."""
+        if self._method == "random_over":
             idx = np.asarray(self.sample_indices_, dtype=np.int64)
             base = idx[n_in:]
             partner = np.full(len(base), -1, dtype=np.int64)
@@ -308,14 +328,15 @@ class _LineageMixin:
                     if has_factor
                     else None
                 )
+        return base, partner, steps, labels_new, factors
+
+    def _synthetic_provenance(self, n_in, base, partner, steps, labels_new, factors, group_ids, slice_ids, description):
+        """The lineage frame: the input rows, then the new rows with their parents and factors."""
+        method = self._method
         m = len(base)
-        if n_in + m != n_out:  # pragma: no cover - guards against an imbalanced-learn change
-            raise RuntimeError(f"Recorded {m} synthetic rows but the sampler made {n_out - n_in}.")
-        self.parents_ = np.vstack(
-            [np.column_stack([np.arange(n_in), np.full(n_in, -1)]), np.column_stack([base, partner])]
-        ).astype(np.int64)
-        self.steps_ = np.concatenate([np.full(n_in, np.nan), steps])
-        self.synthetic_ = np.concatenate([np.zeros(n_in, dtype=bool), np.ones(m, dtype=bool)])
+        origin = getattr(self, "origin", "old")
+        seed = self.random_state if isinstance(self.random_state, numbers.Integral) else None
+        slice_json = json.dumps(list(slice_ids))
         # row ids "aug:<group>:<k>", k counting within each group (vectorised through pyarrow)
         uniq, codes = np.unique(labels_new, return_inverse=True) if m else (np.zeros(0), np.zeros(0, dtype=np.int64))
         gid_names = [group_ids.get(lab, str(lab)) for lab in uniq.tolist()]
@@ -385,17 +406,19 @@ def _constraints(base: type, **more: Any) -> dict[str, Any]:
 class LineageSMOTE(_LineageMixin, SMOTE):
     """imbalanced-learn's SMOTE that records both parents and the interpolation factor of each row.
 
-    Extra parameters: ``target`` (a Slice, mask, positions or ``{"classes": [...]}``: resample the
-    rows "in target and of class c" as their own minority), ``n`` (new rows per class in the target),
-    ``origin`` (lineage origin of the input rows). See :mod:`augment._oversample`.
+    Extra parameters: ``select`` (a Slice, mask, positions or ``{"classes": [...]}``: resample the
+    rows "selected and of class c" as their own minority; ``target`` is its deprecated old name),
+    ``n`` (new rows per class in the selection), ``origin`` (lineage origin of the input rows).
+    See :mod:`augment._oversample`.
     """
 
     _method = "smote"
-    _parameter_constraints = _constraints(SMOTE, target=None, n=None, origin=None)
+    _parameter_constraints = _constraints(SMOTE, select=None, target=None, n=None, origin=None)
 
-    def __init__(self, *, sampling_strategy="auto", random_state=None, k_neighbors=5, target=None, n=None, origin="old"):
+    def __init__(self, *, sampling_strategy="auto", random_state=None, k_neighbors=5, select=None, n=None, origin="old", target=None):
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, k_neighbors=k_neighbors)
-        self.target = target
+        self.select = select
+        self.target = target  # deprecated name of select
         self.n = n
         self.origin = origin
 
@@ -408,7 +431,7 @@ class LineageSMOTENC(_LineageMixin, SMOTENC):
     """SMOTE-NC (continuous and categorical columns) with recorded parents; see :class:`LineageSMOTE`."""
 
     _method = "smotenc"
-    _parameter_constraints = _constraints(SMOTENC, target=None, n=None, origin=None)
+    _parameter_constraints = _constraints(SMOTENC, select=None, target=None, n=None, origin=None)
 
     def __init__(
         self,
@@ -418,9 +441,10 @@ class LineageSMOTENC(_LineageMixin, SMOTENC):
         sampling_strategy="auto",
         random_state=None,
         k_neighbors=5,
-        target=None,
+        select=None,
         n=None,
         origin="old",
+        target=None,
     ):
         super().__init__(
             categorical_features,
@@ -429,7 +453,8 @@ class LineageSMOTENC(_LineageMixin, SMOTENC):
             random_state=random_state,
             k_neighbors=k_neighbors,
         )
-        self.target = target
+        self.select = select
+        self.target = target  # deprecated name of select
         self.n = n
         self.origin = origin
 
@@ -445,7 +470,7 @@ class LineageBorderlineSMOTE(_LineageMixin, BorderlineSMOTE):
     """Borderline-SMOTE with recorded parents; see :class:`LineageSMOTE`."""
 
     _method = "borderline"
-    _parameter_constraints = _constraints(BorderlineSMOTE, target=None, n=None, origin=None)
+    _parameter_constraints = _constraints(BorderlineSMOTE, select=None, target=None, n=None, origin=None)
 
     def __init__(
         self,
@@ -455,9 +480,10 @@ class LineageBorderlineSMOTE(_LineageMixin, BorderlineSMOTE):
         k_neighbors=5,
         m_neighbors=10,
         kind="borderline-1",
-        target=None,
+        select=None,
         n=None,
         origin="old",
+        target=None,
     ):
         super().__init__(
             sampling_strategy=sampling_strategy,
@@ -466,7 +492,8 @@ class LineageBorderlineSMOTE(_LineageMixin, BorderlineSMOTE):
             m_neighbors=m_neighbors,
             kind=kind,
         )
-        self.target = target
+        self.select = select
+        self.target = target  # deprecated name of select
         self.n = n
         self.origin = origin
 
@@ -482,11 +509,12 @@ class LineageADASYN(_LineageMixin, ADASYN):
     """ADASYN with recorded parents; see :class:`LineageSMOTE` (``n_neighbors`` as in imbalanced-learn)."""
 
     _method = "adasyn"
-    _parameter_constraints = _constraints(ADASYN, target=None, n=None, origin=None)
+    _parameter_constraints = _constraints(ADASYN, select=None, target=None, n=None, origin=None)
 
-    def __init__(self, *, sampling_strategy="auto", random_state=None, n_neighbors=5, target=None, n=None, origin="old"):
+    def __init__(self, *, sampling_strategy="auto", random_state=None, n_neighbors=5, select=None, n=None, origin="old", target=None):
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, n_neighbors=n_neighbors)
-        self.target = target
+        self.select = select
+        self.target = target  # deprecated name of select
         self.n = n
         self.origin = origin
 
@@ -561,11 +589,12 @@ class LineageRandomOverSampler(_LineageMixin, RandomOverSampler):
 
     _method = "random_over"
     _interpolates = False
-    _parameter_constraints = _constraints(RandomOverSampler, target=None, n=None, origin=None)
+    _parameter_constraints = _constraints(RandomOverSampler, select=None, target=None, n=None, origin=None)
 
-    def __init__(self, *, sampling_strategy="auto", random_state=None, shrinkage=None, target=None, n=None, origin="old"):
+    def __init__(self, *, sampling_strategy="auto", random_state=None, shrinkage=None, select=None, n=None, origin="old", target=None):
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, shrinkage=shrinkage)
-        self.target = target
+        self.select = select
+        self.target = target  # deprecated name of select
         self.n = n
         self.origin = origin
 
@@ -580,11 +609,12 @@ class LineageRandomUnderSampler(_LineageMixin, RandomUnderSampler):
     _method = "random_under"
     _interpolates = False
     _under = True
-    _parameter_constraints = _constraints(RandomUnderSampler, target=None, n=None, origin=None)
+    _parameter_constraints = _constraints(RandomUnderSampler, select=None, target=None, n=None, origin=None)
 
-    def __init__(self, *, sampling_strategy="auto", random_state=None, replacement=False, target=None, n=None, origin="old"):
+    def __init__(self, *, sampling_strategy="auto", random_state=None, replacement=False, select=None, n=None, origin="old", target=None):
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state, replacement=replacement)
-        self.target = target
+        self.select = select
+        self.target = target  # deprecated name of select
         self.n = n
         self.origin = origin
 
@@ -631,7 +661,7 @@ def oversample(
     y: Any,
     *,
     method: str = "smote",
-    target: Any = None,
+    select: Any = None,
     n: int | dict[Any, int] | None = None,
     sampling_strategy: Any = "auto",
     k_neighbors: int = 5,
@@ -641,6 +671,7 @@ def oversample(
     leak_tolerance: float | None = None,
     on_leak: str = "refuse",
     origin: str = "old",
+    target: Any = UNSET,
     **options: Any,
 ) -> tuple[Any, np.ndarray, pd.DataFrame]:
     """Over- (or under-) sample a table with recorded parents for every new row.
@@ -650,12 +681,12 @@ def oversample(
     X : DataFrame or 2-d array. y : labels.
     method : a name of :data:`OVERSAMPLERS`: ``smote``, ``smotenc`` (needs ``categorical``),
         ``borderline``, ``adasyn``, ``random_over``, ``random_under``.
-    target : None (class-level resampling by ``sampling_strategy``, or ``n={class: new rows}``), or
+    select : None (class-level resampling by ``sampling_strategy``, or ``n={class: new rows}``), or
         the rows to fill: a ``Slice`` (re-applied to ``X`` by its rule / class definition, else its
-        indices), a boolean mask, row positions, or ``{"classes": [...]}``. The rows "in target and of
+        indices), a boolean mask, row positions, or ``{"classes": [...]}``. The rows "selected and of
         class c" are resampled as their own minority: SMOTE interpolates only between them.
-    n : new rows per class of the target (int or {class: count}; default: as many as the target holds).
-        For ``random_under``: target rows of each class to keep.
+    n : new rows per class of the selection (int or {class: count}; default: as many as it holds).
+        For ``random_under``: selected rows of each class to keep.
     k_neighbors : neighbours for the SMOTE family (ADASYN's ``n_neighbors``).
     categorical : SMOTE-NC's categorical columns (names or positions, or ``"auto"`` for pandas categoricals).
     eval_sets : mapping name -> evaluation rows (DataFrame, array or (X, y)); synthetic rows that
@@ -663,6 +694,7 @@ def oversample(
         dropped and listed in ``prov.attrs["refused"]`` (a list of dicts: position, row_id, eval_set,
         eval_position, match; ``on_leak="raise"`` raises instead).
     origin : lineage origin and row-id prefix of the input rows (``"old"`` or ``"new"``).
+    target : deprecated old name of ``select`` (FutureWarning; removed in the next release).
     options : further parameters of the sampler class (``m_neighbors``, ``kind``, ``shrinkage``, ...).
 
     Returns
@@ -672,56 +704,21 @@ def oversample(
     synthetic rows ``"synthetic"``/``method`` with ``parent_ids`` the input positions and
     ``params["lambda"]`` the interpolation factor.
     """
-    from ._leakage import check_on_leak, check_tolerance, find_leaks, refuse
+    from ._leakage import check_on_leak, check_tolerance
 
+    select = renamed("oversample", "target", "select", target, select)
     cls = OVERSAMPLERS.get(method)
     on_leak = check_on_leak(on_leak, "oversample")
     tol = check_tolerance(leak_tolerance, "table", "oversample")
     random_state = resolve_seed(random_state, "oversample")
-    if not isinstance(k_neighbors, numbers.Integral) or isinstance(k_neighbors, bool) or k_neighbors < 1:
-        raise ParameterError(f"The 'k_neighbors' parameter of oversample must be an int >= 1. Got {k_neighbors!r} instead.")
-    if (categorical is not None) != (method == "smotenc"):
-        raise ParameterError(
-            "The 'categorical' parameter of oversample names SMOTE-NC's categorical columns: pass it with "
-            f"method='smotenc' (and only then). Got method={method!r} and categorical={categorical!r}."
-        )
-    count = check_count(n, "n", "oversample")
-    y_arr = np.asarray(y)
-    if y_arr.ndim != 1:
-        raise DataError(f"y must be 1-d (one label per row). Got shape {y_arr.shape} instead.")
-    if len(y_arr) != len(X):
-        raise DataError(f"X and y differ in length ({len(X)} vs {len(y_arr)}). Pass one label per row.")
+    count = _check_oversample_args(k_neighbors, categorical, method, n)
+    y_arr = _check_labels(X, y)
     X = _check_table(X, method, categorical)
-    if isinstance(target, Mapping) and set(target) == {"classes"}:
-        # whole classes: class-level resampling with n rows per named class (default: its size)
-        classes = target["classes"]
-        classes = [classes] if np.isscalar(classes) else list(classes)
-        if isinstance(count, dict):
-            extra = [c for c in count if c not in classes]
-            if extra:
-                raise ParameterError(f"n names class {plain_value(extra[0])!r}, which target={{'classes': ...}} does not list.")
-        count = {
-            c: (count.get(c, int((y_arr == c).sum())) if isinstance(count, dict) else int((y_arr == c).sum()) if count is None else count)
-            for c in classes
-        }
-        target = None
-    strategy = sampling_strategy
-    if target is None:
-        if isinstance(count, int):
-            raise ParameterError(
-                "The 'n' parameter of oversample is per class of the target; without target= pass n as "
-                "{class: count}, or use sampling_strategy."
-            )
-        if isinstance(count, dict):
-            under = OVERSAMPLERS.meta(method)["kind"] == "under"
-            have = {lab: int((y_arr == lab).sum()) for lab in count}
-            missing = [lab for lab, h in have.items() if h == 0]
-            if missing:
-                raise DataError(f"n asks for class {missing[0]!r}, which y does not hold. Remove it from n.")
-            strategy = dict(count) if under else {lab: have[lab] + c for lab, c in count.items()}
+    select, count = _whole_classes(select, count, y_arr)
+    strategy = _class_strategy(select, count, sampling_strategy, y_arr, method)
     kwargs: dict[str, Any] = {"sampling_strategy": strategy, "random_state": int(random_state), "origin": origin}
-    if target is not None:
-        kwargs.update(target=target, n=count)
+    if select is not None:
+        kwargs.update(select=select, n=count)
     if method == "adasyn":
         kwargs["n_neighbors"] = int(k_neighbors)
     elif OVERSAMPLERS.meta(method)["interpolates"]:
@@ -734,8 +731,71 @@ def oversample(
     except TypeError as exc:
         raise ParameterError(f"oversample(method={method!r}) got an unknown option: {exc}.") from None
     X2, y2 = sampler.fit_resample(X, y_arr)
-    prov = sampler.provenance_
-    y2 = np.asarray(y2)
+    X2, y2, prov = _drop_leaks(sampler, X2, np.asarray(y2), sampler.provenance_, eval_sets, tol, on_leak)
+    logger.info("oversample(%s) made %d rows from %d", method, int(sampler.synthetic_.sum()), len(y_arr))
+    return X2, y2, prov
+
+
+def _check_oversample_args(k_neighbors: Any, categorical: Any, method: str, n: Any) -> Any:
+    if not isinstance(k_neighbors, numbers.Integral) or isinstance(k_neighbors, bool) or k_neighbors < 1:
+        raise ParameterError(f"The 'k_neighbors' parameter of oversample must be an int >= 1. Got {k_neighbors!r} instead.")
+    if (categorical is not None) != (method == "smotenc"):
+        raise ParameterError(
+            "The 'categorical' parameter of oversample names SMOTE-NC's categorical columns: pass it with "
+            f"method='smotenc' (and only then). Got method={method!r} and categorical={categorical!r}."
+        )
+    return check_count(n, "n", "oversample")
+
+
+def _check_labels(X: Any, y: Any) -> np.ndarray:
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1:
+        raise DataError(f"y must be 1-d (one label per row). Got shape {y_arr.shape} instead.")
+    if len(y_arr) != len(X):
+        raise DataError(f"X and y differ in length ({len(X)} vs {len(y_arr)}). Pass one label per row.")
+    return y_arr
+
+
+def _whole_classes(select: Any, count: Any, y_arr: np.ndarray) -> tuple[Any, Any]:
+    """``select={"classes": [...]}``: class-level resampling with n rows per named class (default: its size)."""
+    if not (isinstance(select, Mapping) and set(select) == {"classes"}):
+        return select, count
+    classes = select["classes"]
+    classes = [classes] if np.isscalar(classes) else list(classes)
+    if isinstance(count, dict):
+        extra = [c for c in count if c not in classes]
+        if extra:
+            raise ParameterError(f"n names class {plain_value(extra[0])!r}, which select={{'classes': ...}} does not list.")
+    count = {
+        c: (count.get(c, int((y_arr == c).sum())) if isinstance(count, dict) else int((y_arr == c).sum()) if count is None else count)
+        for c in classes
+    }
+    return None, count
+
+
+def _class_strategy(select: Any, count: Any, sampling_strategy: Any, y_arr: np.ndarray, method: str) -> Any:
+    """The sampling strategy of class-level resampling (``select=None``) with ``n={class: count}``."""
+    if select is not None:
+        return sampling_strategy
+    if isinstance(count, int):
+        raise ParameterError(
+            "The 'n' parameter of oversample is per class of the selection; without select= pass n as "
+            "{class: count}, or use sampling_strategy."
+        )
+    if not isinstance(count, dict):
+        return sampling_strategy
+    under = OVERSAMPLERS.meta(method)["kind"] == "under"
+    have = {lab: int((y_arr == lab).sum()) for lab in count}
+    missing = [lab for lab, h in have.items() if h == 0]
+    if missing:
+        raise DataError(f"n asks for class {missing[0]!r}, which y does not hold. Remove it from n.")
+    return dict(count) if under else {lab: have[lab] + c for lab, c in count.items()}
+
+
+def _drop_leaks(sampler, X2, y2, prov, eval_sets, tol, on_leak) -> tuple[Any, np.ndarray, pd.DataFrame]:
+    """Drop synthetic rows that duplicate an evaluation row; list them in ``prov.attrs["refused"]``."""
+    from ._leakage import find_leaks, refuse
+
     refused = pd.DataFrame()
     evals_given = eval_sets is not None and len(eval_sets) > 0
     if evals_given and sampler.synthetic_.any():
@@ -755,5 +815,4 @@ def oversample(
     prov.attrs["refused"] = [
         {k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()} for rec in refused.to_dict("records")
     ]
-    logger.info("oversample(%s) made %d rows from %d", method, int(sampler.synthetic_.sum()), len(y_arr))
     return X2, y2, prov

@@ -54,7 +54,7 @@ def _recall(model, images, labels, rows, cls):
 def test_feature_smote_fills_a_thin_class_and_the_new_head_recalls_it_better(setting):
     model, images, labels, rows, test = setting
     X, y = images[rows], labels[rows]
-    Z2, y2, prov = augment.feature_smote(model, X, y, target={"classes": [THIN]}, n=150, k_neighbors=3, random_state=0)
+    Z2, y2, prov = augment.feature_smote(model, X, y, select={"classes": [THIN]}, n=150, k_neighbors=3, random_state=0)
     Z = embed(model, X)
     assert Z2.shape == (len(y) + 150, Z.shape[1]) and (y2[len(y):] == THIN).all()
     np.testing.assert_allclose(Z2[: len(y)], Z, rtol=1e-6)
@@ -97,7 +97,7 @@ def test_cluster_slice_is_re_applied_in_embedding_space(setting):
               n_analysed=5, error_rate=0.3, baseline_error_rate=0.1,
               definition={"kind": "centroid", "centroids": centroid.tolist(), "member": [0], "radius": radius})
     inside = s.contains(embeddings=Z)
-    _, y2, prov = augment.feature_smote(model, X, y, target=s, embeddings=Z, n=10, k_neighbors=3, random_state=0)
+    _, y2, prov = augment.feature_smote(model, X, y, select=s, embeddings=Z, n=10, k_neighbors=3, random_state=0)
     syn = (prov["origin"] == "synthetic").to_numpy()
     parents = np.array([[int(p) for p in json.loads(t)] for t in prov["parent_ids"][syn]])
     assert inside[parents].all() and set(prov["slice_ids"][syn]) == {'["clusters-3c"]'}
@@ -114,3 +114,20 @@ def test_fit_head_errors_and_seed():
         augment.fit_head(Z, y.astype(float))
     with pytest.raises(ValueError, match="needs a model with a 'head' child"):
         augment.fit_head(Z, y, model=torch.nn.Linear(4, 3))
+
+
+def test_feature_smote_select_equals_the_deprecated_target(setting):
+    model, images, labels, rows, _ = setting
+    X, y = images[rows], labels[rows]
+    Z = embed(model, X).astype(np.float64)
+    sel = {"classes": [3]}
+    Z1, y1, p1 = augment.feature_smote(model, X, y, select=sel, embeddings=Z, n=10, k_neighbors=3, random_state=2)
+    with pytest.warns(FutureWarning, match="'target' parameter of feature_smote is renamed 'select'"):
+        Z2, y2, p2 = augment.feature_smote(model, X, y, target=sel, embeddings=Z, n=10, k_neighbors=3, random_state=2)
+    np.testing.assert_array_equal(Z1, Z2)
+    np.testing.assert_array_equal(y1, y2)
+    assert p1.equals(p2)
+    from curakit.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match="both 'target' and its new name 'select'"):
+        augment.feature_smote(model, X, y, select=sel, target=sel, embeddings=Z, n=10)

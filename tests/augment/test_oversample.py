@@ -98,7 +98,7 @@ def test_slice_targeting_interpolates_only_between_slice_members():
         ]},
     )
     member = s.contains(features=X)
-    X2, y2, prov = augment.oversample(X, y, target=s, n=30, k_neighbors=3, random_state=0)
+    X2, y2, prov = augment.oversample(X, y, select=s, n=30, k_neighbors=3, random_state=0)
     syn = (prov["origin"] == "synthetic").to_numpy()
     present = np.unique(y[member])
     assert len(present) == 2 and syn.sum() == 30 * len(present)
@@ -112,13 +112,13 @@ def test_slice_targeting_interpolates_only_between_slice_members():
     assert prov["row_id"][syn].iloc[0] == f"aug:{s.id}:0"
     np.testing.assert_array_equal(X2.iloc[: len(X)].to_numpy(), Xv)  # input rows first, unchanged
     # the same seed gives the same rows, another seed other rows
-    again = augment.oversample(X, y, target=s, n=30, k_neighbors=3, random_state=0)
+    again = augment.oversample(X, y, select=s, n=30, k_neighbors=3, random_state=0)
     pd.testing.assert_frame_equal(again[0], X2)
     pd.testing.assert_frame_equal(again[2], prov)
-    other = augment.oversample(X, y, target=s, n=30, k_neighbors=3, random_state=1)
+    other = augment.oversample(X, y, select=s, n=30, k_neighbors=3, random_state=1)
     assert not other[0].equals(X2)
     # per-class quota inside the slice, and the indices form
-    _, y3, prov3 = augment.oversample(X, y, target=np.flatnonzero(member), n={int(present[0]): 4}, k_neighbors=3)
+    _, y3, prov3 = augment.oversample(X, y, select=np.flatnonzero(member), n={int(present[0]): 4}, k_neighbors=3)
     assert (prov3["origin"] == "synthetic").sum() == 4 and prov3["row_id"].iloc[-1] == "aug:selected:3"
 
 
@@ -126,7 +126,7 @@ def test_slice_targeting_interpolates_only_between_slice_members():
 def test_targeted_methods_take_slice_and_class_as_the_minority(method, data):
     X, y, _ = data
     mask = (X[:, 1] > 0) & (y != 2)
-    X2, y2, prov = augment.oversample(X, y, method=method, target=mask, n=60, k_neighbors=3, random_state=0)
+    X2, y2, prov = augment.oversample(X, y, method=method, select=mask, n=60, k_neighbors=3, random_state=0)
     syn = (prov["origin"] == "synthetic").to_numpy()
     assert syn.sum() > 0
     parents = [[int(p) for p in json.loads(t)] for t in prov["parent_ids"][syn]]
@@ -138,14 +138,14 @@ def test_targeted_methods_take_slice_and_class_as_the_minority(method, data):
 def test_random_under_with_a_target_keeps_n_rows_of_each_class(data):
     X, y, _ = data
     mask = X[:, 2] > 0.5
-    X2, y2, prov = augment.oversample(X, y, method="random_under", target=mask, n=5, random_state=0)
+    X2, y2, prov = augment.oversample(X, y, method="random_under", select=mask, n=5, random_state=0)
     kept = np.array([int(r.split(":")[1]) for r in prov["row_id"]])
     assert (~mask[kept]).sum() == (~mask).sum()  # rows outside the target are all kept
     for c in np.unique(y[mask]):
         assert (mask[kept] & (y[kept] == c)).sum() == 5
     np.testing.assert_array_equal(X2, X[kept])
-    with pytest.raises(ValueError, match="random_under with target= needs n="):
-        augment.oversample(X, y, method="random_under", target=mask)
+    with pytest.raises(ValueError, match="random_under with select= needs n="):
+        augment.oversample(X, y, method="random_under", select=mask)
 
 
 def test_class_quotas_without_a_target(data):
@@ -153,7 +153,7 @@ def test_class_quotas_without_a_target(data):
     _, y2, prov = augment.oversample(X, y, n={0: 10, 1: 3}, random_state=0)
     syn = (prov["origin"] == "synthetic").to_numpy()
     assert (y2[syn] == 0).sum() == 10 and (y2[syn] == 1).sum() == 3
-    _, y3, _ = augment.oversample(X, y, target={"classes": [0]}, n=6, random_state=0)
+    _, y3, _ = augment.oversample(X, y, select={"classes": [0]}, n=6, random_state=0)
     assert len(y3) == len(y) + 6 and (y3[len(y):] == 0).all()
 
 
@@ -165,8 +165,8 @@ def test_too_small_slice_names_the_fix(data):
     )
     msg = r"^Slice 'cluster-3' has 5 rows but SMOTE\(k_neighbors=6\) needs at least 7\. Lower k_neighbors or use method='random_over'\.$"
     with pytest.raises(ValueError, match=msg):
-        augment.oversample(X, y, target=s, k_neighbors=6)
-    X2, y2, prov = augment.oversample(X, y, method="random_over", target=s, n=4)
+        augment.oversample(X, y, select=s, k_neighbors=6)
+    X2, y2, prov = augment.oversample(X, y, method="random_over", select=s, n=4)
     assert (prov["origin"] == "synthetic").sum() == 4
     with pytest.raises(ValueError, match=r"^Class 0 has 5 rows but ADASYN\(n_neighbors=6\) needs at least 7"):
         augment.oversample(X[np.r_[np.flatnonzero(y == 0)[:5], np.flatnonzero(y != 0)]],
@@ -233,10 +233,10 @@ def test_bad_inputs(data):
         augment.oversample(Xn, y)
     with pytest.raises(ValueError, match=r"The 'categorical' parameter of oversample names SMOTE-NC"):
         augment.oversample(X, y, categorical=[0])
-    with pytest.raises(ValueError, match=r"without target= pass n as \{class: count\}"):
+    with pytest.raises(ValueError, match=r"without select= pass n as \{class: count\}"):
         augment.oversample(X, y, n=10)
     with pytest.raises(ValueError, match=r"The 'n' parameter of oversample must be a non-negative int"):
-        augment.oversample(X, y, target=y == 0, n=-1)
+        augment.oversample(X, y, select=y == 0, n=-1)
     with pytest.raises(ValueError, match=r"X and y differ in length \(500 vs 499\)"):
         augment.oversample(X, y[:-1])
 
@@ -285,3 +285,39 @@ def test_vectorised_params_text_is_exactly_json_dumps():
     for extra in ({}, {"k_neighbors": 5}, {"kind": "borderline-1", "k_neighbors": 5}, {"n_neighbors": 5}):
         fast = _params_texts(extra, steps).to_pylist()
         assert fast == [json.dumps({**extra, "lambda": s}, sort_keys=True) for s in steps.tolist()]
+
+
+# -- select= (formerly target=) -----------------------------------------------------------------
+def test_select_equals_the_deprecated_target(data):
+    X, y, _ = data
+    mask = (y == 0) & (X[:, 0] > np.median(X[:, 0]))
+    X1, y1, p1 = augment.oversample(X, y, select=mask, n=20, k_neighbors=3, random_state=4)
+    with pytest.warns(FutureWarning, match="'target' parameter of oversample is renamed 'select'"):
+        X2, y2, p2 = augment.oversample(X, y, target=mask, n=20, k_neighbors=3, random_state=4)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    pd.testing.assert_frame_equal(p1, p2)
+
+
+def test_target_and_select_together_are_refused(data):
+    X, y, _ = data
+    from curakit.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match="both 'target' and its new name 'select'"):
+        augment.oversample(X, y, select=y == 0, target=y == 0, n=5)
+
+
+def test_sampler_classes_take_select_and_the_deprecated_target(data):
+    X, y, _ = data
+    from curakit.exceptions import ParameterError
+
+    mask = y == 0
+    a = augment.LineageSMOTE(select=mask, n=10, random_state=0)
+    b = augment.LineageSMOTE(target=mask, n=10, random_state=0)
+    Xa, ya = a.fit_resample(X, y)
+    with pytest.warns(FutureWarning, match="'target' parameter of LineageSMOTE is renamed 'select'"):
+        Xb, yb = b.fit_resample(X, y)
+    np.testing.assert_array_equal(Xa, Xb)
+    np.testing.assert_array_equal(ya, yb)
+    with pytest.raises(ParameterError, match="both 'target' and its new name 'select'"):
+        augment.LineageSMOTE(select=mask, target=mask, n=10).fit_resample(X, y)
