@@ -137,6 +137,12 @@ def _build_from_spec(spec: Mapping[str, Any]) -> Any:
     obj: Any = importlib.import_module(module_name)
     for part in qual.split("."):
         obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
+        # model.json is data: it may name a module class to rebuild, never a function to call
+        raise RegistryError(
+            f"The stored model spec names {spec['class']!r}, which is not a torch nn.Module class; the registry was "
+            "edited. Load it with factory= (a callable returning an untrained instance) or restore it."
+        )
     model = obj(**spec["init_kwargs"])
     for name, (fan_in, fan_out, bias) in spec.get("linear_shapes", {}).items():
         current = model.get_submodule(name) if name else model
@@ -196,17 +202,27 @@ def _save_preprocessor(pre: Any, folder: Path) -> dict[str, Any]:
     return {"format": "pickle", "file": "preprocess.pkl", "sha256": _sha256_file(folder / "preprocess.pkl")}
 
 
-def load_model_artifact(folder: str | Path, *, factory: Callable[[], Any] | None = None) -> tuple[Any, Any]:
-    """(model, preprocessor or None) from a folder written by :func:`save_model_artifact`."""
+def load_model_artifact(folder: str | Path, *, factory: Callable[[], Any] | None = None,
+                        expected_sha256: str | None = None) -> tuple[Any, Any]:
+    """(model, preprocessor or None) from a folder written by :func:`save_model_artifact`.
+
+    ``expected_sha256`` (the registry's own record) must match the weights file as well as the
+    hash in ``model.json``, so editing one file is not enough to swap the weights."""
     folder = Path(folder)
     meta_path = folder / "model.json"
     if not meta_path.is_file():
         raise RegistryError(f"{str(folder)!r} holds no model (model.json is missing).")
     record = json.loads(meta_path.read_text())
     path = folder / record["file"]
-    if _sha256_file(path) != record["sha256"]:
+    actual = _sha256_file(path)
+    if actual != record["sha256"]:
         raise RegistryError(
             f"Model file {str(path)!r} does not match its recorded sha256: it was changed or truncated. "
+            "Restore it or load another version."
+        )
+    if expected_sha256 and actual != expected_sha256:
+        raise RegistryError(
+            f"Model file {str(path)!r} does not match the sha256 recorded in registry.json: it was replaced. "
             "Restore it or load another version."
         )
     if record["format"] == "torch-state-dict":
@@ -398,7 +414,8 @@ class Registry:
         """The model of ``version`` (the champion by default); ``(model, preprocessor)`` when
         ``with_preprocessor``. Torch models whose class cannot be rebuilt need ``factory=``."""
         rec = self.version(version)
-        model, pre = load_model_artifact(self.path / "versions" / rec.version, factory=factory)
+        model, pre = load_model_artifact(self.path / "versions" / rec.version, factory=factory,
+                                         expected_sha256=rec.sha256 or None)
         return (model, pre) if with_preprocessor else model
 
     # -- writing ----------------------------------------------------------------------------
