@@ -430,10 +430,7 @@ def offline(
     ``aug:<group>:<k>``; ``parent`` is the parent's position in ``images``; ``seed`` and
     ``params["applied"]`` reproduce the image with :func:`augment.replay`.
     """
-    imgs = _check_images(images)
-    labs = check_1d(labels, "labels")
-    if len(labs) != len(imgs):
-        raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")
+    imgs, labs = _check_images_and_labels(images, labels)
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)
     seed = resolve_seed(random_state, "offline")
@@ -451,32 +448,12 @@ def offline(
     m = len(plan.parents)
     if m:  # probe: a pipeline unsuited to these images fails here, before anything is written
         apply_pipeline(compose, np.ascontiguousarray(imgs[plan.parents[0]]), int(plan.seeds[0]))
-    payload: tuple[str, str, Any] | None = None
-    if n_jobs > 1 and m > 1:
-        if pdict is not None:
-            payload = (pipe_sha, "dict", pdict)
-        else:
-            try:
-                payload = (pipe_sha, "pickle", pickle.dumps(compose))
-            except Exception:  # noqa: BLE001 - a Lambda with a local function, an open handle, ...
-                raise ParameterError(
-                    "The pipeline cannot be sent to worker processes (it holds a transform that can be neither "
-                    "serialised nor pickled, such as a Lambda of a local function). Use n_jobs=1."
-                ) from None
+    payload = _worker_payload(compose, pdict, pipe_sha) if n_jobs > 1 and m > 1 else None
 
     out_path = None if out_dir is None else Path(out_dir)
     state, created = "memory", False
-    run: dict[str, Any] = {}
     if out_path is not None:
-        run = {
-            "schema_version": 1,
-            "fingerprint": _fingerprint(imgs, labs, plan, pipe_sha, str(source)),
-            "random_state": seed,
-            "n_images": m,
-            "pipeline": pdict,
-            "pipeline_sha1": pipe_sha,
-            "label_dtype": str(labs.dtype) if labs.dtype != object else None,
-        }
+        run = _run_record(imgs, labs, plan, seed, pdict, pipe_sha, str(source))
         state, created = _prepare_out_dir(out_path, run)
         if state == "done":
             logger.info("out_dir %s already holds this finished run; reading it back", out_path)
@@ -493,32 +470,98 @@ def offline(
     return result
 
 
+def _check_images_and_labels(images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    imgs = _check_images(images)
+    labs = check_1d(labels, "labels")
+    if len(labs) != len(imgs):
+        raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")
+    return imgs, labs
+
+
+def _worker_payload(compose: Any, pdict: dict[str, Any] | None, pipe_sha: str) -> tuple[str, str, Any]:
+    """The pipeline as sent to worker processes: its dict form, else the pickled ``Compose``."""
+    if pdict is not None:
+        return (pipe_sha, "dict", pdict)
+    try:
+        return (pipe_sha, "pickle", pickle.dumps(compose))
+    except Exception:  # noqa: BLE001 - a Lambda with a local function, an open handle, ...
+        raise ParameterError(
+            "The pipeline cannot be sent to worker processes (it holds a transform that can be neither "
+            "serialised nor pickled, such as a Lambda of a local function). Use n_jobs=1."
+        ) from None
+
+
+def _run_record(imgs, labs, plan: _Plan, seed: int, pdict, pipe_sha: str, source: str) -> dict[str, Any]:
+    """The content of ``run.json``: the fingerprint of inputs and arguments, and how to read labels back."""
+    return {
+        "schema_version": 1,
+        "fingerprint": _fingerprint(imgs, labs, plan, pipe_sha, source),
+        "random_state": seed,
+        "n_images": len(plan.parents),
+        "pipeline": pdict,
+        "pipeline_sha1": pipe_sha,
+        "label_dtype": str(labs.dtype) if labs.dtype != object else None,
+    }
+
+
 def _generate(
     compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress_bar, *,
     pdict, pipe_sha, source, evals, tol, on_leak,
 ) -> AugmentedSet:
     m = len(plan.parents)
+    paths = None if out_path is None else [out_path / "images" / f for f in plan.files]
+    outputs, params, todo = _done_images(out_path, paths, state, m)
+    _make_images(compose, imgs, plan, paths, todo, outputs, params, n_jobs, payload, progress_bar)
+    new_images = _stack_outputs(outputs, m, imgs)
+    outputs.clear()
+    refused, keep = _refuse_leaks(new_images, plan, paths, evals, tol, on_leak)
+    kept = np.flatnonzero(keep)
+    manifest = _manifest(plan, groups, kept, params, labs, out_path, source, pipe_sha)
+    new_labels = labs[plan.parents[kept]]
+    images_out = new_images[kept] if len(kept) < m else new_images
+    if out_path is not None:
+        if not refused.empty:
+            with atomic_path(out_path / _REFUSED) as tmp:
+                refused.to_parquet(tmp, index=False)
+        with atomic_path(out_path / _MANIFEST) as tmp:
+            manifest.to_parquet(tmp, index=False)
+    logger.info("offline augmentation made %d images (%d refused)", len(kept), len(refused))
+    return AugmentedSet(
+        images=images_out,
+        labels=new_labels,
+        manifest=manifest,
+        refused=refused,
+        pipeline=pdict,
+        out_dir=out_path,
+    )
+
+
+def _done_images(out_path, paths, state, m) -> tuple[list, list, list[int]]:
+    """(outputs, params, todo): the images already written by an interrupted run, and those left to make."""
     outputs: list[np.ndarray | None] = [None] * m
     params: list[str | None] = [None] * m
-    paths = None
     todo = list(range(m))
-    if out_path is not None:
-        paths = [out_path / "images" / f for f in plan.files]
-        for folder in {p.parent for p in paths}:
-            folder.mkdir(parents=True, exist_ok=True)
-        if state == "resume":
-            removed = remove_temporaries(out_path)
-            todo = []
-            for k in range(m):
-                text = None
-                if paths[k].exists():
-                    image, text = read_png_text(paths[k])
-                if text is not None:
-                    outputs[k], params[k] = image, text
-                else:
-                    todo.append(k)
-            logger.info("resuming %s: %d of %d images done, %d temporary files removed", out_path, m - len(todo), m, removed)
+    if paths is None:
+        return outputs, params, todo
+    for folder in {p.parent for p in paths}:
+        folder.mkdir(parents=True, exist_ok=True)
+    if state == "resume":
+        removed = remove_temporaries(out_path)
+        todo = []
+        for k in range(m):
+            text = None
+            if paths[k].exists():
+                image, text = read_png_text(paths[k])
+            if text is not None:
+                outputs[k], params[k] = image, text
+            else:
+                todo.append(k)
+        logger.info("resuming %s: %d of %d images done, %d temporary files removed", out_path, m - len(todo), m, removed)
+    return outputs, params, todo
 
+
+def _make_images(compose, imgs, plan, paths, todo, outputs, params, n_jobs, payload, progress_bar) -> None:
+    """Make the images of ``todo`` in chunks (in worker processes with a ``payload``), filling ``outputs``/``params``."""
     chunk = max(1, min(64, math.ceil(len(todo) / (max(n_jobs, 1) * 4)))) if todo else 1
     tasks = []
     for start in range(0, len(todo), chunk):
@@ -535,49 +578,58 @@ def _generate(
         )
     desc = f"augment ({len(todo)} images)"
     if payload is not None and len(tasks) > 1:
-        from concurrent.futures.process import BrokenProcessPool
-
-        for _, t in tasks:
-            t["pipeline"] = payload
-        try:
-            pool = _pool(n_jobs)
-            results = pool.map(_run_chunk, [t for _, t in tasks])
-            for (ks, _), (out, ps) in progress(
-                zip(tasks, results), desc=desc, total=len(tasks), enabled=progress_bar
-            ):
-                for j, k in enumerate(ks):
-                    outputs[k], params[k] = out[j], ps[j]
-        except BrokenProcessPool:
-            _drop_pool()
-            raise CurakitError(
-                "A worker process of offline(n_jobs>1) died before finishing. In a script, call offline() under "
-                "`if __name__ == '__main__':` (workers start from a fork server and re-import the main module), "
-                "or use n_jobs=1. Images written so far are kept; re-run to resume."
-            ) from None
-        except BaseException:
-            _drop_pool()  # interrupted: do not keep workers that may still be busy
-            raise
+        _make_in_pool(tasks, payload, n_jobs, outputs, params, desc, progress_bar)
     else:
         for ks, task in progress(tasks, desc=desc, total=len(tasks), enabled=progress_bar):
             out, ps = _run_chunk_with(compose, task)
             for j, k in enumerate(ks):
                 outputs[k], params[k] = out[j], ps[j]
 
-    if m:
-        shapes = {o.shape for o in outputs}
-        if len(shapes) > 1:
-            _stack([o for o in outputs])  # raises the one-line error naming the sizes
-        new_images = np.empty((m, *outputs[0].shape), dtype=np.uint8)
-        for k, o in enumerate(outputs):
-            new_images[k] = o
-        outputs = []
-    else:
-        new_images = np.zeros((0, *imgs.shape[1:]), dtype=np.uint8)
-    row_ids = list(plan.row_ids)
+
+def _make_in_pool(tasks, payload, n_jobs, outputs, params, desc, progress_bar) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    for _, t in tasks:
+        t["pipeline"] = payload
+    try:
+        pool = _pool(n_jobs)
+        results = pool.map(_run_chunk, [t for _, t in tasks])
+        for (ks, _), (out, ps) in progress(
+            zip(tasks, results), desc=desc, total=len(tasks), enabled=progress_bar
+        ):
+            for j, k in enumerate(ks):
+                outputs[k], params[k] = out[j], ps[j]
+    except BrokenProcessPool:
+        _drop_pool()
+        raise CurakitError(
+            "A worker process of offline(n_jobs>1) died before finishing. In a script, call offline() under "
+            "`if __name__ == '__main__':` (workers start from a fork server and re-import the main module), "
+            "or use n_jobs=1. Images written so far are kept; re-run to resume."
+        ) from None
+    except BaseException:
+        _drop_pool()  # interrupted: do not keep workers that may still be busy
+        raise
+
+
+def _stack_outputs(outputs: list, m: int, imgs: np.ndarray) -> np.ndarray:
+    if not m:
+        return np.zeros((0, *imgs.shape[1:]), dtype=np.uint8)
+    shapes = {o.shape for o in outputs}
+    if len(shapes) > 1:
+        _stack([o for o in outputs])  # raises the one-line error naming the sizes
+    new_images = np.empty((m, *outputs[0].shape), dtype=np.uint8)
+    for k, o in enumerate(outputs):
+        new_images[k] = o
+    return new_images
+
+
+def _refuse_leaks(new_images, plan, paths, evals, tol, on_leak) -> tuple[pd.DataFrame, np.ndarray]:
+    """(refused, keep): images duplicating an evaluation image are refused (their files removed)."""
+    m = len(plan.parents)
     refused = pd.DataFrame(columns=list(REFUSED_COLUMNS))
     keep = np.ones(m, dtype=bool)
     if evals and m:
-        refused = find_leaks(new_images, evals, tolerance=tol, row_ids=row_ids)
+        refused = find_leaks(new_images, evals, tolerance=tol, row_ids=list(plan.row_ids))
         refuse(refused, on_leak, "images")
         if not refused.empty:
             refused = refused.assign(parent=plan.parents[refused["position"].to_numpy()])
@@ -585,8 +637,12 @@ def _generate(
             if paths is not None:
                 for k in refused["position"].tolist():
                     paths[k].unlink(missing_ok=True)
+    return refused, keep
 
-    kept = np.flatnonzero(keep)
+
+def _manifest(plan, groups, kept, params, labs, out_path, source, pipe_sha) -> pd.DataFrame:
+    """The manifest of the kept images: lineage, parent position, PNG path and label."""
+    row_ids = plan.row_ids
     kept_list = kept.tolist()
     gi = plan.group_index[kept]
     slice_json = [json.dumps(list(g.slice_ids)) for g in groups]
@@ -607,20 +663,4 @@ def _generate(
     manifest["path"] = [f"images/{plan.files[k]}" for k in kept_list] if out_path is not None else None
     new_labels = labs[plan.parents[kept]]
     manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
-    manifest = manifest[list(MANIFEST_COLUMNS)]
-    images_out = new_images[kept] if len(kept) < m else new_images
-    if out_path is not None:
-        if not refused.empty:
-            with atomic_path(out_path / _REFUSED) as tmp:
-                refused.to_parquet(tmp, index=False)
-        with atomic_path(out_path / _MANIFEST) as tmp:
-            manifest.to_parquet(tmp, index=False)
-    logger.info("offline augmentation made %d images (%d refused)", len(kept), len(refused))
-    return AugmentedSet(
-        images=images_out,
-        labels=new_labels,
-        manifest=manifest,
-        refused=refused,
-        pipeline=pdict,
-        out_dir=out_path,
-    )
+    return manifest[list(MANIFEST_COLUMNS)]
