@@ -88,3 +88,23 @@ def test_missing_file_and_help(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["build", "--old", "a.csv"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("kind", ["file", "user_folder"])
+def test_build_never_replaces_what_it_did_not_write(files, tmp_path, capsys, kind):
+    target = tmp_path / "mine"
+    if kind == "file":
+        target.write_text("notes")
+    else:
+        target.mkdir()
+        (target / "notes.txt").write_text("notes")
+    code = main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+                 "--out", str(target)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("Error: ") and len(err.strip().splitlines()) == 1
+    assert (target.read_text() if kind == "file" else (target / "notes.txt").read_text()) == "notes"
+    again = tmp_path / "ts"
+    assert main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+                 "--out", str(again)]) == 0
+    assert main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+                 "--out", str(again)]) == 0  # its own output is replaced
