@@ -434,12 +434,7 @@ def offline(
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)
     seed = resolve_seed(random_state, "offline")
-    on_leak = check_on_leak(on_leak, "offline")
-    tol = check_tolerance(leak_tolerance, "images", "offline")
-    from ._leakage import eval_arrays
-
-    evals = eval_arrays(eval_sets, kind="images")
-    _check_eval_channels(evals, imgs)
+    on_leak, tol, evals = _check_leak_args(on_leak, leak_tolerance, eval_sets, imgs)
     groups = resolve_groups(select, len(imgs), labels=labs, embeddings=embeddings, owner="offline")
     compose = load_pipeline(pipeline)
     pdict = pipeline_dict(compose)
@@ -476,6 +471,16 @@ def _check_images_and_labels(images: Any, labels: Any) -> tuple[np.ndarray, np.n
     if len(labs) != len(imgs):
         raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")
     return imgs, labs
+
+
+def _check_leak_args(on_leak: Any, leak_tolerance: Any, eval_sets: Any, imgs: np.ndarray) -> tuple[str, Any, dict]:
+    from ._leakage import eval_arrays
+
+    on_leak = check_on_leak(on_leak, "offline")
+    tol = check_tolerance(leak_tolerance, "images", "offline")
+    evals = eval_arrays(eval_sets, kind="images")
+    _check_eval_channels(evals, imgs)
+    return on_leak, tol, evals
 
 
 def _worker_payload(compose: Any, pdict: dict[str, Any] | None, pipe_sha: str) -> tuple[str, str, Any]:
