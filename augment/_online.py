@@ -1,6 +1,6 @@
 """Online augmentation: a torch ``Dataset`` that augments every draw, weighted toward weak slices.
 
-``OnlineAugment(dataset, pipeline, weights=..., p=..., random_state=...)`` wraps images and
+``OnlineAugment(dataset, pipeline, select=..., weights=..., p=..., random_state=...)`` wraps images and
 labels. Each ``ds[i]`` decides whether to augment sample ``i`` and with which random parameters
 from one seed, SplitMix64 of ``(random_state, epoch, i)`` (:meth:`OnlineAugment.seed`):
 
@@ -11,10 +11,13 @@ from one seed, SplitMix64 of ``(random_state, epoch, i)`` (:meth:`OnlineAugment.
   ``DistributedSampler.set_epoch``). The epoch lives in shared memory, so persistent DataLoader
   workers see it too.
 
-Weighting toward slices: ``weights`` is the probability that a sample is augmented when drawn,
-one value in [0, 1] per sample (e.g. 1.0 inside a weak slice and 0.2 elsewhere), or a selection
-(a ``Slice``, mask, positions or ``{"classes": [...]}``) meaning 1.0 inside and ``p`` (default 0)
-outside; without ``weights`` every sample is augmented with probability ``p`` (default 1).
+Weighting toward slices: ``select`` names the rows to act on, as everywhere in curakit (a
+``Slice``, mask, positions or ``{"classes": [...]}``): they are augmented with probability 1.0,
+the others with ``p`` (default 0). ``weights`` is the numeric form: the probability that a
+sample is augmented when drawn, one float in [0, 1] per sample (e.g. 1.0 inside a weak slice and
+0.2 elsewhere). Without either, every sample is augmented with probability ``p`` (default 1).
+A selection passed as ``weights`` (what ``weights`` also accepted before ``select`` existed)
+still works for one release, with a ``FutureWarning``.
 :meth:`OnlineAugment.sampler` also draws slice samples more often (a ``WeightedRandomSampler``
 whose draw weight is ``1 + (boost - 1) * weight``).
 
@@ -28,6 +31,7 @@ the first instance is made.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -99,14 +103,17 @@ class OnlineAugment:
     dataset : ``(images, labels)``, a mapping ``{"images": ..., "labels": ...}``, or a torch
         ``Dataset`` whose items are ``(image, label)`` (image uint8 (H, W, C) array or (C, H, W) tensor).
     pipeline : an albumentations ``Compose``, its dict form or a YAML/JSON file path.
-    weights : per-sample probability of augmenting (floats in [0, 1]), or a selection (Slice, mask,
-        positions, ``{"classes": [...]}``): 1.0 inside, ``p`` outside.
-    p : probability of augmenting samples not covered by ``weights`` (default 1.0 without
-        ``weights``, 0.0 outside a selection).
+    select : the rows to augment (Slice, list of slices, mask, positions, ``{"classes": [...]}``):
+        probability 1.0 inside, ``p`` outside.
+    weights : per-sample probability of augmenting (floats in [0, 1], one per sample); not with
+        ``select``. Decision: ``select`` chooses rows, ``weights`` is only the numeric per-row
+        probability; a selection given as ``weights`` is deprecated (FutureWarning naming ``select``).
+    p : probability of augmenting samples not covered by ``select`` (default 1.0 without
+        ``select`` or ``weights``, 0.0 outside a selection).
     random_state : int seed.
     transform : callable from the (augmented) uint8 (H, W, C) image to the model input;
         default float32 tensor (C, H, W) in [0, 1].
-    embeddings : embeddings of the images, to re-apply a cluster slice given as ``weights``.
+    embeddings : embeddings of the images, to re-apply a cluster slice given as ``select``.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any):
@@ -119,6 +126,7 @@ class OnlineAugment:
         dataset: Any,
         pipeline: Any,
         *,
+        select: Any = None,
         weights: Any = None,
         p: float | None = None,
         random_state: int = 0,
@@ -159,22 +167,26 @@ class OnlineAugment:
             raise ParameterError(f"The 'transform' parameter of OnlineAugment must be callable. Got {type(transform).__name__}.")
         self.pipeline = pipeline
         self._compose = load_pipeline(pipeline)
-        self.p_ = self._probabilities(weights, p, embeddings)
+        self.p_ = self._probabilities(select, weights, p, embeddings)
         self.random_state = int(random_state)
         self._base = splitmix64(int(random_state) & _M64)[1]
         self.transform = transform
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
 
-    # -- weights ------------------------------------------------------------------------------
-    def _probabilities(self, weights: Any, p: float | None, embeddings: Any) -> np.ndarray:
+    # -- select and weights -------------------------------------------------------------------
+    def _probabilities(self, select: Any, weights: Any, p: float | None, embeddings: Any) -> np.ndarray:
         if p is not None and (
             not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= float(p) <= 1.0
         ):
             raise ParameterError(f"The 'p' parameter of OnlineAugment must be a float in the range [0.0, 1.0]. Got {p!r} instead.")
-        if weights is None:
+        if select is not None and weights is not None:
+            raise ParameterError(
+                "OnlineAugment got both select= (the rows to augment) and weights= (per-sample probabilities); pass one."
+            )
+        if weights is None and select is None:
             return np.full(self._n, 1.0 if p is None else float(p))
         arr = None if isinstance(weights, Mapping) or not hasattr(weights, "__len__") else np.asarray(weights)
-        if arr is not None and arr.dtype.kind == "f":
+        if weights is not None and arr is not None and arr.dtype.kind == "f":
             if arr.shape != (self._n,):
                 raise DataError(f"weights has shape {arr.shape} for {self._n} samples. Pass one probability per sample.")
             if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
@@ -185,8 +197,15 @@ class OnlineAugment:
             if p is not None:
                 raise ParameterError("Pass either per-sample probabilities as weights= or p=, not both.")
             return arr.astype(np.float64)
+        if select is None:  # a selection given as weights: its old spelling
+            warnings.warn(
+                "A selection (Slice, mask, positions or {'classes': [...]}) as the 'weights' parameter of OnlineAugment "
+                "is renamed 'select'; weights= takes only per-sample probabilities from the next release.",
+                FutureWarning, stacklevel=3,
+            )
+            select = weights
         labels = self._labels if self._labels is not None else None
-        groups = resolve_groups(weights, self._n, labels=labels, embeddings=embeddings, param="weights", owner="OnlineAugment")
+        groups = resolve_groups(select, self._n, labels=labels, embeddings=embeddings, param="select", owner="OnlineAugment")
         out = np.full(self._n, 0.0 if p is None else float(p))
         for g in groups:
             out[g.positions] = 1.0
@@ -275,7 +294,7 @@ class OnlineAugment:
 
     # -- sampling toward slices -----------------------------------------------------------------
     def sampler(self, boost: float = 4.0, *, num_samples: int | None = None, replacement: bool = True):
-        """A ``WeightedRandomSampler`` drawing sample i with weight ``1 + (boost - 1) * weights[i]``.
+        """A ``WeightedRandomSampler`` drawing sample i with weight ``1 + (boost - 1) * p_[i]``.
 
         Seeded from ``random_state`` and the current epoch (call ``set_epoch`` first).
         """

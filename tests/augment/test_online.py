@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -69,12 +70,12 @@ def test_seeds_reproducible_across_workers_and_distinct_across_epochs(small):
     assert not torch.equal(_epoch(other), e0)
 
 
-def test_weights_steer_augmentation_toward_a_slice(small):
+def test_select_and_weights_steer_augmentation_toward_a_slice(small):
     images, labels = small
     members = np.arange(0, 64, 4)
     s = Slice(id="clusters-aa", method="clusters", description="d", indices=members, n_analysed=64,
               error_rate=0.5, baseline_error_rate=0.1)
-    ds = augment.OnlineAugment((images, labels), pipe(), weights=s, random_state=0)
+    ds = augment.OnlineAugment((images, labels), pipe(), select=s, random_state=0)
     inside = np.zeros(64, dtype=bool)
     inside[members] = True
     for epoch in (0, 1):
@@ -128,3 +129,24 @@ def test_bad_inputs(small):
         ds[64]
     with pytest.raises(ValueError, match="The 'epoch' parameter of set_epoch must be a non-negative int"):
         ds.set_epoch(-1)
+
+
+def test_a_selection_as_weights_is_the_deprecated_spelling_of_select(small):
+    images, labels = small
+    mask = np.zeros(64, dtype=bool)
+    mask[::3] = True
+    new = augment.OnlineAugment((images, labels), pipe(), select=mask, p=0.2, random_state=5)
+    with pytest.warns(FutureWarning, match="renamed 'select'"):
+        old = augment.OnlineAugment((images, labels), pipe(), weights=mask, p=0.2, random_state=5)
+    np.testing.assert_array_equal(new.p_, old.p_)
+    for i in range(64):
+        a, fa = new.augment(i, 0)
+        b, fb = old.augment(i, 0)
+        assert fa == fb and np.array_equal(a, b)
+    from curakit.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match="both select= .* and weights="):
+        augment.OnlineAugment((images, labels), pipe(), select=mask, weights=np.full(64, 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # per-sample probabilities as weights= are not deprecated
+        augment.OnlineAugment((images, labels), pipe(), weights=np.full(64, 0.5))
