@@ -87,7 +87,7 @@ def run_tabular(d, seed):
     out["none"] = scores(logreg(X, y).predict(Xt), tl, th)
     for method in ("smote", "borderline", "adasyn", "random_over"):
         try:
-            X2, y2, _ = augment.oversample(X, y, method=method, target=heavy, n=n, k_neighbors=k, random_state=seed)
+            X2, y2, _ = augment.oversample(X, y, method=method, select=heavy, n=n, k_neighbors=k, random_state=seed)
         except augment.CurakitError as exc:  # e.g. ADASYN with no other-class neighbour
             print(f"  {method}: skipped ({exc})")
             continue
@@ -168,7 +168,7 @@ def run_cnn(d, seed, epochs):
     counts = np.bincount(y[heavy], minlength=10)
     k = int(max(1, min(5, counts[counts > 0].min() - 1)))
     n = int(round(FACTOR * heavy.sum() / (counts > 0).sum()))
-    Z2, y2, _ = augment.feature_smote(base, images, y, target=heavy, embeddings=Z, n=n, k_neighbors=k, random_state=seed)
+    Z2, y2, _ = augment.feature_smote(base, images, y, select=heavy, embeddings=Z, n=n, k_neighbors=k, random_state=seed)
     head_plain = augment.fit_head(Z, y, model=base, num_classes=10, random_state=seed)
     out["new head, no fill"] = scores(predict(head_plain, ti), tl, th)
     head = augment.fit_head(Z2, y2, model=base, num_classes=10, random_state=seed)

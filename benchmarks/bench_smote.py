@@ -65,7 +65,7 @@ def main() -> None:
     strategy = {int(c) + len(classes): int((mask & (y == c)).sum()) + n_new for c in classes if (mask & (y == c)).any()}
 
     def ours_slice():
-        return augment.oversample(X, y, target=mask, n=n_new, random_state=0)
+        return augment.oversample(X, y, select=mask, n=n_new, random_state=0)
 
     def peer_slice():
         return SMOTE(sampling_strategy=strategy, random_state=0).fit_resample(X, special)

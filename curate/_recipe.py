@@ -517,7 +517,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
                 if len(aug.labels):
                     b.add(aug, parents="new", prefix=f"fill{k}")
                 continue
-            kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "target": sl,
+            kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "select": sl,
                                   "random_state": child_seed(seed, "fill", k)}
             if "n" in fsec:
                 kw["n"] = int(fsec["n"])

@@ -208,7 +208,7 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
         X,
         y,
         method=args.method,
-        target=select,
+        select=select,
         n=n,
         k_neighbors=args.k_neighbors,
         categorical=categorical,
