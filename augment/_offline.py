@@ -45,7 +45,7 @@ from curakit.imageio import read_png, read_png_text, remove_temporaries, write_p
 from curakit.io import atomic_path, atomic_write_json
 from curakit.progress import progress
 from curakit.seeds import child_seed, resolve_seed
-from curakit.validation import check_1d
+from curakit.validation import UNSET, check_1d, renamed
 
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
 from ._lineage import LINEAGE_COLUMNS
@@ -401,7 +401,8 @@ def offline(
     on_leak: str = "refuse",
     embeddings: Any = None,
     source: str = "input",
-    progress_bar: bool | None = None,
+    progress: bool | None = None,
+    progress_bar: Any = UNSET,
 ) -> AugmentedSet:
     """Make new images from the selected ones with an albumentations pipeline, with lineage.
 
@@ -429,7 +430,9 @@ def offline(
     AugmentedSet with ``images``, ``labels``, ``manifest`` and ``refused``. Row ids are
     ``aug:<group>:<k>``; ``parent`` is the parent's position in ``images``; ``seed`` and
     ``params["applied"]`` reproduce the image with :func:`augment.replay`.
+    progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name).
     """
+    progress_bar = renamed("offline", "progress_bar", "progress", progress_bar, progress)
     imgs, labs = _check_images_and_labels(images, labels)
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)

@@ -176,7 +176,7 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     def _fill():
         return augment.offline(
             scen.new["images"], scen.new["labels"], DEMO_PIPELINE, select=weak, n=n_fill,
-            out_dir=out / "augmented", random_state=random_state, eval_sets=eval_sets, progress_bar=progress,
+            out_dir=out / "augmented", random_state=random_state, eval_sets=eval_sets, progress=progress,
         )
 
     filled = _timed(timings, "augment", _fill)

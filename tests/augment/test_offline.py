@@ -105,6 +105,15 @@ def test_same_seed_same_images_any_n_jobs_and_other_seed_differs(rgb):
     assert not np.array_equal(a.images, c.images)
 
 
+def test_progress_is_the_name_and_progress_bar_still_works(rgb):
+    images, labels = rgb
+    pipe = A.Compose([A.HorizontalFlip(p=1.0)])
+    a = augment.offline(images, labels, pipe, n=4, random_state=1, progress=False)
+    with pytest.warns(FutureWarning, match="'progress_bar' parameter of offline is renamed 'progress'"):
+        b = augment.offline(images, labels, pipe, n=4, random_state=1, progress_bar=False)
+    np.testing.assert_array_equal(a.images, b.images)
+
+
 def test_pipeline_forms_dict_yaml_json_give_the_same_images(digits, tmp_path):
     images, labels = digits
     pipe = gray_pipeline()
