@@ -21,8 +21,11 @@ from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.optional import import_optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._find import Diagnosis
     from ._slice import Slice
+
+# The functions below take a ``diagnose.Diagnosis`` (duck-typed: ``_find`` imports this module to
+# render its record, so importing ``_find`` here, even for typing, would close an import circle).
+DiagnosisLike = Any
 
 __all__ = [
     "confusion_figure",
@@ -153,7 +156,7 @@ def slice_labels(slices: Sequence[Slice], n: int, *, top: int = 8, other: str = 
     return out
 
 
-def _summary_table(d: Diagnosis, top: int | None = None) -> pd.DataFrame:
+def _summary_table(d: DiagnosisLike, top: int | None = None) -> pd.DataFrame:
     frame = d.to_frame()
     if top is not None:
         frame = frame.head(top)
@@ -162,7 +165,7 @@ def _summary_table(d: Diagnosis, top: int | None = None) -> pd.DataFrame:
     return frame[cols]
 
 
-def diagnosis_summary_html(d: Diagnosis, top: int = 10) -> str:
+def diagnosis_summary_html(d: DiagnosisLike, top: int = 10) -> str:
     """Short HTML (for Jupyter): headline numbers and the top slices."""
     head = (
         f"<p><b>Diagnosis</b>: {d.n_analysed} rows, baseline error {d.baseline_error_rate:.3f}, "
@@ -173,7 +176,7 @@ def diagnosis_summary_html(d: Diagnosis, top: int = 10) -> str:
     return head + frame_html(_summary_table(d, top))
 
 
-def diagnosis_html(d: Diagnosis, *, title: str = "curakit diagnosis", top: int = 8) -> str:
+def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: int = 8) -> str:
     """The full self-contained report: summary, slice table, confusion matrix, per-class
     metrics, UMAP scatter coloured by slice and by error, cluster table, per-slice details."""
     conf = d.confusion
