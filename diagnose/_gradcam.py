@@ -253,6 +253,263 @@ def _slice_masks(slices: Any, n: int) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, batch_size, method, target,
+                          occlusion, examples, top_fraction):
+    """Validate gradcam's arguments; return (images, labels, masks, boxes, layer) in working form."""
+    if not is_torch_model(model):
+        raise ParameterError(f"gradcam needs a torch nn.Module. Got {type(model).__name__} instead.")
+    check_choice(method, "method", "gradcam", list(CAM_METHODS))
+    check_choice(target, "target", "gradcam", ("predicted", "label"))
+    check_choice(occlusion, "occlusion", "gradcam", ("mean", "zero", None))
+    check_choice(examples, "examples", "gradcam", ("worst", "first", "errors"))
+    imgs = check_images(images)
+    n, H, W, _ = imgs.shape
+    if n == 0:
+        raise DataError(f"images is empty (shape {imgs.shape}). Pass at least one image.")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ParameterError(f"The 'batch_size' parameter of gradcam must be an int >= 1. Got {batch_size!r} instead.")
+    if not 0.0 < float(top_fraction) < 1.0:
+        raise ParameterError(
+            f"The 'top_fraction' parameter of gradcam must be a float in the range (0.0, 1.0). Got {top_fraction!r} instead."
+        )
+    layer = resolve_layer(model, target_layer)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise DataError(
+                f"Inputs differ in length (images={n}, labels={labels.shape[0] if labels.ndim else 0}). Pass one label per image."
+            )
+    if target == "label" and labels is None:
+        raise ParameterError(
+            "target='label' explains each image's true class and needs labels=. Pass labels= or use target='predicted'."
+        )
+    masks, boxes = _check_object_regions(masks, boxes, n, H, W)
+    return imgs, labels, masks, boxes, layer
+
+
+def _check_object_regions(masks, boxes, n, H, W):
+    if masks is not None and boxes is not None:
+        raise ParameterError("gradcam takes masks= or boxes=, not both. Pass one of them.")
+    if masks is not None:
+        masks = np.asarray(masks)
+        if masks.dtype != bool or masks.shape != (n, H, W):
+            raise DataError(
+                f"masks must be boolean shaped (n, H, W) = ({n}, {H}, {W}). Got dtype {masks.dtype} and shape {masks.shape} instead."
+            )
+    if boxes is not None:
+        boxes = np.asarray(boxes)
+        if boxes.shape != (n, 4) or not np.isfinite(boxes.astype(np.float64)).all():
+            raise DataError(
+                f"boxes must be finite numbers shaped (n, 4) = ({n}, 4) as x0, y0, x1, y1. Got shape {boxes.shape} instead."
+            )
+        boxes = boxes.astype(np.int64)
+    return masks, boxes
+
+
+def _cam_batch(torch, cam, model, targets_mod, xb, lab_b, top_fraction, occlusion) -> dict[str, Any]:
+    """One batch: CAMs (feature resolution), prediction, explained class, confidence and the CAM
+    statistics (concentration, entropy, confidence drop). ``lab_b`` is None unless target='label'."""
+    tgt = None if lab_b is None else [targets_mod.ClassifierOutputTarget(int(v)) for v in lab_b]
+    grayscale = cam(input_tensor=xb, targets=tgt)  # (B, h, w) in [0, 1], per image min-max
+    with torch.no_grad():
+        probs = torch.softmax(cam.outputs.detach(), dim=1)
+    b_pred = probs.argmax(dim=1)
+    b_expl = b_pred if tgt is None else torch.as_tensor(lab_b.astype(np.int64), device=probs.device)
+    b_conf = probs.gather(1, b_expl[:, None])[:, 0]
+    g = np.asarray(grayscale, dtype=np.float32)
+    B = int(xb.shape[0])
+    h, w = g.shape[1:]
+    flat = g.reshape(B, -1)
+    energy = flat.sum(axis=1)
+    ok = energy > 0
+    k = max(1, int(round(top_fraction * h * w)))
+    top_idx = np.argpartition(-flat, k - 1, axis=1)[:, :k]
+    top_energy = np.take_along_axis(flat, top_idx, axis=1).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conc = np.where(ok, top_energy / energy, np.nan)
+        pn = flat / energy[:, None]
+        plogp = np.where(pn > 0, pn * np.log(np.where(pn > 0, pn, 1.0)), 0.0)
+        ent = np.where(ok, -plogp.sum(axis=1) / np.log(h * w), np.nan)
+    drop = np.full(B, np.nan)
+    if occlusion is not None:
+        occ = torch.zeros((B, h * w), dtype=torch.bool)
+        occ[np.arange(B)[:, None], torch.from_numpy(top_idx)] = True
+        occ = occ.reshape(B, 1, h, w).to(xb.device)
+        fill = xb.mean(dim=(2, 3), keepdim=True) if occlusion == "mean" else torch.zeros_like(xb[:, :, :1, :1])
+        with torch.no_grad():
+            x_occ = torch.where(occ, fill.expand_as(xb), xb) if occ.shape[-2:] == xb.shape[-2:] else xb
+            p_occ = torch.softmax(model(x_occ), dim=1).gather(1, b_expl[:, None])[:, 0]
+        drop = np.where(ok, (b_conf - p_occ).detach().cpu().numpy(), np.nan)
+    return {"pred": b_pred, "explained": b_expl, "confidence": b_conf, "cam": g, "ok": ok,
+            "concentration": conc, "entropy": ent, "drop": drop}
+
+
+def _object_share(g, masks, boxes, start, stop):
+    """Share of each CAM's energy on the object, and the object's area share, for one batch."""
+    B, H, W = g.shape
+    if masks is not None:
+        mb = masks[start:stop]
+    else:
+        mb = np.zeros((B, H, W), dtype=bool)
+        for i, (x0, y0, x1, y1) in enumerate(boxes[start:stop]):
+            mb[i, max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
+    e_img = g.reshape(B, -1).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = np.where(e_img > 0, (g * mb).reshape(B, -1).sum(axis=1) / e_img, np.nan)
+    return inside, mb.reshape(B, -1).mean(axis=1)
+
+
+def _keep_examples(g, start, *, examples, n_examples, heap, kept_first, labels, pred, scores):
+    """Offer one batch's CAMs to the example pool (``kept_first`` or the ``heap`` of the worst)."""
+    for i in range(g.shape[0]):
+        idx = start + i
+        if examples == "first":
+            if len(kept_first) < n_examples:
+                kept_first.append((idx, g[i].copy()))
+            continue
+        if examples == "errors":
+            if labels is None or pred[idx] == labels[idx]:
+                continue
+            bad = 0.0
+        else:
+            score = scores[idx]
+            bad = 1.0 - (score if np.isfinite(score) else 0.0)
+        item = (bad, -idx, g[i].astype(np.float16))
+        if len(heap) < n_examples:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+
+
+def _run_cams(torch, model, layer, imgs, labels, masks, boxes, *, batch_size, transform, method, target,
+              top_fraction, occlusion, keep_cams, n_examples, examples, progress_bar):
+    """Grad-CAM over all images in batches: per-image statistics, kept CAMs and example candidates."""
+    n, H, W, _ = imgs.shape
+    cam_module = import_optional("pytorch_grad_cam")
+    targets_mod = import_optional("pytorch_grad_cam.utils.model_targets")
+    F = torch.nn.functional
+    was_training = model.training
+    cam = getattr(cam_module, CAM_METHODS[method])(model=model, target_layers=[layer])
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    has_masks = masks is not None or boxes is not None
+    acc = {"pred": np.empty(n, dtype=np.int64), "explained": np.empty(n, dtype=np.int64), "confidence": np.empty(n)}
+    acc.update({key: np.full(n, np.nan) for key in ("concentration", "entropy", "drop", "inside", "area")})
+    cams_out = np.empty((n, H, W), dtype=np.float32) if keep_cams else None
+    heap: list[tuple[float, int, np.ndarray]] = []  # (-badness, -index, cam) for "worst"
+    kept_first: list[tuple[int, np.ndarray]] = []
+    empty = 0
+    try:
+        starts = range(0, n, batch_size)
+        for start in progress(starts, desc="Grad-CAM", total=len(starts), enabled=progress_bar):
+            stop = min(start + batch_size, n)
+            xb = images_to_tensor(imgs[start:stop], transform).to(device)
+            b = _cam_batch(torch, cam, model, targets_mod, xb, labels[start:stop] if target == "label" else None,
+                           top_fraction, occlusion)
+            empty += int((~b["ok"]).sum())
+            for key in ("concentration", "entropy", "drop"):
+                acc[key][start:stop] = b[key]
+            g = b["cam"]
+            # CAMs at image resolution for masks, overlays and kept maps
+            if g.shape[1:] != (H, W):
+                g = F.interpolate(torch.from_numpy(g)[:, None], size=(H, W), mode="bilinear", align_corners=False)[
+                    :, 0
+                ].numpy()
+            if has_masks:
+                acc["inside"][start:stop], acc["area"][start:stop] = _object_share(g, masks, boxes, start, stop)
+            if cams_out is not None:
+                cams_out[start:stop] = g
+            for key in ("pred", "explained", "confidence"):
+                acc[key][start:stop] = b[key].detach().cpu().numpy()
+            if n_examples > 0:
+                _keep_examples(g, start, examples=examples, n_examples=n_examples, heap=heap, kept_first=kept_first,
+                               labels=labels, pred=acc["pred"],
+                               scores=acc["inside"] if has_masks else acc["concentration"])
+    finally:
+        cam.activations_and_grads.release()
+        model.train(was_training)
+    if empty:
+        logger.info("gradcam: %d of %d images have an all-zero CAM", empty, n)
+    chosen = kept_first if examples == "first" else [
+        (-neg_idx, c.astype(np.float32)) for _, neg_idx, c in sorted(heap, key=lambda t: (-t[0], -t[1]))
+    ]
+    return acc, cams_out, chosen, empty
+
+
+def _cam_summary(sel: np.ndarray, acc: dict[str, np.ndarray], labels, has_masks: bool) -> dict[str, Any]:
+    def mean(a):
+        v = a[sel]
+        v = v[np.isfinite(v)]
+        return float(v.mean()) if v.size else None
+
+    pred = acc["pred"]
+    return {
+        "n": int(sel.sum()),
+        "accuracy": None if labels is None else float(np.mean(pred[sel] == labels[sel])) if sel.any() else None,
+        "confidence": mean(acc["confidence"]),
+        "concentration": mean(acc["concentration"]),
+        "entropy": mean(acc["entropy"]),
+        "drop": mean(acc["drop"]),
+        "inside": mean(acc["inside"]) if has_masks else None,
+        "area": mean(acc["area"]) if has_masks else None,
+        "empty": int((~np.isfinite(acc["concentration"][sel])).sum()),
+    }
+
+
+def _cam_class_rows(acc, labels, has_masks, off_object_threshold, diffuse):
+    group = labels if labels is not None else acc["pred"]
+    classes = []
+    for c in sorted(np.unique(group).tolist(), key=lambda v: (str(type(v)), v)):
+        row = {"class": plain_value(c), **_cam_summary(group == c, acc, labels, has_masks)}
+        if has_masks:
+            flagged = row["inside"] is not None and row["inside"] < off_object_threshold
+            reason = (
+                f"mean share of CAM energy on the object {row['inside']:.2f} < {off_object_threshold:g}"
+                if flagged
+                else ""
+            )
+        else:
+            flagged = row["concentration"] is not None and row["concentration"] < diffuse
+            reason = (
+                f"mean concentration {row['concentration']:.2f} < {diffuse:g} (diffuse attention)" if flagged else ""
+            )
+        row["flagged"] = bool(flagged)
+        row["reason"] = reason
+        classes.append(row)
+    return classes
+
+
+def _gradcam_report(imgs, labels, acc, cams_out, chosen, slice_masks, settings) -> CamReport:
+    """Assemble the CamReport: per-image table, per-class and per-slice summaries, examples."""
+    n = imgs.shape[0]
+    pred, has_masks = acc["pred"], settings["has_masks"]
+    correct = (
+        None if labels is None else np.array([bool(p == lab) for p, lab in zip(pred, labels.tolist())], dtype=object)
+    )
+    per_image = {
+        "index": np.arange(n),
+        "label": labels if labels is not None else np.full(n, None, dtype=object),
+        "pred": pred,
+        "explained": acc["explained"],
+        "correct": correct if correct is not None else np.full(n, None, dtype=object),
+        **{key: acc[key] for key in ("confidence", "concentration", "entropy", "drop", "inside", "area")},
+    }
+    classes = _cam_class_rows(acc, labels, has_masks, settings["off_object_threshold"], settings["diffuse_threshold"])
+    slice_rows = [{"slice": name, **_cam_summary(m, acc, labels, has_masks)} for name, m in slice_masks]
+    example_list = [
+        {
+            "index": int(i),
+            "image": imgs[i].copy(),
+            "cam": c,
+            "label": None if labels is None else plain_value(labels[i]),
+            "pred": int(pred[i]),
+        }
+        for i, c in chosen
+    ]
+    return CamReport(
+        images=per_image, classes=classes, slices=slice_rows, settings=settings, examples=example_list, cams=cams_out
+    )
+
+
 def gradcam(
     model: Any,
     images: Any,
@@ -293,242 +550,29 @@ def gradcam(
         ``"worst"`` (lowest ``inside``, else lowest ``concentration``), ``"first"`` or ``"errors"``.
     """
     torch = import_optional("torch")
-    if not is_torch_model(model):
-        raise ParameterError(f"gradcam needs a torch nn.Module. Got {type(model).__name__} instead.")
-    check_choice(method, "method", "gradcam", list(CAM_METHODS))
-    check_choice(target, "target", "gradcam", ("predicted", "label"))
-    check_choice(occlusion, "occlusion", "gradcam", ("mean", "zero", None))
-    check_choice(examples, "examples", "gradcam", ("worst", "first", "errors"))
-    imgs = check_images(images)
+    imgs, labels, masks, boxes, layer = _check_gradcam_params(
+        model, images, target_layer, labels, masks, boxes, batch_size=batch_size, method=method, target=target,
+        occlusion=occlusion, examples=examples, top_fraction=top_fraction,
+    )
     n, H, W, _ = imgs.shape
-    if n == 0:
-        raise DataError(f"images is empty (shape {imgs.shape}). Pass at least one image.")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ParameterError(f"The 'batch_size' parameter of gradcam must be an int >= 1. Got {batch_size!r} instead.")
-    if not 0.0 < float(top_fraction) < 1.0:
-        raise ParameterError(
-            f"The 'top_fraction' parameter of gradcam must be a float in the range (0.0, 1.0). Got {top_fraction!r} instead."
-        )
-    layer = resolve_layer(model, target_layer)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != n:
-            raise DataError(
-                f"Inputs differ in length (images={n}, labels={labels.shape[0] if labels.ndim else 0}). Pass one label per image."
-            )
-    if target == "label" and labels is None:
-        raise ParameterError(
-            "target='label' explains each image's true class and needs labels=. Pass labels= or use target='predicted'."
-        )
-    if masks is not None and boxes is not None:
-        raise ParameterError("gradcam takes masks= or boxes=, not both. Pass one of them.")
-    if masks is not None:
-        masks = np.asarray(masks)
-        if masks.dtype != bool or masks.shape != (n, H, W):
-            raise DataError(
-                f"masks must be boolean shaped (n, H, W) = ({n}, {H}, {W}). Got dtype {masks.dtype} and shape {masks.shape} instead."
-            )
-    if boxes is not None:
-        boxes = np.asarray(boxes)
-        if boxes.shape != (n, 4) or not np.isfinite(boxes.astype(np.float64)).all():
-            raise DataError(
-                f"boxes must be finite numbers shaped (n, 4) = ({n}, 4) as x0, y0, x1, y1. Got shape {boxes.shape} instead."
-            )
-        boxes = boxes.astype(np.int64)
-    has_masks = masks is not None or boxes is not None
     slice_masks = _slice_masks(slices, n)
     diffuse = float(diffuse_threshold) if diffuse_threshold is not None else 2.0 * float(top_fraction)
-
-    cam_module = import_optional("pytorch_grad_cam")
-    targets_mod = import_optional("pytorch_grad_cam.utils.model_targets")
-    F = torch.nn.functional
-    was_training = model.training
-    cam = getattr(cam_module, CAM_METHODS[method])(model=model, target_layers=[layer])
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-
-    pred = np.empty(n, dtype=np.int64)
-    explained = np.empty(n, dtype=np.int64)
-    conf = np.empty(n)
-    conc = np.full(n, np.nan)
-    ent = np.full(n, np.nan)
-    drop = np.full(n, np.nan)
-    inside = np.full(n, np.nan)
-    area = np.full(n, np.nan)
-    cams_out = np.empty((n, H, W), dtype=np.float32) if keep_cams else None
-    heap: list[tuple[float, int, np.ndarray]] = []  # (-badness, -index, cam) for "worst"
-    kept_first: list[tuple[int, np.ndarray]] = []
-    empty = 0
-    try:
-        starts = range(0, n, batch_size)
-        for start in progress(starts, desc="Grad-CAM", total=len(starts), enabled=progress_bar):
-            stop = min(start + batch_size, n)
-            xb = images_to_tensor(imgs[start:stop], transform).to(device)
-            if target == "label":
-                tgt = [targets_mod.ClassifierOutputTarget(int(v)) for v in labels[start:stop]]
-            else:
-                tgt = None
-            grayscale = cam(input_tensor=xb, targets=tgt)  # (B, h, w) in [0, 1], per image min-max
-            with torch.no_grad():
-                probs = torch.softmax(cam.outputs.detach(), dim=1)
-            b_pred = probs.argmax(dim=1)
-            b_expl = (
-                b_pred if tgt is None else torch.as_tensor(labels[start:stop].astype(np.int64), device=probs.device)
-            )
-            b_conf = probs.gather(1, b_expl[:, None])[:, 0]
-            B = stop - start
-            g = np.asarray(grayscale, dtype=np.float32)
-            h, w = g.shape[1:]
-            flat = g.reshape(B, -1)
-            energy = flat.sum(axis=1)
-            ok = energy > 0
-            empty += int((~ok).sum())
-            k = max(1, int(round(top_fraction * h * w)))
-            top_idx = np.argpartition(-flat, k - 1, axis=1)[:, :k]
-            top_energy = np.take_along_axis(flat, top_idx, axis=1).sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                conc[start:stop] = np.where(ok, top_energy / energy, np.nan)
-                pn = flat / energy[:, None]
-                plogp = np.where(pn > 0, pn * np.log(np.where(pn > 0, pn, 1.0)), 0.0)
-                ent[start:stop] = np.where(ok, -plogp.sum(axis=1) / np.log(h * w), np.nan)
-            if occlusion is not None:
-                occ = torch.zeros((B, h * w), dtype=torch.bool)
-                occ[np.arange(B)[:, None], torch.from_numpy(top_idx)] = True
-                occ = occ.reshape(B, 1, h, w).to(xb.device)
-                fill = xb.mean(dim=(2, 3), keepdim=True) if occlusion == "mean" else torch.zeros_like(xb[:, :, :1, :1])
-                with torch.no_grad():
-                    x_occ = torch.where(occ, fill.expand_as(xb), xb) if occ.shape[-2:] == xb.shape[-2:] else xb
-                    p_occ = torch.softmax(model(x_occ), dim=1).gather(1, b_expl[:, None])[:, 0]
-                d = (b_conf - p_occ).detach().cpu().numpy()
-                drop[start:stop] = np.where(ok, d, np.nan)
-            # CAMs at image resolution for masks, overlays and kept maps
-            if (h, w) != (H, W):
-                g = F.interpolate(torch.from_numpy(g)[:, None], size=(H, W), mode="bilinear", align_corners=False)[
-                    :, 0
-                ].numpy()
-            if has_masks:
-                if masks is not None:
-                    mb = masks[start:stop]
-                else:
-                    mb = np.zeros((B, H, W), dtype=bool)
-                    for i, (x0, y0, x1, y1) in enumerate(boxes[start:stop]):
-                        mb[i, max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
-                e_img = g.reshape(B, -1).sum(axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    inside[start:stop] = np.where(e_img > 0, (g * mb).reshape(B, -1).sum(axis=1) / e_img, np.nan)
-                area[start:stop] = mb.reshape(B, -1).mean(axis=1)
-            if cams_out is not None:
-                cams_out[start:stop] = g
-            pred[start:stop] = b_pred.cpu().numpy()
-            explained[start:stop] = b_expl.cpu().numpy()
-            conf[start:stop] = b_conf.detach().cpu().numpy()
-            if n_examples > 0:
-                for i in range(B):
-                    idx = start + i
-                    if examples == "first":
-                        if len(kept_first) < n_examples:
-                            kept_first.append((idx, g[i].copy()))
-                        continue
-                    if examples == "errors":
-                        if labels is None or pred[idx] == labels[idx]:
-                            continue
-                        bad = 0.0
-                    else:
-                        score = inside[idx] if has_masks else conc[idx]
-                        bad = 1.0 - (score if np.isfinite(score) else 0.0)
-                    item = (bad, -idx, g[i].astype(np.float16))
-                    if len(heap) < n_examples:
-                        heapq.heappush(heap, item)
-                    elif item[:2] > heap[0][:2]:
-                        heapq.heapreplace(heap, item)
-    finally:
-        cam.activations_and_grads.release()
-        model.train(was_training)
-    if empty:
-        logger.info("gradcam: %d of %d images have an all-zero CAM", empty, n)
-
-    correct = (
-        None if labels is None else np.array([bool(p == lab) for p, lab in zip(pred, labels.tolist())], dtype=object)
+    acc, cams_out, chosen, empty = _run_cams(
+        torch, model, layer, imgs, labels, masks, boxes, batch_size=batch_size, transform=transform, method=method,
+        target=target, top_fraction=top_fraction, occlusion=occlusion, keep_cams=keep_cams, n_examples=n_examples,
+        examples=examples, progress_bar=progress_bar,
     )
-    per_image = {
-        "index": np.arange(n),
-        "label": labels if labels is not None else np.full(n, None, dtype=object),
-        "pred": pred,
-        "explained": explained,
-        "correct": correct if correct is not None else np.full(n, None, dtype=object),
-        "confidence": conf,
-        "concentration": conc,
-        "entropy": ent,
-        "drop": drop,
-        "inside": inside,
-        "area": area,
-    }
-    group = labels if labels is not None else pred
-
-    def summarise(sel: np.ndarray) -> dict[str, Any]:
-        def mean(a):
-            v = a[sel]
-            v = v[np.isfinite(v)]
-            return float(v.mean()) if v.size else None
-
-        return {
-            "n": int(sel.sum()),
-            "accuracy": None if labels is None else float(np.mean(pred[sel] == labels[sel])) if sel.any() else None,
-            "confidence": mean(conf),
-            "concentration": mean(conc),
-            "entropy": mean(ent),
-            "drop": mean(drop),
-            "inside": mean(inside) if has_masks else None,
-            "area": mean(area) if has_masks else None,
-            "empty": int((~np.isfinite(conc[sel])).sum()),
-        }
-
-    classes = []
-    for c in sorted(np.unique(group).tolist(), key=lambda v: (str(type(v)), v)):
-        row = {"class": plain_value(c), **summarise(group == c)}
-        if has_masks:
-            flagged = row["inside"] is not None and row["inside"] < off_object_threshold
-            reason = (
-                f"mean share of CAM energy on the object {row['inside']:.2f} < {off_object_threshold:g}"
-                if flagged
-                else ""
-            )
-        else:
-            flagged = row["concentration"] is not None and row["concentration"] < diffuse
-            reason = (
-                f"mean concentration {row['concentration']:.2f} < {diffuse:g} (diffuse attention)" if flagged else ""
-            )
-        row["flagged"] = bool(flagged)
-        row["reason"] = reason
-        classes.append(row)
-    slice_rows = [{"slice": name, **summarise(m)} for name, m in slice_masks]
-
-    if examples == "first":
-        chosen = kept_first
-    else:
-        chosen = [(-neg_idx, c.astype(np.float32)) for _, neg_idx, c in sorted(heap, key=lambda t: (-t[0], -t[1]))]
-    example_list = [
-        {
-            "index": int(i),
-            "image": imgs[i].copy(),
-            "cam": c,
-            "label": None if labels is None else plain_value(labels[i]),
-            "pred": int(pred[i]),
-        }
-        for i, c in chosen
-    ]
     settings = {
         "target_layer": target_layer,
         "method": method,
         "target": target,
         "top_fraction": float(top_fraction),
         "occlusion": occlusion,
-        "has_masks": has_masks,
+        "has_masks": masks is not None or boxes is not None,
         "off_object_threshold": float(off_object_threshold),
         "diffuse_threshold": diffuse,
         "examples": examples,
         "empty": int(empty),
         "image_shape": [int(H), int(W), int(imgs.shape[3])],
     }
-    return CamReport(
-        images=per_image, classes=classes, slices=slice_rows, settings=settings, examples=example_list, cams=cams_out
-    )
+    return _gradcam_report(imgs, labels, acc, cams_out, chosen, slice_masks, settings)
