@@ -20,7 +20,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import check_random_state
 
-from ._retrain import EvalPredictions, resolve_metric
+from ._evaluation import EvalPredictions, resolve_metric
 from ._trainer import _check_number
 
 __all__ = ["Gate", "GateDecision"]

@@ -9,12 +9,9 @@ on the same rows.
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
 import json
 import logging
 import math
-import pickle
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +29,8 @@ from curakit.records import check_schema_version, json_ready
 from curakit.seeds import child_seed
 from diagnose import Slice
 
+from ._artifacts import load_model_artifact, save_model_artifact
+from ._evaluation import EvalPredictions, Metric, model_hash, resolve_metric
 from ._strategies import STRATEGIES, TRAIN_PARAMS, StrategyContext, supported_strategies
 from ._trainer import TrainConfig, is_sklearn_estimator
 
@@ -49,97 +48,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 
 
-# -- metrics --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Metric:
-    """A score where higher is better, computed from labels, predictions and probabilities."""
-
-    name: str
-    fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray], float]
-    per_row: bool = False  # True for accuracy: the mean of a per-row correctness vector
-
-    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None,
-                 classes: np.ndarray) -> float | None:
-        if len(y_true) == 0:
-            return None
-        return float(self.fn(np.asarray(y_true), np.asarray(y_pred), proba, np.asarray(classes)))
-
-
-def resolve_metric(metric: str | Callable | Metric) -> Metric:
-    """``"accuracy"``, any scikit-learn scorer name (``"f1_macro"``, ``"roc_auc_ovr"``,
-    ``"neg_log_loss"``: scorer signs kept, so higher is better) or ``fn(y_true, y_pred) -> float``."""
-    if isinstance(metric, Metric):
-        return metric
-    if callable(metric):
-        name = getattr(metric, "__name__", type(metric).__name__)
-        return Metric(name=name, fn=lambda y, p, proba, classes: metric(y, p))
-    if metric == "accuracy":
-        return Metric(name="accuracy", fn=lambda y, p, proba, classes: float((y == p).mean()), per_row=True)
-    from sklearn.metrics import get_scorer, get_scorer_names
-
-    if not isinstance(metric, str) or metric not in get_scorer_names():
-        names = sorted(get_scorer_names())
-        raise UnknownNameError(
-            f"Unknown metric {metric!r}.{did_you_mean(str(metric), names)} Use 'accuracy', a scikit-learn "
-            "scorer name (sklearn.metrics.get_scorer_names()) or a callable fn(y_true, y_pred) -> float."
-        )
-    scorer = get_scorer(metric)
-    fn, kwargs, sign = scorer._score_func, dict(scorer._kwargs), scorer._sign
-    response = scorer._response_method
-    wants_proba = "predict_proba" in (response if isinstance(response, tuple) else (response,))
-
-    def score(y, p, proba, classes):
-        if not wants_proba:
-            return sign * fn(y, p, **kwargs)
-        if proba is None:
-            raise ParameterError(
-                f"The metric {metric!r} needs class probabilities, but the model has no predict_proba. "
-                "Use a metric computed from predictions (for example 'accuracy')."
-            )
-        kw = dict(kwargs)
-        if len(classes) == 2:
-            return sign * fn(y == classes[1], proba[:, 1], **kw)
-        if fn.__name__ in ("log_loss", "roc_auc_score"):
-            kw.setdefault("labels", classes)
-        return sign * fn(y, proba, **kw)
-
-    return Metric(name=metric, fn=score)
-
-
 # -- predictions ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EvalPredictions:
-    """A model's output on one eval set: labels, predictions, probabilities (or None), classes."""
-
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    proba: np.ndarray | None
-    classes: np.ndarray
-
-    def score(self, metric: Metric, rows: np.ndarray | None = None) -> float | None:
-        if rows is None:
-            return metric(self.y_true, self.y_pred, self.proba, self.classes)
-        return metric(self.y_true[rows], self.y_pred[rows], None if self.proba is None else self.proba[rows],
-                      self.classes)
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        out = {f"{prefix}y_true": _plain(self.y_true), f"{prefix}y_pred": _plain(self.y_pred),
-               f"{prefix}classes": _plain(self.classes)}
-        if self.proba is not None:
-            out[f"{prefix}proba"] = np.asarray(self.proba, dtype=np.float64)
-        return out
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> EvalPredictions:
-        return cls(y_true=arrays[f"{prefix}y_true"], y_pred=arrays[f"{prefix}y_pred"],
-                   proba=arrays.get(f"{prefix}proba"), classes=arrays[f"{prefix}classes"])
-
-
-def _plain(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    return a.astype(str) if a.dtype == object else a
-
-
 def _predict(model: Any, X: Any, transform: Callable | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(y_pred, proba or None, classes) from a torch module or a fitted estimator."""
     if is_torch_model(model):
@@ -303,24 +212,6 @@ def _slice_masks(slices: Any, evals: dict[str, _EvalSet], incumbent: Any, baseli
     return out
 
 
-# -- hashing -----------------------------------------------------------------------------------
-def model_hash(model: Any) -> str:
-    """sha256 of a model's weights (torch: the state dict; estimators: their pickle)."""
-    h = hashlib.sha256()
-    if is_torch_model(model):
-        for key, value in model.state_dict().items():
-            h.update(key.encode())
-            arr = value.detach().cpu().contiguous().numpy()
-            h.update(str(arr.dtype).encode())
-            h.update(str(arr.shape).encode())
-            h.update(arr.tobytes())
-    else:
-        buf = io.BytesIO()
-        pickle.dump(model, buf, protocol=5)
-        h.update(buf.getvalue())
-    return h.hexdigest()
-
-
 # -- the result -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrainResult:
@@ -406,8 +297,6 @@ class RetrainResult:
 
     def save(self, path: str | Path) -> Path:
         """Write a result folder atomically: result.json, predictions.npz, model/ (see Registry)."""
-        from ._modelregistry import save_model_artifact
-
         path = Path(path)
         arrays: dict[str, np.ndarray] = {}
         for name, p in self.predictions.items():
@@ -429,8 +318,6 @@ class RetrainResult:
 
     @classmethod
     def load(cls, path: str | Path, *, factory: Callable | None = None) -> RetrainResult:
-        from ._modelregistry import load_model_artifact
-
         path = Path(path)
         if not (path / "result.json").is_file():
             raise DataError(
