@@ -395,43 +395,13 @@ def _slice_masks(slices: Any, X: pd.DataFrame, n: int) -> list[tuple[str, str, n
     return out
 
 
-# -- explain ----------------------------------------------------------------------------------
-def explain(
-    model: Any,
-    X: Any,
-    *,
-    sensitive: Sequence[str] | str = (),
-    slices: Any = None,
-    max_rows: int | None = None,
-    background: int = 100,
-    random_state: int = 0,
-    errors: Any = None,
-    y: Any = None,
-    target: str = "predicted",
-    explainer: str = "auto",
-    n_permutations: int = 2,
-    sensitive_share: float = 0.10,
-    sensitive_top_k: int = 3,
-) -> ShapReport:
-    """SHAP attributions of ``model`` on ``X`` (see the module docstring for the rules).
+def _is_count(value, low: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
 
-    Parameters
-    ----------
-    model : a fitted scikit-learn estimator (or any object with ``predict_proba`` / ``predict``).
-    X : DataFrame (or 2-d array, columns ``f0..``) of the rows to explain.
-    sensitive : column names of ``X`` to check (e.g. ``("sex", "race")``).
-    slices : Slices (re-applied with ``contains(features=X)``), boolean masks, or name -> mask.
-    max_rows : most rows explained (a seeded sample); None: all rows for trees,
-        ``AGNOSTIC_MAX_ROWS`` for the permutation explainer.
-    background : background rows for the permutation explainer.
-    errors : per-row booleans (misclassified) over ``X``: slices then report error drivers.
-    y : true labels, needed for ``target="true"``.
-    target : ``"predicted"`` or ``"true"``: the class each row is explained for.
-    explainer : ``"auto"``, ``"tree"`` or ``"permutation"``.
-    n_permutations : random feature orders per row for the permutation explainer, each also
-        walked backwards (cost per row: ``2 * n_permutations * (p + 1) * background`` predictions).
-    sensitive_share, sensitive_top_k : the flag rule for sensitive features.
-    """
+
+def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, target, explainer, n_permutations,
+                          sensitive_share):
+    """Validate explain's arguments; return (frame, sensitive, errors, y) in working form."""
     check_choice(target, "target", "explain", ("predicted", "true"))
     check_choice(explainer, "explainer", "explain", ("auto", "tree", "permutation"))
     frame = _as_frame(X)
@@ -445,15 +415,13 @@ def explain(
         raise DataError(
             f"Sensitive column(s) {', '.join(repr(m) for m in missing)} not in X. Available columns: {avail}."
         )
-    if max_rows is not None and (
-        not isinstance(max_rows, (int, np.integer)) or isinstance(max_rows, bool) or max_rows < 2
-    ):
+    if max_rows is not None and not _is_count(max_rows, 2):
         raise ParameterError(
             f"The 'max_rows' parameter of explain must be an int >= 2 or None. Got {max_rows!r} instead."
         )
-    if not isinstance(background, (int, np.integer)) or isinstance(background, bool) or background < 1:
+    if not _is_count(background, 1):
         raise ParameterError(f"The 'background' parameter of explain must be an int >= 1. Got {background!r} instead.")
-    if not isinstance(n_permutations, (int, np.integer)) or isinstance(n_permutations, bool) or n_permutations < 1:
+    if not _is_count(n_permutations, 1):
         raise ParameterError(
             f"The 'n_permutations' parameter of explain must be an int >= 1. Got {n_permutations!r} instead."
         )
@@ -476,8 +444,12 @@ def explain(
         raise ParameterError(
             "target='true' explains each row's true class and needs y=. Pass y= or use target='predicted'."
         )
-    masks = _slice_masks(slices, frame, n)
+    return frame, sensitive, errors, y
 
+
+def _model_rows(model, frame, *, explainer, max_rows, random_state):
+    """(model columns, X on them, the rows to explain (a seeded sample), whether to use TreeExplainer)."""
+    n = len(frame)
     cols = _model_columns(model, frame)
     Xm = frame[cols]
     _check_finite_frame(Xm)
@@ -485,10 +457,11 @@ def explain(
     cap = max_rows if max_rows is not None else (None if use_tree else AGNOSTIC_MAX_ROWS)
     rng = check_random_state(child_seed(random_state, "explain", "rows"))
     rows = np.arange(n) if cap is None or cap >= n else np.sort(rng.choice(n, cap, replace=False))
-    Xs = Xm.iloc[rows]
+    return cols, Xm, rows, use_tree
 
-    classes = getattr(model, "classes_", None)
-    is_clf = hasattr(model, "predict_proba") and classes is not None
+
+def _shap_values(model, Xm, Xs, *, use_tree, explainer, is_clf, background, n_permutations, random_state):
+    """(values, base, explainer used): TreeExplainer when asked or auto-detected, else permutation SHAP."""
     values = base = None
     used = "permutation"
     if use_tree:
@@ -517,52 +490,55 @@ def explain(
             seed=child_seed(random_state, "explain", "background"),
         )
         base = np.asarray(base, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
+    return np.asarray(values, dtype=np.float64), base, used
 
-    # choose one class per row
-    if is_clf:
-        k = len(classes)
-        if values.ndim == 2:
-            if k != 2:
-                raise DataError(
-                    f"The explainer returned one output for a {k}-class model. Use explainer='permutation'."
-                )
-            values = np.stack([-values, values], axis=2)
-            b = base.reshape(-1)[-1] if base.ndim else float(base)
-            base = np.array([-b, b])
-        if target == "predicted":
-            proba = np.asarray(model.predict_proba(Xs))
-            cls_idx = proba.argmax(axis=1)
-        else:
-            lookup = {c: i for i, c in enumerate(classes.tolist())}
-            ys = y[rows]
-            unknown = [v for v in np.unique(ys).tolist() if v not in lookup]
-            if unknown:
-                raise DataError(
-                    f"y has {len(unknown)} label(s) the model does not know. Pass labels from model.classes_."
-                )
-            cls_idx = np.array([lookup[v] for v in ys.tolist()], dtype=np.int64)
-        chosen = values[np.arange(len(rows)), :, cls_idx]
-        base_rows = (
-            base.reshape(-1, k)[0][cls_idx]
-            if base.size == k
-            else base.reshape(len(rows), k)[np.arange(len(rows)), cls_idx]
-        )
-        explained_class = [plain_value(classes[i]) for i in cls_idx]
-    else:
+
+def _choose_class(model, Xs, values, base, *, classes, is_clf, target, y, rows):
+    """One class per row: (attributions (rows, features), base value per row, explained class per row)."""
+    if not is_clf:
         chosen = values.reshape(len(rows), -1)
         base_rows = np.broadcast_to(base.reshape(-1)[:1] if base.size else np.zeros(1), (len(rows),)).astype(np.float64)
-        explained_class = [None] * len(rows)
-    if chosen.shape[1] != len(cols):
-        raise DataError(f"The explainer returned {chosen.shape[1]} attributions per row for {len(cols)} features.")
+        return chosen, base_rows, [None] * len(rows)
+    k = len(classes)
+    if values.ndim == 2:
+        if k != 2:
+            raise DataError(
+                f"The explainer returned one output for a {k}-class model. Use explainer='permutation'."
+            )
+        values = np.stack([-values, values], axis=2)
+        b = base.reshape(-1)[-1] if base.ndim else float(base)
+        base = np.array([-b, b])
+    if target == "predicted":
+        proba = np.asarray(model.predict_proba(Xs))
+        cls_idx = proba.argmax(axis=1)
+    else:
+        lookup = {c: i for i, c in enumerate(classes.tolist())}
+        ys = y[rows]
+        unknown = [v for v in np.unique(ys).tolist() if v not in lookup]
+        if unknown:
+            raise DataError(
+                f"y has {len(unknown)} label(s) the model does not know. Pass labels from model.classes_."
+            )
+        cls_idx = np.array([lookup[v] for v in ys.tolist()], dtype=np.int64)
+    chosen = values[np.arange(len(rows)), :, cls_idx]
+    base_rows = (
+        base.reshape(-1, k)[0][cls_idx]
+        if base.size == k
+        else base.reshape(len(rows), k)[np.arange(len(rows)), cls_idx]
+    )
+    return chosen, base_rows, [plain_value(classes[i]) for i in cls_idx]
 
+
+def _global_importance(chosen: np.ndarray):
+    """(|attributions|, mean |attribution| per feature, each feature's share of the total)."""
     abs_vals = np.abs(chosen)
     imp = abs_vals.mean(axis=0)
     total = imp.sum()
-    global_share = imp / total if total > 0 else np.zeros_like(imp)
-    importance = {c: float(v) for c, v in zip(cols, imp)}
+    return abs_vals, imp, imp / total if total > 0 else np.zeros_like(imp)
 
-    # sensitive features
+
+def _sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_share, sensitive_top_k):
+    """One entry per sensitive feature: its share, rank and whether the flag rule fires."""
     order = np.argsort(-imp, kind="mergesort")
     rank_of = {cols[j]: r + 1 for r, j in enumerate(order)}
     top_feature = abs_vals.argmax(axis=1)
@@ -607,8 +583,15 @@ def explain(
                 "reason": reason,
             }
         )
+    return sens_out
 
-    # slices
+
+def _share(imp: np.ndarray) -> np.ndarray:
+    return imp / imp.sum() if imp.sum() > 0 else imp
+
+
+def _slice_rows(masks, rows, cols, abs_vals, global_share, errors):
+    """One entry per slice: attribution shares inside it (and on its errors) and the features driving it."""
     slice_out = []
     gshare = dict(zip(cols, global_share.tolist()))
     for name, desc, mask in masks:
@@ -628,37 +611,102 @@ def explain(
         if m.any():
             s_imp = abs_vals[m].mean(axis=0)
             entry["importance"] = dict(zip(cols, s_imp.tolist()))
-            entry["share"] = dict(zip(cols, (s_imp / s_imp.sum() if s_imp.sum() > 0 else s_imp).tolist()))
+            entry["share"] = dict(zip(cols, _share(s_imp).tolist()))
             ref = entry["share"]
             if errors is not None:
                 em = m & errors[rows]
                 entry["n_errors"] = int(em.sum())
                 if em.any():
-                    e_imp = abs_vals[em].mean(axis=0)
-                    entry["error_share"] = dict(zip(cols, (e_imp / e_imp.sum() if e_imp.sum() > 0 else e_imp).tolist()))
+                    entry["error_share"] = dict(zip(cols, _share(abs_vals[em].mean(axis=0)).tolist()))
                     ref = entry["error_share"]
             lift = np.array([ref[c] - gshare[c] for c in cols])
             entry["drivers"] = [cols[j] for j in np.argsort(-lift, kind="mergesort")[:3] if lift[j] > 0]
         slice_out.append(entry)
+    return slice_out
 
-    data = np.full((len(rows), len(cols)), np.nan)
+
+def _numeric_data(Xs: pd.DataFrame, cols: list) -> np.ndarray:
+    """The explained rows' feature values as floats (NaN for non-numeric columns)."""
+    data = np.full((len(Xs), len(cols)), np.nan)
     for j, c in enumerate(cols):
         col = Xs[c]
         if pd.api.types.is_numeric_dtype(col.dtype):
             data[:, j] = col.to_numpy(dtype=np.float64)
+    return data
+
+
+# -- explain ----------------------------------------------------------------------------------
+def explain(
+    model: Any,
+    X: Any,
+    *,
+    sensitive: Sequence[str] | str = (),
+    slices: Any = None,
+    max_rows: int | None = None,
+    background: int = 100,
+    random_state: int = 0,
+    errors: Any = None,
+    y: Any = None,
+    target: str = "predicted",
+    explainer: str = "auto",
+    n_permutations: int = 2,
+    sensitive_share: float = 0.10,
+    sensitive_top_k: int = 3,
+) -> ShapReport:
+    """SHAP attributions of ``model`` on ``X`` (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    model : a fitted scikit-learn estimator (or any object with ``predict_proba`` / ``predict``).
+    X : DataFrame (or 2-d array, columns ``f0..``) of the rows to explain.
+    sensitive : column names of ``X`` to check (e.g. ``("sex", "race")``).
+    slices : Slices (re-applied with ``contains(features=X)``), boolean masks, or name -> mask.
+    max_rows : most rows explained (a seeded sample); None: all rows for trees,
+        ``AGNOSTIC_MAX_ROWS`` for the permutation explainer.
+    background : background rows for the permutation explainer.
+    errors : per-row booleans (misclassified) over ``X``: slices then report error drivers.
+    y : true labels, needed for ``target="true"``.
+    target : ``"predicted"`` or ``"true"``: the class each row is explained for.
+    explainer : ``"auto"``, ``"tree"`` or ``"permutation"``.
+    n_permutations : random feature orders per row for the permutation explainer, each also
+        walked backwards (cost per row: ``2 * n_permutations * (p + 1) * background`` predictions).
+    sensitive_share, sensitive_top_k : the flag rule for sensitive features.
+    """
+    frame, sensitive, errors, y = _check_explain_params(
+        X, sensitive=sensitive, max_rows=max_rows, background=background, errors=errors, y=y, target=target,
+        explainer=explainer, n_permutations=n_permutations, sensitive_share=sensitive_share,
+    )
+    n = len(frame)
+    masks = _slice_masks(slices, frame, n)
+
+    cols, Xm, rows, use_tree = _model_rows(model, frame, explainer=explainer, max_rows=max_rows,
+                                           random_state=random_state)
+    Xs = Xm.iloc[rows]
+    classes = getattr(model, "classes_", None)
+    is_clf = hasattr(model, "predict_proba") and classes is not None
+    values, base, used = _shap_values(
+        model, Xm, Xs, use_tree=use_tree, explainer=explainer, is_clf=is_clf, background=background,
+        n_permutations=n_permutations, random_state=random_state,
+    )
+    chosen, base_rows, explained_class = _choose_class(
+        model, Xs, values, base, classes=classes, is_clf=is_clf, target=target, y=y, rows=rows
+    )
+    if chosen.shape[1] != len(cols):
+        raise DataError(f"The explainer returned {chosen.shape[1]} attributions per row for {len(cols)} features.")
+    abs_vals, imp, global_share = _global_importance(chosen)
     return ShapReport(
         feature_names=cols,
         values=chosen,
         base_values=np.asarray(base_rows, dtype=np.float64),
-        data=data,
+        data=_numeric_data(Xs, cols),
         rows=rows.astype(np.int64),
         explained_class=explained_class,
         explainer=used,
         target=target,
         n_total=n,
-        importance=importance,
-        slices=slice_out,
-        sensitive=sens_out,
+        importance={c: float(v) for c, v in zip(cols, imp)},
+        slices=_slice_rows(masks, rows, cols, abs_vals, global_share, errors),
+        sensitive=_sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_share, sensitive_top_k),
         settings={
             "max_rows": max_rows,
             "background": int(background),
