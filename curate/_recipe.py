@@ -393,20 +393,11 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     :class:`RecipeRun`; the output folder (written atomically) holds ``recipe.yaml``,
     ``run.json``, ``slices.json``, ``comparison.html`` and ``training_set/``.
     """
-    import diagnose
-
     from ._builder import TrainingSetBuilder
     from ._compare import compare_strategies
-    from ._gate import Gate
-    from ._modelregistry import Registry
     from ._retrain import check_strategy
 
-    if isinstance(recipe, Recipe):
-        rec = recipe
-    elif isinstance(recipe, Mapping):
-        rec = Recipe.from_dict(recipe)
-    else:
-        rec = Recipe.from_yaml(recipe)
+    rec = _as_recipe(recipe)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
     data = rec.section("data")
     images = False
@@ -420,9 +411,61 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
         old_train, new_pool, eval_sets, features = _tables(rec, data, seed)
 
     # -- registry and incumbent
+    reg = _open_registry(rec, registry)
+    source, incumbent = _incumbent(rec, reg, old_train, features, target, images, seed)
+    rsec = rec.section("retrain")
+    for name in rsec.get("strategies") or []:
+        check_strategy(incumbent, name)  # fail before any work
+
+    # -- diagnose the incumbent on the new rows
+    slices = _diagnose_slices(rec, incumbent, old_train, new_pool, features, target, images, seed)
+
+    # -- build (and fill)
+    b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features or None)
+    _build_steps(b, rec.section("build"), eval_sets)
+    _fill_slices(b, rec, slices, new_pool, features, target, images, seed)
+    ts = b.build(random_state=child_seed(seed, "build"))
+
+    # -- retrain, choose, gate (the registry is written only after every step succeeded)
+    common = dict(rsec.get("params") or {})
+    table = compare_strategies(incumbent, ts, strategies=rsec.get("strategies"), eval_sets=eval_sets,
+                               slices=slices or None, metric=rsec.get("metric", "accuracy"),
+                               random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
+                               errors="record", **common)
+    max_forgetting = rsec.get("max_forgetting")
+    # retrain.choose names the eval set whose score picks the candidate (default: the new holdout)
+    chosen = table.best(rsec.get("choose", "new"), max_forgetting=max_forgetting)
+    promotion = _register(rec, reg, source, incumbent, table, chosen, seed)
+    counts = pd.Series(ts.origins).value_counts().to_dict()
+    out_path = output if output is not None else rec.data.get("output")
+    out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path)))
+    run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),
+                    rows_by_origin={str(k): int(v) for k, v in counts.items()}, comparison=table, chosen=chosen,
+                    promotion=promotion, output=out_dir)
+    if out_dir is not None:
+        _write_run(out_dir, rec, run, table, ts)
+    return run
+
+
+def _as_recipe(recipe: str | Path | Mapping[str, Any] | Recipe) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, Mapping):
+        return Recipe.from_dict(recipe)
+    return Recipe.from_yaml(recipe)
+
+
+def _open_registry(rec: Recipe, registry: str | Path | None) -> Any:
+    from ._modelregistry import Registry
+
     reg_path = registry if registry is not None else rec.data.get("registry")
     # an override (the CLI's --registry) is relative to the working folder, like ``output``
-    reg = None if reg_path is None else Registry(Path(reg_path) if registry is not None else rec.path(str(reg_path)))
+    return None if reg_path is None else Registry(Path(reg_path) if registry is not None else rec.path(str(reg_path)))
+
+
+def _incumbent(rec: Recipe, reg: Any, old_train: Any, features: list[str], target: str, images: bool,
+               seed: Any) -> tuple[str, Any]:
+    """(model.source, the incumbent): the registry's champion, or model.estimator fitted on the old rows."""
     msec = rec.section("model")
     source = msec.get("source", "registry" if reg is not None and reg.champion is not None else "estimator")
     if source == "registry":
@@ -431,57 +474,60 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
                 "Recipe key 'model.source' is 'registry' but the registry has no champion. Give model.estimator "
                 "to fit the first model, or register one."
             )
-        incumbent = reg.load()
-    elif source == "estimator":
-        if "estimator" not in msec:
-            raise ParameterError(
-                "The recipe needs model.estimator (a class path such as 'sklearn.linear_model.LogisticRegression') "
-                "when the registry has no champion."
-            )
-        incumbent = _import_estimator(msec["estimator"], msec.get("params", {}))
-        if images:
-            from ._trainer import TrainConfig, fit_torch, reset_parameters
-
-            reset_parameters(incumbent, child_seed(seed, "incumbent"))
-            fit_torch(incumbent, old_train["images"], old_train["labels"], config=TrainConfig(**msec.get("train", {})),
-                      seed=child_seed(seed, "incumbent"), desc="incumbent")
-        else:
-            incumbent.fit(old_train[features], old_train[target])
-    else:
+        return source, reg.load()
+    if source != "estimator":
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
-    rsec = rec.section("retrain")
-    for name in rsec.get("strategies") or []:
-        check_strategy(incumbent, name)  # fail before any work
+    if "estimator" not in msec:
+        raise ParameterError(
+            "The recipe needs model.estimator (a class path such as 'sklearn.linear_model.LogisticRegression') "
+            "when the registry has no champion."
+        )
+    incumbent = _import_estimator(msec["estimator"], msec.get("params", {}))
+    if images:
+        from ._trainer import TrainConfig, fit_torch, reset_parameters
 
-    # -- diagnose the incumbent on the new rows
+        reset_parameters(incumbent, child_seed(seed, "incumbent"))
+        fit_torch(incumbent, old_train["images"], old_train["labels"], config=TrainConfig(**msec.get("train", {})),
+                  seed=child_seed(seed, "incumbent"), desc="incumbent")
+    else:
+        incumbent.fit(old_train[features], old_train[target])
+    return source, incumbent
+
+
+def _diagnose_slices(rec: Recipe, incumbent: Any, old_train: Any, new_pool: Any, features: list[str], target: str,
+                     images: bool, seed: Any) -> list[Any]:
+    """The incumbent's weak slices on the new rows (section ``diagnose``), at most ``max_slices``."""
+    import diagnose
+
     dsec = rec.section("diagnose")
-    slices: list[Any] = []
-    if dsec.get("enabled", True):
-        if images:
-            from ._retrain import _predict
+    if not dsec.get("enabled", True):
+        return []
+    if images:
+        from ._retrain import _predict
 
-            methods = dsec.get("methods") or ["confusion"]
-            y_new = new_pool["labels"]
-            pred, proba, _ = _predict(incumbent, new_pool["images"], None)
-            emb = diagnose.embed(incumbent, new_pool["images"]) if "clusters" in methods else None
-            diag = diagnose.find_slices(y_new, pred, proba=proba, embeddings=emb, methods=methods,
-                                        random_state=child_seed(seed, "diagnose"))
-            kinds = ("class", "pair", "centroid")
-        else:
-            y_new = new_pool[target].to_numpy()
-            pred = np.asarray(incumbent.predict(new_pool[features]))
-            proba = incumbent.predict_proba(new_pool[features]) if hasattr(incumbent, "predict_proba") else None
-            diag = diagnose.find_slices(y_new, pred, proba=proba, features=new_pool[features],
-                                        train_features=old_train[features], methods=dsec.get("methods"),
-                                        random_state=child_seed(seed, "diagnose"))
-            kinds = ("rule", "class", "pair")
-        usable = [s for s in diag.slices if s.definition.get("kind") in kinds]
-        slices = usable[: int(dsec.get("max_slices", 3))]
-        logger.info("recipe: %d slices found, %d kept", len(diag.slices), len(slices))
+        methods = dsec.get("methods") or ["confusion"]
+        y_new = new_pool["labels"]
+        pred, proba, _ = _predict(incumbent, new_pool["images"], None)
+        emb = diagnose.embed(incumbent, new_pool["images"]) if "clusters" in methods else None
+        diag = diagnose.find_slices(y_new, pred, proba=proba, embeddings=emb, methods=methods,
+                                    random_state=child_seed(seed, "diagnose"))
+        kinds = ("class", "pair", "centroid")
+    else:
+        y_new = new_pool[target].to_numpy()
+        pred = np.asarray(incumbent.predict(new_pool[features]))
+        proba = incumbent.predict_proba(new_pool[features]) if hasattr(incumbent, "predict_proba") else None
+        diag = diagnose.find_slices(y_new, pred, proba=proba, features=new_pool[features],
+                                    train_features=old_train[features], methods=dsec.get("methods"),
+                                    random_state=child_seed(seed, "diagnose"))
+        kinds = ("rule", "class", "pair")
+    usable = [s for s in diag.slices if s.definition.get("kind") in kinds]
+    slices = usable[: int(dsec.get("max_slices", 3))]
+    logger.info("recipe: %d slices found, %d kept", len(diag.slices), len(slices))
+    return slices
 
-    # -- build (and fill)
-    b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features or None)
-    bsec = rec.section("build")
+
+def _build_steps(b: Any, bsec: Mapping[str, Any], eval_sets: Any) -> None:
+    """The builder steps of section ``build``, in the recipe's fixed order."""
     if "window" in bsec:
         w = bsec["window"]
         if isinstance(w, dict):
@@ -499,66 +545,62 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     if bsec.get("exclude", True):
         b.exclude(eval_sets)
     b.split(float(bsec.get("split", 0.1)))
+
+
+def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features: list[str], target: str,
+                 images: bool, seed: Any) -> None:
+    """Section ``fill``: augmented rows for each weak slice, added to the builder."""
     fsec = rec.section("fill")
-    if slices and fsec.get("enabled", True) and fsec:
-        import augment
+    if not (slices and fsec.get("enabled", True) and fsec):
+        return
+    import augment
 
-        for k, sl in enumerate(slices):
-            if images:
-                if "pipeline" not in fsec:
-                    raise ParameterError("Recipe section 'fill' needs 'pipeline' (an albumentations pipeline in dict "
-                                         "form, or a YAML/JSON file) to fill image slices.")
-                pipeline = fsec["pipeline"]
-                if isinstance(pipeline, str):
-                    pipeline = str(rec.path(pipeline))
-                aug = augment.offline(new_pool["images"], new_pool["labels"], pipeline, select=sl,
-                                      n=int(fsec["n"]) if "n" in fsec else None,
-                                      random_state=child_seed(seed, "fill", k))
-                if len(aug.labels):
-                    b.add(aug, parents="new", prefix=f"fill{k}")
-                continue
-            kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "select": sl,
-                                  "random_state": child_seed(seed, "fill", k)}
-            if "n" in fsec:
-                kw["n"] = int(fsec["n"])
-            if "k_neighbors" in fsec:
-                kw["k_neighbors"] = int(fsec["k_neighbors"])
-            out = augment.oversample(new_pool[features], new_pool[target].to_numpy(), origin="new", **kw)
-            if (out[2]["operation"].astype(str) != "original").any():
-                b.add(out, parents="new", prefix=f"fill{k}")
-    ts = b.build(random_state=child_seed(seed, "build"))
+    for k, sl in enumerate(slices):
+        if images:
+            if "pipeline" not in fsec:
+                raise ParameterError("Recipe section 'fill' needs 'pipeline' (an albumentations pipeline in dict "
+                                     "form, or a YAML/JSON file) to fill image slices.")
+            pipeline = fsec["pipeline"]
+            if isinstance(pipeline, str):
+                pipeline = str(rec.path(pipeline))
+            aug = augment.offline(new_pool["images"], new_pool["labels"], pipeline, select=sl,
+                                  n=int(fsec["n"]) if "n" in fsec else None,
+                                  random_state=child_seed(seed, "fill", k))
+            if len(aug.labels):
+                b.add(aug, parents="new", prefix=f"fill{k}")
+            continue
+        kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "select": sl,
+                              "random_state": child_seed(seed, "fill", k)}
+        if "n" in fsec:
+            kw["n"] = int(fsec["n"])
+        if "k_neighbors" in fsec:
+            kw["k_neighbors"] = int(fsec["k_neighbors"])
+        out = augment.oversample(new_pool[features], new_pool[target].to_numpy(), origin="new", **kw)
+        if (out[2]["operation"].astype(str) != "original").any():
+            b.add(out, parents="new", prefix=f"fill{k}")
 
-    # -- retrain, choose, gate (the registry is written only after every step succeeded)
-    common = dict(rsec.get("params") or {})
-    table = compare_strategies(incumbent, ts, strategies=rsec.get("strategies"), eval_sets=eval_sets,
-                               slices=slices or None, metric=rsec.get("metric", "accuracy"),
-                               random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
-                               errors="record", **common)
-    max_forgetting = rsec.get("max_forgetting")
-    # retrain.choose names the eval set whose score picks the candidate (default: the new holdout)
-    chosen = table.best(rsec.get("choose", "new"), max_forgetting=max_forgetting)
-    promotion = None
+
+def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, chosen: str, seed: Any) -> Any:
+    """Register a freshly fitted incumbent, then put the chosen candidate through the gate."""
+    from ._gate import Gate
+
     if reg is not None and source == "estimator":
         base = table.results["do_nothing"]
         reg.register(incumbent, metrics=base.metrics, metric=base.metric, strategy="initial", recipe=rec,
                      training_set=None, note="incumbent fitted on the recipe's old data")
-    if reg is not None and chosen != "do_nothing":
-        gsec = rec.section("gate")
-        gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",
-                    random_state=child_seed(seed, "gate"), **gsec)
-        promotion = reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec,
-                                          note=f"recipe {rec.data.get('name', '')}".strip())
-    counts = pd.Series(ts.origins).value_counts().to_dict()
-    out_path = output if output is not None else rec.data.get("output")
-    out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path)))
-    run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),
-                    rows_by_origin={str(k): int(v) for k, v in counts.items()}, comparison=table, chosen=chosen,
-                    promotion=promotion, output=out_dir)
-    if out_dir is not None:
-        with atomic_dir(out_dir) as tmp:
-            (tmp / "recipe.yaml").write_text(rec.to_yaml())
-            (tmp / "slices.json").write_text(json.dumps(run.slices, indent=2, sort_keys=True))
-            table.to_html(tmp / "comparison.html")
-            ts.save(tmp / "training_set")
-            (tmp / "run.json").write_text(json.dumps(run.to_dict(), indent=2, sort_keys=True))
-    return run
+    if reg is None or chosen == "do_nothing":
+        return None
+    rsec, gsec = rec.section("retrain"), rec.section("gate")
+    gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",
+                random_state=child_seed(seed, "gate"), **gsec)
+    return reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec,
+                                 note=f"recipe {rec.data.get('name', '')}".strip())
+
+
+def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any) -> None:
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "recipe.yaml").write_text(rec.to_yaml())
+        (tmp / "slices.json").write_text(json.dumps(run.slices, indent=2, sort_keys=True))
+        table.to_html(tmp / "comparison.html")
+        ts.save(tmp / "training_set")
+        (tmp / "run.json").write_text(json.dumps(run.to_dict(), indent=2, sort_keys=True))
