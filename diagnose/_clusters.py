@@ -122,6 +122,79 @@ def assign_centroids(
     return np.where(ok, cl, -1)
 
 
+def _check_cluster_params(n_neighbors, min_cluster_size, sub_size, max_sub, radius_quantile, cluster_selection):
+    for name, val, lo in (("n_neighbors", n_neighbors, 2), ("min_cluster_size", min_cluster_size, 2),
+                          ("sub_size", sub_size, 1), ("max_sub", max_sub, 1)):
+        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
+            raise ParameterError(
+                f"The {name!r} parameter of the clusters diagnoser must be an int >= {lo}. Got {val!r} instead."
+            )
+    if not (0.5 <= float(radius_quantile) <= 1.0):
+        raise ParameterError(
+            "The 'radius_quantile' parameter of the clusters diagnoser must be a float in the range [0.5, 1.0]. "
+            f"Got {radius_quantile!r} instead."
+        )
+    if cluster_selection not in ("eom", "leaf"):
+        raise ParameterError(
+            f"The 'cluster_selection' parameter of the clusters diagnoser must be one of ['eom', 'leaf']. "
+            f"Got {cluster_selection!r} instead."
+        )
+
+
+def _umap_coords(emb: np.ndarray, *, n_neighbors, min_dist, n_epochs, seed) -> np.ndarray:
+    """2-D coordinates: the embeddings themselves when they have at most two columns, else UMAP."""
+    n, d = emb.shape
+    if d <= 2:
+        return emb.copy() if d == 2 else np.column_stack([emb[:, 0], np.zeros(n)])
+    umap = import_optional("umap")
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(int(n_neighbors), n - 1),
+        min_dist=float(min_dist),
+        n_epochs=n_epochs,
+        random_state=seed,
+    )
+    # numba's OpenMP layer resets the process-wide OpenMP thread count during UMAP's fit; restore
+    # torch's, or later torch training in this process runs with other threads (other floats).
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
+            return np.asarray(reducer.fit_transform(emb), dtype=np.float64)
+    finally:
+        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+
+
+def _centroid_summary(emb, labels, *, sub_size, max_sub, radius_quantile, random_state):
+    """(sub-centroids, cluster of each, radius per cluster): KMeans inside each cluster and the noise."""
+    from sklearn.cluster import KMeans
+
+    centroids, owner = [], []
+    for c in [*sorted(int(v) for v in np.unique(labels) if v >= 0), -1]:
+        rows = emb[labels == c]
+        if len(rows) == 0:
+            continue
+        k = int(np.clip(math.ceil(len(rows) / sub_size), 1, max_sub if c >= 0 else 4 * max_sub))
+        k = min(k, len(rows))
+        if k == 1:
+            cents = rows.mean(0, keepdims=True)
+        else:
+            km = KMeans(n_clusters=k, n_init=1, random_state=child_seed(random_state, "kmeans", c + 1))
+            cents = km.fit(rows).cluster_centers_
+        centroids.append(cents)
+        owner.extend([c] * len(cents))
+    cent = np.vstack(centroids) if centroids else np.zeros((0, emb.shape[1]))
+    owner_arr = np.asarray(owner, dtype=np.int64)
+    nn, dist = _nearest(emb, cent)
+    radii: dict[int, float] = {}
+    for c in sorted(int(v) for v in np.unique(labels) if v >= 0):
+        sel = (labels == c) & (owner_arr[nn] == c)
+        radii[c] = float(np.quantile(dist[sel], radius_quantile)) if sel.any() else 0.0
+    return cent, owner_arr, radii
+
+
 def cluster_embeddings(
     embeddings: np.ndarray,
     *,
@@ -146,47 +219,11 @@ def cluster_embeddings(
         )
     if min_cluster_size is None:
         min_cluster_size = int(np.clip(round(0.025 * n), 15, 250))
-    for name, val, lo in (("n_neighbors", n_neighbors, 2), ("min_cluster_size", min_cluster_size, 2),
-                          ("sub_size", sub_size, 1), ("max_sub", max_sub, 1)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-            raise ParameterError(
-                f"The {name!r} parameter of the clusters diagnoser must be an int >= {lo}. Got {val!r} instead."
-            )
-    if not (0.5 <= float(radius_quantile) <= 1.0):
-        raise ParameterError(
-            "The 'radius_quantile' parameter of the clusters diagnoser must be a float in the range [0.5, 1.0]. "
-            f"Got {radius_quantile!r} instead."
-        )
-    if cluster_selection not in ("eom", "leaf"):
-        raise ParameterError(
-            f"The 'cluster_selection' parameter of the clusters diagnoser must be one of ['eom', 'leaf']. "
-            f"Got {cluster_selection!r} instead."
-        )
+    _check_cluster_params(n_neighbors, min_cluster_size, sub_size, max_sub, radius_quantile, cluster_selection)
     seed = child_seed(random_state, "umap")
     t0 = time.perf_counter()
-    if d <= 2:
-        coords = emb.copy() if d == 2 else np.column_stack([emb[:, 0], np.zeros(n)])
-    else:
-        umap = import_optional("umap")
-        reducer = umap.UMAP(
-            n_components=2,
-            n_neighbors=min(int(n_neighbors), n - 1),
-            min_dist=float(min_dist),
-            n_epochs=n_epochs,
-            random_state=seed,
-        )
-        # numba's OpenMP layer resets the process-wide OpenMP thread count during UMAP's fit; restore
-        # torch's, or later torch training in this process runs with other threads (other floats).
-        torch = sys.modules.get("torch")
-        torch_threads = torch.get_num_threads() if torch is not None else None
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
-                coords = np.asarray(reducer.fit_transform(emb), dtype=np.float64)
-        finally:
-            if torch_threads is not None and torch.get_num_threads() != torch_threads:
-                torch.set_num_threads(torch_threads)
-    from sklearn.cluster import HDBSCAN, KMeans
+    coords = _umap_coords(emb, n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs, seed=seed)
+    from sklearn.cluster import HDBSCAN
 
     t1 = time.perf_counter()
     labels = HDBSCAN(
@@ -197,28 +234,9 @@ def cluster_embeddings(
     ).fit_predict(coords)
     labels = np.asarray(labels, dtype=np.int64)
     t2 = time.perf_counter()
-
-    centroids, owner = [], []
-    for c in [*sorted(int(v) for v in np.unique(labels) if v >= 0), -1]:
-        rows = emb[labels == c]
-        if len(rows) == 0:
-            continue
-        k = int(np.clip(math.ceil(len(rows) / sub_size), 1, max_sub if c >= 0 else 4 * max_sub))
-        k = min(k, len(rows))
-        if k == 1:
-            cents = rows.mean(0, keepdims=True)
-        else:
-            km = KMeans(n_clusters=k, n_init=1, random_state=child_seed(random_state, "kmeans", c + 1))
-            cents = km.fit(rows).cluster_centers_
-        centroids.append(cents)
-        owner.extend([c] * len(cents))
-    cent = np.vstack(centroids) if centroids else np.zeros((0, d))
-    owner_arr = np.asarray(owner, dtype=np.int64)
-    nn, dist = _nearest(emb, cent)
-    radii: dict[int, float] = {}
-    for c in sorted(int(v) for v in np.unique(labels) if v >= 0):
-        sel = (labels == c) & (owner_arr[nn] == c)
-        radii[c] = float(np.quantile(dist[sel], radius_quantile)) if sel.any() else 0.0
+    cent, owner_arr, radii = _centroid_summary(
+        emb, labels, sub_size=sub_size, max_sub=max_sub, radius_quantile=radius_quantile, random_state=random_state
+    )
     timings = {"umap": t1 - t0, "hdbscan": t2 - t1, "summary": time.perf_counter() - t2}
     return ClusterResult(
         coords=coords,
@@ -268,27 +286,7 @@ def _isolation(res: ClusterResult, emb: np.ndarray, c: int) -> float:
     return gap / spread
 
 
-@DIAGNOSERS.register("clusters", requires=("embeddings",))
-def cluster_diagnoser(
-    inp: AnalysisInput,
-    *,
-    n_neighbors: int = 15,
-    min_dist: float = 0.0,
-    n_epochs: int | None = None,
-    min_cluster_size: int | None = None,
-    min_samples: int | None = None,
-    cluster_selection: str = "eom",
-    alpha: float = 0.05,
-    confirm: str = "auto",
-    screen_alpha: float = 0.25,
-    min_split_rows: int = 400,
-    max_representation: float = 0.5,
-    isolation_threshold: float = 3.0,
-    sub_size: int = 25,
-    max_sub: int = 16,
-    radius_quantile: float = 0.99,
-) -> list[Slice]:
-    """Cluster slices (module docstring); options are passed as ``find_slices(clusters={...})``."""
+def _check_cluster_diagnoser_params(alpha, confirm):
     if not (0.0 < float(alpha) < 1.0):
         raise ParameterError(
             f"The 'alpha' parameter of the clusters diagnoser must be a float in the range (0.0, 1.0). Got {alpha!r} instead."
@@ -297,35 +295,14 @@ def cluster_diagnoser(
         raise ParameterError(
             f"The 'confirm' parameter of the clusters diagnoser must be one of ['auto', 'split', 'all']. Got {confirm!r} instead."
         )
-    emb = np.asarray(inp.embeddings, dtype=np.float64)
-    n = inp.n
-    res = inp.extra.get("cluster_result")
-    if res is None:
-        res = cluster_embeddings(
-            emb,
-            n_neighbors=n_neighbors,
-            min_dist=min_dist,
-            n_epochs=n_epochs,
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-            cluster_selection=cluster_selection,
-            sub_size=sub_size,
-            max_sub=max_sub,
-            radius_quantile=radius_quantile,
-            random_state=inp.random_state,
-        )
-    errors = np.asarray(inp.errors, dtype=bool)
-    baseline = inp.baseline_error_rate
-    clusters = res.clusters
-    labels = res.labels
-    rule = res.assign(emb)
 
-    # error test: discovery / confirmation halves, or all rows
-    split = confirm == "split" or (confirm == "auto" and n >= min_split_rows)
+
+def _cluster_error_tests(errors, labels, clusters, *, n, split, screen_alpha, random_state) -> dict[str, Any]:
+    """The error test: discovery / confirmation halves (``split``), or all rows."""
     sizes = np.array([(labels == c).sum() for c in clusters], dtype=np.int64)
     errs = np.array([errors[labels == c].sum() for c in clusters], dtype=np.int64)
     if split and clusters:
-        rng = np.random.default_rng(child_seed(inp.random_state, "confirm-split"))
+        rng = np.random.default_rng(child_seed(random_state, "confirm-split"))
         half = np.zeros(n, dtype=bool)
         half[rng.permutation(n)[: n // 2]] = True  # True = discovery
         conf = ~half
@@ -347,122 +324,136 @@ def cluster_diagnoser(
         p_value = hypergeom_greater(errs, sizes, int(errors.sum()), n) if clusters else np.array([])
         q_value = bh_adjust(p_value)
         scheme = "all"
+    return {"sizes": sizes, "errs": errs, "p_screen": p_screen, "p_value": p_value, "q_value": q_value,
+            "scheme": scheme}
 
-    # under-representation in training, by the contains rule on both sides
-    rule_sizes = np.array([(rule == c).sum() for c in clusters], dtype=np.int64)
-    train_share = q_under = None
-    if inp.train_embeddings is not None and clusters:
-        t_rule = res.assign(np.asarray(inp.train_embeddings, dtype=np.float64))
-        n_train = len(t_rule)
-        t_counts = np.array([(t_rule == c).sum() for c in clusters], dtype=np.int64)
-        train_share = t_counts / max(n_train, 1)
-        p_under = binom_less(t_counts, n_train, np.maximum(rule_sizes / n, 1e-12))
-        q_under = bh_adjust(p_under)
 
-    rows = []
-    out: list[Slice] = []
-    for j, c in enumerate(clusters):
-        members = np.flatnonzero(labels == c)
-        in_rule = rule == c
-        inter = int((in_rule & (labels == c)).sum())
-        agreement = inter / max(int((in_rule | (labels == c)).sum()), 1)
-        iso = _isolation(res, emb, c)
-        share_rule = rule_sizes[j] / n
-        rep = None if train_share is None or share_rule == 0 else float(train_share[j] / share_rule)
-        reasons = []
-        if q_value[j] <= alpha:
-            reasons.append("high_error")
-        under = bool(
-            q_under is not None and q_under[j] <= alpha and rep is not None and rep <= max_representation
-        )
-        if under:
-            reasons.append("under_represented")
-        isolated = iso >= isolation_threshold
-        extra = 0.0
-        if under:
-            extra = baseline * max(0.0, share_rule - float(train_share[j])) * (1.5 if isolated else 1.0)
-        severity = excess_severity(errs[j], sizes[j] * baseline, n) + extra
-        true_here = inp.y_true[members]
-        vals, cnts = np.unique(true_here, return_counts=True)
-        top = int(np.argmax(cnts))
-        row = {
+def _under_representation(res, inp, clusters, rule_sizes):
+    """(training share per cluster, BH q-value of under-representation), by the contains rule on both sides."""
+    if inp.train_embeddings is None or not clusters:
+        return None, None
+    t_rule = res.assign(np.asarray(inp.train_embeddings, dtype=np.float64))
+    n_train = len(t_rule)
+    t_counts = np.array([(t_rule == c).sum() for c in clusters], dtype=np.int64)
+    train_share = t_counts / max(n_train, 1)
+    p_under = binom_less(t_counts, n_train, np.maximum(rule_sizes / inp.n, 1e-12))
+    return train_share, bh_adjust(p_under)
+
+
+def _cluster_row(j, c, *, res, emb, rule, inp, t, alpha, max_representation, isolation_threshold):
+    """The table row of cluster ``c`` and the numbers its Slice needs (``st``)."""
+    n, baseline, labels = inp.n, inp.baseline_error_rate, res.labels
+    sizes, errs, train_share, q_under = t["sizes"], t["errs"], t["train_share"], t["q_under"]
+    members = np.flatnonzero(labels == c)
+    in_rule = rule == c
+    inter = int((in_rule & (labels == c)).sum())
+    agreement = inter / max(int((in_rule | (labels == c)).sum()), 1)
+    iso = _isolation(res, emb, c)
+    share_rule = t["rule_sizes"][j] / n
+    rep = None if train_share is None or share_rule == 0 else float(train_share[j] / share_rule)
+    reasons = []
+    if t["q_value"][j] <= alpha:
+        reasons.append("high_error")
+    under = bool(
+        q_under is not None and q_under[j] <= alpha and rep is not None and rep <= max_representation
+    )
+    if under:
+        reasons.append("under_represented")
+    isolated = iso >= isolation_threshold
+    extra = 0.0
+    if under:
+        extra = baseline * max(0.0, share_rule - float(train_share[j])) * (1.5 if isolated else 1.0)
+    severity = excess_severity(errs[j], sizes[j] * baseline, n) + extra
+    true_here = inp.y_true[members]
+    vals, cnts = np.unique(true_here, return_counts=True)
+    top = int(np.argmax(cnts))
+    row = {
+        "cluster": c,
+        "size": int(sizes[j]),
+        "errors": int(errs[j]),
+        "error_rate": errs[j] / sizes[j],
+        "lift": (errs[j] / sizes[j]) / baseline if baseline > 0 else math.nan,
+        "p_value": float(t["p_value"][j]),
+        "q_value": float(t["q_value"][j]),
+        "train_share": None if train_share is None else float(train_share[j]),
+        "share": sizes[j] / n,
+        "representation": rep,
+        "isolation": iso,
+        "contains_agreement": agreement,
+        "reported": bool(reasons),
+    }
+    st = {"members": members, "reasons": reasons, "under": under, "isolated": isolated, "extra": extra,
+          "severity": severity, "share_rule": share_rule, "top_label": vals[top], "top_count": cnts[top]}
+    return row, st
+
+
+def _cluster_slice(j, c, row, st, *, res, inp, t) -> Slice:
+    """The Slice of a reported cluster (``row`` and ``st`` from :func:`_cluster_row`)."""
+    n, baseline = inp.n, inp.baseline_error_rate
+    sizes, errs, train_share, q_under, scheme = t["sizes"], t["errs"], t["train_share"], t["q_under"], t["scheme"]
+    reasons, rep, p_screen = st["reasons"], row["representation"], t["p_screen"]
+    if st["isolated"]:
+        reasons.append("isolated")
+    err_rate = errs[j] / sizes[j]
+    desc = (
+        f"embedding cluster {c}: {int(sizes[j])} rows, error {err_rate:.0%} vs {baseline:.0%} overall, "
+        f"mostly true {json_ready(st['top_label'])!r} ({st['top_count'] / sizes[j]:.0%})"
+    )
+    if st["under"]:
+        desc += f"; under-represented in training (x{rep:.2f})"
+    if st["isolated"]:
+        desc += "; isolated"
+    definition = _definition(res, c)
+    return Slice(
+        id=slice_id("clusters", definition),
+        method="clusters",
+        description=desc,
+        indices=st["members"],
+        n_analysed=n,
+        error_rate=float(err_rate),
+        baseline_error_rate=baseline,
+        error_ci=wilson_interval(errs[j], sizes[j]),
+        train_share=None if train_share is None else float(train_share[j]),
+        p_value=float(t["p_value"][j]),
+        q_value=float(t["q_value"][j]),
+        severity=st["severity"],
+        definition=definition,
+        evidence={
+            "kind": "cluster",
             "cluster": c,
-            "size": int(sizes[j]),
+            "reasons": reasons,
+            "lift": row["lift"],
             "errors": int(errs[j]),
-            "error_rate": errs[j] / sizes[j],
-            "lift": (errs[j] / sizes[j]) / baseline if baseline > 0 else math.nan,
-            "p_value": float(p_value[j]),
-            "q_value": float(q_value[j]),
-            "train_share": None if train_share is None else float(train_share[j]),
-            "share": sizes[j] / n,
+            "expected_errors": float(sizes[j] * baseline),
+            "severity_extra": st["extra"],
+            "contains_agreement": row["contains_agreement"],
+            "analysed_share_by_rule": float(st["share_rule"]),
             "representation": rep,
-            "isolation": iso,
-            "contains_agreement": agreement,
-            "reported": bool(reasons),
-        }
-        rows.append(row)
-        if not reasons:
-            continue
-        if isolated:
-            reasons.append("isolated")
-        err_rate = errs[j] / sizes[j]
-        desc = (
-            f"embedding cluster {c}: {int(sizes[j])} rows, error {err_rate:.0%} vs {baseline:.0%} overall, "
-            f"mostly true {json_ready(vals[top])!r} ({cnts[top] / sizes[j]:.0%})"
-        )
-        if under:
-            desc += f"; under-represented in training (x{rep:.2f})"
-        if isolated:
-            desc += "; isolated"
-        definition = _definition(res, c)
-        out.append(
-            Slice(
-                id=slice_id("clusters", definition),
-                method="clusters",
-                description=desc,
-                indices=members,
-                n_analysed=n,
-                error_rate=float(err_rate),
-                baseline_error_rate=baseline,
-                error_ci=wilson_interval(errs[j], sizes[j]),
-                train_share=None if train_share is None else float(train_share[j]),
-                p_value=float(p_value[j]),
-                q_value=float(q_value[j]),
-                severity=severity,
-                definition=definition,
-                evidence={
-                    "kind": "cluster",
-                    "cluster": c,
-                    "reasons": reasons,
-                    "lift": row["lift"],
-                    "errors": int(errs[j]),
-                    "expected_errors": float(sizes[j] * baseline),
-                    "severity_extra": extra,
-                    "contains_agreement": agreement,
-                    "analysed_share_by_rule": float(share_rule),
-                    "representation": rep,
-                    "under_representation_q": None if q_under is None else float(q_under[j]),
-                    "isolation": iso,
-                    "test_scheme": scheme,
-                    "screen_p_value": None if math.isnan(p_screen[j]) else float(p_screen[j]),
-                    "test": (
-                        "one-sided Fisher exact on the confirmation half, BH over the clusters screened in "
-                        "on the discovery half"
-                        if scheme == "split"
-                        else "one-sided Fisher exact on all rows, BH over all clusters"
-                    ),
-                    "top_label": json_ready(vals[top]),
-                    "top_label_share": float(cnts[top] / sizes[j]),
-                },
-            )
-        )
+            "under_representation_q": None if q_under is None else float(q_under[j]),
+            "isolation": row["isolation"],
+            "test_scheme": scheme,
+            "screen_p_value": None if math.isnan(p_screen[j]) else float(p_screen[j]),
+            "test": (
+                "one-sided Fisher exact on the confirmation half, BH over the clusters screened in "
+                "on the discovery half"
+                if scheme == "split"
+                else "one-sided Fisher exact on all rows, BH over all clusters"
+            ),
+            "top_label": json_ready(st["top_label"]),
+            "top_label_share": float(st["top_count"] / sizes[j]),
+        },
+    )
+
+
+def _cluster_report(inp, res, rows, out, scheme) -> list[Slice]:
+    """Store the cluster artefacts (coords, table) on ``inp.extra``, log, and sort the slices."""
     table = pd.DataFrame(rows)
     agreement_all = (
         float(np.mean([r["contains_agreement"] for r in rows])) if rows else math.nan
     )
     inp.extra.setdefault("artifacts", {})["clusters"] = {
         "coords": res.coords,
-        "labels": labels,
+        "labels": res.labels,
         "table": table,
         "scheme": scheme,
         "mean_contains_agreement": agreement_all,
@@ -471,10 +462,69 @@ def cluster_diagnoser(
     }
     logger.info(
         "clusters: %d clusters, %d reported, scheme=%s, mean contains agreement %.3f",
-        len(clusters),
+        len(res.clusters),
         len(out),
         scheme,
         agreement_all,
     )
     out.sort(key=lambda s: (-s.severity, s.id))
     return out
+
+
+@DIAGNOSERS.register("clusters", requires=("embeddings",))
+def cluster_diagnoser(
+    inp: AnalysisInput,
+    *,
+    n_neighbors: int = 15,
+    min_dist: float = 0.0,
+    n_epochs: int | None = None,
+    min_cluster_size: int | None = None,
+    min_samples: int | None = None,
+    cluster_selection: str = "eom",
+    alpha: float = 0.05,
+    confirm: str = "auto",
+    screen_alpha: float = 0.25,
+    min_split_rows: int = 400,
+    max_representation: float = 0.5,
+    isolation_threshold: float = 3.0,
+    sub_size: int = 25,
+    max_sub: int = 16,
+    radius_quantile: float = 0.99,
+) -> list[Slice]:
+    """Cluster slices (module docstring); options are passed as ``find_slices(clusters={...})``."""
+    _check_cluster_diagnoser_params(alpha, confirm)
+    emb = np.asarray(inp.embeddings, dtype=np.float64)
+    n = inp.n
+    res = inp.extra.get("cluster_result")
+    if res is None:
+        res = cluster_embeddings(
+            emb,
+            n_neighbors=n_neighbors,
+            min_dist=min_dist,
+            n_epochs=n_epochs,
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            cluster_selection=cluster_selection,
+            sub_size=sub_size,
+            max_sub=max_sub,
+            radius_quantile=radius_quantile,
+            random_state=inp.random_state,
+        )
+    errors = np.asarray(inp.errors, dtype=bool)
+    clusters = res.clusters
+    rule = res.assign(emb)
+    split = confirm == "split" or (confirm == "auto" and n >= min_split_rows)
+    t = _cluster_error_tests(errors, res.labels, clusters, n=n, split=split, screen_alpha=screen_alpha,
+                             random_state=inp.random_state)
+    t["rule_sizes"] = np.array([(rule == c).sum() for c in clusters], dtype=np.int64)
+    t["train_share"], t["q_under"] = _under_representation(res, inp, clusters, t["rule_sizes"])
+
+    rows = []
+    out: list[Slice] = []
+    for j, c in enumerate(clusters):
+        row, st = _cluster_row(j, c, res=res, emb=emb, rule=rule, inp=inp, t=t, alpha=alpha,
+                               max_representation=max_representation, isolation_threshold=isolation_threshold)
+        rows.append(row)
+        if st["reasons"]:
+            out.append(_cluster_slice(j, c, row, st, res=res, inp=inp, t=t))
+    return _cluster_report(inp, res, rows, out, t["scheme"])
