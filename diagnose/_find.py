@@ -389,39 +389,10 @@ def _requirements_met(name: str, fields: Mapping[str, Any]) -> list[str]:
     return [r for r in DIAGNOSERS.meta(name).get("requires", ()) if fields.get(r) is None]
 
 
-# -- the entry point -----------------------------------------------------------------------
-def find_slices(
-    y_true: Any,
-    y_pred: Any,
-    *,
-    proba: Any = None,
-    features: pd.DataFrame | None = None,
-    embeddings: Any = None,
-    train_features: pd.DataFrame | None = None,
-    train_embeddings: Any = None,
-    methods: Sequence[str] | str | None = None,
-    random_state: int = 0,
-    labels: Sequence[Any] | None = None,
-    merge_jaccard: float = 0.8,
-    **options: Mapping[str, Any],
-) -> Diagnosis:
-    """Find the slices where a model is weak, with every method the inputs allow.
-
-    Parameters
-    ----------
-    y_true, y_pred : 1-d labels and predictions of the analysed rows.
-    proba : (n, k) class probabilities, optional (used by diagnosers that ask for it).
-    features : DataFrame of the analysed rows (rule slices, SHAP; embedded for clusters when
-        ``embeddings`` is None).
-    embeddings : (n, d) embeddings of the analysed rows (cluster slices).
-    train_features, train_embeddings : the training rows, to measure under-representation.
-    methods : diagnoser names (``diagnose.DIAGNOSERS.names()``); default all whose inputs are given.
-    random_state : one int seeds everything (UMAP, k-means, the confirmation split).
-    labels : class order for the confusion matrix (default: the sorted classes present).
-    merge_jaccard : slices whose members overlap at least this much are merged.
-    **options : per-method options, ``method_name={...}``.
-    """
-    t0 = time.perf_counter()
+def _check_find_params(y_true, y_pred, *, proba, features, embeddings, train_features, train_embeddings,
+                       merge_jaccard, random_state):
+    """Validate find_slices' inputs; return (yt, yp, proba, features, train_features, embeddings,
+    train_embeddings, random_state) in working form."""
     yt, yp = _check_pair(y_true, y_pred, "find_slices")
     n = yt.shape[0]
     if np.unique(yt).size < 2:
@@ -457,8 +428,11 @@ def find_slices(
                 f"train_features lack {len(missing)} column(s) of features (first: {str(missing[0])!r}). "
                 "Pass training rows with the same columns."
             )
+    return yt, yp, pr, feats, tfeats, emb, temb, random_state
 
-    # which methods
+
+def _wanted_methods(methods, options) -> tuple[list[str], bool]:
+    """(the methods asked for, or all known ones; whether they were named explicitly)."""
     known = DIAGNOSERS.names()
     for key in options:
         if key not in known:
@@ -479,38 +453,33 @@ def find_slices(
         DIAGNOSERS.get(m)  # unknown -> UnknownNameError with did-you-mean
     if explicit and not wanted:
         raise ParameterError("The 'methods' parameter of find_slices must name at least one method. Got an empty list.")
+    return wanted, explicit
 
-    # derive embeddings from features for the clusters method
-    embedder = None
-    skipped: dict[str, str] = {}
-    if emb is None and feats is not None and "clusters" in wanted:
-        try:
-            fe = FeatureEmbedder().fit(feats)
-            emb = fe.transform(feats)
-            temb = fe.transform(tfeats) if tfeats is not None else None
-            embedder = fe.to_dict()
-            if float(np.ptp(emb, axis=0).max()) == 0.0:
-                raise DataError(
-                    f"features are constant across all {n} rows, so they cannot be clustered. "
-                    "Pass informative features or embeddings=."
-                )
-        except DataError as exc:
-            if explicit:
-                raise
-            emb = temb = embedder = None
-            skipped["clusters"] = str(exc)
-            logger.warning("clusters skipped: %s", exc)
 
-    report = confusion(yt, yp, labels=labels)
-    fields = {
-        "y_true": yt,
-        "y_pred": yp,
-        "proba": pr,
-        "features": feats,
-        "embeddings": emb,
-        "train_features": tfeats,
-        "train_embeddings": temb,
-    }
+def _embed_features(feats, tfeats, n, *, explicit, skipped):
+    """Embeddings derived from the features for the clusters method: (emb, temb, embedder dict);
+    all None (and the reason in ``skipped``) when that fails and clusters was not asked for by name."""
+    try:
+        fe = FeatureEmbedder().fit(feats)
+        emb = fe.transform(feats)
+        temb = fe.transform(tfeats) if tfeats is not None else None
+        embedder = fe.to_dict()
+        if float(np.ptp(emb, axis=0).max()) == 0.0:
+            raise DataError(
+                f"features are constant across all {n} rows, so they cannot be clustered. "
+                "Pass informative features or embeddings=."
+            )
+    except DataError as exc:
+        if explicit:
+            raise
+        skipped["clusters"] = str(exc)
+        logger.warning("clusters skipped: %s", exc)
+        return None, None, None
+    return emb, temb, embedder
+
+
+def _methods_to_run(wanted, fields, *, explicit, n, skipped) -> list[str]:
+    """The wanted methods whose inputs are there (a named method without its inputs is an error)."""
     run: list[str] = []
     for m in wanted:
         missing = _requirements_met(m, fields)
@@ -525,7 +494,113 @@ def find_slices(
             skipped[m] = f"needs at least 20 analysed rows, got {n}"
             continue
         run.append(m)
+    return run
 
+
+def _run_diagnosers(run, inp, options) -> tuple[list[Slice], dict[str, float]]:
+    found: list[Slice] = []
+    timings: dict[str, float] = {}
+    for m in run:
+        t = time.perf_counter()
+        out = DIAGNOSERS.get(m)(inp, **dict(options.get(m, {})))
+        timings[m] = time.perf_counter() - t
+        logger.info("%s: %d slice(s) in %.2fs", m, len(out), timings[m])
+        found.extend(out)
+    return found, timings
+
+
+def _find_slices_report(inp, report, found, slices, run, *, options, timings, t0, skipped, merge_jaccard, embedder,
+                        random_state) -> Diagnosis:
+    """Assemble the Diagnosis record (slices, run info, cluster artefacts)."""
+    art = inp.extra.get("artifacts", {}).get("clusters")
+    info = {
+        "options": json_ready({k: dict(v) for k, v in options.items()}),
+        "timings_s": timings,
+        "total_s": time.perf_counter() - t0,
+        "skipped": skipped,
+        "n_found": len(found),
+        "n_merged": len(found) - len(slices),
+        "merge_jaccard": float(merge_jaccard),
+        "embeddings_from": None if inp.embeddings is None else ("features" if embedder is not None else "embeddings"),
+    }
+    if art is not None:
+        info["clusters"] = {
+            "scheme": art["scheme"],
+            "mean_contains_agreement": art["mean_contains_agreement"],
+            "umap_seed": art["umap_seed"],
+            "timings_s": art.get("timings_s", {}),
+        }
+    return Diagnosis(
+        slices=tuple(slices),
+        methods=tuple(run),
+        y_true=inp.y_true,
+        y_pred=inp.y_pred,
+        labels=report.labels,
+        coords=None if art is None else np.asarray(art["coords"], dtype=np.float64),
+        cluster_labels=None if art is None else np.asarray(art["labels"], dtype=np.int64),
+        cluster_table=None if art is None else art["table"],
+        feature_embedder=embedder,
+        random_state=int(random_state),
+        info=info,
+    )
+
+
+# -- the entry point -----------------------------------------------------------------------
+def find_slices(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    proba: Any = None,
+    features: pd.DataFrame | None = None,
+    embeddings: Any = None,
+    train_features: pd.DataFrame | None = None,
+    train_embeddings: Any = None,
+    methods: Sequence[str] | str | None = None,
+    random_state: int = 0,
+    labels: Sequence[Any] | None = None,
+    merge_jaccard: float = 0.8,
+    **options: Mapping[str, Any],
+) -> Diagnosis:
+    """Find the slices where a model is weak, with every method the inputs allow.
+
+    Parameters
+    ----------
+    y_true, y_pred : 1-d labels and predictions of the analysed rows.
+    proba : (n, k) class probabilities, optional (used by diagnosers that ask for it).
+    features : DataFrame of the analysed rows (rule slices, SHAP; embedded for clusters when
+        ``embeddings`` is None).
+    embeddings : (n, d) embeddings of the analysed rows (cluster slices).
+    train_features, train_embeddings : the training rows, to measure under-representation.
+    methods : diagnoser names (``diagnose.DIAGNOSERS.names()``); default all whose inputs are given.
+    random_state : one int seeds everything (UMAP, k-means, the confirmation split).
+    labels : class order for the confusion matrix (default: the sorted classes present).
+    merge_jaccard : slices whose members overlap at least this much are merged.
+    **options : per-method options, ``method_name={...}``.
+    """
+    t0 = time.perf_counter()
+    yt, yp, pr, feats, tfeats, emb, temb, random_state = _check_find_params(
+        y_true, y_pred, proba=proba, features=features, embeddings=embeddings, train_features=train_features,
+        train_embeddings=train_embeddings, merge_jaccard=merge_jaccard, random_state=random_state,
+    )
+    n = yt.shape[0]
+    wanted, explicit = _wanted_methods(methods, options)
+    # derive embeddings from features for the clusters method
+    embedder = None
+    skipped: dict[str, str] = {}
+    if emb is None and feats is not None and "clusters" in wanted:
+        emb, temb, embedder = _embed_features(feats, tfeats, n, explicit=explicit, skipped=skipped)
+
+    report = confusion(yt, yp, labels=labels)
+    fields = {
+        "y_true": yt,
+        "y_pred": yp,
+        "proba": pr,
+        "features": feats,
+        "embeddings": emb,
+        "train_features": tfeats,
+        "train_embeddings": temb,
+    }
+    run = _methods_to_run(wanted, fields, explicit=explicit, n=n, skipped=skipped)
     inp = AnalysisInput(
         y_true=yt,
         y_pred=yp,
@@ -539,45 +614,9 @@ def find_slices(
         random_state=int(random_state),
         extra={"confusion_report": report},
     )
-    found: list[Slice] = []
-    timings: dict[str, float] = {}
-    for m in run:
-        t = time.perf_counter()
-        out = DIAGNOSERS.get(m)(inp, **dict(options.get(m, {})))
-        timings[m] = time.perf_counter() - t
-        logger.info("%s: %d slice(s) in %.2fs", m, len(out), timings[m])
-        found.extend(out)
+    found, timings = _run_diagnosers(run, inp, options)
     slices = merge_slices(found, merge_jaccard=float(merge_jaccard))
-
-    art = inp.extra.get("artifacts", {}).get("clusters")
-    info = {
-        "options": json_ready({k: dict(v) for k, v in options.items()}),
-        "timings_s": timings,
-        "total_s": time.perf_counter() - t0,
-        "skipped": skipped,
-        "n_found": len(found),
-        "n_merged": len(found) - len(slices),
-        "merge_jaccard": float(merge_jaccard),
-        "embeddings_from": None if emb is None else ("features" if embedder is not None else "embeddings"),
-    }
-    if art is not None:
-        info["clusters"] = {
-            "scheme": art["scheme"],
-            "mean_contains_agreement": art["mean_contains_agreement"],
-            "umap_seed": art["umap_seed"],
-            "timings_s": art.get("timings_s", {}),
-        }
-    return Diagnosis(
-        slices=tuple(slices),
-        methods=tuple(run),
-        y_true=yt,
-        y_pred=yp,
-        labels=report.labels,
-        coords=None if art is None else np.asarray(art["coords"], dtype=np.float64),
-        cluster_labels=None if art is None else np.asarray(art["labels"], dtype=np.int64),
-        cluster_table=None if art is None else art["table"],
-        feature_embedder=embedder,
-        random_state=int(random_state),
-        info=info,
+    return _find_slices_report(
+        inp, report, found, slices, run, options=options, timings=timings, t0=t0, skipped=skipped,
+        merge_jaccard=merge_jaccard, embedder=embedder, random_state=random_state,
     )
-
