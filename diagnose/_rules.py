@@ -214,6 +214,88 @@ def _popcount_rows(bits: np.ndarray) -> np.ndarray:
     return np.bitwise_count(bits).sum(axis=1, dtype=np.int64)
 
 
+def _evaluate_candidates(bits, err_bits, cands: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, errors) of each candidate (a row of predicate indices, ANDed), in chunks."""
+    sizes = np.empty(len(cands), dtype=np.int64)
+    errs = np.empty(len(cands), dtype=np.int64)
+    for start in range(0, len(cands), chunk):
+        c = cands[start : start + chunk]
+        m = bits[c[:, 0]]
+        for k in range(1, c.shape[1]):
+            m = m & bits[c[:, k]]
+        sizes[start : start + chunk] = _popcount_rows(m)
+        errs[start : start + chunk] = _popcount_rows(m & err_bits[None, :])
+    return sizes, errs
+
+
+def _push_top(top: list, keep: int, scores, cands, sizes, errs, min_support: int) -> None:
+    """Offer the scored candidates to the min-heap ``top`` of the best ``keep``."""
+    ok = (sizes >= min_support) & (errs > 0) & (scores > 0)
+    for i in np.flatnonzero(ok):
+        item = (float(scores[i]), tuple(int(v) for v in cands[i]), int(sizes[i]), int(errs[i]))
+        if len(top) < keep:
+            heapq.heappush(top, item)
+        elif item > top[0]:
+            heapq.heapreplace(top, item)
+
+
+def _apriori_join(parents: np.ndarray, basic: np.ndarray, pred_feature: np.ndarray, parent_sizes, parent_errs):
+    """Extend each parent by a surviving basic predicate of a later index on a feature the parent
+    does not use; every depth-subset must have survived. Returns (children, size bounds, error bounds)."""
+    index = {tuple(p): i for i, p in enumerate(parents.tolist())}
+    new, new_size, new_err = [], [], []
+    for i, p in enumerate(parents.tolist()):
+        used = set(pred_feature[p].tolist())
+        for q in basic[basic > p[-1]].tolist():
+            if pred_feature[q] in used:
+                continue
+            cand = (*p, q)
+            ok = True
+            size_ub, err_ub = parent_sizes[i], parent_errs[i]
+            for drop in range(len(cand) - 1):
+                sub = cand[:drop] + cand[drop + 1 :]
+                j = index.get(sub)
+                if j is None:
+                    ok = False
+                    break
+                size_ub = min(size_ub, parent_sizes[j])
+                err_ub = min(err_ub, parent_errs[j])
+            if not ok:
+                continue
+            new.append(cand)
+            new_size.append(size_ub)
+            new_err.append(err_ub)
+    return new, new_size, new_err
+
+
+def _next_level(level, sizes, errs, valid, *, depth, pred_feature, threshold, min_support, n, mean_err, alpha,
+                max_candidates):
+    """The candidates of level ``depth + 1`` whose upper bound beats ``threshold`` (None: stop)."""
+    ub = _upper_bound(sizes, errs, min_support, n, mean_err, alpha)
+    expand = valid & (ub > threshold)
+    parents = level[expand]
+    if len(parents) == 0:
+        return None
+    basic = np.unique(parents) if depth > 1 else parents[:, 0]
+    new, new_size, new_err = _apriori_join(parents, basic, pred_feature, sizes[expand], errs[expand])
+    if not new:
+        return None
+    cand_arr = np.asarray(new, dtype=np.int64)
+    ub_child = _upper_bound(np.asarray(new_size), np.asarray(new_err), min_support, n, mean_err, alpha)
+    keep_c = ub_child > threshold
+    cand_arr, ub_child = cand_arr[keep_c], ub_child[keep_c]
+    if len(cand_arr) > max_candidates:
+        order = np.lexsort((np.arange(len(cand_arr)), -ub_child))[:max_candidates]
+        logger.info(
+            "rules: level %d has %d candidates; evaluating the %d with the best upper bound",
+            depth + 1,
+            len(cand_arr),
+            max_candidates,
+        )
+        cand_arr = cand_arr[np.sort(order)]
+    return cand_arr if len(cand_arr) else None
+
+
 def _lattice(
     bits: np.ndarray,
     err_bits: np.ndarray,
@@ -235,95 +317,24 @@ def _lattice(
     chunk = max(1, chunk_bytes // max(nbytes, 1))
     top: list[tuple[float, tuple[int, ...], int, int]] = []  # min-heap of (score, -order, preds...)
     pvals: list[np.ndarray] = []
-
-    def threshold() -> float:
-        return top[0][0] if len(top) >= keep else 0.0
-
-    def push(scores, cands, sizes, errs):
-        ok = (sizes >= min_support) & (errs > 0) & (scores > 0)
-        for i in np.flatnonzero(ok):
-            item = (float(scores[i]), tuple(int(v) for v in cands[i]), int(sizes[i]), int(errs[i]))
-            if len(top) < keep:
-                heapq.heappush(top, item)
-            elif item > top[0]:
-                heapq.heapreplace(top, item)
-
-    def evaluate(cands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sizes = np.empty(len(cands), dtype=np.int64)
-        errs = np.empty(len(cands), dtype=np.int64)
-        for start in range(0, len(cands), chunk):
-            c = cands[start : start + chunk]
-            m = bits[c[:, 0]]
-            for k in range(1, c.shape[1]):
-                m = m & bits[c[:, k]]
-            sizes[start : start + chunk] = _popcount_rows(m)
-            errs[start : start + chunk] = _popcount_rows(m & err_bits[None, :])
-        return sizes, errs
-
     level = np.arange(bits.shape[0], dtype=np.int64)[:, None]
-    sizes, errs = evaluate(level)
+    sizes, errs = _evaluate_candidates(bits, err_bits, level, chunk)
     for depth in range(1, max_depth + 1):
         scores = _score(sizes, errs, n, mean_err, alpha)
         valid = (sizes >= min_support) & (errs > 0)
         if valid.any():
             pvals.append(_binom_pvalue(errs[valid], sizes[valid], total_errors, n))
-        push(scores, level, sizes, errs)
+        _push_top(top, keep, scores, level, sizes, errs, min_support)
         if depth == max_depth:
             break
-        ub = _upper_bound(sizes, errs, min_support, n, mean_err, alpha)
-        expand = valid & (ub > threshold())
-        parents = level[expand]
-        if len(parents) == 0:
+        level = _next_level(
+            level, sizes, errs, valid, depth=depth, pred_feature=pred_feature,
+            threshold=top[0][0] if len(top) >= keep else 0.0, min_support=min_support, n=n, mean_err=mean_err,
+            alpha=alpha, max_candidates=max_candidates,
+        )
+        if level is None:
             break
-        parent_ub = ub[expand]
-        parent_sizes = sizes[expand]
-        parent_errs = errs[expand]
-        basic = np.unique(parents) if depth > 1 else parents[:, 0]
-        index = {tuple(p): i for i, p in enumerate(parents.tolist())}
-        # Apriori join: extend each parent by a surviving basic predicate of a later index
-        # on a feature the parent does not use; every depth-subset must have survived.
-        new, new_ub, new_size, new_err = [], [], [], []
-        for i, p in enumerate(parents.tolist()):
-            used = set(pred_feature[p].tolist())
-            for q in basic[basic > p[-1]].tolist():
-                if pred_feature[q] in used:
-                    continue
-                cand = (*p, q)
-                ok = True
-                size_ub, err_ub, cub = parent_sizes[i], parent_errs[i], parent_ub[i]
-                for drop in range(len(cand) - 1):
-                    sub = cand[:drop] + cand[drop + 1 :]
-                    j = index.get(sub)
-                    if j is None:
-                        ok = False
-                        break
-                    size_ub = min(size_ub, parent_sizes[j])
-                    err_ub = min(err_ub, parent_errs[j])
-                if not ok:
-                    continue
-                new.append(cand)
-                new_size.append(size_ub)
-                new_err.append(err_ub)
-                new_ub.append(cub)
-        if not new:
-            break
-        cand_arr = np.asarray(new, dtype=np.int64)
-        ub_child = _upper_bound(np.asarray(new_size), np.asarray(new_err), min_support, n, mean_err, alpha)
-        keep_c = ub_child > threshold()
-        cand_arr, ub_child = cand_arr[keep_c], ub_child[keep_c]
-        if len(cand_arr) > max_candidates:
-            order = np.lexsort((np.arange(len(cand_arr)), -ub_child))[:max_candidates]
-            logger.info(
-                "rules: level %d has %d candidates; evaluating the %d with the best upper bound",
-                depth + 1,
-                len(cand_arr),
-                max_candidates,
-            )
-            cand_arr = cand_arr[np.sort(order)]
-        if len(cand_arr) == 0:
-            break
-        level = cand_arr
-        sizes, errs = evaluate(level)
+        sizes, errs = _evaluate_candidates(bits, err_bits, level, chunk)
     best = sorted(top, key=lambda t: (-t[0], t[1]))
     return best, pvals
 
