@@ -454,48 +454,15 @@ def retrain(
     kind = _check_model(model)
     fn = check_strategy(model, strategy)
     _check_params(strategy, strategy_params)
-    if kind == "sklearn":
-        torch_only = [k for k in ("lr", "batch_size", "weight_decay", "patience", "lr_scale", "head", "num_classes")
-                      if k in strategy_params]
-        if torch_only:
-            raise ParameterError(
-                f"The parameter {torch_only[0]!r} of retrain applies to torch models; {type(model).__name__} trains "
-                "with its own settings. Set them on the estimator (e.g. set_params) instead."
-            )
+    _check_torch_only(kind, model, strategy_params)
     eval_sets = _check_eval_sets(eval_sets)
     metric_obj = resolve_metric(metric)
-    if kind == "sklearn" and ts.kind == "images":
-        raise ParameterError(
-            f"An image training set needs a torch nn.Module; got {type(model).__name__}. "
-            "Use a torch model, or a tabular training set of features."
-        )
-    seed = child_seed(random_state, "retrain") if not isinstance(random_state, np.random.Generator) else child_seed(
-        random_state
-    )
+    _check_images_need_torch(kind, model, ts)
+    seed = _retrain_seed(random_state)
 
-    # model inputs of the training rows
-    columns = _feature_columns(model, ts) if ts.kind == "tabular" else []
-    X_all = ts.images if ts.kind == "images" else model_inputs(ts, ts.frame, columns)
-    y_all = ts.y
-    if kind == "torch":
-        if not np.issubdtype(np.asarray(y_all).dtype, np.integer) or (len(y_all) and np.min(y_all) < 0):
-            raise DataError(
-                f"A torch model needs integer class indices >= 0 as labels. Got dtype {np.asarray(y_all).dtype}. "
-                "Encode the labels as 0..k-1."
-            )
+    columns, X_all, y_all = _training_inputs(kind, model, ts)
     evals = {name: _eval_set(name, value, ts, columns) for name, value in eval_sets.items()}
-    known = _known_labels(model, y_all)
-    for name, ev in evals.items():
-        if known is not None:
-            unseen = np.setdiff1d(np.unique(ev.y), known)
-        else:
-            top = max(int(np.max(y_all)) if len(y_all) else -1, _n_outputs(model, ev) - 1)
-            unseen = np.unique(ev.y)[np.unique(ev.y) > top]
-        if len(unseen):
-            raise DataError(
-                f"Eval set {name!r} has {len(unseen)} label value(s) that neither the training set nor the model "
-                "has seen, so no strategy could predict them. Drop those rows or add such rows to the training set."
-            )
+    _check_labels_seen(model, y_all, evals)
 
     incumbent = copy.deepcopy(model)
     params_cfg = {k: v for k, v in strategy_params.items() if k in TRAIN_PARAMS}
@@ -507,23 +474,14 @@ def retrain(
     new_model, history, info = fn(ctx, **strategy_params)
     train_time = time.perf_counter() - t0
 
-    baseline = {}
-    predictions = {}
-    for name, ev in evals.items():
-        yp, proba, classes = _predict(incumbent, ev.X, transform)
-        baseline[name] = EvalPredictions(y_true=ev.y, y_pred=yp, proba=proba, classes=classes)
-        yp, proba, classes = _predict(new_model, ev.X, transform)
-        predictions[name] = EvalPredictions(y_true=ev.y, y_pred=yp, proba=proba, classes=classes)
+    baseline, predictions = _predictions(incumbent, new_model, evals, transform)
     masks = _slice_masks(slices, evals, incumbent, baseline, transform, slice_embedder)
     counts = pd.Series(ts.origins).value_counts().to_dict()
     info = {**info, "rows_by_origin": {str(k): int(v) for k, v in counts.items()}}
-    params = {"strategy_params": json_ready({k: v for k, v in strategy_params.items() if _isjson_ready(v)})}
-    if kind == "torch":
-        params["config"] = {k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "weight_decay", "patience")}
     return RetrainResult(
         model=new_model,
         strategy=strategy,
-        params=params,
+        params=_params_record(kind, config, strategy_params),
         metric=metric_obj.name,
         metrics=_score_block(predictions, masks, metric_obj),
         baseline_metrics=_score_block(baseline, masks, metric_obj),
@@ -540,6 +498,82 @@ def retrain(
         preprocessor=ts.preprocessor,
         features=columns,
     )
+
+
+def _check_images_need_torch(kind: str, model: Any, ts: Any) -> None:
+    if kind == "sklearn" and ts.kind == "images":
+        raise ParameterError(
+            f"An image training set needs a torch nn.Module; got {type(model).__name__}. "
+            "Use a torch model, or a tabular training set of features."
+        )
+
+
+def _retrain_seed(random_state: Any) -> int:
+    if isinstance(random_state, np.random.Generator):
+        return child_seed(random_state)
+    return child_seed(random_state, "retrain")
+
+
+def _training_inputs(kind: str, model: Any, ts: Any) -> tuple[list[str], Any, np.ndarray]:
+    """(feature columns, model inputs, labels) of the training rows."""
+    columns = _feature_columns(model, ts) if ts.kind == "tabular" else []
+    X_all = ts.images if ts.kind == "images" else model_inputs(ts, ts.frame, columns)
+    y_all = ts.y
+    if kind == "torch":
+        if not np.issubdtype(np.asarray(y_all).dtype, np.integer) or (len(y_all) and np.min(y_all) < 0):
+            raise DataError(
+                f"A torch model needs integer class indices >= 0 as labels. Got dtype {np.asarray(y_all).dtype}. "
+                "Encode the labels as 0..k-1."
+            )
+    return columns, X_all, y_all
+
+
+def _params_record(kind: str, config: TrainConfig, strategy_params: Mapping[str, Any]) -> dict[str, Any]:
+    params = {"strategy_params": json_ready({k: v for k, v in strategy_params.items() if _isjson_ready(v)})}
+    if kind == "torch":
+        params["config"] = {k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "weight_decay", "patience")}
+    return params
+
+
+def _check_torch_only(kind: str, model: Any, strategy_params: Mapping[str, Any]) -> None:
+    if kind != "sklearn":
+        return
+    torch_only = [k for k in ("lr", "batch_size", "weight_decay", "patience", "lr_scale", "head", "num_classes")
+                  if k in strategy_params]
+    if torch_only:
+        raise ParameterError(
+            f"The parameter {torch_only[0]!r} of retrain applies to torch models; {type(model).__name__} trains "
+            "with its own settings. Set them on the estimator (e.g. set_params) instead."
+        )
+
+
+def _check_labels_seen(model: Any, y_all: np.ndarray, evals: Mapping[str, _EvalSet]) -> None:
+    """Every eval label must be known to the training set or to the model."""
+    known = _known_labels(model, y_all)
+    for name, ev in evals.items():
+        if known is not None:
+            unseen = np.setdiff1d(np.unique(ev.y), known)
+        else:
+            top = max(int(np.max(y_all)) if len(y_all) else -1, _n_outputs(model, ev) - 1)
+            unseen = np.unique(ev.y)[np.unique(ev.y) > top]
+        if len(unseen):
+            raise DataError(
+                f"Eval set {name!r} has {len(unseen)} label value(s) that neither the training set nor the model "
+                "has seen, so no strategy could predict them. Drop those rows or add such rows to the training set."
+            )
+
+
+def _predictions(incumbent: Any, new_model: Any, evals: Mapping[str, _EvalSet], transform: Callable | None
+                 ) -> tuple[dict[str, EvalPredictions], dict[str, EvalPredictions]]:
+    """(incumbent's, retrained model's) predictions on each eval set."""
+    baseline = {}
+    predictions = {}
+    for name, ev in evals.items():
+        yp, proba, classes = _predict(incumbent, ev.X, transform)
+        baseline[name] = EvalPredictions(y_true=ev.y, y_pred=yp, proba=proba, classes=classes)
+        yp, proba, classes = _predict(new_model, ev.X, transform)
+        predictions[name] = EvalPredictions(y_true=ev.y, y_pred=yp, proba=proba, classes=classes)
+    return baseline, predictions
 
 
 def _n_outputs(model: Any, ev: _EvalSet) -> int:
