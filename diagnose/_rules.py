@@ -559,40 +559,9 @@ def _check_options(n: int, min_support, max_depth, n_bins, alpha, top_k, redunda
     return min_rows
 
 
-@DIAGNOSERS.register("rules", requires=("features",))
-def rule_slices(
-    inp: AnalysisInput,
-    *,
-    min_support: int | float = 20,
-    max_depth: int = 2,
-    n_bins: int = 5,
-    alpha: float = 0.9,
-    top_k: int = 10,
-    search: str = "lattice",
-    redundancy: float = 0.8,
-    max_levels: int = 20,
-    max_candidates: int = 200_000,
-    refine: bool = True,
-    refine_grid: int = 64,
-) -> list[Slice]:
-    """Rule slices where the model errs more than overall (see the module docstring).
-
-    Parameters
-    ----------
-    min_support : smallest slice, in rows (int) or as a share of the analysed rows (float < 1).
-    max_depth : most conditions per rule (lattice level / tree depth).
-    n_bins : quantile bins per numeric column; columns with at most ``n_bins`` distinct values
-        are treated as categorical levels.
-    alpha : SliceLine's weight of the error term against the size term in the score.
-    top_k : most slices returned, most severe first.
-    search : ``"lattice"``, ``"tree"`` or ``"both"``.
-    redundancy : drop a slice whose rows overlap a better one with Jaccard >= this.
-    max_levels : most levels per categorical column (the most frequent ones).
-    max_candidates : cap on candidates evaluated per lattice level (best upper bounds first).
-    refine : move each numeric threshold of the best candidates to the value, on a grid of
-        ``refine_grid`` quantiles, that maximises the score (coordinate ascent); the bins of
-        the lattice are coarse, the populations users care about rarely start on a bin edge.
-    """
+def _check_rule_inputs(inp: AnalysisInput, search, min_support, max_depth, n_bins, alpha, top_k, redundancy,
+                       max_levels) -> tuple[pd.DataFrame, int]:
+    """Validate rule_slices' inputs and options; return (features, smallest slice in rows)."""
     check_choice(search, "search", "the 'rules' diagnoser", _SEARCHES)
     features = _check_features(inp.features, "features")
     n = inp.n
@@ -602,95 +571,102 @@ def rule_slices(
         )
     if n < 2:
         raise DataError(f"Rule slices need at least 2 analysed rows. Got {n}.")
-    min_rows = _check_options(n, min_support, max_depth, n_bins, alpha, top_k, redundancy, max_levels)
-    errors = np.asarray(inp.errors, dtype=bool)
-    total_errors = int(errors.sum())
-    if total_errors == 0:
-        logger.info("rules: no errors among %d rows; no slice to report", n)
-        return []
-    train = None
-    if inp.train_features is not None:
-        train = _check_features(inp.train_features, "train_features")
-        missing = [c for c in features.columns if c not in train.columns]
-        if missing:
-            raise DataError(
-                f"train_features lack {len(missing)} column(s) of features ({', '.join(map(str, missing[:5]))}). "
-                "Pass training rows with the same columns."
-            )
+    return features, _check_options(n, min_support, max_depth, n_bins, alpha, top_k, redundancy, max_levels)
 
-    keep = top_k * 5
-    candidates: dict[tuple, tuple[list[tuple[str, str, Any]], float]] = {}
-    pvals: list[np.ndarray] = []
-    mean_err = total_errors / n
-    if search in ("lattice", "both"):
-        preds, masks = _basic_predicates(features, n_bins, max_levels)
-        bits = np.packbits(np.vstack(masks), axis=1)
-        err_bits = np.packbits(errors)
-        pred_feature = np.asarray([p.feature for p in preds], dtype=np.int64)
-        best, pv = _lattice(
-            bits,
-            err_bits,
-            pred_feature,
-            n=n,
-            total_errors=total_errors,
-            min_support=min_rows,
-            max_depth=max_depth,
-            alpha=float(alpha),
-            keep=keep,
-            max_candidates=max_candidates,
+
+def _check_train_features(train_features, features: pd.DataFrame) -> pd.DataFrame | None:
+    if train_features is None:
+        return None
+    train = _check_features(train_features, "train_features")
+    missing = [c for c in features.columns if c not in train.columns]
+    if missing:
+        raise DataError(
+            f"train_features lack {len(missing)} column(s) of features ({', '.join(map(str, missing[:5]))}). "
+            "Pass training rows with the same columns."
         )
-        pvals.extend(pv)
-        for score, combo, _, _ in best:
-            conds = [c for k in combo for c in preds[k].conditions]
-            candidates[tuple(conds)] = (conds, score)
-    if search in ("tree", "both"):
-        paths = _tree_candidates(
+    return train
+
+
+def _lattice_search(features, errors, candidates, pvals, *, n_bins, max_levels, min_rows, max_depth, alpha, keep,
+                    max_candidates) -> None:
+    """Add the lattice's best rules to ``candidates`` and its p-values to ``pvals``."""
+    preds, masks = _basic_predicates(features, n_bins, max_levels)
+    bits = np.packbits(np.vstack(masks), axis=1)
+    err_bits = np.packbits(errors)
+    pred_feature = np.asarray([p.feature for p in preds], dtype=np.int64)
+    best, pv = _lattice(
+        bits,
+        err_bits,
+        pred_feature,
+        n=len(errors),
+        total_errors=int(errors.sum()),
+        min_support=min_rows,
+        max_depth=max_depth,
+        alpha=float(alpha),
+        keep=keep,
+        max_candidates=max_candidates,
+    )
+    pvals.extend(pv)
+    for score, combo, _, _ in best:
+        conds = [c for k in combo for c in preds[k].conditions]
+        candidates[tuple(conds)] = (conds, score)
+
+
+def _tree_search(features, errors, candidates, pvals, *, min_rows, max_depth, max_levels, alpha, random_state):
+    """Add the decision-tree paths that score to ``candidates`` and their p-values to ``pvals``."""
+    n, total_errors = len(errors), int(errors.sum())
+    mean_err = total_errors / n
+    paths = _tree_candidates(
+        features,
+        errors,
+        min_support=min_rows,
+        max_depth=max_depth,
+        max_levels=max_levels,
+        random_state=random_state,
+    )
+    tree_sizes, tree_errs = [], []
+    for conds in paths:
+        m = _conditions_mask(features, conds)
+        size, errs = int(m.sum()), int(errors[m].sum())
+        tree_sizes.append(size)
+        tree_errs.append(errs)
+        if size < min_rows or errs == 0:
+            continue
+        sc = float(_score(np.array([size]), np.array([errs]), n, mean_err, float(alpha))[0])
+        if sc > 0 and tuple(conds) not in candidates:
+            candidates[tuple(conds)] = (conds, sc)
+    ts, te = np.asarray(tree_sizes), np.asarray(tree_errs)
+    ok = (ts >= min_rows) & (te > 0)
+    if ok.any():
+        pvals.append(_binom_pvalue(te[ok], ts[ok], total_errors, n))
+
+
+def _refine_candidates(features, errors, candidates, pvals, *, min_rows, alpha, refine_grid) -> dict:
+    """Each candidate with its numeric thresholds refined (the best-scoring version per rule)."""
+    n = len(errors)
+    refined: dict[tuple, tuple[list[tuple[str, str, Any]], float]] = {}
+    grids: dict[str, np.ndarray] = {}
+    for conds, _score_before in candidates.values():
+        new, new_score, tried = _refine(
             features,
             errors,
+            conds,
             min_support=min_rows,
-            max_depth=max_depth,
-            max_levels=max_levels,
-            random_state=inp.random_state,
+            n=n,
+            mean_err=int(errors.sum()) / n,
+            alpha=float(alpha),
+            grid=refine_grid,
+            grids=grids,
         )
-        tree_sizes, tree_errs = [], []
-        for conds in paths:
-            m = _conditions_mask(features, conds)
-            size, errs = int(m.sum()), int(errors[m].sum())
-            tree_sizes.append(size)
-            tree_errs.append(errs)
-            if size < min_rows or errs == 0:
-                continue
-            sc = float(_score(np.array([size]), np.array([errs]), n, mean_err, float(alpha))[0])
-            if sc > 0 and tuple(conds) not in candidates:
-                candidates[tuple(conds)] = (conds, sc)
-        ts, te = np.asarray(tree_sizes), np.asarray(tree_errs)
-        ok = (ts >= min_rows) & (te > 0)
-        if ok.any():
-            pvals.append(_binom_pvalue(te[ok], ts[ok], total_errors, n))
-    if not candidates:
-        return []
-    if refine:
-        refined: dict[tuple, tuple[list[tuple[str, str, Any]], float]] = {}
-        grids: dict[str, np.ndarray] = {}
-        for conds, _score_before in candidates.values():
-            new, new_score, tried = _refine(
-                features,
-                errors,
-                conds,
-                min_support=min_rows,
-                n=n,
-                mean_err=mean_err,
-                alpha=float(alpha),
-                grid=refine_grid,
-                grids=grids,
-            )
-            pvals.extend(tried)
-            key = tuple(new)
-            if new and (key not in refined or refined[key][1] < new_score):
-                refined[key] = (new, new_score)
-        candidates = refined
+        pvals.extend(tried)
+        key = tuple(new)
+        if new and (key not in refined or refined[key][1] < new_score):
+            refined[key] = (new, new_score)
+    return refined
 
-    all_p = np.concatenate(pvals) if pvals else np.zeros(0)
+
+def _choose_rules(features, candidates, *, redundancy, top_k) -> list[tuple[list, float, np.ndarray]]:
+    """The best ``top_k`` rules, most severe first, skipping those redundant with a better one."""
     ranked = sorted(candidates.values(), key=lambda cs: (-cs[1], _describe(cs[0])))
     chosen: list[tuple[list, float, np.ndarray]] = []
     for conds, score in ranked:
@@ -700,7 +676,14 @@ def rule_slices(
         chosen.append((conds, score, m))
         if len(chosen) >= top_k:
             break
+    return chosen
 
+
+def _rule_slices_report(chosen, errors, pvals, *, train, alpha, search) -> list[Slice]:
+    """The Slices of the chosen rules, with q-values over every candidate the search evaluated."""
+    n, total_errors = len(errors), int(errors.sum())
+    mean_err = total_errors / n
+    all_p = np.concatenate(pvals) if pvals else np.zeros(0)
     sizes = np.array([c[2].sum() for c in chosen])
     errs = np.array([errors[c[2]].sum() for c in chosen])
     p = _binom_pvalue(errs, sizes, total_errors, n)
@@ -752,3 +735,65 @@ def rule_slices(
             )
         )
     return out
+
+
+@DIAGNOSERS.register("rules", requires=("features",))
+def rule_slices(
+    inp: AnalysisInput,
+    *,
+    min_support: int | float = 20,
+    max_depth: int = 2,
+    n_bins: int = 5,
+    alpha: float = 0.9,
+    top_k: int = 10,
+    search: str = "lattice",
+    redundancy: float = 0.8,
+    max_levels: int = 20,
+    max_candidates: int = 200_000,
+    refine: bool = True,
+    refine_grid: int = 64,
+) -> list[Slice]:
+    """Rule slices where the model errs more than overall (see the module docstring).
+
+    Parameters
+    ----------
+    min_support : smallest slice, in rows (int) or as a share of the analysed rows (float < 1).
+    max_depth : most conditions per rule (lattice level / tree depth).
+    n_bins : quantile bins per numeric column; columns with at most ``n_bins`` distinct values
+        are treated as categorical levels.
+    alpha : SliceLine's weight of the error term against the size term in the score.
+    top_k : most slices returned, most severe first.
+    search : ``"lattice"``, ``"tree"`` or ``"both"``.
+    redundancy : drop a slice whose rows overlap a better one with Jaccard >= this.
+    max_levels : most levels per categorical column (the most frequent ones).
+    max_candidates : cap on candidates evaluated per lattice level (best upper bounds first).
+    refine : move each numeric threshold of the best candidates to the value, on a grid of
+        ``refine_grid`` quantiles, that maximises the score (coordinate ascent); the bins of
+        the lattice are coarse, the populations users care about rarely start on a bin edge.
+    """
+    features, min_rows = _check_rule_inputs(inp, search, min_support, max_depth, n_bins, alpha, top_k, redundancy,
+                                            max_levels)
+    n = inp.n
+    errors = np.asarray(inp.errors, dtype=bool)
+    total_errors = int(errors.sum())
+    if total_errors == 0:
+        logger.info("rules: no errors among %d rows; no slice to report", n)
+        return []
+    train = _check_train_features(inp.train_features, features)
+
+    candidates: dict[tuple, tuple[list[tuple[str, str, Any]], float]] = {}
+    pvals: list[np.ndarray] = []
+    if search in ("lattice", "both"):
+        _lattice_search(features, errors, candidates, pvals, n_bins=n_bins, max_levels=max_levels,
+                        min_rows=min_rows, max_depth=max_depth, alpha=alpha, keep=top_k * 5,
+                        max_candidates=max_candidates)
+    if search in ("tree", "both"):
+        _tree_search(features, errors, candidates, pvals, min_rows=min_rows, max_depth=max_depth,
+                     max_levels=max_levels, alpha=alpha, random_state=inp.random_state)
+    if not candidates:
+        return []
+    if refine:
+        candidates = _refine_candidates(features, errors, candidates, pvals, min_rows=min_rows, alpha=alpha,
+                                        refine_grid=refine_grid)
+    chosen = _choose_rules(features, candidates, redundancy=redundancy, top_k=top_k)
+    return _rule_slices_report(chosen, errors, pvals, train=train, alpha=alpha, search=search)
