@@ -140,26 +140,9 @@ def compare_strategies(
         raise ParameterError(
             f"The 'errors' parameter of compare_strategies must be 'raise' or 'record'. Got {errors!r} instead."
         )
-    names = list(supported_strategies(model) if strategies is None else strategies)
-    if not names and strategies is not None:
-        raise ParameterError("The 'strategies' parameter of compare_strategies must name at least one strategy.")
-    for name in names:
-        check_strategy(model, name)
-    if "do_nothing" not in names:
-        names.insert(0, "do_nothing")
-    names = list(dict.fromkeys(names))
+    names = _strategy_names(model, strategies)
     params = dict(params or {})
-    for name in params:
-        if name not in names:
-            raise ParameterError(f"params names strategy {name!r}, which is not compared ({', '.join(names)}).")
-    accepted = {p for n in names for p in STRATEGIES.meta(n)["params"]}
-    for key in common_params:
-        if key not in accepted:
-            from curakit.plugins import did_you_mean
-
-            raise ParameterError(
-                f"No compared strategy takes the parameter {key!r}.{did_you_mean(key, sorted(accepted))}"
-            )
+    _check_compare_params(names, params, common_params)
     results: dict[str, RetrainResult] = {}
     failed: dict[str, str] = {}
     for name in progress(names, desc="strategies", total=len(names), enabled=progress_bar, unit="strategy"):
@@ -176,6 +159,37 @@ def compare_strategies(
             logger.warning("compare: %s cannot run on this data: %s", name, exc)
             continue
         logger.info("compare: %r", results[name])
+    return _table(names, results, failed)
+
+
+def _strategy_names(model: Any, strategies: Sequence[str] | None) -> list[str]:
+    """The strategies to compare, checked, ``do_nothing`` first, each once."""
+    names = list(supported_strategies(model) if strategies is None else strategies)
+    if not names and strategies is not None:
+        raise ParameterError("The 'strategies' parameter of compare_strategies must name at least one strategy.")
+    for name in names:
+        check_strategy(model, name)
+    if "do_nothing" not in names:
+        names.insert(0, "do_nothing")
+    return list(dict.fromkeys(names))
+
+
+def _check_compare_params(names: list[str], params: Mapping[str, Any], common_params: Mapping[str, Any]) -> None:
+    for name in params:
+        if name not in names:
+            raise ParameterError(f"params names strategy {name!r}, which is not compared ({', '.join(names)}).")
+    accepted = {p for n in names for p in STRATEGIES.meta(n)["params"]}
+    for key in common_params:
+        if key not in accepted:
+            from curakit.plugins import did_you_mean
+
+            raise ParameterError(
+                f"No compared strategy takes the parameter {key!r}.{did_you_mean(key, sorted(accepted))}"
+            )
+
+
+def _table(names: list[str], results: dict[str, RetrainResult], failed: dict[str, str]) -> ComparisonTable:
+    """One row per strategy: scores per eval set, forgetting, gain on new, slices (or the error)."""
     first = next(iter(results.values()))
     metric_name = first.metric
     base = results["do_nothing"].metrics
