@@ -228,34 +228,19 @@ def confusion(y_true: Any, y_pred: Any, *, labels: Any = None) -> ConfusionRepor
     return ConfusionReport(labels=labs, y_true=yt, y_pred=yp)
 
 
-def confusion_slices(
-    report: ConfusionReport,
-    *,
-    min_recall: float = 0.5,
-    alpha: float = 0.05,
-    min_support: int = 5,
-    max_pairs: int = 5,
-    min_pair_count: int = 3,
-) -> list[Slice]:
-    """Class and pair slices of a report (see the module docstring), most severe first."""
+def _confusion_tests(report: ConfusionReport, *, min_support, max_pairs, min_pair_count) -> dict[str, Any]:
+    """Class and pair tests with one Benjamini-Hochberg family for classes and pairs together."""
     n = report.n
     errors = report.y_true != report.y_pred
     k_total = int(errors.sum())
-    baseline = k_total / n if n else 0.0
     m = report.matrix
     support = m.sum(1)
     class_err = support - np.diag(m)
-    labels = report.labels
-    k = len(labels)
-    yt = np.asarray(json_ready(report.y_true.tolist()), dtype=object)
-    yp = np.asarray(json_ready(report.y_pred.tolist()), dtype=object)
-    per = report.per_class()
-    out: list[Slice] = []
-
+    k = len(report.labels)
     # class slices
     cand = np.flatnonzero(support >= max(1, min_support))
     p_class = hypergeom_greater(class_err[cand], support[cand], k_total, n) if cand.size else np.array([])
-    # pair tests (see below); one Benjamini-Hochberg family for classes and pairs together
+    # pair tests; one Benjamini-Hochberg family for classes and pairs together
     off = m.copy()
     np.fill_diagonal(off, 0)
     ii, jj = np.nonzero(off >= max(1, min_pair_count)) if (max_pairs > 0 and k > 2) else (np.array([], int),) * 2
@@ -264,10 +249,31 @@ def confusion_slices(
     # every off-diagonal cell with errors is a pair that could have been reported
     n_pair_tests = int((off > 0).sum()) if (max_pairs > 0 and k > 2) else 0
     q_all = bh_adjust(np.concatenate([p_class, p_pair, np.ones(max(0, n_pair_tests - p_pair.size))]))
-    q_class, q_pair = q_all[: p_class.size], q_all[p_class.size : p_class.size + p_pair.size]
-    p = p_class
-    q = q_class
-    for c, pc, qc in zip(cand, p, q):
+    return {
+        "n": n,
+        "k": k,
+        "baseline": k_total / n if n else 0.0,
+        "support": support,
+        "class_err": class_err,
+        "cand": cand,
+        "p_class": p_class,
+        "q_class": q_all[: p_class.size],
+        "ii": ii,
+        "jj": jj,
+        "counts": counts,
+        "p_pair": p_pair,
+        "q_pair": q_all[p_class.size : p_class.size + p_pair.size],
+        "yt": np.asarray(json_ready(report.y_true.tolist()), dtype=object),
+        "yp": np.asarray(json_ready(report.y_pred.tolist()), dtype=object),
+    }
+
+
+def _class_slices(report: ConfusionReport, t: dict[str, Any], *, min_recall, alpha) -> list[Slice]:
+    """Classes with low recall or significantly more errors than the rest."""
+    n, baseline, support, class_err, labels = t["n"], t["baseline"], t["support"], t["class_err"], report.labels
+    per = report.per_class()
+    out: list[Slice] = []
+    for c, pc, qc in zip(t["cand"], t["p_class"], t["q_class"]):
         recall = float(per.loc[c, "recall"])
         reasons = []
         if qc <= alpha:
@@ -277,9 +283,9 @@ def confusion_slices(
         if not reasons:
             continue
         lab = labels[c]
-        idx = np.flatnonzero(yt == lab)
+        idx = np.flatnonzero(t["yt"] == lab)
         definition = {"kind": "class", "label": lab}
-        row = m[c].copy()
+        row = report.matrix[c].copy()
         row[c] = 0
         top = [(labels[j], int(row[j])) for j in np.argsort(-row, kind="mergesort")[:3] if row[j] > 0]
         out.append(
@@ -305,51 +311,74 @@ def confusion_slices(
                     "support": int(support[c]),
                     "errors": int(class_err[c]),
                     "expected_errors": float(support[c] * baseline),
-                    "top_confusions": [{"pred": t, "count": cnt} for t, cnt in top],
+                    "top_confusions": [{"pred": lab_j, "count": cnt} for lab_j, cnt in top],
                     "test": "one-sided Fisher exact (class vs rest), BH over classes and pairs together",
                 },
             )
         )
+    return out
 
-    # pair slices
-    if ii.size:
-        p, q = p_pair, q_pair
-        keep = np.flatnonzero(q <= alpha)
-        if keep.size:
-            keep = keep[np.lexsort((jj[keep], ii[keep], -counts[keep]))][:max_pairs]
-            for t in keep:
-                a, b = int(ii[t]), int(jj[t])
-                la, lb = labels[a], labels[b]
-                idx = np.flatnonzero((yt == la) & (yp == lb))
-                definition = {"kind": "pair", "true": la, "pred": lb}
-                cnt = int(counts[t])
-                out.append(
-                    Slice(
-                        id=slice_id("confusion", definition),
-                        method="confusion",
-                        description=f"true {la!r} predicted as {lb!r}: {cnt} of {int(support[a])} rows",
-                        indices=idx,
-                        n_analysed=n,
-                        error_rate=1.0,
-                        baseline_error_rate=baseline,
-                        error_ci=wilson_interval(cnt, cnt),
-                        p_value=float(p[t]),
-                        q_value=float(q[t]),
-                        severity=excess_severity(cnt, class_err[a] / (k - 1), n),
-                        definition=definition,
-                        evidence={
-                            "kind": "pair",
-                            "reasons": ["most_confused_pair"],
-                            "true": la,
-                            "pred": lb,
-                            "count": cnt,
-                            "expected_errors": float(class_err[a] / (k - 1)),
-                            "rate_in_true_class": cnt / int(support[a]),
-                            "share_of_class_errors": cnt / int(class_err[a]),
-                            "test": "one-sided binomial (share of the class's errors vs 1/(k-1)), BH over classes and pairs together",
-                        },
-                    )
-                )
+
+def _pair_slices(report: ConfusionReport, t: dict[str, Any], *, alpha, max_pairs) -> list[Slice]:
+    """The most-confused (true, predicted) pairs that pass the test, at most ``max_pairs``."""
+    ii, jj, counts, p, q = t["ii"], t["jj"], t["counts"], t["p_pair"], t["q_pair"]
+    n, k, baseline, support, class_err, labels = t["n"], t["k"], t["baseline"], t["support"], t["class_err"], report.labels
+    out: list[Slice] = []
+    if not ii.size:
+        return out
+    keep = np.flatnonzero(q <= alpha)
+    if not keep.size:
+        return out
+    keep = keep[np.lexsort((jj[keep], ii[keep], -counts[keep]))][:max_pairs]
+    for i in keep:
+        a, b = int(ii[i]), int(jj[i])
+        la, lb = labels[a], labels[b]
+        idx = np.flatnonzero((t["yt"] == la) & (t["yp"] == lb))
+        definition = {"kind": "pair", "true": la, "pred": lb}
+        cnt = int(counts[i])
+        out.append(
+            Slice(
+                id=slice_id("confusion", definition),
+                method="confusion",
+                description=f"true {la!r} predicted as {lb!r}: {cnt} of {int(support[a])} rows",
+                indices=idx,
+                n_analysed=n,
+                error_rate=1.0,
+                baseline_error_rate=baseline,
+                error_ci=wilson_interval(cnt, cnt),
+                p_value=float(p[i]),
+                q_value=float(q[i]),
+                severity=excess_severity(cnt, class_err[a] / (k - 1), n),
+                definition=definition,
+                evidence={
+                    "kind": "pair",
+                    "reasons": ["most_confused_pair"],
+                    "true": la,
+                    "pred": lb,
+                    "count": cnt,
+                    "expected_errors": float(class_err[a] / (k - 1)),
+                    "rate_in_true_class": cnt / int(support[a]),
+                    "share_of_class_errors": cnt / int(class_err[a]),
+                    "test": "one-sided binomial (share of the class's errors vs 1/(k-1)), BH over classes and pairs together",
+                },
+            )
+        )
+    return out
+
+
+def confusion_slices(
+    report: ConfusionReport,
+    *,
+    min_recall: float = 0.5,
+    alpha: float = 0.05,
+    min_support: int = 5,
+    max_pairs: int = 5,
+    min_pair_count: int = 3,
+) -> list[Slice]:
+    """Class and pair slices of a report (see the module docstring), most severe first."""
+    t = _confusion_tests(report, min_support=min_support, max_pairs=max_pairs, min_pair_count=min_pair_count)
+    out = _class_slices(report, t, min_recall=min_recall, alpha=alpha)
+    out.extend(_pair_slices(report, t, alpha=alpha, max_pairs=max_pairs))
     out.sort(key=lambda s: (-s.severity, s.id))
     return out
 
