@@ -278,37 +278,8 @@ def import_plt():
 
 
 
-# -- drift ------------------------------------------------------------------------------------
-def drift(
-    reference: Any,
-    current: Any,
-    *,
-    features: Sequence[str] | None = None,
-    categorical: Sequence[str] | None = None,
-    alpha: float = 0.05,
-    random_state: int = 0,
-    n_bins: int = 10,
-    domain_classifier: bool = True,
-    margin: float = 0.05,
-    cv: int = 5,
-    max_rows: int = 20_000,
-) -> DriftReport:
-    """Test whether ``current`` rows come from the same distribution as ``reference`` rows.
-
-    Parameters
-    ----------
-    reference, current : DataFrames with the same columns, or 2-d arrays (e.g. embeddings),
-        whose columns are then named ``f0 .. f{d-1}``.
-    features : columns to test (default: every column of ``reference``).
-    categorical : columns to treat as categorical; object, string, category and bool columns
-        always are.
-    alpha : false-discovery rate for the per-feature Benjamini-Hochberg correction.
-    n_bins : reference-quantile bins for the PSI of numeric columns.
-    domain_classifier : also run the domain-classifier test.
-    margin : the domain test fires when the AUC's 95% lower bound exceeds ``0.5 + margin``.
-    cv : folds of the domain classifier's cross-validation.
-    max_rows : rows per set used by the domain classifier (a seeded sample when larger).
-    """
+def _check_drift_params(reference, current, *, features, categorical, alpha, margin, n_bins, cv, max_rows):
+    """Validate drift's arguments; return (reference frame, current frame, tested columns, forced categoricals)."""
     if not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
         raise ParameterError(
             f"The 'alpha' parameter of drift must be a float in the range (0.0, 1.0). Got {alpha!r} instead."
@@ -342,8 +313,94 @@ def drift(
             f"categorical names {len(unknown)} column(s) that are not tested ({', '.join(map(str, sorted(unknown, key=str)[:5]))}). "
             "Name columns of the data."
         )
+    return ref, cur, cols, forced
+
+
+def _feature_drift(ref_col: pd.Series, cur_col: pd.Series, c, *, is_cat: bool, n_bins: int):
+    """One column's test (chi-squared or KS) and PSI: (table row without q-value, bins entry, p-value)."""
     from scipy.stats import chi2_contingency, ks_2samp
 
+    if is_cat:
+        r = ref_col.astype(str).to_numpy()
+        k = cur_col.astype(str).to_numpy()
+        levels = sorted(set(r.tolist()) | set(k.tolist()))
+        rc = np.array([np.count_nonzero(r == v) for v in levels], dtype=np.float64)
+        kc = np.array([np.count_nonzero(k == v) for v in levels], dtype=np.float64)
+        if len(levels) < 2:
+            stat, p = 0.0, 1.0
+        else:
+            stat, p, _, _ = chi2_contingency(np.vstack([rc, kc]), correction=False)
+        r_sh, k_sh = rc / rc.sum(), kc / kc.sum()
+        labels = levels
+        ref_mean = cur_mean = None
+        test = "chi2"
+    else:
+        r = ref_col.to_numpy(dtype=np.float64)
+        k = cur_col.to_numpy(dtype=np.float64)
+        res = ks_2samp(r, k)
+        stat, p = float(res.statistic), float(res.pvalue)
+        edges = np.unique(np.quantile(r, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        r_sh = np.bincount(np.searchsorted(edges, r, side="right"), minlength=edges.size + 1) / r.size
+        k_sh = np.bincount(np.searchsorted(edges, k, side="right"), minlength=edges.size + 1) / k.size
+        labels = (
+            [f"<= {edges[0]:.3g}"]
+            + [f"({a:.3g}, {b:.3g}]" for a, b in zip(edges[:-1], edges[1:])]
+            + [f"> {edges[-1]:.3g}"]
+            if edges.size
+            else ["all"]
+        )
+        ref_mean, cur_mean = float(r.mean()), float(k.mean())
+        test = "ks"
+    value = psi(r_sh, k_sh)
+    row = {
+        "feature": str(c),
+        "kind": "categorical" if is_cat else "numeric",
+        "test": test,
+        "statistic": float(stat),
+        "p_value": float(p),
+        "psi": value,
+        "psi_level": _psi_level(value),
+        "reference_mean": ref_mean,
+        "current_mean": cur_mean,
+    }
+    return row, {"labels": [str(v) for v in labels], "reference": r_sh.tolist(), "current": k_sh.tolist()}, float(p)
+
+
+# -- drift ------------------------------------------------------------------------------------
+def drift(
+    reference: Any,
+    current: Any,
+    *,
+    features: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    random_state: int = 0,
+    n_bins: int = 10,
+    domain_classifier: bool = True,
+    margin: float = 0.05,
+    cv: int = 5,
+    max_rows: int = 20_000,
+) -> DriftReport:
+    """Test whether ``current`` rows come from the same distribution as ``reference`` rows.
+
+    Parameters
+    ----------
+    reference, current : DataFrames with the same columns, or 2-d arrays (e.g. embeddings),
+        whose columns are then named ``f0 .. f{d-1}``.
+    features : columns to test (default: every column of ``reference``).
+    categorical : columns to treat as categorical; object, string, category and bool columns
+        always are.
+    alpha : false-discovery rate for the per-feature Benjamini-Hochberg correction.
+    n_bins : reference-quantile bins for the PSI of numeric columns.
+    domain_classifier : also run the domain-classifier test.
+    margin : the domain test fires when the AUC's 95% lower bound exceeds ``0.5 + margin``.
+    cv : folds of the domain classifier's cross-validation.
+    max_rows : rows per set used by the domain classifier (a seeded sample when larger).
+    """
+    ref, cur, cols, forced = _check_drift_params(
+        reference, current, features=features, categorical=categorical, alpha=alpha, margin=margin, n_bins=n_bins,
+        cv=cv, max_rows=max_rows,
+    )
     rows: list[dict[str, Any]] = []
     bins: dict[str, dict[str, Any]] = {}
     p_values = []
@@ -353,53 +410,9 @@ def drift(
         kinds[c] = is_cat
         _check_column(ref[c], c, "reference", is_cat)
         _check_column(cur[c], c, "current", is_cat)
-        if is_cat:
-            r = ref[c].astype(str).to_numpy()
-            k = cur[c].astype(str).to_numpy()
-            levels = sorted(set(r.tolist()) | set(k.tolist()))
-            rc = np.array([np.count_nonzero(r == v) for v in levels], dtype=np.float64)
-            kc = np.array([np.count_nonzero(k == v) for v in levels], dtype=np.float64)
-            if len(levels) < 2:
-                stat, p = 0.0, 1.0
-            else:
-                stat, p, _, _ = chi2_contingency(np.vstack([rc, kc]), correction=False)
-            r_sh, k_sh = rc / rc.sum(), kc / kc.sum()
-            labels = levels
-            ref_mean = cur_mean = None
-            test = "chi2"
-        else:
-            r = ref[c].to_numpy(dtype=np.float64)
-            k = cur[c].to_numpy(dtype=np.float64)
-            res = ks_2samp(r, k)
-            stat, p = float(res.statistic), float(res.pvalue)
-            edges = np.unique(np.quantile(r, np.linspace(0, 1, n_bins + 1)[1:-1]))
-            r_sh = np.bincount(np.searchsorted(edges, r, side="right"), minlength=edges.size + 1) / r.size
-            k_sh = np.bincount(np.searchsorted(edges, k, side="right"), minlength=edges.size + 1) / k.size
-            labels = (
-                [f"<= {edges[0]:.3g}"]
-                + [f"({a:.3g}, {b:.3g}]" for a, b in zip(edges[:-1], edges[1:])]
-                + [f"> {edges[-1]:.3g}"]
-                if edges.size
-                else ["all"]
-            )
-            ref_mean, cur_mean = float(r.mean()), float(k.mean())
-            test = "ks"
-        value = psi(r_sh, k_sh)
-        p_values.append(float(p))
-        bins[str(c)] = {"labels": [str(v) for v in labels], "reference": r_sh.tolist(), "current": k_sh.tolist()}
-        rows.append(
-            {
-                "feature": str(c),
-                "kind": "categorical" if is_cat else "numeric",
-                "test": test,
-                "statistic": float(stat),
-                "p_value": float(p),
-                "psi": value,
-                "psi_level": _psi_level(value),
-                "reference_mean": ref_mean,
-                "current_mean": cur_mean,
-            }
-        )
+        row, bins[str(c)], p = _feature_drift(ref[c], cur[c], c, is_cat=is_cat, n_bins=n_bins)
+        p_values.append(p)
+        rows.append(row)
     q = bh_adjust(np.asarray(p_values))
     for row, qv in zip(rows, q):
         row["q_value"] = float(qv)
@@ -558,6 +571,128 @@ def _interval(value: Any) -> pd.Timedelta:
     return td
 
 
+def _performance_trigger(performance, baseline, threshold, min_performance, higher_is_better, metric):
+    """The performance trigger's entry (None when no performance is given)."""
+    if performance is None and (baseline is not None or min_performance is not None):
+        raise ParameterError(
+            "should_retrain got a baseline or min_performance but no performance. Pass performance= (the current score)."
+        )
+    if performance is None:
+        return None
+    if not isinstance(performance, (int, float, np.number)) or not math.isfinite(float(performance)):
+        raise ParameterError(
+            f"The 'performance' parameter of should_retrain must be a finite number. Got {performance!r} instead."
+        )
+    if baseline is None and min_performance is None:
+        raise ParameterError(
+            "should_retrain got performance= but nothing to compare it with. "
+            "Pass baseline= (the score at deployment) and/or min_performance=."
+        )
+    if not isinstance(threshold, (int, float)) or threshold < 0 or not math.isfinite(threshold):
+        raise ParameterError(
+            f"The 'threshold' parameter of should_retrain must be a float >= 0. Got {threshold!r} instead."
+        )
+    perf = float(performance)
+    sign = 1.0 if higher_is_better else -1.0
+    entry: dict[str, Any] = {"performance": perf, "higher_is_better": bool(higher_is_better), "metric": metric}
+    fired, details = False, []
+    if baseline is not None:
+        drop = sign * (float(baseline) - perf)
+        entry.update(baseline=float(baseline), threshold=float(threshold), drop=drop)
+        verb = "dropped" if higher_is_better else "rose"
+        if drop > threshold:
+            fired = True
+            details.append(
+                f"{metric} {verb} by {abs(drop):.4g} (from {float(baseline):.4g} to {perf:.4g}), more than the allowed {threshold:.4g}"
+            )
+        else:
+            details.append(f"{metric} {perf:.4g} is within {threshold:.4g} of the baseline {float(baseline):.4g}")
+    if min_performance is not None:
+        entry["min_performance"] = float(min_performance)
+        below = sign * (float(min_performance) - perf) > 0
+        if below:
+            fired = True
+            details.append(
+                f"{metric} {perf:.4g} is {'below' if higher_is_better else 'above'} the floor {float(min_performance):.4g}"
+            )
+    entry["fired"] = fired
+    entry["detail"] = "; ".join(details)
+    return entry
+
+
+def _drift_trigger(drift) -> dict[str, Any]:
+    """The drift trigger's entry, from a DriftReport or a plain bool."""
+    if isinstance(drift, DriftReport):
+        fired = bool(drift.drifted)
+        detail = ("data drift: " if fired else "no drift: ") + drift.summary()
+        return {
+            "fired": fired,
+            "detail": detail,
+            "drifted_features": drift.drifted_features,
+            "domain_auc": None if drift.domain is None else drift.domain["auc"],
+        }
+    if isinstance(drift, (bool, np.bool_)):
+        fired = bool(drift)
+        return {
+            "fired": fired,
+            "detail": "drift reported by the caller" if fired else "no drift reported",
+        }
+    raise ParameterError(
+        f"The 'drift' parameter of should_retrain must be a DriftReport (from diagnose.drift) or a bool. "
+        f"Got {type(drift).__name__} instead."
+    )
+
+
+def _interval_trigger(last_trained, interval, decided: pd.Timestamp) -> dict[str, Any]:
+    """The schedule trigger's entry: fired when ``decided - last_trained >= interval``."""
+    last = _timestamp(last_trained, "last_trained")
+    td = _interval(interval)
+    age = decided - last
+    fired = age >= td
+    return {
+        "fired": bool(fired),
+        "last_trained": last.isoformat(),
+        "interval_days": td.total_seconds() / 86400,
+        "age_days": age.total_seconds() / 86400,
+        "detail": (
+            f"last trained {age.total_seconds() / 86400:.1f} days ago, "
+            f"{'at least' if fired else 'less than'} the {td.total_seconds() / 86400:g}-day interval"
+        ),
+    }
+
+
+def _manual_trigger(manual) -> dict[str, Any]:
+    if not isinstance(manual, (bool, np.bool_)):
+        raise ParameterError(
+            f"The 'manual' parameter of should_retrain must be True, False or None. Got {manual!r} instead."
+        )
+    return {
+        "fired": bool(manual),
+        "detail": "manual override: retrain requested" if manual else "manual override: retraining is on hold",
+    }
+
+
+def _should_retrain_report(triggers: dict[str, dict[str, Any]], manual, decided: pd.Timestamp) -> Decision:
+    """The Decision: ``manual`` when given, else whether any trigger fired, with the reasons."""
+    reasons: list[str] = []
+    auto_fired = [name for name, t in triggers.items() if name != "manual" and t["fired"]]
+    for name in auto_fired:
+        reasons.append(f"{name}: {triggers[name]['detail']}")
+    if manual is not None:
+        retrain = bool(manual)
+        reasons.insert(
+            0,
+            triggers["manual"]["detail"]
+            + (f" (overrides: {', '.join(auto_fired)})" if auto_fired and not manual else ""),
+        )
+    else:
+        retrain = bool(auto_fired)
+        if not auto_fired:
+            checked = [f"{name}: {t['detail']}" for name, t in triggers.items()]
+            reasons.append("no trigger fired (" + "; ".join(checked) + ")")
+    return Decision(retrain=retrain, reasons=reasons, triggers=triggers, decided_at=decided.isoformat())
+
+
 def should_retrain(
     *,
     performance: float | None = None,
@@ -590,119 +725,23 @@ def should_retrain(
     ``retrain`` is ``manual`` when given, else whether any trigger fired.
     """
     triggers: dict[str, dict[str, Any]] = {}
-    reasons: list[str] = []
-    if performance is None and (baseline is not None or min_performance is not None):
-        raise ParameterError(
-            "should_retrain got a baseline or min_performance but no performance. Pass performance= (the current score)."
-        )
-    if performance is not None:
-        if not isinstance(performance, (int, float, np.number)) or not math.isfinite(float(performance)):
-            raise ParameterError(
-                f"The 'performance' parameter of should_retrain must be a finite number. Got {performance!r} instead."
-            )
-        if baseline is None and min_performance is None:
-            raise ParameterError(
-                "should_retrain got performance= but nothing to compare it with. "
-                "Pass baseline= (the score at deployment) and/or min_performance=."
-            )
-        if not isinstance(threshold, (int, float)) or threshold < 0 or not math.isfinite(threshold):
-            raise ParameterError(
-                f"The 'threshold' parameter of should_retrain must be a float >= 0. Got {threshold!r} instead."
-            )
-        perf = float(performance)
-        sign = 1.0 if higher_is_better else -1.0
-        entry: dict[str, Any] = {"performance": perf, "higher_is_better": bool(higher_is_better), "metric": metric}
-        fired, details = False, []
-        if baseline is not None:
-            drop = sign * (float(baseline) - perf)
-            entry.update(baseline=float(baseline), threshold=float(threshold), drop=drop)
-            verb = "dropped" if higher_is_better else "rose"
-            if drop > threshold:
-                fired = True
-                details.append(
-                    f"{metric} {verb} by {abs(drop):.4g} (from {float(baseline):.4g} to {perf:.4g}), more than the allowed {threshold:.4g}"
-                )
-            else:
-                details.append(f"{metric} {perf:.4g} is within {threshold:.4g} of the baseline {float(baseline):.4g}")
-        if min_performance is not None:
-            entry["min_performance"] = float(min_performance)
-            below = sign * (float(min_performance) - perf) > 0
-            if below:
-                fired = True
-                details.append(
-                    f"{metric} {perf:.4g} is {'below' if higher_is_better else 'above'} the floor {float(min_performance):.4g}"
-                )
-        entry["fired"] = fired
-        entry["detail"] = "; ".join(details)
+    entry = _performance_trigger(performance, baseline, threshold, min_performance, higher_is_better, metric)
+    if entry is not None:
         triggers["performance"] = entry
     if drift is not None:
-        if isinstance(drift, DriftReport):
-            fired = bool(drift.drifted)
-            detail = ("data drift: " if fired else "no drift: ") + drift.summary()
-            triggers["drift"] = {
-                "fired": fired,
-                "detail": detail,
-                "drifted_features": drift.drifted_features,
-                "domain_auc": None if drift.domain is None else drift.domain["auc"],
-            }
-        elif isinstance(drift, (bool, np.bool_)):
-            fired = bool(drift)
-            triggers["drift"] = {
-                "fired": fired,
-                "detail": "drift reported by the caller" if fired else "no drift reported",
-            }
-        else:
-            raise ParameterError(
-                f"The 'drift' parameter of should_retrain must be a DriftReport (from diagnose.drift) or a bool. "
-                f"Got {type(drift).__name__} instead."
-            )
+        triggers["drift"] = _drift_trigger(drift)
     if (last_trained is None) != (interval is None):
         raise ParameterError(
             "should_retrain needs both last_trained= and interval= for the schedule trigger. Pass both or neither."
         )
     decided = _timestamp(now, "now") if now is not None else pd.Timestamp(_dt.datetime.now(_dt.UTC))
     if last_trained is not None:
-        last = _timestamp(last_trained, "last_trained")
-        td = _interval(interval)
-        age = decided - last
-        fired = age >= td
-        triggers["interval"] = {
-            "fired": bool(fired),
-            "last_trained": last.isoformat(),
-            "interval_days": td.total_seconds() / 86400,
-            "age_days": age.total_seconds() / 86400,
-            "detail": (
-                f"last trained {age.total_seconds() / 86400:.1f} days ago, "
-                f"{'at least' if fired else 'less than'} the {td.total_seconds() / 86400:g}-day interval"
-            ),
-        }
+        triggers["interval"] = _interval_trigger(last_trained, interval, decided)
     if manual is not None:
-        if not isinstance(manual, (bool, np.bool_)):
-            raise ParameterError(
-                f"The 'manual' parameter of should_retrain must be True, False or None. Got {manual!r} instead."
-            )
-        triggers["manual"] = {
-            "fired": bool(manual),
-            "detail": "manual override: retrain requested" if manual else "manual override: retraining is on hold",
-        }
+        triggers["manual"] = _manual_trigger(manual)
     if not triggers:
         raise ParameterError(
             "should_retrain got no trigger to check. Pass performance= with baseline=, drift=, "
             "last_trained= with interval=, or manual=."
         )
-    auto_fired = [name for name, t in triggers.items() if name != "manual" and t["fired"]]
-    for name in auto_fired:
-        reasons.append(f"{name}: {triggers[name]['detail']}")
-    if manual is not None:
-        retrain = bool(manual)
-        reasons.insert(
-            0,
-            triggers["manual"]["detail"]
-            + (f" (overrides: {', '.join(auto_fired)})" if auto_fired and not manual else ""),
-        )
-    else:
-        retrain = bool(auto_fired)
-        if not auto_fired:
-            checked = [f"{name}: {t['detail']}" for name, t in triggers.items()]
-            reasons.append("no trigger fired (" + "; ".join(checked) + ")")
-    return Decision(retrain=retrain, reasons=reasons, triggers=triggers, decided_at=decided.isoformat())
+    return _should_retrain_report(triggers, manual, decided)
