@@ -138,16 +138,9 @@ def fit_torch(
     loss are restored (``best`` marks it).
     """
     torch = import_optional("torch")
-    F = torch.nn.functional
     y = np.asarray(y)
     n = len(y)
-    if n == 0:
-        raise DataError("No training rows for this strategy: the selected rows of the training set are empty.")
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise DataError(
-            f"Sample weights must be {n} finite non-negative numbers with a positive sum. Got shape {w.shape}."
-        )
+    w = _check_rows_and_weights(n, sample_weight)
     yt = torch.as_tensor(y.astype(np.int64))
     wt = torch.as_tensor(w, dtype=torch.float32)
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
@@ -170,22 +163,8 @@ def fit_torch(
             for m in frozen_modules:
                 m.eval()
             perm = torch.randperm(n, generator=gen).numpy()
-            tot_loss = tot_w = correct = 0.0
-            for idx in np.array_split(perm, n_batches):
-                xb = model_input(take_rows(X, idx), transform)
-                logits = model(xb)
-                wb = wt[idx]
-                per_row = F.cross_entropy(logits, yt[idx], reduction="none")
-                loss = (per_row * wb).sum() / wb.sum().clamp_min(1e-12)
-                if penalty is not None:
-                    loss = loss + penalty(model)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    tot_loss += float((per_row * wb).sum())
-                    tot_w += float(wb.sum())
-                    correct += float((logits.argmax(1) == yt[idx]).sum())
+            tot_loss, tot_w, correct = _train_epoch(model, X, yt, wt, np.array_split(perm, n_batches), opt,
+                                                    transform, penalty)
             rec: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_loss": tot_loss / max(tot_w, 1e-12),
@@ -194,10 +173,7 @@ def fit_torch(
                 "val_accuracy": None,
             }
             if has_val:
-                proba = predict_proba(model, X_val, transform=transform)
-                p_true = proba[np.arange(len(yv)), yv.astype(np.int64)]
-                rec["val_loss"] = float(-np.log(np.clip(p_true, 1e-12, 1.0)).mean())
-                rec["val_accuracy"] = float((proba.argmax(1) == yv).mean())
+                rec["val_loss"], rec["val_accuracy"] = _val_scores(model, X_val, yv, transform)
             rec["seconds"] = time.perf_counter() - t0
             history.append(rec)
             logger.debug("%s epoch %d: %s", desc, epoch + 1, rec)
@@ -211,12 +187,59 @@ def fit_torch(
                         logger.info("%s: early stop after epoch %d (no lower validation loss for %d epochs)",
                                     desc, epoch + 1, bad_epochs)
                         break
+    _restore_best(model, best_state, history)
+    model.eval()
+    return history
+
+
+def _restore_best(model: Any, best_state: dict[str, Any] | None, history: list[dict[str, Any]]) -> None:
+    """Early stopping: the weights of the epoch with the lowest validation loss, marked ``best``."""
     if best_state is not None:
         model.load_state_dict(best_state)
         best_epoch = min(range(len(history)), key=lambda i: history[i]["val_loss"])
         history[best_epoch]["best"] = True
-    model.eval()
-    return history
+
+
+def _check_rows_and_weights(n: int, sample_weight: np.ndarray | None) -> np.ndarray:
+    if n == 0:
+        raise DataError("No training rows for this strategy: the selected rows of the training set are empty.")
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DataError(
+            f"Sample weights must be {n} finite non-negative numbers with a positive sum. Got shape {w.shape}."
+        )
+    return w
+
+
+def _train_epoch(model: Any, X: Any, yt: Any, wt: Any, batches: list[np.ndarray], opt: Any,
+                 transform: Callable | None, penalty: Callable[[Any], Any] | None) -> tuple[float, float, float]:
+    """One pass over ``batches``: (weighted loss sum, weight sum, correct rows)."""
+    torch = import_optional("torch")
+    F = torch.nn.functional
+    tot_loss = tot_w = correct = 0.0
+    for idx in batches:
+        xb = model_input(take_rows(X, idx), transform)
+        logits = model(xb)
+        wb = wt[idx]
+        per_row = F.cross_entropy(logits, yt[idx], reduction="none")
+        loss = (per_row * wb).sum() / wb.sum().clamp_min(1e-12)
+        if penalty is not None:
+            loss = loss + penalty(model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            tot_loss += float((per_row * wb).sum())
+            tot_w += float(wb.sum())
+            correct += float((logits.argmax(1) == yt[idx]).sum())
+    return tot_loss, tot_w, correct
+
+
+def _val_scores(model: Any, X_val: Any, yv: np.ndarray, transform: Callable | None) -> tuple[float, float]:
+    """(log loss, accuracy) on the validation rows."""
+    proba = predict_proba(model, X_val, transform=transform)
+    p_true = proba[np.arange(len(yv)), yv.astype(np.int64)]
+    return float(-np.log(np.clip(p_true, 1e-12, 1.0)).mean()), float((proba.argmax(1) == yv).mean())
 
 
 # -- scikit-learn -----------------------------------------------------------------------------
