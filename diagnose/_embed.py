@@ -72,6 +72,45 @@ def _last_linear_name(model: Any) -> str:
     return names[-1]
 
 
+def _check_embed_params(model: Any, images: Any, batch_size: Any, transform: Callable | None) -> Any:
+    """Validate embed's arguments; return the images (loaded from paths, checked unless a transform is given)."""
+    if not is_torch_model(model):
+        raise ParameterError(
+            f"embed needs a torch nn.Module. Got {type(model).__name__} instead. For tabular models, "
+            "pass features= to find_slices (they are embedded with FeatureEmbedder)."
+        )
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ParameterError(f"The 'batch_size' parameter of embed must be an int >= 1. Got {batch_size!r} instead.")
+    if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
+        images = load_images(images)
+    if transform is None:
+        from curakit.validation import check_images
+
+        images = check_images(images)
+    if len(images) == 0:
+        raise DataError("embed got 0 images. Pass at least one image.")
+    return images
+
+
+def _capture_hook(module: Any, captured: list[Any], *, layer_input: bool) -> Any:
+    """Register a hook that stores the module's input (``layer_input``) or output in ``captured``
+    and stops the forward pass; return its handle."""
+    if layer_input:
+
+        def hook(_mod, args):
+            captured.append(args[0].detach())
+            raise _Captured
+
+        return module.register_forward_pre_hook(hook)
+
+    def hook_out(_mod, _args, output):
+        out = output[0] if isinstance(output, (tuple, list)) else output
+        captured.append(out.detach())
+        raise _Captured
+
+    return module.register_forward_hook(hook_out)
+
+
 def embed(
     model: Any,
     images: Any,
@@ -93,43 +132,13 @@ def embed(
     batch_size : rows per forward pass.
     transform : callable from a uint8 batch to the model's input (default: float [0, 1], NCHW).
     """
-    if not is_torch_model(model):
-        raise ParameterError(
-            f"embed needs a torch nn.Module. Got {type(model).__name__} instead. For tabular models, "
-            "pass features= to find_slices (they are embedded with FeatureEmbedder)."
-        )
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ParameterError(f"The 'batch_size' parameter of embed must be an int >= 1. Got {batch_size!r} instead.")
-    if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
-        images = load_images(images)
-    if transform is None:
-        from curakit.validation import check_images
-
-        images = check_images(images)
+    images = _check_embed_params(model, images, batch_size, transform)
     n = len(images)
-    if n == 0:
-        raise DataError("embed got 0 images. Pass at least one image.")
     torch = import_optional("torch")
     name = _last_linear_name(model) if layer is None else layer
     module = resolve_layer(model, name)
     captured: list[Any] = []
-
-    if layer is None:
-
-        def hook(_mod, args):
-            captured.append(args[0].detach())
-            raise _Captured
-
-        handle = module.register_forward_pre_hook(hook)
-    else:
-
-        def hook(_mod, _args, output):
-            out = output[0] if isinstance(output, (tuple, list)) else output
-            captured.append(out.detach())
-            raise _Captured
-
-        handle = module.register_forward_hook(hook)
-
+    handle = _capture_hook(module, captured, layer_input=layer is None)
     was_training = model.training
     model.eval()
     dev = torch.device(device) if device else next((p.device for p in model.parameters()), torch.device("cpu"))
