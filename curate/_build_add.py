@@ -28,25 +28,7 @@ __all__ = ["augmented_source"]
 
 def augmented_source(b: Any, aug: Any, parents: str, prefix: str | None, k: int) -> _Source:
     """The rows of an AugmentedSet / oversample tuple as a source, with lineage mapped to builder row ids."""
-    if isinstance(aug, tuple) and len(aug) == 3 and isinstance(aug[2], pd.DataFrame):
-        X, labels, manifest = aug
-        what = "oversample output"
-        keep = (manifest["operation"].astype(str) != "original").to_numpy()
-        if len(manifest) != len(labels):
-            raise DataError(
-                f"The {what} has {len(labels)} labels but {len(manifest)} provenance rows. Pass the tuple returned by augment.oversample."
-            )
-        images = None
-    elif hasattr(aug, "manifest") and hasattr(aug, "labels"):
-        what = type(aug).__name__
-        manifest, labels = aug.manifest, aug.labels
-        X, images = getattr(aug, "X", None), getattr(aug, "images", None)
-        keep = None
-    else:
-        raise ParameterError(
-            f"{OWNER}.add takes an augment.AugmentedSet or the (X2, y2, prov) tuple of augment.oversample. "
-            f"Got {type(aug).__name__} instead."
-        )
+    what, X, images, labels, manifest, keep = _unpack(aug)
     if not isinstance(manifest, pd.DataFrame):
         raise DataError(f"The {what} has no manifest DataFrame. Pass the object augment returned.")
     missing = [c for c in LINEAGE_COLUMNS if c not in manifest.columns]
@@ -54,41 +36,9 @@ def augmented_source(b: Any, aug: Any, parents: str, prefix: str | None, k: int)
         raise DataError(f"The {what} manifest lacks lineage column(s) {missing}. Pass the object augment returned.")
     labels = np.asarray(labels)
     if b.kind == "images":
-        if images is None:
-            raise DataError(f"The {what} has no images but this builder holds image sets. Add an image AugmentedSet.")
-        images = check_images(images, "augmented images")
-        if images.shape[1:] != b.old.images.shape[1:]:
-            raise DataError(
-                f"augmented images are shaped {images.shape[1:]} but the sources {b.old.images.shape[1:]}. "
-                "Augment images of the same shape."
-            )
-        n = len(images)
-        if len(labels) != n or len(manifest) != n:
-            raise DataError(
-                f"augmented images and labels differ in length (images={n}, labels={len(labels)}, "
-                f"manifest={len(manifest)}). Pass one label and one manifest row per image."
-            )
+        images = _check_aug_images(b, what, images, labels, manifest)
     else:
-        if X is None:
-            raise DataError(f"The {what} has no tabular rows (.X) but this builder holds tables. Add a tabular set.")
-        if isinstance(X, np.ndarray):
-            if X.ndim != 2 or X.shape[1] != len(b.features):
-                raise DataError(
-                    f"The {what} rows are shaped {X.shape} but the builder has {len(b.features)} features. "
-                    "Pass a DataFrame with the feature columns."
-                )
-            X = pd.DataFrame(X, columns=b.features)
-        if not isinstance(X, pd.DataFrame):
-            raise DataError(f"The {what} rows must be a DataFrame. Got {type(X).__name__} instead.")
-        absent = [str(c) for c in b.features if c not in X.columns]
-        if absent:
-            raise DataError(f"The {what} rows lack feature column(s) {absent}. Augment rows with the same features.")
-        n = len(X)
-        if len(labels) != n or len(manifest) != n:
-            raise DataError(
-                f"augmented rows and labels differ in length (rows={n}, labels={len(labels)}, "
-                f"manifest={len(manifest)}). Pass one label and one manifest row per row."
-            )
+        X = _check_aug_rows(b, what, X, labels, manifest)
     if keep is not None:
         pos = np.flatnonzero(keep)
         manifest = manifest.iloc[pos].reset_index(drop=True)
@@ -100,7 +50,74 @@ def augmented_source(b: Any, aug: Any, parents: str, prefix: str | None, k: int)
     if b.kind == "tabular":
         frame[b.target] = labels
     _check_labels(frame[b.target], "augmented data", b.target)
+    return _lineage_source(b, what, manifest, frame, images, parents, prefix, k)
 
+
+def _unpack(aug: Any) -> tuple[str, Any, Any, Any, Any, np.ndarray | None]:
+    """(what, X, images, labels, manifest, keep mask or None) of an AugmentedSet / oversample tuple."""
+    if isinstance(aug, tuple) and len(aug) == 3 and isinstance(aug[2], pd.DataFrame):
+        X, labels, manifest = aug
+        what = "oversample output"
+        keep = (manifest["operation"].astype(str) != "original").to_numpy()
+        if len(manifest) != len(labels):
+            raise DataError(
+                f"The {what} has {len(labels)} labels but {len(manifest)} provenance rows. Pass the tuple returned by augment.oversample."
+            )
+        return what, X, None, labels, manifest, keep
+    if hasattr(aug, "manifest") and hasattr(aug, "labels"):
+        return (type(aug).__name__, getattr(aug, "X", None), getattr(aug, "images", None), aug.labels, aug.manifest,
+                None)
+    raise ParameterError(
+        f"{OWNER}.add takes an augment.AugmentedSet or the (X2, y2, prov) tuple of augment.oversample. "
+        f"Got {type(aug).__name__} instead."
+    )
+
+
+def _check_aug_images(b: Any, what: str, images: Any, labels: np.ndarray, manifest: pd.DataFrame) -> np.ndarray:
+    if images is None:
+        raise DataError(f"The {what} has no images but this builder holds image sets. Add an image AugmentedSet.")
+    images = check_images(images, "augmented images")
+    if images.shape[1:] != b.old.images.shape[1:]:
+        raise DataError(
+            f"augmented images are shaped {images.shape[1:]} but the sources {b.old.images.shape[1:]}. "
+            "Augment images of the same shape."
+        )
+    n = len(images)
+    if len(labels) != n or len(manifest) != n:
+        raise DataError(
+            f"augmented images and labels differ in length (images={n}, labels={len(labels)}, "
+            f"manifest={len(manifest)}). Pass one label and one manifest row per image."
+        )
+    return images
+
+
+def _check_aug_rows(b: Any, what: str, X: Any, labels: np.ndarray, manifest: pd.DataFrame) -> pd.DataFrame:
+    if X is None:
+        raise DataError(f"The {what} has no tabular rows (.X) but this builder holds tables. Add a tabular set.")
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2 or X.shape[1] != len(b.features):
+            raise DataError(
+                f"The {what} rows are shaped {X.shape} but the builder has {len(b.features)} features. "
+                "Pass a DataFrame with the feature columns."
+            )
+        X = pd.DataFrame(X, columns=b.features)
+    if not isinstance(X, pd.DataFrame):
+        raise DataError(f"The {what} rows must be a DataFrame. Got {type(X).__name__} instead.")
+    absent = [str(c) for c in b.features if c not in X.columns]
+    if absent:
+        raise DataError(f"The {what} rows lack feature column(s) {absent}. Augment rows with the same features.")
+    n = len(X)
+    if len(labels) != n or len(manifest) != n:
+        raise DataError(
+            f"augmented rows and labels differ in length (rows={n}, labels={len(labels)}, "
+            f"manifest={len(manifest)}). Pass one label and one manifest row per row."
+        )
+    return X
+
+
+def _lineage_source(b: Any, what: str, manifest: pd.DataFrame, frame: pd.DataFrame, images: Any, parents: str,
+                    prefix: str | None, k: int) -> _Source:
+    """The source, with parent positions mapped to builder row ids and each child's time its first parent's."""
     source = b.old if parents == "old" else b.new
     parent_lists = _parent_positions(manifest)
     first = np.array([p[0] if p else -1 for p in parent_lists], dtype=np.int64)
