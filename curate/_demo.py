@@ -134,9 +134,7 @@ def run_demo(
 
 def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int | None, n_fill: int | None,
          tolerance: float, progress: bool | None) -> DemoResult:
-    import augment
     import curate
-    import diagnose
     from curakit.seeds import child_seed
     from curate.datasets import load_digits_drift
 
@@ -155,77 +153,30 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
         progress=progress))
 
     # 2. diagnose on the new labelled batch
-    def _diagnose():
-        new_emb = diagnose.embed(incumbent, scen.new["images"])
-        old_emb = diagnose.embed(incumbent, scen.old["images"])
-        from curakit.adapters import predict_proba
-
-        proba = predict_proba(incumbent, scen.new["images"])
-        return diagnose.find_slices(
-            scen.new["labels"], proba.argmax(1), proba=proba, embeddings=new_emb, train_embeddings=old_emb,
-            methods=["confusion", "clusters"], random_state=random_state,
-        )
-
-    diagnosis = _timed(timings, "diagnose", _diagnose)
+    diagnosis = _timed(timings, "diagnose", lambda: _diagnose(incumbent, scen, random_state))
     weak = [s for s in diagnosis.slices if s.method == "clusters"][:3] or diagnosis.slices[:3]
     logger.info("diagnosis: %d slices; filling %s", len(diagnosis.slices), [s.id for s in weak])
 
     # 3. fill the worst slices (a generated image that duplicates a holdout image is refused)
     eval_sets = {"old": scen.source("old_test"), "new": scen.source("new_test")}
-
-    def _fill():
-        return augment.offline(
-            scen.new["images"], scen.new["labels"], DEMO_PIPELINE, select=weak, n=n_fill,
-            out_dir=out / "augmented", random_state=random_state, eval_sets=eval_sets, progress=progress,
-        )
-
-    filled = _timed(timings, "augment", _fill)
+    filled = _timed(timings, "augment", lambda: _fill(scen, weak, n_fill, out, random_state, eval_sets, progress))
 
     # 4. build the new training set
-
-    def _build():
-        return (
-            curate.TrainingSetBuilder(scen.source("old"), scen.source("new"), target="labels")
-            .add(filled, parents="new")
-            .exclude(eval_sets)
-            .split(validation=0.15)  # early stopping; a parent and its fills stay on one side
-            .build(random_state=random_state)
-        )
-
-    ts = _timed(timings, "build", _build)
+    ts = _timed(timings, "build", lambda: _build(scen, filled, eval_sets, random_state))
 
     # 5-6. retrain and compare (do_nothing = the incumbent)
-    def _compare():
-        return curate.compare_strategies(
-            incumbent, ts, strategies=["do_nothing", "continue_all", "scratch_all"], eval_sets=eval_sets,
-            slices=weak, random_state=random_state, epochs=epochs, lr=3e-3,
-        )
-
-    comparison = _timed(timings, "retrain", _compare)
+    comparison = _timed(timings, "retrain", lambda: curate.compare_strategies(
+        incumbent, ts, strategies=["do_nothing", "continue_all", "scratch_all"], eval_sets=eval_sets,
+        slices=weak, random_state=random_state, epochs=epochs, lr=3e-3,
+    ))
 
     # 7. gate and registry
     registry = curate.Registry(out / "registry")
     gate = curate.Gate(min_gain_new=0.0, max_drop_old=tolerance)
-
-    def _promote():
-        # the incumbent is the champion the candidates must beat
-        registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, metric="accuracy",
-                          strategy="incumbent", champion=True, note="incumbent trained on the old data")
-        candidates = comparison.frame[comparison.frame["strategy"] != "do_nothing"]
-        best_name = str(candidates.sort_values(["new"], ascending=[False], kind="mergesort").iloc[0]["strategy"])
-        return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
-
-    best_name, decision = _timed(timings, "promote", _promote)
+    best_name, decision = _timed(timings, "promote", lambda: _promote(registry, incumbent, comparison, gate))
 
     # 8. outputs
-    def _write():
-        ts.save(out / "training_set")
-        diagnosis.save(out / "diagnosis.json")
-        table = comparison.frame
-        atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
-        return table
-
-    table = _timed(timings, "write", _write)
+    table = _timed(timings, "write", lambda: _write(out, ts, diagnosis, comparison))
     timings["total"] = time.perf_counter() - t0
     metrics = {
         "candidate": best_name,
@@ -245,3 +196,55 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     write_demo_report(out / "report.html", scen=scen, diagnosis=diagnosis, weak=weak, filled=filled, ts=ts,
                       comparison=comparison, decision=decision, registry=registry, result=result)
     return result
+
+
+def _diagnose(incumbent: Any, scen: Any, random_state: int) -> Any:
+    import diagnose
+    from curakit.adapters import predict_proba
+
+    new_emb = diagnose.embed(incumbent, scen.new["images"])
+    old_emb = diagnose.embed(incumbent, scen.old["images"])
+    proba = predict_proba(incumbent, scen.new["images"])
+    return diagnose.find_slices(
+        scen.new["labels"], proba.argmax(1), proba=proba, embeddings=new_emb, train_embeddings=old_emb,
+        methods=["confusion", "clusters"], random_state=random_state,
+    )
+
+
+def _fill(scen: Any, weak: list[Any], n_fill: int, out: Path, random_state: int, eval_sets: dict[str, Any],
+          progress: bool | None) -> Any:
+    import augment
+
+    return augment.offline(
+        scen.new["images"], scen.new["labels"], DEMO_PIPELINE, select=weak, n=n_fill,
+        out_dir=out / "augmented", random_state=random_state, eval_sets=eval_sets, progress=progress,
+    )
+
+
+def _build(scen: Any, filled: Any, eval_sets: dict[str, Any], random_state: int) -> Any:
+    import curate
+
+    return (
+        curate.TrainingSetBuilder(scen.source("old"), scen.source("new"), target="labels")
+        .add(filled, parents="new")
+        .exclude(eval_sets)
+        .split(validation=0.15)  # early stopping; a parent and its fills stay on one side
+        .build(random_state=random_state)
+    )
+
+
+def _promote(registry: Any, incumbent: Any, comparison: Any, gate: Any) -> tuple[str, Any]:
+    # the incumbent is the champion the candidates must beat
+    registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, metric="accuracy",
+                      strategy="incumbent", champion=True, note="incumbent trained on the old data")
+    candidates = comparison.frame[comparison.frame["strategy"] != "do_nothing"]
+    best_name = str(candidates.sort_values(["new"], ascending=[False], kind="mergesort").iloc[0]["strategy"])
+    return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
+
+
+def _write(out: Path, ts: Any, diagnosis: Any, comparison: Any) -> pd.DataFrame:
+    ts.save(out / "training_set")
+    diagnosis.save(out / "diagnosis.json")
+    table = comparison.frame
+    atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
+    return table
