@@ -303,13 +303,17 @@ def _import_estimator(path: str, params: Mapping[str, Any]) -> Any:
             f"Recipe key 'model.estimator' names {path!r}, which cannot be imported. Give a class path such as "
             "'sklearn.linear_model.LogisticRegression'."
         ) from None
+    import sys
+
     from sklearn.base import BaseEstimator
 
-    if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
-        # a recipe is data: it may name an estimator class, never a function to call (os.system)
+    torch = sys.modules.get("torch")
+    kinds = (BaseEstimator,) + ((torch.nn.Module,) if torch is not None else ())
+    if not (isinstance(cls, type) and issubclass(cls, kinds)):
+        # a recipe is data: it may name a model class, never a function to call (os.system)
         raise ParameterError(
-            f"Recipe key 'model.estimator' names {path!r}, which is not a scikit-learn estimator class. Give a "
-            "class path such as 'sklearn.linear_model.LogisticRegression'."
+            f"Recipe key 'model.estimator' names {path!r}, which is not a scikit-learn estimator or torch nn.Module "
+            "class. Give a class path such as 'sklearn.linear_model.LogisticRegression'."
         )
     try:
         return cls(**dict(params))

@@ -12,6 +12,6 @@ def test_a_recipe_cannot_run_a_shell_command(tmp_path):
         "data": {"scenario": "digits_drift"},
         "model": {"source": "estimator", "estimator": "os.system", "params": {"command": f"touch {canary}"}},
     }
-    with pytest.raises(ParameterError, match="not a scikit-learn estimator class"):
+    with pytest.raises(ParameterError, match="not a scikit-learn estimator or torch nn.Module class"):
         run_recipe(recipe, output=tmp_path / "out")
     assert not canary.exists()
