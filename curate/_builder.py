@@ -28,21 +28,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment import LINEAGE_COLUMNS
-from curakit import dedup as _dedup
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import child_seed, resolve_seed
 from curakit.validation import check_choice, check_images
 
-from ._build_add import augmented_source
-from ._build_manifest import categorical, count_by, parent_groups
-from ._build_search import Scorer, downsample_pixels, is_classification
-from ._build_sources import OWNER
-from ._build_sources import Source as _Source
-from ._build_sources import check_fraction as _check_fraction
-from ._build_sources import check_labels as _check_labels
-from ._build_sources import is_float as _is_float
-from ._build_sources import is_image_source as _is_image_source
+from ._build import steps as _steps
+from ._build.add import augmented_source
+from ._build.search import Scorer, is_classification
+from ._build.sources import OWNER
+from ._build.sources import Source as _Source
+from ._build.sources import check_fraction as _check_fraction
+from ._build.sources import check_labels as _check_labels
+from ._build.sources import is_float as _is_float
+from ._build.sources import is_image_source as _is_image_source
 from ._trainingset import TrainingSet
 from ._windows import TimeAxis, WindowSpec, _make_window, parse_time, parse_window
 
@@ -550,436 +548,28 @@ class TrainingSetBuilder:
         logger.info("built %r", ts)
         return ts
 
-    # -- window ------------------------------------------------------------------------------
-    def _span_desc(self, t_sel: np.ndarray, spec: WindowSpec) -> str:
-        if self._axis.kind == "order" or len(t_sel) == 0:
-            return spec.label()
-        return f"{self._axis.format(t_sel.min())}..{self._axis.format(t_sel.max())}"
-
-    def _do_window(self, seed: int):
-        plan = self._plan.window
-        all_old = np.arange(len(self.old), dtype=np.int64)
-        all_new = np.arange(len(self.new), dtype=np.int64)
-        if plan is None:
-            return all_old, all_new, None, None
-        owner = f"{OWNER}.window"
-        t_all = np.concatenate([self.old.t, self.new.t])
-        info: dict[str, Any]
-        if plan["mode"] == "auto":
-            spec, info = self._search_window(plan, t_all, seed)
-        else:
-            spec = plan["spec"]
-            info = {"mode": "fixed"}
-        m = spec.mask(t_all, self._axis, owner)
-        n_old = len(self.old)
-        old_in, new_in = np.flatnonzero(m[:n_old]), np.flatnonzero(m[n_old:])
-        if len(old_in) + len(new_in) == 0:
-            raise DataError(f"window({spec.label()}) selects no rows of old or new data. Widen the window or check the time column.")
-        desc = self._span_desc(t_all[m], spec)
-        info.update({"window": spec.label(), "spec": spec.to_dict(), "span": desc,
-                     "rows": {"old": int(len(old_in)), "new": int(len(new_in))}})
-        return old_in, new_in, desc, info
-
-    def _rows_xy(self, parts: list[tuple[_Source, np.ndarray]]):
-        y = np.concatenate([src.frame[self.target].to_numpy()[rows] for src, rows in parts])
-        if self.kind == "images":
-            return np.concatenate([src.images[rows] for src, rows in parts]), y
-        X = pd.concat([src.frame[self.features].iloc[rows] for src, rows in parts], ignore_index=True)
-        return X, y
-
-    def _cap(self, parts: list[tuple[_Source, np.ndarray]], max_rows: int, rng: np.random.Generator):
-        total = sum(len(r) for _, r in parts)
-        if total <= max_rows:
-            return parts
-        pick = np.zeros(total, dtype=bool)
-        pick[rng.choice(total, size=max_rows, replace=False)] = True
-        out, at = [], 0
-        for src, rows in parts:
-            out.append((src, rows[pick[at : at + len(rows)]]))
-            at += len(rows)
-        return out
-
-    def _holdout_split(self, rows: np.ndarray, t: np.ndarray, holdout: float, method: str):
-        """(train rows, test rows): the latest ``holdout`` fraction of ``rows`` by time is the test."""
-        k = int(round(holdout * len(rows)))
-        if len(rows) < 2 or k < 1 or k >= len(rows):
-            raise DataError(
-                f"{OWNER}.{method} search needs new rows to hold out: {len(rows)} new row(s) with holdout={holdout}. "
-                "Pass more new data or a larger holdout."
-            )
-        order = np.argsort(t[rows], kind="stable")
-        return np.sort(rows[order[:-k]]), np.sort(rows[order[-k:]])
-
-    def _search_window(self, plan: dict[str, Any], t_all: np.ndarray, seed: int):
-        owner = f"{OWNER}.window"
-        n_old = len(self.old)
-        _, test_new = self._holdout_split(np.arange(len(self.new)), self.new.t, plan["holdout"], "window")
-        rng = np.random.default_rng(seed)
-        pool = np.ones(len(t_all), dtype=bool)
-        pool[n_old + test_new] = False
-        ref = t_all[pool].max()
-        test_parts = self._cap([(self.new, test_new)], plan["max_rows"], rng)
-        X_test, y_test = self._rows_xy(test_parts)
-        results = []
-        for spec in plan["candidates"]:
-            m = spec.mask(t_all, self._axis, owner, ref=ref) & pool
-            o, nw = np.flatnonzero(m[:n_old]), np.flatnonzero(m[n_old:])
-            entry = {"window": spec.label(), "train_rows": int(len(o) + len(nw)), "score": None}
-            if len(o) + len(nw) > 0:
-                parts = self._cap([(self.old, o), (self.new, nw)], plan["max_rows"], np.random.default_rng(seed))
-                X_tr, y_tr = self._rows_xy(parts)
-                entry["score"] = plan["scorer"](X_tr, y_tr, X_test, y_test)
-            results.append(entry)
-        scored = [(k, r["score"]) for k, r in enumerate(results) if r["score"] is not None and np.isfinite(r["score"])]
-        if not scored:
-            raise DataError(
-                f"No candidate window of {owner}('auto') holds rows before the latest period. Pass wider candidates."
-            )
-        best = max(scored, key=lambda kv: (kv[1], -kv[0]))[0]
-        info = {"mode": "auto", "candidates": results, "chosen": results[best]["window"],
-                "holdout": plan["holdout"], "holdout_rows": int(len(test_new)), "model": plan["scorer"].describe()}
-        return plan["candidates"][best], info
-
-    # -- mix -----------------------------------------------------------------------------------
-    def _alpha_sample(self, old_rows: np.ndarray, alpha: float, perm: np.ndarray, stratify: bool) -> np.ndarray:
-        """The first ``alpha`` share of ``old_rows`` in the seeded order ``perm`` (per class if stratified)."""
-        if not stratify:
-            k = int(round(alpha * len(old_rows)))
-            return np.sort(old_rows[perm[:k]])
-        y = self.old.frame[self.target].to_numpy()[old_rows[perm]]
-        codes, uniq = pd.factorize(y)
-        counts = np.bincount(codes, minlength=len(uniq))
-        quota = np.round(alpha * counts).astype(np.int64)
-        rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
-        return np.sort(old_rows[perm[rank < quota[codes]]])
-
-    def _do_mix(self, old_in: np.ndarray, new_in: np.ndarray, seed: int):
-        plan = self._plan.mix
-        if plan is None:
-            return old_in, None, None
-        rng = np.random.default_rng(seed)
-        perm = rng.permutation(len(old_in))
-        info: dict[str, Any] = {"stratify": plan["stratify"], "old_rows_available": int(len(old_in))}
-        if plan["mode"] == "auto":
-            alpha = self._search_alpha(plan, old_in, new_in, perm, seed, info)
-        else:
-            alpha = plan["alpha"]
-            info["mode"] = "fixed"
-        sel = self._alpha_sample(old_in, alpha, perm, plan["stratify"])
-        info.update({"alpha": alpha, "old_rows": int(len(sel))})
-        return sel, alpha, info
-
-    def _search_alpha(self, plan, old_in, new_in, perm, seed, info) -> float:
-        train_new, test_new = self._holdout_split(new_in, self.new.t, plan["holdout"], "mix")
-        rng = np.random.default_rng(child_seed(seed, "cap"))
-        X_test, y_test = self._rows_xy(self._cap([(self.new, test_new)], plan["max_rows"], rng))
-        scores = []
-        for alpha in plan["grid"]:
-            old_rows = self._alpha_sample(old_in, alpha, perm, plan["stratify"])
-            parts = self._cap([(self.new, train_new), (self.old, old_rows)], plan["max_rows"],
-                              np.random.default_rng(child_seed(seed, "cap-train")))
-            X_tr, y_tr = self._rows_xy(parts)
-            scores.append(plan["scorer"](X_tr, y_tr, X_test, y_test))
-        finite = [(k, s) for k, s in enumerate(scores) if np.isfinite(s)]
-        if not finite:
-            raise DataError(f"{OWNER}.mix('auto') scored no alpha (every score was NaN). Check the model or score=.")
-        best = max(finite, key=lambda kv: (kv[1], -kv[0]))[0]
-        info.update({"mode": "auto", "grid": list(plan["grid"]), "scores": scores, "holdout": plan["holdout"],
-                     "holdout_rows": int(len(test_new)), "model": plan["scorer"].describe()})
-        if len(old_in) == 0:
-            logger.warning("mix(alpha='auto'): no old rows inside the window; alpha has no effect")
-        return float(plan["grid"][best])
-
-    # -- rehearse --------------------------------------------------------------------------------
-    def _do_rehearse(self, old_in: np.ndarray, new_in: np.ndarray, seed: int):
-        plan = self._plan.rehearse
-        if plan is None:
-            return None, None
-        mask = np.ones(len(self.old), dtype=bool)
-        mask[old_in] = False
-        cand = np.flatnonzero(mask)
-        n = plan["n"] if plan["n"] is not None else int(round(plan["fraction"] * len(self.old)))
-        if n < 1:
-            raise DataError(f"rehearse(fraction={plan['fraction']}) selects no rows of {len(self.old)} old rows. Raise fraction.")
-        if n > len(cand):
-            raise DataError(
-                f"rehearse asks for {n} old rows but only {len(cand)} old rows are left out of the training set "
-                "by window() / mix(). Lower n or fraction."
-            )
-        rng = np.random.default_rng(seed)
-        how = plan["how"]
-        if how == "random":
-            pick = np.sort(rng.choice(cand, size=n, replace=False))
-        elif how == "class_balanced":
-            pick = self._class_balanced(cand, n, rng)
-        else:
-            pick = self._nearest(cand, new_in, n, plan["max_candidates"], rng)
-        y = self.old.frame[self.target].to_numpy()[pick]
-        by_class = pd.Series(y).value_counts(sort=False)
-        info = {"how": how, "rows": int(len(pick)), "n": plan["n"], "fraction": plan["fraction"],
-                "candidates": int(len(cand)), "by_class": {str(k): int(v) for k, v in by_class.items()}}
-        return pick, info
-
-    def _class_balanced(self, cand: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        y = self.old.frame[self.target].to_numpy()[cand]
-        codes, uniq = pd.factorize(y, sort=True)
-        avail = np.bincount(codes, minlength=len(uniq))
-        take = np.zeros(len(uniq), dtype=np.int64)
-        left = n
-        while left > 0:
-            open_ = np.flatnonzero(take < avail)
-            share = max(1, left // len(open_))
-            for c in open_:
-                add = min(share, avail[c] - take[c], left)
-                take[c] += add
-                left -= add
-                if left == 0:
-                    break
-        picks = []
-        for c in range(len(uniq)):
-            members = cand[codes == c]
-            if take[c]:
-                picks.append(rng.choice(members, size=int(take[c]), replace=False))
-        return np.sort(np.concatenate(picks))
-
-    def _design(self, src: _Source, rows: np.ndarray, ref: _Source, ref_rows: np.ndarray) -> np.ndarray:
-        """Rows as float vectors: standardised numbers and one-hot top categories (tables), 8x8 pixels (images)."""
-        if self.kind == "images":
-            return downsample_pixels(src.images[rows]).astype(np.float64)
-        cols = []
-        for c in self.features:
-            s, r = src.frame[c].iloc[rows], ref.frame[c].iloc[ref_rows]
-            if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-                rv = r.to_numpy(dtype=np.float64, na_value=np.nan)
-                mu, sd = np.nanmean(rv) if np.isfinite(rv).any() else 0.0, np.nanstd(rv) if np.isfinite(rv).any() else 1.0
-                v = (s.to_numpy(dtype=np.float64, na_value=np.nan) - mu) / (sd if sd > 0 else 1.0)
-                cols.append(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)[:, None])
-            else:
-                top = r.astype(str).value_counts().index[:20]
-                sv = s.astype(str).to_numpy()
-                cols.append(np.stack([sv == v for v in top], axis=1).astype(np.float64) if len(top) else np.zeros((len(s), 0)))
-        return np.hstack(cols)
-
-    def _nearest(self, cand: np.ndarray, new_in: np.ndarray, n: int, max_candidates: int, rng) -> np.ndarray:
-        from scipy.spatial import cKDTree
-
-        if len(new_in) == 0:
-            raise DataError("rehearse(how='nearest') needs new rows inside the window to measure nearness. Widen the window.")
-        pool = np.sort(rng.choice(cand, size=max_candidates, replace=False)) if len(cand) > max_candidates else cand
-        if n > len(pool):
-            raise DataError(
-                f"rehearse(how='nearest') asks for {n} rows but considers at most {len(pool)} candidates. "
-                "Raise max_candidates or lower n."
-            )
-        anchors = np.sort(rng.choice(new_in, size=20_000, replace=False)) if len(new_in) > 20_000 else new_in
-        A = self._design(self.new, anchors, self.new, anchors)
-        B = self._design(self.old, pool, self.new, anchors)
-        dist, _ = cKDTree(A).query(B, k=1)
-        return np.sort(pool[np.argsort(dist, kind="stable")[:n]])
-
-    # -- leakage and dedup -------------------------------------------------------------------------
-    def _take(self, blocks, idx: np.ndarray):
-        """Feature rows (tables) or images at positions ``idx`` of the concatenated blocks."""
-        sizes = np.array([len(r) for _, _, r in blocks], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        which = np.searchsorted(starts, idx, side="right") - 1
-        order = np.argsort(which, kind="stable")
-        pieces = []
-        for b in np.unique(which):
-            _, src, rows = blocks[b]
-            local = rows[idx[which == b] - starts[b]]
-            pieces.append(src.images[local] if self.kind == "images" else src.frame[self.features].iloc[local])
-        if self.kind == "images":
-            out = np.concatenate(pieces) if pieces else np.zeros((0, *self.old.images.shape[1:]), np.uint8)
-            return out[np.argsort(order, kind="stable")]
-        out = pd.concat(pieces, ignore_index=True) if pieces else self.old.frame[self.features].iloc[:0]
-        return out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
-
-    def _block_keys(self, blocks) -> np.ndarray:
-        keys = []
-        for _, src, rows in blocks:
-            if self.kind == "images":
-                keys.append(_dedup.exact_keys(src.images, rows=rows))
-            else:
-                keys.append(_dedup.exact_keys(src.frame[self.features], rows=rows))
-        return np.concatenate(keys) if keys else np.zeros(0, np.uint64)
-
-    def _do_filters(self, blocks):
-        total = sum(len(r) for _, _, r in blocks)
-        drop = np.zeros(total, dtype=bool)
-        kind = "images" if self.kind == "images" else "frame"
-        tol_leak = self._plan.exclude_tolerance
-        dedup = self._plan.dedup
-        need_exact = (self._plan.eval_sets and tol_leak == 0.0) or (dedup is not None and dedup["tolerance"] == 0.0)
-        need_near = (self._plan.eval_sets and tol_leak > 0.0) or (dedup is not None and dedup["tolerance"] > 0.0)
-        keys = self._block_keys(blocks) if need_exact else None
-        X_all = self._take(blocks, np.arange(total)) if need_near else None
-        origin_of = np.concatenate([np.full(len(r), k) for k, (_, _, r) in enumerate(blocks)]) if total else np.zeros(0, int)
-        names = [name for name, _, _ in blocks]
-
-        leak_info = None
-        if self._plan.eval_sets:
-            by_set = {}
-            for name, ev in self._plan.eval_sets.items():
-                if tol_leak == 0.0:
-                    pairs = _dedup.matches_from_keys(
-                        keys, lambda r: self._take(blocks, r), _dedup.exact_keys(ev),
-                        lambda r, ev=ev: _dedup.take_kind(ev, r, kind), kind,
-                    )
-                    ci = pairs[:, 0]
-                else:
-                    scale = X_all if kind == "frame" else None  # training spread: eval sets may be tiny
-                    ci = _dedup.find_duplicates(X_all, ev, tolerance=tol_leak, scale_from=scale)[:, 0]
-                by_set[name] = int(len(ci))
-                drop[ci] = True
-            leak_info = {"tolerance": tol_leak, "near": tol_leak > 0, "matches_by_eval_set": by_set,
-                         "removed": int(drop.sum()), "removed_by_block": count_by(drop, origin_of, names)}
-            logger.info("leakage: removed %d training row(s) duplicating evaluation rows", int(drop.sum()))
-
-        dedup_info = None
-        if dedup is not None:
-            live = np.flatnonzero(~drop)
-            if dedup["tolerance"] == 0.0:
-                dup = _dedup.duplicated_from_keys(keys[live], lambda r: self._take(blocks, live[r]), kind)
-                dup_local = np.flatnonzero(dup)
-            else:
-                sub = X_all[live] if kind == "images" else X_all.iloc[live].reset_index(drop=True)
-                dup_local = np.flatnonzero(_dedup.duplicated(sub, tolerance=dedup["tolerance"]))
-            dmask = np.zeros(total, dtype=bool)
-            dmask[live[dup_local]] = True
-            drop |= dmask
-            dedup_info = {"tolerance": dedup["tolerance"], "near": dedup["tolerance"] > 0, "priority": names,
-                          "removed": int(dmask.sum()), "removed_by_block": count_by(dmask, origin_of, names)}
-            logger.info("dedup: removed %d duplicate row(s)", int(dmask.sum()))
-        keep, at = [], 0
-        for _, _, rows in blocks:
-            keep.append(~drop[at : at + len(rows)])
-            at += len(rows)
-        return keep, leak_info, dedup_info
-
-    # -- assembly ----------------------------------------------------------------------------------
-    def _assemble(self, blocks):
-        cols = ([self.target] if self.kind == "images" else [*self.features, self.target])
-        data: dict[str, Any] = {}
-        for c in cols:
-            data[c] = pd.concat([src.frame[c].take(rows) for _, src, rows in blocks], ignore_index=True)
-        if self.time is not None:
-            data[self.time] = pd.concat([src.time_values.take(rows) for _, src, rows in blocks], ignore_index=True)
-        frame = pd.DataFrame(data, copy=False)
-        images = np.concatenate([src.images[rows] for _, src, rows in blocks]) if self.kind == "images" else None
-        return frame, images
-
-    def _manifest(self, blocks, win_desc, mix_alpha, seeds) -> pd.DataFrame:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        win = f" in window {win_desc}" if win_desc else ""
-        mix = self._plan.mix
-        strat = f", stratified by {self.target}" if mix and mix["stratify"] else ""
-        reh = self._plan.rehearse
-        n = sum(len(r) for _, _, r in blocks)
-        pieces: dict[str, list[Any]] = {c: [] for c in LINEAGE_COLUMNS}
-        ids = []
-        seed_vals, seed_na = [], []
-        for name, src, rows in blocks:
-            k = len(rows)
-            if src.manifest is not None:
-                man = src.manifest.iloc[rows]
-                for c in LINEAGE_COLUMNS:
-                    if c not in ("row_id", "seed"):
-                        pieces[c].append(man[c].astype(str).to_numpy())
-                ids.append(pa.array(man["row_id"].astype(str).tolist(), pa.string()))
-                seeds_aug = pd.array(man["seed"], dtype="Int64")
-                seed_vals.append(seeds_aug.to_numpy(dtype=np.int64, na_value=0))
-                seed_na.append(seeds_aug.isna())
-                continue
-            origin = src.name
-            if name == "replay":
-                reason, s = f"replay buffer ({reh['how']})", seeds["rehearse"]
-            elif name == "old" and mix_alpha is not None:
-                reason = f"old data sampled at alpha={mix_alpha:g}{strat}" + (f" from window {win_desc}" if win_desc else "")
-                s = seeds["mix"]
-            else:
-                reason, s = f"{origin} data{win}", None
-            for c, v in (("origin", origin), ("source", origin), ("parent_ids", "[]"), ("operation", "original"),
-                         ("params", "{}"), ("slice_ids", "[]"), ("reason", reason)):
-                pieces[c].append((v, k))
-            ids.append(pc.binary_join_element_wise(pa.scalar(f"{origin}:"), pc.cast(pa.array(rows), pa.string()), ""))
-            seed_vals.append(np.full(k, 0 if s is None else s, dtype=np.int64))
-            seed_na.append(np.full(k, s is None))
-        row_id = pd.Series(pd.array(pa.chunked_array(ids, pa.string()), dtype="str"))
-        out: dict[str, Any] = {"row_id": row_id}
-        for c in LINEAGE_COLUMNS:
-            if c not in ("row_id", "seed"):
-                out[c] = categorical(pieces[c], n)
-        out["seed"] = pd.arrays.IntegerArray(np.concatenate(seed_vals), np.concatenate(seed_na))
-        manifest = pd.DataFrame(out, columns=list(LINEAGE_COLUMNS), copy=False)
-        return manifest
-
-    def _weights(self, blocks):
-        n = sum(len(r) for _, _, r in blocks)
-        plan = self._plan.recency
-        if plan is None:
-            return np.ones(n), None
-        span = float(self._axis.span(plan["half_life"], f"{OWNER}.recency", "half_life"))
-        t_max = max(self.old.t.max(), self.new.t.max())
-        t = np.concatenate([src.t[rows] for _, src, rows in blocks]).astype(np.float64)
-        age = np.maximum(float(t_max) - t, 0.0)
-        w = np.power(0.5, age / span)
-        info = {"half_life": str(plan["half_life"]), "reference": self._axis.format(t_max),
-                "min_weight": float(w.min()) if n else None, "mean_weight": float(w.mean()) if n else None}
-        return w, info
-
-    def _do_split(self, blocks, manifest: pd.DataFrame, seed: int):
-        n = len(manifest)
-        plan = self._plan.split
-        if plan is None or n == 0:
-            return np.zeros(n, dtype=np.int8), None
-        group = np.arange(n, dtype=np.int64)
-        aug_rows = np.flatnonzero(manifest["operation"].to_numpy() != "original")
-        if len(aug_rows):
-            group = parent_groups(manifest, aug_rows)
-        t = np.concatenate([src.t[rows] for _, src, rows in blocks]).astype(np.float64)
-        codes, uniq = pd.factorize(group)
-        sizes = np.bincount(codes)
-        target = int(round(plan["validation"] * n))
-        if plan["how"] == "random":
-            order = np.random.default_rng(seed).permutation(len(uniq))
-        else:
-            gtime = np.full(len(uniq), -np.inf)
-            np.maximum.at(gtime, codes, t)
-            order = np.argsort(-gtime, kind="stable")
-        cum = np.cumsum(sizes[order])
-        val_groups = order[cum <= target]
-        if len(val_groups) == 0 and target > 0:
-            val_groups = order[:1]
-        is_val = np.zeros(len(uniq), dtype=bool)
-        is_val[val_groups] = True
-        split = is_val[codes].astype(np.int8)
-        info = {"validation": plan["validation"], "how": plan["how"], "val_rows": int(split.sum()),
-                "groups": int(len(uniq)), "grouped_by": "root parent id"}
-        return split, info
-
-    def _fit_preprocess(self, frame: pd.DataFrame, train: np.ndarray):
-        plan = self._plan.preprocess
-        if plan is None:
-            return None, None
-        from sklearn.base import clone
-
-        from ._preprocess import default_preprocessor, preprocessor_to_dict
-
-        rows = frame.loc[train, self.features]
-        if plan["steps"] is None:
-            pre = default_preprocessor(rows, self.features, impute=plan["impute"], scale=plan["scale"])
-        else:
-            pre = clone(plan["steps"])
-        pre.fit(rows)
-        preprocessor_to_dict(pre)  # fail now, not at save time, when a step cannot be saved as JSON
-        names = [str(c) for c in getattr(pre, "get_feature_names_out", lambda: [])()]
-        info = {"steps": "default" if plan["steps"] is None else type(plan["steps"]).__name__,
-                "impute": plan["impute"], "scale": plan["scale"], "fitted_on": "train rows",
-                "fitted_rows": int(len(rows)), "output_features": names}
-        return pre, info
+    # -- the build steps (curate._build.steps) ---------------------------------------------
+    _span_desc = _steps.span_desc
+    _do_window = _steps.do_window
+    _rows_xy = _steps.rows_xy
+    _cap = _steps.cap
+    _holdout_split = _steps.holdout_split
+    _search_window = _steps.search_window
+    _alpha_sample = _steps.alpha_sample
+    _do_mix = _steps.do_mix
+    _search_alpha = _steps.search_alpha
+    _do_rehearse = _steps.do_rehearse
+    _class_balanced = _steps.class_balanced
+    _design = _steps.design
+    _nearest = _steps.nearest
+    _take = _steps.take
+    _block_keys = _steps.block_keys
+    _do_filters = _steps.do_filters
+    _assemble = _steps.assemble
+    _manifest = _steps.manifest
+    _weights = _steps.weights
+    _do_split = _steps.do_split
+    _fit_preprocess = _steps.fit_preprocess
 
 
 def _release_arrow_memory() -> None:

@@ -18,10 +18,10 @@ from augment import LINEAGE_COLUMNS
 from curakit.exceptions import DataError, ParameterError
 from curakit.validation import check_images
 
-from ._build_sources import OWNER
-from ._build_sources import Source as _Source
-from ._build_sources import check_labels as _check_labels
-from ._build_sources import json_list as _json_list
+from .sources import OWNER
+from .sources import Source as _Source
+from .sources import check_labels as _check_labels
+from .sources import json_list as _json_list
 
 __all__ = ["augmented_source"]
 

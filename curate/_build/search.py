@@ -90,7 +90,7 @@ class Scorer:
         head = LogisticRegression(max_iter=300) if self.classification else Ridge(alpha=1.0)
         if self.kind == "images":
             return head
-        from ._preprocess import default_preprocessor
+        from curate._preprocess import default_preprocessor
 
         return Pipeline([("prep", default_preprocessor(frame, self.features)), ("model", head)])
 
