@@ -117,19 +117,32 @@ def test_no_import_circles():
     assert not circles, "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
 
 
-def _too_long():
+#: Functions and classes still over the limit, with their current length: a ratchet. Each may only
+#: shrink; an entry must be removed once it fits (the test says so), and nothing new may join.
+STILL_TOO_LONG: dict[str, int] = {
+}
+
+
+def _lengths():
     for path in MODULES.values():
         for node in ast.walk(ast.parse(path.read_text())):
-            n = node.end_lineno - node.lineno + 1 if hasattr(node, "end_lineno") else 0
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and n > MAX_FUNCTION_LINES:
-                yield f"{path.relative_to(ROOT)}:{node.lineno} function {node.name} has {n} lines"
-            elif isinstance(node, ast.ClassDef) and n > MAX_CLASS_LINES:
-                yield f"{path.relative_to(ROOT)}:{node.lineno} class {node.name} has {n} lines"
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                limit = MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else MAX_FUNCTION_LINES
+                yield f"{path.relative_to(ROOT)}::{node.name}", node.end_lineno - node.lineno + 1, limit
 
 
 def test_functions_and_classes_fit_on_a_screen():
-    long = list(_too_long())
-    assert not long, "\n".join(long)
+    seen, bad = set(), []
+    for key, n, limit in _lengths():
+        allowed = STILL_TOO_LONG.get(key, limit)
+        if key in STILL_TOO_LONG:
+            seen.add(key)
+            if n <= limit:
+                bad.append(f"{key} now has {n} lines: remove it from STILL_TOO_LONG")
+        if n > allowed:
+            bad.append(f"{key} has {n} lines (limit {limit}" + (f", ratchet {allowed})" if key in STILL_TOO_LONG else ")"))
+    bad += [f"{key} is in STILL_TOO_LONG but no longer exists" for key in set(STILL_TOO_LONG) - seen]
+    assert not bad, "\n".join(bad)
 
 
 @pytest.mark.parametrize("pkg", PACKAGES)
