@@ -29,7 +29,8 @@ import pandas as pd
 from curakit.adapters import images_to_tensor, is_torch_model, resolve_layer
 from curakit.exceptions import DataError, NotFittedError, ParameterError
 from curakit.optional import import_optional
-from curakit.progress import progress
+from curakit.progress import progress as progress_bar_iter
+from curakit.validation import UNSET, renamed
 
 __all__ = ["FeatureEmbedder", "embed", "load_images"]
 
@@ -119,7 +120,8 @@ def embed(
     batch_size: int = 256,
     transform: Callable | None = None,
     device: str | None = None,
-    progress_bar: bool | None = None,
+    progress: bool | None = None,
+    progress_bar: Any = UNSET,
 ) -> np.ndarray:
     """Activations of one layer of a torch model for each image, as float32 (n, d).
 
@@ -131,7 +133,9 @@ def embed(
         ``None`` takes the *input* of the last ``nn.Linear`` (penultimate features).
     batch_size : rows per forward pass.
     transform : callable from a uint8 batch to the model's input (default: float [0, 1], NCHW).
+    progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name, deprecated).
     """
+    show = renamed("embed", "progress_bar", "progress", progress_bar, progress)
     images = _check_embed_params(model, images, batch_size, transform)
     n = len(images)
     torch = import_optional("torch")
@@ -146,7 +150,7 @@ def embed(
     starts = range(0, n, batch_size)
     try:
         with torch.no_grad():
-            for start in progress(starts, desc="embed", total=len(starts), enabled=progress_bar, unit="batch"):
+            for start in progress_bar_iter(starts, desc="embed", total=len(starts), enabled=show, unit="batch"):
                 xb = images_to_tensor(images[start : start + batch_size], transform).to(dev)
                 captured.clear()
                 try:

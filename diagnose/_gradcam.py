@@ -41,7 +41,7 @@ from curakit.io import atomic_path, atomic_write_text
 from curakit.optional import import_optional
 from curakit.progress import progress
 from curakit.records import check_schema_version, json_ready, plain_value
-from curakit.validation import check_choice, check_images
+from curakit.validation import UNSET, check_choice, check_images, renamed
 
 from ._slice import Slice
 
@@ -382,7 +382,7 @@ def _keep_examples(g, start, *, examples, n_examples, heap, kept_first, labels, 
 
 
 def _run_cams(torch, model, layer, imgs, labels, masks, boxes, *, batch_size, transform, method, target,
-              top_fraction, occlusion, keep_cams, n_examples, examples, progress_bar):
+              top_fraction, occlusion, keep_cams, n_examples, examples, show_progress):
     """Grad-CAM over all images in batches: per-image statistics, kept CAMs and example candidates."""
     n, H, W, _ = imgs.shape
     cam_module = import_optional("pytorch_grad_cam")
@@ -400,7 +400,7 @@ def _run_cams(torch, model, layer, imgs, labels, masks, boxes, *, batch_size, tr
     empty = 0
     try:
         starts = range(0, n, batch_size)
-        for start in progress(starts, desc="Grad-CAM", total=len(starts), enabled=progress_bar):
+        for start in progress(starts, desc="Grad-CAM", total=len(starts), enabled=show_progress):
             stop = min(start + batch_size, n)
             xb = images_to_tensor(imgs[start:stop], transform).to(device)
             b = _cam_batch(torch, cam, model, targets_mod, xb, labels[start:stop] if target == "label" else None,
@@ -530,7 +530,8 @@ def gradcam(
     examples: str = "worst",
     off_object_threshold: float = 0.5,
     diffuse_threshold: float | None = None,
-    progress_bar: bool | None = None,
+    progress: bool | None = None,
+    progress_bar: Any = UNSET,
 ) -> CamReport:
     """Grad-CAM statistics of ``model`` on ``images`` (see the module docstring).
 
@@ -548,7 +549,9 @@ def gradcam(
     keep_cams : also return every CAM (float32 (n, H, W)) in ``report.cams``.
     n_examples, examples : how many images (with CAMs) to keep for overlays, chosen
         ``"worst"`` (lowest ``inside``, else lowest ``concentration``), ``"first"`` or ``"errors"``.
+    progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name, deprecated).
     """
+    show = renamed("gradcam", "progress_bar", "progress", progress_bar, progress)
     torch = import_optional("torch")
     imgs, labels, masks, boxes, layer = _check_gradcam_params(
         model, images, target_layer, labels, masks, boxes, batch_size=batch_size, method=method, target=target,
@@ -560,7 +563,7 @@ def gradcam(
     acc, cams_out, chosen, empty = _run_cams(
         torch, model, layer, imgs, labels, masks, boxes, batch_size=batch_size, transform=transform, method=method,
         target=target, top_fraction=top_fraction, occlusion=occlusion, keep_cams=keep_cams, n_examples=n_examples,
-        examples=examples, progress_bar=progress_bar,
+        examples=examples, show_progress=show,
     )
     settings = {
         "target_layer": target_layer,

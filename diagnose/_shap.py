@@ -13,7 +13,7 @@ for sensitive attributes.
   with ``n_permutations`` orders per row, so it finishes in bounded time.
 
 **Multi-class.** Each row is explained for one class: its *predicted* class
-(``target="predicted"``, default) or its true class (``target="true"``, needs ``y``). For a
+(``explained_class="predicted"``, default) or its true class (``explained_class="true"``, needs ``y``). For a
 binary model whose explainer returns one output (the log-odds of the positive class), the
 attribution toward class 0 is its negation. Units are the explainer's: probability for
 forests and the permutation explainer, log-odds (margin) for gradient boosting.
@@ -51,7 +51,7 @@ from curakit.io import atomic_write_text
 from curakit.optional import import_optional
 from curakit.records import check_schema_version, json_ready, plain_value
 from curakit.seeds import check_random_state, child_seed
-from curakit.validation import check_choice
+from curakit.validation import UNSET, check_choice, renamed
 
 from ._slice import Slice
 
@@ -402,7 +402,7 @@ def _is_count(value, low: int) -> bool:
 def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, target, explainer, n_permutations,
                           sensitive_share):
     """Validate explain's arguments; return (frame, sensitive, errors, y) in working form."""
-    check_choice(target, "target", "explain", ("predicted", "true"))
+    check_choice(target, "explained_class", "explain", ("predicted", "true"))
     check_choice(explainer, "explainer", "explain", ("auto", "tree", "permutation"))
     frame = _as_frame(X)
     n = len(frame)
@@ -442,7 +442,8 @@ def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, targ
             raise DataError(f"Inputs differ in length (y={y.shape[0]}, X={n}). Pass one label per row of X.")
     if target == "true" and y is None:
         raise ParameterError(
-            "target='true' explains each row's true class and needs y=. Pass y= or use target='predicted'."
+            "explained_class='true' explains each row's true class and needs y=. "
+            "Pass y= or use explained_class='predicted'."
         )
     return frame, sensitive, errors, y
 
@@ -647,11 +648,12 @@ def explain(
     random_state: int = 0,
     errors: Any = None,
     y: Any = None,
-    target: str = "predicted",
+    explained_class: str = "predicted",
     explainer: str = "auto",
     n_permutations: int = 2,
     sensitive_share: float = 0.10,
     sensitive_top_k: int = 3,
+    target: Any = UNSET,
 ) -> ShapReport:
     """SHAP attributions of ``model`` on ``X`` (see the module docstring for the rules).
 
@@ -665,13 +667,15 @@ def explain(
         ``AGNOSTIC_MAX_ROWS`` for the permutation explainer.
     background : background rows for the permutation explainer.
     errors : per-row booleans (misclassified) over ``X``: slices then report error drivers.
-    y : true labels, needed for ``target="true"``.
-    target : ``"predicted"`` or ``"true"``: the class each row is explained for.
+    y : true labels, needed for ``explained_class="true"``.
+    explained_class : ``"predicted"`` or ``"true"``: the class each row is explained for
+        (``target=`` is the old name, deprecated).
     explainer : ``"auto"``, ``"tree"`` or ``"permutation"``.
     n_permutations : random feature orders per row for the permutation explainer, each also
         walked backwards (cost per row: ``2 * n_permutations * (p + 1) * background`` predictions).
     sensitive_share, sensitive_top_k : the flag rule for sensitive features.
     """
+    target = renamed("explain", "target", "explained_class", target, explained_class, default="predicted")
     frame, sensitive, errors, y = _check_explain_params(
         X, sensitive=sensitive, max_rows=max_rows, background=background, errors=errors, y=y, target=target,
         explainer=explainer, n_permutations=n_permutations, sensitive_share=sensitive_share,

@@ -51,7 +51,10 @@ def test_named_layer_output_is_flattened(cnn_and_images):
     model.train()
     assert emb.shape == (10, int(np.prod(ref.shape[1:])))
     np.testing.assert_allclose(emb, ref.reshape(10, -1).numpy(), rtol=1e-5, atol=1e-6)
-    batch_independent = diagnose.embed(model, images[:10], layer="backbone.6", batch_size=3)
+    batch_independent = diagnose.embed(model, images[:10], layer="backbone.6", batch_size=3, progress=False)
+    with pytest.warns(FutureWarning, match="'progress_bar' parameter of embed is renamed 'progress'"):
+        old_name = diagnose.embed(model, images[:10], layer="backbone.6", batch_size=3, progress_bar=False)
+    np.testing.assert_array_equal(old_name, batch_independent)
     np.testing.assert_allclose(emb, batch_independent, rtol=1e-5, atol=1e-6)
 
 

@@ -103,6 +103,7 @@ def test_batching_target_label_and_slices(cnn, report):
         batch_size=7,
         slices={"odd": labels % 2 == 1},
         n_examples=0,
+        progress=False,
     )
     cols = ["pred", "confidence", "concentration", "entropy", "drop"]
     np.testing.assert_allclose(
@@ -113,6 +114,11 @@ def test_batching_target_label_and_slices(cnn, report):
         model, images[:50], target_layer=LAYER, labels=labels[:50], target="label", n_examples=0
     )
     assert (by_label.to_frame()["explained"] == labels[:50]).all()
+    with pytest.warns(FutureWarning, match="'progress_bar' parameter of gradcam is renamed 'progress'"):
+        old_name = diagnose.gradcam(
+            model, images[:50], target_layer=LAYER, labels=labels[:50], target="label", n_examples=0, progress_bar=False
+        )
+    assert old_name == by_label
     s = Slice(
         id="s",
         method="test",

@@ -84,11 +84,16 @@ def test_multiclass_true_class_and_permutation_explainer():
     X, y = load_wine(return_X_y=True, as_frame=True)
     X = X / X.max()
     lr = LogisticRegression(max_iter=500).fit(X, y)
-    a = diagnose.explain(lr, X, max_rows=12, background=20, random_state=3, y=y, target="true")
-    b = diagnose.explain(lr, X, max_rows=12, background=20, random_state=3, y=y, target="true")
+    a = diagnose.explain(lr, X, max_rows=12, background=20, random_state=3, y=y, explained_class="true")
+    b = diagnose.explain(lr, X, max_rows=12, background=20, random_state=3, y=y, explained_class="true")
     assert a.explainer == "permutation" and len(a.rows) == 12
     assert a == b  # seeded rows, background and permutations
     assert a.explained_class == y.to_numpy()[a.rows].tolist()
+    with pytest.warns(FutureWarning, match="'target' parameter of explain is renamed 'explained_class'"):
+        old = diagnose.explain(lr, X, max_rows=12, background=20, random_state=3, y=y, target="true")
+    assert old == a
+    with pytest.raises(ParameterError, match="got both 'target' and its new name 'explained_class'"):
+        diagnose.explain(lr, X, y=y, target="true", explained_class="true")
     # permutation SHAP is exactly additive against the background mean
     proba = lr.predict_proba(X.iloc[a.rows])
     cls = np.array(a.explained_class)
@@ -148,8 +153,8 @@ def test_bad_inputs(cancer):
         diagnose.explain(model, X, slices=[np.zeros(3, bool)])
     with pytest.raises(DataError, match=r"X lacks 1 column\(s\) the model was fitted on \(race\)"):
         diagnose.explain(model, X.drop(columns=["race"]))
-    with pytest.raises(ParameterError, match="target='true' explains each row's true class and needs y="):
-        diagnose.explain(model, X, target="true")
+    with pytest.raises(ParameterError, match="explained_class='true' explains each row's true class and needs y="):
+        diagnose.explain(model, X, explained_class="true")
     with pytest.raises(ParameterError, match="Did you mean 'permutation'"):
         diagnose.explain(model, X, explainer="permutaton")
     with pytest.raises(ParameterError, match="The 'max_rows' parameter of explain must be an int >= 2 or None. Got 1"):
