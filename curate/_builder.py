@@ -329,11 +329,11 @@ class TrainingSetBuilder:
         ``augmented``: an ``augment.AugmentedSet`` (``.images`` or ``.X``, ``.labels``,
         ``.manifest`` with a ``parent`` column) or the ``(X2, y2, prov)`` tuple of
         ``augment.oversample`` (only its synthetic rows are taken). Parent positions refer to
-        the ``parents`` data ("old" or "new") as given to this builder and become row ids
-        ``"old:<pos>"`` / ``"new:<pos>"``. ``prefix`` renames the row ids ``"<prefix>:<id>"``
+        the ``parents`` data ("old", "new", or "old+new": old then new concatenated, in that
+        order) as given to this builder and become row ids ``"old:<pos>"`` / ``"new:<pos>"``. ``prefix`` renames the row ids ``"<prefix>:<id>"``
         (to add two sets whose ids clash).
         """
-        check_choice(parents, "parents", f"{OWNER}.add", ("old", "new"))
+        check_choice(parents, "parents", f"{OWNER}.add", ("old", "new", "old+new"))
         if prefix is not None and (not isinstance(prefix, str) or not prefix or prefix in ("old", "new")):
             raise ParameterError(f"The 'prefix' parameter of {OWNER}.add must be a non-empty str other than 'old'/'new'. Got {prefix!r}.")
         src = augmented_source(self, augmented, parents, prefix, len(self._plan.added))

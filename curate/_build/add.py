@@ -118,7 +118,7 @@ def _check_aug_rows(b: Any, what: str, X: Any, labels: np.ndarray, manifest: pd.
 def _lineage_source(b: Any, what: str, manifest: pd.DataFrame, frame: pd.DataFrame, images: Any, parents: str,
                     prefix: str | None, k: int) -> _Source:
     """The source, with parent positions mapped to builder row ids and each child's time its first parent's."""
-    source = b.old if parents == "old" else b.new
+    source = _parent_view(b, parents)
     parent_lists = _parent_positions(manifest)
     first = np.array([p[0] if p else -1 for p in parent_lists], dtype=np.int64)
     flat = [q for p in parent_lists for q in p]
@@ -133,7 +133,7 @@ def _lineage_source(b: Any, what: str, manifest: pd.DataFrame, frame: pd.DataFra
     _check_new_ids(b, ids)
     man = manifest[list(LINEAGE_COLUMNS)].copy().reset_index(drop=True)
     man["row_id"] = ids
-    man["parent_ids"] = [_json_list([f"{parents}:{q}" for q in p]) for p in parent_lists]
+    man["parent_ids"] = [_json_list([_parent_id(b, parents, q) for q in p]) for p in parent_lists]
     for col in ("params", "slice_ids"):
         man[col] = [v if isinstance(v, str) else json.dumps(v if v is not None else ([] if col == "slice_ids" else {}),
                                                              sort_keys=True) for v in man[col]]
@@ -146,6 +146,35 @@ def _lineage_source(b: Any, what: str, manifest: pd.DataFrame, frame: pd.DataFra
         time_values = time_values.where(pd.Series(first >= 0)) if (first < 0).any() else time_values
     return _Source(name=f"aug{k}", frame=frame, images=images, t=t, time_values=time_values, manifest=man,
                    parent_rows=first, parents=parents)
+
+def _parent_view(b: Any, parents: str) -> Any:
+    """The data parent positions refer to: old, new, or old then new concatenated ("old+new")."""
+    if parents != "old+new":
+        return b.old if parents == "old" else b.new
+    tv = None
+    if b.time is not None:
+        tv = pd.concat([b.old.time_values, b.new.time_values], ignore_index=True)
+    return _Concat(t=np.concatenate([np.asarray(b.old.t), np.asarray(b.new.t)]), time_values=tv,
+                   n=len(b.old) + len(b.new))
+
+
+class _Concat:
+    """Row times of old followed by new (what ``parents="old+new"`` positions index)."""
+
+    def __init__(self, t: np.ndarray, time_values: Any, n: int) -> None:
+        self.t, self.time_values, self._n = t, time_values, n
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _parent_id(b: Any, parents: str, q: int) -> str:
+    """Builder row id of parent position ``q`` (positions past old's length are new's rows for "old+new")."""
+    if parents != "old+new":
+        return f"{parents}:{q}"
+    n_old = len(b.old)
+    return f"old:{q}" if q < n_old else f"new:{q - n_old}"
+
 
 def _parent_positions(manifest: pd.DataFrame) -> list[list[int]]:
     out: list[list[int]] = []

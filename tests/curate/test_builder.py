@@ -334,3 +334,17 @@ def test_save_load_round_trip(tmp_path, wine):
     assert back.fingerprint() == ts.fingerprint() and back.info == json.loads(json.dumps(ts.info))
     pd.testing.assert_frame_equal(back.frame, ts.frame)
     assert back.why("new:3") == ts.why("new:3")
+
+
+def test_add_fill_with_parents_in_old_and_new(wine):
+    old, new = wine
+    features = [c for c in old.columns if c not in ("target", "when")]
+    both = pd.concat([old, new], ignore_index=True)
+    n_old = len(old)
+    aug = tabular_augmented(both, [0, n_old - 1, n_old, n_old + 3], features)
+    ts = curate.TrainingSetBuilder(old, new, target="target", time="when").add(aug, parents="old+new").build()
+    augm = ts.manifest[ts.manifest.origin == "augmented"]
+    assert list(map(json.loads, augm.parent_ids)) == [["old:0"], [f"old:{n_old - 1}"], ["new:0"], ["new:3"]]
+    pos = np.flatnonzero(ts.manifest.row_id == augm.row_id.iloc[3])[0]
+    assert ts.frame.when.iloc[pos] == new.when.iloc[3]
+    assert ts.info["augmented"][0]["parents"] == "old+new"
