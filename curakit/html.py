@@ -23,7 +23,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
 th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 figure{margin:1rem 0}figcaption{font-size:.85rem;color:#555}
-img{max-width:100%}.note{color:#555;font-size:.9rem}
+img{max-width:100%}.tablewrap{overflow-x:auto;max-width:100%}pre{overflow-x:auto}.note{color:#555;font-size:.9rem}
 """
 
 
@@ -46,7 +46,8 @@ def figure_html(fig: Any, caption: str = "", *, dpi: int = 110, close: bool = Tr
 def frame_html(frame: pd.DataFrame, *, float_format: str = "{:.3f}", max_rows: int = 200) -> str:
     """A DataFrame as an HTML table (escaped, floats formatted, at most ``max_rows`` rows)."""
     shown = frame.head(max_rows)
-    out = shown.to_html(index=False, escape=True, float_format=lambda v: float_format.format(v), border=0)
+    out = shown.to_html(index=False, escape=True, float_format=lambda v: float_format.format(v), border=0, na_rep="—")
+    out = f'<div class="tablewrap">{out}</div>'
     if len(frame) > max_rows:
         out += f'<p class="note">{len(frame) - max_rows} more rows not shown.</p>'
     return out
