@@ -21,6 +21,7 @@ from curakit.exceptions import (
 )
 
 from . import _clusters as _clusters  # registers the "clusters" diagnoser
+from . import _coverage as _coverage  # registers the "coverage" diagnoser
 from . import _rules as _rules  # registers the "rules" diagnoser
 from ._confusion import ConfusionReport, confusion
 from ._diagnosers import DIAGNOSERS, AnalysisInput

@@ -6,7 +6,10 @@ Ranking and merging
 Diagnosers score slices on their own scales (the rules diagnoser uses SliceLine's score), so
 ``find_slices`` puts every slice on one scale before ranking (:func:`common_severity`):
 ``severity`` = (errors in the slice - expected errors) / analysed rows, floored at 0, plus the
-diagnoser's documented ``evidence["severity_extra"]`` (clusters: under-representation). The
+diagnoser's documented ``evidence["severity_extra"]`` (clusters: under-representation), plus the
+representation gap ``evidence["gap"]`` (coverage and class slices: the analysed share's Wilson lower
+bound minus the training share's Wilson upper bound, floored at 0), so a small slice strongly
+under-represented in training outranks a huge, mildly worse one. The
 expected count is ``size * baseline`` unless the diagnoser records ``evidence["expected_errors"]``
 (pair slices, whose rows are all errors by construction). A diagnoser's own score, when it
 differs, is kept in ``evidence["method_severity"]``.
@@ -14,6 +17,20 @@ Slices are sorted by that severity (most severe first; ties by method, then id).
 Going down that list, a slice whose members overlap an already kept slice with Jaccard at least
 ``merge_jaccard`` (default 0.8) is dropped and its id recorded in the kept slice's
 ``evidence["merged"]``.
+
+Rule slices (methods ``rules`` and ``coverage``) covering more than ``max_share`` of the analysed
+rows (default 0.5) are dropped: a "slice" of most rows is not a slice.
+Every slice's ``reason`` (:attr:`Slice.reason`) says in words why it is listed.
+
+Training labels
+---------------
+``train_labels=`` (the training rows' classes) gives class slices their ``train_share`` and pair
+slices ``evidence["train_class_share"]`` (the true class's training share).
+
+Coverage
+--------
+The ``coverage`` diagnoser (:mod:`diagnose._coverage`) runs by default whenever
+``train_features`` or ``train_embeddings`` are given.
 
 Options
 -------
@@ -309,7 +326,8 @@ def common_severity(s: Slice) -> float:
     expected = s.evidence.get("expected_errors")
     expected = s.size * s.baseline_error_rate if expected is None else float(expected)
     extra = float(s.evidence.get("severity_extra") or 0.0)
-    return float(max(0.0, errors_in - expected) / s.n_analysed + extra)
+    gap = float(s.evidence.get("gap") or 0.0)
+    return float(max(0.0, errors_in - expected) / s.n_analysed + extra + gap)
 
 
 def _rescore(s: Slice) -> Slice:
@@ -478,6 +496,61 @@ def _embed_features(feats, tfeats, n, *, explicit, skipped):
     return emb, temb, embedder
 
 
+def _has_training_pair(fields: Mapping[str, Any]) -> bool:
+    return (fields.get("features") is not None and fields.get("train_features") is not None) or (
+        fields.get("embeddings") is not None and fields.get("train_embeddings") is not None
+    )
+
+
+def _check_train_labels(train_labels: Any, yt: np.ndarray) -> np.ndarray | None:
+    if train_labels is None:
+        return None
+    arr = np.asarray(train_labels)
+    if arr.ndim != 1 or arr.size == 0:
+        raise DataError(f"train_labels must be a non-empty 1-d array of classes. Got shape {arr.shape} instead.")
+    if arr.dtype.kind != yt.dtype.kind and not (arr.dtype.kind in "iub" and yt.dtype.kind in "iub"):
+        raise DataError(
+            f"train_labels have dtype {arr.dtype} but y_true has {yt.dtype}. Pass training labels of the same kind."
+        )
+    return arr
+
+
+def _add_train_class_shares(slices: list[Slice], train_labels: np.ndarray | None) -> list[Slice]:
+    """Class slices get their training share (and representation gap); pair slices the true class's."""
+    if train_labels is None:
+        return slices
+    from ._stats import wilson_bounds
+
+    n_t = train_labels.size
+    out = []
+    for s in slices:
+        kind = s.definition.get("kind")
+        if kind not in ("class", "pair"):
+            out.append(s)
+            continue
+        label = s.definition["label"] if kind == "class" else s.definition["true"]
+        k_t = int((train_labels == np.asarray(label, dtype=train_labels.dtype)).sum())
+        ev = dict(s.evidence)
+        if kind == "pair":
+            ev["train_class_share"] = k_t / n_t
+            out.append(dataclasses.replace(s, evidence=ev))
+            continue
+        (a_lo, _a_hi), (_t_lo, t_hi) = wilson_bounds(s.size, s.n_analysed), wilson_bounds(k_t, n_t)
+        ev["train_share_ci"] = [float(_t_lo), float(t_hi)]
+        ev["gap"] = max(0.0, float(a_lo) - float(t_hi))
+        if ev["gap"] > 0:
+            ev["reasons"] = list(ev.get("reasons", [])) + ["under_represented"]
+        out.append(dataclasses.replace(s, train_share=k_t / n_t, evidence=ev))
+    return out
+
+
+def _cap_rule_support(slices: list[Slice], max_share: float, skipped: dict[str, str]) -> list[Slice]:
+    kept = [s for s in slices if s.definition.get("kind") != "rule" or s.share <= max_share]
+    if len(kept) < len(slices):
+        skipped["max_share"] = f"{len(slices) - len(kept)} rule slice(s) over {max_share:.0%} of the rows dropped"
+    return kept
+
+
 def _methods_to_run(wanted, fields, *, explicit, n, skipped) -> list[str]:
     """The wanted methods whose inputs are there (a named method without its inputs is an error)."""
     run: list[str] = []
@@ -489,6 +562,8 @@ def _methods_to_run(wanted, fields, *, explicit, n, skipped) -> list[str]:
                 raise ParameterError(
                     f"Method {m!r} needs {', '.join(f'{x}=' for x in missing)}{hint}. Pass it, or leave {m!r} out of methods."
                 )
+            continue
+        if m == "coverage" and not explicit and not _has_training_pair(fields):
             continue
         if m == "clusters" and n < 20 and not explicit:
             skipped[m] = f"needs at least 20 analysed rows, got {n}"
@@ -559,6 +634,8 @@ def find_slices(
     random_state: int = 0,
     labels: Sequence[Any] | None = None,
     merge_jaccard: float = 0.8,
+    train_labels: Any = None,
+    max_share: float = 0.5,
     **options: Mapping[str, Any],
 ) -> Diagnosis:
     """Find the slices where a model is weak, with every method the inputs allow.
@@ -575,6 +652,8 @@ def find_slices(
     random_state : one int seeds everything (UMAP, k-means, the confirmation split).
     labels : class order for the confusion matrix (default: the sorted classes present).
     merge_jaccard : slices whose members overlap at least this much are merged.
+    train_labels : 1-d classes of the training rows (class slices' ``train_share``).
+    max_share : largest rule slice, as a share of the analysed rows (default 0.5).
     **options : per-method options, ``method_name={...}``.
     """
     t0 = time.perf_counter()
@@ -583,6 +662,11 @@ def find_slices(
         train_embeddings=train_embeddings, merge_jaccard=merge_jaccard, random_state=random_state,
     )
     n = yt.shape[0]
+    tlabels = _check_train_labels(train_labels, yt)
+    if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not 0.0 < max_share <= 1.0:
+        raise ParameterError(
+            f"The 'max_share' parameter of find_slices must be a float in (0.0, 1.0]. Got {max_share!r} instead."
+        )
     wanted, explicit = _wanted_methods(methods, options)
     # derive embeddings from features for the clusters method
     embedder = None
@@ -615,6 +699,7 @@ def find_slices(
         extra={"confusion_report": report},
     )
     found, timings = _run_diagnosers(run, inp, options)
+    found = _add_train_class_shares(_cap_rule_support(found, float(max_share), skipped), tlabels)
     slices = merge_slices(found, merge_jaccard=float(merge_jaccard))
     return _find_slices_report(
         inp, report, found, slices, run, options=options, timings=timings, t0=t0, skipped=skipped,

@@ -148,6 +148,14 @@ class Slice:
             return None
         return self.train_share / self.share
 
+    @property
+    def reason(self) -> str:
+        """Why this slice is listed, in words (from ``evidence["reasons"]``)."""
+        words = [_REASON_WORDS.get(r, str(r).replace("_", " ")) for r in self.evidence.get("reasons", [])]
+        if not words:
+            return "error-dense" if self.error_rate > self.baseline_error_rate else "listed by " + self.method
+        return ", ".join(dict.fromkeys(words))
+
     def mask(self, n: int | None = None) -> np.ndarray:
         """Boolean membership of the analysed rows."""
         out = np.zeros(self.n_analysed if n is None else n, dtype=bool)
@@ -226,6 +234,17 @@ class Slice:
             f"error_rate={self.error_rate:.3f}, baseline={self.baseline_error_rate:.3f}, "
             f"description={self.description!r})"
         )
+
+
+_REASON_WORDS = {
+    "under_represented": "under-represented in training",
+    "vanished": "common in training, rare now (information)",
+    "high_error": "error-dense",
+    "significantly_worse": "error-dense",
+    "low_recall": "low recall",
+    "isolated": "isolated",
+    "most_confused_pair": "confused pair",
+}
 
 
 # -- membership functions -------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""The coverage diagnoser and evidence ranking, on real data with planted representation gaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+
+from curakit.exceptions import CurakitError, DataError, ParameterError
+from diagnose import Slice, find_slices
+from diagnose._find import common_severity
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """breast_cancer split in two; rows with mean radius > 17 kept in training only 1 time in 20."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    rng = np.random.default_rng(0)
+    region = (X["mean radius"] > 17).to_numpy()
+    idx = rng.permutation(len(X))
+    tr, an = idx[:300], idx[300:]
+    tr = np.array([i for i in tr if not region[i] or rng.random() < 0.05])
+    ya = y.to_numpy()[an]
+    yp = ya.copy()
+    flip = rng.random(len(ya)) < 0.08
+    yp[flip] = 1 - yp[flip]
+    return {
+        "Xt": X.iloc[tr].reset_index(drop=True), "Xa": X.iloc[an].reset_index(drop=True),
+        "yt": y.to_numpy()[tr], "ya": ya, "yp": yp, "region": region[an],
+    }
+
+
+def _run(p, **kw):
+    kw.setdefault("methods", ["coverage", "rules", "confusion"])
+    return find_slices(p["ya"], p["yp"], features=p["Xa"], train_features=p["Xt"], random_state=3, **kw)
+
+
+def test_planted_gap_found_first_with_margin(planted):
+    d = _run(planted)
+    top = d.slices[0]
+    assert top.method == "coverage"
+    assert _jaccard(top.mask(), planted["region"]) >= 0.5
+    assert "under-represented in training" in top.description
+    assert top.reason.startswith("under-represented")
+    # training share and interval are reported and well below the analysed share
+    lo, hi = top.evidence["train_share_ci"]
+    assert top.train_share is not None and hi < top.evidence["share_ci"][0]
+    assert top.representation < 0.5
+
+
+def test_coverage_rule_reapplies_on_features(planted):
+    d = _run(planted, methods="coverage")
+    for s in d.slices:
+        np.testing.assert_array_equal(s.contains(features=planted["Xa"]), s.mask())
+        assert s.share <= 0.5
+
+
+def test_default_methods_include_coverage_when_training_rows_given(planted):
+    d = find_slices(planted["ya"], planted["yp"], features=planted["Xa"], train_features=planted["Xt"],
+                    methods=None, clusters={"n_epochs": 50}, random_state=0)
+    assert "coverage" in d.methods
+    d2 = find_slices(planted["ya"], planted["yp"], features=planted["Xa"], methods=["rules", "coverage"][:1])
+    assert "coverage" not in d2.methods
+
+
+def test_deterministic(planted):
+    a, b = _run(planted), _run(planted)
+    assert [s.to_dict() for s in a.slices] == [s.to_dict() for s in b.slices]
+
+
+def test_small_strong_gap_outranks_huge_mild_error():
+    n = 10_000
+    huge = Slice(id="big", method="rules", description="big", indices=np.arange(6800), n_analysed=n,
+                 error_rate=0.12, baseline_error_rate=0.10)
+    gap = Slice(id="gap", method="coverage", description="gap", indices=np.arange(1900), n_analysed=n,
+                error_rate=0.11, baseline_error_rate=0.10, train_share=0.011,
+                evidence={"gap": 0.17})
+    assert common_severity(gap) > common_severity(huge)
+    # more errors in the same slice never lowers the severity
+    worse = Slice(id="w", method="rules", description="w", indices=np.arange(6800), n_analysed=n,
+                  error_rate=0.2, baseline_error_rate=0.10)
+    assert common_severity(worse) > common_severity(huge)
+
+
+def test_rule_support_is_capped(planted):
+    d = _run(planted, max_share=0.3)
+    assert all(s.share <= 0.3 for s in d.slices if s.definition["kind"] == "rule")
+    with pytest.raises(ParameterError, match="max_share"):
+        _run(planted, max_share=1.5)
+
+
+def test_vanished_region_is_information():
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    y = load_breast_cancer().target
+    rng = np.random.default_rng(1)
+    region = (X["mean radius"] > 17).to_numpy()
+    idx = rng.permutation(len(X))
+    tr, an = idx[:300], idx[300:]
+    an = np.array([i for i in an if not region[i] or rng.random() < 0.03])
+    ya = y[an]
+    yp = np.where(rng.random(len(ya)) < 0.1, 1 - ya, ya)
+    d = find_slices(ya, yp, features=X.iloc[an].reset_index(drop=True),
+                    train_features=X.iloc[tr].reset_index(drop=True), methods="coverage", random_state=0)
+    vanished = [s for s in d.slices if "vanished" in s.evidence["reasons"]]
+    assert vanished
+    assert vanished[0].train_share > 3 * vanished[0].share
+    assert vanished[0].severity < 0.01
+
+
+def test_train_labels_give_class_share(planted):
+    d = _run(planted, train_labels=planted["yt"], methods="confusion", confusion={"min_recall": 1.0})
+    cls = [s for s in d.slices if s.definition["kind"] == "class"]
+    assert cls
+    for s in cls:
+        label = s.definition["label"]
+        assert s.train_share == pytest.approx(float(np.mean(planted["yt"] == label)))
+
+
+def test_embedding_coverage_finds_rare_class():
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(X))
+    tr, an = idx[:900], idx[900:]
+    tr = np.array([i for i in tr if y[i] != 0 or rng.random() < 0.05])
+    ya = y[an]
+    yp = np.where(rng.random(len(ya)) < 0.1, (ya + 1) % 10, ya)
+    d = find_slices(ya, yp, embeddings=X[an], train_embeddings=X[tr], methods="coverage", random_state=0)
+    under = [s for s in d.slices if "under_represented" in s.evidence["reasons"]]
+    assert under
+    planted_rows = ya == 0
+    assert planted_rows[under[0].indices].mean() >= 0.8
+    union = np.zeros(len(ya), dtype=bool)
+    for s in under:
+        union |= s.mask()
+        assert np.array_equal(s.contains(embeddings=X[an]) & s.mask(), s.mask())
+    assert (union & planted_rows).sum() / planted_rows.sum() >= 0.5
+
+
+def test_bad_inputs_are_one_line_errors(planted):
+    Xa, Xt = planted["Xa"], planted["Xt"]
+    with pytest.raises(DataError, match="lack") as e:
+        find_slices(planted["ya"], planted["yp"], features=Xa, train_features=Xt.drop(columns=["mean radius"]),
+                    methods="coverage")
+    assert "\n" not in str(e.value)
+    bad = Xt.copy()
+    bad["mean radius"] = bad["mean radius"].astype(str)
+    with pytest.raises(DataError, match="dtype"):
+        find_slices(planted["ya"], planted["yp"], features=Xa, train_features=bad, methods="coverage")
+    with pytest.raises(ParameterError, match="training rows"):
+        find_slices(planted["ya"], planted["yp"], features=Xa, methods="coverage")
+    with pytest.raises(DataError, match="columns"):
+        find_slices(planted["ya"], planted["yp"], embeddings=Xa.to_numpy(), train_embeddings=Xt.to_numpy()[:, :5],
+                    methods="coverage")
+    with pytest.raises(CurakitError):
+        find_slices(planted["ya"], planted["yp"], features=Xa, train_features=Xt.iloc[:1], methods="coverage")
+    with pytest.raises(DataError, match="train_labels"):
+        find_slices(planted["ya"], planted["yp"], features=Xa, train_labels=np.array(["a", "b"]),
+                    methods="confusion")
+
+
+def test_identical_rows_give_no_gap():
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    same = pd.DataFrame([X.iloc[0].to_numpy()] * 60, columns=X.columns)
+    y = np.r_[np.zeros(30, int), np.ones(30, int)]
+    d = find_slices(y, y[::-1], features=same, train_features=same, methods="coverage")
+    assert len(d.slices) == 0
