@@ -38,7 +38,7 @@ from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._slice import Slice
 from ._stats import wilson_bounds
 
-__all__ = ["coverage_diagnoser", "domain_ratio"]
+__all__ = ["coverage_diagnoser", "coverage_regions", "domain_ratio"]
 
 logger = logging.getLogger(__name__)
 
@@ -332,4 +332,28 @@ def coverage_diagnoser(
     out = _to_slices(inp, cands, kind=kind, min_ratio=min_ratio, max_support=max_support, min_support=min_support,
                      top_k=top_k, info=info)
     logger.info("coverage: %d region(s) from %d candidate(s)", len(out), len(cands))
+    return out
+
+
+def coverage_regions(current: pd.DataFrame, reference: pd.DataFrame, *, top: int = 5, random_state: int = 0,
+                     **options: Any) -> list[dict[str, Any]]:
+    """The ``top`` regions where ``current`` rows live that ``reference`` rows did not (for drift).
+
+    Each region is a dict: ``description``, ``conditions`` (a rule), ``share`` (current),
+    ``train_share`` (reference), their Wilson intervals, ``ratio`` and ``direction``.
+    """
+    n = len(current)
+    zeros = np.zeros(n, dtype=np.int64)
+    inp = AnalysisInput(y_true=zeros, y_pred=zeros, errors=np.zeros(n, dtype=bool), features=current,
+                        train_features=reference, random_state=int(random_state))
+    found = coverage_diagnoser(inp, top_k=top, **options)
+    out = []
+    for s in found:
+        ev = s.evidence
+        out.append({
+            "description": s.description, "conditions": s.definition.get("conditions", []),
+            "direction": ev["reasons"][0], "share": ev["share"], "train_share": ev["train_share"],
+            "share_ci": ev["share_ci"], "train_share_ci": ev["train_share_ci"], "ratio": ev["ratio"],
+            "gap": ev["gap"],
+        })
     return out

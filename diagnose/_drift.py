@@ -153,7 +153,10 @@ class DriftReport:
     ``features``: one dict per feature (see :meth:`to_frame`); ``domain``: the domain
     classifier's AUC, its DeLong 95% interval, the margin and its verdict (None when skipped);
     ``drifted``: any feature drifts or the domain test fires. ``bins`` keeps, per feature, the
-    bins and shares behind the PSI (for plots).
+    bins and shares behind the PSI (for plots). ``where``: the top coverage regions (readable
+    rules, from :func:`diagnose._coverage.coverage_regions`) where the current rows live that the
+    reference rows did not (``direction="under_represented"``) or that vanished
+    (``"vanished"``), each with both shares, their Wilson intervals and the ratio.
     """
 
     features: list[dict[str, Any]]
@@ -163,7 +166,13 @@ class DriftReport:
     n_current: int
     drifted: bool
     bins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    where: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def new_regions(self) -> list[dict[str, Any]]:
+        """The regions of :attr:`where` that are under-represented in the reference data."""
+        return [r for r in self.where if r["direction"] == "under_represented"]
 
     @property
     def drifted_features(self) -> list[str]:
@@ -180,6 +189,8 @@ class DriftReport:
                 + (" > " if d["drifted"] else " not > ")
                 + f"{0.5 + d['margin']:.2f}"
             )
+        if self.new_regions:
+            parts.append("new data lives where the old did not: " + self.new_regions[0]["description"])
         return "; ".join(parts) + "."
 
     def to_frame(self) -> pd.DataFrame:
@@ -197,6 +208,7 @@ class DriftReport:
             "n_current": self.n_current,
             "drifted": self.drifted,
             "bins": {k: dict(v) for k, v in self.bins.items()},
+            "where": [dict(r) for r in self.where],
         }
 
     @classmethod
@@ -251,6 +263,9 @@ class DriftReport:
         body = [section("Summary", *parts), section("Per-feature tests", frame_html(self.to_frame()))]
         if self.domain is not None:
             body.append(section("Domain classifier", frame_html(pd.DataFrame([self.domain]))))
+        if self.where:
+            cols = ["description", "share", "train_share", "ratio"]
+            body.append(section("Where the data moved", frame_html(pd.DataFrame(self.where)[cols])))
         body.append(section("Plots", figure_html(self.plot(), "PSI per feature and the most drifted features")))
         return "".join(body)
 
@@ -380,6 +395,7 @@ def drift(
     margin: float = 0.05,
     cv: int = 5,
     max_rows: int = 20_000,
+    where: int = 5,
 ) -> DriftReport:
     """Test whether ``current`` rows come from the same distribution as ``reference`` rows.
 
@@ -396,6 +412,9 @@ def drift(
     margin : the domain test fires when the AUC's 95% lower bound exceeds ``0.5 + margin``.
     cv : folds of the domain classifier's cross-validation.
     max_rows : rows per set used by the domain classifier (a seeded sample when larger).
+    where : how many coverage regions (readable rules where the current rows live that the
+        reference rows did not, or the reverse) to add to the report; 0 to skip. They are
+        computed only when something drifted.
     """
     ref, cur, cols, forced = _check_drift_params(
         reference, current, features=features, categorical=categorical, alpha=alpha, margin=margin, n_bins=n_bins,
@@ -423,7 +442,9 @@ def drift(
             ref, cur, cols, kinds, random_state=random_state, margin=float(margin), cv=cv, max_rows=max_rows
         )
     drifted = any(r["drifted"] for r in rows) or bool(domain and domain["drifted"])
+    regions = _where(ref, cur, cols, where=where, drifted=drifted, random_state=random_state, max_rows=max_rows)
     return DriftReport(
+        where=regions,
         features=rows,
         domain=domain,
         alpha=float(alpha),
@@ -432,6 +453,17 @@ def drift(
         drifted=drifted,
         bins=bins,
     )
+
+
+def _where(ref, cur, cols, *, where, drifted, random_state, max_rows) -> list[dict[str, Any]]:
+    if isinstance(where, bool) or not isinstance(where, int) or where < 0:
+        raise ParameterError(f"The 'where' parameter of drift must be an int >= 0. Got {where!r} instead.")
+    if where == 0 or not drifted or min(len(ref), len(cur)) < 2:
+        return []
+    from ._coverage import coverage_regions
+
+    return coverage_regions(cur[cols].reset_index(drop=True), ref[cols].reset_index(drop=True), top=where,
+                            random_state=random_state, max_rows=max_rows)
 
 
 def _domain_test(
@@ -625,9 +657,12 @@ def _drift_trigger(drift) -> dict[str, Any]:
     if isinstance(drift, DriftReport):
         fired = bool(drift.drifted)
         detail = ("data drift: " if fired else "no drift: ") + drift.summary()
+        if fired and drift.new_regions:
+            detail += " Where: " + "; ".join(r["description"] for r in drift.new_regions[:3]) + "."
         return {
             "fired": fired,
             "detail": detail,
+            "regions": [r["description"] for r in drift.new_regions],
             "drifted_features": drift.drifted_features,
             "domain_auc": None if drift.domain is None else drift.domain["auc"],
         }

@@ -4,6 +4,7 @@ reports round-trip, decisions carry their reasons, bad input fails with one line
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -178,3 +179,37 @@ def test_should_retrain_bad_inputs():
         diagnose.should_retrain(drift="yes")
     with pytest.raises(ParameterError, match="The 'performance' parameter of should_retrain must be a finite number"):
         diagnose.should_retrain(performance=float("nan"), baseline=0.9)
+
+
+def _planted_drift():
+    from sklearn.datasets import load_breast_cancer
+
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    rng = np.random.default_rng(0)
+    region = (X["mean radius"] > 17).to_numpy()
+    idx = rng.permutation(len(X))
+    ref, cur = idx[:300], idx[300:]
+    ref = np.array([i for i in ref if not region[i] or rng.random() < 0.05])
+    return X.iloc[ref].reset_index(drop=True), X.iloc[cur].reset_index(drop=True), region[cur]
+
+
+def test_drift_says_where_and_should_retrain_cites_it():
+    from diagnose._slice import MEMBERSHIP
+
+    ref, cur, region = _planted_drift()
+    rep = diagnose.drift(ref, cur, random_state=0)
+    assert rep.drifted and rep.new_regions
+    top = rep.new_regions[0]
+    mask = MEMBERSHIP.get("rule")({"kind": "rule", "conditions": top["conditions"]}, slice_id="t", features=cur)
+    assert (mask & region).sum() / (mask | region).sum() >= 0.5
+    assert top["train_share_ci"][1] < top["share_ci"][0]
+    assert "under-represented in training" in top["description"]
+    assert "new data lives where" in rep.summary()
+    again = DriftReport.from_json(rep.to_json())
+    assert again.where == json.loads(json.dumps(rep.where))
+    dec = diagnose.should_retrain(drift=rep)
+    assert dec.retrain and any("Where:" in r for r in dec.reasons)
+    assert dec.triggers["drift"]["regions"]
+    assert diagnose.drift(ref, cur, random_state=0, where=0).where == []
+    with pytest.raises(ParameterError, match="where"):
+        diagnose.drift(ref, cur, where=-1)
