@@ -12,6 +12,16 @@ for sensitive attributes.
   seeded background sample of ``background`` rows, on at most ``max_rows`` rows (default 500)
   with ``n_permutations`` orders per row, so it finishes in bounded time.
 
+**Faithfulness.** Every result is checked for additivity: ``base + sum(values)`` against the
+model's own output for the explained class (its margin, ``decision_function``, for boosted
+trees; its probability for forests, single trees and the permutation explainer; ``predict``
+for regressors). When TreeExplainer's values miss it by more than ``ADDITIVITY_TOLERANCE``
+times the output's standard deviation over the explained rows, or TreeExplainer cannot represent
+the model (``HistGradientBoosting*`` with native categorical features), the permutation
+explainer is used instead. ``report.explainer``, ``report.explainer_reason`` and
+``report.additivity_error`` say which explainer was used, why, and how far from additive it is.
+Pipelines (and anything else that is not a bare tree model) get the permutation explainer.
+
 **Multi-class.** Each row is explained for one class: its *predicted* class
 (``explained_class="predicted"``, default) or its true class (``explained_class="true"``, needs ``y``). For a
 binary model whose explainer returns one output (the log-odds of the positive class), the
@@ -25,7 +35,10 @@ that over the sum for all features.
 rank, share and ``top_rate`` (the share of rows where they carry the largest ``|SHAP|``). A
 sensitive feature is *flagged* as driving the decisions when its share is at least
 ``sensitive_share`` (default 0.10) **or** it ranks among the ``sensitive_top_k`` (default 3)
-most important features. A sensitive column of ``X`` that the model does not take as input
+most important features, **and** the model-agnostic effect agrees: ``effect_share``, the share of
+explained rows whose prediction changes when the feature is set to each of its other values (at
+most 10 distinct values) or permuted across rows (seeded), is at least ``effect_threshold``
+(default ``EFFECT_THRESHOLD`` = 0.02). The report shows both halves. A sensitive column of ``X`` that the model does not take as input
 has share 0 and is not flagged (proxies of it may still matter: check correlated features).
 
 **Slices** (``Slice`` objects, re-applied on ``X`` with ``Slice.contains(features=X)``, or
@@ -55,13 +68,20 @@ from curakit.validation import UNSET, check_choice, renamed
 
 from ._slice import Slice
 
-__all__ = ["AGNOSTIC_MAX_ROWS", "ShapReport", "explain"]
+__all__ = ["ADDITIVITY_TOLERANCE", "AGNOSTIC_MAX_ROWS", "EFFECT_THRESHOLD", "ShapReport", "explain"]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 #: Rows explained by the model-agnostic explainer when ``max_rows`` is None.
 AGNOSTIC_MAX_ROWS = 500
+#: Largest tolerated additivity error (max over rows of ``|base + sum(values) - model output|``),
+#: as a fraction of the standard deviation of the model output over the explained rows.
+ADDITIVITY_TOLERANCE = 0.01
+#: Least share of explained rows whose prediction changes with a sensitive feature for it to be flagged.
+EFFECT_THRESHOLD = 0.02
+#: Features with at most this many distinct values are set to each of their values for the effect test.
+EFFECT_MAX_VALUES = 10
 
 _TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm", "catboost")
 
@@ -91,6 +111,8 @@ class ShapReport:
     slices: list[dict[str, Any]] = field(default_factory=list)
     sensitive: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    explainer_reason: str = ""
+    additivity_error: float | None = None
     schema_version: int = SCHEMA_VERSION
 
     # -- tables ---------------------------------------------------------------------------
@@ -133,7 +155,7 @@ class ShapReport:
         )
 
     def sensitive_frame(self) -> pd.DataFrame:
-        cols = ["feature", "used_by_model", "rank", "share", "top_rate", "flagged", "reason"]
+        cols = ["feature", "used_by_model", "rank", "share", "top_rate", "effect_share", "flagged", "reason"]
         return pd.DataFrame(self.sensitive, columns=cols)
 
     @property
@@ -148,6 +170,8 @@ class ShapReport:
             "feature_names": list(self.feature_names),
             "explained_class": [plain_value(c) for c in self.explained_class] if include_values else None,
             "explainer": self.explainer,
+            "explainer_reason": self.explainer_reason,
+            "additivity_error": None if self.additivity_error is None else float(self.additivity_error),
             "target": self.target,
             "n_total": int(self.n_total),
             "importance": {k: float(v) for k, v in self.importance.items()},
@@ -260,8 +284,10 @@ class ShapReport:
         body = [
             section(
                 "Global importance",
-                f'<p class="note">{escape(self.explainer)} explainer on {len(self.rows)} of {self.n_total} rows; '
-                f"each row explained for its {escape(self.target)} class.</p>",
+                f'<p class="note">{escape(self.explainer)} explainer on {len(self.rows)} of {self.n_total} rows '
+                f"({escape(self.explainer_reason)}); each row explained for its {escape(self.target)} class. "
+                f"Additivity error: {self.additivity_error if self.additivity_error is not None else float('nan'):.3g}"
+                ".</p>",
                 figure_html(self.plot_summary(), "mean |SHAP| and per-row values"),
                 frame_html(self.to_frame()),
             )
@@ -269,7 +295,9 @@ class ShapReport:
         if self.sensitive:
             rule = (
                 f"Flagged when the share of attribution is at least {st.get('sensitive_share', 0.1):g} "
-                f"or the rank is within the top {st.get('sensitive_top_k', 3)}."
+                f"or the rank is within the top {st.get('sensitive_top_k', 3)}, and setting the feature to its "
+                f"other values (or permuting it) changes at least {st.get('effect_threshold', EFFECT_THRESHOLD):g} "
+                "of the predictions."
             )
             body.append(
                 section("Sensitive features", f'<p class="note">{escape(rule)}</p>', frame_html(self.sensitive_frame()))
@@ -400,7 +428,7 @@ def _is_count(value, low: int) -> bool:
 
 
 def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, target, explainer, n_permutations,
-                          sensitive_share):
+                          sensitive_share, effect_threshold=EFFECT_THRESHOLD):
     """Validate explain's arguments; return (frame, sensitive, errors, y) in working form."""
     check_choice(target, "explained_class", "explain", ("predicted", "true"))
     check_choice(explainer, "explainer", "explain", ("auto", "tree", "permutation"))
@@ -425,6 +453,11 @@ def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, targ
         raise ParameterError(
             f"The 'n_permutations' parameter of explain must be an int >= 1. Got {n_permutations!r} instead."
         )
+    if not isinstance(effect_threshold, (int, float)) or not 0.0 < float(effect_threshold) <= 1.0:
+        raise ParameterError(
+            f"The 'effect_threshold' parameter of explain must be a float in the range (0.0, 1.0]. "
+            f"Got {effect_threshold!r} instead."
+        )
     if not 0.0 < float(sensitive_share) <= 1.0:
         raise ParameterError(
             f"The 'sensitive_share' parameter of explain must be a float in the range (0.0, 1.0]. Got {sensitive_share!r} instead."
@@ -448,50 +481,131 @@ def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, targ
     return frame, sensitive, errors, y
 
 
-def _model_rows(model, frame, *, explainer, max_rows, random_state):
-    """(model columns, X on them, the rows to explain (a seeded sample), whether to use TreeExplainer)."""
-    n = len(frame)
+def _is_hgb_categorical(model: Any) -> bool:
+    cat = getattr(model, "is_categorical_", None)
+    return type(model).__name__.startswith("HistGradientBoosting") and cat is not None and bool(np.any(cat))
+
+
+def _tree_choice(model: Any, explainer: str) -> tuple[bool, str]:
+    """(try shap's TreeExplainer first, why this explainer)."""
+    if explainer == "permutation":
+        return False, "explainer='permutation' requested"
+    if _is_hgb_categorical(model):
+        if explainer == "tree":
+            raise ParameterError(
+                "shap.TreeExplainer cannot represent the native categorical splits of "
+                f"{type(model).__name__} (its values are not additive). Use explainer='auto' or 'permutation'."
+            )
+        return False, "TreeExplainer cannot represent HistGradientBoosting native categorical splits"
+    if explainer == "tree":
+        return True, "explainer='tree' requested"
+    if _is_tree_model(model):
+        return True, "tree model"
+    return False, f"{type(model).__name__} is not a tree model TreeExplainer can read"
+
+
+def _pick_rows(n: int, cap: int | None, random_state: Any) -> np.ndarray:
+    """The rows to explain: all, or a seeded sample of ``cap``."""
+    rng = check_random_state(child_seed(random_state, "explain", "rows"))
+    return np.arange(n) if cap is None or cap >= n else np.sort(rng.choice(n, cap, replace=False))
+
+
+def _tree_values(model, Xs, *, explainer):
+    """(values, base) from shap.TreeExplainer, or None when it cannot read the model."""
+    try:
+        shap = import_optional("shap")
+        tree = shap.TreeExplainer(model)
+        values = np.asarray(tree.shap_values(Xs, check_additivity=False), dtype=np.float64)
+        return values, np.asarray(tree.expected_value, dtype=np.float64).reshape(-1)
+    except Exception as exc:  # shap raises bare Exceptions for unsupported models
+        if explainer == "tree":
+            raise ParameterError(
+                f"shap.TreeExplainer cannot explain {type(model).__name__} ({exc}). Use explainer='permutation'."
+            ) from exc
+        logger.info("TreeExplainer cannot explain %s (%s); using the permutation explainer", type(model).__name__, exc)
+        return None
+
+
+def _raw_margin(model: Any, Xs: pd.DataFrame) -> Any:
+    """The raw (margin) output TreeExplainer explains for boosted classifiers; None for forests and
+    single trees (whose TreeExplainer output is the probability)."""
+    name = type(model).__name__
+    if "Forest" in name or "Trees" in name or name.startswith("DecisionTree"):
+        return None
+    if hasattr(model, "decision_function"):
+        return model.decision_function(Xs)
+    if hasattr(model, "get_booster"):
+        return model.predict(Xs, output_margin=True)
+    if hasattr(model, "booster_"):
+        return model.predict(Xs, raw_score=True)
+    return None
+
+
+def _model_output(model, Xs, *, used, is_clf, classes, explained_class) -> np.ndarray:
+    """The model's own output for each row's explained class, in the explainer's units."""
+    if not is_clf:
+        return np.asarray(model.predict(Xs), dtype=np.float64).reshape(-1)
+    lookup = {plain_value(c): i for i, c in enumerate(classes)}
+    cls_idx = np.array([lookup[c] for c in explained_class], dtype=np.int64)
+    ar = np.arange(len(Xs))
+    raw = _raw_margin(model, Xs) if used == "tree" else None
+    if raw is not None:
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim == 1 or raw.shape[1] == 1:
+            raw = raw.reshape(-1)
+            return np.where(cls_idx == 1, raw, -raw)
+        return raw[ar, cls_idx]
+    return np.asarray(model.predict_proba(Xs), dtype=np.float64)[ar, cls_idx]
+
+
+def _additivity(model, Xs, chosen, base_rows, explained_class, **kw) -> tuple[float, float]:
+    """(max |base + sum(values) - model output| over the rows, standard deviation of that output);
+    (inf, nan) when the model's output cannot be recomputed in the explainer's units."""
+    try:
+        out = _model_output(model, Xs, explained_class=explained_class, **kw)
+    except Exception as exc:  # a third-party model without the raw output we need: treat as unchecked
+        logger.info("cannot recompute %s's output for the additivity check (%s)", type(model).__name__, exc)
+        return float("inf"), float("nan")
+    err = np.abs(np.asarray(base_rows, dtype=np.float64) + chosen.sum(axis=1) - out)
+    return float(err.max()), float(np.std(out))
+
+
+def _faithful_values(model, frame, *, explainer, max_rows, background, n_permutations, random_state, is_clf,
+                     classes, target, y):
+    """SHAP values checked for additivity; TreeExplainer values that fail fall back to permutation SHAP.
+
+    Returns (cols, rows, Xs, chosen, base_rows, explained_class, explainer used, why, additivity error)."""
     cols = _model_columns(model, frame)
     Xm = frame[cols]
     _check_finite_frame(Xm)
-    use_tree = explainer == "tree" or (explainer == "auto" and _is_tree_model(model))
-    cap = max_rows if max_rows is not None else (None if use_tree else AGNOSTIC_MAX_ROWS)
-    rng = check_random_state(child_seed(random_state, "explain", "rows"))
-    rows = np.arange(n) if cap is None or cap >= n else np.sort(rng.choice(n, cap, replace=False))
-    return cols, Xm, rows, use_tree
-
-
-def _shap_values(model, Xm, Xs, *, use_tree, explainer, is_clf, background, n_permutations, random_state):
-    """(values, base, explainer used): TreeExplainer when asked or auto-detected, else permutation SHAP."""
-    values = base = None
-    used = "permutation"
-    if use_tree:
-        try:
-            shap = import_optional("shap")
-            tree = shap.TreeExplainer(model)
-            values = np.asarray(tree.shap_values(Xs, check_additivity=False))
-            base = np.asarray(tree.expected_value, dtype=np.float64).reshape(-1)
-            used = "tree"
-        except Exception as exc:  # shap raises bare Exceptions for unsupported models
-            if explainer == "tree":
-                raise ParameterError(
-                    f"shap.TreeExplainer cannot explain {type(model).__name__} ({exc}). Use explainer='permutation'."
-                ) from exc
-            logger.info(
-                "TreeExplainer cannot explain %s (%s); using the permutation explainer", type(model).__name__, exc
+    use_tree, reason = _tree_choice(model, explainer)
+    for tree in (True, False) if use_tree else (False,):
+        cap = max_rows if max_rows is not None else (None if tree else AGNOSTIC_MAX_ROWS)
+        rows = _pick_rows(len(frame), cap, random_state)
+        Xs = Xm.iloc[rows]
+        got = _tree_values(model, Xs, explainer=explainer) if tree else None
+        if tree and got is None:
+            reason = f"TreeExplainer cannot read {type(model).__name__}"
+            continue
+        if got is None:
+            got = _permutation_values(
+                model, Xm, Xs, is_clf=is_clf, background=background, n_permutations=n_permutations,
+                seed=child_seed(random_state, "explain", "background"),
             )
-    if values is None:
-        values, base = _permutation_values(
-            model,
-            Xm,
-            Xs,
-            is_clf=is_clf,
-            background=background,
-            n_permutations=n_permutations,
-            seed=child_seed(random_state, "explain", "background"),
+        values, base = np.asarray(got[0], dtype=np.float64), np.asarray(got[1], dtype=np.float64)
+        chosen, base_rows, ecls = _choose_class(
+            model, Xs, values, base, classes=classes, is_clf=is_clf, target=target, y=y, rows=rows
         )
-        base = np.asarray(base, dtype=np.float64)
-    return np.asarray(values, dtype=np.float64), base, used
+        used = "tree" if tree else "permutation"
+        err, spread = _additivity(model, Xs, chosen, base_rows, ecls, used=used, is_clf=is_clf, classes=classes)
+        if not tree or err <= ADDITIVITY_TOLERANCE * max(spread, 1e-6):
+            return cols, rows, Xs, chosen, base_rows, ecls, used, reason, err
+        reason = (
+            f"TreeExplainer values not additive (max error {err:.3g}, output spread {spread:.3g}); "
+            "model-agnostic permutation explainer used"
+        )
+        logger.warning("explain: %s", reason)
+    raise AssertionError("unreachable: the permutation pass always returns")
 
 
 def _choose_class(model, Xs, values, base, *, classes, is_clf, target, y, rows):
@@ -538,8 +652,35 @@ def _global_importance(chosen: np.ndarray):
     return abs_vals, imp, imp / total if total > 0 else np.zeros_like(imp)
 
 
-def _sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_share, sensitive_top_k):
-    """One entry per sensitive feature: its share, rank and whether the flag rule fires."""
+def _effect_share(model, Xm: pd.DataFrame, Xs: pd.DataFrame, col: str, *, is_clf: bool, seed: int) -> float:
+    """Share of the explained rows whose prediction changes when ``col`` is set to each of its other
+    values (features with at most ``EFFECT_MAX_VALUES`` distinct values in ``X``), or permuted across
+    the rows (seeded) otherwise. Classifiers: the predicted class changes; regressors: the
+    prediction moves by more than 5 % of its standard deviation."""
+    ref = np.asarray(model.predict(Xs))
+    scale = 0.0 if is_clf else 0.05 * float(np.std(ref.astype(np.float64)))
+
+    def changed(Z: pd.DataFrame) -> np.ndarray:
+        out = np.asarray(model.predict(Z))
+        return out != ref if is_clf else np.abs(out.astype(np.float64) - ref.astype(np.float64)) > scale
+
+    levels = pd.unique(Xm[col])
+    hit = np.zeros(len(Xs), dtype=bool)
+    if len(levels) <= EFFECT_MAX_VALUES:
+        for v in levels:
+            Z = Xs.copy()
+            Z[col] = pd.Series([v] * len(Z), index=Z.index).astype(Xs[col].dtype)
+            hit |= changed(Z)
+    else:
+        Z = Xs.copy()
+        Z[col] = Xs[col].to_numpy()[np.random.default_rng(seed).permutation(len(Xs))]
+        hit = changed(Z)
+    return float(hit.mean())
+
+
+def _sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_share, sensitive_top_k, effects,
+                    effect_threshold):
+    """One entry per sensitive feature: its share, rank, effect and whether attribution and effect agree."""
     order = np.argsort(-imp, kind="mergesort")
     rank_of = {cols[j]: r + 1 for r, j in enumerate(order)}
     top_feature = abs_vals.argmax(axis=1)
@@ -553,16 +694,16 @@ def _sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_shar
                     "rank": None,
                     "share": 0.0,
                     "top_rate": 0.0,
+                    "effect_share": 0.0,
                     "flagged": False,
                     "reason": "not a model input",
                 }
             )
             continue
         j = cols.index(s)
-        share = float(global_share[j])
-        rank = int(rank_of[s])
+        share, rank, effect = float(global_share[j]), int(rank_of[s]), float(effects[s])
         by_share, by_rank = share >= sensitive_share, rank <= sensitive_top_k
-        reason = (
+        attribution = (
             " and ".join(
                 r
                 for r, ok in (
@@ -573,6 +714,11 @@ def _sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_shar
             )
             or f"share {share:.2f} < {sensitive_share:g} and rank {rank} > {sensitive_top_k}"
         )
+        by_effect = effect >= effect_threshold
+        cmp = ">=" if by_effect else "<"
+        reason = f"{attribution}; changing it changes {effect:.1%} of predictions ({cmp} {effect_threshold:.0%})"
+        if (by_share or by_rank) and not by_effect:
+            reason += ": attribution not confirmed by effect"
         sens_out.append(
             {
                 "feature": s,
@@ -580,7 +726,8 @@ def _sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_shar
                 "rank": rank,
                 "share": share,
                 "top_rate": float(np.mean(top_feature == j)),
-                "flagged": bool(by_share or by_rank),
+                "effect_share": effect,
+                "flagged": bool((by_share or by_rank) and by_effect),
                 "reason": reason,
             }
         )
@@ -653,6 +800,7 @@ def explain(
     n_permutations: int = 2,
     sensitive_share: float = 0.10,
     sensitive_top_k: int = 3,
+    effect_threshold: float = EFFECT_THRESHOLD,
     target: Any = UNSET,
 ) -> ShapReport:
     """SHAP attributions of ``model`` on ``X`` (see the module docstring for the rules).
@@ -673,50 +821,44 @@ def explain(
     explainer : ``"auto"``, ``"tree"`` or ``"permutation"``.
     n_permutations : random feature orders per row for the permutation explainer, each also
         walked backwards (cost per row: ``2 * n_permutations * (p + 1) * background`` predictions).
-    sensitive_share, sensitive_top_k : the flag rule for sensitive features.
+    sensitive_share, sensitive_top_k : the attribution half of the flag rule for sensitive features.
+    effect_threshold : the effect half: least share of explained rows whose prediction changes
+        when the feature is set to its other values (or permuted); both halves must agree.
     """
     target = renamed("explain", "target", "explained_class", target, explained_class, default="predicted")
     frame, sensitive, errors, y = _check_explain_params(
         X, sensitive=sensitive, max_rows=max_rows, background=background, errors=errors, y=y, target=target,
         explainer=explainer, n_permutations=n_permutations, sensitive_share=sensitive_share,
+        effect_threshold=effect_threshold,
     )
     n = len(frame)
     masks = _slice_masks(slices, frame, n)
-
-    cols, Xm, rows, use_tree = _model_rows(model, frame, explainer=explainer, max_rows=max_rows,
-                                           random_state=random_state)
-    Xs = Xm.iloc[rows]
     classes = getattr(model, "classes_", None)
     is_clf = hasattr(model, "predict_proba") and classes is not None
-    values, base, used = _shap_values(
-        model, Xm, Xs, use_tree=use_tree, explainer=explainer, is_clf=is_clf, background=background,
-        n_permutations=n_permutations, random_state=random_state,
-    )
-    chosen, base_rows, explained_class = _choose_class(
-        model, Xs, values, base, classes=classes, is_clf=is_clf, target=target, y=y, rows=rows
+    cols, rows, Xs, chosen, base_rows, explained_class, used, why, add_err = _faithful_values(
+        model, frame, explainer=explainer, max_rows=max_rows, background=background, n_permutations=n_permutations,
+        random_state=random_state, is_clf=is_clf, classes=classes, target=target, y=y,
     )
     if chosen.shape[1] != len(cols):
         raise DataError(f"The explainer returned {chosen.shape[1]} attributions per row for {len(cols)} features.")
     abs_vals, imp, global_share = _global_importance(chosen)
+    effects = {s: _effect_share(model, frame[cols], Xs, s, is_clf=is_clf, seed=child_seed(random_state, "effect", s))
+               for s in sensitive if s in cols}
     return ShapReport(
         feature_names=cols,
         values=chosen,
-        base_values=np.asarray(base_rows, dtype=np.float64),
-        data=_numeric_data(Xs, cols),
-        rows=rows.astype(np.int64),
-        explained_class=explained_class,
-        explainer=used,
-        target=target,
-        n_total=n,
+        base_values=np.asarray(base_rows, dtype=np.float64), data=_numeric_data(Xs, cols), rows=rows.astype(np.int64),
+        explained_class=explained_class, explainer=used, explainer_reason=why, additivity_error=add_err,
+        target=target, n_total=n,
         importance={c: float(v) for c, v in zip(cols, imp)},
         slices=_slice_rows(masks, rows, cols, abs_vals, global_share, errors),
-        sensitive=_sensitive_rows(sensitive, cols, imp, abs_vals, global_share, sensitive_share, sensitive_top_k),
+        sensitive=_sensitive_rows(
+            sensitive, cols, imp, abs_vals, global_share, sensitive_share, sensitive_top_k, effects, effect_threshold
+        ),
         settings={
-            "max_rows": max_rows,
-            "background": int(background),
-            "random_state": random_state,
-            "sensitive_share": float(sensitive_share),
-            "sensitive_top_k": int(sensitive_top_k),
+            "max_rows": max_rows, "background": int(background), "random_state": random_state,
+            "sensitive_share": float(sensitive_share), "sensitive_top_k": int(sensitive_top_k),
+            "effect_threshold": float(effect_threshold), "additivity_tolerance": ADDITIVITY_TOLERANCE,
             "n_permutations": int(n_permutations),
         },
     )
