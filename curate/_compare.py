@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError, StrategyError
-from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.html import frame_html
 from curakit.io import atomic_write_text
 from curakit.optional import import_optional
-from curakit.progress import progress
+from curakit.progress import progress as progress_iter
 from curakit.records import json_ready
+from curakit.validation import UNSET, renamed
 
+from ._naive import NAIVE_GUARDS, naive_columns, naive_strategy, naive_training_set
 from ._retrain import RetrainResult, _check_model, check_strategy, retrain
 from ._strategies import STRATEGIES, supported_strategies
 
@@ -32,7 +34,9 @@ class ComparisonTable:
 
     frame : one row per strategy: ``<eval set>`` scores (``old``, ``new``, ...), ``forgetting``
         (drop on ``old`` against ``do_nothing``; positive = forgot), ``gain_new`` (against
-        ``do_nothing``), ``train_time`` (seconds), ``n_train``, and ``slice:<id>:<eval set>``.
+        ``do_nothing``), ``train_time`` (seconds), ``n_train``, ``slice:<id>:<eval set>``, and
+        ``vs_naive:<eval set>`` (with ``:low`` / ``:high``: 95% paired-bootstrap interval).
+        The ``do_nothing`` and ``naive`` rows are the two baselines.
     results : the :class:`RetrainResult` of every strategy.
     metric : the metric's name.
     """
@@ -46,7 +50,8 @@ class ComparisonTable:
         ``max_forgetting`` on ``old`` (any when None)."""
         if by not in self.frame.columns:
             cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
-                                                                 "n_train", "error") and not c.startswith("slice:")]
+                                                                 "n_train", "error")
+                    and not c.startswith(("slice:", "vs_naive:"))]
             raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
         frame = self.frame
         if max_forgetting is not None:
@@ -88,15 +93,12 @@ class ComparisonTable:
         fig.tight_layout()
         return fig
 
-    def to_html(self, path: str | Path | None = None) -> str:
-        """A self-contained report (table and plot); written atomically when ``path`` is given."""
-        body = [
-            section("Strategies", frame_html(self.frame),
-                    f'<p class="note">Metric: {escape(self.metric)}. forgetting = drop on the old holdout against '
-                    "do_nothing (positive = forgot); gain_new = gain on the new holdout against do_nothing.</p>"),
-            section("Plot", figure_html(self.figure(), "Scores per strategy on the old and new holdouts")),
-        ]
-        doc = html_document("Retraining strategies compared", body)
+    def to_html(self, path: str | Path | None = None, *, decision: Any = None) -> str:
+        """A self-contained report (table, plot and, given a :class:`GateDecision`, the gate's
+        verdict); written atomically when ``path`` is given."""
+        from ._compare_report import comparison_html
+
+        doc = comparison_html(self, decision)
         if path is not None:
             atomic_write_text(path, doc)
         return doc
@@ -124,7 +126,8 @@ def compare_strategies(
     random_state: int | None = 0,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     errors: str = "raise",
-    progress_bar: bool | None = None,
+    progress: bool | None = None,
+    progress_bar: Any = UNSET,
     **common_params: Any,
 ) -> ComparisonTable:
     """Run every chosen strategy (default: every strategy the model supports) on the same
@@ -134,7 +137,15 @@ def compare_strategies(
     strategy that takes them; ``params={"continue_new": {"replay": 0.2}}`` to one strategy.
     ``errors="record"`` keeps going when a strategy cannot run on this data (a curakit
     ``StrategyError`` / ``DataError``): its row has no scores and the message in ``error``.
+
+    Two baselines are always in the table: ``do_nothing`` (the incumbent) and ``naive`` (the same
+    strategy family, ``continue_all`` or else ``scratch_all``, on the plain old + new rows of ``ts``:
+    no fills, replay or weights, see :mod:`curate._naive`). ``vs_naive:<set>`` is each strategy's
+    accuracy minus naive's on the same rows, with a 95% paired-bootstrap interval in
+    ``vs_naive:<set>:low`` / ``:high``. ``progress=`` draws a progress bar (``progress_bar=`` is the
+    old name).
     """
+    show = renamed("compare_strategies", "progress_bar", "progress", progress_bar, progress)
     _check_model(model)
     if errors not in ("raise", "record"):
         raise ParameterError(
@@ -145,7 +156,7 @@ def compare_strategies(
     _check_compare_params(names, params, common_params)
     results: dict[str, RetrainResult] = {}
     failed: dict[str, str] = {}
-    for name in progress(names, desc="strategies", total=len(names), enabled=progress_bar, unit="strategy"):
+    for name in progress_iter(names, desc="strategies", total=len(names), enabled=show, unit="strategy"):
         allowed = STRATEGIES.meta(name)["params"]
         kw = {k: v for k, v in common_params.items() if k in allowed}
         kw.update(params.get(name, {}))
@@ -159,12 +170,32 @@ def compare_strategies(
             logger.warning("compare: %s cannot run on this data: %s", name, exc)
             continue
         logger.info("compare: %r", results[name])
-    return _table(names, results, failed)
+    _run_naive(model, ts, results, failed, eval_sets=eval_sets, slices=slices, metric=metric,
+               random_state=random_state, common_params=common_params)
+    return _table([*names, "naive"], results, failed)
+
+
+def _run_naive(model: Any, ts: Any, results: dict[str, RetrainResult], failed: dict[str, str], *,
+               common_params: Mapping[str, Any], **kw: Any) -> None:
+    """The ``naive`` row: the model family's all-data strategy on the plain old + new rows."""
+    strategy = naive_strategy(model)
+    if strategy is None:
+        failed["naive"] = "no naive baseline: the model supports neither continue_all nor scratch_all"
+        return
+    allowed = STRATEGIES.meta(strategy)["params"]
+    params = {k: v for k, v in common_params.items() if k in allowed and k not in NAIVE_GUARDS}
+    try:
+        results["naive"] = retrain(model, naive_training_set(ts), strategy=strategy, **kw, **params)
+    except (StrategyError, DataError) as exc:
+        failed["naive"] = str(exc)
+        logger.warning("compare: the naive baseline cannot run on this data: %s", exc)
 
 
 def _strategy_names(model: Any, strategies: Sequence[str] | None) -> list[str]:
     """The strategies to compare, checked, ``do_nothing`` first, each once."""
-    names = list(supported_strategies(model) if strategies is None else strategies)
+    names = [n for n in (supported_strategies(model) if strategies is None else strategies) if n != "naive"]
+    if strategies is not None and not names and "naive" in strategies:
+        names = ["do_nothing"]
     if not names and strategies is not None:
         raise ParameterError("The 'strategies' parameter of compare_strategies must name at least one strategy.")
     for name in names:
@@ -212,6 +243,7 @@ def _table(names: list[str], results: dict[str, RetrainResult], failed: dict[str
         for sid, per_set in r.metrics.get("slices", {}).items():
             for s, m in per_set.items():
                 row[f"slice:{sid}:{s}"] = m[metric_name]
+        row.update(naive_columns(results, name))
         rows.append(row)
     frame = pd.DataFrame(rows)
     if failed:

@@ -24,8 +24,8 @@ def table(tab):
 
 def test_default_runs_every_supported_strategy(tab, table):
     _, _, model, _ = tab
-    assert list(table.frame["strategy"]) == supported_strategies(model)
-    assert set(table.results) == set(supported_strategies(model))
+    assert list(table.frame["strategy"]) == [*supported_strategies(model), "naive"]
+    assert set(table.results) == {*supported_strategies(model), "naive"}
     f = table.frame.set_index("strategy")
     assert {"old", "new", "forgetting", "gain_new", "train_time", "n_train"} <= set(table.frame.columns)
     assert f.loc["do_nothing", "forgetting"] == 0.0 and f.loc["do_nothing", "gain_new"] == 0.0
@@ -66,7 +66,7 @@ def test_chosen_strategies_always_include_do_nothing_and_slices(digits):
     mask = {"threes": {"new": evals["new"][1] == 3, "old": evals["old"][1] == 3}}
     t = curate.compare_strategies(model, ts, strategies=["finetune_head", "continue_new"], eval_sets=evals,
                                   slices=mask, epochs=1, lr=1e-2, params={"continue_new": {"replay": 0.2}})
-    assert list(t.frame["strategy"]) == ["do_nothing", "finetune_head", "continue_new"]
+    assert list(t.frame["strategy"]) == ["do_nothing", "finetune_head", "continue_new", "naive"]
     assert "slice:threes:new" in t.frame.columns
     assert t.results["continue_new"].params["strategy_params"] == {"epochs": 1, "lr": 0.01, "replay": 0.2}
     assert np.isfinite(t.frame["train_time"]).all()
@@ -95,8 +95,46 @@ def test_a_strategy_that_cannot_run_on_this_data_is_recorded_or_raised(tab):
                                   errors="record")
     f = t.frame.set_index("strategy")
     assert np.isnan(f.loc["continue_new", "new"]) and "warm_start fit re-learns" in f.loc["continue_new", "error"]
-    assert set(t.results) == {"do_nothing", "continue_all"} and t.best("new") == "continue_all"
+    assert set(t.results) == {"do_nothing", "continue_all", "naive"} and t.best("new") == "continue_all"
     assert "data:image/png" in t.to_html()
     # replay of old rows of every class makes it possible
     r = curate.retrain(model, few, strategy="continue_new", eval_sets=evals, replay=1.0)
     assert r.metrics["new"]["n"] == len(evals["new"])
+
+
+def test_naive_row_trains_on_plain_old_and_new(tab, table):
+    ts, _, _, _ = tab
+    f = table.frame.set_index("strategy")
+    naive = table.results["naive"]
+    plain = ((ts.manifest["operation"].astype(str) == "original")
+             & ts.manifest["origin"].astype(str).isin(["old", "new"])).sum()
+    assert naive.strategy in ("continue_all", "scratch_all")
+    assert naive.info["n_train"] <= plain
+    # the naive row against itself: exactly zero difference, zero-width interval
+    assert f.loc["naive", "vs_naive:new"] == 0.0 and f.loc["naive", "vs_naive:new:low"] == 0.0
+    for name in f.index:
+        assert f.loc[name, "vs_naive:new:low"] <= f.loc[name, "vs_naive:new"] <= f.loc[name, "vs_naive:new:high"]
+        assert f.loc[name, "vs_naive:new"] == pytest.approx(f.loc[name, "new"] - f.loc["naive", "new"])
+
+
+def test_naive_skips_fills(digits):
+    from curate._naive import naive_training_set
+
+    ts, _, _, _, _ = tabular(digits)
+    man = ts.manifest.copy()
+    man["operation"] = man["operation"].astype(str)
+    man.loc[man.index[:5], "operation"] = "smote"
+    man["weight"] = 2.0
+    sub = naive_training_set(curate.TrainingSet(kind=ts.kind, target=ts.target, frame=ts.frame, manifest=man,
+                                                features=ts.features, time=ts.time, info=ts.info))
+    assert len(sub) == len(ts) - 5 and (sub.weights == 1.0).all()
+
+
+def test_progress_bar_is_a_deprecated_alias(tab):
+    ts, evals, model, _ = tab
+    with pytest.warns(FutureWarning, match="progress"):
+        t = curate.compare_strategies(model, ts, strategies=["do_nothing"], eval_sets=evals, progress_bar=False)
+    assert list(t.frame["strategy"]) == ["do_nothing", "naive"]
+    with pytest.raises(ParameterError, match="progress"):
+        curate.compare_strategies(model, ts, strategies=["do_nothing"], eval_sets=evals, progress_bar=False,
+                                  progress=True)
