@@ -36,9 +36,11 @@ __all__ = [
     "LineageSMOTENC",
     "OVERSAMPLERS",
     "OnlineAugment",
+    "VAEGenerator",
     "ParameterError",
     "feature_smote",
     "find_leaks",
+    "generate",
     "fit_head",
     "lineage_frame",
     "lineage_rows",
@@ -61,6 +63,8 @@ _LAZY = {
     "oversample": "._oversample",
     "feature_smote": "._feature",
     "fit_head": "._feature",
+    "generate": "._generate",
+    "VAEGenerator": "._vae_generator",
 }
 
 
