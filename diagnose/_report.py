@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.html import escape, figure_html, format_number, frame_html, html_document, legend_html, section
 from curakit.optional import import_optional
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -176,16 +176,85 @@ def diagnosis_summary_html(d: DiagnosisLike, top: int = 10) -> str:
     return head + frame_html(_summary_table(d, top))
 
 
+_LEGEND = {
+    "rank": "order of the slice in the report, most severe first",
+    "id": "stable slice id (method, hash and detail); use it with Diagnosis[id]",
+    "size": "analysed rows in the slice",
+    "error_rate": "share of the slice's rows the model gets wrong",
+    "error_ci_low / error_ci_high": "95% Wilson interval of error_rate",
+    "lift": "error_rate / the baseline error rate",
+    "train_share": "share of the training rows in the slice (empty when unknown); well below share = under-represented",
+    "q_value": "Benjamini-Hochberg adjusted p-value of the slice's excess error",
+    "severity": "excess errors in the slice / analysed rows (plus an under-representation term for clusters)",
+    "isolation": "distance to the nearest other cluster / the cluster's median member distance (high = isolated)",
+    "contains_agreement": "Jaccard agreement of Slice.contains() with the cluster's members on the analysed rows",
+}
+
+
+def _verdict(d: DiagnosisLike) -> str:
+    if not d.slices:
+        return (f"No slice passed the tests on {d.n_analysed} rows "
+                f"(baseline error rate {format_number(d.baseline_error_rate, 3)}).")
+    s = d.slices[0]
+    return (f"{len(d.slices)} slice(s) where the model errs more than its baseline of "
+            f"{format_number(d.baseline_error_rate, 3)}; worst: {s.description} "
+            f"({s.size} rows, error rate {format_number(s.error_rate, 3)}).")
+
+
+def _cluster_section(d: DiagnosisLike, top: int) -> str:
+    lab = slice_labels(d.slices, d.n_analysed, top=top)
+    order = [f"#{r} {s.method}" for r, s in enumerate(d.slices[:top], start=1)]
+    shown = sum(1 for g in order if (lab == g).any())
+    figs = [
+        figure_html(
+            umap_scatter_figure(d.coords, lab, title="UMAP coloured by slice", order=order, background="other"),
+            f"UMAP of the embeddings; {shown} of the top {min(top, len(d.slices))} slices visible. Each row takes "
+            "the colour of the most severe slice holding it, so legend counts can be below the slice sizes.",
+        ),
+        figure_html(error_scatter_figure(d.coords, d.errors), "UMAP of the embeddings; errors in red"),
+    ]
+    table = d.cluster_table
+    agree = d.info.get("clusters", {}).get("mean_contains_agreement")
+    note = (
+        f'<p class="note">Test scheme: {escape(d.info.get("clusters", {}).get("scheme", ""))}; mean Jaccard '
+        f"agreement of contains() with the clusters on the analysed rows: {format_number(agree, 3)}.</p>"
+        if agree is not None and agree == agree
+        else ""
+    )
+    return section("Embedding clusters", *figs, note, frame_html(table) if table is not None else "")
+
+
+def _evidence_value(v: Any) -> str:
+    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+        return format_number(v)
+    return str(v)[:200]
+
+
+def _details_section(d: DiagnosisLike) -> str:
+    details = []
+    for rank, s in enumerate(d.slices, start=1):
+        rows = pd.DataFrame({"key": list(s.evidence), "value": [_evidence_value(v) for v in s.evidence.values()]})
+        ci = f" [{format_number(s.error_ci[0], 3)}, {format_number(s.error_ci[1], 3)}]" if s.error_ci else ""
+        details.append(
+            f'<h3 title="{escape(s.id)}">#{rank} {escape(s.description)}</h3><p class="note">id {escape(s.id)}</p>'
+            f"<p>{s.size} rows ({s.share:.1%}), error {format_number(s.error_rate, 3)}{ci}"
+            f" vs baseline {format_number(s.baseline_error_rate, 3)}; definition kind "
+            f"{escape(s.definition['kind'])}.</p>" + frame_html(rows)
+        )
+    return section("Slice details", *details)
+
+
 def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: int = 8) -> str:
-    """The full self-contained report: summary, slice table, confusion matrix, per-class
-    metrics, UMAP scatter coloured by slice and by error, cluster table, per-slice details."""
+    """The full self-contained report: a one-sentence verdict and a table of contents, summary,
+    slice table with its legend, confusion matrix, per-class metrics, UMAP scatter coloured by
+    slice and by error, cluster table, per-slice details."""
     conf = d.confusion
     parts = [
         section(
             "Summary",
             f"<p>{d.n_analysed} analysed rows, {len(conf.labels)} classes, baseline error rate "
-            f"<b>{d.baseline_error_rate:.3f}</b>. Methods run: {escape(', '.join(d.methods) or '(none)')}. "
-            f"{len(d.slices)} slice(s) reported, most severe first "
+            f"<b>{format_number(d.baseline_error_rate, 3)}</b>. Methods run: "
+            f"{escape(', '.join(d.methods) or '(none)')}. {len(d.slices)} slice(s) reported, most severe first "
             f"({d.info.get('n_merged', 0)} near-duplicate(s) merged).</p>",
             "".join(
                 f'<p class="note">Skipped {escape(m)}: {escape(why)}</p>' for m, why in d.info.get("skipped", {}).items()
@@ -194,8 +263,7 @@ def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: i
         section(
             "Slices",
             frame_html(_summary_table(d)) if d.slices else '<p class="note">No slice passed the tests.</p>',
-            '<p class="note">severity = excess errors in the slice / analysed rows (plus an under-representation '
-            "term for clusters); q_value = Benjamini-Hochberg adjusted p-value.</p>",
+            legend_html(_LEGEND, "Columns explained"),
         ),
         section(
             "Confusion",
@@ -206,35 +274,7 @@ def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: i
         ),
     ]
     if d.coords is not None:
-        lab = slice_labels(d.slices, d.n_analysed, top=top)
-        order = [f"#{r} {s.method}" for r, s in enumerate(d.slices[:top], start=1)]
-        figs = [
-            figure_html(
-                umap_scatter_figure(d.coords, lab, title="UMAP coloured by slice", order=order, background="other"),
-                f"UMAP of the embeddings; the top {min(top, len(d.slices))} slices coloured",
-            ),
-            figure_html(error_scatter_figure(d.coords, d.errors), "UMAP of the embeddings; errors in red"),
-        ]
-        table = d.cluster_table
-        agree = d.info.get("clusters", {}).get("mean_contains_agreement")
-        note = (
-            f'<p class="note">Test scheme: {escape(d.info.get("clusters", {}).get("scheme", ""))}; mean Jaccard '
-            f"agreement of contains() with the clusters on the analysed rows: {agree:.3f}.</p>"
-            if agree is not None and agree == agree
-            else ""
-        )
-        parts.append(section("Embedding clusters", *figs, note, frame_html(table) if table is not None else ""))
+        parts.append(_cluster_section(d, top))
     if d.slices:
-        details = []
-        for rank, s in enumerate(d.slices, start=1):
-            ev = {k: v for k, v in s.evidence.items()}
-            rows = pd.DataFrame({"key": list(ev), "value": [str(v)[:200] for v in ev.values()]})
-            details.append(
-                f"<h3>#{rank} {escape(s.id)}</h3><p>{escape(s.description)}</p>"
-                f"<p>{s.size} rows ({s.share:.1%}), error {s.error_rate:.3f}"
-                + (f" [{s.error_ci[0]:.3f}, {s.error_ci[1]:.3f}]" if s.error_ci else "")
-                + f" vs baseline {s.baseline_error_rate:.3f}; definition kind {escape(s.definition['kind'])}.</p>"
-                + frame_html(rows)
-            )
-        parts.append(section("Slice details", *details))
-    return html_document(title, parts)
+        parts.append(_details_section(d))
+    return html_document(title, parts, verdict=_verdict(d))

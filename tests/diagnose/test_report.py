@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import diagnose
@@ -99,3 +100,26 @@ def test_plot_embedding_colours_and_errors():
     no_coords = diagnose.find_slices(y, pred, methods=["confusion"])
     with pytest.raises(ValueError, match="has no embedding coordinates"):
         no_coords.plot_embedding()
+
+
+def test_diagnosis_html_has_header_toc_legend_and_rounded_numbers():
+    import re
+
+    from curakit.html import format_number, frame_html
+
+    y = np.array([0, 0, 1, 1, 2, 2] * 10)
+    p = y.copy()
+    p[np.flatnonzero(y == 0)[:15]] = 1
+    d = diagnose.find_slices(y, p)
+    html = diagnosis_html(d)
+    assert '<p class="verdict">' in html and d.slices[0].description in html.split("</header>")[0]
+    ids = set(re.findall(r'<section id="([^"]+)"', html))
+    links = re.findall(r'<nav class="toc">.*?</nav>', html)[0]
+    hrefs = re.findall(r'href="#([^"]+)"', links)
+    assert len(hrefs) >= 4 and set(hrefs) <= ids
+    assert "<dt>q_value</dt>" in html and "<dt>isolation</dt>" in html
+    # rounding: significant digits, tiny magnitudes as a bound, never a raw exponent float
+    assert [format_number(v) for v in (88.88888888888889, 6.353532178441539e-88, 0.0, 3.0, 12345.6)] == [
+        "88.89", "<1e-6", "0", "3", "12,346"]
+    table = frame_html(pd.DataFrame({"p": [6.353532178441539e-88, 0.123456789]}))
+    assert "<1e-6" in table.replace("&lt;", "<") and "0.1235" in table and "e-88" not in table
