@@ -73,6 +73,14 @@ def _last_linear_name(model: Any) -> str:
     return names[-1]
 
 
+def model_in_channels(model: Any) -> int | None:
+    """Input channels of the model's first ``Conv2d`` (None when it has none)."""
+    for module in model.modules():
+        if type(module).__name__ == "Conv2d" and hasattr(module, "in_channels"):
+            return int(module.in_channels)
+    return None
+
+
 def _check_embed_params(model: Any, images: Any, batch_size: Any, transform: Callable | None) -> Any:
     """Validate embed's arguments; return the images (loaded from paths, checked unless a transform is given)."""
     if not is_torch_model(model):
@@ -87,7 +95,8 @@ def _check_embed_params(model: Any, images: Any, batch_size: Any, transform: Cal
     if transform is None:
         from curakit.validation import check_images
 
-        images = check_images(images)
+        # the default transform feeds the channels as they are: they must match the first conv layer
+        images = check_images(images, channels=model_in_channels(model))
     if len(images) == 0:
         raise DataError("embed got 0 images. Pass at least one image.")
     return images
@@ -132,7 +141,9 @@ def embed(
     layer : a name from ``model.named_modules()`` (its *output* is taken, flattened per row);
         ``None`` takes the *input* of the last ``nn.Linear`` (penultimate features).
     batch_size : rows per forward pass.
-    transform : callable from a uint8 batch to the model's input (default: float [0, 1], NCHW).
+    transform : callable from a uint8 batch to the model's input (default: float [0, 1], NCHW;
+        the images' channels must then match the model's first ``Conv2d``, else a ``DataError``
+        names the conversion).
     progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name, deprecated).
     """
     show = renamed("embed", "progress_bar", "progress", progress_bar, progress)

@@ -43,6 +43,7 @@ from curakit.progress import progress
 from curakit.records import check_schema_version, json_ready, plain_value
 from curakit.validation import UNSET, check_choice, check_images, renamed
 
+from ._embed import model_in_channels
 from ._slice import Slice
 
 __all__ = ["CAM_METHODS", "CamReport", "gradcam"]
@@ -254,7 +255,7 @@ def _slice_masks(slices: Any, n: int) -> list[tuple[str, np.ndarray]]:
 
 
 def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, batch_size, method, target,
-                          occlusion, examples, top_fraction):
+                          occlusion, examples, top_fraction, transform=None):
     """Validate gradcam's arguments; return (images, labels, masks, boxes, layer) in working form."""
     if not is_torch_model(model):
         raise ParameterError(f"gradcam needs a torch nn.Module. Got {type(model).__name__} instead.")
@@ -262,7 +263,7 @@ def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, 
     check_choice(target, "target", "gradcam", ("predicted", "label"))
     check_choice(occlusion, "occlusion", "gradcam", ("mean", "zero", None))
     check_choice(examples, "examples", "gradcam", ("worst", "first", "errors"))
-    imgs = check_images(images)
+    imgs = check_images(images, channels=model_in_channels(model) if transform is None else None)
     n, H, W, _ = imgs.shape
     if n == 0:
         raise DataError(f"images is empty (shape {imgs.shape}). Pass at least one image.")
@@ -555,7 +556,7 @@ def gradcam(
     torch = import_optional("torch")
     imgs, labels, masks, boxes, layer = _check_gradcam_params(
         model, images, target_layer, labels, masks, boxes, batch_size=batch_size, method=method, target=target,
-        occlusion=occlusion, examples=examples, top_fraction=top_fraction,
+        occlusion=occlusion, examples=examples, top_fraction=top_fraction, transform=transform,
     )
     n, H, W, _ = imgs.shape
     slice_masks = _slice_masks(slices, n)

@@ -88,6 +88,10 @@ def test_embed_errors(cnn_and_images):
         diagnose.embed(model, images.astype(np.float32))
     with pytest.raises(ParameterError, match="The 'batch_size' parameter of embed must be an int >= 1. Got 0 instead."):
         diagnose.embed(model, images, batch_size=0)
+    # images whose channels differ from the model's first conv layer: one line naming the fix
+    other = np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images[..., :1]
+    with pytest.raises(DataError, match=r"images have \d channel\(s\) but \d are expected\. Convert"):
+        diagnose.embed(model, other)
 
 
 def test_feature_embedder_scales_and_one_hot():

@@ -167,6 +167,9 @@ def test_bad_inputs(cnn):
         diagnose.gradcam(model, images.astype(np.float32), target_layer=LAYER)
     with pytest.raises(DataError, match=r"images must be shaped \(n, H, W, C\). Got shape \(300, 8, 8\)"):
         diagnose.gradcam(model, images[..., 0], target_layer=LAYER)
+    other = np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images[..., :1]
+    with pytest.raises(DataError, match=r"images have \d channel\(s\) but \d are expected\. Convert"):
+        diagnose.gradcam(model, other, target_layer=LAYER)
     with pytest.raises(ParameterError, match="Layer 'backbone.55' is not in the model. Did you mean 'backbone.5'?"):
         diagnose.gradcam(model, images, target_layer="backbone.55")
     with pytest.raises(DataError, match=r"Inputs differ in length \(images=300, labels=10\)"):
