@@ -6,10 +6,32 @@ from typing import Any
 
 import pandas as pd
 
-from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.html import escape, figure_html, format_number, frame_html, html_document, legend_html, section
 
-_NOTE = ("forgetting = drop on the old holdout against do_nothing (positive = forgot); "
-         "gain_new = gain on the new holdout against do_nothing.")
+_LEGEND = {
+    "strategy": "how the candidate was retrained; do_nothing is the incumbent as it is",
+    "old / new": "the metric on the old and the new holdout",
+    "forgetting": "drop on the old holdout against do_nothing (positive = forgot)",
+    "gain_new": "gain on the new holdout against do_nothing",
+    "slice:<name>:<set>": "the metric on the rows of a slice in that holdout (empty = no such rows)",
+    "train_time": "seconds spent retraining",
+    "n_train": "training rows used",
+}
+
+
+def _verdict(table: Any, decision: Any) -> str:
+    """One sentence: what was compared and which strategy leads on the new holdout."""
+    frame = table.frame
+    head = f"{len(frame)} strategies compared on {table.metric}"
+    if "new" in frame.columns and frame["new"].notna().any():
+        best = frame.loc[frame["new"].astype(float).idxmax()]
+        head += f"; best on the new holdout: {best['strategy']} ({format_number(best['new'], 3)})"
+        if "forgetting" in frame.columns:
+            head += f", forgetting {format_number(best['forgetting'], 3)}"
+    if decision is not None:
+        verdict = getattr(decision, "accepted", getattr(decision, "passed", None))
+        head += f"; gate: {'pass' if verdict else 'fail' if verdict is not None else decision}"
+    return head + "."
 
 
 def _gate_section(decision: Any) -> str:
@@ -31,10 +53,10 @@ def _gate_section(decision: Any) -> str:
 def comparison_html(table: Any, decision: Any = None, *, title: str = "Retraining strategies compared") -> str:
     """A self-contained report of a ComparisonTable (table, plot and, when given, the gate's decision)."""
     body = [
-        section("Strategies", frame_html(table.frame),
-                f'<p class="note">Metric: {escape(table.metric)}. {_NOTE}</p>'),
+        section("Strategies", frame_html(table.frame), f'<p class="note">Metric: {escape(table.metric)}.</p>',
+                legend_html(_LEGEND, "Columns explained")),
         section("Plot", figure_html(table.figure(), "Scores per strategy on the old and new holdouts")),
     ]
     if decision is not None:
         body.append(_gate_section(decision))
-    return html_document(title, body)
+    return html_document(title, body, verdict=_verdict(table, decision))

@@ -1,0 +1,123 @@
+"""The diagnosis and comparison reports opened in a real browser (system Chromium via Playwright).
+
+At 1024 and 1400 px wide: the page never scrolls sideways, every image loads, no console
+errors, every table-of-contents link lands on an element. Screenshots go to ``tmp_path``.
+Skipped, with the reason, where /usr/bin/chromium or playwright is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+WIDTHS = (1024, 1400)
+
+_CHECK = """() => {
+  const toc = [...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    images: [...document.images].map(i => [i.complete, i.naturalWidth]),
+    toc: toc,
+    unresolved: toc.filter(h => !h.startsWith('#') || !document.getElementById(h.slice(1))),
+  };
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip(f"no system Chromium at {CHROMIUM} (install the Debian 'chromium' package)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def diagnosis_report(tmp_path_factory):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.tree import DecisionTreeClassifier
+
+    import diagnose
+
+    data = load_breast_cancer(as_frame=True)
+    x, names = data.data, np.asarray(data.target_names)
+    y = names[data.target.to_numpy()]
+    half = len(y) // 2
+    model = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x.iloc[:half], y[:half])
+    feats = x.iloc[half:].reset_index(drop=True)
+    d = diagnose.find_slices(y[half:], model.predict(feats), features=feats, methods=["confusion", "rules"])
+    path = tmp_path_factory.mktemp("reports") / "diagnosis.html"
+    d.to_html(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def comparison_report(tmp_path_factory, digits):
+    from sklearn.linear_model import LogisticRegression
+
+    import curate
+    from augment._lineage import LineageRow, lineage_frame
+    from curate._compare_report import comparison_html
+    from curate._trainingset import TrainingSet
+
+    images, labels = digits
+    columns = [f"px{i}" for i in range(64)]
+    frame = pd.DataFrame(images.reshape(len(labels), 64) / 255.0, columns=columns)
+    frame["digit"] = labels
+    order = np.random.default_rng(0).permutation(len(labels))
+    old_train, old_test, new_train, new_test = order[:600], order[600:900], order[900:1200], order[1200:]
+    new_frame = frame.copy()
+    new_frame[columns] = 1.0 - frame[columns]  # a real drift: inverted pixels
+    train = pd.concat([frame.iloc[old_train], new_frame.iloc[new_train]]).reset_index(drop=True)
+    origins = ["old"] * len(old_train) + ["new"] * len(new_train)
+    man = lineage_frame([LineageRow(row_id=f"{o}:{i}", origin=o, source=o, operation="original")
+                         for i, o in enumerate(origins)])
+    man["split"] = np.where(np.random.default_rng(1).random(len(origins)) < 0.2, "val", "train")
+    man["weight"] = 1.0
+    ts = TrainingSet(kind="tabular", target="digit", frame=train, manifest=man, features=columns)
+    evals = {"old": frame.iloc[old_test].reset_index(drop=True), "new": new_frame.iloc[new_test].reset_index(drop=True)}
+    model = LogisticRegression(max_iter=200, warm_start=True).fit(frame.iloc[old_train][columns], labels[old_train])
+    table = curate.compare_strategies(model, ts, strategies=["scratch_all", "continue_new"], eval_sets=evals)
+    path = tmp_path_factory.mktemp("reports") / "comparison.html"
+    path.write_text(comparison_html(table), encoding="utf-8")
+    return path
+
+
+def _open_and_check(browser, path: Path, width: int, shot: Path) -> dict:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    facts = page.evaluate(_CHECK)
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    assert not errors, errors
+    assert facts["scrollWidth"] <= facts["innerWidth"], f"{path.name} at {width}px scrolls sideways: {facts['scrollWidth']}"
+    assert facts["images"] and all(ok and w > 0 for ok, w in facts["images"]), facts["images"]
+    assert len(facts["toc"]) >= 2 and not facts["unresolved"], facts
+    return facts
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_diagnosis_report_in_browser(browser, diagnosis_report, width, tmp_path):
+    _open_and_check(browser, diagnosis_report, width, tmp_path / f"diagnosis_{width}.png")
+    html = diagnosis_report.read_text(encoding="utf-8")
+    assert "malignant" in html and "benign" in html  # class names, not indices
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_comparison_report_in_browser(browser, comparison_report, width, tmp_path):
+    _open_and_check(browser, comparison_report, width, tmp_path / f"comparison_{width}.png")
+    assert '<p class="verdict">' in comparison_report.read_text(encoding="utf-8")
