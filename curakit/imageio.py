@@ -194,3 +194,47 @@ def read_image_folder(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
     else:
         lab = np.asarray(labels, dtype=str)
     return np.stack(images), lab, rel
+
+
+def folder_class_names(root: str | os.PathLike) -> list[str]:
+    """The class names of an image folder, index order: ``classes.txt`` (one name a line) when
+    present, else the sorted sub-folder names (torchvision ``ImageFolder``'s convention)."""
+    root = Path(root)
+    listed = root / "classes.txt"
+    if listed.is_file():
+        names = [ln.strip() for ln in listed.read_text().splitlines() if ln.strip()]
+        if len(set(names)) != len(names):
+            raise DataError(f"{str(listed)!r} names a class twice. List each class once, one a line.")
+        return names
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def class_indices(labels: np.ndarray, root: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """Label folder names -> (class indices, class names).
+
+    Integer folder names ARE the class index (``3`` = output 3); other names index by
+    :func:`folder_class_names`. With ``n_classes`` (the model's outputs) a class beyond it is an error.
+    """
+    root = Path(root)
+    if labels.dtype.kind in "iu" and not (root / "classes.txt").is_file():
+        k = int(labels.max()) + 1 if n_classes is None else n_classes
+        outside = sorted({int(v) for v in labels if not 0 <= int(v) < k})
+        if outside:
+            raise DataError(
+                f"Image folder {root.name!r} has class folder {str(outside[0])!r}, which the model does not know "
+                f"(it has {k} outputs: classes 0..{k - 1}). Remove the folder or pass the matching model."
+            )
+        return labels.astype(np.int64), [str(i) for i in range(k)]
+    names = folder_class_names(root)
+    index = {name: i for i, name in enumerate(names)}
+    missing = sorted({str(v) for v in labels} - set(index))
+    if missing:
+        raise DataError(f"Image folder {root.name!r} has class folder {missing[0]!r}, which classes.txt does not "
+                        "list. Add it to classes.txt or remove the folder.")
+    if n_classes is not None and len(names) > n_classes:
+        raise DataError(
+            f"Image folder {root.name!r} has {len(names)} classes but the model has {n_classes} outputs, so it does "
+            f"not know class {names[n_classes]!r}. Remove that folder, list the model's classes in classes.txt, "
+            "or pass the matching model."
+        )
+    return np.asarray([index[str(v)] for v in labels], dtype=np.int64), names

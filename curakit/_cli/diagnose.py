@@ -20,21 +20,22 @@ Inputs (images mode)
 --------------------
 --images        an image folder ``FOLDER/<label>/<file>.png``, read in sorted order (label
                 folder, then file name), the order ``curakit augment`` reads the same folder in.
---model         a curakit model registry folder (``curate.Registry``): ``REGISTRY`` loads the
-                champion, ``REGISTRY@v3`` version v3. Must be a torch model.
+--model         a torch model: a registry folder (``REGISTRY`` = champion, ``REGISTRY@v3``), a
+                state dict with ``--model-class module:Class`` [``--model-kwargs JSON``], a
+                whole saved module (runs code when loaded), TorchScript or ``torch.export``.
 --train-images  the training images (same layout), embedded for under-representation.
 --layer         the embedding layer (a ``model.named_modules()`` name); default the input of
                 the model's last Linear layer (``diagnose.embed``).
-Labels: the label folders must be named by integers, and an integer name IS the model's class
-index (folder ``3`` = output 3 of the model, so a folder with only some classes works and
-numeric order is used, ``10`` after ``9``). A folder name that is not an integer, or an
-integer outside 0..k-1 for a model with k outputs, is an error.
+Labels: class-name folders (``new/Shirt/*.png``) index by sorted name as torchvision's
+``ImageFolder`` does, or by the order of a ``classes.txt`` (one name a line) in the folder;
+integer folder names ARE the model's class index (folder ``3`` = output 3). A class the model
+does not know (more classes than outputs, an integer outside 0..k-1) is an error.
 Images reach the model as float32 in [0, 1], channels first (``diagnose.predict_proba``).
 
 Outputs (in ``--out``; each file written atomically, nothing written if the run fails):
 ``diagnosis.json`` (``diagnose.Diagnosis.load``), ``report.html`` (self-contained) and
 ``slices.csv`` (one row per slice). A short table of the top slices is printed.
-Images mode also writes ``predictions.csv`` (path relative to FOLDER, y_true, y_pred,
+Images mode also writes ``predictions.csv`` (path relative to FOLDER, class name, y_true, y_pred,
 proba_<class> per model output; rows in the folder's order) and ``embeddings.npy`` (the
 analysed embeddings), so ``curakit augment FOLDER --diagnosis DIR/diagnosis.json --slice ID
 [--embeddings DIR/embeddings.npy]`` fills a slice on the same folder (cluster slices need the
@@ -53,7 +54,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import read_table
 
-from ._options import add_random_state
+from ._options import add_model_options, add_random_state, load_cli_model
 
 __all__ = ["add_parser", "run"]
 
@@ -90,7 +91,7 @@ def _parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 _FILE_ONLY = ("features", "embeddings", "train_features", "train_embeddings")
-_IMAGE_ONLY = ("model", "train_images", "layer")
+_IMAGE_ONLY = ("model", "train_images", "layer", "model_class", "model_kwargs")
 
 
 def _check_mode(args: argparse.Namespace) -> None:
@@ -160,43 +161,17 @@ def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _load_model(spec: str) -> tuple[Any, str]:
-    """``REGISTRY`` (the champion) or ``REGISTRY@VERSION`` -> (model, "<registry folder name> <version>")."""
-    from curate import Registry
+def _load_model(args: argparse.Namespace) -> tuple[Any, str]:
+    """The ``--model`` (any form :mod:`curakit.modelfile` reads) and a short name for messages."""
+    from curakit.modelfile import _split_registry
 
-    folder, version = spec, None
-    head, at, tail = spec.rpartition("@")
-    if at and tail and "/" not in tail and not Path(spec).exists():
-        folder, version = head, tail
-    root = Path(folder)
-    if not root.exists():
-        raise FileNotFoundError(2, "No such file", folder)
-    if not root.is_dir() or not (root / "registry.json").is_file():
-        raise DataError(
-            f"--model {root.name!r} is not a curakit model registry (no registry.json). "
-            "Pass the folder of a curate.Registry, e.g. REGISTRY or REGISTRY@v3."
-        )
-    reg = Registry(root)
-    rec = reg.version(version)
-    return reg.load(rec.version), f"{root.name} {rec.version}"
+    model = load_cli_model(args)
+    path, version = _split_registry(args.model)
+    if (path / "registry.json").is_file():
+        from curate import Registry
 
-
-def _class_indices(labels: np.ndarray, n_classes: int, folder: str) -> np.ndarray:
-    """Label folder names -> the model's class indices (an integer name is the class index)."""
-    if labels.dtype.kind not in "iu":
-        names = sorted({str(v) for v in labels})
-        bad = next(v for v in names if not v.lstrip("-").isdigit())
-        raise DataError(
-            f"Image folder {Path(folder).name!r} has label folder {bad!r}, which is not a class index: the model "
-            f"has {n_classes} outputs, so name the label folders 0..{n_classes - 1} (the output each class is)."
-        )
-    outside = sorted({int(v) for v in labels if not 0 <= int(v) < n_classes})
-    if outside:
-        raise DataError(
-            f"Image folder {Path(folder).name!r} has label folder {str(outside[0])!r}, a class the model cannot know "
-            f"(it has {n_classes} outputs: classes 0..{n_classes - 1}). Remove the folder or pass the matching model."
-        )
-    return labels.astype(np.int64)
+        return model, f"{path.name} {Registry(path).version(version).version}"
+    return model, path.name
 
 
 def _model_channels(model: Any) -> int | None:
@@ -212,11 +187,11 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
     import diagnose
     from curakit.adapters import is_torch_model
-    from curakit.imageio import read_image_folder
+    from curakit.imageio import class_indices, read_image_folder
 
     images, labels, paths = read_image_folder(args.images)
     train_images = read_image_folder(args.train_images)[0] if args.train_images else None
-    model, name = _load_model(args.model)
+    model, name = _load_model(args)
     if not is_torch_model(model):
         raise ParameterError(
             f"--images needs a torch model; the model {name} is a {type(model).__name__}. "
@@ -236,11 +211,11 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
             f"The model {name} cannot run on images shaped {images.shape[1:]} "
             f"({str(exc).splitlines()[0][:160]}). Pass images of the size it was trained on."
         ) from None
-    y_true = _class_indices(labels, proba.shape[1], args.images)
+    y_true, names = class_indices(labels, args.images, proba.shape[1])
     y_pred = proba.argmax(axis=1).astype(np.int64)
     embeddings = diagnose.embed(model, images, layer=args.layer)
     train_embeddings = diagnose.embed(model, train_images, layer=args.layer) if train_images is not None else None
-    frame = pd.DataFrame({"path": paths, "y_true": y_true, "y_pred": y_pred})
+    frame = pd.DataFrame({"path": paths, "class": [names[i] for i in y_true], "y_true": y_true, "y_pred": y_pred})
     for k in range(proba.shape[1]):
         frame[f"proba_{k}"] = proba[:, k]
     return {
@@ -308,8 +283,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "predictions", nargs="?", help="Parquet/CSV with y_true, y_pred and optional proba_* columns (files mode)"
     )
     p.add_argument("--out", required=True, help="output folder (diagnosis.json, report.html, slices.csv)")
-    p.add_argument("--images", help="images mode: an image folder FOLDER/<label>/<file>.png (labels = class indices)")
-    p.add_argument("--model", help="images mode: a model registry folder, REGISTRY (champion) or REGISTRY@v3")
+    p.add_argument("--images", help="images mode: an image folder FOLDER/<class>/<file>.png (class names or indices)")
+    add_model_options(p)
     p.add_argument("--train-images", help="images mode: the training image folder (under-representation)")
     p.add_argument("--layer", help="images mode: embedding layer name (default: the input of the last Linear)")
     p.add_argument("--features", help="Parquet/CSV of features, one row per prediction (or the predictions file)")

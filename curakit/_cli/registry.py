@@ -1,7 +1,13 @@
 """``curakit registry``: list, promote, roll back and show the history of a model registry.
 
     curakit registry list registry/                 versions, champion marked with *
+    curakit registry register registry/ --model MODEL [--model-class mod:Class --metric accuracy]
     curakit registry promote registry/ result/ [--min-gain-new 0.01 --max-drop-old 0.02]
+
+``register`` stores a model (any ``--model`` form) as a new version; it becomes champion when
+the registry has none (or with ``--champion``). ``promote`` exits 0 when the result became
+champion and 3 when the gate rejected it (its reasons printed); other failures exit 1.
+Loading a registry (or a pickle) someone else wrote runs code from it: use only ones you trust.
     curakit registry rollback registry/ [--to v3]
     curakit registry history registry/
 """
@@ -13,7 +19,12 @@ from pathlib import Path
 
 from curakit.exceptions import RegistryError
 
-__all__ = ["add_parser"]
+from ._options import add_model_options, load_cli_model
+
+__all__ = ["EXIT_REJECTED", "add_parser"]
+
+#: Exit code of ``registry promote`` when the gate rejects the result.
+EXIT_REJECTED = 3
 
 
 def _open(path: str):
@@ -50,7 +61,31 @@ def cmd_promote(args: argparse.Namespace) -> int:
     result = RetrainResult.load(args.result)
     gate = Gate(min_gain_new=args.min_gain_new, max_drop_old=args.max_drop_old, confidence=args.confidence,
                 n_bootstrap=args.n_bootstrap, metric=result.metric)
-    print(str(reg.promote_if_better(result, gate=gate)))
+    promotion = reg.promote_if_better(result, gate=gate)
+    print(str(promotion))
+    return 0 if promotion.promoted else EXIT_REJECTED
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    import json
+
+    from curakit.exceptions import ParameterError
+    from curate import Registry
+
+    p = Path(args.registry)
+    if p.exists() and not (p / "registry.json").exists() and any(p.iterdir()):
+        raise RegistryError(f"{args.registry!r} is a folder with files but not a curakit registry. Pick a new folder.")
+    model = load_cli_model(args)
+    init_kwargs = json.loads(args.model_kwargs) if args.model_kwargs else None
+    try:
+        metrics = json.loads(args.metrics) if args.metrics else None
+    except json.JSONDecodeError:
+        raise ParameterError("--metrics is not valid JSON. Pass an object such as '{\"new\": {\"accuracy\": 0.9}}'.") from None
+    reg = Registry(p)
+    mv = reg.register(model, metrics=metrics, metric=args.metric, init_kwargs=init_kwargs,
+                      champion=True if args.champion else None, note=args.note or "")
+    mark = " (champion)" if reg.champion == mv.version else ""
+    print(f"registered {mv.version}{mark} in {p}")
     return 0
 
 
@@ -77,7 +112,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = rsub.add_parser("list", help="versions, champion marked with *")
     q.add_argument("registry")
     q.set_defaults(func=cmd_list)
-    q = rsub.add_parser("promote", help="register a result folder; champion only if the gate passes")
+    q = rsub.add_parser("register", help="store a model (e.g. the incumbent) as a new version")
+    q.add_argument("registry")
+    add_model_options(q, required=True)
+    q.add_argument("--metric", default=None, help="the metric its scores use (e.g. accuracy)")
+    q.add_argument("--metrics", default=None, metavar="JSON", help="its scores, e.g. '{\"new\": {\"accuracy\": 0.9}}'")
+    q.add_argument("--champion", action="store_true", help="make it champion even if the registry has one")
+    q.add_argument("--note", default=None, help="a free-text note stored with the version")
+    q.set_defaults(func=cmd_register)
+    q = rsub.add_parser("promote", help="register a result folder; champion only if the gate passes (exit 3 when rejected)")
     q.add_argument("registry")
     q.add_argument("result", help="folder written by `curakit retrain` / RetrainResult.save")
     q.add_argument("--min-gain-new", type=float, default=0.0)

@@ -3,9 +3,11 @@
     curakit retrain ts/ --model registry/ --eval old=old_test.parquet --eval new=new_test.parquet \\
         --strategy continue_all --param epochs=5 --out result/
 
-``--model``: a registry folder (its champion; ``registry/@v3`` for a version), a scikit-learn
-pickle (``.pkl`` / ``.joblib``: loading a pickle runs code, use only files you trust), or a torch
-state dict (``.pt``) with ``--model-class package.module:Class`` [``--model-kwargs '{...}'``].
+``--model``: a registry folder (its champion; ``registry@v3`` for a version), a torch state dict
+(``.pt``) with ``--model-class module:Class`` [``--model-kwargs '{...}'``], a whole saved module,
+TorchScript, ``torch.export`` (``.pt2``), or a scikit-learn ``.skops`` / ``.joblib`` / ``.pkl`` file.
+Loading a pickle or a whole module runs code from the file: use only files you trust. The working
+folder is on the import path (plus ``--import-path DIR``).
 ``--eval NAME=FILE``: Parquet / CSV with the target column (tabular) or ``.npz`` with ``images``
 and ``labels`` arrays (images). The result folder (``RetrainResult.save``) holds result.json,
 predictions.npz and the model; ``curakit registry promote`` takes it.
@@ -20,7 +22,7 @@ from typing import Any
 
 from curakit.exceptions import DataError, ParameterError
 
-from ._options import add_random_state
+from ._options import add_model_options, add_random_state, load_cli_model
 
 __all__ = ["add_parser", "load_eval", "load_model", "parse_params"]
 
@@ -60,45 +62,17 @@ def load_eval(spec: str) -> tuple[str, Any]:
 
 
 def load_model(spec: str, model_class: str | None = None, model_kwargs: str | None = None) -> Any:
-    import importlib
-    import pickle
+    """Kept for callers of the old name: :func:`curakit.modelfile.load_model`."""
+    from curakit.modelfile import load_model as _load
 
-    path_text, _, version = spec.partition("@")
-    p = Path(path_text)
-    if p.is_dir():
-        from curate import Registry
-
-        if not (p / "registry.json").exists():
-            raise DataError(f"{str(p)!r} is a folder but not a curakit registry (no registry.json).")
-        return Registry(p).load(version or None)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file", str(p))
-    suffix = p.suffix.lower()
-    if suffix in (".pkl", ".pickle", ".joblib"):
-        with open(p, "rb") as fh:
-            return pickle.load(fh)  # noqa: S301 - the user's own model file, documented in --help
-    if suffix in (".pt", ".pth"):
-        if not model_class:
-            raise ParameterError("A .pt state dict needs --model-class package.module:Class to rebuild the model.")
-        from curakit.optional import import_optional
-
-        torch = import_optional("torch")
-        module_name, _, cls_name = model_class.replace(":", ".").rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(module_name), cls_name)
-        except (ImportError, AttributeError, ValueError):
-            raise ParameterError(f"--model-class {model_class!r} cannot be imported.") from None
-        model = cls(**json.loads(model_kwargs or "{}"))
-        model.load_state_dict(torch.load(p, map_location="cpu", weights_only=True))
-        return model
-    raise DataError(f"--model {p.name!r}: use a registry folder, a .pkl/.joblib estimator or a .pt state dict.")
+    return _load(spec, model_class, model_kwargs)
 
 
 def run(args: argparse.Namespace) -> int:
     import curate
 
     ts = curate.TrainingSet.load(args.training_set)
-    model = load_model(args.model, args.model_class, args.model_kwargs)
+    model = load_cli_model(args)
     if not args.eval:
         raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
     eval_sets = dict(load_eval(e) for e in args.eval)
@@ -117,9 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retrain", help="retrain a model on a saved training set with one strategy",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("training_set", help="folder written by `curakit build` / TrainingSet.save")
-    p.add_argument("--model", required=True, help="registry folder [@VERSION], .pkl/.joblib estimator or .pt state dict")
-    p.add_argument("--model-class", help="for .pt: the model class, package.module:Class")
-    p.add_argument("--model-kwargs", help="for .pt: JSON init arguments of --model-class")
+    add_model_options(p, required=True)
     p.add_argument("--eval", action="append", metavar="NAME=FILE", help="an eval set (repeat: old=..., new=...)")
     p.add_argument("--strategy", default="continue_all", help="strategy name (default: continue_all)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
