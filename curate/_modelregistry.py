@@ -95,25 +95,45 @@ class ModelVersion:
         return cls(**dict(data))
 
     def score(self, eval_set: str = "new") -> float | None:
-        return (self.metrics.get(eval_set) or {}).get(self.metric) if self.metric else None
+        """The score on ``eval_set``: ``metrics[eval_set][metric]``, or the one score there when the
+        version was registered with metrics but no metric name, or a plain number."""
+        value = self.metrics.get(eval_set)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, Mapping):
+            return None
+        if self.metric:
+            return value.get(self.metric)
+        scores = [v for k, v in value.items() if k != "n" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return float(scores[0]) if len(scores) == 1 else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Promotion:
-    """What ``promote_if_better`` decided, and why."""
+    """What ``promote_if_better`` decided, and why.
 
-    version: str
+    promoted : True when the candidate is champion now (the CLI exits 0 on it, non-zero otherwise).
+    version : the candidate's version (None when nothing was registered: a ``do_nothing`` result).
+    registered : whether this call added a version (False for ``do_nothing`` and for a result
+        that is already in the registry: promoting twice is idempotent).
+    reasons : one readable line per check of the gate (or why there was no gate).
+    """
+
+    version: str | None
     promoted: bool
     champion_before: str | None
     champion_after: str | None
     reasons: tuple[str, ...]
     decision: dict[str, Any] | None = None
+    registered: bool = True
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready({f: getattr(self, f) for f in self.__dataclass_fields__})
 
     def __str__(self) -> str:
+        if self.version is None:
+            return "nothing registered" + "".join(f"\n  - {r}" for r in self.reasons)
         head = f"{self.version}: {'promoted to champion' if self.promoted else 'kept as a candidate'}"
         return head + "".join(f"\n  - {r}" for r in self.reasons)
 
@@ -232,7 +252,8 @@ class Registry:
     def _add_version(self, state: dict[str, Any], model: Any, *, metrics: Mapping[str, Any] | None,
                      metric: str | None, strategy: str | None, params: Mapping[str, Any] | None, recipe: Any,
                      training_set: Any, incumbent_hash: str | None, preprocessor: Any,
-                     init_kwargs: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, note: str) -> ModelVersion:
+                     init_kwargs: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, note: str,
+                     log: bool = True) -> ModelVersion:
         number = int(state.get("next", 1))
         version = f"v{number}"
         recipe_dict, recipe_hash = recipe_payload(recipe)
@@ -251,7 +272,8 @@ class Registry:
             (tmp / "version.json").write_text(json.dumps(mv.to_dict(), indent=2, sort_keys=True))
         state["versions"].append(mv.to_dict())
         state["next"] = number + 1
-        state["history"].append({"time": mv.created, "event": "register", "version": version})
+        if log:
+            state["history"].append({"time": mv.created, "event": "register", "version": version})
         return mv
 
     def register(self, model: Any, *, metrics: Mapping[str, Any] | None = None, metric: str | None = None,
@@ -277,11 +299,18 @@ class Registry:
         return mv
 
     def _set_champion(self, state: dict[str, Any], version: str, why: str, reasons: list[str] | None = None) -> None:
+        """Make ``version`` champion; one history entry per event (a register that also makes the
+        version champion updates its own ``register`` entry instead of adding a second one)."""
         before = state["champion"]
         state["champion"] = version
         state["champions"].append(version)
-        state["history"].append({"time": _now(), "event": why, "version": version, "champion_before": before,
-                                 "champion_after": version, "reasons": reasons or []})
+        entry = {"time": _now(), "event": why, "version": version, "champion_before": before,
+                 "champion_after": version, "reasons": reasons or []}
+        last = state["history"][-1] if state["history"] else None
+        if last is not None and last.get("event") == why and last.get("version") == version:
+            last.update({k: v for k, v in entry.items() if k != "time"})
+        else:
+            state["history"].append(entry)
 
     def promote_if_better(self, result: RetrainResult, gate: Gate | None = None, *, recipe: Any = None,
                           init_kwargs: Mapping[str, Any] | None = None, note: str = "") -> Promotion:
@@ -291,6 +320,11 @@ class Registry:
         retrained from); if the champion is no longer that model (another process promoted in
         between, or the result was retrained from an unregistered model), the version is
         registered but not promoted. The first version of an empty registry becomes champion.
+
+        A ``do_nothing`` result (the incumbent unchanged) registers nothing. A result already in
+        the registry (same candidate and incumbent model, same training set) is not registered
+        again: the call reports that version's standing. History gets one entry per call that
+        registers (``promote`` or ``reject``, carrying the new version).
         """
         if not isinstance(result, RetrainResult) or result.model is None:
             raise ParameterError(
@@ -308,6 +342,10 @@ class Registry:
         with self._locked():
             state = self._read()
             before = state["champion"]
+            unchanged = _unchanged(state, result)
+            if unchanged is not None:
+                logger.info("registry %s: %s", self.path, unchanged)
+                return unchanged
             decision: GateDecision | None = None
             if before is None:
                 reasons = ["No champion yet: the first version becomes champion."]
@@ -328,7 +366,7 @@ class Registry:
                                    strategy=result.strategy, params=result.params, recipe=recipe,
                                    training_set=result.training_set, incumbent_hash=result.incumbent_hash,
                                    preprocessor=result.preprocessor, init_kwargs=init_kwargs,
-                                   gate=None if decision is None else decision.to_dict(), note=note)
+                                   gate=None if decision is None else decision.to_dict(), note=note, log=False)
             if passed:
                 self._set_champion(state, mv.version, "promote", reasons)
             else:
@@ -447,3 +485,24 @@ class Registry:
     def __repr__(self) -> str:
         state = self._read()
         return f"Registry({str(self.path)!r}, versions={len(state['versions'])}, champion={state['champion']!r})"
+
+
+def _unchanged(state: Mapping[str, Any], result: RetrainResult) -> Promotion | None:
+    """The Promotion of a call that registers nothing: a ``do_nothing`` result, or one already
+    registered (None when the result is new)."""
+    champion = state["champion"]
+    if result.strategy == "do_nothing" or (result.candidate_hash is not None
+                                            and result.candidate_hash == result.incumbent_hash):
+        return Promotion(version=None, promoted=False, champion_before=champion, champion_after=champion,
+                         registered=False, reasons=(
+                             "The result is do_nothing (the incumbent unchanged): nothing to promote, nothing "
+                             "registered. Promote the result of a strategy that changes the model.",))
+    for v in state["versions"]:
+        if (v.get("model_hash") == result.candidate_hash and v.get("incumbent_hash") == result.incumbent_hash
+                and v.get("training_set") == result.training_set):
+            is_champ = v["version"] == champion
+            return Promotion(version=v["version"], promoted=is_champ, champion_before=champion,
+                             champion_after=champion, registered=False, decision=v.get("gate"), reasons=(
+                                 f"This result is already registered as {v['version']} "
+                                 f"({'the champion' if is_champ else 'not the champion'}); nothing changed.",))
+    return None
