@@ -501,7 +501,7 @@ def _tree_choice(model: Any, explainer: str) -> tuple[bool, str]:
         return True, "explainer='tree' requested"
     if _is_tree_model(model):
         return True, "tree model"
-    return False, f"{type(model).__name__} is not a tree model TreeExplainer can read"
+    return False, f"{type(model).__name__} is not a tree model shap.TreeExplainer reads: model-agnostic explainer"
 
 
 def _pick_rows(n: int, cap: int | None, random_state: Any) -> np.ndarray:
