@@ -65,13 +65,29 @@ class DemoResult:
         verdict = "PROMOTED" if self.promoted else "NOT promoted"
         lines.append(f"Best candidate {self.metrics['candidate']!r}: {verdict} by the gate.")
         lines.extend(f"  - {reason}" for reason in getattr(self.decision, "reasons", ()))
+        lines.extend(_naive_lines(self.table, self.metrics["candidate"]))
         lines.append(f"Outputs in {self.out_dir}/ (report.html, metrics.json, training_set/, registry/).")
         lines.append(f"Total time {self.timings.get('total', 0.0):.1f} s.")
         return "\n".join(lines)
 
 
+def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
+    """What the curation added: the candidate against ``naive`` (the same family retrained on plain
+    old + new data), with the 95% paired-bootstrap interval."""
+    rows = table[table["strategy"] == candidate]
+    out = []
+    for s in ("new", "old"):
+        col = f"vs_naive:{s}"
+        if rows.empty or col not in table.columns or pd.isna(rows.iloc[0][col]):
+            continue
+        r = rows.iloc[0]
+        out.append(f"  - vs naive (old + new retrain) on {s}: {r[col]:+.3f} "
+                   f"(95% interval {r[col + ':low']:+.3f} to {r[col + ':high']:+.3f})")
+    return out
+
+
 def format_table(table: pd.DataFrame) -> str:
-    shown = table.copy()
+    shown = table[[c for c in table.columns if not c.endswith((":low", ":high"))]].copy()
     for col in shown.columns:
         if shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
@@ -96,7 +112,7 @@ def _train_incumbent(images: np.ndarray, labels: np.ndarray, *, epochs: int, see
     with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed, not the process
         torch.manual_seed(seed)
         model = SmallCNN(num_classes=10, in_channels=images.shape[-1])
-    curate.fit(model, images, labels, epochs=epochs, lr=3e-3, patience=4, random_state=seed, progress_bar=progress)
+    curate.fit(model, images, labels, epochs=epochs, lr=3e-3, patience=4, random_state=seed, progress=progress)
     return model
 
 
@@ -237,7 +253,8 @@ def _promote(registry: Any, incumbent: Any, comparison: Any, gate: Any) -> tuple
     # the incumbent is the champion the candidates must beat
     registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, metric="accuracy",
                       strategy="incumbent", champion=True, note="incumbent trained on the old data")
-    candidates = comparison.frame[comparison.frame["strategy"] != "do_nothing"]
+    # the baselines (do_nothing, naive) are in the table, never the candidate
+    candidates = comparison.frame[~comparison.frame["strategy"].isin(["do_nothing", "naive"])]
     best_name = str(candidates.sort_values(["new"], ascending=[False], kind="mergesort").iloc[0]["strategy"])
     return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
 

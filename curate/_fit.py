@@ -14,6 +14,7 @@ import numpy as np
 from curakit.adapters import is_torch_model
 from curakit.exceptions import ParameterError
 from curakit.seeds import check_random_state, child_seed
+from curakit.validation import UNSET, renamed
 
 from ._trainer import TrainConfig, _check_number, fit_torch, sk_fit
 
@@ -34,7 +35,8 @@ def fit(
     sample_weight: Any = None,
     transform: Any = None,
     random_state: int = 0,
-    progress_bar: bool | None = None,
+    progress: bool | None = None,
+    progress_bar: Any = UNSET,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Train ``model`` in place on ``X``, ``y``; returns ``(model, history)``.
 
@@ -42,7 +44,9 @@ def fit(
     share of the rows drives early stopping (``patience`` epochs), and the best epoch's weights
     are kept. scikit-learn estimator: ``model.fit(X, y)`` (the torch-only options are ignored).
     ``history`` has one entry per epoch (loss, accuracy, validation loss and accuracy, seconds).
+    ``progress=`` draws a progress bar (None: automatic; ``progress_bar=`` is the old name).
     """
+    progress = renamed("fit", "progress_bar", "progress", progress_bar, progress)
     y = np.asarray(y)
     if len(X) != len(y):
         raise ParameterError(f"X and y differ in length ({len(X)} vs {len(y)}). Pass one label per row.")
@@ -55,7 +59,7 @@ def fit(
         return model, sk_fit(model, X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight))
     _check_number("fit", "validation", validation, kind=float, low=0.0, high=0.5)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                         patience=patience, progress=progress_bar)
+                         patience=patience, progress=progress)
     order = check_random_state(child_seed(random_state, "fit", "split")).permutation(len(y))
     n_val = int(round(len(y) * validation))
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])

@@ -36,3 +36,19 @@ def test_fit_sklearn_and_errors(digits):
         curate.fit(LogisticRegression(), X, labels[:299])
     with pytest.raises(ValueError, match="must be a torch nn.Module or a scikit-learn estimator. Got str"):
         curate.fit("model", X, labels[:300])
+
+
+def test_fit_progress_bar_is_a_deprecated_alias(digits):
+    import warnings
+
+    from curakit.exceptions import ParameterError
+
+    images, labels = digits
+    X, y = images[:200].reshape(200, -1), labels[:200]
+    with pytest.warns(FutureWarning, match="'progress_bar' parameter of fit is renamed 'progress'"):
+        curate.fit(LogisticRegression(max_iter=50), X, y, progress_bar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        curate.fit(LogisticRegression(max_iter=50), X, y, progress=False)
+    with pytest.raises(ParameterError, match="pass only 'progress'"):
+        curate.fit(LogisticRegression(max_iter=50), X, y, progress_bar=False, progress=False)
