@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .optional import import_optional
@@ -23,7 +24,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
-th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}td:first-child{min-width:8rem}
 figure{margin:1rem 0}figcaption{font-size:.85rem;color:#555}
 img{max-width:100%}.tablewrap{overflow-x:auto;max-width:100%}pre{overflow-x:auto}.note{color:#555;font-size:.9rem}
 header{border-bottom:2px solid #ddd;margin-bottom:1rem}.verdict{font-size:1.05rem;background:#f3f7fb;border-left:4px solid #1f77b4;padding:.5rem .75rem}
@@ -49,7 +50,7 @@ def figure_html(fig: Any, caption: str = "", *, dpi: int = 110, close: bool = Tr
 
 def format_number(value: Any, digits: int = 4) -> str:
     """A number rounded for reading: ``digits`` significant digits, thousands as integers,
-    magnitudes below 1e-6 as ``"<1e-6"``; non-numbers as ``str``."""
+    magnitudes below 1e-6 as ``"<1e-6"``, never exponent notation; non-numbers as ``str``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "dtype"):
         return str(value)
     try:
@@ -64,14 +65,25 @@ def format_number(value: Any, digits: int = 4) -> str:
         return "<1e-6" if v > 0 else ">-1e-6"
     if abs(v) >= 10 ** digits:
         return f"{v:,.0f}"
-    return f"{v:.{digits}g}"
+    return np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
+
+
+def _cell(value: Any, fmt: Any) -> Any:
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return "—"
+    if isinstance(value, float):
+        return fmt(value)
+    return value
 
 
 def frame_html(frame: pd.DataFrame, *, float_format: str | None = None, max_rows: int = 200) -> str:
     """A DataFrame as an HTML table (escaped, at most ``max_rows`` rows) in a box that scrolls
     sideways on its own. Floats go through :func:`format_number` unless ``float_format`` is given."""
-    shown = frame.head(max_rows)
+    shown = frame.head(max_rows).copy()
     fmt = format_number if float_format is None else (lambda v: float_format.format(v))
+    for j, dtype in enumerate(shown.dtypes):  # None / floats mixed into text columns
+        if pd.api.types.is_object_dtype(dtype):
+            shown.iloc[:, j] = [_cell(v, fmt) for v in shown.iloc[:, j]]
     out = shown.to_html(index=False, escape=True, float_format=fmt, border=0, na_rep="—")
     out = f'<div class="tablewrap">{out}</div>'
     if len(frame) > max_rows:

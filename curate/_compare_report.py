@@ -14,6 +14,8 @@ _LEGEND = {
     "forgetting": "drop on the old holdout against do_nothing (positive = forgot)",
     "gain_new": "gain on the new holdout against do_nothing",
     "slice:<name>:<set>": "the metric on the rows of a slice in that holdout (empty = no such rows)",
+    "vs_naive:<set>": "accuracy difference against the naive baseline (retrain with no fills, replay or weights)",
+    "vs_naive:<set>:low / :high": "95% paired-bootstrap interval of that difference",
     "train_time": "seconds spent retraining",
     "n_train": "training rows used",
 }

@@ -160,9 +160,9 @@ def _summary_table(d: DiagnosisLike, top: int | None = None) -> pd.DataFrame:
     frame = d.to_frame()
     if top is not None:
         frame = frame.head(top)
-    cols = ["rank", "id", "method", "description", "size", "error_rate", "error_ci_low", "error_ci_high",
+    cols = ["description", "rank", "method", "size", "error_rate", "error_ci_low", "error_ci_high",
             "lift", "train_share", "q_value", "severity", "reasons"]
-    return frame[cols]
+    return frame[cols].rename(columns={"description": "slice"})
 
 
 def diagnosis_summary_html(d: DiagnosisLike, top: int = 10) -> str:
@@ -177,8 +177,8 @@ def diagnosis_summary_html(d: DiagnosisLike, top: int = 10) -> str:
 
 
 _LEGEND = {
+    "slice": "the slice's readable description (its id is under Slice details and in the title's tooltip)",
     "rank": "order of the slice in the report, most severe first",
-    "id": "stable slice id (method, hash and detail); use it with Diagnosis[id]",
     "size": "analysed rows in the slice",
     "error_rate": "share of the slice's rows the model gets wrong",
     "error_ci_low / error_ci_high": "95% Wilson interval of error_rate",

@@ -119,7 +119,7 @@ def test_diagnosis_html_has_header_toc_legend_and_rounded_numbers():
     assert len(hrefs) >= 4 and set(hrefs) <= ids
     assert "<dt>q_value</dt>" in html and "<dt>isolation</dt>" in html
     # rounding: significant digits, tiny magnitudes as a bound, never a raw exponent float
-    assert [format_number(v) for v in (88.88888888888889, 6.353532178441539e-88, 0.0, 3.0, 12345.6)] == [
-        "88.89", "<1e-6", "0", "3", "12,346"]
+    assert [format_number(v) for v in (88.88888888888889, 6.353532178441539e-88, 2.401e-06, 0.0, 3.0, 12345.6)] == [
+        "88.89", "<1e-6", "0.000002401", "0", "3", "12,346"]
     table = frame_html(pd.DataFrame({"p": [6.353532178441539e-88, 0.123456789]}))
     assert "<1e-6" in table.replace("&lt;", "<") and "0.1235" in table and "e-88" not in table

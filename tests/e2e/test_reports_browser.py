@@ -7,6 +7,7 @@ Skipped, with the reason, where /usr/bin/chromium or playwright is missing.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,8 @@ _CHECK = """() => {
     images: [...document.images].map(i => [i.complete, i.naturalWidth]),
     toc: toc,
     unresolved: toc.filter(h => !h.startsWith('#') || !document.getElementById(h.slice(1))),
+    headers: [...document.querySelectorAll('th')].map(t => t.innerText.trim()),
+    cells: [...document.querySelectorAll('td')].map(t => t.innerText.trim()),
   };
 }"""
 
@@ -107,6 +110,8 @@ def _open_and_check(browser, path: Path, width: int, shot: Path) -> dict:
     assert facts["scrollWidth"] <= facts["innerWidth"], f"{path.name} at {width}px scrolls sideways: {facts['scrollWidth']}"
     assert facts["images"] and all(ok and w > 0 for ok, w in facts["images"]), facts["images"]
     assert len(facts["toc"]) >= 2 and not facts["unresolved"], facts
+    assert not [h for h in facts["headers"] if re.search(r"-[0-9a-f]{8}", h)], "a hash id names a column"
+    assert "None" not in facts["cells"] and not [c for c in facts["cells"] if re.search(r"\de-\d\d", c)]
     return facts
 
 
