@@ -508,7 +508,21 @@ def _has_training_pair(fields: Mapping[str, Any]) -> bool:
     )
 
 
-def _check_train_labels(train_labels: Any, yt: np.ndarray) -> np.ndarray | None:
+def _skip_tabular_clusters(wanted: list[str], n: int, *, explicit: bool, skipped: dict[str, str]) -> bool:
+    """Leave UMAP clusters out of a features-only default run over TABULAR_CLUSTERS_MAX_ROWS rows."""
+    if explicit or n <= TABULAR_CLUSTERS_MAX_ROWS:
+        return False
+    wanted.remove("clusters")
+    skipped["clusters"] = (f"features only and {n} > {TABULAR_CLUSTERS_MAX_ROWS} rows: UMAP on tabular "
+                           "features is slow and rarely better than rules; name 'clusters' in methods to run it")
+    return True
+
+
+def _check_train_labels(train_labels: Any, yt: np.ndarray, max_share: Any) -> np.ndarray | None:
+    if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not 0.0 < max_share <= 1.0:
+        raise ParameterError(
+            f"The 'max_share' parameter of find_slices must be a float in (0.0, 1.0]. Got {max_share!r} instead."
+        )
     if train_labels is None:
         return None
     arr = np.asarray(train_labels)
@@ -658,8 +672,7 @@ def find_slices(
     random_state : one int seeds everything (UMAP, k-means, the confirmation split).
     labels : class order for the confusion matrix (default: the sorted classes present).
     merge_jaccard : slices whose members overlap at least this much are merged.
-    train_labels : 1-d classes of the training rows (class slices' ``train_share``).
-    max_share : largest rule slice, as a share of the analysed rows (default 0.5).
+    train_labels : 1-d classes of the training rows; max_share : largest rule slice (share of rows).
     **options : per-method options, ``method_name={...}``.
     """
     t0 = time.perf_counter()
@@ -668,21 +681,13 @@ def find_slices(
         train_embeddings=train_embeddings, merge_jaccard=merge_jaccard, random_state=random_state,
     )
     n = yt.shape[0]
-    tlabels = _check_train_labels(train_labels, yt)
-    if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not 0.0 < max_share <= 1.0:
-        raise ParameterError(
-            f"The 'max_share' parameter of find_slices must be a float in (0.0, 1.0]. Got {max_share!r} instead."
-        )
+    tlabels = _check_train_labels(train_labels, yt, max_share)
     wanted, explicit = _wanted_methods(methods, options)
     # derive embeddings from features for the clusters method
     embedder = None
     skipped: dict[str, str] = {}
     if emb is None and feats is not None and "clusters" in wanted:
-        if not explicit and n > TABULAR_CLUSTERS_MAX_ROWS:
-            wanted.remove("clusters")
-            skipped["clusters"] = (f"features only and {n} > {TABULAR_CLUSTERS_MAX_ROWS} rows: UMAP on tabular "
-                                   "features is slow and rarely better than rules; name 'clusters' in methods to run it")
-        else:
+        if not _skip_tabular_clusters(wanted, n, explicit=explicit, skipped=skipped):
             emb, temb, embedder = _embed_features(feats, tfeats, n, explicit=explicit, skipped=skipped)
 
     report = confusion(yt, yp, labels=labels)
