@@ -47,10 +47,9 @@ else the ``estimator`` is fitted on the old training rows and registered as the 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
-from curakit.io import atomic_dir, read_table
+from curakit.io import atomic_dir, check_output_dir, read_table
 from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import check_random_state, child_seed
@@ -91,6 +90,8 @@ SCHEMA: dict[str, Any] = {
     "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT},
     "registry": _STR,
     "output": _STR,
+    "trusted_modules": _LIST,
+    "root": _STR,
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {}
 
@@ -239,9 +240,38 @@ class Recipe:
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.data.get(name) or {})
 
-    def path(self, value: str) -> Path:
+    @property
+    def root(self) -> Path:
+        """The folder every recipe path stays inside: ``root:`` (relative to the recipe's folder) or the recipe's folder."""
+        root = self.data.get("root")
+        if root is None:
+            return self.base_dir
+        if Path(root).is_absolute() or ".." in Path(root).parts:
+            raise ParameterError(f"Recipe key 'root' is {root!r}; give a folder relative to the recipe's folder "
+                                 "without '..' (absolute paths only on the command line).")
+        return self.base_dir / root
+
+    def path(self, value: str, key: str = "path") -> Path:
+        """``value`` resolved inside :attr:`root`; absolute paths and ``..`` escapes are refused
+        (a recipe shared by someone else must not read or replace files elsewhere)."""
         p = Path(value)
-        return p if p.is_absolute() else self.base_dir / p
+        if p.is_absolute() or ".." in p.parts:
+            raise ParameterError(
+                f"Recipe key {key!r} is {value!r}, which leaves the recipe's folder. Give a path relative to the "
+                "recipe's folder (or its 'root:') without '..'; pass absolute paths on the command line instead "
+                "(--output, --registry)."
+            )
+        return self.root / p
+
+    def check(self, *, output: str | Path | None = None, registry: str | Path | None = None,
+              trusted: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+        """``(errors, warnings)`` of ``curakit run --check``, found without fitting anything (:func:`check_recipe`)."""
+        return check_recipe(self, output=output, registry=registry, trusted=trusted)
+
+    @property
+    def trusted(self) -> list[str]:
+        """The recipe's ``trusted_modules:`` (modules whose classes it may name; see :mod:`curakit.trust`)."""
+        return [str(m) for m in self.data.get("trusted_modules") or []]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,6 +286,7 @@ class RecipeRun:
     chosen: str
     promotion: Any = None  # Promotion or None
     output: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # strategy -> why it could not run on the champion
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +302,7 @@ class RecipeRun:
             "chosen": self.chosen,
             "promotion": None if self.promotion is None else self.promotion.to_dict(),
             "output": None if self.output is None else str(self.output),
+            "skipped": self.skipped,
         })
 
 
@@ -294,31 +326,15 @@ def _split_holdout(frame: pd.DataFrame, fraction: float, seed: int, time: str | 
     return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
 
 
-def _import_estimator(path: str, params: Mapping[str, Any]) -> Any:
-    module_name, _, cls_name = path.replace(":", ".").rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError, ValueError):
-        raise ParameterError(
-            f"Recipe key 'model.estimator' names {path!r}, which cannot be imported. Give a class path such as "
-            "'sklearn.linear_model.LogisticRegression'."
-        ) from None
-    import sys
+def _import_estimator(path: str, params: Mapping[str, Any], trusted: Sequence[str] = ()) -> Any:
+    from curakit.trust import resolve_class
 
-    from sklearn.base import BaseEstimator
-
-    torch = sys.modules.get("torch")
-    kinds = (BaseEstimator,) + ((torch.nn.Module,) if torch is not None else ())
-    if not (isinstance(cls, type) and issubclass(cls, kinds)):
-        # a recipe is data: it may name a model class, never a function to call (os.system)
-        raise ParameterError(
-            f"Recipe key 'model.estimator' names {path!r}, which is not a scikit-learn estimator or torch nn.Module "
-            "class. Give a class path such as 'sklearn.linear_model.LogisticRegression'."
-        )
+    # a recipe is data: it may name a model class from an allowed module, never a function (os.system)
+    cls = resolve_class(path, kind="any", trusted=trusted, where="Recipe key 'model.estimator'")
     try:
         return cls(**dict(params))
     except TypeError as exc:
-        raise ParameterError(f"Recipe key 'model.params' does not fit {cls_name}: {exc}.") from None
+        raise ParameterError(f"Recipe key 'model.params' does not fit {cls.__name__}: {exc}.") from None
 
 
 def _tables(rec: Recipe, data: dict[str, Any], seed: int):
@@ -326,19 +342,35 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
         if key not in data:
             raise ParameterError(f"Recipe section 'data' needs the key {key!r} (or 'scenario' for the image demo).")
     target, time_col = data["target"], data.get("time")
-    old = read_table(rec.path(data["old"]), "Recipe data.old")
-    new = read_table(rec.path(data["new"]), "Recipe data.new")
+    old = read_table(rec.path(data["old"], "data.old"), "Recipe data.old")
+    new = read_table(rec.path(data["new"], "data.new"), "Recipe data.new")
     frac = float(data.get("eval_fraction", 0.25))
     if "eval_old" in data:
-        old_train, eval_old = old, read_table(rec.path(data["eval_old"]), "Recipe data.eval_old")
+        old_train, eval_old = old, read_table(rec.path(data["eval_old"], "data.eval_old"), "Recipe data.eval_old")
     else:
         old_train, eval_old = _split_holdout(old, frac, child_seed(seed, "holdout", "old"), time_col, latest=False)
     if "eval_new" in data:
-        new_pool, eval_new = new, read_table(rec.path(data["eval_new"]), "Recipe data.eval_new")
+        new_pool, eval_new = new, read_table(rec.path(data["eval_new"], "data.eval_new"), "Recipe data.eval_new")
     else:
         new_pool, eval_new = _split_holdout(new, frac, child_seed(seed, "holdout", "new"), time_col, latest=True)
     features = list(data.get("features") or [c for c in old.columns if c not in (target, time_col)])
+    _check_dtypes({"old": old, "new": new, "eval_old": eval_old, "eval_new": eval_new}, features)
     return old_train, new_pool, {"old": eval_old, "new": eval_new}, features
+
+
+def _check_dtypes(frames: Mapping[str, pd.DataFrame], features: list[str]) -> None:
+    """A feature numeric in data.old must be numeric everywhere: a stray text cell would otherwise
+    surface as a conversion error quoting the value (names and dtypes only in messages)."""
+    old = frames["old"]
+    for col in features:
+        if col not in old.columns or not pd.api.types.is_numeric_dtype(old[col]):
+            continue
+        for key, frame in frames.items():
+            if col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col]):
+                raise DataError(
+                    f"Recipe data.{key} column {col!r} has dtype {frame[col].dtype} where data.old's is "
+                    f"{old[col].dtype}: it holds non-numeric values. Fix those cells or drop the column."
+                )
 
 
 def _check_scenario(data: Mapping[str, Any]) -> tuple[str, Any]:
@@ -388,21 +420,28 @@ def _scenario(data: dict[str, Any], seed: int):
 
 
 def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
-               registry: str | Path | None = None, random_state: int | None = None) -> RecipeRun:
+               registry: str | Path | None = None, random_state: int | None = None,
+               trusted: Sequence[str] = ()) -> RecipeRun:
     """Run a recipe (a YAML path, a dict or a :class:`Recipe`): diagnose the incumbent on the new
     rows, fill the weak slices (augment.oversample), build the training set, compare the
     strategies, pick the best (within ``retrain.max_forgetting``) and promote it through the gate.
 
-    ``output`` / ``registry`` / ``random_state`` override the recipe's values. Returns a
+    ``output`` / ``registry`` / ``random_state`` override the recipe's values; ``trusted`` adds
+    modules to the recipe's ``trusted_modules`` (:mod:`curakit.trust`). A strategy that cannot
+    run on the registry's champion (``continue_new`` on an ensemble) is skipped and reported in
+    :attr:`RecipeRun.skipped`; on a model the recipe fits itself it is an error. Returns a
     :class:`RecipeRun`; the output folder (written atomically) holds ``recipe.yaml``,
     ``run.json``, ``slices.json``, ``comparison.html`` and ``training_set/``.
     """
     from ._builder import TrainingSetBuilder
     from ._compare import compare_strategies
-    from ._retrain import check_strategy
 
     rec = _as_recipe(recipe)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
+    out_path = output if output is not None else rec.data.get("output")
+    out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path), "output"))
+    if out_dir is not None:
+        check_output_dir(out_dir, "Recipe output folder")  # refuse a user's folder before any work
     data = rec.section("data")
     images = False
     target, time_col = data.get("target", "label"), data.get("time")
@@ -416,10 +455,10 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
 
     # -- registry and incumbent
     reg = _open_registry(rec, registry)
-    source, incumbent = _incumbent(rec, reg, old_train, features, target, images, seed)
+    source, incumbent = _incumbent(rec, reg, old_train, features, target, images, seed,
+                                   trusted=[*rec.trusted, *trusted])
     rsec = rec.section("retrain")
-    for name in rsec.get("strategies") or []:
-        check_strategy(incumbent, name)  # fail before any work
+    strategies, skipped = usable_strategies(incumbent, rsec.get("strategies"), champion=source == "registry")
 
     # -- diagnose the incumbent on the new rows
     slices = _diagnose_slices(rec, incumbent, old_train, new_pool, features, target, images, seed)
@@ -432,7 +471,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
 
     # -- retrain, choose, gate (the registry is written only after every step succeeded)
     common = dict(rsec.get("params") or {})
-    table = compare_strategies(incumbent, ts, strategies=rsec.get("strategies"), eval_sets=eval_sets,
+    table = compare_strategies(incumbent, ts, strategies=strategies, eval_sets=eval_sets,
                                slices=slices or None, metric=rsec.get("metric", "accuracy"),
                                random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
                                errors="record", **common)
@@ -441,11 +480,9 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     chosen = table.best(rsec.get("choose", "new"), max_forgetting=max_forgetting)
     promotion = _register(rec, reg, source, incumbent, table, chosen, seed)
     counts = pd.Series(ts.origins).value_counts().to_dict()
-    out_path = output if output is not None else rec.data.get("output")
-    out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path)))
     run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),
                     rows_by_origin={str(k): int(v) for k, v in counts.items()}, comparison=table, chosen=chosen,
-                    promotion=promotion, output=out_dir)
+                    promotion=promotion, output=out_dir, skipped=skipped)
     if out_dir is not None:
         _write_run(out_dir, rec, run, table, ts)
     return run
@@ -464,11 +501,35 @@ def _open_registry(rec: Recipe, registry: str | Path | None) -> Any:
 
     reg_path = registry if registry is not None else rec.data.get("registry")
     # an override (the CLI's --registry) is relative to the working folder, like ``output``
-    return None if reg_path is None else Registry(Path(reg_path) if registry is not None else rec.path(str(reg_path)))
+    return None if reg_path is None else Registry(Path(reg_path) if registry is not None else rec.path(str(reg_path), "registry"))
+
+
+def usable_strategies(model: Any, names: list[str] | None, *, champion: bool,
+                      ) -> tuple[list[str] | None, dict[str, str]]:
+    """(the strategies to compare, {skipped: reason}). Unknown names always fail; one the model
+    cannot run fails too, unless the model is the registry's champion (a later run meeting an
+    ensemble the first run promoted): then it is skipped with its reason."""
+    from curakit.exceptions import StrategyError
+
+    from ._retrain import check_strategy
+
+    if names is None:
+        return None, {}
+    keep, skipped = [], {}
+    for name in names:
+        try:
+            check_strategy(model, name)
+        except StrategyError as exc:
+            if not champion:
+                raise
+            skipped[str(name)] = str(exc).split(" Strategies that fit:")[0]
+            continue
+        keep.append(name)
+    return keep or ["do_nothing"], skipped
 
 
 def _incumbent(rec: Recipe, reg: Any, old_train: Any, features: list[str], target: str, images: bool,
-               seed: Any) -> tuple[str, Any]:
+               seed: Any, trusted: Sequence[str] = ()) -> tuple[str, Any]:
     """(model.source, the incumbent): the registry's champion, or model.estimator fitted on the old rows."""
     msec = rec.section("model")
     source = msec.get("source", "registry" if reg is not None and reg.champion is not None else "estimator")
@@ -486,7 +547,7 @@ def _incumbent(rec: Recipe, reg: Any, old_train: Any, features: list[str], targe
             "The recipe needs model.estimator (a class path such as 'sklearn.linear_model.LogisticRegression') "
             "when the registry has no champion."
         )
-    incumbent = _import_estimator(msec["estimator"], msec.get("params", {}))
+    incumbent = _import_estimator(msec["estimator"], msec.get("params", {}), list(trusted))
     if images:
         from ._trainer import TrainConfig, fit_torch, reset_parameters
 
@@ -566,7 +627,7 @@ def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features
                                      "form, or a YAML/JSON file) to fill image slices.")
             pipeline = fsec["pipeline"]
             if isinstance(pipeline, str):
-                pipeline = str(rec.path(pipeline))
+                pipeline = str(rec.path(pipeline, "fill.pipeline"))
             aug = augment.offline(new_pool["images"], new_pool["labels"], pipeline, select=sl,
                                   n=int(fsec["n"]) if "n" in fsec else None,
                                   random_state=child_seed(seed, "fill", k))
@@ -608,3 +669,111 @@ def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any) 
         table.to_html(tmp / "comparison.html")
         ts.save(tmp / "training_set")
         (tmp / "run.json").write_text(json.dumps(run.to_dict(), indent=2, sort_keys=True))
+
+
+# -- --check ----------------------------------------------------------------------------------------
+_TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".txt")
+
+
+def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
+                 registry: str | Path | None = None, trusted: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """What ``curakit run --check`` reports, without fitting anything: ``(errors, warnings)``, each a
+    one-line message. Errors: missing or unsupported data paths, paths leaving the recipe's
+    folder, eval sets whose columns differ from the training data's, an estimator that is not an
+    allowed class (:mod:`curakit.trust`) or does not take its params, a model kind that does not fit
+    the data, no model section while the registry has no champion, unknown strategies, strategies
+    the recipe's own model cannot run, an output folder curakit would refuse to replace.
+    Warnings: strategies the registry's champion cannot run (the run skips them)."""
+    from curakit.exceptions import CurakitError
+
+    rec = _as_recipe(recipe)
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    def attempt(fn, *a, **kw):
+        try:
+            return fn(*a, **kw)
+        except (CurakitError, FileNotFoundError) as exc:
+            errors.append(str(exc) if isinstance(exc, CurakitError) else f"no such file or folder: {exc.filename}.")
+            return None
+
+    data = rec.section("data")
+    images = attempt(_check_data, rec, data)
+    reg = attempt(_open_registry, rec, registry)
+    model, champion = attempt(_check_model, rec, reg, images, [*rec.trusted, *trusted]) or (None, False)
+    if model is not None:
+        names = rec.section("retrain").get("strategies")
+        found = attempt(usable_strategies, model, names, champion=champion)
+        for name, why in (found[1] if found else {}).items():
+            warnings.append(f"strategy {name!r} cannot run on the registry's champion and will be skipped: {why}")
+    out_path = output if output is not None else rec.data.get("output")
+    if out_path is not None:
+        out_dir = attempt(lambda: Path(out_path) if output is not None else rec.path(str(out_path), "output"))
+        if out_dir is not None:
+            attempt(check_output_dir, out_dir, "Recipe output folder")
+    fsec = rec.section("fill")
+    if isinstance(fsec.get("pipeline"), str):
+        p = attempt(rec.path, fsec["pipeline"], "fill.pipeline")
+        if p is not None and not p.is_file():
+            errors.append(f"Recipe key 'fill.pipeline' names {fsec['pipeline']!r}, which is not a file. Check the path.")
+    return errors, warnings
+
+
+def _check_data(rec: Recipe, data: Mapping[str, Any]) -> bool:
+    """True for image data; one-line errors for missing keys, paths, kinds and eval-set columns."""
+    if "scenario" in data:
+        kind, _ = _check_scenario(data)
+        return kind == "images"
+    for key in ("old", "new", "target"):
+        if key not in data:
+            raise ParameterError(f"Recipe section 'data' needs the key {key!r} (or 'scenario' for a bundled scenario).")
+    columns: dict[str, list[str]] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for key in ("old", "new", "eval_old", "eval_new"):
+        if key not in data:
+            continue
+        p = rec.path(data[key], f"data.{key}")
+        if not p.exists():
+            raise DataError(f"Recipe key 'data.{key}' names {data[key]!r}, which does not exist. Check the path.")
+        if p.is_dir() or p.suffix.lower() not in _TABLE_SUFFIXES:
+            raise DataError(
+                f"Recipe key 'data.{key}' names {data[key]!r}, which is not a table file; recipes read Parquet or CSV "
+                "(.parquet, .pq, .csv) here. Use a bundled image scenario or the Python API for image folders."
+            )
+        frames[key] = read_table(p, f"Recipe data.{key}")
+        columns[key] = [str(c) for c in frames[key].columns]
+    target = data["target"]
+    if target not in columns["old"]:
+        raise DataError(f"Recipe key 'data.target' is {target!r}, which is not a column of data.old. Check the name.")
+    feats = list(data.get("features") or [c for c in columns["old"] if c not in (target, data.get("time"))])
+    for key, cols in columns.items():
+        missing = [c for c in [*feats, target] if c not in cols]
+        if missing:
+            raise DataError(f"Recipe data.{key} lacks the column {missing[0]!r} that the model uses "
+                            f"({len(missing)} missing). Give tables with the same columns.")
+    _check_dtypes(frames, feats)
+    return False
+
+
+def _check_model(rec: Recipe, reg: Any, images: bool | None, trusted: list[str]) -> tuple[Any, bool]:
+    """(a model to check the strategies on, whether it is the registry's champion)."""
+    msec = rec.section("model")
+    has_champion = reg is not None and reg.champion is not None
+    source = msec.get("source", "registry" if has_champion else "estimator")
+    if source == "registry":
+        if not has_champion:
+            raise ParameterError("Recipe key 'model.source' is 'registry' but the registry has no champion. Give "
+                                 "model.estimator to fit the first model, or register one.")
+        return reg.load(), True
+    if source != "estimator":
+        raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
+    if "estimator" not in msec:
+        raise ParameterError("The recipe has no model: give model.estimator (a class path such as "
+                             "'sklearn.linear_model.LogisticRegression') when the registry has no champion.")
+    model = _import_estimator(msec["estimator"], msec.get("params", {}), trusted)
+    from curakit.adapters import is_torch_model
+
+    if images is not None and images != is_torch_model(model):
+        want = "a torch nn.Module (images)" if images else "a scikit-learn estimator (tables)"
+        raise ParameterError(f"Recipe key 'model.estimator' names {msec['estimator']!r}, but the data needs {want}.")
+    return model, False

@@ -5,13 +5,21 @@
     curakit run --list-examples              # the example recipes
     curakit run --show-example digits_drift > my_recipe.yaml   # copy one to adapt it
     curakit run my_recipe.yaml --set retrain.params.epochs=2 --set data.scenario_params.n_samples=600
-    curakit run my_recipe.yaml --check       # validate only
+    curakit run my_recipe.yaml --check       # check paths, model, strategies; fit nothing
+    curakit run my_recipe.yaml --trust mymodels   # allow the recipe to name classes from mymodels
 
 RECIPE is a recipe file, or the name of an example recipe. An example's relative paths
 (registry, output) resolve against the working folder; a file's against the file's folder.
 ``--set KEY=VALUE`` changes one key before validation: KEY is a dotted path (section.key, or
 deeper into a mapping such as data.scenario_params.n_samples), VALUE is read as YAML (2, 0.5,
 true, [a, b], {epochs: 2}); ``null`` removes the key. See ``curate._recipe`` for the format.
+
+Safety: a recipe is data. It may name model classes only from curakit, sklearn, imblearn,
+torchvision.models and torch.nn, plus the modules in its 'trusted_modules:' list, in --trust
+MODULE or in $CURAKIT_TRUST (importing a module runs its code: trust only what you vetted). Its
+paths stay inside its folder (or its 'root:'): absolute paths and '..' are refused in the file;
+give them on the command line (--output, --registry). The output folder is replaced only if
+curakit wrote it. Loading a registry's champion unpickles it: only use registries you trust.
 
 Prints the strategy comparison, the chosen strategy and the gate's decision; the output folder
 holds the report and the training set.
@@ -114,10 +122,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     recipe = _load(args)
+    trusted = list(args.trust or [])
     if args.check:
+        import sys
+
+        errors, warnings = recipe.check(output=args.output, registry=args.registry, trusted=trusted)
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        for line in errors:
+            print(f"Error: {line}", file=sys.stderr)
+        if errors:
+            return 1
         print(f"ok: recipe {recipe.data.get('name', '(unnamed)')!r} is valid (sha256 {recipe.hash[:12]})")
         return 0
-    result = run_recipe(recipe, output=args.output, registry=args.registry, random_state=args.random_state)
+    result = run_recipe(recipe, output=args.output, registry=args.registry, random_state=args.random_state,
+                        trusted=trusted)
+    for name, why in result.skipped.items():
+        print(f"skipped {name}: {why}")
     frame = result.comparison.frame
     cols = [c for c in ("strategy", "old", "new", "forgetting", "train_time") if c in frame.columns]
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -143,7 +164,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-example", metavar="NAME", help="print the commented YAML of an example recipe and exit")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="change one recipe key before validation (repeatable), e.g. retrain.params.epochs=2")
-    p.add_argument("--check", action="store_true", help="validate the recipe (with --set changes) and exit")
+    p.add_argument("--check", action="store_true",
+                   help="check the recipe (paths, model class, strategies, output) without fitting anything, and exit")
+    p.add_argument("--trust", action="append", metavar="MODULE",
+                   help="let the recipe name classes from MODULE (repeatable); importing it runs its code")
     p.add_argument("--output", help="output folder (overrides the recipe's output; relative to the working folder)")
     p.add_argument("--registry", help="registry folder (overrides the recipe's registry; relative to the working folder)")
     add_random_state(p, default=None, help="seed, overriding the recipe's random_state")
