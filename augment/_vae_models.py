@@ -170,9 +170,11 @@ def train_vae(net: Any, kind: str, blocks: list, x: np.ndarray, codes: np.ndarra
     net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     best, best_state, bad, history = float("inf"), None, 0, []
+    # at most ~50 steps an epoch: large pools take larger batches (20k rows: ~360) to stay within CPU time
+    n_batches = max(1, min(len(tr) // batch_size, 50))
     for _epoch in range(epochs):
         net.train()
-        for b in np.array_split(rng.permutation(tr), max(1, len(tr) // batch_size)):
+        for b in np.array_split(rng.permutation(tr), n_batches):
             bi = torch.as_tensor(b, device=device)
             loss = _elbo(net, kind, blocks, xt[bi], yo[bi])
             opt.zero_grad()
