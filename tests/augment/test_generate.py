@@ -132,3 +132,19 @@ def test_bad_input_is_one_line_error(wine, digits):
         augment.generate([images[0], images[1][:4]], labels[:2], n=3)
     with pytest.raises(ParameterError, match="method='vae'"):
         augment.generate(X, y, n=3, method="gan")
+
+
+def test_incumbent_decides_label_consistency(wine):
+    X, y = wine
+
+    class Says:
+        def __init__(self, label):
+            self.label = label
+
+        def predict(self, rows):
+            return np.full(len(rows), self.label)
+
+    X2, y2, prov = augment.generate(X, y, select={"classes": [2]}, n=4, epochs=5, incumbent=Says(2))
+    assert "label" not in prov.attrs["quality"]["groups"]["2"]["refused_by"] and (y2 == 2).all()
+    with pytest.raises(DataError, match="refused by the quality checks"):
+        augment.generate(X, y, select={"classes": [2]}, n=4, epochs=5, incumbent=Says(0))
