@@ -364,6 +364,9 @@ def _prepare_out_dir(out_dir: Path, run: dict[str, Any]) -> tuple[str, bool]:
     run_file = out_dir / _RUN_FILE
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"out_dir {str(out_dir)!r} is a file. Pass a folder path.")
+    if out_dir.exists() and _clear_unfinished_start(out_dir):
+        atomic_write_json(run_file, run)  # killed while writing the first run.json: start again
+        return "fresh", False
     if out_dir.exists() and any(out_dir.iterdir()):
         if not run_file.exists():
             raise DataError(
@@ -383,6 +386,29 @@ def _prepare_out_dir(out_dir: Path, run: dict[str, Any]) -> tuple[str, bool]:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_file, run)
     return "fresh", created
+
+
+def _clear_unfinished_start(out_dir: Path) -> bool:
+    """True (and the leftovers removed) when ``out_dir`` holds only what a kill while writing the
+    first ``run.json`` leaves: its temporary files and/or an empty or truncated ``run.json``,
+    no image. Nothing else in the folder is ever touched."""
+    if not out_dir.is_dir():
+        return False
+    entries = list(out_dir.iterdir())
+    temps = [e for e in entries if e.is_file() and e.name.startswith(f".{_RUN_FILE}.")]
+    run_file = out_dir / _RUN_FILE
+    others = [e for e in entries if e not in temps and e != run_file]
+    if others or not entries:
+        return False
+    if run_file.exists():
+        try:
+            if isinstance(json.loads(run_file.read_text()), dict):
+                return False  # a complete run.json: a resumable run, checked by the caller
+        except ValueError:
+            pass
+    for leftover in [*temps, *([run_file] if run_file.exists() else [])]:
+        leftover.unlink()
+    return True
 
 
 # -- the entry point --------------------------------------------------------------------------

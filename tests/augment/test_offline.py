@@ -15,6 +15,7 @@ A = pytest.importorskip("albumentations")
 import augment  # noqa: E402
 from augment import _offline  # noqa: E402
 from augment._lineage import LINEAGE_COLUMNS, lineage_rows  # noqa: E402
+from curakit.exceptions import DataError  # noqa: E402
 from curakit.imageio import read_png, read_png_text, write_png  # noqa: E402
 from diagnose import Slice  # noqa: E402
 
@@ -264,3 +265,34 @@ def test_oneof_records_only_the_transform_that_ran(digits):
         row = out.manifest.iloc[k]
         np.testing.assert_array_equal(augment.replay(row, images[row["parent"]], pipe), out.images[k])
     assert set(picked) == {"Blur", "MedianBlur"}
+
+
+@pytest.mark.parametrize("leftover", ["empty", "truncated", "temp_only", "temp_and_truncated"])
+def test_out_dir_resumes_after_a_kill_while_writing_the_first_run_json(digits, tmp_path, leftover):
+    images, labels = digits
+    kwargs = dict(select={"classes": [1, 7]}, n={1: 4, 7: 3}, random_state=2)
+    expected = augment.offline(images, labels, gray_pipeline(), **kwargs)
+    out_dir = tmp_path / "aug"
+    out_dir.mkdir()
+    # what a kill -9 inside atomic_write_json (or a crash before the data reached the disk) leaves
+    if leftover in ("temp_only", "temp_and_truncated"):
+        (out_dir / ".run.json.k3x9a.json").write_text('{"schema_version": 1, "finger')
+    if leftover == "empty":
+        (out_dir / "run.json").write_text("")
+    if leftover in ("truncated", "temp_and_truncated"):
+        (out_dir / "run.json").write_text('{"schema_version": 1, "fingerprint": "ab')
+    out = augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, **kwargs)
+    np.testing.assert_array_equal(out.images, expected.images)
+    assert json.loads((out_dir / "run.json").read_text())["fingerprint"]
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".run.json.")]
+
+
+def test_a_truncated_run_json_beside_user_files_is_still_refused(digits, tmp_path):
+    images, labels = digits
+    out_dir = tmp_path / "aug"
+    out_dir.mkdir()
+    (out_dir / "run.json").write_text("{")
+    (out_dir / "notes.txt").write_text("mine")
+    with pytest.raises(DataError):
+        augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, n=3, random_state=0)
+    assert (out_dir / "notes.txt").read_text() == "mine" and (out_dir / "run.json").read_text() == "{"
