@@ -83,7 +83,8 @@ def frame_html(frame: pd.DataFrame, *, float_format: str | None = None, max_rows
     fmt = format_number if float_format is None else (lambda v: float_format.format(v))
     for j, dtype in enumerate(shown.dtypes):  # None / floats mixed into text columns
         if pd.api.types.is_object_dtype(dtype):
-            shown.iloc[:, j] = [_cell(v, fmt) for v in shown.iloc[:, j]]
+            cells = pd.Series([_cell(v, fmt) for v in shown.iloc[:, j]], index=shown.index, dtype=object)
+            shown.isetitem(j, cells)
     out = shown.to_html(index=False, escape=True, float_format=fmt, border=0, na_rep="—")
     out = f'<div class="tablewrap">{out}</div>'
     if len(frame) > max_rows:

@@ -123,3 +123,12 @@ def test_diagnosis_html_has_header_toc_legend_and_rounded_numbers():
         "88.89", "<1e-6", "0.000002401", "0", "3", "12,346"]
     table = frame_html(pd.DataFrame({"p": [6.353532178441539e-88, 0.123456789]}))
     assert "<1e-6" in table.replace("&lt;", "<") and "0.1235" in table and "e-88" not in table
+
+
+def test_frame_html_text_columns_with_lists_none_and_duplicate_names():
+    from curakit.html import frame_html
+
+    f = pd.DataFrame({"a": [[1, 2], [3, 4]], "b": [None, 0.123456], "c": [1, 2]})
+    f.columns = ["a", "b", "a"]
+    out = frame_html(f)
+    assert "<td>[1, 2]</td>" in out and "<td>—</td>" in out and "<td>0.1235</td>" in out and "None" not in out
