@@ -68,8 +68,14 @@ def run_images(seed):
     out = {"none": {"scores": fit_score(X, y, Xt, tl, th)}}
     fills = {}
     t = time.perf_counter()
-    X2, y2, _ = augment.oversample(X, y, method="smote", select=heavy, n=n // len(np.unique(y[heavy])), random_state=seed)
-    fills["smote"] = (np.asarray(X2)[len(X):], np.asarray(y2)[len(X):], time.perf_counter() - t, 0.0)
+    counts = np.bincount(y[heavy], minlength=10)
+    k = int(max(1, min(5, counts[counts > 0].min() - 1)))
+    try:
+        X2, y2, _ = augment.oversample(X, y, method="smote", select=heavy, n=n // int((counts > 0).sum()),
+                                       k_neighbors=k, random_state=seed)
+        fills["smote"] = (np.asarray(X2)[len(X):], np.asarray(y2)[len(X):], time.perf_counter() - t, 0.0)
+    except augment.CurakitError as exc:  # a class with one slice row
+        print("  smote skipped:", exc)
     pipe = A.Compose([A.Affine(rotate=(-10, 10), shear=(-12, 12), scale=(0.9, 1.1), p=1.0)])
     t = time.perf_counter()
     aug = augment.offline(images, y, pipe, select=heavy, n=n, random_state=seed)
@@ -114,15 +120,17 @@ def run_table(seed):
 
 
 def summarise(runs):
-    base = np.array([r["none"]["scores"] for r in runs])
     table = {}
-    for m in runs[0]:
-        s = np.array([r[m]["scores"] for r in runs])
+    for m in dict.fromkeys(k for r in runs for k in r):
+        ran = [r for r in runs if m in r]
+        base = np.array([r["none"]["scores"] for r in ran])
+        s = np.array([r[m]["scores"] for r in ran])
         row = {"slice_acc": float(s[:, 0].mean()), "slice_gain": float((s[:, 0] - base[:, 0]).mean()),
                "overall_acc": float(s[:, 1].mean()), "overall_gain": float((s[:, 1] - base[:, 1]).mean())}
+        row["seeds_run"] = len(ran)
         for k in ("auc", "share_refused", "seconds"):
-            if k in runs[0][m]:
-                row[k] = float(np.mean([r[m][k] for r in runs]))
+            if k in ran[0][m]:
+                row[k] = float(np.mean([r[m][k] for r in ran]))
         table[m] = row
     return table
 
