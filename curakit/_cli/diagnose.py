@@ -230,10 +230,28 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _check_out(out: Path, force: bool) -> None:
+    """Before any work: ``--out`` is new, empty, an earlier curakit output, or (``--force``) any
+    folder, into which only curakit's own file names are written (nothing else is touched)."""
+    from curakit.io import OUTPUT_MARKER, check_output_dir
+
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {str(out)!r} is a file, not a folder. Choose a folder path.")
+    if force and out.is_dir() and not out.is_symlink():
+        return
+    try:
+        check_output_dir(out, "--out")
+    except DataError as exc:
+        if out.is_dir() and not (out / OUTPUT_MARKER).exists():
+            raise DataError(f"{str(exc).rstrip('.')}, or pass --force to write only curakit's files into it.") from None
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     import diagnose
 
     _check_mode(args)
+    _check_out(Path(args.out), args.force)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     options = _parse_options(args.set or [])
     inputs = _images_inputs(args) if args.images is not None else _files_inputs(args)
@@ -244,10 +262,13 @@ def run(args: argparse.Namespace) -> int:
     html = d.to_html(title=args.title)
     frame = d.to_frame()
 
-    from curakit.io import atomic_path, atomic_write_text
+    from curakit.io import OUTPUT_MARKER, atomic_path, atomic_write_text
 
     out = Path(args.out)
+    fresh = not out.exists() or not any(out.iterdir())
     out.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        atomic_write_text(out / OUTPUT_MARKER, "written by curakit diagnose\n")
     written = ["diagnosis.json", "report.html", "slices.csv"]
     if predictions is not None:
         atomic_write_text(out / "predictions.csv", predictions.to_csv(index=False))
@@ -282,7 +303,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "predictions", nargs="?", help="Parquet/CSV with y_true, y_pred and optional proba_* columns (files mode)"
     )
-    p.add_argument("--out", required=True, help="output folder (diagnosis.json, report.html, slices.csv)")
+    p.add_argument("--out", required=True, help="output folder (diagnosis.json, report.html, slices.csv); new, "
+                   "empty or an earlier curakit output")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder curakit did not create: only curakit's own file names are replaced")
     p.add_argument("--images", help="images mode: an image folder FOLDER/<class>/<file>.png (class names or indices)")
     add_model_options(p)
     p.add_argument("--train-images", help="images mode: the training image folder (under-representation)")

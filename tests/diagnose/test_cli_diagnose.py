@@ -92,3 +92,23 @@ def test_wrong_extension_and_usage_error(files, capsys, tmp_path):
         main(["diagnose", "--help"])
     assert exc.value.code == 0
     assert "--images FOLDER --model REGISTRY[@VERSION]" in capsys.readouterr().out
+
+
+def test_out_safety_user_folder_needs_force(files, capsys, tmp_path):
+    """A folder of the user's is refused before any work; --force writes only curakit's names into it."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    argv = ["diagnose", str(files / "preds.csv"), "--methods", "confusion", "--out", str(mine)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--force" in err[0] and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert main([*argv, "--force"]) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "diagnosis.json").is_file()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main([*argv[:-1], str(afile), "--force"]) == 1
+    assert "is a file" in capsys.readouterr().err and afile.read_text() == "x"
+    # a folder curakit wrote is replaced without --force
+    assert main([*argv[:-1], str(tmp_path / "o")]) == 0
+    assert main([*argv[:-1], str(tmp_path / "o")]) == 0
