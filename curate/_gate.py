@@ -53,6 +53,9 @@ class Gate:
     n_bootstrap : bootstrap resamples.
     metric : ``"accuracy"``, a scikit-learn scorer name or ``fn(y_true, y_pred)`` (higher is better).
     old, new : the eval-set names the checks read.
+    vs : ``None`` (default) or ``"naive"``: also require the candidate to beat the ``naive`` baseline
+        (the same family retrained on plain old + new data, ``table.results["naive"]``) on ``new``:
+        gain over naive > 0 with its lower confidence bound >= 0. ``evaluate`` then needs ``naive=``.
     """
 
     min_gain_new: float = 0.0
@@ -63,8 +66,11 @@ class Gate:
     random_state: int = 0
     old: str = "old"
     new: str = "new"
+    vs: str | None = None
 
     def __post_init__(self) -> None:
+        if self.vs not in (None, "naive"):
+            raise ParameterError(f"The 'vs' parameter of Gate must be None or 'naive'. Got {self.vs!r} instead.")
         _check_number("Gate", "min_gain_new", self.min_gain_new, kind=float, low=-1.0, high=1.0)
         _check_number("Gate", "max_drop_old", self.max_drop_old, kind=float, low=0.0)
         c = self.confidence
@@ -77,7 +83,7 @@ class Gate:
         metric = self.metric if isinstance(self.metric, str) else resolve_metric(self.metric).name
         return {"min_gain_new": self.min_gain_new, "max_drop_old": self.max_drop_old, "confidence": self.confidence,
                 "n_bootstrap": self.n_bootstrap, "metric": metric, "random_state": self.random_state,
-                "old": self.old, "new": self.new}
+                "old": self.old, "new": self.new, "vs": self.vs}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Gate:
@@ -111,8 +117,14 @@ class Gate:
                 "upper": float(np.quantile(boot, 1.0 - alpha)), "n": int(n)}
 
     def evaluate(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
-                 ) -> GateDecision:
-        """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set)."""
+                 naive: Mapping[str, EvalPredictions] | None = None) -> GateDecision:
+        """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set), and against
+        ``naive`` too when ``vs="naive"``."""
+        if self.vs == "naive" and (naive is None or self.new not in naive):
+            raise ParameterError(
+                "Gate(vs='naive') needs the naive baseline's predictions on eval set "
+                f"{self.new!r}: pass naive=table.results['naive'] (from compare_strategies)."
+            )
         for name in (self.new, self.old):
             if name not in candidate or name not in champion:
                 raise DataError(
@@ -135,5 +147,12 @@ class Gate:
             f"{self.old}: {metric} drop {drop['observed']:+.4f} ({pct} upper bound {drop['upper']:+.4f}, "
             f"allowed <= {self.max_drop_old:.4f}): {'pass' if drop['passed'] else 'fail'}",
         )
-        return GateDecision(passed=new["passed"] and drop["passed"], reasons=reasons,
-                            checks={"new_gain": new, "old_drop": drop}, gate=self.to_dict())
+        checks = {"new_gain": new, "old_drop": drop}
+        if self.vs == "naive":
+            vs = self._paired(candidate[self.new], naive[self.new], self.new, 3)
+            vs["passed"] = bool(vs["observed"] > 0 and vs["lower"] >= 0.0)
+            checks["vs_naive"] = vs
+            reasons = (*reasons, f"{self.new}: {metric} gain over naive {vs['observed']:+.4f} ({pct} lower bound "
+                                 f"{vs['lower']:+.4f}, required >= 0 and > 0): {'pass' if vs['passed'] else 'fail'}")
+        passed = all(c["passed"] for c in checks.values())
+        return GateDecision(passed=passed, reasons=reasons, checks=checks, gate=self.to_dict())

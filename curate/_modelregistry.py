@@ -308,12 +308,13 @@ class Registry:
                  "champion_after": version, "reasons": reasons or []}
         last = state["history"][-1] if state["history"] else None
         if last is not None and last.get("event") == why and last.get("version") == version:
-            last.update({k: v for k, v in entry.items() if k != "time"})
+            last.update({k: v for k, v in entry.items() if k != "time" and (k != "reasons" or v)})
         else:
             state["history"].append(entry)
 
     def promote_if_better(self, result: RetrainResult, gate: Gate | None = None, *, recipe: Any = None,
-                          init_kwargs: Mapping[str, Any] | None = None, note: str = "") -> Promotion:
+                          init_kwargs: Mapping[str, Any] | None = None, note: str = "",
+                          naive: RetrainResult | None = None) -> Promotion:
         """Register ``result.model`` and make it champion only if ``gate`` passes.
 
         The champion's predictions are the result's ``baseline_predictions`` (the model it was
@@ -324,7 +325,8 @@ class Registry:
         A ``do_nothing`` result (the incumbent unchanged) registers nothing. A result already in
         the registry (same candidate and incumbent model, same training set) is not registered
         again: the call reports that version's standing. History gets one entry per call that
-        registers (``promote`` or ``reject``, carrying the new version).
+        registers (``promote`` or ``reject``, carrying the new version). ``naive=`` is
+        ``table.results["naive"]``, needed by ``Gate(vs="naive")``.
         """
         if not isinstance(result, RetrainResult) or result.model is None:
             raise ParameterError(
@@ -360,7 +362,8 @@ class Registry:
                     ]
                     passed = False
                 else:
-                    decision = gate.evaluate(result.predictions, result.baseline_predictions)
+                    decision = gate.evaluate(result.predictions, result.baseline_predictions,
+                                             None if naive is None else naive.predictions)
                     reasons, passed = list(decision.reasons), decision.passed
             mv = self._add_version(state, result.model, metrics=result.metrics, metric=result.metric,
                                    strategy=result.strategy, params=result.params, recipe=recipe,
