@@ -5,8 +5,9 @@ Inputs
 INPUT        an image folder laid out as ``INPUT/<label>/<image>.png`` (read in sorted order:
              label folder, then file name), or a table (``.parquet``/``.pq``/``.csv``) with a
              label column (``--target-col``).
---pipeline   the albumentations pipeline (YAML or JSON written by ``albumentations.save``;
-             image folders only).
+--pipeline   ``default`` (a light label-keeping pipeline: small affine, brightness/contrast,
+             weak noise; no flips; see ``curakit._cli.pipelines``) or an albumentations
+             pipeline file (YAML or JSON written by ``albumentations.save``); image folders only.
 What to fill (one of; default: everything):
   --diagnosis DIAGNOSIS.json --slice ID   a slice of ``curakit diagnose`` (found on these rows,
                                           or re-applied: rule slices on the table's columns,
@@ -158,10 +159,14 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
     from curakit.imageio import read_image_folder
 
     if not args.pipeline:
-        raise ParameterError("An image folder needs --pipeline (a YAML or JSON file written by albumentations.save).")
+        raise ParameterError("An image folder needs --pipeline: 'default' (the built-in light pipeline) or a YAML "
+                             "or JSON file written by albumentations.save.")
     if args.method != "smote":
         raise ParameterError("--method applies to tables; images are augmented with --pipeline.")
+    from .pipelines import named_pipeline
+
     images, labels, _ = read_image_folder(root)
+    pipeline = named_pipeline(args.pipeline, images.shape[1:])
     select = _selection(args, labels)
     embeddings = None
     if args.embeddings:
@@ -169,7 +174,7 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
     out = augment.offline(
         images,
         labels,
-        args.pipeline,
+        pipeline,
         select=select,
         n=_parse_n(args.n, labels),
         out_dir=args.out,
@@ -254,7 +259,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="image folder (<label>/<image>.png) or table (.parquet/.csv)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--pipeline", help="albumentations pipeline file (.yaml/.json); image folders")
+    p.add_argument("--pipeline", help="'default' or an albumentations pipeline file (.yaml/.json); image folders")
     p.add_argument("--target-col", help="label column of a table")
     p.add_argument("--diagnosis", help="diagnosis.json from curakit diagnose (with --slice)")
     p.add_argument("--slice", help="id of the slice to fill (with --diagnosis)")

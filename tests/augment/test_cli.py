@@ -124,3 +124,19 @@ def test_errors_are_one_line_and_leave_no_output(folder, tmp_path, capsys):
                  "--k-neighbors", "6", "--out", str(out)]) == 1
     assert "has 3 rows but SMOTE(k_neighbors=6) needs at least 7" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_default_pipeline_keeps_size_and_labels_same_seed_same_output(folder, tmp_path):
+    root, _ = folder
+    outs = []
+    for name in ("d1", "d2"):
+        out = tmp_path / name
+        assert main(["augment", str(root), "--pipeline", "default", "--classes", "3", "--n", "5",
+                     "--out", str(out)]) == 0
+        m = pd.read_parquet(out / "manifest.parquet")
+        assert m["label"].tolist() == [3] * 5
+        files = sorted((out / "images").rglob("*.png"))
+        assert len(files) == 5 and all(read_png(f).shape == (8, 8, 1) for f in files)
+        outs.append(np.stack([read_png(f) for f in files]))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not all(np.array_equal(a, outs[0][0]) for a in outs[0][1:])  # the images differ from each other
