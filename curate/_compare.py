@@ -35,7 +35,8 @@ class ComparisonTable:
     frame : one row per strategy: ``<eval set>`` scores (``old``, ``new``, ...), ``forgetting``
         (drop on ``old`` against ``do_nothing``; positive = forgot), ``gain_new`` (against
         ``do_nothing``), ``train_time`` (seconds), ``n_train``, ``slice:<id>:<eval set>``, and
-        ``vs_naive:<eval set>`` (with ``:low`` / ``:high``: 95% paired-bootstrap interval).
+        ``vs_naive:<eval set>`` (with ``:low`` / ``:high``: 95% paired-bootstrap interval), and
+        ``negative_flips:<eval set>`` (share of rows the incumbent got right and this model gets wrong).
         The ``do_nothing`` and ``naive`` rows are the two baselines.
     results : the :class:`RetrainResult` of every strategy.
     metric : the metric's name.
@@ -51,7 +52,7 @@ class ComparisonTable:
         if by not in self.frame.columns:
             cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
                                                                  "n_train", "error")
-                    and not c.startswith(("slice:", "vs_naive:"))]
+                    and not c.startswith(("slice:", "vs_naive:", "negative_flips:"))]
             raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
         frame = self.frame
         if max_forgetting is not None:
@@ -243,6 +244,11 @@ def _table(names: list[str], results: dict[str, RetrainResult], failed: dict[str
         for sid, per_set in r.metrics.get("slices", {}).items():
             for s, m in per_set.items():
                 row[f"slice:{sid}:{s}"] = m[metric_name]
+        for s, preds in r.predictions.items():  # the share of rows the update breaks
+            base_p = r.baseline_predictions.get(s)
+            if base_p is not None and len(base_p.y_true) == len(preds.y_true):
+                row[f"negative_flips:{s}"] = float(((base_p.y_pred == base_p.y_true)
+                                                    & (preds.y_pred != preds.y_true)).mean())
         row.update(naive_columns(results, name))
         rows.append(row)
     frame = pd.DataFrame(rows)

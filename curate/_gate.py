@@ -113,8 +113,11 @@ class Gate:
                 rows = rng.integers(0, n, size=n)
                 boot[b] = cand.score(metric, rows) - champ.score(metric, rows)
         alpha = 1.0 - self.confidence
+        # negative flips: rows the champion got right and the candidate gets wrong
+        flips = (champ.y_pred == champ.y_true) & (cand.y_pred != cand.y_true)
         return {"observed": float(observed), "lower": float(np.quantile(boot, alpha)),
-                "upper": float(np.quantile(boot, 1.0 - alpha)), "n": int(n)}
+                "upper": float(np.quantile(boot, 1.0 - alpha)), "n": int(n),
+                "negative_flip_rate": float(flips.mean())}
 
     def evaluate(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
                  naive: Mapping[str, EvalPredictions] | None = None) -> GateDecision:
@@ -138,14 +141,16 @@ class Gate:
         new["passed"] = bool(new["observed"] > 0 and new["lower"] >= self.min_gain_new)
         old = self._paired(candidate[self.old], champion[self.old], self.old, 2)
         drop = {"observed": 0.0 - old["observed"] + 0.0, "upper": 0.0 - old["lower"] + 0.0,
-                "lower": 0.0 - old["upper"] + 0.0, "n": old["n"],
+                "lower": 0.0 - old["upper"] + 0.0, "n": old["n"], "negative_flip_rate": old["negative_flip_rate"],
                 "allowed": self.max_drop_old}
         drop["passed"] = bool(drop["upper"] <= self.max_drop_old)
         reasons = (
             f"{self.new}: {metric} gain {new['observed']:+.4f} ({pct} lower bound {new['lower']:+.4f}, "
-            f"required >= {self.min_gain_new:+.4f} and > 0): {'pass' if new['passed'] else 'fail'}",
+            f"required >= {self.min_gain_new:+.4f} and > 0; negative flips {new['negative_flip_rate']:.2%}): "
+            f"{'pass' if new['passed'] else 'fail'}",
             f"{self.old}: {metric} drop {drop['observed']:+.4f} ({pct} upper bound {drop['upper']:+.4f}, "
-            f"allowed <= {self.max_drop_old:.4f}): {'pass' if drop['passed'] else 'fail'}",
+            f"allowed <= {self.max_drop_old:.4f}; negative flips {drop['negative_flip_rate']:.2%}): "
+            f"{'pass' if drop['passed'] else 'fail'}",
         )
         checks = {"new_gain": new, "old_drop": drop}
         if self.vs == "naive":

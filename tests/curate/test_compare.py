@@ -138,3 +138,14 @@ def test_progress_bar_is_a_deprecated_alias(tab):
     with pytest.raises(ParameterError, match="progress"):
         curate.compare_strategies(model, ts, strategies=["do_nothing"], eval_sets=evals, progress_bar=False,
                                   progress=True)
+
+
+def test_negative_flip_rate_next_to_each_score(table):
+    f = table.frame.set_index("strategy")
+    assert f.loc["do_nothing", "negative_flips:new"] == 0.0 and f.loc["do_nothing", "negative_flips:old"] == 0.0
+    for name, r in table.results.items():
+        p, b = r.predictions["old"], r.baseline_predictions["old"]
+        flips = ((b.y_pred == b.y_true) & (p.y_pred != p.y_true)).mean()
+        assert f.loc[name, "negative_flips:old"] == pytest.approx(flips)
+        # accuracy change = positive flips - negative flips, so the drop never exceeds the flip rate
+        assert f.loc[name, "forgetting"] <= f.loc[name, "negative_flips:old"] + 1e-12

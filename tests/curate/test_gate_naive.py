@@ -48,3 +48,12 @@ def test_promote_with_vs_naive_and_no_naive_leaves_the_registry_untouched(digits
     assert "vs_naive" in promo.decision["checks"]
     # naive is continue_all on the same plain rows here (no fills): no gain over it, so refused
     assert not promo.promoted and promo.decision["checks"]["vs_naive"]["observed"] == 0.0
+
+
+def test_gate_reports_the_negative_flip_rate():
+    y = np.zeros(100, int)
+    champ = _preds(y, np.r_[np.zeros(90, int), np.ones(10, int)])     # 90 right
+    cand = _preds(y, np.r_[np.ones(5, int), np.zeros(95, int)])       # breaks rows 0-4, fixes 90-99
+    dec = curate.Gate().evaluate({"new": cand, "old": cand}, {"new": champ, "old": champ})
+    assert dec.checks["new_gain"]["negative_flip_rate"] == 0.05 and dec.checks["old_drop"]["negative_flip_rate"] == 0.05
+    assert all("negative flips 5.00%" in r for r in dec.reasons)
