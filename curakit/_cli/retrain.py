@@ -68,11 +68,25 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     return _load(spec, model_class, model_kwargs)
 
 
+def _check_kinds(model: Any, ts: Any) -> None:
+    """A torch model needs an image training set; a table (even of pixel columns) cannot feed it."""
+    from curakit.adapters import is_torch_model
+
+    X = ts.X
+    if is_torch_model(model) and (hasattr(X, "columns") or getattr(X, "ndim", 4) < 3):
+        raise DataError(
+            f"The model is a torch nn.Module but the training set is a table ({X.shape[1]} columns); a table of pixel "
+            "columns cannot feed it. Build the training set from images (an image folder or .npz), or pass a "
+            "scikit-learn estimator for tables."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import curate
 
     ts = curate.TrainingSet.load(args.training_set)
     model = load_cli_model(args)
+    _check_kinds(model, ts)
     if not args.eval:
         raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
     eval_sets = dict(load_eval(e) for e in args.eval)

@@ -121,3 +121,15 @@ def test_run_recipe(tmp_path, capsys):
     assert main(["run", str(folder / "bad.yaml")]) == 1
     assert capsys.readouterr().err.strip() == (
         "Error: Unknown key 'strategys' in recipe section 'retrain'. Did you mean 'strategies'?")
+
+
+def test_torch_model_on_a_table_is_one_line(tabular_files, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    f = tabular_files
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2)),
+               tmp_path / "whole.pt")
+    code = main(["retrain", str(f / "ts"), "--model", str(tmp_path / "whole.pt"), "--eval",
+                 f"new={f / 'new_test.csv'}", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "from images" in err[0]
+    assert not (tmp_path / "r").exists()
