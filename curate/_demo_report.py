@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.html import escape, figure_html, frame_html, html_document, section
+from curakit.html import escape, figure_html, format_number, frame_html, html_document, legend_html, section
 from curakit.io import atomic_write_text
 from curakit.optional import import_optional
+
+from ._compare_report import _LEGEND as _COMPARE_LEGEND
 
 __all__ = ["write_demo_report"]
 
@@ -96,7 +98,7 @@ def _fill_section(filled: Any, scen: Any) -> str:
 
 
 def _comparison_section(comparison: Any, decision: Any, registry: Any) -> str:
-    parts = [frame_html(comparison.frame)]
+    parts = [frame_html(comparison.frame), legend_html(_COMPARE_LEGEND, "Columns explained")]
     if hasattr(comparison, "figure"):
         parts.append(figure_html(comparison.figure(), "Accuracy per strategy on the old and new holdouts"))
     reasons = getattr(decision, "reasons", [])
@@ -105,6 +107,16 @@ def _comparison_section(comparison: Any, decision: Any, registry: Any) -> str:
     hist = registry.history()
     parts.append(frame_html(pd.DataFrame(hist) if not isinstance(hist, pd.DataFrame) else hist))
     return section("Retrain, compare, gate", *parts)
+
+
+def _verdict(weak: list[Any], comparison: Any, decision: Any) -> str:
+    """One sentence: the weak slices found, the candidate's scores and the gate's decision."""
+    text = f"{len(weak)} weak slice(s) found"
+    frame = getattr(comparison, "frame", None)
+    if isinstance(frame, pd.DataFrame) and {"strategy", "new"} <= set(frame.columns) and frame["new"].notna().any():
+        best = frame.loc[frame["new"].astype(float).idxmax()]
+        text += f"; best strategy on the new holdout: {best['strategy']} ({format_number(best['new'], 3)})"
+    return text + f"; the gate {'promoted' if decision.promoted else 'did not promote'} the candidate."
 
 
 def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list[Any], filled: Any, ts: Any,
@@ -119,5 +131,6 @@ def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list
         _comparison_section(comparison, decision, registry),
         section("Timings (s)", frame_html(pd.DataFrame([result.timings]))),
     ]
-    atomic_write_text(path, html_document("curakit demo: digits drift", body))
+    doc = html_document("curakit demo: digits drift", body, verdict=_verdict(list(weak), comparison, decision))
+    atomic_write_text(path, doc)
     return Path(path)
