@@ -26,6 +26,9 @@ __all__ = [
     "decode_png",
     "encode_png",
     "png_text",
+    "class_indices",
+    "folder_class_names",
+    "parse_size",
     "read_image_folder",
     "read_png",
     "read_png_text",
@@ -155,11 +158,30 @@ def remove_temporaries(folder: str | os.PathLike) -> int:
 _IMAGE_SUFFIXES = (".png",)
 
 
-def read_image_folder(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"28x28"`` (H x W) -> (28, 28); None passes through."""
+    if text is None:
+        return None
+    h, sep, w = text.lower().partition("x")
+    if not sep or not h.isdigit() or not w.isdigit() or int(h) < 1 or int(w) < 1:
+        raise DataError(f"--resize takes HxW in pixels, such as 28x28. Got {text!r} instead.")
+    return int(h), int(w)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if image.shape[:2] == size:
+        return image
+    cv2 = _cv2()
+    out = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def read_image_folder(root: str | os.PathLike, resize: tuple[int, int] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``root/<label>/<file>.png`` -> (uint8 images (n, H, W, C), labels (str), relative paths).
 
     Labels are the sub-folder names (as int64 when every name is an integer). All images must
-    share one size and channel count.
+    share one channel count, and one size unless ``resize=(H, W)`` (area interpolation) is given.
     """
     root = Path(root)
     if not root.is_dir():
@@ -174,7 +196,8 @@ def read_image_folder(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
         )
     images, labels, rel = [], [], []
     for p in files:
-        images.append(read_png(p))
+        image = read_png(p)
+        images.append(image if resize is None else _resize(image, resize))
         labels.append(p.relative_to(root).parts[0])
         rel.append(p.relative_to(root).as_posix())
     shapes = {im.shape for im in images}
@@ -186,7 +209,8 @@ def read_image_folder(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, 
                 "Convert every image to one mode (all grayscale or all RGB) first."
             )
         raise DataError(
-            f"Image folder {root.name!r} holds images of {len(shapes)} different sizes. Resize them to one size first."
+            f"Image folder {root.name!r} holds images of {len(shapes)} different sizes. Resize them to one size "
+            "first, or pass --resize HxW (resize=(H, W))."
         )
     lab: Any = np.asarray(labels, dtype=object)
     if all(s.lstrip("-").isdigit() for s in labels):

@@ -163,9 +163,11 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
                              "or JSON file written by albumentations.save.")
     if args.method != "smote":
         raise ParameterError("--method applies to tables; images are augmented with --pipeline.")
+    from curakit.imageio import parse_size
+
     from .pipelines import named_pipeline
 
-    images, labels, _ = read_image_folder(root)
+    images, labels, _ = read_image_folder(root, resize=parse_size(args.resize))
     pipeline = named_pipeline(args.pipeline, images.shape[1:])
     select = _selection(args, labels)
     embeddings = None
@@ -259,6 +261,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="image folder (<label>/<image>.png) or table (.parquet/.csv)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resize", metavar="HxW", help="image folders: resize every image to H x W (mixed sizes are refused)")
     p.add_argument("--pipeline", help="'default' or an albumentations pipeline file (.yaml/.json); image folders")
     p.add_argument("--target-col", help="label column of a table")
     p.add_argument("--diagnosis", help="diagnosis.json from curakit diagnose (with --slice)")

@@ -91,7 +91,7 @@ def _parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 _FILE_ONLY = ("features", "embeddings", "train_features", "train_embeddings")
-_IMAGE_ONLY = ("model", "train_images", "layer", "model_class", "model_kwargs")
+_IMAGE_ONLY = ("model", "train_images", "layer", "model_class", "model_kwargs", "resize")
 
 
 def _check_mode(args: argparse.Namespace) -> None:
@@ -187,10 +187,11 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
     import diagnose
     from curakit.adapters import is_torch_model
-    from curakit.imageio import class_indices, read_image_folder
+    from curakit.imageio import class_indices, parse_size, read_image_folder
 
-    images, labels, paths = read_image_folder(args.images)
-    train_images = read_image_folder(args.train_images)[0] if args.train_images else None
+    size = parse_size(args.resize)
+    images, labels, paths = read_image_folder(args.images, resize=size)
+    train_images = read_image_folder(args.train_images, resize=size)[0] if args.train_images else None
     model, name = _load_model(args)
     if not is_torch_model(model):
         raise ParameterError(
@@ -309,6 +310,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="write into a folder curakit did not create: only curakit's own file names are replaced")
     p.add_argument("--images", help="images mode: an image folder FOLDER/<class>/<file>.png (class names or indices)")
     add_model_options(p)
+    p.add_argument("--resize", metavar="HxW", help="images mode: resize every image to H x W (mixed sizes are refused)")
     p.add_argument("--train-images", help="images mode: the training image folder (under-representation)")
     p.add_argument("--layer", help="images mode: embedding layer name (default: the input of the last Linear)")
     p.add_argument("--features", help="Parquet/CSV of features, one row per prediction (or the predictions file)")

@@ -1,0 +1,57 @@
+"""curakit.imageio: class-name folders, classes.txt, unknown classes, mixed sizes and --resize."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curakit.exceptions import DataError
+from curakit.imageio import class_indices, parse_size, read_image_folder, write_png
+
+pytest.importorskip("cv2")
+
+
+def _img(h, w, v=0):
+    return np.full((h, w, 1), v, dtype=np.uint8)
+
+
+def test_class_name_folders_sorted_and_classes_txt(tmp_path):
+    for name in ("shirt", "bag", "coat"):
+        (tmp_path / name).mkdir()
+        write_png(tmp_path / name / "a.png", _img(4, 4, len(name)))
+    _, labels, rel = read_image_folder(tmp_path)
+    idx, names = class_indices(labels, tmp_path)
+    assert names == ["bag", "coat", "shirt"] and idx.tolist() == [0, 1, 2] and rel[0] == "bag/a.png"
+    (tmp_path / "classes.txt").write_text("shirt\ncoat\nbag\n")
+    idx, names = class_indices(labels, tmp_path)
+    assert names == ["shirt", "coat", "bag"] and idx.tolist() == [2, 1, 0]
+    with pytest.raises(DataError, match="does not know class"):
+        class_indices(labels, tmp_path, n_classes=2)
+    (tmp_path / "classes.txt").write_text("shirt\ncoat\n")
+    with pytest.raises(DataError, match="does not list"):
+        class_indices(labels, tmp_path)
+
+
+def test_integer_folders_are_indices_and_unknown_refused(tmp_path):
+    for k in (0, 2, 10):
+        (tmp_path / str(k)).mkdir()
+        write_png(tmp_path / str(k) / "a.png", _img(3, 3))
+    _, labels, _ = read_image_folder(tmp_path)
+    idx, _ = class_indices(labels, tmp_path, n_classes=11)
+    assert idx.tolist() == [0, 10, 2]  # files in sorted path order; the folder name is the index
+    with pytest.raises(DataError, match="does not know"):
+        class_indices(labels, tmp_path, n_classes=5)
+
+
+def test_mixed_sizes_refused_or_resized(tmp_path):
+    (tmp_path / "a").mkdir()
+    write_png(tmp_path / "a" / "1.png", _img(4, 4, 10))
+    write_png(tmp_path / "a" / "2.png", _img(6, 8, 20))
+    with pytest.raises(DataError, match="--resize HxW") as info:
+        read_image_folder(tmp_path)
+    assert "\n" not in str(info.value)
+    images, _, _ = read_image_folder(tmp_path, resize=parse_size("5x7"))
+    assert images.shape == (2, 5, 7, 1) and images[1].min() == 20
+    for bad in ("5", "0x3", "axb"):
+        with pytest.raises(DataError, match="HxW"):
+            parse_size(bad)
