@@ -80,7 +80,8 @@ SCHEMA: dict[str, Any] = {
         "old": _STR, "new": _STR, "target": _STR, "time": _STR, "features": _LIST,
         "eval_old": _STR, "eval_new": _STR, "eval_fraction": _NUM, "scenario": _STR, "scenario_params": _DICT,
     },
-    "model": {"source": _STR, "estimator": _STR, "params": _DICT, "train": _DICT},
+    "model": {"source": _STR, "estimator": _STR, "params": _DICT, "train": _DICT, "file": _STR, "class": _STR,
+              "kwargs": _DICT},
     "diagnose": {"methods": _LIST, "max_slices": _INT, "enabled": _BOOL},
     "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL},
     "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
@@ -542,10 +543,12 @@ def _incumbent(rec: Recipe, reg: Any, old_train: Any, features: list[str], targe
         return source, reg.load()
     if source != "estimator":
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
+    if "file" in msec:  # the user's own trained model: used as it is, not fitted again
+        return "file", _model_file(rec, msec, trusted)
     if "estimator" not in msec:
         raise ParameterError(
             "The recipe needs model.estimator (a class path such as 'sklearn.linear_model.LogisticRegression') "
-            "when the registry has no champion."
+            "or model.file when the registry has no champion."
         )
     incumbent = _import_estimator(msec["estimator"], msec.get("params", {}), list(trusted))
     if images:
@@ -557,6 +560,17 @@ def _incumbent(rec: Recipe, reg: Any, old_train: Any, features: list[str], targe
     else:
         incumbent.fit(old_train[features], old_train[target])
     return source, incumbent
+
+
+def _model_file(rec: Recipe, msec: Mapping[str, Any], trusted: Sequence[str]) -> Any:
+    """``model: {file: ..., class: module:Class, kwargs: {...}}`` loaded with :func:`curakit.modelfile.load_model`
+    (the recipe's folder is on the import path; ``class`` goes through :mod:`curakit.trust`)."""
+    from curakit.modelfile import load_model
+
+    kwargs = msec.get("kwargs")
+    return load_model(str(rec.path(msec["file"], "model.file")), msec.get("class"),
+                      None if kwargs is None else json.dumps(kwargs), import_paths=[rec.root],
+                      trusted=list(trusted))
 
 
 def _diagnose_slices(rec: Recipe, incumbent: Any, old_train: Any, new_pool: Any, features: list[str], target: str,
@@ -649,7 +663,7 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
     """Register a freshly fitted incumbent, then put the chosen candidate through the gate."""
     from ._gate import Gate
 
-    if reg is not None and source == "estimator":
+    if reg is not None and source in ("estimator", "file"):
         base = table.results["do_nothing"]
         reg.register(incumbent, metrics=base.metrics, metric=base.metric, strategy="initial", recipe=rec,
                      training_set=None, note="incumbent fitted on the recipe's old data")
@@ -767,13 +781,19 @@ def _check_model(rec: Recipe, reg: Any, images: bool | None, trusted: list[str])
         return reg.load(), True
     if source != "estimator":
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
-    if "estimator" not in msec:
+    if "file" in msec:
+        model = _model_file(rec, msec, trusted)
+    elif "estimator" not in msec:
         raise ParameterError("The recipe has no model: give model.estimator (a class path such as "
-                             "'sklearn.linear_model.LogisticRegression') when the registry has no champion.")
-    model = _import_estimator(msec["estimator"], msec.get("params", {}), trusted)
+                             "'sklearn.linear_model.LogisticRegression') or model.file when the registry has no "
+                             "champion.")
+    else:
+        model = _import_estimator(msec["estimator"], msec.get("params", {}), trusted)
     from curakit.adapters import is_torch_model
 
     if images is not None and images != is_torch_model(model):
         want = "a torch nn.Module (images)" if images else "a scikit-learn estimator (tables)"
-        raise ParameterError(f"Recipe key 'model.estimator' names {msec['estimator']!r}, but the data needs {want}.")
+        key = "model.file" if "file" in msec else "model.estimator"
+        raise ParameterError(f"Recipe key {key!r} names {msec.get('file', msec.get('estimator'))!r}, but the data "
+                             f"needs {want}.")
     return model, False
