@@ -36,11 +36,14 @@ class GateDecision:
     reasons: tuple[str, ...]
     checks: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
+    regressions: tuple[Any, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
+        regs = [{**s.to_dict(), "eval_set": s.evidence["eval_set"], "indices": [int(i) for i in s.indices]}
+                for s in self.regressions]
         return {"schema_version": self.schema_version, "passed": self.passed, "reasons": list(self.reasons),
-                "checks": self.checks, "gate": self.gate}
+                "checks": self.checks, "gate": self.gate, "regressions": regs}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +56,9 @@ class Gate:
     n_bootstrap : bootstrap resamples.
     metric : ``"accuracy"``, a scikit-learn scorer name or ``fn(y_true, y_pred)`` (higher is better).
     old, new : the eval-set names the checks read.
+    max_slice_drop : regression search (when ``evaluate`` gets ``features=``): the gate fails when
+        a cluster of an eval set's rows drops by significantly more than this (BH-FDR at
+        ``1 - confidence``); None turns the search off. See :mod:`curate._regressions`.
     vs : ``None`` (default) or ``"naive"``: also require the candidate to beat the ``naive`` baseline
         (the same family retrained on plain old + new data, ``table.results["naive"]``) on ``new``:
         gain over naive > 0 with its lower confidence bound >= 0. ``evaluate`` then needs ``naive=``.
@@ -67,8 +73,11 @@ class Gate:
     old: str = "old"
     new: str = "new"
     vs: str | None = None
+    max_slice_drop: float | None = 0.05
 
     def __post_init__(self) -> None:
+        if self.max_slice_drop is not None:
+            _check_number("Gate", "max_slice_drop", self.max_slice_drop, kind=float, low=0.0, high=1.0)
         if self.vs not in (None, "naive"):
             raise ParameterError(f"The 'vs' parameter of Gate must be None or 'naive'. Got {self.vs!r} instead.")
         _check_number("Gate", "min_gain_new", self.min_gain_new, kind=float, low=-1.0, high=1.0)
@@ -83,7 +92,8 @@ class Gate:
         metric = self.metric if isinstance(self.metric, str) else resolve_metric(self.metric).name
         return {"min_gain_new": self.min_gain_new, "max_drop_old": self.max_drop_old, "confidence": self.confidence,
                 "n_bootstrap": self.n_bootstrap, "metric": metric, "random_state": self.random_state,
-                "old": self.old, "new": self.new, "vs": self.vs}
+                "old": self.old, "new": self.new, "vs": self.vs,
+                "max_slice_drop": self.max_slice_drop}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Gate:
@@ -120,9 +130,11 @@ class Gate:
                 "negative_flip_rate": float(flips.mean())}
 
     def evaluate(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
-                 naive: Mapping[str, EvalPredictions] | None = None) -> GateDecision:
-        """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set), and against
-        ``naive`` too when ``vs="naive"``."""
+                 naive: Mapping[str, EvalPredictions] | None = None,
+                 features: Mapping[str, Any] | None = None) -> GateDecision:
+        """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set), against
+        ``naive`` too when ``vs="naive"``, and search regressions in every eval set of ``features``
+        (``{eval set: (n, d) features or embeddings of its rows}``) unless ``max_slice_drop=None``."""
         if self.vs == "naive" and (naive is None or self.new not in naive):
             raise ParameterError(
                 "Gate(vs='naive') needs the naive baseline's predictions on eval set "
@@ -159,5 +171,29 @@ class Gate:
             checks["vs_naive"] = vs
             reasons = (*reasons, f"{self.new}: {metric} gain over naive {vs['observed']:+.4f} ({pct} lower bound "
                                  f"{vs['lower']:+.4f}, required >= 0 and > 0): {'pass' if vs['passed'] else 'fail'}")
+        regs = self._regressions(candidate, champion, features)
+        if regs is not None:
+            checks["regressions"] = {"passed": not regs, "n": len(regs), "allowed": self.max_slice_drop,
+                                     "searched": sorted(features)}
+            reasons = (*reasons, f"regression search on {', '.join(sorted(features))}: {len(regs)} slice(s) drop "
+                                 f"significantly more than {self.max_slice_drop:.4f}: {'fail' if regs else 'pass'}")
         passed = all(c["passed"] for c in checks.values())
-        return GateDecision(passed=passed, reasons=reasons, checks=checks, gate=self.to_dict())
+        return GateDecision(passed=passed, reasons=reasons, checks=checks, gate=self.to_dict(),
+                            regressions=tuple(regs or ()))
+
+    def _regressions(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
+                     features: Mapping[str, Any] | None) -> list[Any] | None:
+        if features is None or self.max_slice_drop is None:
+            return None
+        from ._regressions import find_regressions
+
+        out: list[Any] = []
+        for k, name in enumerate(sorted(features)):
+            if name not in candidate or name not in champion:
+                raise DataError(f"Gate: features given for eval set {name!r}, which has no predictions for both "
+                                f"models (sets: {sorted(candidate)}). Name an eval set the models were scored on.")
+            self._paired(candidate[name], champion[name], name, 10 + k)  # same rows, else a one-line error
+            out += find_regressions(candidate[name], champion[name], features[name], name,
+                                    max_drop=self.max_slice_drop, alpha=1.0 - self.confidence,
+                                    n_bootstrap=self.n_bootstrap, seed=self.random_state + k)
+        return out
