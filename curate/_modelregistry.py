@@ -314,7 +314,8 @@ class Registry:
 
     def promote_if_better(self, result: RetrainResult, gate: Gate | None = None, *, recipe: Any = None,
                           init_kwargs: Mapping[str, Any] | None = None, note: str = "",
-                          naive: RetrainResult | None = None) -> Promotion:
+                          naive: RetrainResult | None = None, features: Mapping[str, Any] | None = None,
+                          ) -> Promotion:
         """Register ``result.model`` and make it champion only if ``gate`` passes.
 
         The champion's predictions are the result's ``baseline_predictions`` (the model it was
@@ -326,7 +327,10 @@ class Registry:
         the registry (same candidate and incumbent model, same training set) is not registered
         again: the call reports that version's standing. History gets one entry per call that
         registers (``promote`` or ``reject``, carrying the new version). ``naive=`` is
-        ``table.results["naive"]``, needed by ``Gate(vs="naive")``.
+        ``table.results["naive"]``, needed by ``Gate(vs="naive")``. ``features=`` (``{eval set:
+        (n, d) features or embeddings of its rows}``, e.g. ``diagnose.embed(champion, images)``)
+        turns on the gate's regression search; the regressions are in ``Promotion.decision``.
+        A bad input raises before anything is written: the registry is left as it was.
         """
         if not isinstance(result, RetrainResult) or result.model is None:
             raise ParameterError(
@@ -363,7 +367,7 @@ class Registry:
                     passed = False
                 else:
                     decision = gate.evaluate(result.predictions, result.baseline_predictions,
-                                             None if naive is None else naive.predictions)
+                                             None if naive is None else naive.predictions, features)
                     reasons, passed = list(decision.reasons), decision.passed
             mv = self._add_version(state, result.model, metrics=result.metrics, metric=result.metric,
                                    strategy=result.strategy, params=result.params, recipe=recipe,

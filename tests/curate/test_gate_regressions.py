@@ -67,3 +67,24 @@ def test_bad_features_are_one_line_errors(rows):
         curate.Gate().evaluate({"new": p, "old": p}, {"new": short, "old": p}, features={"new": X})
     off = curate.Gate(max_slice_drop=None).evaluate({"new": p, "old": p}, {"new": p, "old": p}, features={"new": X})
     assert "regressions" not in off.checks
+
+
+def test_promote_with_features_searches_regressions_and_bad_input_leaves_registry(digits, tmp_path):
+    from _retrain_fixtures import tabular
+    from sklearn.linear_model import LogisticRegression
+
+    ts, evals, frame, columns, d = tabular(digits)
+    old = frame.iloc[d["old_train"]]
+    model = LogisticRegression(max_iter=200, warm_start=True).fit(old[columns], old["digit"])
+    result = curate.retrain(model, ts, strategy="continue_all", eval_sets=evals)
+    reg = curate.Registry(tmp_path / "reg")
+    reg.register(model)
+    before = (tmp_path / "reg" / "registry.json").read_bytes()
+    with pytest.raises(DataError, match="features of eval set 'new' have shape"):
+        reg.promote_if_better(result, features={"new": evals["new"][columns].to_numpy()[:5]})
+    assert (tmp_path / "reg" / "registry.json").read_bytes() == before
+    promo = reg.promote_if_better(result, gate=curate.Gate(max_drop_old=0.05),
+                                  features={k: evals[k][columns].to_numpy() for k in ("old", "new")})
+    assert "regressions" in promo.decision and "regressions" in promo.decision["checks"]
+    for r in promo.decision["regressions"]:
+        assert r["eval_set"] in ("old", "new") and max(r["indices"]) < len(evals[r["eval_set"]])
