@@ -13,12 +13,25 @@ _LEGEND = {
     "old / new": "the metric on the old and the new holdout",
     "forgetting": "drop on the old holdout against do_nothing (positive = forgot)",
     "gain_new": "gain on the new holdout against do_nothing",
-    "slice:<name>:<set>": "the metric on the rows of a slice in that holdout (empty = no such rows)",
+    "slice:<name>:<set> or <slice> (<set>)": "the metric on the rows of a slice in that holdout (— = no such rows)",
     "vs_naive:<set>": "accuracy difference against the naive baseline (retrain with no fills, replay or weights)",
     "vs_naive:<set>:low / :high": "95% paired-bootstrap interval of that difference",
     "train_time": "seconds spent retraining",
     "n_train": "training rows used",
 }
+
+
+def readable_columns(frame: pd.DataFrame, slice_names: dict[str, str] | None = None) -> pd.DataFrame:
+    """``slice:<id>:<set>`` columns renamed ``<description> (<set>)`` for the slices in ``slice_names``
+    (slice id -> readable description); other columns unchanged."""
+    names = slice_names or {}
+    ren = {}
+    for col in frame.columns:
+        head, _, rest = str(col).partition(":")
+        sid, _, set_name = rest.rpartition(":")
+        if head == "slice" and sid in names:
+            ren[col] = f"{names[sid]} ({set_name})"
+    return frame.rename(columns=ren)
 
 
 def _verdict(table: Any, decision: Any) -> str:
@@ -52,10 +65,12 @@ def _gate_section(decision: Any) -> str:
     return section("Gate", head, table)
 
 
-def comparison_html(table: Any, decision: Any = None, *, title: str = "Retraining strategies compared") -> str:
-    """A self-contained report of a ComparisonTable (table, plot and, when given, the gate's decision)."""
+def comparison_html(table: Any, decision: Any = None, *, title: str = "Retraining strategies compared",
+                    slice_names: dict[str, str] | None = None) -> str:
+    """A self-contained report of a ComparisonTable (table, plot and, when given, the gate's decision);
+    ``slice_names`` (slice id -> description) names the slice columns readably."""
     body = [
-        section("Strategies", frame_html(table.frame), f'<p class="note">Metric: {escape(table.metric)}.</p>',
+        section("Strategies", frame_html(readable_columns(table.frame, slice_names)), f'<p class="note">Metric: {escape(table.metric)}.</p>',
                 legend_html(_LEGEND, "Columns explained")),
         section("Plot", figure_html(table.figure(), "Scores per strategy on the old and new holdouts")),
     ]

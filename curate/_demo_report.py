@@ -14,6 +14,7 @@ from curakit.io import atomic_write_text
 from curakit.optional import import_optional
 
 from ._compare_report import _LEGEND as _COMPARE_LEGEND
+from ._compare_report import readable_columns
 
 __all__ = ["write_demo_report"]
 
@@ -97,8 +98,9 @@ def _fill_section(filled: Any, scen: Any) -> str:
     return section("Fill: offline augmentation", *parts)
 
 
-def _comparison_section(comparison: Any, decision: Any, registry: Any) -> str:
-    parts = [frame_html(comparison.frame), legend_html(_COMPARE_LEGEND, "Columns explained")]
+def _comparison_section(comparison: Any, decision: Any, registry: Any, weak: list[Any]) -> str:
+    frame = readable_columns(comparison.frame, {s.id: s.description for s in weak})
+    parts = [frame_html(frame), legend_html(_COMPARE_LEGEND, "Columns explained")]
     if hasattr(comparison, "figure"):
         parts.append(figure_html(comparison.figure(), "Accuracy per strategy on the old and new holdouts"))
     reasons = getattr(decision, "reasons", [])
@@ -128,7 +130,7 @@ def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list
         _diagnosis_section(diagnosis, scen, list(weak)),
         _fill_section(filled, scen),
         section("Training set", frame_html(ts.summary())),
-        _comparison_section(comparison, decision, registry),
+        _comparison_section(comparison, decision, registry, list(weak)),
         section("Timings (s)", frame_html(pd.DataFrame([result.timings]))),
     ]
     doc = html_document("curakit demo: digits drift", body, verdict=_verdict(list(weak), comparison, decision))

@@ -126,3 +126,11 @@ def test_diagnosis_report_in_browser(browser, diagnosis_report, width, tmp_path)
 def test_comparison_report_in_browser(browser, comparison_report, width, tmp_path):
     _open_and_check(browser, comparison_report, width, tmp_path / f"comparison_{width}.png")
     assert '<p class="verdict">' in comparison_report.read_text(encoding="utf-8")
+
+
+def test_slice_columns_are_named_by_description():
+    from curate._compare_report import readable_columns
+
+    f = pd.DataFrame(columns=["strategy", "slice:clusters-3f1961a9:new", "slice:threes:old", "vs_naive:new"])
+    out = readable_columns(f, {"clusters-3f1961a9": "embedding cluster 2"})
+    assert list(out.columns) == ["strategy", "embedding cluster 2 (new)", "slice:threes:old", "vs_naive:new"]
