@@ -22,7 +22,7 @@ def test_a_spec_naming_a_function_is_refused_and_not_called(tmp_path):
     meta["spec"]["class"] = "os:system"
     meta["spec"]["init_kwargs"] = {"command": f"touch {canary}"}
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(RegistryError, match="not a torch nn.Module class"):
+    with pytest.raises(RegistryError, match="not a torch nn.Module class|not trusted"):
         reg.load()
     assert not canary.exists()
     assert torch  # imported for the model
