@@ -7,8 +7,8 @@ Tabular features (``features`` + ``train_features``)
     "as common in both"). A shallow regression tree over the out-of-fold probability (depth
     ``max_depth``, balanced weights) turns high-ratio regions into readable rules; every node of
     the tree is a candidate, and a candidate becomes a slice when its analysed share's Wilson
-    lower bound exceeds ``min_ratio`` times its training share's Wilson upper bound
-    (under-represented in training). Nodes with the reverse gap are reported too, as
+    lower bound exceeds its training share's Wilson upper bound and the point ratio of the shares
+    is at least ``min_ratio`` (under-represented in training). Nodes with the reverse gap are reported too, as
     information ("vanished": common in training, rare now).
 
 Embeddings (``embeddings`` + ``train_embeddings``, used when no tabular pair is given)
@@ -108,9 +108,12 @@ def _share_stats(k_a: int, n_a: int, k_t: int, n_t: int) -> dict[str, Any]:
 
 
 def _direction(st: dict[str, Any], min_ratio: float) -> str | None:
-    if st["share_ci"][0] > min_ratio * st["train_share_ci"][1]:
+    """Listed when the two Wilson intervals are disjoint (evidence) and the point ratio is at least
+    ``min_ratio`` (effect size)."""
+    share, tshare = st["share"], st["train_share"]
+    if st["share_ci"][0] > st["train_share_ci"][1] and share >= min_ratio * tshare:
         return "under_represented"
-    if st["train_share_ci"][0] > min_ratio * st["share_ci"][1]:
+    if st["train_share_ci"][0] > st["share_ci"][1] and tshare >= min_ratio * share:
         return "vanished"
     return None
 
@@ -303,8 +306,8 @@ def coverage_diagnoser(
 
     Parameters
     ----------
-    min_ratio : a region is listed when its analysed share's lower bound exceeds this times its
-        training share's upper bound (or the reverse, for vanished regions).
+    min_ratio : a region is listed when its two share intervals are disjoint and its analysed
+        share is at least this times its training share (or the reverse, for vanished regions).
     max_support : largest slice as a share of the analysed rows.
     min_support : smallest region, in rows (on either side).
     max_depth : depth of the rule tree over the domain probability.
