@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +123,12 @@ def model_kind(path: Path) -> str:
 
 
 def load_model(spec: str, model_class: str | None = None, model_kwargs: str | None = None, *,
-               import_paths: Sequence[str | os.PathLike] = (), trusted: Sequence[str] = ()) -> Any:
-    """The model ``spec`` names (see the module docstring for the forms)."""
+               import_paths: Sequence[str | os.PathLike] = (), trusted: Sequence[str] = (),
+               registry_loader: Callable[[Path, str | None], Any] | None = None) -> Any:
+    """The model ``spec`` names (see the module docstring for the forms).
+
+    A registry folder is read by ``registry_loader(folder, version)`` (curakit's core does not
+    import the stages; the CLI passes ``curate.Registry``'s loader)."""
     add_import_paths(import_paths)
     path, version = _split_registry(spec)
     if not path.exists():
@@ -133,10 +137,10 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     if model_class and kind not in ("torch",):
         raise ParameterError(f"--model-class applies to a torch state dict (.pt); {path.name!r} is a {kind} model.")
     if kind == "registry":
-        from curate import Registry
-
+        if registry_loader is None:
+            raise ParameterError(f"--model {path.name!r} is a registry; load it with curate.Registry(path).load().")
         try:
-            return Registry(path).load(version)
+            return registry_loader(path, version)
         except ImportError as exc:
             raise ParameterError(f"--model {path.name!r}: the model's module cannot be imported ({exc.name!r}). "
                                  "Run from the folder holding it or pass --import-path DIR.") from None

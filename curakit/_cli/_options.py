@@ -44,4 +44,11 @@ def load_cli_model(args: argparse.Namespace):
     from curakit.modelfile import load_model
 
     return load_model(args.model, args.model_class, args.model_kwargs,
-                      import_paths=args.import_path, trusted=args.trust)
+                      import_paths=args.import_path, trusted=args.trust, registry_loader=load_registry_model)
+
+
+def load_registry_model(folder, version):
+    """The model of ``version`` (None: the champion) in the registry ``folder``."""
+    from curate import Registry
+
+    return Registry(folder).load(version)

@@ -65,7 +65,9 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     """Kept for callers of the old name: :func:`curakit.modelfile.load_model`."""
     from curakit.modelfile import load_model as _load
 
-    return _load(spec, model_class, model_kwargs)
+    from ._options import load_registry_model
+
+    return _load(spec, model_class, model_kwargs, registry_loader=load_registry_model)
 
 
 def _check_kinds(model: Any, ts: Any) -> None:
