@@ -360,18 +360,18 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
 
 
 def _check_dtypes(frames: Mapping[str, pd.DataFrame], features: list[str]) -> None:
-    """A feature numeric in data.old must be numeric everywhere: a stray text cell would otherwise
+    """A feature numeric in one table must be numeric in all: a stray text cell would otherwise
     surface as a conversion error quoting the value (names and dtypes only in messages)."""
-    old = frames["old"]
     for col in features:
-        if col not in old.columns or not pd.api.types.is_numeric_dtype(old[col]):
-            continue
-        for key, frame in frames.items():
-            if col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col]):
-                raise DataError(
-                    f"Recipe data.{key} column {col!r} has dtype {frame[col].dtype} where data.old's is "
-                    f"{old[col].dtype}: it holds non-numeric values. Fix those cells or drop the column."
-                )
+        kinds = {key: pd.api.types.is_numeric_dtype(f[col]) for key, f in frames.items() if col in f.columns}
+        numeric = [k for k, is_num in kinds.items() if is_num]
+        text = [k for k, is_num in kinds.items() if not is_num]
+        if numeric and text:
+            key, ref = text[0], numeric[0]
+            raise DataError(
+                f"Recipe data.{key} column {col!r} has dtype {frames[key][col].dtype} where data.{ref}'s is "
+                f"{frames[ref][col].dtype}: it holds non-numeric values. Fix those cells or drop the column."
+            )
 
 
 def _check_scenario(data: Mapping[str, Any]) -> tuple[str, Any]:

@@ -154,13 +154,14 @@ def test_cli_check_reports_errors_one_per_line(tmp_path):
     assert len(lines) == 2 and all(line.startswith("Error:") for line in lines), res.stderr
 
 
-def test_no_data_values_in_messages(tmp_path):
+@pytest.mark.parametrize("table", ["new.csv", "old.csv"])
+def test_no_data_values_in_messages(tmp_path, table):
     _tables(tmp_path)
-    frame = (tmp_path / "new.csv").read_text().splitlines()
+    frame = (tmp_path / table).read_text().splitlines()
     cells = frame[5].split(",")
     cells[1] = "SECRET-PATIENT-7"
     frame[5] = ",".join(cells)
-    (tmp_path / "new.csv").write_text("\n".join(frame) + "\n")
+    (tmp_path / table).write_text("\n".join(frame) + "\n")
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(_recipe()))
     for args in (["r.yaml", "--check"], ["r.yaml"]):
         res = _cli(tmp_path, *args)
