@@ -39,8 +39,10 @@ def _verdict(table: Any, decision: Any) -> str:
     frame = table.frame
     head = f"{len(frame)} strategies compared on {table.metric}"
     if "new" in frame.columns and frame["new"].notna().any():
-        best = frame.loc[frame["new"].astype(float).idxmax()]
-        head += f"; best on the new holdout: {best['strategy']} ({format_number(best['new'], 3)})"
+        cands = frame[frame["strategy"] != "naive"]
+        cands = cands if cands["new"].notna().any() else frame
+        best = cands.loc[cands["new"].astype(float).idxmax()]
+        head += f"; best on the new holdout (naive baseline aside): {best['strategy']} ({format_number(best['new'], 3)})"
         if "forgetting" in frame.columns:
             head += f", forgetting {format_number(best['forgetting'], 3)}"
     if decision is not None:

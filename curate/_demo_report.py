@@ -116,8 +116,10 @@ def _verdict(weak: list[Any], comparison: Any, decision: Any) -> str:
     text = f"{len(weak)} weak slice(s) found"
     frame = getattr(comparison, "frame", None)
     if isinstance(frame, pd.DataFrame) and {"strategy", "new"} <= set(frame.columns) and frame["new"].notna().any():
-        best = frame.loc[frame["new"].astype(float).idxmax()]
-        text += f"; best strategy on the new holdout: {best['strategy']} ({format_number(best['new'], 3)})"
+        cands = frame[frame["strategy"] != "naive"]
+        cands = cands if cands["new"].notna().any() else frame
+        best = cands.loc[cands["new"].astype(float).idxmax()]
+        text += f"; best retrained strategy on the new holdout (naive baseline aside): {best['strategy']} ({format_number(best['new'], 3)})"
     return text + f"; the gate {'promoted' if decision.promoted else 'did not promote'} the candidate."
 
 
