@@ -183,7 +183,7 @@ _LEGEND = {
     "error_rate": "share of the slice's rows the model gets wrong",
     "error_ci_low / error_ci_high": "95% Wilson interval of error_rate",
     "lift": "error_rate / the baseline error rate",
-    "train_share": "share of the training rows in the slice (empty when unknown); well below share = under-represented",
+    "train_share": "share of the training rows in the slice (— when unknown); well below share = under-represented",
     "q_value": "Benjamini-Hochberg adjusted p-value of the slice's excess error",
     "severity": "excess errors in the slice / analysed rows (plus an under-representation term for clusters)",
     "isolation": "distance to the nearest other cluster / the cluster's median member distance (high = isolated)",
