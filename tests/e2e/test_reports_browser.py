@@ -70,7 +70,6 @@ def comparison_report(tmp_path_factory, digits):
 
     import curate
     from augment._lineage import LineageRow, lineage_frame
-    from curate._compare_report import comparison_html
     from curate._trainingset import TrainingSet
 
     images, labels = digits
@@ -92,7 +91,7 @@ def comparison_report(tmp_path_factory, digits):
     model = LogisticRegression(max_iter=200, warm_start=True).fit(frame.iloc[old_train][columns], labels[old_train])
     table = curate.compare_strategies(model, ts, strategies=["scratch_all", "continue_new"], eval_sets=evals)
     path = tmp_path_factory.mktemp("reports") / "comparison.html"
-    path.write_text(comparison_html(table), encoding="utf-8")
+    table.to_html(path)
     return path
 
 
