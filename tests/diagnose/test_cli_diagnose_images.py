@@ -72,7 +72,7 @@ def test_images_mode_writes_consistent_outputs(setup, capsys, tmp_path):
     images, labels, paths = read_image_folder(setup / "test")
     preds = pd.read_csv(out / "predictions.csv")
     assert len(preds) == len(images) == 240
-    assert list(preds.columns) == ["path", "y_true", "y_pred"] + [f"proba_{k}" for k in range(10)]
+    assert list(preds.columns) == ["path", "class", "y_true", "y_pred"] + [f"proba_{k}" for k in range(10)]
     assert preds["path"].tolist() == paths and (preds["y_true"].to_numpy() == labels).all()
     model = curate.Registry(setup / "reg").load()
     proba = diagnose.predict_proba(model, images)
