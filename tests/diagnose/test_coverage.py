@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _planted import planted_split
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from curakit.exceptions import CurakitError, DataError, ParameterError
@@ -19,12 +20,7 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def planted():
     """breast_cancer split in two; rows with mean radius > 17 kept in training only 1 time in 20."""
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    rng = np.random.default_rng(0)
-    region = (X["mean radius"] > 17).to_numpy()
-    idx = rng.permutation(len(X))
-    tr, an = idx[:300], idx[300:]
-    tr = np.array([i for i in tr if not region[i] or rng.random() < 0.05])
+    X, y, tr, an, region, rng = planted_split(0)
     ya = y.to_numpy()[an]
     yp = ya.copy()
     flip = rng.random(len(ya)) < 0.08

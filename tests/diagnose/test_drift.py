@@ -182,14 +182,9 @@ def test_should_retrain_bad_inputs():
 
 
 def _planted_drift():
-    from sklearn.datasets import load_breast_cancer
+    from _planted import planted_split
 
-    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
-    rng = np.random.default_rng(0)
-    region = (X["mean radius"] > 17).to_numpy()
-    idx = rng.permutation(len(X))
-    ref, cur = idx[:300], idx[300:]
-    ref = np.array([i for i in ref if not region[i] or rng.random() < 0.05])
+    X, _, ref, cur, region, _ = planted_split(0)
     return X.iloc[ref].reset_index(drop=True), X.iloc[cur].reset_index(drop=True), region[cur]
 
 
