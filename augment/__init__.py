@@ -5,21 +5,15 @@ toward weak slices, the SMOTE family via imbalanced-learn, feature-space SMOTE a
 learning. Every new row carries its lineage; generated rows that duplicate evaluation rows are
 refused.
 
-``import augment`` loads neither torch nor albumentations: they are imported by the functions
-that need them. The imbalanced-learn samplers load on first use of their names.
+``import augment`` is light: it loads neither torch nor albumentations, nor pandas,
+scikit-learn or imbalanced-learn. Every public name except the exceptions and ``__version__``
+loads its module on first access (PEP 562); ``from augment import offline`` works as usual.
 """
 
 import importlib as _importlib
 
 from curakit import __version__ as __version__
 from curakit.exceptions import CurakitError, DataError, LeakageError, ParameterError
-
-from ._leakage import find_leaks
-from ._lineage import LINEAGE_COLUMNS, LineageRow, lineage_frame, lineage_rows
-from ._offline import AugmentedSet, offline
-from ._online import OnlineAugment
-from ._pipeline import load_pipeline, replay
-from ._transfer import transfer
 
 __all__ = [
     "AugmentedSet",
@@ -51,8 +45,19 @@ __all__ = [
     "transfer",
 ]
 
-# names whose modules import imbalanced-learn (a second or two): loaded on first access
+#: public name -> the module defining it (imported on first access)
 _LAZY = {
+    "find_leaks": "._leakage",
+    "LINEAGE_COLUMNS": "._lineage",
+    "LineageRow": "._lineage",
+    "lineage_frame": "._lineage",
+    "lineage_rows": "._lineage",
+    "AugmentedSet": "._offline",
+    "offline": "._offline",
+    "OnlineAugment": "._online",
+    "load_pipeline": "._pipeline",
+    "replay": "._pipeline",
+    "transfer": "._transfer",
     "OVERSAMPLERS": "._oversample",
     "LineageADASYN": "._oversample",
     "LineageBorderlineSMOTE": "._oversample",
@@ -69,11 +74,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

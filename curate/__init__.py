@@ -1,5 +1,11 @@
 """curate: build the next training set, retrain with a chosen strategy, compare strategies,
-and promote only if better, with every former version kept for a one-call rollback."""
+and promote only if better, with every former version kept for a one-call rollback.
+
+``import curate`` is light (no scikit-learn, scipy, pandas or pyarrow): every public name except
+the exceptions and ``__version__`` loads its module on first access (PEP 562), so
+``from curate import retrain`` works as usual."""
+
+import importlib as _importlib
 
 from curakit import __version__ as __version__
 from curakit.exceptions import (
@@ -10,17 +16,6 @@ from curakit.exceptions import (
     RegistryError,
     StrategyError,
 )
-
-from ._builder import TrainingSetBuilder
-from ._compare import ComparisonTable, compare_strategies
-from ._demo import DemoResult, run_demo
-from ._fit import fit
-from ._gate import Gate, GateDecision
-from ._modelregistry import ModelVersion, Promotion, Registry
-from ._recipe import Recipe, RecipeRun, example_recipes, example_text, parse_recipe, run_recipe
-from ._retrain import RetrainResult, retrain
-from ._strategies import STRATEGIES, EnsembleClassifier
-from ._trainingset import TrainingSet
 
 __all__ = [
     "ComparisonTable",
@@ -52,3 +47,41 @@ __all__ = [
     "run_demo",
     "run_recipe",
 ]
+
+#: public name -> the module defining it (imported on first access)
+_LAZY = {
+    "TrainingSetBuilder": "._builder",
+    "ComparisonTable": "._compare",
+    "compare_strategies": "._compare",
+    "DemoResult": "._demo",
+    "run_demo": "._demo",
+    "fit": "._fit",
+    "Gate": "._gate",
+    "GateDecision": "._gate",
+    "ModelVersion": "._modelregistry",
+    "Promotion": "._modelregistry",
+    "Registry": "._modelregistry",
+    "Recipe": "._recipe",
+    "RecipeRun": "._recipe",
+    "example_recipes": "._recipe",
+    "example_text": "._recipe",
+    "parse_recipe": "._recipe",
+    "run_recipe": "._recipe",
+    "RetrainResult": "._retrain",
+    "retrain": "._retrain",
+    "STRATEGIES": "._strategies",
+    "EnsembleClassifier": "._strategies",
+    "TrainingSet": "._trainingset",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -4,10 +4,15 @@ Confusion and per-class metrics, embedding-cluster slices (UMAP + density cluste
 readable rule slices, SHAP attributions, Grad-CAM, drift between old and new data, and
 retrain triggers. Heavy dependencies (torch, umap, shap, matplotlib) load only when a
 function needs them.
+
+``import diagnose`` is light (no scikit-learn, scipy or pandas): every public name except the
+exceptions and ``__version__`` loads its module on first access (PEP 562), so
+``from diagnose import find_slices`` and ``diagnose.find_slices`` work as usual.
 """
 
+import importlib as _importlib
+
 from curakit import __version__ as __version__
-from curakit.adapters import predict_proba
 from curakit.exceptions import (
     CurakitError,
     DataError,
@@ -19,18 +24,6 @@ from curakit.exceptions import (
     StrategyError,
     UnknownNameError,
 )
-
-from . import _clusters as _clusters  # registers the "clusters" diagnoser
-from . import _coverage as _coverage  # registers the "coverage" diagnoser
-from . import _rules as _rules  # registers the "rules" diagnoser
-from ._confusion import ConfusionReport, confusion
-from ._diagnosers import DIAGNOSERS, AnalysisInput
-from ._drift import Decision, DriftReport, drift, should_retrain
-from ._embed import FeatureEmbedder, embed
-from ._find import Diagnosis, find_slices
-from ._gradcam import CamReport, gradcam
-from ._shap import ShapReport, explain
-from ._slice import Slice
 
 __all__ = [
     "AnalysisInput",
@@ -61,3 +54,48 @@ __all__ = [
     "predict_proba",
     "should_retrain",
 ]
+
+#: public name -> the module defining it (imported on first access)
+_LAZY = {
+    "predict_proba": "curakit.adapters",
+    "ConfusionReport": "._confusion",
+    "confusion": "._confusion",
+    "DIAGNOSERS": "._diagnosers",
+    "AnalysisInput": "._diagnosers",
+    "Decision": "._drift",
+    "DriftReport": "._drift",
+    "drift": "._drift",
+    "should_retrain": "._drift",
+    "FeatureEmbedder": "._embed",
+    "embed": "._embed",
+    "Diagnosis": "._find",
+    "find_slices": "._find",
+    "CamReport": "._gradcam",
+    "gradcam": "._gradcam",
+    "ShapReport": "._shap",
+    "explain": "._shap",
+    "Slice": "._slice",
+}
+
+#: modules whose import registers a built-in diagnoser, in the order DIAGNOSERS lists them
+_DIAGNOSER_MODULES = ("._clusters", "._coverage", "._rules", "._confusion")
+
+
+def _register_diagnosers() -> None:
+    for module in _DIAGNOSER_MODULES:
+        _importlib.import_module(module, __name__)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # the built-in diagnosers register before any diagnose name is used, so DIAGNOSERS and
+    # find_slices see all of them, in one order, whichever name is touched first
+    _register_diagnosers()
+    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

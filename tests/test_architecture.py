@@ -3,7 +3,8 @@
 * dependencies point one way: ``curakit`` <- ``diagnose`` <- ``augment`` <- ``curate``, and the
   command line (``curakit._cli``) sits on top of all four;
 * no module imports a private name (``pkg._module``) of another package;
-* no import circle between modules, counting imports inside functions;
+* no import circle between modules, counting imports inside functions and a package's lazy
+  (PEP 562) names;
 * no library function over 80 lines and no class over 400.
 """
 
@@ -49,6 +50,12 @@ def _imports(name, path):
             for alias in node.names:
                 full = f"{base}.{alias.name}"
                 yield (full if full in MODULES else base), node.lineno
+        elif is_pkg and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # a package's lazy names (PEP 562 ``_LAZY = {"name": "._module"}``) import on first
+            # access: they count as imports, so laziness cannot hide a circle or a wrong direction
+            target = f"{name}{node.value}" if node.value.startswith(".") else node.value
+            if target in MODULES:
+                yield target, node.lineno
 
 
 def _resolve(target):

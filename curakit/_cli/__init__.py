@@ -17,11 +17,43 @@ from curakit.exceptions import CurakitError
 
 __all__ = ["main", "build_parser"]
 
-#: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "diagnose", "augment", "build", "retrain", "run", "registry"]
+#: Subcommand modules, in the order ``--help`` lists them, with the one-line summary ``--help``
+#: shows (each module passes the same text as ``help=``; a test compares the two listings).
+SUMMARIES = {
+    "demo": "run the whole loop on the bundled digits drift scenario",
+    "diagnose": "find weak slices from files of predictions, or from an image folder and a registry model",
+    "augment": "fill a weak slice: augment images of a folder or resample a table, with a manifest",
+    "build": "build the next training set from old and new data (with a manifest)",
+    "retrain": "retrain a model on a saved training set with one strategy",
+    "run": "run a recipe (a file or an example): diagnose, fill, build, retrain, gate",
+    "registry": "list, promote, roll back a model registry",
+}
+SUBCOMMANDS = list(SUMMARIES)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _LazySubcommands(argparse._SubParsersAction):
+    """Subparsers whose modules are imported only when their command is parsed.
+
+    ``curakit --help`` lists the commands from :data:`SUMMARIES` alone, so start-up imports no
+    stage (no scikit-learn, pandas, torch); ``curakit NAME ...`` imports ``curakit._cli.NAME``,
+    lets its ``add_parser`` build the real parser, and parses with it.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] in self._pending:
+            self._load(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+    def _load(self, name: str) -> None:
+        staging = argparse._SubParsersAction(option_strings=[], prog=self._prog_prefix, parser_class=self._parser_class)
+        importlib.import_module(f"{__name__}.{name}").add_parser(staging)
+        self._name_parser_map[name] = staging._name_parser_map[name]
+        self._pending.discard(name)
+
+
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The whole ``curakit`` parser. With ``lazy=True`` (what :func:`main` uses) the subcommand
+    parsers are built on first use, so only the dispatched command's module is imported."""
     from curakit import __version__
 
     parser = argparse.ArgumentParser(
@@ -32,15 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"curakit {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if lazy:
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_LazySubcommands)
+        sub._pending = set(SUBCOMMANDS)
+        for name in SUBCOMMANDS:
+            sub.add_parser(name, help=SUMMARIES[name], add_help=False)  # a placeholder until used
+    else:
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+        for name in SUBCOMMANDS:
+            importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     sub.required = True
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(lazy=True)
     args = parser.parse_args(argv)  # exits 2 on usage errors
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose + 1, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
