@@ -18,6 +18,7 @@ from curate._build_manifest import categorical, count_by, parent_groups
 from curate._windows import WindowSpec
 
 from .search import downsample_pixels
+from .selection import id_hash, order_key, smallest, string_id_hash
 from .sources import OWNER
 from .sources import Source as _Source
 
@@ -61,12 +62,14 @@ def rows_xy(builder: Any, parts: list[tuple[_Source, np.ndarray]]):
     X = pd.concat([src.frame[builder.features].iloc[rows] for src, rows in parts], ignore_index=True)
     return X, y
 
-def cap(builder: Any, parts: list[tuple[_Source, np.ndarray]], max_rows: int, rng: np.random.Generator):
+def cap(builder: Any, parts: list[tuple[_Source, np.ndarray]], max_rows: int, seed: int):
+    """At most ``max_rows`` of the rows of ``parts``: those of smallest seeded rank (partition-invariant)."""
     total = sum(len(r) for _, r in parts)
     if total <= max_rows:
         return parts
+    keys = np.concatenate([order_key(id_hash(src.name, rows), seed) for src, rows in parts])
     pick = np.zeros(total, dtype=bool)
-    pick[rng.choice(total, size=max_rows, replace=False)] = True
+    pick[smallest(keys, max_rows)] = True
     out, at = [], 0
     for src, rows in parts:
         out.append((src, rows[pick[at : at + len(rows)]]))
@@ -88,11 +91,10 @@ def search_window(builder: Any, plan: dict[str, Any], t_all: np.ndarray, seed: i
     owner = f"{OWNER}.window"
     n_old = len(builder.old)
     _, test_new = builder._holdout_split(np.arange(len(builder.new)), builder.new.t, plan["holdout"], "window")
-    rng = np.random.default_rng(seed)
     pool = np.ones(len(t_all), dtype=bool)
     pool[n_old + test_new] = False
     ref = t_all[pool].max()
-    test_parts = builder._cap([(builder.new, test_new)], plan["max_rows"], rng)
+    test_parts = builder._cap([(builder.new, test_new)], plan["max_rows"], seed)
     X_test, y_test = builder._rows_xy(test_parts)
     results = []
     for spec in plan["candidates"]:
@@ -100,7 +102,7 @@ def search_window(builder: Any, plan: dict[str, Any], t_all: np.ndarray, seed: i
         o, nw = np.flatnonzero(m[:n_old]), np.flatnonzero(m[n_old:])
         entry = {"window": spec.label(), "train_rows": int(len(o) + len(nw)), "score": None}
         if len(o) + len(nw) > 0:
-            parts = builder._cap([(builder.old, o), (builder.new, nw)], plan["max_rows"], np.random.default_rng(seed))
+            parts = builder._cap([(builder.old, o), (builder.new, nw)], plan["max_rows"], seed)
             X_tr, y_tr = builder._rows_xy(parts)
             entry["score"] = plan["scorer"](X_tr, y_tr, X_test, y_test)
         results.append(entry)
@@ -131,8 +133,7 @@ def do_mix(builder: Any, old_in: np.ndarray, new_in: np.ndarray, seed: int):
     plan = builder._plan.mix
     if plan is None:
         return old_in, None, None
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(old_in))
+    perm = smallest(order_key(id_hash("old", old_in), seed), len(old_in))  # seeded, partition-invariant order
     info: dict[str, Any] = {"stratify": plan["stratify"], "old_rows_available": int(len(old_in))}
     if plan["mode"] == "auto":
         alpha = builder._search_alpha(plan, old_in, new_in, perm, seed, info)
@@ -145,13 +146,12 @@ def do_mix(builder: Any, old_in: np.ndarray, new_in: np.ndarray, seed: int):
 
 def search_alpha(builder: Any, plan, old_in, new_in, perm, seed, info) -> float:
     train_new, test_new = builder._holdout_split(new_in, builder.new.t, plan["holdout"], "mix")
-    rng = np.random.default_rng(child_seed(seed, "cap"))
-    X_test, y_test = builder._rows_xy(builder._cap([(builder.new, test_new)], plan["max_rows"], rng))
+    X_test, y_test = builder._rows_xy(builder._cap([(builder.new, test_new)], plan["max_rows"], child_seed(seed, "cap")))
     scores = []
     for alpha in plan["grid"]:
         old_rows = builder._alpha_sample(old_in, alpha, perm, plan["stratify"])
         parts = builder._cap([(builder.new, train_new), (builder.old, old_rows)], plan["max_rows"],
-                          np.random.default_rng(child_seed(seed, "cap-train")))
+                             child_seed(seed, "cap-train"))
         X_tr, y_tr = builder._rows_xy(parts)
         scores.append(plan["scorer"](X_tr, y_tr, X_test, y_test))
     finite = [(k, s) for k, s in enumerate(scores) if np.isfinite(s)]
@@ -180,24 +180,22 @@ def do_rehearse(builder: Any, old_in: np.ndarray, new_in: np.ndarray, seed: int)
             f"rehearse asks for {n} old rows but only {len(cand)} old rows are left out of the training set "
             "by window() / mix(). Lower n or fraction."
         )
-    rng = np.random.default_rng(seed)
     how = plan["how"]
     if how == "random":
-        pick = np.sort(rng.choice(cand, size=n, replace=False))
+        pick = np.sort(cand[smallest(order_key(id_hash("old", cand), seed), n)])
     elif how == "class_balanced":
-        pick = builder._class_balanced(cand, n, rng)
+        pick = builder._class_balanced(cand, n, seed)
     else:
-        pick = builder._nearest(cand, new_in, n, plan["max_candidates"], rng)
+        pick = builder._nearest(cand, new_in, n, plan["max_candidates"], np.random.default_rng(seed))
     y = builder.old.frame[builder.target].to_numpy()[pick]
     by_class = pd.Series(y).value_counts(sort=False)
     info = {"how": how, "rows": int(len(pick)), "n": plan["n"], "fraction": plan["fraction"],
             "candidates": int(len(cand)), "by_class": {str(k): int(v) for k, v in by_class.items()}}
     return pick, info
 
-def class_balanced(builder: Any, cand: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    y = builder.old.frame[builder.target].to_numpy()[cand]
-    codes, uniq = pd.factorize(y, sort=True)
-    avail = np.bincount(codes, minlength=len(uniq))
+def balanced_take(avail: np.ndarray, n: int) -> np.ndarray:
+    """Rows to take per class: equal shares, classes short of rows giving theirs to the others."""
+    uniq = avail
     take = np.zeros(len(uniq), dtype=np.int64)
     left = n
     while left > 0:
@@ -209,11 +207,18 @@ def class_balanced(builder: Any, cand: np.ndarray, n: int, rng: np.random.Genera
             left -= add
             if left == 0:
                 break
+    return take
+
+def class_balanced(builder: Any, cand: np.ndarray, n: int, seed: int) -> np.ndarray:
+    y = builder.old.frame[builder.target].to_numpy()[cand]
+    codes, uniq = pd.factorize(y, sort=True)
+    take = balanced_take(np.bincount(codes, minlength=len(uniq)), n)
+    keys = order_key(id_hash("old", cand), seed)
     picks = []
     for c in range(len(uniq)):
-        members = cand[codes == c]
+        members = np.flatnonzero(codes == c)
         if take[c]:
-            picks.append(rng.choice(members, size=int(take[c]), replace=False))
+            picks.append(cand[members[smallest(keys[members], take[c])]])
     return np.sort(np.concatenate(picks))
 
 def design(builder: Any, src: _Source, rows: np.ndarray, ref: _Source, ref_rows: np.ndarray) -> np.ndarray:
@@ -418,7 +423,7 @@ def do_split(builder: Any, blocks, manifest: pd.DataFrame, seed: int):
     sizes = np.bincount(codes)
     target = int(round(plan["validation"] * n))
     if plan["how"] == "random":
-        order = np.random.default_rng(seed).permutation(len(uniq))
+        order = smallest(order_key(group_idents(blocks, manifest, codes, len(uniq)), seed), len(uniq))
     else:
         gtime = np.full(len(uniq), -np.inf)
         np.maximum.at(gtime, codes, t)
@@ -454,3 +459,24 @@ def fit_preprocess(builder: Any, frame: pd.DataFrame, train: np.ndarray):
             "impute": plan["impute"], "scale": plan["scale"], "fitted_on": "train rows",
             "fitted_rows": int(len(rows)), "output_features": names}
     return pre, info
+
+
+def group_idents(blocks, manifest: pd.DataFrame, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """One identity hash per split group: the smallest identity hash of its rows and of the parents it
+    names (a parent outside the set counts too), so a group ranks the same on every engine."""
+    ident = np.concatenate([
+        id_hash(src.name, rows) if src.manifest is None else string_id_hash(src.manifest["row_id"].to_numpy()[rows])
+        for _, src, rows in blocks
+    ]) if blocks else np.zeros(0, np.uint64)
+    out = np.full(n_groups, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(out, codes, ident)
+    aug = np.flatnonzero(manifest["operation"].to_numpy() != "original")
+    if len(aug):
+        import json
+
+        pids = manifest["parent_ids"].to_numpy()
+        rows = [r for r in aug.tolist() for _ in json.loads(pids[r])]
+        names = [p for r in aug.tolist() for p in json.loads(pids[r])]
+        if names:
+            np.minimum.at(out, codes[np.asarray(rows, dtype=np.int64)], string_id_hash(np.asarray(names, dtype=object)))
+    return out
