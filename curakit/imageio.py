@@ -7,6 +7,9 @@
 * :func:`read_png` returns uint8 (H, W, C) in RGB(A) order, or (H, W, 1) for grayscale.
 * :func:`read_image_folder` reads ``root/<label>/<file>.png`` in sorted order (label folder,
   then file name): the order every curakit command uses for an image folder.
+* :func:`read_images` is the one reader every command uses: an image folder, an ``.npz``
+  (``images``, ``labels``) or a Parquet/CSV table of image paths; :func:`class_indices` maps
+  class names to indices (ImageFolder's sorted names, ``classes.txt``, or a given list).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ __all__ = [
     "png_text",
     "class_indices",
     "folder_class_names",
+    "image_path_column",
+    "is_image_source",
+    "read_images",
     "parse_size",
     "read_image_folder",
     "read_png",
@@ -200,18 +206,7 @@ def read_image_folder(root: str | os.PathLike, resize: tuple[int, int] | None = 
         images.append(image if resize is None else _resize(image, resize))
         labels.append(p.relative_to(root).parts[0])
         rel.append(p.relative_to(root).as_posix())
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        channels = {s[-1] for s in shapes}
-        if len(channels) > 1:
-            raise DataError(
-                f"Image folder {root.name!r} mixes {sorted(channels)} channels (grayscale and colour). "
-                "Convert every image to one mode (all grayscale or all RGB) first."
-            )
-        raise DataError(
-            f"Image folder {root.name!r} holds images of {len(shapes)} different sizes. Resize them to one size "
-            "first, or pass --resize HxW (resize=(H, W))."
-        )
+    _check_one_shape(images, root.name)
     lab: Any = np.asarray(labels, dtype=object)
     if all(s.lstrip("-").isdigit() for s in labels):
         lab = np.asarray([int(s) for s in labels], dtype=np.int64)
@@ -221,9 +216,15 @@ def read_image_folder(root: str | os.PathLike, resize: tuple[int, int] | None = 
 
 
 def folder_class_names(root: str | os.PathLike) -> list[str]:
-    """The class names of an image folder, index order: ``classes.txt`` (one name a line) when
-    present, else the sorted sub-folder names (torchvision ``ImageFolder``'s convention)."""
+    """The class names of an image source, index order. A folder: ``classes.txt`` (one name a line)
+    when present, else the sorted sub-folder names (torchvision ``ImageFolder``'s convention). A
+    ``.npz``: its ``classes`` array when it has one, else []. A table of paths: [] (use the labels)."""
     root = Path(root)
+    if root.is_file():
+        if root.suffix.lower() == ".npz":
+            with np.load(root, allow_pickle=False) as z:
+                return [str(v) for v in z["classes"].tolist()] if "classes" in z.files else []
+        return []
     listed = root / "classes.txt"
     if listed.is_file():
         names = [ln.strip() for ln in listed.read_text().splitlines() if ln.strip()]
@@ -233,15 +234,19 @@ def folder_class_names(root: str | os.PathLike) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def class_indices(labels: np.ndarray, root: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, list[str]]:
-    """Label folder names -> (class indices, class names).
+def class_indices(labels: np.ndarray, root: str | os.PathLike, n_classes: int | None = None, *,
+                  classes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Labels of an image source (:func:`read_images`) -> (class indices, class names).
 
-    Integer folder names ARE the class index (``3`` = output 3); other names index by
-    :func:`folder_class_names`. With ``n_classes`` (the model's outputs) a class beyond it is an error.
+    Integer labels ARE the class index (folder ``3`` = output 3). Name labels index by
+    ``classes`` when given (one class list for old, new and eval sets), else by
+    :func:`folder_class_names` (sorted folder names, ``classes.txt``, an ``.npz``'s ``classes``),
+    else by the sorted names. With ``n_classes`` (the model's outputs) a class beyond it is an error.
     """
     root = Path(root)
-    if labels.dtype.kind in "iu" and not (root / "classes.txt").is_file():
-        k = int(labels.max()) + 1 if n_classes is None else n_classes
+    listed = root.is_dir() and (root / "classes.txt").is_file()
+    if labels.dtype.kind in "iu" and not listed and classes is None:
+        k = (int(labels.max()) + 1 if len(labels) else 0) if n_classes is None else n_classes
         outside = sorted({int(v) for v in labels if not 0 <= int(v) < k})
         if outside:
             raise DataError(
@@ -249,12 +254,13 @@ def class_indices(labels: np.ndarray, root: str | os.PathLike, n_classes: int | 
                 f"(it has {k} outputs: classes 0..{k - 1}). Remove the folder or pass the matching model."
             )
         return labels.astype(np.int64), [str(i) for i in range(k)]
-    names = folder_class_names(root)
+    names = list(classes) if classes is not None else (folder_class_names(root) or sorted({str(v) for v in labels}))
     index = {name: i for i, name in enumerate(names)}
     missing = sorted({str(v) for v in labels} - set(index))
     if missing:
-        raise DataError(f"Image folder {root.name!r} has class folder {missing[0]!r}, which classes.txt does not "
-                        "list. Add it to classes.txt or remove the folder.")
+        where = "the class list of the first data set" if classes is not None else "classes.txt"
+        raise DataError(f"Image data {root.name!r} has class {missing[0]!r}, which {where} does not "
+                        "list. Add it (classes.txt) or remove those images.")
     if n_classes is not None and len(names) > n_classes:
         raise DataError(
             f"Image folder {root.name!r} has {len(names)} classes but the model has {n_classes} outputs, so it does "
@@ -262,3 +268,123 @@ def class_indices(labels: np.ndarray, root: str | os.PathLike, n_classes: int | 
             "or pass the matching model."
         )
     return np.asarray([index[str(v)] for v in labels], dtype=np.int64), names
+
+
+_TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+_PATH_COLUMNS = ("path", "image_path", "image")
+
+
+def _table_columns(path: Path) -> list[str]:
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    pq = import_optional("pyarrow.parquet")
+    try:
+        return [str(c) for c in pq.read_schema(path).names]
+    except Exception:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
+        raise DataError(f"Table {path.name!r} cannot be read as Parquet. Check the file.") from None
+
+
+def image_path_column(path: str | os.PathLike) -> str | None:
+    """The image-path column (``path``, ``image_path`` or ``image``) of a Parquet/CSV table, or None."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() not in _TABLE_SUFFIXES:
+        return None
+    cols = _table_columns(path)
+    return next((c for c in _PATH_COLUMNS if c in cols), None)
+
+
+def is_image_source(path: str | os.PathLike) -> bool:
+    """True for what :func:`read_images` reads: a folder, an ``.npz``, a table with an image-path column."""
+    path = Path(path)
+    return path.is_dir() or path.suffix.lower() == ".npz" or image_path_column(path) is not None
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except ValueError:
+        raise DataError(f"{path.name!r} is not a plain .npz of numeric arrays. Save it with numpy.savez.") from None
+    with z:
+        if "images" not in z.files or "labels" not in z.files:
+            raise DataError(f"{path.name!r} must hold arrays named 'images' and 'labels'. Got {sorted(z.files)}.")
+        images, labels = z["images"], z["labels"]
+    if images.ndim == 3:
+        images = images[..., None]  # grayscale (n, H, W) is one channel, everywhere
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise DataError(f"{path.name!r}'s 'images' is {images.dtype} shaped {images.shape}; curakit reads uint8 "
+                        "(n, H, W) or (n, H, W, C) images. Convert them to uint8 0..255.")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{path.name!r} has {len(images)} images but 'labels' shaped {labels.shape}. "
+                        "Save one label per image.")
+    return images, labels, [f"{path.name}:{k}" for k in range(len(images))]
+
+
+def _read_path_table(path: Path, resize: tuple[int, int] | None, label_col: str
+                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from .io import read_table
+
+    col = image_path_column(path)
+    table = read_table(path, "Image table")
+    if col is None or label_col not in table.columns:
+        raise DataError(f"Image table {path.name!r} needs a {col or 'path'!r} column (image files, relative to the "
+                        f"table's folder) and a {label_col!r} column. Got {table.shape[1]} other columns.")
+    if len(table) == 0:
+        raise DataError(f"Image table {path.name!r} has no rows. List at least one image.")
+    rel = [str(v) for v in table[col].tolist()]
+    images = []
+    for r in rel:
+        image = read_png(path.parent / r) if Path(r).suffix.lower() == ".png" else _read_any(path.parent / r)
+        images.append(image if resize is None else _resize(image, resize))
+    _check_one_shape(images, path.name)
+    labels = table[label_col].to_numpy()
+    if labels.dtype.kind not in "iu":
+        labels = labels.astype(str)
+    return np.stack(images), labels, rel
+
+
+def _read_any(path: Path) -> np.ndarray:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"Image file {str(path)!r} does not exist. Check the path.") from None
+    return decode_png(data, path.name)  # OpenCV's imdecode reads JPEG, BMP, TIFF too
+
+
+def _check_one_shape(images: list[np.ndarray], name: str) -> None:
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        channels = {s[-1] for s in shapes}
+        if len(channels) > 1:
+            raise DataError(f"Image data {name!r} mixes {sorted(channels)} channels (grayscale and colour). "
+                            "Convert every image to one mode (all grayscale or all RGB) first.")
+        raise DataError(f"Image data {name!r} holds images of {len(shapes)} different sizes. Resize them to one "
+                        "size first, or pass --resize HxW (resize=(H, W)).")
+
+
+def read_images(path: str | os.PathLike, resize: tuple[int, int] | None = None, *, label_col: str = "label"
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The one image reader of every curakit command: (uint8 images (n, H, W, C), labels, names).
+
+    ``path`` is an image folder (``<label>/<file>.png``, :func:`read_image_folder`), an ``.npz``
+    with ``images`` ((n, H, W) grayscale or (n, H, W, C) uint8) and ``labels`` (optional
+    ``classes``: the names of the label indices), or a Parquet/CSV table with a ``path`` (or
+    ``image_path`` / ``image``) column of image files relative to the table's folder and a
+    ``label_col`` column. Labels come back as stored: ints, or names (str); map them to class
+    indices with :func:`class_indices`. ``resize=(H, W)`` resizes (folders and tables).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        return read_image_folder(path, resize=resize)
+    if path.suffix.lower() == ".npz":
+        images, labels, names = _read_npz(path)
+        if resize is not None and images.shape[1:3] != tuple(resize):
+            images = np.stack([_resize(im, resize) for im in images])
+        return images, labels, names
+    if path.suffix.lower() in _TABLE_SUFFIXES:
+        return _read_path_table(path, resize, label_col)
+    raise DataError(f"{path.name!r} is not image data: pass an image folder (<label>/<image>.png), an .npz with "
+                    "'images' and 'labels', or a Parquet/CSV table with a 'path' column.")

@@ -2,12 +2,19 @@
 
 Inputs
 ------
-INPUT        an image folder laid out as ``INPUT/<label>/<image>.png`` (read in sorted order:
-             label folder, then file name), or a table (``.parquet``/``.pq``/``.csv``) with a
-             label column (``--target-col``).
---pipeline   ``default`` (a light label-keeping pipeline: small affine, brightness/contrast,
-             weak noise; no flips; see ``curakit._cli.pipelines``) or an albumentations
-             pipeline file (YAML or JSON written by ``albumentations.save``); image folders only.
+INPUT        image data: a folder ``INPUT/<class>/<image>.png`` (class names, sorted as
+             torchvision's ImageFolder, or a ``classes.txt``; or class indices), an ``.npz``
+             with ``images`` and ``labels``, or a Parquet/CSV table with a ``path`` column of
+             image files (and a ``label`` column); or a table (``.parquet``/``.pq``/``.csv``)
+             with a label column (``--target-col``).
+--pipeline   images: ``default`` (a light label-keeping pipeline: small affine,
+             brightness/contrast, weak noise; no flips; see ``curakit._cli.pipelines``) or an
+             albumentations pipeline file (YAML or JSON written by ``albumentations.save``).
+--method     tables: ``smote`` (default) and the SMOTE family; images and tables: ``vae``
+             (``augment.generate``: a conditional VAE fitted on INPUT, sampled around the
+             slice's members, each row checked: no near-copies of INPUT or --eval rows, the
+             intended label). With vae: ``--temperature``, ``--epochs``, ``--latent-dim``,
+             ``--device cuda``, ``--save-generator DIR`` / ``--generator DIR``.
 What to fill (one of; default: everything):
   --diagnosis DIAGNOSIS.json --slice ID   a slice of ``curakit diagnose`` (found on these rows,
                                           or re-applied: rule slices on the table's columns,
@@ -16,13 +23,16 @@ What to fill (one of; default: everything):
   --classes 3,8                           whole classes
 --n          new images / rows per slice or class: ``200``, or per class ``3=100,8=50``.
 
-Outputs (in ``--out``)
-----------------------
-Image folder: ``images/<label>/<group>-<k>.png`` and ``manifest.parquet`` (one row per new image:
-parent position, seed and applied parameters; replay with ``augment.replay``). A re-run with the
-same arguments resumes an interrupted run.
-Table: ``table.parquet`` (the input rows then the new rows, label column included) and
-``manifest.parquet`` (lineage row-aligned with the table); written as one folder, atomically.
+Outputs (in ``--out``: new, empty or an earlier curakit output, replaced whole and atomically;
+a folder of your own only with ``--force``, and then only curakit's file names are written)
+----------------------------------------------------------------------------------------------
+Images: ``images/<label>/<file>.png`` and ``manifest.parquet`` (one row per new image: parent
+position, seed and applied parameters; replay with ``augment.replay`` / ``VAEGenerator.replay``).
+An interrupted offline run resumes on the same arguments.
+Table: ``table.parquet`` and ``manifest.parquet`` (lineage row-aligned with the table): SMOTE
+family: the input rows then the new rows; vae: the new rows only.
+Both: ``augment.json`` (input, kind, method: what ``curakit build --add`` reads) and, for vae,
+``quality.json`` (two-sample AUC, refusals per slice).
 """
 
 from __future__ import annotations
@@ -30,15 +40,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import read_table
 
 from ._options import add_random_state
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["add_parser", "run"]
 
@@ -78,6 +88,8 @@ def _parse_n(text: str | None, labels: np.ndarray) -> int | dict[Any, int] | Non
 
 
 def _read_indices(text: str) -> np.ndarray:
+    import numpy as np
+
     path = Path(text)
     if path.suffix.lower() in (".txt", ".json", ".npy") or path.exists():
         if not path.exists():
@@ -139,8 +151,8 @@ def _selection(args: argparse.Namespace, labels: np.ndarray) -> Any:
     return None
 
 
-def _eval_sets(items: list[str] | None, *, images: bool) -> dict[str, Any]:
-    from curakit.imageio import read_image_folder
+def _eval_sets(items: list[str] | None, *, images: bool, resize: Any = None) -> dict[str, Any]:
+    from curakit.imageio import read_images
 
     out: dict[str, Any] = {}
     for item in items or []:
@@ -150,56 +162,194 @@ def _eval_sets(items: list[str] | None, *, images: bool) -> dict[str, Any]:
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(2, "No such file", str(p))
-        out[name] = read_image_folder(p)[0] if images else read_table(p, "--eval")
+        out[name] = read_images(p, resize=resize)[0] if images else read_table(p, "--eval")
     return out
 
 
-def _run_images(args: argparse.Namespace, root: Path) -> int:
+def _record(args: argparse.Namespace, src: Path, kind: str, method: str, **extra: Any) -> dict[str, Any]:
+    """``augment.json``: what ``curakit build --add`` needs to read the folder back."""
+    return {"schema_version": 1, "input": str(src.resolve()), "kind": kind, "method": method,
+            "random_state": args.random_state, **extra}
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    from curakit.records import json_ready
+
+    path.write_text(json.dumps(json_ready(obj), indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _check_vae_args(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    if args.pipeline:
+        raise ParameterError("--method vae generates new rows itself; drop --pipeline (or drop --method vae).")
+    n = 100 if args.n is None else _parse_n(args.n, np.zeros(0))
+    if not isinstance(n, int):
+        raise ParameterError("--method vae takes one --n for every slice or class (200), not CLASS=COUNT pairs.")
+    return n
+
+
+def _vae(args: argparse.Namespace, data: Any, labels: Any, select: Any, exclude: Any, kind: str) -> Any:
+    """augment.generate, with --generator (load) / --save-generator (fit, save) handled."""
     import augment
-    from curakit.imageio import read_image_folder
 
-    if not args.pipeline:
+    n = _check_vae_args(args)
+    gen = None
+    if args.generator:
+        gen = augment.VAEGenerator.load(args.generator)
+    elif args.save_generator:
+        gen = augment.VAEGenerator.fit(data, labels, kind=kind, random_state=args.random_state,
+                                       latent_dim=args.latent_dim, epochs=args.epochs, device=args.device)
+    out = augment.generate(data, labels, select=select, n=n, method="vae", temperature=args.temperature,
+                           exclude=exclude, generator=gen, random_state=args.random_state, device=args.device,
+                           epochs=args.epochs, latent_dim=args.latent_dim)
+    if args.save_generator:
+        from curakit.io import atomic_dir
+
+        from ._output import publish
+
+        publish(args.save_generator, args.force, lambda p: _save_generator(gen, p, atomic_dir))
+    return out
+
+
+def _save_generator(gen: Any, path: Path, atomic_dir: Any) -> None:
+    with atomic_dir(path) as tmp:
+        gen.save(tmp)
+
+
+def _write_vae_images(tmp: Path, out: Any, record: dict[str, Any]) -> None:
+    import numpy as np
+
+    from curakit.imageio import write_png
+
+    paths = []
+    for k, (image, label) in enumerate(zip(out.images, out.labels)):
+        folder = tmp / "images" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_png(folder / f"vae-{k:05d}.png", image)
+        paths.append(f"images/{label}/vae-{k:05d}.png")
+    manifest = out.manifest.copy()
+    manifest["path"] = paths
+    quality = manifest.attrs.get("quality", {})
+    manifest.attrs = {}
+    manifest.to_parquet(tmp / "manifest.parquet", index=False)
+    out.refused.to_parquet(tmp / "refused.parquet", index=False)
+    labels = np.asarray(out.labels)
+    _write_json(tmp / "run.json", {"schema_version": 1, "n_images": len(labels), "pipeline": None,
+                                   "label_dtype": str(labels.dtype) if labels.dtype != object else None})
+    _write_json(tmp / "quality.json", quality)
+    _write_json(tmp / "augment.json", record)
+
+
+def _offline_into(stage: Path, call: Any) -> Any:
+    """augment.offline into the stable staging folder (an interrupted run resumes there); a stale
+    staging folder of other arguments is curakit's own leftover: removed, then one more try."""
+    import shutil
+
+    from curakit.exceptions import CurakitError
+
+    had_run = (stage / "run.json").is_file() and not (stage / "manifest.parquet").exists()
+    try:
+        return call(stage)
+    except CurakitError:
+        if not had_run:
+            raise
+        shutil.rmtree(stage, ignore_errors=True)
+        return call(stage)
+
+
+def _publish_staged(args: argparse.Namespace, stage: Path, record: dict[str, Any], quality: Any = None) -> None:
+    import os
+    import shutil
+
+    from curakit.io import atomic_dir
+
+    from ._output import publish
+
+    def write(path: Path) -> None:
+        with atomic_dir(path) as tmp:
+            for entry in stage.iterdir():
+                os.replace(entry, tmp / entry.name)
+            _write_json(tmp / "augment.json", record)
+            if quality is not None:
+                _write_json(tmp / "quality.json", quality)
+
+    publish(args.out, args.force, write)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _run_images(args: argparse.Namespace, root: Path) -> int:
+    import numpy as np
+
+    import augment
+    from curakit.imageio import folder_class_names, parse_size, read_images
+
+    method = args.method or "offline"
+    if method not in ("offline", "vae"):
+        raise ParameterError(f"--method {method!r} applies to tables; images take --pipeline (offline) or --method vae.")
+    if method == "offline" and not args.pipeline:
         raise ParameterError("An image folder needs --pipeline: 'default' (the built-in light pipeline) or a YAML "
-                             "or JSON file written by albumentations.save.")
-    if args.method != "smote":
-        raise ParameterError("--method applies to tables; images are augmented with --pipeline.")
-    from curakit.imageio import parse_size
-
+                             "or JSON file written by albumentations.save (or --method vae to generate images).")
     from .pipelines import named_pipeline
 
-    images, labels, _ = read_image_folder(root, resize=parse_size(args.resize))
-    pipeline = named_pipeline(args.pipeline, images.shape[1:])
+    size = parse_size(args.resize)
+    images, labels, _ = read_images(root, resize=size)
     select = _selection(args, labels)
-    embeddings = None
-    if args.embeddings:
-        embeddings = np.load(args.embeddings, allow_pickle=False)
-    out = augment.offline(
-        images,
-        labels,
-        pipeline,
-        select=select,
-        n=_parse_n(args.n, labels),
-        out_dir=args.out,
-        random_state=args.random_state,
-        n_jobs=args.n_jobs,
-        eval_sets=_eval_sets(args.eval, images=True) or None,
-        embeddings=embeddings,
-        source=str(root),
-    )
-    print(
-        f"{len(images)} images read; {len(out)} new image(s) written to {Path(args.out) / 'images'}"
-        + (f"; {len(out.refused)} refused as duplicates of evaluation images" if len(out.refused) else "")
-        + f". Manifest: {Path(args.out) / 'manifest.parquet'}."
-    )
+    evals = _eval_sets(args.eval, images=True, resize=size) or None
+    classes = folder_class_names(root) or sorted({str(v) for v in labels.tolist()})
+    record = _record(args, root, "images", method, classes=classes, n_input=len(images))
+    out_dir = Path(args.out)
+    if method == "vae":
+        exclude = np.concatenate(list(evals.values())) if evals else None
+        out = _vae(args, images, labels, select, exclude, "image")
+        from curakit.io import atomic_dir
+
+        from ._output import publish
+
+        publish(out_dir, args.force, lambda p: _atomic(p, atomic_dir, lambda t: _write_vae_images(t, out, record)))
+        refused = f"; {len(out.refused)} candidate(s) refused by the quality checks" if len(out.refused) else ""
+    else:
+        pipeline = named_pipeline(args.pipeline, images.shape[1:])
+        embeddings = np.load(args.embeddings, allow_pickle=False) if args.embeddings else None
+        stage = out_dir.parent / f".{out_dir.name}.partial"
+        out = _offline_into(stage, lambda d: augment.offline(
+            images, labels, pipeline, select=select, n=_parse_n(args.n, labels), out_dir=d,
+            random_state=args.random_state, n_jobs=args.n_jobs, eval_sets=evals, embeddings=embeddings,
+            source=str(root)))
+        _publish_staged(args, stage, record)
+        refused = f"; {len(out.refused)} refused as duplicates of evaluation images" if len(out.refused) else ""
+    print(f"{len(images)} images read; {len(out)} new image(s) by {method} written to {out_dir / 'images'}{refused}. "
+          f"Manifest: {out_dir / 'manifest.parquet'}.")
     return 0
 
 
+def _atomic(path: Path, atomic_dir: Any, fill: Any) -> None:
+    with atomic_dir(path) as tmp:
+        fill(tmp)
+
+
+def _write_table(tmp: Path, result: Any, prov: Any, record: dict[str, Any]) -> None:
+    quality = prov.attrs.get("quality")
+    prov = prov.copy()
+    prov.attrs = {}
+    result.to_parquet(tmp / "table.parquet", index=False)
+    prov.to_parquet(tmp / "manifest.parquet", index=False)
+    _write_json(tmp / "augment.json", record)
+    if quality is not None:
+        _write_json(tmp / "quality.json", quality)
+
+
 def _run_table(args: argparse.Namespace, path: Path) -> int:
+    import pandas as pd
+
     import augment
     from curakit.io import atomic_dir
 
+    from ._output import publish
+
     if args.pipeline:
         raise ParameterError("--pipeline applies to image folders; tables are resampled with --method.")
+    method = args.method or "smote"
     table = read_table(path, "Input")
     if not args.target_col:
         raise ParameterError("A table needs --target-col naming its label column.")
@@ -208,47 +358,53 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
     y = table[args.target_col].to_numpy()
     X = table.drop(columns=[args.target_col])
     select = _selection(args, y)
-    n = _parse_n(args.n, y)
-    categorical = [c.strip() for c in args.categorical.split(",")] if args.categorical else None
     evals = _eval_sets(args.eval, images=False) or None
-    X2, y2, prov = augment.oversample(
-        X,
-        y,
-        method=args.method,
-        select=select,
-        n=n,
-        k_neighbors=args.k_neighbors,
-        categorical=categorical,
-        random_state=args.random_state,
-        eval_sets=evals,
-    )
+    if method == "vae":
+        exclude = None
+        if evals:
+            exclude = pd.concat([e[[c for c in X.columns if c in e.columns]] for e in evals.values()], ignore_index=True)
+        X2, y2, prov = _vae(args, X, y, select, exclude, "table")
+        rows = "generated"
+    else:
+        categorical = [c.strip() for c in args.categorical.split(",")] if args.categorical else None
+        X2, y2, prov = augment.oversample(X, y, method=method, select=select, n=_parse_n(args.n, y),
+                                          k_neighbors=args.k_neighbors, categorical=categorical,
+                                          random_state=args.random_state, eval_sets=evals)
+        rows = "all"
     result = pd.DataFrame(X2, columns=X.columns) if not isinstance(X2, pd.DataFrame) else X2.copy()
     result[args.target_col] = y2
-    with atomic_dir(args.out) as tmp:
-        result.to_parquet(tmp / "table.parquet", index=False)
-        prov.to_parquet(tmp / "manifest.parquet", index=False)
+    record = _record(args, path, "table", method, target=args.target_col, rows=rows, n_input=len(table))
+    publish(args.out, args.force, lambda p: _atomic(p, atomic_dir, lambda t: _write_table(t, result, prov, record)))
     n_new = int((prov["origin"] == "synthetic").sum())
     refused = prov.attrs.get("refused")
+    what = "new rows only" if rows == "generated" else "the input rows then the new rows"
     print(
-        f"{len(table)} rows read; {n_new} new row(s) by {args.method}; table of {len(result)} rows written to "
+        f"{len(table)} rows read; {n_new} new row(s) by {method}; table of {len(result)} rows ({what}) written to "
         f"{Path(args.out) / 'table.parquet'}"
-        + (f"; {len(refused)} refused as duplicates of evaluation rows" if refused is not None and len(refused) else "")
+        + (f"; {len(refused)} refused" if refused is not None and len(refused) else "")
         + "."
     )
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    from curakit.imageio import is_image_source
+
+    from ._output import check_out
+
     src = Path(args.input)
     if not src.exists():
         raise FileNotFoundError(2, "No such file", str(src))
-    if src.is_dir():
+    check_out(args.out, args.force)
+    if args.save_generator:
+        check_out(args.save_generator, args.force, "--save-generator")
+    if is_image_source(src):
         return _run_images(args, src)
     if src.suffix.lower() in _TABLE_SUFFIXES:
         return _run_table(args, src)
     raise DataError(
-        f"INPUT {src.name!r} is neither an image folder nor a table. Pass a folder of <label>/<image>.png files "
-        "or a .parquet/.csv table."
+        f"INPUT {src.name!r} is neither image data nor a table. Pass a folder of <label>/<image>.png files, an .npz "
+        "(images, labels), a table of image paths, or a .parquet/.csv table."
     )
 
 
@@ -259,25 +415,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="image folder (<label>/<image>.png) or table (.parquet/.csv)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--resize", metavar="HxW", help="image folders: resize every image to H x W (mixed sizes are refused)")
-    p.add_argument("--pipeline", help="'default' or an albumentations pipeline file (.yaml/.json); image folders")
+    p.add_argument("input", help="image data (a <label>/<image>.png folder, an .npz, a table of image paths) "
+                   "or a table (.parquet/.csv)")
+    p.add_argument("--out", required=True, help="output folder: new, empty, or an earlier curakit output (replaced)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder curakit did not create: only curakit's own file names are replaced")
+    p.add_argument("--resize", metavar="HxW", help="images: resize every image to H x W (mixed sizes are refused)")
+    p.add_argument("--pipeline", help="'default' or an albumentations pipeline file (.yaml/.json); images")
     p.add_argument("--target-col", help="label column of a table")
     p.add_argument("--diagnosis", help="diagnosis.json from curakit diagnose (with --slice)")
     p.add_argument("--slice", help="id of the slice to fill (with --diagnosis)")
     p.add_argument("--indices", help="row positions to fill: 3,17,42 or a .txt/.json/.npy file")
     p.add_argument("--classes", help="classes to fill: 3,8")
     p.add_argument("--embeddings", help=".npy embeddings of the images, to re-apply a cluster slice")
-    p.add_argument("--n", help="new rows per slice or class (200), or per class (3=100,8=50)")
-    p.add_argument("--method", default="smote", help="tables: smote, smotenc, borderline, adasyn, random_over, random_under")
+    p.add_argument("--n", help="new rows per slice or class (200), or per class (3=100,8=50; not with vae)")
+    p.add_argument("--method", default=None,
+                   help="tables: smote (default), smotenc, borderline, adasyn, random_over, random_under; "
+                        "tables and images: vae (a conditional VAE, augment.generate)")
     p.add_argument("--k-neighbors", type=int, default=5, help="tables: neighbours for the SMOTE family (default 5)")
     p.add_argument("--categorical", help="tables: categorical columns for smotenc (a,b)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="vae: spread of the latent codes around the members' encodings (default 1.0)")
+    p.add_argument("--epochs", type=int, default=200, help="vae: at most this many training epochs (early stopping)")
+    p.add_argument("--latent-dim", type=int, default=8, help="vae: latent dimensions (default 8)")
+    p.add_argument("--device", default="cpu", help="vae: torch device to train on, cpu or cuda (default cpu)")
+    p.add_argument("--save-generator", metavar="DIR",
+                   help="vae: save the fitted generator (config.json + weights.npz, no pickle) into DIR")
+    p.add_argument("--generator", metavar="DIR", help="vae: use the generator saved in DIR instead of fitting one")
     p.add_argument(
         "--eval",
         action="append",
         metavar="[NAME=]PATH",
-        help="evaluation set (image folder or table); generated duplicates of its rows are refused (repeatable)",
+        help="evaluation set (image data or table); generated duplicates of its rows are refused (repeatable)",
     )
     add_random_state(p)
     p.add_argument("--n-jobs", type=int, default=1, help="image worker processes (default 1)")

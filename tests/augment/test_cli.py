@@ -140,3 +140,62 @@ def test_default_pipeline_keeps_size_and_labels_same_seed_same_output(folder, tm
         outs.append(np.stack([read_png(f) for f in files]))
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not all(np.array_equal(a, outs[0][0]) for a in outs[0][1:])  # the images differ from each other
+
+
+def test_vae_on_an_npz_of_digits_and_on_a_table_same_seed_same_output(digits, tmp_path, capsys):
+    images, labels = digits
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, images=images[:, :, :, 0], labels=labels)  # grayscale (n, H, W): one channel
+    outs = []
+    for name in ("v1", "v2"):
+        out = tmp_path / name
+        assert main(["augment", str(npz), "--method", "vae", "--classes", "3", "--n", "6", "--epochs", "8",
+                     "--out", str(out), "--save-generator", str(tmp_path / f"gen-{name}")]) == 0
+        assert "6 new image(s) by vae" in capsys.readouterr().out
+        aug = augment.AugmentedSet.load(out)
+        assert aug.images.shape == (6, 8, 8, 1) and (aug.labels == 3).all()
+        assert set(aug.manifest["parent"]) <= set(np.flatnonzero(labels == 3).tolist())
+        assert json.loads((out / "augment.json").read_text())["kind"] == "images"
+        assert "groups" in json.loads((out / "quality.json").read_text())
+        outs.append(aug.images)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    gen = augment.VAEGenerator.load(tmp_path / "gen-v1")  # saved without pickle, replays the rows bit for bit
+    np.testing.assert_array_equal(gen.replay(images, labels, aug.manifest), outs[0])
+
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    out = tmp_path / "wv"
+    assert main(["augment", str(tmp_path / "wine.csv"), "--target-col", "target", "--method", "vae",
+                 "--classes", "2", "--n", "8", "--epochs", "40", "--temperature", "0.5", "--random-state", "3", "--out", str(out)]) == 0
+    res, man = pd.read_parquet(out / "table.parquet"), pd.read_parquet(out / "manifest.parquet")
+    assert 0 < len(res) == len(man) <= 8 and (res["target"] == 2).all() and (man["operation"] == "vae").all()
+    assert list(res.columns) == list(frame.columns)
+    for col in frame.columns[:-1]:  # never outside the observed range (clip=True)
+        assert frame[col].min() <= res[col].min() and res[col].max() <= frame[col].max()
+    assert json.loads(man["params"].iloc[0])["temperature"] == 0.5
+    assert "new rows only" in capsys.readouterr().out
+
+
+def test_out_and_force(folder, tmp_path, capsys):
+    root, pipe = folder
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    argv = ["augment", str(root), "--pipeline", str(pipe), "--classes", "3", "--n", "2"]
+    assert main([*argv, "--out", str(mine)]) == 1
+    assert "--force" in capsys.readouterr().err and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert main([*argv, "--out", str(mine), "--force"]) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "manifest.parquet").is_file()
+    assert not (mine / ".curakit-output").exists()  # still the user's folder: the next run needs --force again
+    (tmp_path / "afile").write_text("x")
+    for force in ([], ["--force"]):
+        assert main([*argv, "--out", str(tmp_path / "afile"), *force]) == 1
+        assert "is a file" in capsys.readouterr().err and (tmp_path / "afile").read_text() == "x"
+    ours = tmp_path / "ours"
+    assert main([*argv, "--out", str(ours)]) == 0
+    first = pd.read_parquet(ours / "manifest.parquet")
+    assert main([*argv[:-1], "3", "--out", str(ours)]) == 0  # an earlier curakit output of other arguments: replaced
+    assert len(pd.read_parquet(ours / "manifest.parquet")) == 3 and len(first) == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ours")]  # no temporaries left
