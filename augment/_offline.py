@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import CurakitError, DataError, ParameterError
-from curakit.imageio import read_png, read_png_text, remove_temporaries, write_png
+from curakit.imageio import encode_png, read_png, read_png_text, remove_temporaries
 from curakit.io import atomic_path, atomic_write_json
 from curakit.progress import progress
 from curakit.seeds import child_seed, resolve_seed
@@ -50,7 +50,7 @@ from curakit.validation import UNSET, check_1d, renamed
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
 from ._lineage import LINEAGE_COLUMNS
 from ._manifest import fast_lineage_frame
-from ._pipeline import applied_json, apply_pipeline, load_pipeline, pipeline_dict, pipeline_fingerprint
+from ._pipeline import applied_json, apply_pipeline, load_pipeline, pcg64_words, pipeline_dict, pipeline_fingerprint
 from ._select import Group, check_count, resolve_groups
 
 __all__ = ["MANIFEST_COLUMNS", "AugmentedSet", "offline"]
@@ -159,6 +159,18 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
 
 
+def _label_folders(labels: np.ndarray, parents: np.ndarray) -> list[str]:
+    """The image folder (the safe label text) of each parent, computed once per distinct label."""
+    cache: dict[int, str] = {}
+    out = []
+    for p in parents.tolist():
+        folder = cache.get(p)
+        if folder is None:
+            folder = cache[p] = _safe(str(labels[p]))
+        out.append(folder)
+    return out
+
+
 def _plan(groups: list[Group], labels: np.ndarray, n: int | dict | None, random_state: int) -> _Plan:
     parents, seeds, row_ids, gidx, files = [], [], [], [], []
     class_groups = all(g.label is not None for g in groups)
@@ -188,14 +200,15 @@ def _plan(groups: list[Group], labels: np.ndarray, n: int | dict | None, random_
             count = len(g.positions) if n is None else n
             parts = [(g.positions, count, child_seed(random_state, "offline", g.id))]
         k = 0
+        gid, gsafe = g.id, _safe(g.id)
         for members, count, seed in parts:
             rng = np.random.default_rng(seed)
             p = _spread(members, count, rng)
             s = rng.integers(0, _MAX_SEED, size=len(p), dtype=np.int64)
-            for j in range(len(p)):
-                row_ids.append(f"aug:{g.id}:{k}")
-                files.append(f"{_safe(str(labels[p[j]]))}/{_safe(g.id)}-{k:05d}.png")
-                k += 1
+            folders = _label_folders(labels, p)
+            row_ids.extend([f"aug:{gid}:{j}" for j in range(k, k + len(p))])
+            files.extend([f"{folder}/{gsafe}-{j:05d}.png" for j, folder in enumerate(folders, start=k)])
+            k += len(p)
             parents.append(p)
             seeds.append(s)
             gidx.append(np.full(len(p), gi, dtype=np.int64))
@@ -230,22 +243,43 @@ def _worker_pipeline(payload: tuple[str, str, Any]):
     return compose
 
 
-def _run_chunk_with(compose, task: dict[str, Any]) -> tuple[list[np.ndarray], list[str]]:
+def _run_chunk_with(compose, task: dict[str, Any], dest=None, ks=None) -> tuple[list[np.ndarray], list[str]]:
     """Augment a chunk; returns the images and each one's applied parameters as JSON text.
 
     With paths, each PNG is written atomically with its parameters inside (a tEXt chunk), so a
-    file under its final name is a finished image whose parameters can be read back.
+    file under its final name is a finished image whose parameters can be read back. With
+    ``dest`` (the result array) each image goes straight into its row ``ks[j]`` while still in cache.
     """
     outs, params = [], []
     paths = task["paths"]
-    for j, (img, seed) in enumerate(zip(task["images"], task["seeds"])):
-        out, applied = apply_pipeline(compose, img, int(seed))
+    words = pcg64_words(task["seeds"])  # the seeds' random states, vectorised for the chunk
+    pid = os.getpid()
+    for j, (img, seed) in enumerate(zip(task["images"], task["seeds"].tolist())):
+        out, applied = apply_pipeline(compose, img, seed, word=words[j])
         text = applied_json(applied)
         if paths is not None:
-            write_png(paths[j], out, text=text)
+            _write_png_atomic(str(paths[j]), encode_png(out, text=text), pid)
+        if dest is not None and out.shape == dest.shape[1:]:
+            dest[ks[j]] = out
+            out = dest[ks[j]]
         outs.append(out)
         params.append(text)
     return outs, params
+
+
+def _write_png_atomic(path: str, data: bytes, pid: int) -> None:
+    """:func:`curakit.imageio.write_png` for ready bytes: the same temporary sibling
+    (``.<name>.<pid>.tmp``, cleared by ``remove_temporaries`` on resume), then ``os.replace``."""
+    head, _, name = path.rpartition(os.sep)
+    tmp = f"{head}{os.sep}.{name}.{pid}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _run_chunk(task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
@@ -470,8 +504,9 @@ def offline(
     pipe_sha = pipeline_fingerprint(compose)
     plan = _plan(groups, labs, count, seed)
     m = len(plan.parents)
+    out_shape = None
     if m:  # probe: a pipeline unsuited to these images fails here, before anything is written
-        apply_pipeline(compose, np.ascontiguousarray(imgs[plan.parents[0]]), int(plan.seeds[0]))
+        out_shape = apply_pipeline(compose, np.ascontiguousarray(imgs[plan.parents[0]]), int(plan.seeds[0]))[0].shape
     payload = _worker_payload(compose, pdict, pipe_sha) if n_jobs > 1 and m > 1 else None
 
     out_path = None if out_dir is None else Path(out_dir)
@@ -486,6 +521,7 @@ def offline(
         result = _generate(
             compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress_bar,
             pdict=pdict, pipe_sha=pipe_sha, source=str(source), evals=evals, tol=tol, on_leak=on_leak,
+            out_shape=out_shape,
         )
     except CurakitError:
         if created and out_path is not None:
@@ -540,13 +576,15 @@ def _run_record(imgs, labs, plan: _Plan, seed: int, pdict, pipe_sha: str, source
 
 def _generate(
     compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress_bar, *,
-    pdict, pipe_sha, source, evals, tol, on_leak,
+    pdict, pipe_sha, source, evals, tol, on_leak, out_shape=None,
 ) -> AugmentedSet:
     m = len(plan.parents)
     paths = None if out_path is None else [out_path / "images" / f for f in plan.files]
     outputs, params, todo = _done_images(out_path, paths, state, m)
-    _make_images(compose, imgs, plan, paths, todo, outputs, params, n_jobs, payload, progress_bar)
-    new_images = _stack_outputs(outputs, m, imgs)
+    # the result array, filled as images are made (one copy per image, while it is in cache)
+    dest = np.empty((m, *out_shape), dtype=np.uint8) if m and out_shape is not None else None
+    _make_images(compose, imgs, plan, paths, todo, outputs, params, n_jobs, payload, progress_bar, dest)
+    new_images = _stack_outputs(outputs, m, imgs, dest)
     outputs.clear()
     refused, keep = _refuse_leaks(new_images, plan, paths, evals, tol, on_leak)
     kept = np.flatnonzero(keep)
@@ -594,28 +632,32 @@ def _done_images(out_path, paths, state, m) -> tuple[list, list, list[int]]:
     return outputs, params, todo
 
 
-def _make_images(compose, imgs, plan, paths, todo, outputs, params, n_jobs, payload, progress_bar) -> None:
+def _make_images(compose, imgs, plan, paths, todo, outputs, params, n_jobs, payload, progress_bar, dest=None) -> None:
     """Make the images of ``todo`` in chunks (in worker processes with a ``payload``), filling ``outputs``/``params``."""
     chunk = max(1, min(64, math.ceil(len(todo) / (max(n_jobs, 1) * 4)))) if todo else 1
+    pooled = payload is not None and len(todo) > chunk
     tasks = []
     for start in range(0, len(todo), chunk):
         ks = todo[start : start + chunk]
+        parents = plan.parents[ks]
         tasks.append(
             (
                 ks,
                 {
-                    "images": np.ascontiguousarray(imgs[plan.parents[ks]]),
+                    # one array to send to a worker; views of the input in this process (no copy)
+                    "images": np.ascontiguousarray(imgs[parents]) if pooled
+                    else [np.ascontiguousarray(imgs[p]) for p in parents.tolist()],
                     "seeds": plan.seeds[ks],
                     "paths": None if paths is None else [paths[k] for k in ks],
                 },
             )
         )
     desc = f"augment ({len(todo)} images)"
-    if payload is not None and len(tasks) > 1:
+    if pooled:
         _make_in_pool(tasks, payload, n_jobs, outputs, params, desc, progress_bar)
     else:
         for ks, task in progress(tasks, desc=desc, total=len(tasks), enabled=progress_bar):
-            out, ps = _run_chunk_with(compose, task)
+            out, ps = _run_chunk_with(compose, task, dest, ks)
             for j, k in enumerate(ks):
                 outputs[k], params[k] = out[j], ps[j]
 
@@ -645,16 +687,19 @@ def _make_in_pool(tasks, payload, n_jobs, outputs, params, desc, progress_bar) -
         raise
 
 
-def _stack_outputs(outputs: list, m: int, imgs: np.ndarray) -> np.ndarray:
+def _stack_outputs(outputs: list, m: int, imgs: np.ndarray, dest: np.ndarray | None = None) -> np.ndarray:
+    """The images as one array: ``dest`` (rows already placed are kept) or a new one."""
     if not m:
         return np.zeros((0, *imgs.shape[1:]), dtype=np.uint8)
     shapes = {o.shape for o in outputs}
     if len(shapes) > 1:
         _stack([o for o in outputs])  # raises the one-line error naming the sizes
-    new_images = np.empty((m, *outputs[0].shape), dtype=np.uint8)
+    if dest is None or dest.shape[1:] != outputs[0].shape:
+        dest = np.empty((m, *outputs[0].shape), dtype=np.uint8)
     for k, o in enumerate(outputs):
-        new_images[k] = o
-    return new_images
+        if o.base is not dest:  # resumed from files or made in a worker process
+            dest[k] = o
+    return dest
 
 
 def _refuse_leaks(new_images, plan, paths, evals, tol, on_leak) -> tuple[pd.DataFrame, np.ndarray]:
@@ -696,5 +741,8 @@ def _manifest(plan, groups, kept, params, labs, out_path, source, pipe_sha) -> p
     manifest["parent"] = plan.parents[kept].astype(np.int64)
     manifest["path"] = [f"images/{plan.files[k]}" for k in kept_list] if out_path is not None else None
     new_labels = labs[plan.parents[kept]]
-    manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
+    if new_labels.dtype != object:
+        manifest["label"] = new_labels.tolist()  # Python scalars, as .item() gives them
+    else:
+        manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
     return manifest[list(MANIFEST_COLUMNS)]

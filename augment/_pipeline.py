@@ -41,6 +41,7 @@ from curakit.records import json_ready
 __all__ = [
     "MAX_ARRAY",
     "apply_pipeline",
+    "pcg64_words",
     "load_pipeline",
     "pipeline_dict",
     "pipeline_fingerprint",
@@ -208,9 +209,31 @@ _PCG_INC = 0xDA3E39CB94B95BDB_6A09E667F3BCC909 | 1  # one fixed odd increment: s
 
 
 def _pcg64_state(seed: int) -> dict[str, Any]:
+    return {"bit_generator": "PCG64", "state": {"state": _pcg64_word(seed), "inc": _PCG_INC}, "has_uint32": 0, "uinteger": 0}
+
+
+def _pcg64_word(seed: int) -> int:
+    """The 128-bit PCG64 state word of ``seed``: two SplitMix64 outputs."""
     x, a = splitmix64(int(seed) & _M64)
     _, b = splitmix64(x)
-    return {"bit_generator": "PCG64", "state": {"state": (a << 64) | b, "inc": _PCG_INC}, "has_uint32": 0, "uinteger": 0}
+    return (a << 64) | b
+
+
+def _splitmix64_array(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`splitmix64` on a uint64 array (numpy's uint64 arithmetic wraps, as intended)."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x, z ^ (z >> np.uint64(31))
+
+
+def pcg64_words(seeds: Any) -> list[int]:
+    """:func:`seed_pipeline`'s state word for each seed, vectorised (what a chunk of images needs)."""
+    x = np.asarray(seeds).astype(np.int64).view(np.uint64)
+    x, a = _splitmix64_array(x)
+    _, b = _splitmix64_array(x)
+    return [(hi << 64) | lo for hi, lo in zip(a.tolist(), b.tolist())]
 
 
 class _NumpyRandom(random.Random):
@@ -255,21 +278,23 @@ class _NumpyRandom(random.Random):
         return (_NumpyRandom, (self._gen,))
 
 
-def seed_pipeline(compose, seed: int) -> None:
+def seed_pipeline(compose, seed: int, *, word: int | None = None) -> None:
     """Set the pipeline's whole random state from ``seed`` alone.
 
     Every transform shares one numpy ``Generator`` (PCG64) and a ``random.Random`` that draws from
     it, attached once; each call sets the PCG64 state from SplitMix64 of the seed. A few
     microseconds per image, and the same seed always gives the same random state, in any process.
+    ``word`` is the precomputed state (:func:`pcg64_words`), to skip the per-seed SplitMix64.
     """
     rngs = getattr(compose, "_curakit_rngs", None)
     if rngs is None:
         gen = np.random.Generator(np.random.PCG64(0))
-        rngs = (gen, _NumpyRandom(gen))
-        compose.set_random_state(*rngs)
+        rngs = (gen, _NumpyRandom(gen), _pcg64_state(0))
+        compose.set_random_state(gen, rngs[1])
         compose._curakit_rngs = rngs
-    gen, py = rngs
-    gen.bit_generator.state = _pcg64_state(seed)
+    gen, py, state = rngs
+    state["state"]["state"] = _pcg64_word(seed) if word is None else word  # one dict, reused
+    gen.bit_generator.state = state
     py.reset()
 
 
@@ -290,9 +315,24 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
+def _make_encoder():
+    """json.dumps(..., default=_json_default, check_circular=False) without building an encoder per call."""
+    from json.encoder import c_make_encoder, encode_basestring_ascii
+
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C encoder
+        return None
+    return c_make_encoder(None, _json_default, encode_basestring_ascii, None, ": ", ", ", False, False, True)
+
+
+_ENCODER = _make_encoder()
+
+
 def applied_json(applied: list[tuple[str, dict[str, Any]]]) -> str:
-    """The applied transforms as JSON text ``[[name, params], ...]`` (one ``json.dumps``)."""
-    return json.dumps([[name, params] for name, params in applied], default=_json_default, check_circular=False)
+    """The applied transforms as JSON text ``[[name, params], ...]`` (``json.dumps``' output)."""
+    items = [[name, params] for name, params in applied]
+    if _ENCODER is None:  # pragma: no cover
+        return json.dumps(items, default=_json_default, check_circular=False)
+    return "".join(_ENCODER(items, 0))
 
 
 def record_params(applied: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
@@ -319,25 +359,8 @@ def _leaves(compose) -> list[Any]:
     return leaves
 
 
-def apply_pipeline(compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict[str, Any]]]]:
-    """Transform one uint8 (H, W, C) image with ``seed``; returns (image (H', W', C), applied params).
-
-    The applied parameters are the ``params`` of every transform that ran (in pipeline order).
-    """
-    seed_pipeline(compose, seed)
-    leaves = _leaves(compose)
-    for t in leaves:  # a transform a OneOf did not pick keeps its last params otherwise
-        t.params = {}
-    channels = image.shape[-1]
-    try:
-        result = compose(image=image)
-    except Exception as exc:  # noqa: BLE001 - albumentations raises many types for unsuitable inputs
-        raise DataError(
-            f"The pipeline failed on an image shaped {image.shape} (dtype {image.dtype}): {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}. Use transforms suited to {channels}-channel images"
-            + (" (or convert grayscale to RGB with np.repeat(images, 3, axis=-1))." if channels == 1 else ".")
-        ) from None
-    out = result["image"]
+def _checked_output(out: Any, channels: int) -> np.ndarray:
+    """The pipeline's output as uint8 (H, W, C) with the input's channels, or a one-line error."""
     if not isinstance(out, np.ndarray):
         raise DataError(
             f"The pipeline returned {type(out).__name__} instead of a numpy image. Remove ToTensorV2 from the pipeline: "
@@ -355,6 +378,33 @@ def apply_pipeline(compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, l
             f"The pipeline changed the number of channels from {channels} to {out.shape[-1]}. "
             "Remove ToGray/ToRGB or convert the images before augmenting."
         )
+    return out
+
+
+def apply_pipeline(
+    compose, image: np.ndarray, seed: int, *, word: int | None = None
+) -> tuple[np.ndarray, list[tuple[str, dict[str, Any]]]]:
+    """Transform one uint8 (H, W, C) image with ``seed``; returns (image (H', W', C), applied params).
+
+    The applied parameters are the ``params`` of every transform that ran (in pipeline order).
+    ``word``: ``pcg64_words([seed])[0]``, precomputed for a chunk of images.
+    """
+    seed_pipeline(compose, seed, word=word)
+    leaves = _leaves(compose)
+    for t in leaves:  # a transform a OneOf did not pick keeps its last params otherwise
+        t.params = {}
+    channels = image.shape[-1]
+    try:
+        result = compose(image=image)
+    except Exception as exc:  # noqa: BLE001 - albumentations raises many types for unsuitable inputs
+        raise DataError(
+            f"The pipeline failed on an image shaped {image.shape} (dtype {image.dtype}): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}. Use transforms suited to {channels}-channel images"
+            + (" (or convert grayscale to RGB with np.repeat(images, 3, axis=-1))." if channels == 1 else ".")
+        ) from None
+    out = result["image"]
+    if type(out) is not np.ndarray or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != channels:
+        out = _checked_output(out, channels)  # the common case skips these checks one by one
     return out, [(type(t).__name__, t.params) for t in leaves if t.params]
 
 

@@ -133,16 +133,16 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     expected = augment.offline(images, labels, gray_pipeline(), **kwargs)
     out_dir = tmp_path / "aug"
 
-    real_write = _offline.write_png
+    real_write = _offline._write_png_atomic
     calls = {"n": 0}
 
-    def flaky_write(path, image, text=None):
+    def flaky_write(path, data, pid):
         if calls["n"] == 6:
             raise KeyboardInterrupt  # the user pressed Ctrl-C in the middle of the run
         calls["n"] += 1
-        return real_write(path, image, text=text)
+        return real_write(path, data, pid)
 
-    monkeypatch.setattr(_offline, "write_png", flaky_write)
+    monkeypatch.setattr(_offline, "_write_png_atomic", flaky_write)
     with pytest.raises(KeyboardInterrupt):
         augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, **kwargs)
     assert not (out_dir / "manifest.parquet").exists()
@@ -152,7 +152,7 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     assert all(json.loads(read_png_text(p)[1]) is not None for p in done)
     (done[0].parent / f".{done[0].name}.half.tmp").write_bytes(b"\x89PNG half")  # a half-written file
 
-    monkeypatch.setattr(_offline, "write_png", real_write)
+    monkeypatch.setattr(_offline, "_write_png_atomic", real_write)
     made = {"n": 0}
     real_apply = _offline.apply_pipeline
 
@@ -296,3 +296,10 @@ def test_a_truncated_run_json_beside_user_files_is_still_refused(digits, tmp_pat
     with pytest.raises(DataError):
         augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, n=3, random_state=0)
     assert (out_dir / "notes.txt").read_text() == "mine" and (out_dir / "run.json").read_text() == "{"
+
+
+def test_vectorised_seed_states_equal_the_per_seed_ones():
+    from augment._pipeline import _pcg64_word, pcg64_words
+
+    seeds = np.array([0, 1, 2**31 - 2, 123456789, -5], dtype=np.int64)
+    assert pcg64_words(seeds) == [_pcg64_word(int(s)) for s in seeds]
