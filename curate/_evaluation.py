@@ -4,8 +4,6 @@ hash of a model's weights (``curate.retrain`` computes them, the gate and the re
 from __future__ import annotations
 
 import hashlib
-import io
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +110,8 @@ def _plain(a: np.ndarray) -> np.ndarray:
 
 # -- hashing -----------------------------------------------------------------------------------
 def model_hash(model: Any) -> str:
-    """sha256 of a model's weights (torch: the state dict; estimators: their pickle)."""
+    """sha256 of a model's weights (torch: the state dict; estimators: their fitted state, walked
+    canonically, so the same estimator hashes the same after a pickle or skops round trip)."""
     h = hashlib.sha256()
     if is_torch_model(model):
         for key, value in model.state_dict().items():
@@ -122,7 +121,48 @@ def model_hash(model: Any) -> str:
             h.update(str(arr.shape).encode())
             h.update(arr.tobytes())
     else:
-        buf = io.BytesIO()
-        pickle.dump(model, buf, protocol=5)
-        h.update(buf.getvalue())
+        _hash_state(h, model, 0)
     return h.hexdigest()
+
+
+def _hash_state(h: Any, obj: Any, depth: int) -> None:
+    """Feed ``obj`` into ``h`` by value: arrays by dtype/shape/bytes, containers element-wise,
+    objects by type and reduced state (never by pickle bytes, which depend on object identity)."""
+    if depth > 60:
+        raise ParameterError("model_hash: the estimator's state nests deeper than 60 levels; it cannot be hashed.")
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+    elif isinstance(obj, np.ndarray):
+        h.update(f"nd:{obj.dtype.str}:{obj.dtype.descr if obj.dtype.fields else ''}:{obj.shape};".encode())
+        if obj.dtype.fields:  # field by field: padding bytes between fields are not data
+            for name in obj.dtype.names:
+                _hash_state(h, np.ascontiguousarray(obj[name]), depth + 1)
+        elif obj.dtype.hasobject:
+            for item in obj.ravel(order="C"):
+                _hash_state(h, item, depth + 1)
+        else:
+            h.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, np.generic):
+        h.update(f"np:{obj.dtype.str}:{obj!r};".encode())
+    elif isinstance(obj, np.dtype):
+        h.update(f"dtype:{obj.str}:{obj.descr};".encode())
+    elif isinstance(obj, dict):
+        h.update(f"dict:{len(obj)};".encode())
+        for key in sorted(obj, key=repr):
+            _hash_state(h, key, depth + 1)
+            _hash_state(h, obj[key], depth + 1)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        h.update(f"{type(obj).__name__}:{len(obj)};".encode())
+        for item in items:
+            _hash_state(h, item, depth + 1)
+    elif isinstance(obj, type) or callable(obj) and not hasattr(obj, "__dict__"):
+        h.update(f"ref:{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', repr(obj))};".encode())
+    else:
+        cls = type(obj)
+        h.update(f"obj:{cls.__module__}.{cls.__qualname__};".encode())
+        state = obj.__getstate__() if hasattr(obj, "__getstate__") else None
+        if state is None or (state is getattr(obj, "__dict__", None) and not state and hasattr(obj, "__reduce__")):
+            reduced = obj.__reduce_ex__(5)
+            state = reduced[1:3] if isinstance(reduced, tuple) else reduced
+        _hash_state(h, state, depth + 1)

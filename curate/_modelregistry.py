@@ -8,25 +8,30 @@ Layout::
       versions/v1/         one folder per version, written atomically before registry.json
         model.json         format, sha256 of the weights file, how to rebuild the model
         model.pt           torch: the state dict (loaded with weights_only=True)
-        model.pkl          scikit-learn: the estimator's pickle (see "Model files" below)
+        model.skops        scikit-learn: the estimator in skops format (no pickle)
         preprocess.json    the training set's fitted preprocessing, when there is one
         version.json       the version record (metrics, recipe, training-set hash, ...)
 
 A write is one read-modify-write of ``registry.json`` under the lock: the version folder is
 built in a temporary sibling and swapped in (``curakit.io.atomic_dir``), then
-``registry.json`` is replaced atomically. A crash before that last step leaves the registry
-readable and unchanged (an orphan version folder is ignored and overwritten next time).
+``registry.json`` is replaced atomically, last. A process killed at any point before that
+last step registered nothing: the registry reads as it was, and the next write (under the
+lock, so no other write is in progress) sweeps every folder under ``versions/`` that
+``registry.json`` does not list (half-written temporaries and complete-but-unregistered
+versions alike).
 
-Model files: torch models are stored as a state dict plus an architecture spec (importable
-class path, init kwargs read from the module's attributes, the shapes of its Linear layers),
-so loading never unpickles code; a model that cannot be rebuilt from its spec is loaded with
-``factory=``. scikit-learn estimators have no non-pickle format here (skops is not a
-dependency), so they are stored with pickle: loading a pickle runs code, so load only
-registries you wrote yourself. The sha256 recorded in ``model.json`` and ``registry.json`` is
-checked before unpickling, which catches corruption and a swapped file, not a forger who can
-also rewrite ``registry.json``.
+Loading a registry you did not write can run code. What curakit does about it: every load
+checks ``model.json`` against the sha256 that ``registry.json`` records for it, and the weights
+file against both records, before anything is read; torch models are a state dict plus an
+architecture spec whose class must come from an allowed module (:mod:`curakit.trust`:
+curakit, sklearn, torch.nn, torchvision.models, imblearn, plus ``trusted=`` / ``--trust``);
+scikit-learn estimators are stored with skops (``curakit[secure]``) and read only if every type
+in the file comes from an allowed module. Pickles (versions written before, or without skops)
+are read only with ``allow_pickle=True`` (``--allow-pickle``), with a warning. The hashes catch
+corruption and a swapped file, not a forger who rewrites ``registry.json`` too; the allow-list
+and skops are what stop such a registry from running code, and trusting a module means its
+import runs. Load registries from others only if you trust them and the modules they name.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +41,8 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +89,7 @@ class ModelVersion:
     model_hash: str = ""
     incumbent_hash: str | None = None
     sha256: str = ""
+    meta_sha256: str = ""
     gate: dict[str, Any] | None = None
     note: str = ""
     schema_version: int = SCHEMA_VERSION
@@ -240,13 +247,43 @@ class Registry:
         )
 
     def load(self, version: str | None = None, *, factory: Callable[[], Any] | None = None,
-             with_preprocessor: bool = False) -> Any:
+             with_preprocessor: bool = False, trusted: Sequence[str] = (), allow_pickle: bool = False) -> Any:
         """The model of ``version`` (the champion by default); ``(model, preprocessor)`` when
-        ``with_preprocessor``. Torch models whose class cannot be rebuilt need ``factory=``."""
+        ``with_preprocessor``. Torch models whose class cannot be rebuilt need ``factory=``.
+
+        Loading a registry someone else wrote can run code (see the module docstring): the
+        version's files are checked against ``registry.json``'s hashes first; a torch spec may name
+        classes of curakit, ``torch.nn``, ``torchvision.models`` and the modules in ``trusted``
+        (or ``$CURAKIT_TRUST``) only; ``allow_pickle=True`` is needed for a pickled estimator."""
         rec = self.version(version)
+        if not rec.sha256:
+            raise RegistryError(
+                f"registry.json records no sha256 for {rec.version}, so its files cannot be checked: it was edited. "
+                "Restore registry.json from a backup."
+            )
         model, pre = load_model_artifact(self.path / "versions" / rec.version, factory=factory,
-                                         expected_sha256=rec.sha256 or None)
+                                         expected_sha256=rec.sha256, expected_meta_sha256=rec.meta_sha256 or None,
+                                         trusted=trusted, allow_pickle=allow_pickle)
         return (model, pre) if with_preprocessor else model
+
+    def _sweep(self, state: Mapping[str, Any]) -> None:
+        """Remove what a killed write left under ``versions/``: every entry ``registry.json`` does
+        not list, and a temporary ``registry.json`` that was never renamed into place. Called under
+        the lock, so no other write is in progress."""
+        for stale in self.path.glob(f".{self._state_path.name}.*"):
+            stale.unlink(missing_ok=True)
+        root = self.path / "versions"
+        if not root.is_dir():
+            return
+        listed = {v["version"] for v in state["versions"]}
+        for entry in root.iterdir():
+            if entry.name in listed:
+                continue
+            logger.info("registry %s: removing %s, left by an unfinished write", self.path, entry.name)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
     # -- writing ----------------------------------------------------------------------------
     def _add_version(self, state: dict[str, Any], model: Any, *, metrics: Mapping[str, Any] | None,
@@ -256,6 +293,7 @@ class Registry:
                      log: bool = True) -> ModelVersion:
         number = int(state.get("next", 1))
         version = f"v{number}"
+        self._sweep(state)
         recipe_dict, recipe_hash = recipe_payload(recipe)
         if training_set is not None and not isinstance(training_set, str):
             training_set = training_set.fingerprint()
@@ -268,6 +306,7 @@ class Registry:
                 recipe_hash=recipe_hash, training_set=training_set, model_format=art["format"],
                 model_hash=art["model_hash"], incumbent_hash=incumbent_hash, sha256=art["sha256"],
                 gate=None if gate is None else json_ready(dict(gate)), note=note,
+                meta_sha256=hashlib.sha256((tmp / "model.json").read_bytes()).hexdigest(),
             )
             (tmp / "version.json").write_text(json.dumps(mv.to_dict(), indent=2, sort_keys=True))
         state["versions"].append(mv.to_dict())
@@ -417,7 +456,7 @@ class Registry:
 
     def export_mlflow(self, version: str | None = None, *, name: str = "curakit-model",
                       tracking_uri: str | None = None, factory: Callable[[], Any] | None = None,
-                      input_example: Any = None) -> Any:
+                      input_example: Any = None, trusted: Sequence[str] = (), allow_pickle: bool = False) -> Any:
         """Log ``version`` (the champion by default) to MLflow and register it as model ``name``.
 
         Needs mlflow (``pip install mlflow``); returns mlflow's ModelVersion. One MLflow run
@@ -437,7 +476,7 @@ class Registry:
         """
         mlflow = import_optional("mlflow")
         rec = self.version(version)
-        model = self.load(rec.version, factory=factory)
+        model = self.load(rec.version, factory=factory, trusted=trusted, allow_pickle=allow_pickle)
         torch_model = is_torch_model(model)
         flavour = import_optional("mlflow.pytorch" if torch_model else "mlflow.sklearn")
         accepted = inspect.signature(flavour.log_model).parameters

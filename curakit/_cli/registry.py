@@ -4,12 +4,20 @@
     curakit registry register registry/ --model MODEL [--model-class mod:Class --metric accuracy]
     curakit registry promote registry/ result/ [--min-gain-new 0.01 --max-drop-old 0.02]
 
+    curakit registry rollback registry/ [--to v3]
+    curakit registry history registry/
+
 ``register`` stores a model (any ``--model`` form) as a new version; it becomes champion when
 the registry has none (or with ``--champion``). ``promote`` exits 0 when the result became
 champion and 3 when the gate rejected it (its reasons printed); other failures exit 1.
-Loading a registry (or a pickle) someone else wrote runs code from it: use only ones you trust.
-    curakit registry rollback registry/ [--to v3]
-    curakit registry history registry/
+
+Loading a registry you did not write can run code. curakit checks every version's files against
+the hashes registry.json records before reading them, rebuilds torch models only from classes of
+curakit, torch.nn, torchvision.models, sklearn and imblearn (add your own module with
+--trust MODULE: importing it runs it), reads scikit-learn models from skops files holding only
+such types, and reads a pickled model (versions written before skops, or without it) only with
+--allow-pickle. A forger who rewrites registry.json too is stopped by those rules, not by the
+hashes: load registries, and trust modules, only from people you trust.
 """
 
 from __future__ import annotations
@@ -54,9 +62,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _allow(args: argparse.Namespace) -> None:
+    """``--trust`` / ``--allow-pickle`` for the loads of this command (through the documented
+    ``CURAKIT_TRUST`` / ``CURAKIT_ALLOW_PICKLE`` of :mod:`curakit.trust` and ``curate.Registry``)."""
+    import os
+
+    from curakit.trust import trusted_modules
+
+    trusted_modules(args.trust)  # a bad module name is a one-line error before anything loads
+    if args.trust:
+        env = [m for m in os.environ.get("CURAKIT_TRUST", "").split(",") if m.strip()]
+        os.environ["CURAKIT_TRUST"] = ",".join(dict.fromkeys([*env, *args.trust]))
+    if args.allow_pickle:
+        os.environ["CURAKIT_ALLOW_PICKLE"] = "1"
+
+
+def _add_allow(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--trust", action="append", default=[], metavar="MODULE",
+                   help="a module whose model classes the result or registry may name (repeatable; importing it runs it)")
+    q.add_argument("--allow-pickle", action="store_true",
+                   help="read a pickled scikit-learn model (runs any code the file holds; only for files you wrote)")
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from curate import Gate, RetrainResult
 
+    _allow(args)
     reg = _open(args.registry)
     result = RetrainResult.load(args.result)
     gate = Gate(min_gain_new=args.min_gain_new, max_drop_old=args.max_drop_old, confidence=args.confidence,
@@ -75,6 +106,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     p = Path(args.registry)
     if p.exists() and not (p / "registry.json").exists() and any(p.iterdir()):
         raise RegistryError(f"{args.registry!r} is a folder with files but not a curakit registry. Pick a new folder.")
+    if args.allow_pickle:
+        _allow(argparse.Namespace(trust=[], allow_pickle=True))
     model = load_cli_model(args)
     init_kwargs = json.loads(args.model_kwargs) if args.model_kwargs else None
     try:
@@ -119,6 +152,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--metrics", default=None, metavar="JSON", help="its scores, e.g. '{\"new\": {\"accuracy\": 0.9}}'")
     q.add_argument("--champion", action="store_true", help="make it champion even if the registry has one")
     q.add_argument("--note", default=None, help="a free-text note stored with the version")
+    q.add_argument("--allow-pickle", action="store_true",
+                   help="--model REG: read a pickled scikit-learn version (runs any code the file holds)")
     q.set_defaults(func=cmd_register)
     q = rsub.add_parser("promote", help="register a result folder; champion only if the gate passes (exit 3 when rejected)")
     q.add_argument("registry")
@@ -127,6 +162,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--max-drop-old", type=float, default=0.01)
     q.add_argument("--confidence", type=float, default=0.95)
     q.add_argument("--n-bootstrap", type=int, default=1000)
+    _add_allow(q)
     q.set_defaults(func=cmd_promote)
     q = rsub.add_parser("rollback", help="make the previous champion (or --to VERSION) champion again")
     q.add_argument("registry")

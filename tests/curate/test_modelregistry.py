@@ -179,7 +179,7 @@ def test_tampered_model_file_is_refused(tab, tmp_path):
     _, _, model, *_ = tab
     reg = curate.Registry(tmp_path / "x")
     reg.register(model)
-    path = tmp_path / "x" / "versions" / "v1" / "model.pkl"
+    path = tmp_path / "x" / "versions" / "v1" / "model.skops"
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(RegistryError, match=r"does not match its recorded sha256"):
         reg.load()
