@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
@@ -108,3 +110,83 @@ def test_build_never_replaces_what_it_did_not_write(files, tmp_path, capsys, kin
                  "--out", str(again)]) == 0
     assert main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
                  "--out", str(again)]) == 0  # its own output is replaced
+
+
+def test_add_table_fills_with_lineage_force_and_files(files, tmp_path, capsys):
+    for name in ("old.parquet", "new.csv", "test.parquet"):  # without the date column (SMOTE interpolates numbers)
+        frame = pd.read_parquet(files / name) if name.endswith("parquet") else pd.read_csv(files / name)
+        frame = frame.drop(columns=["when"])
+        frame.to_parquet(tmp_path / name) if name.endswith("parquet") else frame.to_csv(tmp_path / name, index=False)
+    files = tmp_path
+    aug = tmp_path / "fill"
+    assert main(["augment", str(files / "new.csv"), "--target-col", "target", "--classes", "2", "--n", "6",
+                 "--out", str(aug)]) == 0
+    out = tmp_path / "ts"
+    argv = ["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target",
+            "--add", str(aug)]
+    assert main([*argv, "--out", str(out)]) == 0
+    ts = curate.TrainingSet.load(out)
+    syn = ts.manifest[ts.manifest["origin"] == "synthetic"]
+    assert len(syn) == 6 and (ts.frame.loc[syn.index, "target"] == 2).all()
+    # parents were inferred from the augment input (new.csv): builder row ids of new
+    assert all(p.startswith("new:") for ids in syn["parent_ids"] for p in json.loads(ids))
+    assert ts.info["inputs"]["add"] == [{"folder": str(aug), "parents": "new", "method": "smote"}]
+    # a vae fill (only new rows in its table) goes in beside it, each with its own lineage
+    vae = tmp_path / "vae"
+    assert main(["augment", str(files / "old.parquet"), "--target-col", "target", "--method", "vae", "--classes", "2",
+                 "--n", "6", "--epochs", "40", "--random-state", "3", "--out", str(vae)]) == 0
+    assert main([*argv, "--add", str(vae), "--out", str(tmp_path / "both")]) == 0
+    both = curate.TrainingSet.load(tmp_path / "both")
+    gen = both.manifest[both.manifest["operation"] == "vae"]
+    assert 0 < len(gen) <= 6 and all(p.startswith("old:") for ids in gen["parent_ids"] for p in json.loads(ids))
+    assert (both.manifest["operation"] == "smote").sum() == 6
+    # a fill from another input needs --add-parents
+    assert main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "test.parquet"), "--target",
+                 "target", "--add", str(aug), "--out", str(tmp_path / "x")]) == 1
+    assert "--add-parents" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # --force: a user's folder keeps its files; a file is never replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("k")
+    assert main([*argv, "--out", str(mine)]) == 1 and "--force" in capsys.readouterr().err
+    assert main([*argv, "--out", str(mine), "--force"]) == 0
+    assert (mine / "keep.txt").read_text() == "k" and len(curate.TrainingSet.load(mine)) == len(ts)
+    (tmp_path / "f.txt").write_text("f")
+    assert main([*argv, "--out", str(tmp_path / "f.txt"), "--force"]) == 1
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "f.txt").read_text() == "f"
+
+
+def test_image_folders_npz_and_path_tables_with_offline_fills(digits, tmp_path):
+    import numpy as np
+
+    from curakit.imageio import write_png
+
+    images, labels = digits
+    names = np.array(["zero", "one", "two"])
+    keep = np.flatnonzero(labels < 3)[:240]
+    x, y = images[keep], names[labels[keep]]
+    old = tmp_path / "old"
+    for k in range(120):
+        (old / y[k]).mkdir(parents=True, exist_ok=True)
+        write_png(old / y[k] / f"{k:04d}.png", x[k])
+    (tmp_path / "files").mkdir()
+    for k in range(120, 240):
+        write_png(tmp_path / "files" / f"{k}.png", x[k])
+    pd.DataFrame({"path": [f"files/{k}.png" for k in range(120, 240)], "label": y[120:]}).to_parquet(
+        tmp_path / "new.parquet")
+    np.savez(tmp_path / "test.npz", images=x[:10, :, :, 0], labels=np.searchsorted(sorted(names), y[:10]))
+    fill = tmp_path / "fill"
+    assert main(["augment", str(old), "--pipeline", "default", "--classes", "two", "--n", "5", "--out", str(fill)]) == 0
+    out = tmp_path / "ts"
+    assert main(["build", "--old", str(old), "--new", str(tmp_path / "new.parquet"), "--add", str(fill),
+                 "--eval", f"test={tmp_path / 'test.npz'}", "--validation", "0.2", "--out", str(out)]) == 0
+    ts = curate.TrainingSet.load(out)
+    assert ts.kind == "images" and ts.info["classes"] == ["one", "two", "zero"]  # sorted names, as ImageFolder
+    syn = (ts.manifest["origin"] == "augmented").to_numpy()
+    assert syn.sum() == 5 and (ts.frame.loc[syn, "label"] == 1).all()  # "two" is index 1
+    assert ts.info["leakage"]["matches_by_eval_set"] == {"test": 10}  # the eval images are rows of old: excluded
+    from curakit.imageio import read_images
+
+    _, old_names, _ = read_images(old)  # the folder's order: class folder, then file name
+    parent_names = [old_names[int(json.loads(ids)[0].split(":")[1])] for ids in ts.manifest.loc[syn, "parent_ids"]]
+    assert set(parent_names) == {"two"}
