@@ -235,8 +235,8 @@ def check_label_list(labels: Any, name: str, owner: str) -> list[Any] | None:
     out = list(np.asarray(labels).tolist()) if isinstance(labels, np.ndarray) else list(labels)
     if len({repr(v) for v in out}) != len(out):
         raise ParameterError(
-            f"The {name!r} parameter of {owner} repeats {len(out) - len({repr(v) for v in out})} label(s). "
-            "List each class once."
+            f"The {name!r} parameter of {owner} must not repeat a label ({len(out) - len({repr(v) for v in out})} "
+            "repeated). List each class once."
         )
     return out
 
@@ -314,7 +314,7 @@ def _check_proba_columns(shape: tuple[int, ...], owner: str, name: str, labels: 
     if classes.dtype.kind in "iub":
         if classes.size and int(classes.max()) >= k:
             raise DataError(
-                f"{name} of {owner} has {k} columns but the labels hold class indices up to {k} or more "
+                f"{name} of {owner} has {k} columns but the labels hold a class index of {k} or more "
                 "(column j is class j). Pass one probability column per class of the model."
             )
     elif classes.size != k:

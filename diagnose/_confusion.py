@@ -32,6 +32,7 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, frame_html
 from curakit.records import check_schema_version, json_ready
+from curakit.validation import check_label_kinds, check_label_list, check_labels
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._slice import Slice, slice_id
@@ -46,9 +47,11 @@ def _labels_for(y_true: np.ndarray, y_pred: np.ndarray, labels: Any) -> tuple[An
     present = np.unique(np.concatenate([y_true, y_pred])) if y_true.size else np.array([])
     if labels is None:
         return tuple(json_ready(v) for v in present.tolist())
-    lab = list(json_ready(list(labels)))
+    lab = list(json_ready(check_label_list(labels, "labels", "confusion")))
     if len(set(map(repr, lab))) != len(lab):
         raise ParameterError("The 'labels' parameter of confusion must not repeat a label. Got duplicates instead.")
+    if lab and present.size:
+        check_label_kinds(present, np.asarray(lab, dtype=object), "confusion", names=("y_true / y_pred", "labels"))
     missing = set(json_ready(present.tolist())) - set(lab)
     if missing:
         raise DataError(
@@ -69,6 +72,9 @@ def _check_pair(y_true: Any, y_pred: Any, owner: str) -> tuple[np.ndarray, np.nd
                 f"{name} of {owner} contains {int((~np.isfinite(arr)).sum())} NaN or inf value(s). "
                 "Drop the rows without a label or prediction first."
             )
+        if arr.dtype == object:
+            check_labels(arr, name, owner)  # None / NaN among objects, numbers mixed with strings
+    check_label_kinds(yt, yp, owner)
     if yt.shape != yp.shape:
         raise DataError(
             f"y_true and y_pred of {owner} differ in length ({yt.shape[0]} vs {yp.shape[0]}). "

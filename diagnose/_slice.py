@@ -30,7 +30,7 @@ import numpy as np
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.plugins import PluginRegistry
-from curakit.records import check_schema_version, json_ready
+from curakit.records import check_keys, check_schema_version, index_array, json_ready, parse_json
 
 __all__ = ["MEMBERSHIP", "SCHEMA_VERSION", "Slice", "slice_id"]
 
@@ -205,10 +205,18 @@ class Slice:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Slice:
-        check_schema_version(data, "Slice", SCHEMA_VERSION, fix="Re-run the diagnosis with this version of curakit.")
+        """A slice from :meth:`to_dict`'s record; a missing or unknown key, or a value of the wrong
+        type, is one :class:`DataError` naming the key."""
+        fix = "Re-run the diagnosis with this version of curakit."
+        check_schema_version(data, "Slice", SCHEMA_VERSION, fix=fix)
+        check_keys(data, "Slice", _REQUIRED_KEYS, _OPTIONAL_KEYS, fix=fix)
         d = dict(data)
         d.pop("schema_version", None)
-        d["indices"] = np.asarray(d.get("indices", []), dtype=np.int64)
+        d["indices"] = index_array(d.get("indices", []), "Slice")
+        _check_record_types(d)
+        for key in ("error_rate", "baseline_error_rate", "severity"):
+            if key in d and d[key] is None:  # NaN is written as null
+                d[key] = math.nan
         if d.get("error_ci") is not None:
             d["error_ci"] = tuple(d["error_ci"])
         return cls(**d)
@@ -218,7 +226,7 @@ class Slice:
 
     @classmethod
     def from_json(cls, text: str) -> Slice:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text, "Slice"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Slice):
@@ -234,6 +242,34 @@ class Slice:
             f"error_rate={self.error_rate:.3f}, baseline={self.baseline_error_rate:.3f}, "
             f"description={self.description!r})"
         )
+
+
+_REQUIRED_KEYS = ("id", "method", "description", "n_analysed", "error_rate", "baseline_error_rate")
+_OPTIONAL_KEYS = ("indices", "error_ci", "train_share", "p_value", "q_value", "severity", "definition", "evidence")
+
+
+def _check_record_types(d: Mapping[str, Any]) -> None:
+    """The value types of a slice record (one DataError naming the key)."""
+    def bad(key: str, want: str) -> DataError:
+        return DataError(f"Slice key {key!r} must be {want}. Got a {type(d[key]).__name__} instead. "
+                         "Re-run the diagnosis with this version of curakit.")
+
+    for key in ("id", "method", "description"):
+        if not isinstance(d[key], str):
+            raise bad(key, "a string")
+    if isinstance(d["n_analysed"], bool) or not isinstance(d["n_analysed"], int) or d["n_analysed"] < 0:
+        raise bad("n_analysed", "a non-negative integer")
+    for key in ("error_rate", "baseline_error_rate", "train_share", "p_value", "q_value", "severity"):
+        v = d.get(key)
+        if key in d and not (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))):
+            raise bad(key, "a number (or null)")
+    ci = d.get("error_ci")
+    if ci is not None and (not isinstance(ci, (list, tuple)) or len(ci) != 2
+                           or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ci)):
+        raise bad("error_ci", "a pair of numbers (or null)")
+    for key in ("definition", "evidence"):
+        if key in d and not isinstance(d[key], Mapping):
+            raise bad(key, "a JSON object")
 
 
 _REASON_WORDS = {
