@@ -45,7 +45,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.plugins import PluginRegistry
 from curakit.records import plain_value
 from curakit.seeds import resolve_seed
-from curakit.validation import UNSET, renamed
+from curakit.validation import UNSET, check_columns, check_labels, renamed
 
 from ._manifest import (
     _arrow_floats,
@@ -748,9 +748,12 @@ def _check_oversample_args(k_neighbors: Any, categorical: Any, method: str, n: A
 
 
 def _check_labels(X: Any, y: Any) -> np.ndarray:
+    if isinstance(X, pd.DataFrame):
+        check_columns(X, "X", "oversample")
     y_arr = np.asarray(y)
     if y_arr.ndim != 1:
         raise DataError(f"y must be 1-d (one label per row). Got shape {y_arr.shape} instead.")
+    check_labels(y_arr, "y", "oversample", min_classes=2)
     if len(y_arr) != len(X):
         raise DataError(f"X and y differ in length ({len(X)} vs {len(y_arr)}). Pass one label per row.")
     return y_arr

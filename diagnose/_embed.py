@@ -30,7 +30,7 @@ from curakit.adapters import images_to_tensor, is_torch_model, resolve_layer
 from curakit.exceptions import DataError, NotFittedError, ParameterError
 from curakit.optional import import_optional
 from curakit.progress import progress as progress_bar_iter
-from curakit.validation import UNSET, renamed
+from curakit.validation import UNSET, check_columns, renamed
 
 __all__ = ["FeatureEmbedder", "embed", "load_images"]
 
@@ -211,6 +211,7 @@ class FeatureEmbedder:
     def fit(self, features: pd.DataFrame) -> FeatureEmbedder:
         if not isinstance(features, pd.DataFrame):
             raise DataError(f"features must be a pandas DataFrame. Got {type(features).__name__} instead.")
+        check_columns(features, "features")
         if features.shape[1] == 0:
             raise DataError("features has no columns. Pass at least one feature column, or embeddings=.")
         self.numeric_, self.means_, self.scales_, self.categorical_ = [], [], [], {}
@@ -241,6 +242,7 @@ class FeatureEmbedder:
             raise NotFittedError("This FeatureEmbedder is not fitted yet. Call fit(features) first.")
         if not isinstance(features, pd.DataFrame):
             raise DataError(f"features must be a pandas DataFrame. Got {type(features).__name__} instead.")
+        check_columns(features, "features")
         cols = {str(c): c for c in features.columns}
         missing = [c for c in [*self.numeric_, *self.categorical_] if c not in cols]
         if missing:

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
-from curakit.validation import check_choice
+from curakit.validation import check_choice, check_columns
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._slice import Slice, slice_id
@@ -122,6 +122,7 @@ def _check_features(features: Any, name: str) -> pd.DataFrame:
             f"{name} must be a pandas DataFrame with named columns. Got {type(features).__name__} instead. "
             "Wrap arrays with pd.DataFrame(X, columns=[...])."
         )
+    check_columns(features, name)
     if len(features) == 0 or features.shape[1] == 0:
         raise DataError(f"{name} is empty (shape {features.shape}). Pass at least one row and one column.")
     for c in features.columns:

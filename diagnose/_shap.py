@@ -64,7 +64,7 @@ from curakit.io import atomic_write_text
 from curakit.optional import import_optional
 from curakit.records import check_schema_version, json_ready, plain_value
 from curakit.seeds import check_random_state, child_seed
-from curakit.validation import UNSET, check_choice, renamed
+from curakit.validation import UNSET, check_choice, check_columns, check_fitted, renamed
 
 from ._slice import Slice
 
@@ -339,6 +339,7 @@ def _as_frame(X: Any) -> pd.DataFrame:
         if arr.ndim != 2:
             raise DataError(f"X must be a DataFrame or a 2-d array (rows x features). Got shape {arr.shape} instead.")
         frame = pd.DataFrame(arr, columns=[f"f{i}" for i in range(arr.shape[1])])
+    check_columns(frame, "X", "explain")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError(f"X is empty (shape {frame.shape}). Pass at least 2 rows to explain.")
     if frame.shape[0] < 2:
@@ -826,6 +827,7 @@ def explain(
         when the feature is set to its other values (or permuted); both halves must agree.
     """
     target = renamed("explain", "target", "explained_class", target, explained_class, default="predicted")
+    check_fitted(model, "explain")
     frame, sensitive, errors, y = _check_explain_params(
         X, sensitive=sensitive, max_rows=max_rows, background=background, errors=errors, y=y, target=target,
         explainer=explainer, n_permutations=n_permutations, sensitive_share=sensitive_share,
