@@ -60,9 +60,10 @@ def _encode(feats: pd.DataFrame, train: pd.DataFrame) -> tuple[np.ndarray, np.nd
             cols_a.append(a.to_numpy(dtype=np.float64, na_value=np.nan))
             cols_t.append(t.to_numpy(dtype=np.float64, na_value=np.nan))
             continue
-        levels = sorted(set(a.dropna().astype(str)) | set(t.dropna().astype(str)))
-        cats[str(c)] = levels
-        lookup = {v: i for i, v in enumerate(levels)}
+        original = {str(v): v for v in list(t.dropna().unique()) + list(a.dropna().unique())}
+        names = sorted(original)
+        cats[str(c)] = [original[k] for k in names]  # the frame's own values, for "in" rules
+        lookup = {v: i for i, v in enumerate(names)}
         cols_a.append(np.array([lookup.get(str(v), np.nan) if pd.notna(v) else np.nan for v in a], dtype=np.float64))
         cols_t.append(np.array([lookup.get(str(v), np.nan) if pd.notna(v) else np.nan for v in t], dtype=np.float64))
         cat_idx.append(j)
@@ -179,26 +180,20 @@ def _rule_text(conds: list[dict[str, Any]]) -> str:
     return " and ".join(parts)
 
 
-def _tabular_candidates(inp: AnalysisInput, *, max_depth, min_support, n_folds, max_rows, max_iter):
-    """(conditions, analysed mask, training mask) for every node of the ratio trees."""
+def _tree_candidates(feats, train, xa, xt, *, cats, cat_idx, max_depth, min_support, n_folds, max_iter, seed):
+    """(conditions, analysed mask, training mask) for every node of the trees over the domain probability."""
     from sklearn.tree import DecisionTreeRegressor
 
     from ._slice import MEMBERSHIP
 
-    feats, train = inp.features, inp.train_features[list(inp.features.columns)]
-    rng = np.random.default_rng(inp.random_state)
-    ia, it = _subsample(len(feats), max_rows, rng), _subsample(len(train), max_rows, rng)
-    xa, xt, cats, cat_idx = _encode(feats, train)
-    pa, pt = domain_ratio(xa[ia], xt[it], cat_idx=cat_idx, n_folds=n_folds, max_iter=max_iter,
-                          random_state=inp.random_state)
-    x = np.vstack([xt[it], xa[ia]])
-    w = np.r_[np.full(len(it), 0.5 / len(it)), np.full(len(ia), 0.5 / len(ia))]
+    pa, pt = domain_ratio(xa, xt, cat_idx=cat_idx, n_folds=n_folds, max_iter=max_iter, random_state=seed)
+    x = np.vstack([xt, xa])
+    w = np.r_[np.full(len(xt), 0.5 / len(xt)), np.full(len(xa), 0.5 / len(xa))]
     x = np.where(np.isnan(x), -1e300, x)  # trees: missing values go left of every threshold
     candidates = []
     columns = [str(c) for c in feats.columns]
     for depth in range(1, max_depth + 1):
-        tree = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=max(min_support, 5),
-                                     random_state=inp.random_state)
+        tree = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=max(min_support, 5), random_state=seed)
         tree.fit(x, np.r_[pt, pa], sample_weight=w)
         for conds in _tree_nodes(tree, columns, cats):
             conds = _simplify(conds)
@@ -207,7 +202,40 @@ def _tabular_candidates(inp: AnalysisInput, *, max_depth, min_support, n_folds, 
             mt = MEMBERSHIP.get("rule")(definition, slice_id="coverage", features=train)
             candidates.append((conds, ma, mt))
     ratio = pa / (1 - pa)
-    return candidates, {"mean_ratio_top_decile": float(np.quantile(ratio, 0.9)), "n_fit_rows": int(len(x))}
+    return candidates, float(np.quantile(ratio, 0.9))
+
+
+def _tabular_candidates(inp: AnalysisInput, *, max_depth, min_support, max_support, n_folds, max_rows, max_iter,
+                        n_null, beam, statistic):
+    """(conditions, analysed mask, training mask) from the gap search and the ratio trees, and the
+    search's null levels (:mod:`diagnose._coverage_search`)."""
+    from ._coverage_search import GapSearch
+    from ._slice import MEMBERSHIP
+
+    feats, train = inp.features, inp.train_features[list(inp.features.columns)]
+    rng = np.random.default_rng(inp.random_state)
+    ia, it = _subsample(len(feats), max_rows, rng), _subsample(len(train), max_rows, rng)
+    xa, xt, cats, cat_idx = _encode(feats, train)
+    columns = [str(c) for c in feats.columns]
+    search = GapSearch(xa[ia], xt[it], columns, cats, min_support=min_support, max_support=max_support, beam=beam,
+                       statistic=statistic)
+    null = search.null_levels(n_null, np.random.default_rng([inp.random_state, 1]))
+    candidates = []
+    rename = dict(zip(columns, feats.columns))
+    for _, _, conds in search.observed():
+        conds = _simplify([{**c, "feature": rename[c["feature"]]} for c in conds])
+        definition = {"kind": "rule", "conditions": conds}
+        ma = MEMBERSHIP.get("rule")(definition, slice_id="coverage", features=feats)
+        mt = MEMBERSHIP.get("rule")(definition, slice_id="coverage", features=train)
+        candidates.append((conds, ma, mt))
+    info: dict[str, Any] = {"null_gap": null, "statistic": statistic, "n_fit_rows": int(len(ia) + len(it)), "n_null": int(n_null)}
+    if max_depth > 0:
+        tree, top_decile = _tree_candidates(feats, train, xa[ia], xt[it], cats=cats, cat_idx=cat_idx,
+                                            max_depth=max_depth, min_support=min_support, n_folds=n_folds,
+                                            max_iter=max_iter, seed=inp.random_state)
+        candidates.extend(tree)
+        info["mean_ratio_top_decile"] = top_decile
+    return candidates, info
 
 
 # -- embeddings: clusters over the pooled rows ----------------------------------------------
@@ -245,16 +273,47 @@ def _check_options(min_ratio, max_support, max_depth, n_folds) -> None:
         raise ParameterError(
             f"The 'max_support' option of coverage must be a float in (0, 1]. Got {max_support!r} instead."
         )
-    if not (isinstance(max_depth, int) and 1 <= max_depth <= 4):
-        raise ParameterError(f"The 'max_depth' option of coverage must be an int in 1..4. Got {max_depth!r} instead.")
+    if not (isinstance(max_depth, int) and 0 <= max_depth <= 4):
+        raise ParameterError(f"The 'max_depth' option of coverage must be an int in 0..4. Got {max_depth!r} instead.")
     if not (isinstance(n_folds, int) and n_folds >= 2):
         raise ParameterError(f"The 'n_folds' option of coverage must be an int >= 2. Got {n_folds!r} instead.")
+
+
+def _search_score(st, k_a: int, n_a: int, n_t: int, direction: str, info: dict[str, Any]) -> float:
+    """The statistic the null level is on: the scan LLR (tabular default) or the Wilson gap."""
+    if info.get("statistic") == "llr":
+        from ._coverage_search import scan_llr
+
+        return float(scan_llr(k_a, st["n_train_in"], n_a, n_t))
+    return st["gap"] if direction == "under_represented" else st["vanished_gap"]
+
+
+def _n_predicates(definition: dict[str, Any]) -> int:
+    return len(definition.get("conditions", ())) if definition.get("kind") == "rule" else 1
+
+
+def _readable_first(scored: list, *, overlap: float = 0.8, tolerance: float = 0.1) -> list:
+    """Drop near-duplicates (members' Jaccard >= ``overlap``), keeping the most readable of a group
+    (fewest predicates, then most rows) among those within ``tolerance`` of its best gap."""
+    kept: list = []
+    for row in scored:
+        for i, k in enumerate(kept):
+            inter = int((row[3] & k[3]).sum())
+            if inter / max(1, int((row[3] | k[3]).sum())) >= overlap:
+                near = row[1] >= (1 - tolerance) * k[1]
+                if near and (_n_predicates(row[2]), -int(row[3].sum())) < (_n_predicates(k[2]), -int(k[3].sum())):
+                    kept[i] = row
+                break
+        else:
+            kept.append(row)
+    return kept
 
 
 def _to_slices(inp: AnalysisInput, candidates, *, kind: str, min_ratio, max_support, min_support, top_k, info):
     n_t = int(len(inp.train_features) if kind == "rule" else len(inp.train_embeddings))
     errors = np.asarray(inp.errors, dtype=bool)
     base = inp.baseline_error_rate
+    null = info.get("null_gap", {})
     scored, seen = [], set()
     for definition, ma, mt in candidates:
         size = int(ma.sum())
@@ -264,10 +323,12 @@ def _to_slices(inp: AnalysisInput, candidates, *, kind: str, min_ratio, max_supp
         seen.add(key)
         st = _share_stats(size, inp.n, int(mt.sum()), n_t)
         direction = _direction(st, min_ratio)
-        if direction is not None:
-            scored.append((st["gap"] if direction == "under_represented" else st["vanished_gap"] * 0.0,
-                           st["gap"] + st["vanished_gap"], definition, ma, st, direction))
-    scored.sort(key=lambda r: (-r[0], -r[1]))
+        gap = st["gap"] if direction == "under_represented" else st["vanished_gap"]
+        level = null.get(f"{direction}:{min(_n_predicates(definition), 2)}", 0.0)
+        if direction is not None and _search_score(st, size, inp.n, n_t, direction, info) > level:
+            scored.append((direction != "under_represented", gap, definition, ma, st, direction))
+    scored.sort(key=lambda r: (r[0], -r[1]))
+    scored = _readable_first(scored)
     out: list[Slice] = []
     for rank, (_, _, definition, ma, st, direction) in enumerate(scored[:top_k]):
         idx = np.flatnonzero(ma)
@@ -301,6 +362,9 @@ def coverage_diagnoser(
     n_clusters: int = 24,
     max_rows: int = 20_000,
     top_k: int = 10,
+    n_null: int = 20,
+    beam: int = 6,
+    statistic: str = "llr",
 ) -> list[Slice]:
     """Regions under-represented in training (module docstring); needs a training pair.
 
@@ -316,8 +380,18 @@ def coverage_diagnoser(
     n_clusters : k-means clusters in embedding spaces.
     max_rows : most rows per side used to fit (a seeded subsample beyond).
     top_k : most slices returned.
+    n_null : label permutations that set the null level of the rule search's gap (tabular).
+    beam : one-predicate rules extended by a second predicate (tabular).
+    statistic : what the rule search maximises and the null level is on: ``"llr"`` (Kulldorff's
+        Bernoulli scan statistic) or ``"gap"`` (the Wilson share gap).
     """
     _check_options(min_ratio, max_support, max_depth, n_folds)
+    if statistic not in ("llr", "gap"):
+        raise ParameterError(f"The 'statistic' option of coverage must be 'llr' or 'gap'. Got {statistic!r} instead.")
+    if not (isinstance(n_null, int) and n_null >= 0) or not (isinstance(beam, int) and beam >= 0):
+        raise ParameterError(
+            f"The 'n_null' and 'beam' options of coverage must be ints >= 0. Got {n_null!r} and {beam!r} instead."
+        )
     tabular = inp.features is not None and inp.train_features is not None
     if not tabular and (inp.embeddings is None or inp.train_embeddings is None):
         raise ParameterError(
@@ -328,8 +402,9 @@ def coverage_diagnoser(
     if n_t < 2 or inp.n < 2:
         raise DataError(f"coverage needs at least 2 training and 2 analysed rows; got {n_t} and {inp.n}. Pass more rows.")
     if tabular:
-        cands, info = _tabular_candidates(inp, max_depth=max_depth, min_support=min_support, n_folds=n_folds,
-                                          max_rows=max_rows, max_iter=max_iter)
+        cands, info = _tabular_candidates(inp, max_depth=max_depth, min_support=min_support, max_support=max_support,
+                                          n_folds=n_folds, max_rows=max_rows, max_iter=max_iter, n_null=n_null,
+                                          beam=beam, statistic=statistic)
         cands = [({"kind": "rule", "conditions": c}, ma, mt) for c, ma, mt in cands]
         kind = "rule"
     else:

@@ -15,8 +15,10 @@ expected count is ``size * baseline`` unless the diagnoser records ``evidence["e
 differs, is kept in ``evidence["method_severity"]``.
 Slices are sorted by that severity (most severe first; ties by method, then id).
 Going down that list, a slice whose members overlap an already kept slice with Jaccard at least
-``merge_jaccard`` (default 0.8) is dropped and its id recorded in the kept slice's
-``evidence["merged"]``.
+``merge_jaccard`` (default 0.8) is merged into it, and the group keeps its most readable member
+(fewest predicates, then most rows; :func:`readability`) among those whose severity is within
+``READABLE_TOLERANCE`` (10 %) of the group's most severe; the other ids are recorded in the kept
+slice's ``evidence["merged"]``.
 
 Rule slices (methods ``rules`` and ``coverage``) covering more than ``max_share`` of the analysed
 rows (default 0.5) are dropped: a "slice" of most rows is not a slice.
@@ -24,8 +26,11 @@ Every slice's ``reason`` (:attr:`Slice.reason`) says in words why it is listed.
 
 Training labels
 ---------------
-``train_labels=`` (the training rows' classes) gives class slices their ``train_share`` and pair
-slices ``evidence["train_class_share"]`` (the true class's training share).
+``train_labels=`` (the training rows' classes) gives class slices their ``train_share`` (and, when
+the class is under-represented in training, its gap in the description) and pair slices
+``evidence["train_class_share"]`` (the true class's training share). A class that is
+under-represented in training (disjoint share intervals, at least twice as common now) is listed
+as a ``coverage`` class slice even when its recall is fine (class-prior shift).
 
 Coverage
 --------
@@ -67,15 +72,16 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_write_text
 from curakit.plugins import did_you_mean
-from curakit.records import check_schema_version, json_ready
+from curakit.records import check_keys, check_schema_version, json_ready, load_json, parse_json
 from curakit.seeds import resolve_seed
+from curakit.validation import check_columns, check_options, check_proba
 
 from ._confusion import ConfusionReport, _check_pair, confusion
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._embed import FeatureEmbedder
 from ._slice import Slice
 
-__all__ = ["Diagnosis", "common_severity", "find_slices", "merge_slices"]
+__all__ = ["Diagnosis", "common_severity", "find_slices", "merge_slices", "readability"]
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +230,9 @@ class Diagnosis:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Diagnosis:
         check_schema_version(data, "Diagnosis", SCHEMA_VERSION, fix="Re-run find_slices with this version of curakit.")
+        check_keys(data, "Diagnosis", ("slices", "methods", "y_true", "y_pred", "labels"),
+                   ("coords", "cluster_labels", "cluster_table", "feature_embedder", "random_state", "info"),
+                   fix="Re-run find_slices with this version of curakit.")
         table = data.get("cluster_table")
         return cls(
             slices=tuple(Slice.from_dict(s) for s in data["slices"]),
@@ -246,7 +255,7 @@ class Diagnosis:
 
     @classmethod
     def from_json(cls, text: str) -> Diagnosis:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text, "Diagnosis"))
 
     def save(self, path: str | Path) -> Path:
         """Write the diagnosis as JSON (atomically: a crash leaves any earlier file intact)."""
@@ -254,7 +263,7 @@ class Diagnosis:
 
     @classmethod
     def load(cls, path: str | Path) -> Diagnosis:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        return cls.from_dict(load_json(path, "Diagnosis"))
 
     # -- reports ------------------------------------------------------------------------
     def to_html(self, path: str | Path | None = None, *, title: str = "curakit diagnosis", top: int = 8) -> str:
@@ -345,18 +354,43 @@ def _rescore(s: Slice) -> Slice:
     return dataclasses.replace(s, severity=sev, evidence=ev)
 
 
+READABLE_TOLERANCE = 0.1
+"""Merging keeps the more readable of two near-identical slices when its severity is within this
+fraction of the more severe one's."""
+
+
+def readability(s: Slice) -> tuple[int, int]:
+    """Sort key, most readable first: (predicates a reader must check, -rows). A rule has one per
+    condition, a class one, a confused pair two; clusters and embedding regions, which no reader can
+    check by eye, count as three."""
+    kind = s.definition.get("kind")
+    if kind == "rule":
+        n = len(s.definition.get("conditions", ()))
+    else:
+        n = {"class": 1, "pair": 2}.get(kind, 3)
+    return (n, -s.size)
+
+
 def merge_slices(slices: Sequence[Slice], *, merge_jaccard: float = 0.8) -> list[Slice]:
-    """Rank slices (most severe first) and merge near-identical ones (module docstring)."""
+    """Rank slices (most severe first) and merge near-identical ones (module docstring): of a group
+    whose members overlap with Jaccard >= ``merge_jaccard``, the most readable slice
+    (:func:`readability`) among those within ``READABLE_TOLERANCE`` of the group's top severity is kept."""
     ranked = sorted((_rescore(s) for s in slices), key=lambda s: (-s.severity, s.method, s.id))
     kept: list[Slice] = []
+    top: list[float] = []
     merged: list[list[str]] = []
     for s in ranked:
         for i, k in enumerate(kept):
             if _jaccard(s.indices, k.indices) >= merge_jaccard:
-                merged[i].append(s.id)
+                if s.severity >= (1 - READABLE_TOLERANCE) * top[i] and readability(s) < readability(k):
+                    merged[i].append(k.id)
+                    kept[i] = s
+                else:
+                    merged[i].append(s.id)
                 break
         else:
             kept.append(s)
+            top.append(s.severity)
             merged.append([])
     out = []
     for s, ids in zip(kept, merged):
@@ -365,7 +399,7 @@ def merge_slices(slices: Sequence[Slice], *, merge_jaccard: float = 0.8) -> list
             ev["merged"] = list(ev.get("merged", [])) + ids
             s = dataclasses.replace(s, evidence=ev)
         out.append(s)
-    return out
+    return sorted(out, key=lambda s: (-s.severity, s.method, s.id))
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -377,6 +411,7 @@ def _check_frame(frame: Any, name: str, n: int | None) -> pd.DataFrame | None:
             f"{name} must be a pandas DataFrame with named columns. Got {type(frame).__name__} instead. "
             "Wrap an array with pd.DataFrame(X, columns=names)."
         )
+    check_columns(frame, name, "find_slices")
     if n is not None and len(frame) != n:
         raise DataError(
             f"{name} has {len(frame)} rows but y_true has {n}. Pass one row per analysed prediction."
@@ -469,6 +504,7 @@ def _wanted_methods(methods, options) -> tuple[list[str], bool]:
                 f"The {key!r} option of find_slices must be a mapping of that method's options. "
                 f"Got {type(options[key]).__name__} instead."
             )
+        check_options(DIAGNOSERS.get(key), options[key], f"The {key!r} method of find_slices", skip=("inp",))
     explicit = methods is not None
     if isinstance(methods, str):
         methods = [methods]
@@ -535,11 +571,18 @@ def _check_train_labels(train_labels: Any, yt: np.ndarray, max_share: Any) -> np
     return arr
 
 
+def _class_gap(k_a: int, n_a: int, k_t: int, n_t: int) -> dict[str, Any]:
+    from ._coverage import _share_stats
+
+    return _share_stats(k_a, n_a, k_t, n_t)
+
+
 def _add_train_class_shares(slices: list[Slice], train_labels: np.ndarray | None) -> list[Slice]:
-    """Class slices get their training share (and representation gap); pair slices the true class's."""
+    """Class slices get their training share (and representation gap, in words too); pair slices
+    the true class's."""
     if train_labels is None:
         return slices
-    from ._stats import wilson_bounds
+    from ._coverage import _gap_words
 
     n_t = train_labels.size
     out = []
@@ -555,12 +598,46 @@ def _add_train_class_shares(slices: list[Slice], train_labels: np.ndarray | None
             ev["train_class_share"] = k_t / n_t
             out.append(dataclasses.replace(s, evidence=ev))
             continue
-        (a_lo, _a_hi), (_t_lo, t_hi) = wilson_bounds(s.size, s.n_analysed), wilson_bounds(k_t, n_t)
-        ev["train_share_ci"] = [float(_t_lo), float(t_hi)]
-        ev["gap"] = max(0.0, float(a_lo) - float(t_hi))
+        st = _class_gap(s.size, s.n_analysed, k_t, n_t)
+        ev["train_share_ci"], ev["gap"], ev["ratio"] = st["train_share_ci"], st["gap"], st["ratio"]
+        desc = s.description
         if ev["gap"] > 0:
             ev["reasons"] = list(ev.get("reasons", [])) + ["under_represented"]
-        out.append(dataclasses.replace(s, train_share=k_t / n_t, evidence=ev))
+            desc = f"{desc}; {_gap_words('under_represented', st)}"
+        out.append(dataclasses.replace(s, train_share=k_t / n_t, evidence=ev, description=desc))
+    return out
+
+
+def _class_shift_slices(inp: AnalysisInput, train_labels: np.ndarray | None, found: list[Slice],
+                        min_ratio: float = 2.0) -> list[Slice]:
+    """Class-prior shift: a class under-represented in training (share intervals disjoint and at
+    least ``min_ratio`` times more common now) becomes a ``class`` slice even when its recall is fine
+    (classes that already have a class slice get their share from :func:`_add_train_class_shares`)."""
+    if train_labels is None:
+        return []
+    from ._coverage import _gap_words
+    from ._slice import slice_id
+    from ._stats import wilson_interval
+
+    have = {json.dumps(json_ready(s.definition.get("label"))) for s in found if s.definition.get("kind") == "class"}
+    out = []
+    for lab in inp.labels:
+        if json.dumps(json_ready(lab)) in have:
+            continue
+        idx = np.flatnonzero(inp.y_true == lab)
+        k_t = int((train_labels == np.asarray(lab, dtype=train_labels.dtype)).sum())
+        st = _class_gap(idx.size, inp.n, k_t, train_labels.size)
+        if idx.size == 0 or not (st["share_ci"][0] > st["train_share_ci"][1] and st["share"] >= min_ratio * st["train_share"]):
+            continue
+        definition = {"kind": "class", "label": lab}
+        k_err = int(inp.errors[idx].sum())
+        out.append(Slice(
+            id=slice_id("coverage", definition), method="coverage",
+            description=f"true class {lab!r}: {_gap_words('under_represented', st)}",
+            indices=idx, n_analysed=inp.n, error_rate=k_err / idx.size, baseline_error_rate=inp.baseline_error_rate,
+            error_ci=wilson_interval(k_err, idx.size), train_share=st["train_share"], severity=st["gap"],
+            definition=definition, evidence={**st, "reasons": ["under_represented"], "kind": "class"},
+        ))
     return out
 
 
@@ -691,6 +768,9 @@ def find_slices(
             emb, temb, embedder = _embed_features(feats, tfeats, n, explicit=explicit, skipped=skipped)
 
     report = confusion(yt, yp, labels=labels)
+    if pr is not None:
+        pr = check_proba(pr, "find_slices", labels=None if labels is None else report.labels,
+                         present=np.concatenate([yt, yp]))
     fields = {
         "y_true": yt,
         "y_pred": yp,
@@ -716,6 +796,7 @@ def find_slices(
     )
     found, timings = _run_diagnosers(run, inp, options)
     found = _add_train_class_shares(_cap_rule_support(found, float(max_share), skipped), tlabels)
+    found += _class_shift_slices(inp, tlabels, found)
     slices = merge_slices(found, merge_jaccard=float(merge_jaccard))
     return _find_slices_report(
         inp, report, found, slices, run, options=options, timings=timings, t0=t0, skipped=skipped,

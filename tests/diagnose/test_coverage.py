@@ -165,3 +165,104 @@ def test_identical_rows_give_no_gap():
     y = np.r_[np.zeros(30, int), np.ones(30, int)]
     d = find_slices(y, y[::-1], features=same, train_features=same, methods="coverage")
     assert len(d.slices) == 0
+
+
+# -- the gap search: small tables, categorical columns, a permutation null -----------------------
+def _wine_malic(seed: int = 1):
+    """wine halves; rows in the top 20 % of malic_acid kept in training 1 time in 20 (seed 1: 23
+    such rows analysed, none in training)."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    rng = np.random.default_rng(seed)
+    region = (X["malic_acid"] > X["malic_acid"].quantile(0.8)).to_numpy()
+    idx = rng.permutation(len(X))
+    tr, an = idx[:89], idx[89:]
+    tr = np.array([i for i in tr if not region[i] or rng.random() < 0.05])
+    return X.iloc[tr].reset_index(drop=True), X.iloc[an].reset_index(drop=True), y.to_numpy()[an], region[an]
+
+
+def test_small_table_gap_found_as_one_readable_rule():
+    Xt, Xa, ya, region = _wine_malic()
+    d = find_slices(ya, ya, features=Xa, train_features=Xt, methods="coverage", random_state=0)
+    top = d.slices[0]
+    assert _jaccard(top.mask(), region) >= 0.7
+    assert [c["feature"] for c in top.definition["conditions"]] == ["malic_acid"]
+    assert top.description.startswith("malic_acid > ")
+    # the readable threshold splits the rows exactly as the rule's members say
+    np.testing.assert_array_equal(top.contains(features=Xa), top.mask())
+    info = top.evidence["diagnoser"]
+    assert info["statistic"] == "llr" and info["null_gap"]["under_represented:1"] > 0
+
+
+@pytest.mark.parametrize("seed", [100, 101, 102])
+def test_no_gap_no_slice(seed):
+    """Random halves of a real table: the permutation null keeps the search quiet."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    idx = np.random.default_rng(seed).permutation(len(X))
+    tr, an = idx[:284], idx[284:]
+    ya = y.to_numpy()[an]
+    d = find_slices(ya, ya, features=X.iloc[an].reset_index(drop=True), train_features=X.iloc[tr].reset_index(drop=True),
+                    methods="coverage", coverage={"max_depth": 0}, random_state=seed)
+    assert [s for s in d.slices if "under_represented" in s.evidence["reasons"]] == []
+
+
+def test_categorical_level_gap_is_an_in_rule():
+    from sklearn.datasets import load_diabetes
+
+    X, _ = load_diabetes(return_X_y=True, as_frame=True)
+    X = X[["age", "bmi", "bp"]].assign(sex=np.where(X["sex"] > 0, "M", "F"))
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(X))
+    tr, an = idx[:221], idx[221:]
+    region = (X["sex"] == "F").to_numpy() & (X["bmi"] > X["bmi"].median()).to_numpy()
+    tr = np.array([i for i in tr if not region[i] or rng.random() < 0.05])
+    Xt, Xa = X.iloc[tr].reset_index(drop=True), X.iloc[an].reset_index(drop=True)
+    y = np.r_[np.zeros(len(Xa) // 2, int), np.ones(len(Xa) - len(Xa) // 2, int)]
+    d = find_slices(y, y, features=Xa, train_features=Xt, methods="coverage", random_state=0)
+    hits = [s for s in d.slices[:3] if _jaccard(s.mask(), region[an]) >= 0.6]
+    assert hits
+    conds = {c["feature"]: c for c in hits[0].definition["conditions"]}
+    assert conds["sex"]["op"] == "in" and conds["sex"]["value"] == ["F"]
+    np.testing.assert_array_equal(hits[0].contains(features=Xa), hits[0].mask())
+
+
+def test_class_prior_shift_is_listed_with_class_names():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    names = np.asarray(load_breast_cancer().target_names)[y]
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(X))
+    tr, an = idx[:284], idx[284:]
+    tr = np.array([i for i in tr if names[i] != "malignant" or rng.random() < 0.1])
+    ya = names[an]
+    yp = ya.copy()  # a perfect model: recall is fine, only the representation changed
+    d = find_slices(ya, yp, features=X.iloc[an].reset_index(drop=True), train_labels=names[tr],
+                    methods="confusion")
+    shift = [s for s in d.slices if s.definition == {"kind": "class", "label": "malignant"}]
+    assert len(shift) == 1
+    s = shift[0]
+    assert s.description.startswith("true class 'malignant': under-represented in training (")
+    assert s.reason == "under-represented in training"
+    assert s.train_share < 0.5 * s.share and s.evidence["gap"] > 0
+    assert not [x for x in d.slices if x.definition.get("label") == "benign"]
+
+
+def test_scan_statistic_and_readable_threshold():
+    from diagnose._coverage_search import rounded_threshold, scan_llr
+
+    # equal fractions inside and outside: no evidence; more lopsided: more evidence
+    assert scan_llr(10, 10, 100, 100) == pytest.approx(0.0, abs=1e-9)
+    assert scan_llr(20, 2, 100, 100) > scan_llr(15, 5, 100, 100) > 0
+    # symmetric in the two sides
+    assert scan_llr(20, 2, 100, 100) == pytest.approx(scan_llr(2, 20, 100, 100))
+    assert rounded_threshold(13.4251, 13.40, 13.45) == 13.4
+    assert rounded_threshold(2.5, 2.5, 2.5) == 2.5
+    r = rounded_threshold(0.123456, 0.1234, 0.12351)
+    assert 0.1234 <= r < 0.12351 and len(repr(r)) <= len("0.1235")
+
+
+def test_coverage_options_are_checked():
+    Xt, Xa, ya, _ = _wine_malic()
+    for bad in ({"statistic": "kl"}, {"n_null": -1}, {"beam": 1.5}, {"max_depth": 7}):
+        with pytest.raises(ParameterError, match="coverage"):
+            find_slices(ya, ya, features=Xa, train_features=Xt, methods="coverage", coverage=bad)

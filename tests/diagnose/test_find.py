@@ -179,3 +179,29 @@ def test_reports_and_repr(case, tmp_path):
     with pytest.raises(ParameterError, match="has no feature embedding"):
         d.embed_features(case["features"])
     assert not any(n.startswith(".") for n in os.listdir(tmp_path))
+
+
+def test_merge_keeps_the_most_readable_of_near_equal_slices():
+    n = 1000
+    rows = np.arange(200)
+
+    def rule(k, sev_rows, sid):
+        conds = [{"feature": f"f{i}", "op": ">", "value": 0.0} for i in range(k)]
+        return Slice(id=sid, method="rules", description=sid, indices=rows[:sev_rows], n_analysed=n,
+                     error_rate=0.5, baseline_error_rate=0.1, definition={"kind": "rule", "conditions": conds})
+
+    wordy, short = rule(2, 200, "wordy"), rule(1, 190, "short")  # severities 0.08 and 0.076: near-equal
+    out = merge_slices([wordy, short])
+    assert [s.id for s in out] == ["short"]
+    assert out[0].evidence["merged"] == ["wordy"]
+    # far apart in severity: the more severe one stays, readable or not
+    weak = Slice(id="weak", method="rules", description="weak", indices=rows[:190], n_analysed=n, error_rate=0.2,
+                 baseline_error_rate=0.1, definition={"kind": "rule", "conditions": []})
+    out = merge_slices([wordy, weak])
+    assert [s.id for s in out] == ["wordy"] and out[0].evidence["merged"] == ["weak"]
+    # a class slice reads better than a cluster of the same rows
+    cls = Slice(id="cls", method="confusion", description="c", indices=rows, n_analysed=n, error_rate=0.5,
+                baseline_error_rate=0.1, definition={"kind": "class", "label": 3})
+    clu = Slice(id="clu", method="clusters", description="k", indices=rows, n_analysed=n, error_rate=0.52,
+                baseline_error_rate=0.1, definition={"kind": "cluster"})
+    assert [s.id for s in merge_slices([clu, cls])] == ["cls"]
