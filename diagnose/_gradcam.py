@@ -5,7 +5,7 @@ layer in batches and keeps only per-image statistics (memory stays flat however 
 ``keep_cams=True`` keeps the maps too):
 
 - ``confidence``: softmax probability of the explained class (the predicted class, or the
-  true label with ``target="label"``);
+  true label with ``explained_class="true"``);
 - ``concentration``: share of the CAM's energy (sum of its non-negative values) in its top
   ``top_fraction`` (10%) pixels; a uniform map gives ``top_fraction``, a peaked one near 1;
 - ``entropy``: entropy of the normalised CAM divided by ``log(H * W)`` (1 = uniform);
@@ -204,7 +204,7 @@ class CamReport:
             section(
                 "Per class",
                 f'<p class="note">{escape(st["method"])} on layer {escape(st["target_layer"])}, '
-                f"{len(self.images['index'])} images, explained class: {escape(st['target'])}. {escape(rule)}</p>",
+                f"{len(self.images['index'])} images, explained class: {escape(_explained(st))}. {escape(rule)}</p>",
                 frame_html(self.class_frame()),
             )
         ]
@@ -225,6 +225,13 @@ class CamReport:
         return self._html_body()
 
 
+
+
+def _explained(settings: Mapping[str, Any]) -> str:
+    """The explained class of a report's settings (reports saved before the rename say ``target``)."""
+    if "explained_class" in settings:
+        return str(settings["explained_class"])
+    return {"label": "true"}.get(settings.get("target"), str(settings.get("target", "predicted")))
 
 
 def _slice_masks(slices: Any, n: int) -> list[tuple[str, np.ndarray]]:
@@ -254,13 +261,13 @@ def _slice_masks(slices: Any, n: int) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, batch_size, method, target,
+def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, batch_size, method, explained_class,
                           occlusion, examples, top_fraction, transform=None):
     """Validate gradcam's arguments; return (images, labels, masks, boxes, layer) in working form."""
     if not is_torch_model(model):
         raise ParameterError(f"gradcam needs a torch nn.Module. Got {type(model).__name__} instead.")
     check_choice(method, "method", "gradcam", list(CAM_METHODS))
-    check_choice(target, "target", "gradcam", ("predicted", "label"))
+    check_choice(explained_class, "explained_class", "gradcam", ("predicted", "true"))
     check_choice(occlusion, "occlusion", "gradcam", ("mean", "zero", None))
     check_choice(examples, "examples", "gradcam", ("worst", "first", "errors"))
     imgs = check_images(images, channels=model_in_channels(model) if transform is None else None)
@@ -280,9 +287,10 @@ def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, 
             raise DataError(
                 f"Inputs differ in length (images={n}, labels={labels.shape[0] if labels.ndim else 0}). Pass one label per image."
             )
-    if target == "label" and labels is None:
+    if explained_class == "true" and labels is None:
         raise ParameterError(
-            "target='label' explains each image's true class and needs labels=. Pass labels= or use target='predicted'."
+            "explained_class='true' explains each image's true class and needs labels=. "
+            "Pass labels= or use explained_class='predicted'."
         )
     masks, boxes = _check_object_regions(masks, boxes, n, H, W)
     return imgs, labels, masks, boxes, layer
@@ -309,7 +317,7 @@ def _check_object_regions(masks, boxes, n, H, W):
 
 def _cam_batch(torch, cam, model, targets_mod, xb, lab_b, top_fraction, occlusion) -> dict[str, Any]:
     """One batch: CAMs (feature resolution), prediction, explained class, confidence and the CAM
-    statistics (concentration, entropy, confidence drop). ``lab_b`` is None unless target='label'."""
+    statistics (concentration, entropy, confidence drop). ``lab_b`` is None unless explained_class='true'."""
     tgt = None if lab_b is None else [targets_mod.ClassifierOutputTarget(int(v)) for v in lab_b]
     grayscale = cam(input_tensor=xb, targets=tgt)  # (B, h, w) in [0, 1], per image min-max
     with torch.no_grad():
@@ -382,7 +390,7 @@ def _keep_examples(g, start, *, examples, n_examples, heap, kept_first, labels, 
             heapq.heapreplace(heap, item)
 
 
-def _run_cams(torch, model, layer, imgs, labels, masks, boxes, *, batch_size, transform, method, target,
+def _run_cams(torch, model, layer, imgs, labels, masks, boxes, *, batch_size, transform, method, explained_class,
               top_fraction, occlusion, keep_cams, n_examples, examples, show_progress):
     """Grad-CAM over all images in batches: per-image statistics, kept CAMs and example candidates."""
     n, H, W, _ = imgs.shape
@@ -404,7 +412,7 @@ def _run_cams(torch, model, layer, imgs, labels, masks, boxes, *, batch_size, tr
         for start in progress(starts, desc="Grad-CAM", total=len(starts), enabled=show_progress):
             stop = min(start + batch_size, n)
             xb = images_to_tensor(imgs[start:stop], transform).to(device)
-            b = _cam_batch(torch, cam, model, targets_mod, xb, labels[start:stop] if target == "label" else None,
+            b = _cam_batch(torch, cam, model, targets_mod, xb, labels[start:stop] if explained_class == "true" else None,
                            top_fraction, occlusion)
             empty += int((~b["ok"]).sum())
             for key in ("concentration", "entropy", "drop"):
@@ -523,7 +531,7 @@ def gradcam(
     batch_size: int = 64,
     transform: Callable | None = None,
     method: str = "gradcam",
-    target: str = "predicted",
+    explained_class: str = "predicted",
     top_fraction: float = 0.1,
     occlusion: str | None = "mean",
     keep_cams: bool = False,
@@ -533,6 +541,7 @@ def gradcam(
     diffuse_threshold: float | None = None,
     progress: bool | None = None,
     progress_bar: Any = UNSET,
+    target: Any = UNSET,
 ) -> CamReport:
     """Grad-CAM statistics of ``model`` on ``images`` (see the module docstring).
 
@@ -541,11 +550,12 @@ def gradcam(
     model : a torch ``nn.Module`` classifier (logits out).
     images : uint8 array (n, H, W, C).
     target_layer : the layer named as in ``model.named_modules()`` (e.g. ``"backbone.5"``).
-    labels : true labels (n,), for accuracy, ``target="label"`` and per-class summaries.
+    labels : true labels (n,), for accuracy, ``explained_class="true"`` and per-class summaries.
     masks, boxes : the object's pixels (bool (n, H, W)) or boxes (n, 4) ``x0, y0, x1, y1``.
     slices : Slices over these images, boolean masks, or name -> mask, for per-slice summaries.
     method : one of :data:`CAM_METHODS`.
-    target : ``"predicted"`` or ``"label"``: the class each CAM explains.
+    explained_class : ``"predicted"`` or ``"true"``: the class each CAM explains, as in
+        :func:`diagnose.explain` (``target=`` is the old name, deprecated; its ``"label"`` is ``"true"``).
     occlusion : ``"mean"``, ``"zero"`` or None (skip the confidence-drop test: faster).
     keep_cams : also return every CAM (float32 (n, H, W)) in ``report.cams``.
     n_examples, examples : how many images (with CAMs) to keep for overlays, chosen
@@ -553,23 +563,25 @@ def gradcam(
     progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name, deprecated).
     """
     show = renamed("gradcam", "progress_bar", "progress", progress_bar, progress)
+    explained_class = renamed("gradcam", "target", "explained_class", target, explained_class, default="predicted")
+    explained_class = "true" if explained_class == "label" and target is not UNSET else explained_class
     torch = import_optional("torch")
     imgs, labels, masks, boxes, layer = _check_gradcam_params(
-        model, images, target_layer, labels, masks, boxes, batch_size=batch_size, method=method, target=target,
-        occlusion=occlusion, examples=examples, top_fraction=top_fraction, transform=transform,
+        model, images, target_layer, labels, masks, boxes, batch_size=batch_size, method=method,
+        explained_class=explained_class, occlusion=occlusion, examples=examples, top_fraction=top_fraction, transform=transform,
     )
     n, H, W, _ = imgs.shape
     slice_masks = _slice_masks(slices, n)
     diffuse = float(diffuse_threshold) if diffuse_threshold is not None else 2.0 * float(top_fraction)
     acc, cams_out, chosen, empty = _run_cams(
         torch, model, layer, imgs, labels, masks, boxes, batch_size=batch_size, transform=transform, method=method,
-        target=target, top_fraction=top_fraction, occlusion=occlusion, keep_cams=keep_cams, n_examples=n_examples,
+        explained_class=explained_class, top_fraction=top_fraction, occlusion=occlusion, keep_cams=keep_cams, n_examples=n_examples,
         examples=examples, show_progress=show,
     )
     settings = {
         "target_layer": target_layer,
         "method": method,
-        "target": target,
+        "explained_class": explained_class,
         "top_fraction": float(top_fraction),
         "occlusion": occlusion,
         "has_masks": masks is not None or boxes is not None,
