@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError, StrategyError
 from curakit.html import frame_html
 from curakit.io import atomic_write_text
-from curakit.optional import import_optional
 from curakit.progress import progress as progress_iter
 from curakit.records import json_ready
 from curakit.validation import UNSET, renamed
@@ -40,11 +39,13 @@ class ComparisonTable:
         The ``do_nothing`` and ``naive`` rows are the two baselines.
     results : the :class:`RetrainResult` of every strategy.
     metric : the metric's name.
+    slice_names : slice id -> readable description (from the ``Slice`` objects compared on).
     """
 
     frame: pd.DataFrame
     results: dict[str, RetrainResult] = field(default_factory=dict)
     metric: str = "accuracy"
+    slice_names: dict[str, str] = field(default_factory=dict)
 
     def best(self, by: str = "new", *, max_forgetting: float | None = None) -> str:
         """The strategy with the highest score on eval set ``by`` among those forgetting at most
@@ -68,31 +69,41 @@ class ComparisonTable:
         return str(order.iloc[0]["strategy"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "rows": json_rows(self.frame),
+        return {"metric": self.metric, "rows": json_rows(self.frame), "slice_names": dict(self.slice_names),
+                "intervals": json_rows(self.intervals()),
                 "results": {k: v.to_dict() for k, v in self.results.items()}}
 
     def figure(self):
-        plt = import_optional("matplotlib.pyplot")
-        sets = [c for c in ("old", "new") if c in self.frame.columns]
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
-        x = np.arange(len(self.frame))
-        width = 0.8 / max(len(sets), 1)
-        for i, name in enumerate(sets):
-            axes[0].bar(x + i * width, self.frame[name].astype(float), width, label=name)
-        axes[0].set_xticks(x + width * (len(sets) - 1) / 2)
-        axes[0].set_xticklabels(self.frame["strategy"], rotation=30, ha="right")
-        axes[0].set_ylabel(self.metric)
-        axes[0].legend(title="eval set")
-        axes[0].set_title(f"{self.metric} per strategy")
-        if {"old", "new"} <= set(self.frame.columns):
-            axes[1].scatter(self.frame["old"], self.frame["new"])
-            for _, row in self.frame.dropna(subset=["old", "new"]).iterrows():
-                axes[1].annotate(row["strategy"], (row["old"], row["new"]), fontsize=7)
-            axes[1].set_xlabel(f"old {self.metric}")
-            axes[1].set_ylabel(f"new {self.metric}")
-            axes[1].set_title("old vs new (up-right is better)")
-        fig.tight_layout()
-        return fig
+        """Scores per strategy with 95% intervals and the old-vs-new plane (see :meth:`intervals`)."""
+        from ._compare_figures import comparison_figure
+
+        return comparison_figure(self)
+
+    def slice_figure(self, strategy: str | None = None):
+        """Per-slice before (``do_nothing``) / after (``strategy``, default the best candidate on
+        ``new``) bars with intervals and row counts; None when no slice has rows."""
+        from ._compare_figures import slice_figure
+
+        return slice_figure(self, strategy)
+
+    def intervals(self) -> pd.DataFrame:
+        """Every score with its 95% interval and row count: one row per (strategy, eval set, slice);
+        Wilson intervals for accuracy, a seeded bootstrap for other metrics (whole eval sets only)."""
+        from ._compare_figures import score_intervals
+
+        return score_intervals(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as the report shows it: slice columns named ``<description> (<eval set>)``."""
+        from ._compare_report import readable_columns
+
+        return readable_columns(self.frame, self.slice_names)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text (NaN as null)."""
+        import json
+
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     def to_html(self, path: str | Path | None = None, *, decision: Any = None) -> str:
         """A self-contained report (table, plot and, given a :class:`GateDecision`, the gate's
@@ -173,7 +184,17 @@ def compare_strategies(
         logger.info("compare: %r", results[name])
     _run_naive(model, ts, results, failed, eval_sets=eval_sets, slices=slices, metric=metric,
                random_state=random_state, common_params=common_params)
-    return _table([*names, "naive"], results, failed)
+    table = _table([*names, "naive"], results, failed)
+    return dataclasses.replace(table, slice_names=_slice_names(slices))
+
+
+def _slice_names(slices: Any) -> dict[str, str]:
+    """Slice id -> description for ``Slice``-like objects; a mapping's keys name themselves."""
+    if slices is None:
+        return {}
+    if isinstance(slices, Mapping):
+        return {str(k): str(k) for k in slices}
+    return {str(s.id): str(getattr(s, "description", s.id)) for s in slices if hasattr(s, "id")}
 
 
 def _run_naive(model: Any, ts: Any, results: dict[str, RetrainResult], failed: dict[str, str], *,

@@ -18,6 +18,8 @@ _LEGEND = {
     "vs_naive:<set>:low / :high": "95% paired-bootstrap interval of that difference",
     "train_time": "seconds spent retraining",
     "n_train": "training rows used",
+    "n": "rows scored (a slice's rows in that eval set); small n = wide interval",
+    "low / high": "95% interval of the score",
 }
 
 
@@ -67,14 +69,41 @@ def _gate_section(decision: Any) -> str:
     return section("Gate", head, table)
 
 
+def _slices_section(table: Any) -> str:
+    """Per-slice before/after bars and the slice scores with their row counts and intervals."""
+    iv = table.intervals() if hasattr(table, "intervals") else None
+    if iv is None or not (iv["slice"] != "").any():
+        return ""
+    fig = table.slice_figure()
+    sl = iv[iv["slice"] != ""].copy()
+    sl["score"] = sl["score"].where(sl["n"] > 0)
+    shown = sl[["slice_name", "eval_set", "strategy", "n", "score", "low", "high"]].rename(columns={"slice_name": "slice"})
+    parts = [figure_html(fig, "Each weak slice's score before (do_nothing) and after retraining, with its row count")
+             if fig is not None else '<p class="note">No slice has rows in an eval set.</p>',
+             f"<details><summary>Slice scores with row counts and 95% intervals</summary>{frame_html(shown)}</details>"]
+    return section("Slices before and after", *parts)
+
+
+def _intervals_section(table: Any) -> str:
+    if not hasattr(table, "intervals"):
+        return ""
+    iv = table.intervals()
+    whole = iv[iv["slice"] == ""][["strategy", "eval_set", "n", "score", "low", "high"]]
+    return f"<details><summary>Scores with row counts and 95% intervals</summary>{frame_html(whole)}</details>"
+
+
 def comparison_html(table: Any, decision: Any = None, *, title: str = "Retraining strategies compared",
                     slice_names: dict[str, str] | None = None) -> str:
-    """A self-contained report of a ComparisonTable (table, plot and, when given, the gate's decision);
-    ``slice_names`` (slice id -> description) names the slice columns readably."""
+    """A self-contained report of a ComparisonTable (table, plots with intervals, slices before and
+    after and, when given, the gate's decision); ``slice_names`` (slice id -> description, default
+    the table's own) names the slice columns readably."""
+    names = slice_names if slice_names is not None else getattr(table, "slice_names", None)
     body = [
-        section("Strategies", frame_html(readable_columns(table.frame, slice_names)), f'<p class="note">Metric: {escape(table.metric)}.</p>',
+        section("Strategies", frame_html(readable_columns(table.frame, names)), f'<p class="note">Metric: {escape(table.metric)}.</p>',
                 legend_html(_LEGEND, "Columns explained")),
-        section("Plot", figure_html(table.figure(), "Scores per strategy on the old and new holdouts")),
+        section("Plot", figure_html(table.figure(), "Scores per strategy on the old and new holdouts, with 95% "
+                                    "intervals (Wilson for accuracy, else a bootstrap)"), _intervals_section(table)),
+        _slices_section(table),
     ]
     if decision is not None:
         body.append(_gate_section(decision))

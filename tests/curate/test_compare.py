@@ -149,3 +149,79 @@ def test_negative_flip_rate_next_to_each_score(table):
         assert f.loc[name, "negative_flips:old"] == pytest.approx(flips)
         # accuracy change = positive flips - negative flips, so the drop never exceeds the flip rate
         assert f.loc[name, "forgetting"] <= f.loc[name, "negative_flips:old"] + 1e-12
+
+
+# -- intervals, figures, the report as data (issue 14) ----------------------------------------
+def _legend_clear_of_plots(fig):
+    """Every legend's box, as drawn, overlaps no bar and no plotting area of the figure."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert legends
+    for leg in legends:
+        box = leg.get_window_extent(r)
+        bars = [p.get_window_extent(r) for ax in fig.axes for p in ax.patches if p.get_width() > 0]
+        assert bars and not any(box.overlaps(b) for b in bars), "legend drawn over a bar"
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(r)), "legend drawn over a plot"
+
+
+@pytest.fixture(scope="module")
+def sliced(tab):
+    ts, evals, model, _ = tab
+    few = np.zeros(len(evals["new"]), dtype=bool)
+    few[:5] = True
+    masks = {"threes": {"new": (evals["new"]["digit"] == 3).to_numpy(), "old": (evals["old"]["digit"] == 3).to_numpy()},
+             "first five": {"new": few, "old": np.zeros(len(evals["old"]), dtype=bool)}}
+    return curate.compare_strategies(model, ts, strategies=["scratch_all"], eval_sets=evals, slices=masks)
+
+
+def test_intervals_hold_every_score_with_its_row_count(sliced, tab):
+    _, evals, _, _ = tab
+    iv = sliced.intervals()
+    assert list(iv.columns) == ["strategy", "eval_set", "slice", "slice_name", "n", "score", "low", "high"]
+    whole = iv[iv["slice"] == ""].set_index(["strategy", "eval_set"])
+    f = sliced.frame.set_index("strategy")
+    for (name, s), row in whole.iterrows():
+        assert row["n"] == len(evals[s]) and row["score"] == f.loc[name, s]
+        assert 0.0 <= row["low"] <= row["score"] <= row["high"] <= 1.0
+    five = iv[(iv["slice"] == "first five") & (iv["eval_set"] == "new")]
+    assert (five["n"] == 5).all()
+    # an interval on 5 rows is far wider than one on the whole holdout
+    assert ((five["high"] - five["low"]) > 2 * (whole["high"] - whole["low"]).max()).all()
+    empty = iv[(iv["slice"] == "first five") & (iv["eval_set"] == "old")]
+    assert (empty["n"] == 0).all() and empty["low"].isna().all()
+
+
+def test_wilson_matches_the_closed_form():
+    from curate._compare_figures import wilson
+
+    lo, hi = wilson(0.8, 100)
+    assert lo == pytest.approx(0.7112, abs=1e-4) and hi == pytest.approx(0.8666, abs=1e-4)
+    assert wilson(1.0, 5)[1] == 1.0 and wilson(0.0, 5)[0] == 0.0
+    assert all(np.isnan(wilson(0.5, 0)))
+
+
+def test_figures_keep_legends_off_the_bars(sliced, table):
+    import matplotlib.pyplot as plt
+
+    for fig in (sliced.figure(), table.figure(), sliced.slice_figure()):
+        _legend_clear_of_plots(fig)
+        plt.close(fig)
+    fig = sliced.slice_figure()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "first five (new, n=5)" in labels and not any("(old, n=0)" in lab for lab in labels)
+    assert len(fig.axes[0].patches) == 2 * len(labels)  # before and after per slice
+    plt.close(fig)
+    assert table.slice_figure() is None  # no slices compared
+
+
+def test_report_content_as_data(sliced):
+    import json
+
+    out = json.loads(sliced.to_json())
+    assert out["slice_names"] == {"threes": "threes", "first five": "first five"}
+    assert len(out["intervals"]) == len(sliced.intervals()) and out["rows"][0]["strategy"] == "do_nothing"
+    assert "threes (new)" in sliced.to_frame().columns and "slice:threes:new" in sliced.frame.columns
+    html = sliced.to_html()
+    assert "Slices before and after" in html and "slice:threes" not in html.split("<table")[1]
