@@ -39,6 +39,7 @@ from .exceptions import DataError, ParameterError
 __all__ = [
     "duplicated",
     "duplicated_from_keys",
+    "exact_key_pairs",
     "exact_keys",
     "find_duplicates",
     "image_space",
@@ -190,6 +191,14 @@ def exact_keys(X: Any, *, rows: np.ndarray | None = None) -> np.ndarray:
     if rows is not None:
         rows = np.asarray(rows, dtype=np.int64)
     return _keys(X, kind, 0, rows)
+
+
+def exact_key_pairs(X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent uint64 keys per row (128 bits together): what a distributed dedup compares
+    when it cannot verify candidate pairs on the rows (a false match has probability ~2**-128 per pair).
+    The first key is :func:`exact_keys`."""
+    kind = _kind(X)
+    return _keys(X, kind, 0), _keys(X, kind, 1)
 
 
 def _rows_equal(A: Any, ia: np.ndarray, B: Any, ib: np.ndarray, kind: str) -> np.ndarray:

@@ -41,6 +41,8 @@ from ._build.sources import Source as _Source
 from ._build.sources import check_fraction as _check_fraction
 from ._build.sources import is_float as _is_float
 from ._build.sources import is_image_source as _is_image_source
+from ._dask import build as _dask_build
+from ._dask.inputs import is_dask_input as _is_dask_input
 from ._trainingset import TrainingSet
 from ._windows import WindowSpec, _make_window, parse_window
 
@@ -84,6 +86,10 @@ class TrainingSetBuilder:
     eval_sets : evaluation sets whose rows must not leak into training (see :meth:`exclude`).
 
     Inputs are validated here, so bad data fails before any work.
+
+    ``old`` / ``new`` may also be Dask DataFrames or paths of Parquet datasets (a file, or a
+    folder such as a hive-partitioned ``date=.../part.parquet`` tree): the build then runs
+    partition-wise on Dask (see :func:`curate.open_engine`) and selects the same rows.
     """
 
     def __init__(
@@ -103,6 +109,13 @@ class TrainingSetBuilder:
                 f"The 'time' parameter of {OWNER} must be a column name (str) other than the target. Got {time!r} instead."
             )
         self.target = target
+        self.engine = "pandas"
+        if _is_dask_input(old) or _is_dask_input(new):
+            _dask_build.dask_init(self, old, new, time, features)
+            self._plan = _Plan()
+            if eval_sets is not None:
+                self.exclude(eval_sets)
+            return
         self.kind = "images" if _is_image_source(old) else "tabular"
         if _is_image_source(new) != (self.kind == "images"):
             raise DataError(
@@ -342,7 +355,13 @@ class TrainingSetBuilder:
 
     # -- build -----------------------------------------------------------------------------------
     def build(self, random_state: int | np.random.Generator | None = 0) -> TrainingSet:
-        """Do the recorded steps and return the :class:`TrainingSet` (data + manifest + info)."""
+        """Do the recorded steps and return the :class:`TrainingSet` (data + manifest + info).
+
+        On Dask inputs (Dask DataFrames or Parquet paths) the result is a lazy
+        ``DaskTrainingSet`` holding exactly the rows the pandas engine would select; its
+        ``save(dir)`` computes on the cluster and writes partitioned Parquet."""
+        if self.engine == "dask":
+            return _dask_build.dask_build(self, random_state)
         seed = resolve_seed(random_state, f"{OWNER}.build")
         _release_arrow_memory()
         seeds = {k: child_seed(seed, k) for k in ("window", "mix", "rehearse", "split")}

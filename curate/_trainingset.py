@@ -27,7 +27,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir
 from curakit.records import check_schema_version
 
-__all__ = ["TrainingSet"]
+__all__ = ["TrainingSet", "partition_digest"]
 
 SCHEMA_VERSION = 1
 KINDS = ("tabular", "images")
@@ -210,6 +210,8 @@ class TrainingSet:
             )
         meta = json.loads(meta_path.read_text())
         check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
+        if meta.get("engine") == "dask":
+            return _load_partitioned(cls, path, meta)
         images = np.load(path / "images.npy", allow_pickle=False) if (path / "images.npy").exists() else None
         pre = None
         if (path / "preprocess.json").exists():
@@ -258,3 +260,41 @@ def _column_digest(col: pd.Series) -> bytes:
         return b"str" + lens.digest() + data.digest() + nulls.digest()
     values = pd.util.hash_pandas_object(col, index=False).to_numpy()
     return hashlib.sha256(str(col.dtype).encode() + values.tobytes()).digest()
+
+
+def partition_digest(frame: pd.DataFrame, manifest: pd.DataFrame) -> str:
+    """sha256 of one partition of a partitioned training set (its data and manifest files)."""
+    h = hashlib.sha256()
+    for part in (manifest, frame):
+        h.update(json.dumps([str(c) for c in part.columns]).encode())
+        for col in part.columns:
+            h.update(_column_digest(part[col]))
+    return h.hexdigest()
+
+
+def partition_files(path: Path) -> list[tuple[Path, Path]]:
+    """(data file, manifest file) pairs of a partitioned training set, in partition order."""
+    data = sorted((path / "data.parquet").glob("part.*.parquet"))
+    man = sorted((path / "manifest.parquet").glob("part.*.parquet"))
+    if [p.name for p in data] != [p.name for p in man]:
+        raise DataError(f"Training set in {str(path)!r} has data and manifest files that do not pair up. Rebuild it.")
+    return list(zip(data, man))
+
+
+def _load_partitioned(cls: type, path: Path, meta: dict[str, Any]) -> TrainingSet:
+    """A training set saved by the Dask engine, read into pandas (every partition's digest checked)."""
+    frames, manifests, digests = [], [], []
+    for fd, fm in partition_files(path):
+        f, m = pd.read_parquet(fd), pd.read_parquet(fm)
+        digests.append(partition_digest(f, m))
+        frames.append(f)
+        manifests.append(m)
+    if hashlib.sha256("".join(digests).encode()).hexdigest() != meta.get("fingerprint"):
+        raise DataError(
+            f"Training set in {str(path)!r} does not match its recorded fingerprint: a file was changed "
+            "or truncated. Rebuild it."
+        )
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    manifest = pd.concat(manifests, ignore_index=True) if manifests else pd.DataFrame()
+    return cls(kind=meta["kind"], target=meta["target"], frame=frame, manifest=manifest, images=None,
+               features=list(meta["features"]), time=meta.get("time"), preprocessor=None, info=meta.get("info", {}))

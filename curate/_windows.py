@@ -16,7 +16,7 @@ import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
 
-__all__ = ["TimeAxis", "WindowSpec", "parse_time", "parse_window"]
+__all__ = ["TimeAxis", "WindowSpec", "check_time", "parse_time", "parse_window", "raise_time_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +84,14 @@ class TimeAxis:
         return f"{value:g}"
 
 
-def parse_time(column: pd.Series, source: str, name: str) -> tuple[np.ndarray, str, pd.Series]:
-    """(comparable times, axis kind, the column as stored in the training set)."""
+def check_time(column: pd.Series) -> tuple[str, int, str | None, pd.Series | None]:
+    """(axis kind, number of bad values, parse error type or None, the parsed column or None) of a
+    time column, raising nothing: the Dask engine adds these up over partitions."""
     if pd.api.types.is_bool_dtype(column.dtype):
-        raise DataError(f"The time column {name!r} of {source} is boolean. Pass a date or numeric time column.")
+        return "boolean", 0, None, None
     if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = int(np.count_nonzero(~np.isfinite(values)))
-        if bad:
-            raise DataError(
-                f"The time column {name!r} of {source} has {bad} missing or infinite value(s). "
-                "Fill or drop those rows before building."
-            )
-        return values, "numeric", column
+        return "numeric", int(np.count_nonzero(~np.isfinite(values))), None, column
     if isinstance(column.dtype, pd.DatetimeTZDtype):
         parsed = column.dt.tz_convert("UTC").dt.tz_localize(None)
     elif pd.api.types.is_datetime64_dtype(column.dtype):
@@ -105,17 +100,38 @@ def parse_time(column: pd.Series, source: str, name: str) -> tuple[np.ndarray, s
         try:
             parsed = pd.to_datetime(column, errors="raise", format="mixed")
         except (TypeError, ValueError, OverflowError) as exc:
-            raise DataError(
-                f"The time column {name!r} of {source} does not parse as dates ({type(exc).__name__}). "
-                "Pass ISO dates such as '2015-01-31', or convert it with pd.to_datetime first."
-            ) from None
+            return "datetime", 0, type(exc).__name__, None
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = int(parsed.isna().sum())
+    return "datetime", int(parsed.isna().sum()), None, parsed
+
+
+def raise_time_problem(kind: str, bad: int, error: str | None, source: str, name: str) -> None:
+    """The one-line error for a time column that :func:`check_time` found unusable (else nothing)."""
+    if kind == "boolean":
+        raise DataError(f"The time column {name!r} of {source} is boolean. Pass a date or numeric time column.")
+    if error is not None:
+        raise DataError(
+            f"The time column {name!r} of {source} does not parse as dates ({error}). "
+            "Pass ISO dates such as '2015-01-31', or convert it with pd.to_datetime first."
+        )
+    if bad and kind == "numeric":
+        raise DataError(
+            f"The time column {name!r} of {source} has {bad} missing or infinite value(s). "
+            "Fill or drop those rows before building."
+        )
     if bad:
         raise DataError(
             f"The time column {name!r} of {source} has {bad} missing value(s). Fill or drop those rows before building."
         )
+
+
+def parse_time(column: pd.Series, source: str, name: str) -> tuple[np.ndarray, str, pd.Series]:
+    """(comparable times, axis kind, the column as stored in the training set)."""
+    kind, bad, error, parsed = check_time(column)
+    raise_time_problem(kind, bad, error, source, name)
+    if kind == "numeric":
+        return column.to_numpy(dtype=np.float64, na_value=np.nan), "numeric", column
     ns = parsed.astype("datetime64[ns]").to_numpy().view(np.int64)
     return ns, "datetime", parsed.astype("datetime64[ns]")
 

@@ -33,37 +33,7 @@ def tabular_sources(builder: Any, old: Any, new: Any, time: str | None, features
                 f"{name} must be a DataFrame (tabular) or an image set (images, labels). "
                 f"Got {type(frame).__name__} instead."
             )
-        if builder.target not in frame.columns:
-            raise DataError(
-                f"The target column {builder.target!r} is not in {name} ({frame.shape[1]} columns). "
-                "Pass target= naming the label column."
-            )
-        if time is not None and time not in frame.columns:
-            raise DataError(
-                f"The time column {time!r} is not in {name} ({frame.shape[1]} columns). "
-                "Pass time= naming the time column, or time=None."
-            )
-    if features is None:
-        if set(old.columns) != set(new.columns):
-            only_old = sorted(map(str, set(old.columns) - set(new.columns)))
-            only_new = sorted(map(str, set(new.columns) - set(old.columns)))
-            raise DataError(
-                f"old and new have different columns (only in old: {only_old}; only in new: {only_new}). "
-                "Pass the same columns in both, or choose them with features=."
-            )
-        features = [c for c in old.columns if c != builder.target and c != time]
-    else:
-        features = list(features)
-        for name, frame in (("old", old), ("new", new)):
-            absent = [str(c) for c in features if c not in frame.columns]
-            if absent:
-                raise DataError(f"Feature column(s) {absent} are not in {name}. Pass features= naming columns of both.")
-        if builder.target in features or (time is not None and time in features):
-            raise ParameterError(f"The 'features' parameter of {OWNER} must not include the target or time column.")
-    if not features:
-        raise DataError(f"{OWNER} found no feature columns besides the target and time. Pass features=.")
-    if len(set(features)) != len(features):
-        raise DataError("The feature columns are not unique. Give each column one name.")
+    features = choose_features(builder, {"old": list(old.columns), "new": list(new.columns)}, time, features)
     builder.features = features
     builder.time = time
     sources = []
@@ -78,6 +48,46 @@ def tabular_sources(builder: Any, old: Any, new: Any, time: str | None, features
         sources.append(_Source(name=name, frame=frame, images=None, t=t, time_values=values))
         sources[-1].axis_kind = axis_kind
     return sources
+
+def choose_features(builder: Any, columns: dict[str, list[Any]], time: str | None,
+                    features: Sequence[str] | None) -> list[Any]:
+    """The feature columns, checking that old and new (``columns``: name -> column list) hold the
+    target, the time and every feature (shared by the pandas and the Dask engines)."""
+    for name, cols in columns.items():
+        if builder.target not in cols:
+            raise DataError(
+                f"The target column {builder.target!r} is not in {name} ({len(cols)} columns). "
+                "Pass target= naming the label column."
+            )
+        if time is not None and time not in cols:
+            raise DataError(
+                f"The time column {time!r} is not in {name} ({len(cols)} columns). "
+                "Pass time= naming the time column, or time=None."
+            )
+    old, new = columns["old"], columns["new"]
+    if features is None:
+        if set(old) != set(new):
+            only_old = sorted(map(str, set(old) - set(new)))
+            only_new = sorted(map(str, set(new) - set(old)))
+            raise DataError(
+                f"old and new have different columns (only in old: {only_old}; only in new: {only_new}). "
+                "Pass the same columns in both, or choose them with features=."
+            )
+        features = [c for c in old if c != builder.target and c != time]
+    else:
+        features = list(features)
+        for name, cols in columns.items():
+            absent = [str(c) for c in features if c not in cols]
+            if absent:
+                raise DataError(f"Feature column(s) {absent} are not in {name}. Pass features= naming columns of both.")
+        if builder.target in features or (time is not None and time in features):
+            raise ParameterError(f"The 'features' parameter of {OWNER} must not include the target or time column.")
+    if not features:
+        raise DataError(f"{OWNER} found no feature columns besides the target and time. Pass features=.")
+    if len(set(features)) != len(features):
+        raise DataError("The feature columns are not unique. Give each column one name.")
+    return features
+
 
 def image_source(builder: Any, obj: Any, name: str, time: str | None) -> _Source:
     times = None
@@ -146,7 +156,7 @@ def eval_sets(builder: Any, eval_sets: Any) -> dict[str, Any]:
     out = {}
     for name, value in items.items():
         if builder.kind == "tabular":
-            if not isinstance(value, pd.DataFrame):
+            if not isinstance(value, pd.DataFrame) and not (builder.engine == "dask" and _is_dask_frame(value)):
                 raise DataError(f"Evaluation set {name!r} must be a DataFrame like old and new. Got {type(value).__name__}.")
             absent = [str(c) for c in builder.features if c not in value.columns]
             if absent:
@@ -168,6 +178,10 @@ def eval_sets(builder: Any, eval_sets: Any) -> dict[str, Any]:
                 )
             out[str(name)] = images
     return out
+
+def _is_dask_frame(obj: Any) -> bool:
+    return type(obj).__module__.split(".", 1)[0] == "dask" and hasattr(obj, "columns")
+
 
 def near(builder: Any, near: Any, method: str) -> float:
     if near is False or near is None:

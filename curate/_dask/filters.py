@@ -1,0 +1,146 @@
+"""Leakage, dedup, split, weights and the manifest of the Dask engine, per partition.
+
+Exact keys are two independent 64-bit row hashes (:func:`curakit.dedup.exact_key_pairs`).
+Leakage drops rows whose key is in an evaluation set's key table (small, sent to every
+worker). Dedup groups the keys of all blocks with a Dask shuffle (``groupby`` on the keys) and
+brings back only the keys that repeat, with the first row's rank (priority new > old > replay
+> augmented, then position); each partition then drops its rows that are not first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from curakit import dedup as _dedup
+from curakit.optional import import_optional
+
+from .select import AllRows, compute_parts
+
+__all__ = ["Block", "aug_block", "filters", "keep_rows"]
+
+_RANK_SHIFT = 40
+
+
+@dataclass(eq=False)
+class Block:
+    """Rows of one source in the training set: ``mask`` over its prepared partitions."""
+
+    name: str  # new / old / replay / aug<k>
+    src: Any
+    parts: list[Any]
+    mask: Any
+    code: int = 0  # dedup priority (position in the pandas engine's block list)
+    kept: int = 0
+    counts: list[int] = field(default_factory=list)  # kept rows per partition
+
+
+def aug_block(b: Any, src: Any) -> Block:
+    """An augmented source (pandas, small) as one prepared partition."""
+    dask = import_optional("dask")
+    frame = src.frame[[*b.features, b.target]].reset_index(drop=True).copy()
+    if b.time is not None:
+        frame[b.time] = src.time_values.reset_index(drop=True)
+    frame["_t"] = np.asarray(src.t)
+    frame["_pos"] = np.arange(len(frame), dtype=np.int64)
+    return Block(src.name, src, [dask.delayed(frame)], AllRows())
+
+
+def _eval_tables(b: Any) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, ev in b._plan.eval_sets.items():
+        if hasattr(ev, "to_delayed"):
+            got = compute_parts(_pairs, ev.to_delayed())
+            k0, k1 = np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+        else:
+            k0, k1 = _dedup.exact_key_pairs(ev)
+        t = pd.DataFrame({"k0": k0, "k1": k1})
+        out[name] = t.groupby(["k0", "k1"]).size().rename("mult").reset_index()
+    return out
+
+
+def _pairs(part: pd.DataFrame):
+    return _dedup.exact_key_pairs(part)
+
+
+def keep_rows(part: pd.DataFrame, blk: dict[str, Any]) -> dict[str, Any]:
+    """Which rows of one partition stay: in the block's mask, not leaked, not a later duplicate."""
+    m = blk["mask"](part)
+    out: dict[str, Any] = {"leak": np.zeros(len(part), bool), "dup": np.zeros(len(part), bool), "matches": {}}
+    if blk["tables"] or blk["dups"] is not None:
+        k0, k1 = _dedup.exact_key_pairs(part[blk["features"]])
+        keys = pd.DataFrame({"k0": k0, "k1": k1})
+        for name, table in blk["tables"].items():
+            mult = keys.merge(table, on=["k0", "k1"], how="left")["mult"].fillna(0).to_numpy(np.int64)
+            mult[~m] = 0
+            out["matches"][name] = int(mult.sum())
+            out["leak"] |= mult > 0
+        if blk["dups"] is not None:
+            rmin = keys.merge(blk["dups"], on=["k0", "k1"], how="left")["rmin"].to_numpy(np.float64)
+            rank = (blk["code"] << _RANK_SHIFT) + part["_pos"].to_numpy()
+            out["dup"] = m & ~out["leak"] & ~np.isnan(rmin) & (rank != np.nan_to_num(rmin, nan=-1).astype(np.int64))
+        out["k0"], out["k1"] = k0, k1
+    out["keep"] = m & ~out["leak"] & ~out["dup"]
+    return out
+
+
+def _key_frame(part: pd.DataFrame, blk: dict[str, Any]) -> pd.DataFrame:
+    r = keep_rows(part, {**blk, "dups": None})
+    live = r["keep"]
+    k0, k1 = _dedup.exact_key_pairs(part[blk["features"]][live])
+    return pd.DataFrame({"k0": k0, "k1": k1, "rank": (blk["code"] << _RANK_SHIFT) + part["_pos"].to_numpy()[live]})
+
+
+def _counts(part: pd.DataFrame, blk: dict[str, Any]) -> dict[str, Any]:
+    r = keep_rows(part, blk)
+    return {"kept": int(r["keep"].sum()), "leak": int(r["leak"].sum()), "dup": int(r["dup"].sum()),
+            "matches": r["matches"]}
+
+
+def _dup_table(b: Any, blocks: list[Block], specs: list[dict[str, Any]]) -> pd.DataFrame:
+    """The keys that repeat over all blocks, with the rank of their first row (a Dask shuffle)."""
+    dask, dd = import_optional("dask"), import_optional("dask.dataframe")
+    meta = pd.DataFrame({"k0": np.zeros(0, np.uint64), "k1": np.zeros(0, np.uint64), "rank": np.zeros(0, np.int64)})
+    frames = [dask.delayed(_key_frame, pure=False)(p, spec) for blk, spec in zip(blocks, specs) for p in blk.parts]
+    kd = dd.from_delayed(frames, meta=meta, verify_meta=False)
+    split_out = max(1, kd.npartitions // 4)
+    g = kd.groupby(["k0", "k1"])["rank"].agg(["min", "count"], split_out=split_out)
+    dups = g[g["count"] > 1].compute()
+    return dups.reset_index().rename(columns={"min": "rmin"})[["k0", "k1", "rmin"]]
+
+
+def filters(b: Any, blocks: list[Block]):
+    """Leakage and dedup: sets each block's keep rule and counts; (leakage info, dedup info)."""
+    for code, blk in enumerate(blocks):
+        blk.code = code
+    tables = _eval_tables(b) if b._plan.eval_sets else {}
+    dedup = b._plan.dedup is not None
+    specs = [{"mask": blk.mask, "tables": tables, "dups": None, "features": list(b.features), "code": blk.code}
+             for blk in blocks]
+    if dedup:
+        dups = _dup_table(b, blocks, specs)
+        for spec in specs:
+            spec["dups"] = dups
+    names = [blk.name for blk in blocks]
+    leak_by, dup_by, by_set = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(tables, 0)
+    for blk, spec in zip(blocks, specs):
+        blk.spec = spec
+        got = compute_parts(_counts, blk.parts, spec)
+        blk.counts = [g["kept"] for g in got]
+        blk.kept = sum(blk.counts)
+        leak_by[blk.name] += sum(g["leak"] for g in got)
+        dup_by[blk.name] += sum(g["dup"] for g in got)
+        for g in got:
+            for name, v in g["matches"].items():
+                by_set[name] += v
+    leak_info = dedup_info = None
+    if tables:
+        leak_info = {"tolerance": 0.0, "near": False, "matches_by_eval_set": by_set,
+                     "removed": int(sum(leak_by.values())), "removed_by_block": leak_by}
+    if dedup:
+        dedup_info = {"tolerance": 0.0, "near": False, "priority": names,
+                      "removed": int(sum(dup_by.values())), "removed_by_block": dup_by}
+    return leak_info, dedup_info

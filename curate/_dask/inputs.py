@@ -1,0 +1,246 @@
+"""Dask inputs of ``TrainingSetBuilder``: Dask DataFrames or paths of (hive-partitioned) Parquet
+datasets, checked partition-wise with the same one-line errors as the pandas engine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from curakit.exceptions import DataError
+from curakit.optional import import_optional
+from curate._build.inputs import choose_features
+from curate._build.search import is_classification
+from curate._windows import check_time, parse_time, raise_time_problem
+
+from .engine import is_dask_collection
+from .select import compute_parts
+
+__all__ = ["DaskSource", "dask_sources", "is_dask_input"]
+
+
+def is_dask_input(obj: Any) -> bool:
+    """A Dask DataFrame, or a path (str / os.PathLike) of a Parquet file or dataset folder."""
+    return is_dask_collection(obj) or isinstance(obj, (str, os.PathLike))
+
+
+@dataclass(eq=False)
+class DaskSource:
+    """old or new on Dask: its prepared partitions (delayed pandas frames with ``_pos`` / ``_t``)."""
+
+    name: str
+    parts: list[Any]
+    n: int
+    columns: list[Any]
+    dtypes: pd.Series
+    axis_kind: str = "order"
+    t_min: Any = None
+    t_max: Any = None
+    manifest: Any = None  # never augmented
+    lengths: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def t(self) -> _Lazy:
+        return _Lazy(self, "_t", series=False)
+
+    @property
+    def time_values(self) -> _Lazy:
+        return _Lazy(self, None, series=True)
+
+
+class _Lazy:
+    """Values of a Dask source at a few positions (augmented rows' parents), gathered on demand."""
+
+    def __init__(self, src: DaskSource, column: str | None, series: bool) -> None:
+        self.src, self.column, self.series = src, column, series
+
+    def __len__(self) -> int:
+        return self.src.n
+
+    def max(self) -> Any:
+        return self.src.t_max
+
+    @property
+    def iloc(self) -> _Lazy:
+        return self
+
+    def __getitem__(self, positions: Any) -> Any:
+        positions = np.asarray(positions, dtype=np.int64)
+        want = np.unique(positions)
+        col = self.column or self.src.time_column
+        got = compute_parts(_pick_rows, self.src.parts, want, col)
+        pos = np.concatenate([g[0] for g in got])
+        vals = pd.concat([g[1] for g in got], ignore_index=True)
+        at = np.searchsorted(pos, positions)
+        out = vals.iloc[at].reset_index(drop=True)
+        return out if self.series else out.to_numpy()
+
+
+def _pick_rows(part: pd.DataFrame, want: np.ndarray, col: str):
+    hit = np.isin(part["_pos"].to_numpy(), want)
+    return part["_pos"].to_numpy()[hit], part[col][hit].reset_index(drop=True)
+
+
+def _read(obj: Any, name: str):
+    """(Dask DataFrame, per-file column lists or None) of one input."""
+    dd = import_optional("dask.dataframe")
+    if is_dask_collection(obj):
+        if not hasattr(obj, "columns"):
+            raise DataError(f"{name} must be a Dask DataFrame, not a {type(obj).__name__}. Pass a frame or a Parquet path.")
+        return obj, None
+    path = Path(obj)
+    if not path.exists():
+        raise DataError(f"{name} path {str(path)!r} does not exist. Pass a Parquet file or a folder of Parquet files.")
+    files = _file_columns(path, name)
+    try:
+        return dd.read_parquet(str(path)), files
+    except Exception as exc:  # pyarrow / dask reading errors
+        raise DataError(
+            f"{name} path {str(path)!r} does not read as a Parquet dataset ({type(exc).__name__}). "
+            "Pass a Parquet file or a folder of Parquet files with one schema."
+        ) from None
+
+
+def _file_columns(path: Path, name: str) -> list[tuple[str, list[str]]]:
+    """(relative file path, physical columns + hive keys) of every file of a Parquet dataset."""
+    ds = import_optional("pyarrow.dataset")
+    try:
+        dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
+    except Exception as exc:
+        raise DataError(
+            f"{name} path {str(path)!r} does not read as a Parquet dataset ({type(exc).__name__}). "
+            "Pass a Parquet file or a folder of Parquet files."
+        ) from None
+    out = []
+    for frag in dataset.get_fragments():
+        keys = [str(k) for k in ds.get_partition_keys(frag.partition_expression)]
+        rel = os.path.relpath(frag.path, str(path)) if path.is_dir() else path.name
+        out.append((rel, list(frag.physical_schema.names) + keys))
+    return out
+
+
+def _check_files(files, name: str, used: list[Any]) -> None:
+    for rel, cols in files or []:
+        absent = [str(c) for c in used if str(c) not in cols]
+        if absent:
+            raise DataError(
+                f"Feature column(s) {absent} are not in {name} (file {rel!r}, one of its {len(files)} Parquet files). "
+                "Write every partition with the same columns, or pass features= naming columns of every file."
+            )
+
+
+def _stats(part: pd.DataFrame, target: str, time: str | None, used: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": len(part), "absent": [str(c) for c in used if c not in part.columns]}
+    if out["absent"]:
+        return out
+    y = part[target]
+    out["na_target"] = int(y.isna().sum())
+    if pd.api.types.is_float_dtype(y.dtype):
+        v = y.to_numpy(dtype=np.float64, na_value=np.nan)
+        v = v[np.isfinite(v)]
+        out["integral"] = bool(np.all(v == np.round(v)))
+        out["values"] = np.unique(v)[:51]
+    if time is not None:
+        kind, bad, err, parsed = check_time(part[time])
+        out.update(kind=kind, bad=bad, err=err)
+        if parsed is not None and bad == 0 and len(part):
+            t = parse_time(part[time], "", time)[0]
+            out.update(t_min=t.min(), t_max=t.max())
+    return out
+
+
+def _aggregate(src_name: str, stats: list[dict[str, Any]], target: str, time: str | None) -> dict[str, Any]:
+    """Totals over partitions; the pandas engine's errors for labels, emptiness and time."""
+    for k, st in enumerate(stats):
+        if st["absent"]:
+            raise DataError(
+                f"Feature column(s) {st['absent']} are not in {src_name} (partition {k} of {len(stats)}). "
+                "Give every partition the same columns, or pass features= naming columns of every partition."
+            )
+    missing = sum(st["na_target"] for st in stats)
+    if missing:
+        raise DataError(
+            f"{src_name} has {missing} unlabelled row(s) (missing target {target!r}). Drop or label them before building."
+        )
+    n = sum(st["n"] for st in stats)
+    if n == 0:
+        raise DataError(f"{src_name} has no rows. Pass at least one row of old and new data.")
+    out: dict[str, Any] = {"n": n, "lengths": [st["n"] for st in stats], "kind": "order"}
+    if time is not None:
+        live = [st for st in stats if st["n"]]
+        kinds = {st["kind"] for st in live}
+        if "boolean" in kinds:
+            raise_time_problem("boolean", 0, None, src_name, time)
+        if len(kinds) > 1:
+            raise DataError(
+                f"The time column {time!r} holds dates in some partitions of {src_name} and numbers in others. "
+                "Give every partition the same kind of time."
+            )
+        kind = kinds.pop()
+        err = next((st["err"] for st in live if st["err"]), None)
+        raise_time_problem(kind, sum(st["bad"] for st in live), err, src_name, time)
+        out.update(kind=kind, t_min=min(st["t_min"] for st in live), t_max=max(st["t_max"] for st in live))
+    return out
+
+
+def _prepare(part: pd.DataFrame, name: str, cols: list[Any], time: str | None, offset: int, base: int) -> pd.DataFrame:
+    out = part[cols].reset_index(drop=True)
+    pos = np.arange(offset, offset + len(out), dtype=np.int64)
+    if time is not None:
+        t, _, values = parse_time(out[time], name, time)
+        out[time] = values.reset_index(drop=True)
+        out["_t"] = t
+    else:
+        out["_t"] = pos + base
+    out["_pos"] = pos
+    return out
+
+
+def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: Any) -> list[DaskSource]:
+    """old and new as :class:`DaskSource` (one stats pass each), with the pandas engine's checks."""
+    dask = import_optional("dask")
+    frames = {}
+    for name, obj in (("old", old), ("new", new)):
+        frames[name] = _read(obj, name)
+    cols = {name: list(f.columns) for name, (f, _) in frames.items()}
+    builder.features = choose_features(builder, cols, time, features)
+    builder.time = time
+    used = [*builder.features, builder.target] + ([time] if time is not None else [])
+    out, floats = [], []
+    base = 0
+    for name, (frame, files) in frames.items():
+        _check_files(files, name, used)
+        delayed = frame.to_delayed()
+        stats = list(dask.compute(*[dask.delayed(_stats, pure=False)(p, builder.target, time, used) for p in delayed]))
+        agg = _aggregate(name, stats, builder.target, time)
+        offsets = np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]]).astype(np.int64)
+        parts = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base) for p, o in zip(delayed, offsets)]
+        src = DaskSource(name=name, parts=parts, n=agg["n"], columns=used, dtypes=frame[used].dtypes,
+                         axis_kind=agg["kind"], lengths=agg["lengths"])
+        src.time_column = time
+        if time is None:
+            src.t_min, src.t_max = base, base + agg["n"] - 1
+        else:
+            src.t_min, src.t_max = agg["t_min"], agg["t_max"]
+        base += agg["n"]
+        floats.extend(st for st in stats if "integral" in st)
+        out.append(src)
+    builder._classification = _classification(frames, builder.target, floats)
+    return out
+
+
+def _classification(frames: dict[str, Any], target: str, floats: list[dict[str, Any]]) -> bool:
+    dtypes = [f[target].dtype for f, _ in frames.values()]
+    if not any(pd.api.types.is_float_dtype(d) for d in dtypes):
+        return True
+    values = np.unique(np.concatenate([st["values"] for st in floats])) if floats else np.zeros(0)
+    if not all(st["integral"] for st in floats):
+        return False
+    return is_classification(pd.Series(values[:51], dtype=np.float64))
