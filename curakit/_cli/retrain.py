@@ -8,9 +8,13 @@
 TorchScript, ``torch.export`` (``.pt2``), or a scikit-learn ``.skops`` / ``.joblib`` / ``.pkl`` file.
 Loading a pickle or a whole module runs code from the file: use only files you trust. The working
 folder is on the import path (plus ``--import-path DIR``).
-``--eval NAME=FILE``: Parquet / CSV with the target column (tabular) or ``.npz`` with ``images``
-and ``labels`` arrays (images). The result folder (``RetrainResult.save``) holds result.json,
-predictions.npz and the model; ``curakit registry promote`` takes it.
+``--eval NAME=FILE``: Parquet / CSV with the target column (tabular), or image data (a folder
+``<class>/<image>.png``, an ``.npz`` with ``images`` and ``labels``, a table of image paths;
+class names map through the training set's class list, as ``curakit build`` wrote it).
+The result folder (``RetrainResult.save``) holds result.json, predictions.npz and the model
+(``model/model.pt``: a plain torch state dict, load it with your class and ``load_state_dict``;
+or ``model/model.pkl`` for an estimator); ``curakit registry promote`` takes it. ``--out`` must be
+new, empty or an earlier curakit output (a folder of your own only with ``--force``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from curakit.exceptions import DataError, ParameterError
 
-from ._options import add_model_options, add_random_state, load_cli_model
+from ._options import add_model_options, add_random_state
 
 __all__ = ["add_parser", "load_eval", "load_model", "parse_params"]
 
@@ -41,21 +45,26 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def load_eval(spec: str) -> tuple[str, Any]:
+def load_eval(spec: str, classes: list[str] | None = None, resize: Any = None) -> tuple[str, Any]:
+    """``NAME=FILE`` -> (name, a table or ``(images, labels)``). Image data (a folder, an ``.npz``,
+    a table of image paths: ``curakit.imageio.read_images``) gets its class names mapped to the
+    training set's ``classes`` (``info["classes"]``, written by ``curakit build``)."""
+    from curakit.imageio import class_indices, is_image_source, read_images
+
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
         raise ParameterError(f"--eval takes NAME=FILE (e.g. new=new_test.parquet). Got {spec!r} instead.")
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(2, "No such file", str(p))
-    suffix = p.suffix.lower()
-    if suffix == ".npz":
-        import numpy as np
-
-        with np.load(p, allow_pickle=False) as z:
-            if "images" not in z.files or "labels" not in z.files:
-                raise DataError(f"{p.name!r} must hold arrays named 'images' and 'labels'. Got {sorted(z.files)}.")
-            return name, (z["images"], z["labels"])
+    if is_image_source(p):
+        images, labels, _ = read_images(p, resize=resize)
+        if labels.dtype.kind not in "iu":
+            if classes is None:
+                raise DataError(f"Eval set {name!r} names its classes but the training set has no class list. Build "
+                                "it from image data with class-name folders (curakit build), or use class indices.")
+            labels = class_indices(labels, p, classes=classes)[0]
+        return name, (images, labels)
     from curakit.io import read_table
 
     return name, read_table(p, "Eval set")
@@ -68,6 +77,19 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     from ._options import load_registry_model
 
     return _load(spec, model_class, model_kwargs, registry_loader=load_registry_model)
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    """--model through curakit.modelfile; a registry's metadata may name classes of --trust modules."""
+    from curakit.modelfile import load_model as _load
+
+    def registry(folder: Any, version: Any) -> Any:
+        from curate import Registry
+
+        return Registry(folder).load(version, trusted=list(args.trust))
+
+    return _load(args.model, args.model_class, args.model_kwargs, import_paths=args.import_path,
+                 trusted=args.trust, registry_loader=registry)
 
 
 def _check_kinds(model: Any, ts: Any) -> None:
@@ -85,21 +107,27 @@ def _check_kinds(model: Any, ts: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import curate
+    from curakit.imageio import parse_size
 
+    from ._output import check_out, publish
+
+    check_out(args.out, args.force)
     ts = curate.TrainingSet.load(args.training_set)
-    model = load_cli_model(args)
+    model = _load_model(args)
     _check_kinds(model, ts)
     if not args.eval:
         raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
-    eval_sets = dict(load_eval(e) for e in args.eval)
+    classes = ts.info.get("classes")
+    eval_sets = dict(load_eval(e, classes, parse_size(args.resize)) for e in args.eval)
     result = curate.retrain(model, ts, strategy=args.strategy, eval_sets=eval_sets, metric=args.metric,
                             random_state=args.random_state, **parse_params(args.param))
-    result.save(args.out)
+    publish(args.out, args.force, result.save)
     for name in eval_sets:
         before = result.baseline_metrics[name][result.metric]
         after = result.metrics[name][result.metric]
         print(f"{name}: {result.metric} {before:.4f} -> {after:.4f} (n={result.metrics[name]['n']})")
-    print(f"{result.strategy}: trained in {result.train_time:.2f}s; result written to {args.out}")
+    model_file = Path(args.out) / "model" / ("model.pt" if (Path(args.out) / "model" / "model.pt").exists() else "model.pkl")
+    print(f"{result.strategy}: trained in {result.train_time:.2f}s; result written to {args.out} (model: {model_file})")
     return 0
 
 
@@ -113,5 +141,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
     p.add_argument("--metric", default="accuracy", help="accuracy or a scikit-learn scorer name")
     add_random_state(p)
-    p.add_argument("--out", required=True, help="result folder to write")
+    p.add_argument("--resize", metavar="HxW", help="image eval sets: resize every image to H x W")
+    p.add_argument("--out", required=True, help="result folder: new, empty, or an earlier curakit output (replaced)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder curakit did not create: only curakit's own file names are replaced")
     p.set_defaults(func=run)

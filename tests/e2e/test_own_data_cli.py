@@ -39,10 +39,10 @@ CLASSES = ["one", "three", "zero"]  # sorted names -> indices 0, 1, 2
 DIGITS = {"one": 1, "three": 3, "zero": 0}
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def _cli(cwd: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("curakit")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "curakit"]
-    env = {**os.environ, "PYTHONPATH": ""}
+    env = {**os.environ, "PYTHONPATH": "", **env_extra}
     return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=240, env=env)
 
 
@@ -91,7 +91,8 @@ def test_register_then_diagnose_class_name_folders(user):
     r = _cli(user, "registry", "register", "reg", "--model", "weights.pt", "--model-class", "tinycnn:Net")
     assert r.returncode == 0, r.stderr
     assert "registered v1 (champion)" in r.stdout
-    r = _cli(user, "diagnose", "--images", "new", "--model", "reg", "--out", "diag")
+    # the registry's metadata names the user's class: loading it imports tinycnn, so the user trusts it (issue 9)
+    r = _cli(user, "diagnose", "--images", "new", "--model", "reg", "--out", "diag", CURAKIT_TRUST="tinycnn")
     assert r.returncode == 0, r.stderr
     pred = pd.read_csv(user / "diag" / "predictions.csv")
     assert set(pred["class"]) == set(CLASSES)
@@ -128,3 +129,66 @@ def test_bad_inputs_are_one_line_errors(user):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error:") and fix in lines[0], (argv, r.stderr)
         assert not (user / argv[-1]).exists() or argv[0] == "registry"
+
+
+def _copy_some(src: Path, dst: Path, per_class: int) -> None:
+    for folder in sorted(p for p in src.iterdir() if p.is_dir()):
+        (dst / folder.name).mkdir(parents=True, exist_ok=True)
+        for f in sorted(folder.iterdir())[:per_class]:
+            shutil.copy(f, dst / folder.name / f.name)
+
+
+def test_augment_build_retrain_promote_an_image_folder(user):
+    """After diagnose: fill a class with the default pipeline, build old + new + the fill, retrain the
+    user's CNN from the registry, promote through the gate: all from the command line."""
+    import json
+
+    _copy_some(user / "old", user / "old_test", 15)
+    _copy_some(user / "new", user / "new_test", 15)
+    if not (user / "reg").exists():
+        assert _cli(user, "registry", "register", "reg", "--model", "weights.pt", "--model-class",
+                    "tinycnn:Net").returncode == 0
+    r = _cli(user, "augment", "new", "--pipeline", "default", "--classes", "three", "--n", "12", "--out", "fills")
+    assert r.returncode == 0, r.stderr
+    assert "12 new image(s)" in r.stdout and len(list((user / "fills" / "images" / "three").glob("*.png"))) == 12
+    r = _cli(user, "build", "--old", "old", "--new", "new", "--add", "fills", "--eval", "old_test",
+             "--eval", "new_test", "--validation", "0.1", "--out", "ts")
+    assert r.returncode == 0, r.stderr
+    import curate
+
+    ts = curate.TrainingSet.load(user / "ts")
+    assert ts.kind == "images" and ts.info["classes"] == CLASSES
+    aug = ts.manifest["origin"] == "augmented"
+    # up to 12: a fill the pipeline left unchanged copies its parent, and a parent in new_test is excluded with it
+    assert 0 < aug.sum() <= 12 and (ts.frame.loc[aug, "label"] == CLASSES.index("three")).all()
+    from curakit.imageio import read_images
+
+    _, new_names, _ = read_images(user / "new")  # the parents are rows of new, all of class "three"
+    parents = [int(json.loads(ids)[0].split(":")[1]) for ids in ts.manifest.loc[aug, "parent_ids"]]
+    assert all(ids.startswith('["new:') for ids in ts.manifest.loc[aug, "parent_ids"])
+    assert {new_names[p] for p in parents} == {"three"}
+    matches = ts.info["leakage"]["matches_by_eval_set"]
+    assert matches["old_test"] >= 45 and matches["new_test"] >= 45  # the held-out images are not trained on
+    r = _cli(user, "retrain", "ts", "--model", "reg", "--trust", "tinycnn", "--eval", "old=old_test", "--eval",
+             "new=new_test", "--strategy", "continue_all", "--param", "epochs=2", "--out", "res")
+    assert r.returncode == 0, r.stderr
+    assert "new: accuracy" in r.stdout and "model/model.pt" in r.stdout
+    # the retrained model is a plain state dict: the user loads it into their own class
+    sys.path.insert(0, str(user))
+    try:
+        import tinycnn
+
+        net = tinycnn.Net()
+        net.load_state_dict(torch.load(user / "res" / "model" / "model.pt", weights_only=True))
+    finally:
+        sys.path.remove(str(user))
+        sys.modules.pop("tinycnn", None)
+    r = _cli(user, "registry", "promote", "reg", "res", "--max-drop-old", "0.5", "--n-bootstrap", "200",
+             CURAKIT_TRUST="tinycnn", PYTHONPATH=str(user))
+    assert r.returncode in (0, 3), r.stderr  # 3: the gate refused, with its reasons
+    assert r.stdout.startswith("v2: ") and ("promoted to champion" in r.stdout) == (r.returncode == 0)
+    # a second build into the same folder replaces curakit's own output; a user's folder is refused
+    (user / "notes").mkdir()
+    (user / "notes" / "todo.txt").write_text("mine")
+    r = _cli(user, "build", "--old", "old", "--new", "new", "--out", "notes")
+    assert r.returncode == 1 and "--force" in r.stderr and (user / "notes" / "todo.txt").read_text() == "mine"
