@@ -195,7 +195,8 @@ class DriftReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per feature, most drifted (lowest q, then highest PSI) first."""
-        frame = pd.DataFrame(self.features, columns=_FEATURE_COLUMNS)
+        extra = [k for k in ("ks_error",) if any(k in f for f in self.features)]  # Dask path: the KS bound
+        frame = pd.DataFrame(self.features, columns=_FEATURE_COLUMNS + extra)
         return frame.sort_values(["q_value", "psi"], ascending=[True, False], kind="mergesort").reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,6 +296,14 @@ def import_plt():
 
 def _check_drift_params(reference, current, *, features, categorical, alpha, margin, n_bins, cv, max_rows):
     """Validate drift's arguments; return (reference frame, current frame, tested columns, forced categoricals)."""
+    _check_scalars(alpha, margin, n_bins, cv, max_rows)
+    ref = _as_frame(reference, "reference")
+    cur = _as_frame(current, "current")
+    cols, forced = _check_columns(ref.columns, cur.columns, features, categorical)
+    return ref, cur, cols, forced
+
+
+def _check_scalars(alpha, margin, n_bins, cv, max_rows) -> None:
     if not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
         raise ParameterError(
             f"The 'alpha' parameter of drift must be a float in the range (0.0, 1.0). Got {alpha!r} instead."
@@ -306,15 +315,17 @@ def _check_drift_params(reference, current, *, features, categorical, alpha, mar
     for name, value, lo in (("n_bins", n_bins, 2), ("cv", cv, 2), ("max_rows", max_rows, 10)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo:
             raise ParameterError(f"The {name!r} parameter of drift must be an int >= {lo}. Got {value!r} instead.")
-    ref = _as_frame(reference, "reference")
-    cur = _as_frame(current, "current")
-    cols = list(ref.columns) if features is None else list(features)
+
+
+def _check_columns(ref_columns, cur_columns, features, categorical) -> tuple[list, set]:
+    """(tested columns, forced categoricals), after checking both sets have them."""
+    cols = list(ref_columns) if features is None else list(features)
     if not cols:
         raise ParameterError(
             "The 'features' parameter of drift must name at least one column. Got an empty list instead."
         )
-    for which, frame in (("reference", ref), ("current", cur)):
-        missing = [c for c in cols if c not in frame.columns]
+    for which, columns in (("reference", ref_columns), ("current", cur_columns)):
+        missing = [c for c in cols if c not in columns]
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
             raise DataError(
@@ -328,12 +339,12 @@ def _check_drift_params(reference, current, *, features, categorical, alpha, mar
             f"categorical names {len(unknown)} column(s) that are not tested ({', '.join(map(str, sorted(unknown, key=str)[:5]))}). "
             "Name columns of the data."
         )
-    return ref, cur, cols, forced
+    return cols, forced
 
 
 def _feature_drift(ref_col: pd.Series, cur_col: pd.Series, c, *, is_cat: bool, n_bins: int):
     """One column's test (chi-squared or KS) and PSI: (table row without q-value, bins entry, p-value)."""
-    from scipy.stats import chi2_contingency, ks_2samp
+    from scipy.stats import ks_2samp
 
     if is_cat:
         r = ref_col.astype(str).to_numpy()
@@ -341,35 +352,42 @@ def _feature_drift(ref_col: pd.Series, cur_col: pd.Series, c, *, is_cat: bool, n
         levels = sorted(set(r.tolist()) | set(k.tolist()))
         rc = np.array([np.count_nonzero(r == v) for v in levels], dtype=np.float64)
         kc = np.array([np.count_nonzero(k == v) for v in levels], dtype=np.float64)
-        if len(levels) < 2:
-            stat, p = 0.0, 1.0
-        else:
-            stat, p, _, _ = chi2_contingency(np.vstack([rc, kc]), correction=False)
-        r_sh, k_sh = rc / rc.sum(), kc / kc.sum()
-        labels = levels
-        ref_mean = cur_mean = None
-        test = "chi2"
+        return _categorical_row(c, levels, rc, kc)
+    r = ref_col.to_numpy(dtype=np.float64)
+    k = cur_col.to_numpy(dtype=np.float64)
+    res = ks_2samp(r, k)
+    edges = np.unique(np.quantile(r, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    rc = np.bincount(np.searchsorted(edges, r, side="right"), minlength=edges.size + 1).astype(np.float64)
+    kc = np.bincount(np.searchsorted(edges, k, side="right"), minlength=edges.size + 1).astype(np.float64)
+    return _numeric_row(c, float(res.statistic), float(res.pvalue), edges, rc, kc, float(r.mean()), float(k.mean()))
+
+
+def _categorical_row(c, levels: list, rc: np.ndarray, kc: np.ndarray):
+    """The chi-square test and PSI of one categorical column from its exact level counts."""
+    from scipy.stats import chi2_contingency
+
+    if len(levels) < 2:
+        stat, p = 0.0, 1.0
     else:
-        r = ref_col.to_numpy(dtype=np.float64)
-        k = cur_col.to_numpy(dtype=np.float64)
-        res = ks_2samp(r, k)
-        stat, p = float(res.statistic), float(res.pvalue)
-        edges = np.unique(np.quantile(r, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        r_sh = np.bincount(np.searchsorted(edges, r, side="right"), minlength=edges.size + 1) / r.size
-        k_sh = np.bincount(np.searchsorted(edges, k, side="right"), minlength=edges.size + 1) / k.size
-        labels = (
-            [f"<= {edges[0]:.3g}"]
-            + [f"({a:.3g}, {b:.3g}]" for a, b in zip(edges[:-1], edges[1:])]
-            + [f"> {edges[-1]:.3g}"]
-            if edges.size
-            else ["all"]
-        )
-        ref_mean, cur_mean = float(r.mean()), float(k.mean())
-        test = "ks"
+        stat, p, _, _ = chi2_contingency(np.vstack([rc, kc]), correction=False)
+    return _row(c, "chi2", stat, p, levels, rc / rc.sum(), kc / kc.sum(), None, None)
+
+
+def _numeric_row(c, stat: float, p: float, edges: np.ndarray, rc: np.ndarray, kc: np.ndarray, ref_mean, cur_mean):
+    """The KS result and PSI of one numeric column, from the counts in the bins cut at ``edges``."""
+    labels = (
+        [f"<= {edges[0]:.3g}"] + [f"({a:.3g}, {b:.3g}]" for a, b in zip(edges[:-1], edges[1:])] + [f"> {edges[-1]:.3g}"]
+        if edges.size
+        else ["all"]
+    )
+    return _row(c, "ks", stat, p, labels, rc / rc.sum(), kc / kc.sum(), ref_mean, cur_mean)
+
+
+def _row(c, test, stat, p, labels, r_sh, k_sh, ref_mean, cur_mean):
     value = psi(r_sh, k_sh)
     row = {
         "feature": str(c),
-        "kind": "categorical" if is_cat else "numeric",
+        "kind": "numeric" if test == "ks" else "categorical",
         "test": test,
         "statistic": float(stat),
         "p_value": float(p),
@@ -402,7 +420,12 @@ def drift(
     Parameters
     ----------
     reference, current : DataFrames with the same columns, or 2-d arrays (e.g. embeddings),
-        whose columns are then named ``f0 .. f{d-1}``.
+        whose columns are then named ``f0 .. f{d-1}``. Dask DataFrames (either or both) are
+        tested partition-wise without collecting the data (``diagnose._drift_dask``): exact
+        level counts for categorical columns (the same results as pandas), KS from quantile
+        sketches with each feature's ``ks_error`` bound (the exact statistic lies in
+        ``[statistic, statistic + ks_error]``), the domain classifier and ``where`` on a seeded
+        sample of at most ``max_rows`` rows per set (``domain["sample"]`` says how it was drawn).
     features : columns to test (default: every column of ``reference``).
     categorical : columns to treat as categorical; object, string, category and bool columns
         always are.
@@ -416,6 +439,13 @@ def drift(
         reference rows did not, or the reverse) to add to the report; 0 to skip. They are
         computed only when something drifted.
     """
+    from ._drift_dask import is_dask_frame
+
+    if is_dask_frame(reference) or is_dask_frame(current):
+        return _drift_on_dask(
+            reference, current, features=features, categorical=categorical, alpha=alpha, random_state=random_state,
+            n_bins=n_bins, domain_classifier=domain_classifier, margin=margin, cv=cv, max_rows=max_rows, where=where,
+        )
     ref, cur, cols, forced = _check_drift_params(
         reference, current, features=features, categorical=categorical, alpha=alpha, margin=margin, n_bins=n_bins,
         cv=cv, max_rows=max_rows,
@@ -432,6 +462,17 @@ def drift(
         row, bins[str(c)], p = _feature_drift(ref[c], cur[c], c, is_cat=is_cat, n_bins=n_bins)
         p_values.append(p)
         rows.append(row)
+    return _assemble(
+        rows, bins, p_values, ref, cur, cols, kinds, n=(len(ref), len(cur)), alpha=alpha, random_state=random_state,
+        domain_classifier=domain_classifier, margin=margin, cv=cv, max_rows=max_rows, where=where,
+    )
+
+
+def _assemble(
+    rows, bins, p_values, ref, cur, cols, kinds, *, n, alpha, random_state, domain_classifier, margin, cv, max_rows,
+    where, domain_note=None,
+) -> DriftReport:
+    """q-values, the domain test and the regions on ``ref``/``cur`` (all rows, or the Dask path's samples)."""
     q = bh_adjust(np.asarray(p_values))
     for row, qv in zip(rows, q):
         row["q_value"] = float(qv)
@@ -441,6 +482,8 @@ def drift(
         domain = _domain_test(
             ref, cur, cols, kinds, random_state=random_state, margin=float(margin), cv=cv, max_rows=max_rows
         )
+        if domain_note:
+            domain["sample"] = domain_note
     drifted = any(r["drifted"] for r in rows) or bool(domain and domain["drifted"])
     regions = _where(ref, cur, cols, where=where, drifted=drifted, random_state=random_state, max_rows=max_rows)
     return DriftReport(
@@ -448,10 +491,51 @@ def drift(
         features=rows,
         domain=domain,
         alpha=float(alpha),
-        n_reference=len(ref),
-        n_current=len(cur),
+        n_reference=int(n[0]),
+        n_current=int(n[1]),
         drifted=drifted,
         bins=bins,
+    )
+
+
+_DASK_SAMPLE_NOTE = (
+    "a seeded Bernoulli sample of each Dask partition (rng seeded by random_state and the partition number), at most max_rows rows per set"
+)
+
+
+def _drift_on_dask(reference, current, *, features, categorical, alpha, random_state, n_bins, domain_classifier,
+                   margin, cv, max_rows, where) -> DriftReport:
+    """:func:`drift` on Dask DataFrames: tests from partition-wise summaries (see ``diagnose._drift_dask``)."""
+    from ._drift_dask import as_dask_frame, dask_drift_stats
+
+    _check_scalars(alpha, margin, n_bins, cv, max_rows)
+    ref, cur = as_dask_frame(reference, "reference"), as_dask_frame(current, "current")
+    cols, forced = _check_columns(ref.columns, cur.columns, features, categorical)
+    kinds = {}
+    for c in cols:
+        kinds[c] = c in forced or _is_cat(ref._meta[c]) or _is_cat(cur._meta[c])
+        _check_column(ref._meta[c], c, "reference", kinds[c])  # dtypes; values are checked on the workers
+        _check_column(cur._meta[c], c, "current", kinds[c])
+    stats = dask_drift_stats(ref, cur, cols, kinds, n_bins=n_bins, max_rows=max_rows, random_state=random_state)
+    rows, bins, p_values = [], {}, []
+    for c in cols:
+        f = stats["features"][c]
+        if kinds[c]:
+            row, bins[str(c)], p = _categorical_row(c, f["levels"], f["ref_counts"], f["cur_counts"])
+        else:
+            row, bins[str(c)], p = _numeric_row(
+                c, f["ks"], f["p_value"], f["edges"], f["ref_counts"], f["cur_counts"], f["reference_mean"],
+                f["current_mean"],
+            )
+            row["ks_error"] = f["ks_error"]  # the exact KS statistic lies in [statistic, statistic + ks_error]
+            bins[str(c)]["ks_error"] = f["ks_error"]
+        rows.append(row)
+        p_values.append(p)
+    return _assemble(
+        rows, bins, p_values, stats["ref_sample"], stats["cur_sample"], cols, kinds,
+        n=(stats["n_reference"], stats["n_current"]), alpha=alpha, random_state=random_state,
+        domain_classifier=domain_classifier, margin=margin, cv=cv, max_rows=max_rows, where=where,
+        domain_note=_DASK_SAMPLE_NOTE,
     )
 
 
