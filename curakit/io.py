@@ -195,9 +195,40 @@ def read_table(path: str | os.PathLike, what: str = "Table"):
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
         try:
-            return pd.read_parquet(p)
+            frame = pd.read_parquet(p)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
             raise DataError(f"{what} file {p.name!r} cannot be read as Parquet ({type(exc).__name__}). Check the file.") from None
+        return _checked_table(frame, p, what)
     if suffix in (".csv", ".txt"):
-        return pd.read_csv(p)
+        return _read_csv(p, what)
     raise DataError(f"{what} file {p.name!r} has an unsupported extension {suffix!r}. Use .parquet, .pq or .csv.")
+
+
+def _read_csv(p: Path, what: str):
+    import pandas as pd
+
+    from .exceptions import DataError
+
+    try:
+        frame = pd.read_csv(p)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{what} file {p.name!r} is empty (no header row). Write a CSV with a header of column names.") from None
+    except pd.errors.ParserError as exc:
+        where = str(exc).splitlines()[0].split(": ", 1)[-1][:80] if str(exc) else ""
+        raise DataError(f"{what} file {p.name!r} is not a well-formed CSV ({where}). Check its delimiters and quoting.") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{what} file {p.name!r} is not UTF-8 text. Save the CSV as UTF-8, or pass a Parquet file.") from None
+    return _checked_table(frame, p, what)
+
+
+def _checked_table(frame, p: Path, what: str):
+    """A table with at least one column and unique column names (pandas renames repeated CSV
+    headers to ``a.1``; Parquet keeps them, and ``frame[name]`` would then be a table)."""
+    from .exceptions import DataError
+
+    if frame.shape[1] == 0:
+        raise DataError(f"{what} file {p.name!r} has no columns. Write a table with a header of column names.")
+    if not frame.columns.is_unique:
+        dup = next(str(c) for c, d in zip(frame.columns, frame.columns.duplicated()) if d)
+        raise DataError(f"{what} file {p.name!r} repeats the column name {dup!r}. Give every column its own name.")
+    return frame

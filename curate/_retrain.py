@@ -27,6 +27,7 @@ from curakit.io import atomic_dir
 from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import child_seed
+from curakit.validation import check_columns, check_labels, model_input_channels
 from diagnose import Slice
 
 from ._artifacts import load_model_artifact, save_model_artifact
@@ -103,7 +104,8 @@ def _eval_set(name: str, value: Any, ts: Any, columns: list[str]) -> _EvalSet:
             raise DataError(
                 f"Eval set {name!r} lacks the target column {ts.target!r}. Pass a DataFrame with the target column."
             )
-        y = value[ts.target].to_numpy()
+        check_columns(value, f"Eval set {name!r}", "retrain")
+        y = check_labels(value[ts.target].to_numpy(), f"Eval set {name!r} column {ts.target!r}", "retrain")
         return _EvalSet(X=model_inputs(ts, value, columns), y=y, features=value, images=None)
     if isinstance(value, Mapping):
         if "images" not in value or "labels" not in value:
@@ -130,6 +132,7 @@ def _eval_set(name: str, value: Any, ts: Any, columns: list[str]) -> _EvalSet:
             raise DataError(
                 f"Eval set {name!r}: {len(images)} images but {len(labels)} labels. Pass one label per image."
             )
+        labels = check_labels(labels, f"Eval set {name!r} labels", "retrain")
         return _EvalSet(X=images, y=labels, features=None, images=images)
     raise DataError(
         f"Eval set {name!r} must be a DataFrame with the target column, an (images, labels) tuple or "
@@ -463,6 +466,7 @@ def retrain(
     columns, X_all, y_all = _training_inputs(kind, model, ts)
     evals = {name: _eval_set(name, value, ts, columns) for name, value in eval_sets.items()}
     _check_labels_seen(model, y_all, evals)
+    _check_eval_inputs(model, evals, transform)
 
     incumbent = copy.deepcopy(model)
     params_cfg = {k: v for k, v in strategy_params.items() if k in TRAIN_PARAMS}
@@ -561,6 +565,39 @@ def _check_labels_seen(model: Any, y_all: np.ndarray, evals: Mapping[str, _EvalS
                 f"Eval set {name!r} has {len(unseen)} label value(s) that neither the training set nor the model "
                 "has seen, so no strategy could predict them. Drop those rows or add such rows to the training set."
             )
+
+
+def _allows_nan(model: Any) -> bool:
+    tags = getattr(model, "__sklearn_tags__", None)
+    try:
+        return bool(tags().input_tags.allow_nan) if tags is not None else True
+    except Exception:  # noqa: BLE001 - an estimator without scikit-learn's tags: let it decide
+        return True
+
+
+def _check_eval_inputs(model: Any, evals: Mapping[str, _EvalSet], transform: Callable | None) -> None:
+    """Before any training: eval images fit the torch model's first layer; eval rows hold no NaN
+    where the estimator cannot take it (names the columns, never the values)."""
+    channels = model_input_channels(model) if is_torch_model(model) and transform is None else None
+    for name, ev in evals.items():
+        if ev.images is not None and channels is not None and ev.images.shape[-1] != channels:
+            raise DataError(
+                f"Eval set {name!r} holds {ev.images.shape[-1]}-channel images (shape {ev.images.shape[1:]}) but "
+                f"the model's first layer takes {channels}. Convert the images (grayscale or RGB) to match the model."
+            )
+        if ev.features is None or is_torch_model(model) or _allows_nan(model):
+            continue
+        X = ev.X.to_numpy() if hasattr(ev.X, "to_numpy") else np.asarray(ev.X)
+        if X.dtype.kind not in "fc" or np.isfinite(X).all():
+            continue
+        frame = ev.X if hasattr(ev.X, "columns") else ev.features
+        bad = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not
+               np.isfinite(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)).all()]
+        raise DataError(
+            f"Eval set {name!r} holds {int((~np.isfinite(X)).sum())} NaN or inf value(s) (column(s) "
+            f"{', '.join(map(repr, map(str, bad[:5])))}) and {type(model).__name__} cannot score them. "
+            "Impute or drop those rows first (or add an imputer to the model pipeline)."
+        )
 
 
 def _predictions(incumbent: Any, new_model: Any, evals: Mapping[str, _EvalSet], transform: Callable | None

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import sys
+from collections.abc import Callable
+from typing import Any
+
+from curakit.exceptions import ParameterError
 
 
 class _RandomState(argparse.Action):
@@ -43,6 +49,7 @@ def load_cli_model(args: argparse.Namespace):
     """The model ``args.model`` names, through :func:`curakit.modelfile.load_model`."""
     from curakit.modelfile import load_model
 
+    parse_model_kwargs(args.model_kwargs)  # bad JSON is refused for every model form, before any loading
     return load_model(args.model, args.model_class, args.model_kwargs,
                       import_paths=args.import_path, trusted=args.trust, registry_loader=load_registry_model)
 
@@ -52,3 +59,56 @@ def load_registry_model(folder, version):
     from curate import Registry
 
     return Registry(folder).load(version)
+
+
+def parse_json_option(text: str | None, flag: str, example: str, *, kind: type = dict) -> Any:
+    """The JSON value of ``flag`` (None when not given): a one-line ParameterError when it does
+    not parse or is not a ``kind``, with ``example`` as the fix."""
+    if text is None or text == "":
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{flag} is not valid JSON (column {exc.colno}). Pass for example {example}.") from None
+    if kind is not None and not isinstance(value, kind):
+        raise ParameterError(f"{flag} must be a JSON {'object' if kind is dict else kind.__name__}; "
+                             f"got a {type(value).__name__}. Pass for example {example}.")
+    return value
+
+
+def parse_model_kwargs(text: str | None) -> dict[str, Any] | None:
+    """``--model-kwargs`` as a dict (None when not given)."""
+    return parse_json_option(text, "--model-kwargs", "'{\"width\": 16}'")
+
+
+def parse_assignments(items: list[str] | None, flag: str, example: str,
+                      target: Callable[[str], Callable[..., Any]], *, skip: tuple[str, ...] = (),
+                      form: str = "GROUP.OPTION=VALUE") -> dict[str, dict[str, Any]]:
+    """``GROUP.OPTION=VALUE`` items (``--set clusters.min_cluster_size=20``) as ``{group: {option: value}}``.
+
+    ``target(group)`` is the function whose keyword parameters the group's options must be (an
+    unknown name is an error with a did-you-mean). VALUE is JSON; a bare word is taken as a string
+    only where the option's default is a string (``rules.search=tree``), else it is an error.
+    """
+    from curakit.validation import check_options
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        group, dot, name = key.partition(".")
+        if not sep or not dot or not group or not name:
+            raise ParameterError(f"{flag} expects {form} (for example {example}). Got {item!r} instead.")
+        fn = target(group)
+        check_options(fn, {name: None}, f"{flag} {group}", skip=skip)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            param = inspect.signature(fn).parameters.get(name)
+            if param is None or not isinstance(param.default, str):
+                raise ParameterError(
+                    f"The value of {flag} {key} is not JSON. Write a number, true/false, null, a list such as [1, 2], "
+                    f"or a quoted string such as {key}='\"text\"'."
+                ) from None
+            value = raw
+        out.setdefault(group, {})[name] = value
+    return out

@@ -45,7 +45,6 @@ embeddings).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import read_table
 
-from ._options import add_model_options, add_random_state, load_cli_model
+from ._options import add_model_options, add_random_state, load_cli_model, parse_assignments
 
 __all__ = ["add_parser", "run"]
 
@@ -74,20 +73,11 @@ def _read_npy(path: str, what: str) -> np.ndarray:
 
 
 def _parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not method or not name:
-            raise ParameterError(
-                f"--set expects METHOD.OPTION=VALUE (for example clusters.min_cluster_size=20). Got {item!r} instead."
-            )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(method, {})[name] = value
-    return out
+    """``--set METHOD.OPTION=VALUE`` items, checked against the method's options (did-you-mean)."""
+    from diagnose import DIAGNOSERS
+
+    return parse_assignments(items, "--set", "clusters.min_cluster_size=20", DIAGNOSERS.get, skip=("inp",),
+                             form="METHOD.OPTION=VALUE")
 
 
 _FILE_ONLY = ("features", "embeddings", "train_features", "train_embeddings")
