@@ -33,14 +33,18 @@ def _weights(model):
 
 def test_training_learns_and_traces_every_epoch(data):
     X, y = data
-    model = SmallCNN(width=8)
+    model = reset_parameters(SmallCNN(width=8), 0)  # seeded weights: the test does not depend on test order
+    untrained = (torch_predict_proba(model, X[400:]).argmax(1) == y[400:]).mean()
     hist = fit_torch(model, X[:400], y[:400], config=TrainConfig(epochs=3, lr=1e-2), seed=0,
                      X_val=X[400:], y_val=y[400:], )
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"} <= set(hist[0])
-    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    # compared with the same model before training (same machine), with margins wide enough for any
+    # CPU: over initial weights seeded 0-7 the loss fell to 0.10-0.15 of the first epoch's and the
+    # held-out accuracy rose by 0.27-0.82
+    assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"]
     acc = (torch_predict_proba(model, X[400:]).argmax(1) == y[400:]).mean()
-    assert acc > 0.5  # far above the 0.1 of chance after 3 epochs
+    assert acc > untrained + 0.2
 
 
 def test_same_seed_same_weights_other_seed_differs(data):
