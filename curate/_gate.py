@@ -11,7 +11,7 @@ bootstrap (rows resampled with replacement, the same resample for both models):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from curakit.seeds import check_random_state
 from ._evaluation import EvalPredictions, resolve_metric
 from ._trainer import _check_number
 
-__all__ = ["Gate", "GateDecision"]
+__all__ = ["Gate", "GateDecision", "regression_features"]
 
 SCHEMA_VERSION = 1
 
@@ -58,7 +58,9 @@ class Gate:
     old, new : the eval-set names the checks read.
     max_slice_drop : regression search (when ``evaluate`` gets ``features=``): the gate fails when
         a cluster of an eval set's rows drops by significantly more than this (BH-FDR at
-        ``1 - confidence``); None turns the search off. See :mod:`curate._regressions`.
+        ``1 - confidence``); the named slices (``evaluate(slices=...)``: a diagnosis' slices, the
+        ``slices=`` given to ``retrain``) are checked the same way. None turns both off. See
+        :mod:`curate._regressions`.
     vs : ``None`` (default) or ``"naive"``: also require the candidate to beat the ``naive`` baseline
         (the same family retrained on plain old + new data, ``table.results["naive"]``) on ``new``:
         gain over naive > 0 with its lower confidence bound >= 0. ``evaluate`` then needs ``naive=``.
@@ -131,10 +133,16 @@ class Gate:
 
     def evaluate(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
                  naive: Mapping[str, EvalPredictions] | None = None,
-                 features: Mapping[str, Any] | None = None) -> GateDecision:
+                 features: Mapping[str, Any] | None = None, slices: Mapping[str, Any] | None = None,
+                 ) -> GateDecision:
         """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set), against
         ``naive`` too when ``vs="naive"``, and search regressions in every eval set of ``features``
-        (``{eval set: (n, d) features or embeddings of its rows}``) unless ``max_slice_drop=None``."""
+        (``{eval set: (n, d) features or embeddings of its rows}``) unless ``max_slice_drop=None``.
+
+        ``slices`` are named slices, each checked for a paired drop above ``max_slice_drop``:
+        ``{slice id: {eval set: bool mask}}`` (``RetrainResult.slice_masks``), or ``{eval set:
+        diagnosis or list of diagnose.Slice}`` whose ``indices`` are rows of that eval set (a
+        diagnosis of that eval set's predictions)."""
         if self.vs == "naive" and (naive is None or self.new not in naive):
             raise ParameterError(
                 "Gate(vs='naive') needs the naive baseline's predictions on eval set "
@@ -177,9 +185,42 @@ class Gate:
                                      "searched": sorted(features)}
             reasons = (*reasons, f"regression search on {', '.join(sorted(features))}: {len(regs)} slice(s) drop "
                                  f"significantly more than {self.max_slice_drop:.4f}: {'fail' if regs else 'pass'}")
+        named = self._named(candidate, champion, slices)
+        if named is not None:
+            records, failing = named
+            checks["named_slices"] = {"passed": not failing, "n": len(records), "failed": len(failing),
+                                      "allowed": self.max_slice_drop, "slices": records}
+            reasons = (*reasons, *[f"{s.evidence['eval_set']}: named slice {s.evidence['slice']!r} accuracy drop "
+                                   f"{s.evidence['drop']:+.4f} ({pct} lower bound {s.evidence['lower']:+.4f}, q "
+                                   f"{s.q_value:.3g}, allowed <= {self.max_slice_drop:.4f}): fail" for s in failing])
+            if not failing:
+                reasons = (*reasons, f"named slices: {len(records)} checked, none drops significantly more than "
+                                     f"{self.max_slice_drop:.4f}: pass")
+            regs = [*(regs or []), *failing]
         passed = all(c["passed"] for c in checks.values())
         return GateDecision(passed=passed, reasons=reasons, checks=checks, gate=self.to_dict(),
                             regressions=tuple(regs or ()))
+
+    def _named(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
+               slices: Mapping[str, Any] | None) -> tuple[list[dict[str, Any]], list[Any]] | None:
+        if not slices or self.max_slice_drop is None:
+            return None
+        from ._regressions import check_named_slices
+
+        per_set = _named_masks(slices, {k: len(v.y_true) for k, v in candidate.items()})
+        records: list[dict[str, Any]] = []
+        failing: list[Any] = []
+        for k, name in enumerate(sorted(per_set)):
+            if name not in champion:
+                raise DataError(f"Gate: named slices given for eval set {name!r}, which has no champion predictions "
+                                f"(sets: {sorted(champion)}). Name an eval set both models were scored on.")
+            self._paired(candidate[name], champion[name], name, 30 + k)  # same rows, else a one-line error
+            rec, fail = check_named_slices(candidate[name], champion[name], per_set[name], name,
+                                           max_drop=self.max_slice_drop, alpha=1.0 - self.confidence,
+                                           n_bootstrap=self.n_bootstrap, seed=self.random_state + 100 + k)
+            records += rec
+            failing += fail
+        return records, sorted(failing, key=lambda s: -s.severity)
 
     def _regressions(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
                      features: Mapping[str, Any] | None) -> list[Any] | None:
@@ -197,3 +238,80 @@ class Gate:
                                     max_drop=self.max_slice_drop, alpha=1.0 - self.confidence,
                                     n_bootstrap=self.n_bootstrap, seed=self.random_state + k)
         return out
+
+
+def _named_masks(slices: Mapping[str, Any], sizes: Mapping[str, int]) -> dict[str, dict[str, np.ndarray]]:
+    """``{eval set: {slice id: bool mask}}`` from either form ``Gate.evaluate(slices=)`` takes."""
+    if not isinstance(slices, Mapping):
+        raise ParameterError("The 'slices' parameter of Gate.evaluate must be {slice id: {eval set: mask}} or "
+                             f"{{eval set: diagnosis or list of Slice}}. Got {type(slices).__name__} instead.")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in slices.items():
+        if isinstance(value, Mapping):  # {slice id: {eval set: mask}}
+            for name, mask in value.items():
+                _known_set(name, sizes, f"slices[{key!r}]")
+                out.setdefault(name, {})[str(key)] = np.asarray(mask)
+            continue
+        _known_set(key, sizes, "slices")
+        items = getattr(value, "slices", value)  # a Diagnosis or a list of Slice
+        try:
+            items = list(items)
+        except TypeError:
+            items = [None]
+        for s in items:
+            if not hasattr(s, "indices") or not hasattr(s, "id"):
+                raise ParameterError(f"slices[{key!r}] must be a diagnosis or a list of diagnose.Slice. "
+                                     f"Got an item of type {type(s).__name__} instead.")
+            idx = np.asarray(s.indices, dtype=np.int64)
+            n_found = getattr(s, "n_analysed", sizes[key])
+            if n_found != sizes[key] or (len(idx) and (idx.min() < 0 or idx.max() >= sizes[key])):
+                raise DataError(f"Gate: slice {s.id!r} was found on {n_found} rows, but eval set {key!r} has "
+                                f"{sizes[key]}. Pass the slices of a diagnosis of that eval set's predictions.")
+            mask = np.zeros(sizes[key], dtype=bool)
+            mask[idx] = True
+            out.setdefault(key, {})[str(s.id)] = mask
+    return out
+
+
+def _known_set(name: Any, sizes: Mapping[str, int], where: str) -> None:
+    if name not in sizes:
+        raise DataError(f"Gate: {where} names eval set {name!r}, which has no predictions (sets: {sorted(sizes)}). "
+                        "Name an eval set the models were scored on.")
+
+
+def regression_features(model: Any, eval_sets: Mapping[str, Any], *, columns: Sequence[str] | None = None,
+                        preprocessor: Any = None, transform: Any = None) -> dict[str, np.ndarray]:
+    """Features for the gate's regression search, one row per eval row, for every eval set.
+
+    torch models: ``diagnose.embed(model, images)`` (the input of the model's last ``nn.Linear``:
+    pass the champion, whose embedding space the regressions are searched in); eval sets are
+    ``(images, labels)`` or ``{"images": ..., "labels": ...}``. Tables: the model's input
+    ``columns`` of each eval DataFrame, through ``preprocessor`` when there is one."""
+    from curakit.adapters import is_torch_model
+
+    out: dict[str, np.ndarray] = {}
+    for name, value in eval_sets.items():
+        if is_torch_model(model):
+            images = value.get("images") if isinstance(value, Mapping) else value[0] if isinstance(value, tuple) else None
+            if images is None:
+                raise DataError(f"Gate: eval set {name!r} holds no images to embed for the regression search. "
+                                "Pass (images, labels) or {'images': ..., 'labels': ...}, or pass features=.")
+            from diagnose import embed
+
+            out[name] = np.asarray(embed(model, images, layer=None, transform=transform), dtype=np.float64)
+            continue
+        if not hasattr(value, "columns"):
+            raise DataError(f"Gate: eval set {name!r} is not a table, so its features cannot be read for the "
+                            "regression search. Pass a DataFrame with the model's feature columns, or features=.")
+        cols = list(columns) if columns else [c for c in value.columns if np.issubdtype(value[c].dtype, np.number)]
+        missing = [c for c in cols if c not in value.columns]
+        if missing:
+            raise DataError(f"Gate: eval set {name!r} lacks the model's feature columns {missing[:5]}. "
+                            "Pass the eval sets the result was scored on, or features=.")
+        X = preprocessor.transform(value[cols]) if preprocessor is not None else value[cols]
+        try:
+            out[name] = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"Gate: the feature columns of eval set {name!r} are not all numeric. Pass a fitted "
+                            "preprocessor, or features= (embeddings or numeric columns).") from None
+    return out

@@ -354,7 +354,8 @@ class Registry:
     def promote_if_better(self, result: RetrainResult, gate: Gate | None = None, *, recipe: Any = None,
                           init_kwargs: Mapping[str, Any] | None = None, note: str = "",
                           naive: RetrainResult | None = None, features: Mapping[str, Any] | None = None,
-                          ) -> Promotion:
+                          eval_sets: Mapping[str, Any] | None = None, slices: Mapping[str, Any] | None = None,
+                          trusted: Sequence[str] = ()) -> Promotion:
         """Register ``result.model`` and make it champion only if ``gate`` passes.
 
         The champion's predictions are the result's ``baseline_predictions`` (the model it was
@@ -369,6 +370,11 @@ class Registry:
         ``table.results["naive"]``, needed by ``Gate(vs="naive")``. ``features=`` (``{eval set:
         (n, d) features or embeddings of its rows}``, e.g. ``diagnose.embed(champion, images)``)
         turns on the gate's regression search; the regressions are in ``Promotion.decision``.
+        Without ``features=``, ``eval_sets=`` (the eval sets the result was scored on) has them
+        computed: ``diagnose.embed`` of the champion (loaded with ``trusted=``) for torch models,
+        the model's feature columns for tables (:func:`curate._gate.regression_features`). Named
+        slices are checked too: ``slices=`` (see ``Gate.evaluate``), by default the result's own
+        (``result.slice_masks``, the ``slices=`` given to ``retrain``).
         A bad input raises before anything is written: the registry is left as it was.
         """
         if not isinstance(result, RetrainResult) or result.model is None:
@@ -391,23 +397,7 @@ class Registry:
             if unchanged is not None:
                 logger.info("registry %s: %s", self.path, unchanged)
                 return unchanged
-            decision: GateDecision | None = None
-            if before is None:
-                reasons = ["No champion yet: the first version becomes champion."]
-                passed = True
-            else:
-                champ = self._find(state, before)
-                if champ["model_hash"] != result.incumbent_hash:
-                    reasons = [
-                        f"The champion {before} is not the model this result was retrained from (it changed since, "
-                        "or the incumbent was never registered), so the gate cannot compare them on the same rows. "
-                        "Retrain from reg.load() and promote again."
-                    ]
-                    passed = False
-                else:
-                    decision = gate.evaluate(result.predictions, result.baseline_predictions,
-                                             None if naive is None else naive.predictions, features)
-                    reasons, passed = list(decision.reasons), decision.passed
+            reasons, passed, decision = self._judge(state, result, gate, naive, features, eval_sets, slices, trusted)
             mv = self._add_version(state, result.model, metrics=result.metrics, metric=result.metric,
                                    strategy=result.strategy, params=result.params, recipe=recipe,
                                    training_set=result.training_set, incumbent_hash=result.incumbent_hash,
@@ -424,6 +414,32 @@ class Registry:
                           decision=None if decision is None else decision.to_dict())
         logger.info("registry %s: %s", self.path, promo)
         return promo
+
+    def _judge(self, state: Mapping[str, Any], result: RetrainResult, gate: Gate, naive: RetrainResult | None,
+               features: Mapping[str, Any] | None, eval_sets: Mapping[str, Any] | None,
+               slices: Mapping[str, Any] | None, trusted: Sequence[str]) -> tuple[list[str], bool, GateDecision | None]:
+        """(reasons, passed, gate decision or None) of promoting ``result`` over the champion."""
+        before = state["champion"]
+        if before is None:
+            return ["No champion yet: the first version becomes champion."], True, None
+        if self._find(state, before)["model_hash"] != result.incumbent_hash:
+            return [f"The champion {before} is not the model this result was retrained from (it changed since, "
+                    "or the incumbent was never registered), so the gate cannot compare them on the same rows. "
+                    "Retrain from reg.load() and promote again."], False, None
+        if features is None and eval_sets is not None and gate.max_slice_drop is not None:
+            features = self._gate_features(before, result, eval_sets, trusted)
+        decision = gate.evaluate(result.predictions, result.baseline_predictions,
+                                 None if naive is None else naive.predictions, features,
+                                 result.slice_masks if slices is None else slices)
+        return list(decision.reasons), decision.passed, decision
+
+    def _gate_features(self, champion: str, result: RetrainResult, eval_sets: Mapping[str, Any],
+                       trusted: Sequence[str]) -> dict[str, Any]:
+        from ._gate import regression_features
+
+        if is_torch_model(result.model):  # the champion's embedding space
+            return regression_features(self.load(champion, trusted=trusted), eval_sets)
+        return regression_features(result.model, eval_sets, columns=result.features, preprocessor=result.preprocessor)
 
     def rollback(self, to: str | None = None) -> ModelVersion:
         """Make the previous champion (or version ``to``) the champion again; returns it."""
