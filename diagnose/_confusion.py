@@ -31,7 +31,7 @@ import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, frame_html
-from curakit.records import check_schema_version, json_ready
+from curakit.records import check_keys, check_schema_version, json_ready
 from curakit.validation import check_label_kinds, check_label_list, check_labels
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
@@ -198,7 +198,9 @@ class ConfusionReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfusionReport:
-        check_schema_version(data, "ConfusionReport", SCHEMA_VERSION, fix="Recompute it with diagnose.confusion.")
+        fix = "Recompute it with diagnose.confusion."
+        check_schema_version(data, "ConfusionReport", SCHEMA_VERSION, fix=fix)
+        check_keys(data, "ConfusionReport", ("labels", "y_true", "y_pred"), ("matrix",), fix=fix)
         return confusion(np.asarray(data["y_true"]), np.asarray(data["y_pred"]), labels=data["labels"])
 
     def to_json(self) -> str:

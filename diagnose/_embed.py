@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,6 +279,14 @@ class FeatureEmbedder:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureEmbedder:
+        from curakit.records import check_keys
+
+        fix = "Re-fit it with FeatureEmbedder().fit(features)."
+        check_keys(data, "FeatureEmbedder", ("numeric", "means", "scales", "categorical"), fix=fix)
+        numeric, means, scales = data["numeric"], data["means"], data["scales"]
+        if not (isinstance(numeric, list) and isinstance(means, list) and isinstance(scales, list)
+                and len(numeric) == len(means) == len(scales) and isinstance(data["categorical"], Mapping)):
+            raise DataError(f"FeatureEmbedder record has lists of different lengths or wrong types. {fix}")
         return cls(
             numeric_=list(data["numeric"]),
             means_=[float(v) for v in data["means"]],
