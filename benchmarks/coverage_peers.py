@@ -64,7 +64,7 @@ def _cleanlab(xa: np.ndarray, ya: np.ndarray, yp: np.ndarray) -> list[list[int]]
     lab = Datalab(data={"label": y}, label_name="label", verbosity=0)
     lab.find_issues(features=np.nan_to_num(f), pred_probs=probs, issue_types={"underperforming_group": {}})
     issues = lab.get_issues("underperforming_group")
-    ids = np.asarray(lab.get_info("underperforming_group")["cluster_ids"])
+    ids = np.asarray(lab.get_info("underperforming_group")["clustering"]["stats"]["cluster_ids"])
     score = issues["underperforming_group_score"].to_numpy()
     clusters = [c for c in np.unique(ids) if c >= 0]
     clusters.sort(key=lambda c: float(score[ids == c].mean()))

@@ -206,7 +206,7 @@ def _tree_candidates(feats, train, xa, xt, *, cats, cat_idx, max_depth, min_supp
 
 
 def _tabular_candidates(inp: AnalysisInput, *, max_depth, min_support, max_support, n_folds, max_rows, max_iter,
-                        n_null, beam, statistic):
+                        n_null, beam, statistic, null_rows):
     """(conditions, analysed mask, training mask) from the gap search and the ratio trees, and the
     search's null levels (:mod:`diagnose._coverage_search`)."""
     from ._coverage_search import GapSearch
@@ -217,9 +217,15 @@ def _tabular_candidates(inp: AnalysisInput, *, max_depth, min_support, max_suppo
     ia, it = _subsample(len(feats), max_rows, rng), _subsample(len(train), max_rows, rng)
     xa, xt, cats, cat_idx = _encode(feats, train)
     columns = [str(c) for c in feats.columns]
-    search = GapSearch(xa[ia], xt[it], columns, cats, min_support=min_support, max_support=max_support, beam=beam,
-                       statistic=statistic)
-    null = search.null_levels(n_null, np.random.default_rng([inp.random_state, 1]))
+    opts = {"min_support": min_support, "max_support": max_support, "beam": beam, "statistic": statistic}
+    search = GapSearch(xa[ia], xt[it], columns, cats, **opts)
+    null_rng = np.random.default_rng([inp.random_state, 1])
+    if max(len(ia), len(it)) > null_rows:  # the null level of the max statistic barely depends on n
+        na, nt = ia[_subsample(len(ia), null_rows, null_rng)], it[_subsample(len(it), null_rows, null_rng)]
+        null_search = GapSearch(xa[na], xt[nt], columns, cats, **opts)
+    else:
+        null_search = search
+    null = null_search.null_levels(n_null, null_rng)
     candidates = []
     rename = dict(zip(columns, feats.columns))
     for _, _, conds in search.observed():
@@ -360,11 +366,12 @@ def coverage_diagnoser(
     n_folds: int = 3,
     max_iter: int = 50,
     n_clusters: int = 24,
-    max_rows: int = 20_000,
+    max_rows: int = 10_000,
     top_k: int = 10,
     n_null: int = 20,
     beam: int = 6,
     statistic: str = "llr",
+    null_rows: int = 5_000,
 ) -> list[Slice]:
     """Regions under-represented in training (module docstring); needs a training pair.
 
@@ -384,13 +391,15 @@ def coverage_diagnoser(
     beam : one-predicate rules extended by a second predicate (tabular).
     statistic : what the rule search maximises and the null level is on: ``"llr"`` (Kulldorff's
         Bernoulli scan statistic) or ``"gap"`` (the Wilson share gap).
+    null_rows : most rows per side in the permutation runs (a seeded subsample beyond).
     """
     _check_options(min_ratio, max_support, max_depth, n_folds)
     if statistic not in ("llr", "gap"):
         raise ParameterError(f"The 'statistic' option of coverage must be 'llr' or 'gap'. Got {statistic!r} instead.")
-    if not (isinstance(n_null, int) and n_null >= 0) or not (isinstance(beam, int) and beam >= 0):
+    if not all(isinstance(v, int) and v >= 0 for v in (n_null, beam)) or not (isinstance(null_rows, int) and null_rows >= 2):
         raise ParameterError(
-            f"The 'n_null' and 'beam' options of coverage must be ints >= 0. Got {n_null!r} and {beam!r} instead."
+            f"The 'n_null', 'beam' and 'null_rows' options of coverage must be ints >= 0 (null_rows >= 2). "
+            f"Got {n_null!r}, {beam!r} and {null_rows!r} instead."
         )
     tabular = inp.features is not None and inp.train_features is not None
     if not tabular and (inp.embeddings is None or inp.train_embeddings is None):
@@ -404,7 +413,7 @@ def coverage_diagnoser(
     if tabular:
         cands, info = _tabular_candidates(inp, max_depth=max_depth, min_support=min_support, max_support=max_support,
                                           n_folds=n_folds, max_rows=max_rows, max_iter=max_iter, n_null=n_null,
-                                          beam=beam, statistic=statistic)
+                                          beam=beam, statistic=statistic, null_rows=null_rows)
         cands = [({"kind": "rule", "conditions": c}, ma, mt) for c, ma, mt in cands]
         kind = "rule"
     else:

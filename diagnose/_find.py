@@ -771,15 +771,8 @@ def find_slices(
     if pr is not None:
         pr = check_proba(pr, "find_slices", labels=None if labels is None else report.labels,
                          present=np.concatenate([yt, yp]))
-    fields = {
-        "y_true": yt,
-        "y_pred": yp,
-        "proba": pr,
-        "features": feats,
-        "embeddings": emb,
-        "train_features": tfeats,
-        "train_embeddings": temb,
-    }
+    fields = {"y_true": yt, "y_pred": yp, "proba": pr, "features": feats, "embeddings": emb,
+              "train_features": tfeats, "train_embeddings": temb}
     run = _methods_to_run(wanted, fields, explicit=explicit, n=n, skipped=skipped)
     inp = AnalysisInput(
         y_true=yt,
