@@ -130,6 +130,7 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     A registry folder is read by ``registry_loader(folder, version)`` (curakit's core does not
     import the stages; the CLI passes ``curate.Registry``'s loader)."""
     add_import_paths(import_paths)
+    _kwargs(model_kwargs)  # bad JSON is refused for every model form, before anything is loaded
     path, version = _split_registry(spec)
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
@@ -213,6 +214,9 @@ def _load_torch(path: Path, model_class: str | None, model_kwargs: str | None, t
     except Exception:  # not tensors only: a whole pickled module, or not a torch file at all
         obj = None
     if obj is None:
+        if model_class and not zipfile.is_zipfile(path):
+            raise DataError(f"--model {path.name!r} is not a file torch.save wrote (damaged, truncated or another "
+                            "format). Save the weights with torch.save(model.state_dict(), path).")
         if model_class:
             raise DataError(f"--model {path.name!r} is not a state dict (torch.save(model.state_dict(), ...)). "
                             "Save the state dict, or drop --model-class for a whole saved module.")
