@@ -67,9 +67,11 @@ def _allow(args: argparse.Namespace) -> None:
     ``CURAKIT_TRUST`` / ``CURAKIT_ALLOW_PICKLE`` of :mod:`curakit.trust` and ``curate.Registry``)."""
     import os
 
+    from curakit.modelfile import add_import_paths
     from curakit.trust import trusted_modules
 
     trusted_modules(args.trust)  # a bad module name is a one-line error before anything loads
+    add_import_paths(getattr(args, "import_path", ()))  # the working folder too, as every --model loader does
     if args.trust:
         env = [m for m in os.environ.get("CURAKIT_TRUST", "").split(",") if m.strip()]
         os.environ["CURAKIT_TRUST"] = ",".join(dict.fromkeys([*env, *args.trust]))
@@ -78,6 +80,8 @@ def _allow(args: argparse.Namespace) -> None:
 
 
 def _add_allow(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--import-path", action="append", default=[], metavar="DIR",
+                   help="a folder to import the model's module from (repeatable; the working folder always is)")
     q.add_argument("--trust", action="append", default=[], metavar="MODULE",
                    help="a module whose model classes the result or registry may name (repeatable; importing it runs it)")
     q.add_argument("--allow-pickle", action="store_true",

@@ -241,3 +241,33 @@ def test_registry_help_says_what_loading_someone_elses_registry_means(capsys):
         main(["registry", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "can run code" in text and "--trust" in text and "--allow-pickle" in text
+
+
+def test_cli_promote_needs_trust_for_a_users_class_and_imports_from_the_working_folder(tmp_path, digits, monkeypatch,
+                                                                                      capsys):
+    pytest.importorskip("torch")
+    from curakit._cli import main
+
+    (tmp_path / "mynet_cli_h6.py").write_text("from curate.models import SmallCNN\n\nclass Net(SmallCNN):\n    pass\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    import mynet_cli_h6
+
+    images, labels = digits
+    model = mynet_cli_h6.Net(num_classes=10, in_channels=1, width=4)
+    ts = curate.TrainingSetBuilder((images[:200], labels[:200]), (images[200:300], labels[200:300]),
+                                   target="digit").build(random_state=0)
+    evals = {"old": (images[300:400], labels[300:400]), "new": (images[400:500], labels[400:500])}
+    result = curate.retrain(model, ts, strategy="continue_all", eval_sets=evals, epochs=1)
+    result.save(tmp_path / "res")
+    curate.Registry(tmp_path / "reg").register(model)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])  # the CLI must add it itself
+    monkeypatch.delitem(sys.modules, "mynet_cli_h6")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CURAKIT_TRUST", "")
+    capsys.readouterr()
+    assert main(["registry", "promote", "reg", "res", "--n-bootstrap", "50"]) == 1
+    err = capsys.readouterr().err
+    assert "not trusted" in err and "--trust mynet_cli_h6" in err and "Traceback" not in err
+    assert main(["registry", "promote", "reg", "res", "--n-bootstrap", "50", "--trust", "mynet_cli_h6"]) in (0, 3)
+    assert [v.version for v in curate.Registry(tmp_path / "reg").versions()] == ["v1", "v2"]
+    assert str(tmp_path) in sys.path  # the working folder was put on the import path by the command
