@@ -119,6 +119,10 @@ def num_outputs(model: Any, X: Any = None, transform: Callable | None = None) ->
 
 def _torch_proba(model: Any, X: Any, transform: Callable | None, batch_size: int, device: str | None) -> np.ndarray:
     torch = import_optional("torch")
+    if transform is None and isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim == 4:
+        from .validation import check_images, model_input_channels
+
+        check_images(X, "images", channels=model_input_channels(model))  # RGB into a 1-channel model, ...
     if len(X) == 0:
         return np.zeros((0, num_outputs(model)), dtype=np.float64)
     dev = torch.device(device) if device else next((p.device for p in model.parameters()), torch.device("cpu"))

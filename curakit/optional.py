@@ -26,6 +26,8 @@ _EXTRAS = {
     "shap": ("shap", "shap"),
     "matplotlib": ("", "matplotlib"),
     "mlflow": ("", "mlflow"),
+    "dask": ("dask", "dask[dataframe]"),
+    "distributed": ("dask", "distributed"),
 }
 
 

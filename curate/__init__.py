@@ -20,8 +20,10 @@ from curakit.exceptions import (
 __all__ = [
     "ComparisonTable",
     "CurakitError",
+    "DaskTrainingSet",
     "DataError",
     "DemoResult",
+    "Engine",
     "EnsembleClassifier",
     "Gate",
     "GateDecision",
@@ -42,6 +44,7 @@ __all__ = [
     "example_recipes",
     "example_text",
     "fit",
+    "open_engine",
     "parse_recipe",
     "retrain",
     "run_demo",
@@ -72,6 +75,9 @@ _LAZY = {
     "STRATEGIES": "._strategies",
     "EnsembleClassifier": "._strategies",
     "TrainingSet": "._trainingset",
+    "Engine": "._dask.engine",
+    "open_engine": "._dask.engine",
+    "DaskTrainingSet": "._dask.trainingset",
 }
 
 
