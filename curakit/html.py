@@ -23,8 +23,8 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
-th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}td:first-child{min-width:8rem}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f5f5f5}.num{text-align:right;white-space:nowrap}td.text{min-width:6rem;max-width:32rem}
 figure{margin:1rem 0}figcaption{font-size:.85rem;color:#555}
 img{max-width:100%}.tablewrap{overflow-x:auto;max-width:100%}pre{overflow-x:auto}.note{color:#555;font-size:.9rem}
 header{border-bottom:2px solid #ddd;margin-bottom:1rem}.verdict{font-size:1.05rem;background:#f3f7fb;border-left:4px solid #1f77b4;padding:.5rem .75rem}
@@ -68,25 +68,30 @@ def format_number(value: Any, digits: int = 4) -> str:
     return np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
 
 
-def _cell(value: Any, fmt: Any) -> Any:
+def _cell(value: Any, fmt: Any) -> str:
     if value is None or isinstance(value, float) and math.isnan(value):
         return "—"
-    if isinstance(value, float):
-        return fmt(value)
-    return value
+    if isinstance(value, (float, np.floating)):
+        return fmt(float(value))
+    if value is pd.NA or value is pd.NaT:
+        return "—"
+    return str(value)
 
 
-def frame_html(frame: pd.DataFrame, *, float_format: str | None = None, max_rows: int = 200) -> str:
+def frame_html(frame: pd.DataFrame, *, float_format: str | None = None, max_rows: int = 200, digits: int = 4) -> str:
     """A DataFrame as an HTML table (escaped, at most ``max_rows`` rows) in a box that scrolls
-    sideways on its own. Floats go through :func:`format_number` unless ``float_format`` is given."""
-    shown = frame.head(max_rows).copy()
-    fmt = format_number if float_format is None else (lambda v: float_format.format(v))
-    for j, dtype in enumerate(shown.dtypes):  # None / floats mixed into text columns
-        if pd.api.types.is_object_dtype(dtype):
-            cells = pd.Series([_cell(v, fmt) for v in shown.iloc[:, j]], index=shown.index, dtype=object)
-            shown.isetitem(j, cells)
-    out = shown.to_html(index=False, escape=True, float_format=fmt, border=0, na_rep="—")
-    out = f'<div class="tablewrap">{out}</div>'
+    sideways on its own. Floats go through :func:`format_number` with ``digits`` significant digits
+    unless ``float_format`` is given; numeric columns are right-aligned, text columns left-aligned
+    and wrapped at a readable width."""
+    shown = frame.head(max_rows)
+    fmt = (lambda v: format_number(v, digits)) if float_format is None else (lambda v: float_format.format(v))
+    numeric = [pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt) for dt in shown.dtypes]
+    head = "".join(f'<th class="{"num" if num else "text"}">{escape(c)}</th>' for c, num in zip(shown.columns, numeric))
+    body = []
+    for row in shown.itertuples(index=False, name=None):
+        cells = "".join(f'<td class="{"num" if num else "text"}">{escape(_cell(v, fmt))}</td>' for v, num in zip(row, numeric))
+        body.append(f"<tr>{cells}</tr>")
+    out = f'<div class="tablewrap"><table class="frame"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
     if len(frame) > max_rows:
         out += f'<p class="note">{len(frame) - max_rows} more rows not shown.</p>'
     return out

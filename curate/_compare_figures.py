@@ -176,7 +176,9 @@ def slice_figure(table: Any, strategy: str | None = None):
     keys = [k for k in before_rows.index if k in after_rows.index]
     if not keys:
         return None
-    labels = [f"{before_rows.loc[k, 'slice_name']} ({k[1]}, n={int(before_rows.loc[k, 'n'])})" for k in keys]
+    from ._compare_report import short_name
+
+    labels = [f"{short_name(before_rows.loc[k, 'slice_name'])} ({k[1]}, n={int(before_rows.loc[k, 'n'])})" for k in keys]
     fig, ax = plt.subplots(figsize=(9, max(2.2, 0.55 * len(keys) + 1.0)), layout="constrained")
     y = np.arange(len(keys))
     for off, (name, rows, col) in enumerate((("do_nothing (before)", before_rows, "#9e9e9e"),
@@ -184,7 +186,7 @@ def slice_figure(table: Any, strategy: str | None = None):
         sub = rows.loc[keys]
         ax.barh(y + off * 0.4, sub["score"].fillna(0.0), 0.4, xerr=_errs(sub), label=name, color=col, capsize=2,
                 error_kw={"elinewidth": 0.8})
-    ax.set_yticks(y + 0.2, [lab if len(lab) <= 60 else lab[:57] + "..." for lab in labels], fontsize=8)
+    ax.set_yticks(y + 0.2, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(f"{table.metric} on the slice's rows (95% interval)")
     ax.set_title("Weak slices before and after retraining")

@@ -23,17 +23,30 @@ _LEGEND = {
 }
 
 
+def short_name(description: str, limit: int = 48) -> str:
+    """A slice's name for a column header: its description up to the first ``": "`` (descriptions
+    such as ``"embedding cluster 2: 48 rows, error 77% ..."`` carry their numbers after it), at most
+    ``limit`` characters."""
+    head = str(description).split(": ", 1)[0].strip() or str(description)
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
 def readable_columns(frame: pd.DataFrame, slice_names: dict[str, str] | None = None) -> pd.DataFrame:
-    """``slice:<id>:<set>`` columns renamed ``<description> (<set>)`` for the slices in ``slice_names``
-    (slice id -> readable description); other columns unchanged."""
+    """``slice:<id>:<set>`` columns renamed ``<short description> (<set>)`` for the slices in
+    ``slice_names`` (slice id -> readable description, see :func:`short_name`); others unchanged."""
     names = slice_names or {}
     ren = {}
     for col in frame.columns:
         head, _, rest = str(col).partition(":")
         sid, _, set_name = rest.rpartition(":")
         if head == "slice" and sid in names:
-            ren[col] = f"{names[sid]} ({set_name})"
+            ren[col] = f"{short_name(names[sid])} ({set_name})"
     return frame.rename(columns=ren)
+
+
+def slice_legend(slice_names: dict[str, str] | None) -> dict[str, str]:
+    """Legend entries: each slice's short column name -> its full description and id."""
+    return {short_name(d): f"{d} (id {sid})" for sid, d in (slice_names or {}).items()}
 
 
 def _verdict(table: Any, decision: Any) -> str:
@@ -99,8 +112,8 @@ def comparison_html(table: Any, decision: Any = None, *, title: str = "Retrainin
     the table's own) names the slice columns readably."""
     names = slice_names if slice_names is not None else getattr(table, "slice_names", None)
     body = [
-        section("Strategies", frame_html(readable_columns(table.frame, names)), f'<p class="note">Metric: {escape(table.metric)}.</p>',
-                legend_html(_LEGEND, "Columns explained")),
+        section("Strategies", frame_html(readable_columns(table.frame, names), digits=3), f'<p class="note">Metric: {escape(table.metric)}.</p>',
+                legend_html({**_LEGEND, **slice_legend(names)}, "Columns explained")),
         section("Plot", figure_html(table.figure(), "Scores per strategy on the old and new holdouts, with 95% "
                                     "intervals (Wilson for accuracy, else a bootstrap)"), _intervals_section(table)),
         _slices_section(table),

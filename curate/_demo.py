@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from curakit.io import atomic_dir, atomic_write_json, atomic_write_text
+from curakit.records import json_ready
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,27 @@ class DemoResult:
     metrics: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def slice_names(self) -> dict[str, str]:
+        """Slice id -> readable description of the slices the demo filled."""
+        return {str(s["id"]): str(s.get("description", s["id"])) for s in self.metrics.get("slices", [])}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The comparison table as the report shows it (slice columns named by their descriptions)."""
+        from ._compare_report import readable_columns
+
+        return readable_columns(self.table, self.slice_names)
+
+    def to_json(self) -> str:
+        """What the report shows, as JSON: the metrics record plus the readable table's rows."""
+        import json
+
+        from ._compare import json_rows
+
+        return json.dumps({**json_ready(self.metrics), "table": json_rows(self.to_frame())}, sort_keys=True)
+
     def summary(self) -> str:
-        lines = [format_table(self.table), ""]
+        lines = [format_table(self.table, self.slice_names), ""]
         verdict = "PROMOTED" if self.promoted else "NOT promoted"
         lines.append(f"Best candidate {self.metrics['candidate']!r}: {verdict} by the gate.")
         lines.extend(f"  - {reason}" for reason in getattr(self.decision, "reasons", ()))
@@ -86,8 +106,22 @@ def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
     return out
 
 
-def format_table(table: pd.DataFrame) -> str:
-    shown = table[[c for c in table.columns if not c.endswith((":low", ":high"))]].copy()
+#: The columns of the short summary table (slice columns follow, named by description).
+SUMMARY_COLUMNS = ("strategy", "old", "new", "forgetting", "gain_new", "vs_naive:new", "n_train")
+
+
+def summary_frame(table: pd.DataFrame, slice_names: dict[str, str] | None = None) -> pd.DataFrame:
+    """The short table a reader needs: scores, forgetting, gain, the naive comparison and each filled
+    slice on the new holdout, slice columns named ``<description> (<set>)`` (never by hash id)."""
+    from ._compare_report import readable_columns
+
+    keep = [c for c in SUMMARY_COLUMNS if c in table.columns]
+    keep += [c for c in table.columns if str(c).startswith("slice:") and str(c).endswith(":new")]
+    return readable_columns(table[keep], slice_names or {})
+
+
+def format_table(table: pd.DataFrame, slice_names: dict[str, str] | None = None) -> str:
+    shown = summary_frame(table, slice_names).copy()
     for col in shown.columns:
         if shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")

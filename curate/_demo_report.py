@@ -14,7 +14,7 @@ from curakit.io import atomic_write_text
 from curakit.optional import import_optional
 
 from ._compare_report import _LEGEND as _COMPARE_LEGEND
-from ._compare_report import readable_columns
+from ._compare_report import readable_columns, short_name, slice_legend
 
 __all__ = ["write_demo_report"]
 
@@ -73,19 +73,74 @@ def _diagnosis_section(diagnosis: Any, scen: Any, weak: list[Any]) -> str:
                                                      title="UMAP coloured by the planted shift (ground truth)"),
                                  "The shifted sub-population, known here because the scenario planted it."))
     frame = diagnosis.to_frame()
-    keep = [c for c in ("rank", "id", "method", "description", "size", "error_rate", "baseline_error_rate",
+    keep = [c for c in ("rank", "description", "method", "size", "error_rate", "baseline_error_rate",
                         "train_share", "share", "q_value", "severity") if c in frame.columns]
     heavy = scen.new["heavy"]
-    frame = frame[keep].copy()
+    frame = frame[keep].rename(columns={"description": "slice"})
     frame["heavy share"] = [float(heavy[s.indices].mean()) if s.size else float("nan") for s in diagnosis.slices]
-    parts.append(f"<p>Slices filled: {escape(', '.join(s.id for s in weak))}.</p>")
+    parts.append("<p>Slices filled: " + ", ".join(f'<span title="{escape(s.id)}">{escape(s.description)}</span>'
+                                                  for s in weak) + ".</p>")
     parts.append(frame_html(frame.head(15)))
+    parts.append(legend_html({"slice": "the slice's readable description", "heavy share": "share of the slice's images "
+                              "with the planted heavy slanted strokes (the ground truth of this scenario)",
+                              "size": "new images in the slice", "error_rate": "share the incumbent gets wrong",
+                              "baseline_error_rate": "error rate over the whole new batch",
+                              "train_share": "share of the old (training) images in the slice",
+                              "share": "share of the new batch in the slice",
+                              "q_value": "Benjamini-Hochberg adjusted p-value of the excess error",
+                              "severity": "excess errors in the slice / analysed rows"}, "Columns explained"))
     return section("Diagnosis: where the incumbent is weak", *parts)
 
 
-def _fill_section(filled: Any, scen: Any) -> str:
+_SKIP_PARAMS = {"shape", "output_shape", "matrix", "bbox_matrix", "kernel", "interpolation", "fill", "fill_mask",
+                "mask_interpolation", "border_mode"}
+
+
+def _param_value(v: Any) -> str | None:
+    if isinstance(v, bool) or isinstance(v, str):
+        return str(v)
+    if isinstance(v, (int, float)):
+        return format_number(v, 3)
+    if isinstance(v, dict) and all(isinstance(x, (int, float)) for x in v.values()):
+        return " ".join(f"{k} {format_number(x, 3)}" for k, x in v.items())
+    return None  # matrices, kernels, nested lists: in the manifest, not in the report
+
+
+def readable_params(text: Any) -> str:
+    """A lineage ``params`` JSON as a short line: each applied transform with its scalar
+    parameters rounded to 3 significant digits (matrices and shapes left to the manifest)."""
+    import json
+
+    try:
+        params = json.loads(text) if isinstance(text, str) else dict(text)
+    except (TypeError, ValueError):
+        return str(text)[:120]
+    applied = params.get("applied") if isinstance(params, dict) else None
+    if not isinstance(applied, list):
+        return str(text)[:120]
+    out = []
+    for item in applied:
+        name, kw = (item[0], item[1]) if isinstance(item, (list, tuple)) and len(item) == 2 else (str(item), {})
+        vals = [f"{k} {v}" for k, raw in (kw or {}).items() if k not in _SKIP_PARAMS
+                for v in [_param_value(raw)] if v is not None]
+        out.append(f"{name}({', '.join(vals)})" if vals else str(name))
+    return "; ".join(out)
+
+
+def _slice_list(text: Any, names: dict[str, str]) -> str:
+    import json
+
+    try:
+        ids = json.loads(text) if isinstance(text, str) else list(text)
+    except (TypeError, ValueError):
+        return str(text)
+    return ", ".join(short_name(names.get(str(i), str(i))) for i in ids)
+
+
+def _fill_section(filled: Any, scen: Any, names: dict[str, str]) -> str:
     man = filled.manifest
-    parts = [f"<p>{len(man)} new images, each with its parent, slice, seed and the exact parameters applied.</p>"]
+    parts = [f"<p>{len(man)} new images, each with its parent, slice, seed and the exact parameters applied "
+             "(all of them in <code>augmented/manifest.parquet</code>; rounded here).</p>"]
     if len(man):
         show = man.head(8)
         parents = scen.new["images"][show["parent"].to_numpy(dtype=np.int64)]
@@ -93,16 +148,30 @@ def _fill_section(filled: Any, scen: Any) -> str:
         rows = [("parent", parents, [f"new #{p}" for p in show["parent"]]),
                 ("augmented", children, [f"label {v}" for v in show["label"]] if "label" in show else [""] * len(show))]
         parts.append(figure_html(_image_grid(rows, title="Offline augmentation of the weak slices"), "Parents and their children"))
-        cols = [c for c in ("row_id", "parent_ids", "slice_ids", "seed", "params") if c in man.columns]
-        parts.append(frame_html(man[cols].head(5)))
+        shown = pd.DataFrame({
+            "image": man["row_id"].head(5).map(lambda r: str(r).rsplit(":", 1)[-1]),
+            "parent": man["parent"].head(5) if "parent" in man else "",
+            "slice": man["slice_ids"].head(5).map(lambda t: _slice_list(t, names)),
+            "seed": man["seed"].head(5),
+            "transforms applied": man["params"].head(5).map(readable_params),
+        })
+        parts.append(frame_html(shown))
+        parts.append(legend_html({"image": "number of the augmented image", "parent": "row of the new batch it was made from",
+                                  "slice": "the weak slice it fills", "seed": "the seed that replays it exactly",
+                                  "transforms applied": "each albumentations transform with its sampled parameters"},
+                                 "Columns explained"))
     return section("Fill: offline augmentation", *parts)
 
 
 def _comparison_section(comparison: Any, decision: Any, registry: Any, weak: list[Any]) -> str:
-    frame = readable_columns(comparison.frame, {s.id: s.description for s in weak})
-    parts = [frame_html(frame), legend_html(_COMPARE_LEGEND, "Columns explained")]
+    names = {s.id: s.description for s in weak}
+    frame = readable_columns(comparison.frame, names)
+    parts = [frame_html(frame, digits=3), legend_html({**_COMPARE_LEGEND, **slice_legend(names)}, "Columns explained")]
     if hasattr(comparison, "figure"):
-        parts.append(figure_html(comparison.figure(), "Accuracy per strategy on the old and new holdouts"))
+        parts.append(figure_html(comparison.figure(), "Accuracy per strategy on the old and new holdouts, 95% intervals"))
+    fig = comparison.slice_figure() if hasattr(comparison, "slice_figure") else None
+    if fig is not None:
+        parts.append(figure_html(fig, "Each filled slice before (the incumbent) and after (the best candidate), with its row count"))
     reasons = getattr(decision, "reasons", [])
     verdict = "promoted" if decision.promoted else "not promoted"
     parts.append(f"<p><b>Gate: candidate {verdict}.</b></p><ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>")
@@ -123,17 +192,34 @@ def _verdict(weak: list[Any], comparison: Any, decision: Any) -> str:
     return text + f"; the gate {'promoted' if decision.promoted else 'did not promote'} the candidate."
 
 
+def _summary_section(result: Any) -> str:
+    from ._demo import summary_frame
+
+    d = result.decision
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in getattr(d, "reasons", ()))
+    verdict = "promoted" if result.promoted else "not promoted"
+    return section(
+        "Summary",
+        frame_html(summary_frame(result.table, result.slice_names), digits=3),
+        f"<p>Best candidate <b>{escape(result.metrics['candidate'])}</b>: {verdict} by the gate.</p><ul>{reasons}</ul>",
+        f'<p class="note">Outputs: report.html, metrics.json, comparison.csv, training_set/, registry/. '
+        f"Total time {result.timings.get('total', 0.0):.1f} s.</p>",
+    )
+
+
 def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list[Any], filled: Any, ts: Any,
                       comparison: Any, decision: Any, registry: Any, result: Any) -> Path:
     """Write the report atomically to ``path``."""
+    names = {s.id: s.description for s in weak}
+    timings = pd.DataFrame([{"step": k, "seconds": v} for k, v in result.timings.items()])
     body = [
-        section("Summary", f"<pre>{escape(result.summary())}</pre>"),
+        _summary_section(result),
         _scenario_section(scen),
         _diagnosis_section(diagnosis, scen, list(weak)),
-        _fill_section(filled, scen),
+        _fill_section(filled, scen, names),
         section("Training set", frame_html(ts.summary())),
         _comparison_section(comparison, decision, registry, list(weak)),
-        section("Timings (s)", frame_html(pd.DataFrame([result.timings]))),
+        section("Timings", frame_html(timings)),
     ]
     doc = html_document("curakit demo: digits drift", body, verdict=_verdict(list(weak), comparison, decision))
     atomic_write_text(path, doc)

@@ -131,4 +131,7 @@ def test_frame_html_text_columns_with_lists_none_and_duplicate_names():
     f = pd.DataFrame({"a": [[1, 2], [3, 4]], "b": [None, 0.123456], "c": [1, 2]})
     f.columns = ["a", "b", "a"]
     out = frame_html(f)
-    assert "<td>[1, 2]</td>" in out and "<td>—</td>" in out and "<td>0.1235</td>" in out and "None" not in out
+    assert '<td class="text">[1, 2]</td>' in out and '<td class="num">—</td>' in out
+    assert '<td class="num">0.1235</td>' in out and "None" not in out
+    assert out.count('<th class="text">a</th>') == 1 and '<th class="num">a</th>' in out  # duplicate names kept
+    assert "&lt;b&gt;" in frame_html(pd.DataFrame({"x": ["<b>"]}))  # escaped

@@ -109,3 +109,28 @@ def test_one_random_state_gives_identical_outputs_in_another_process(demo, tmp_p
     assert a.fingerprint() == b.fingerprint()
     assert json.loads((demo.out_dir / "diagnosis.json").read_text())["slices"] == json.loads(
         (out / "diagnosis.json").read_text())["slices"]
+
+
+@pytest.mark.parametrize("width", (1024, 1400))
+def test_demo_report_in_browser(demo, browser, width, tmp_path):
+    """The demo's report at 1024 and 1400 px: no sideways scroll, images load, contents resolve,
+    slices named by description (never a hash id as a visible name), under 5 MB."""
+    from _browser import HASH_ID, open_and_check
+
+    path = demo.out_dir / "report.html"
+    facts = open_and_check(browser, path, width, tmp_path / f"demo_{width}.png")
+    assert path.stat().st_size < 5 * 2**20
+    summary = facts["text"].split("Scenario: the writers switched pens")[1]  # [0] ends in the contents
+    assert "embedding cluster" in summary and not HASH_ID.search(summary)
+    assert "<pre>" not in path.read_text(encoding="utf-8")
+
+
+def test_summary_and_data_name_slices_by_description(demo):
+    from _browser import HASH_ID
+
+    text = demo.summary()
+    assert "embedding cluster" in text and not HASH_ID.search(text.splitlines()[0])
+    frame = demo.to_frame()
+    assert not [c for c in frame.columns if HASH_ID.search(str(c))]
+    data = json.loads(demo.to_json())
+    assert data["candidate"] == demo.metrics["candidate"] and data["table"][0]["strategy"] == "do_nothing"

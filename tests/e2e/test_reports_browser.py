@@ -7,42 +7,10 @@ Skipped, with the reason, where /usr/bin/chromium or playwright is missing.
 
 from __future__ import annotations
 
-import re
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-WIDTHS = (1024, 1400)
-
-_CHECK = """() => {
-  const toc = [...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'));
-  return {
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-    images: [...document.images].map(i => [i.complete, i.naturalWidth]),
-    toc: toc,
-    unresolved: toc.filter(h => !h.startsWith('#') || !document.getElementById(h.slice(1))),
-    headers: [...document.querySelectorAll('th')].map(t => t.innerText.trim()),
-    cells: [...document.querySelectorAll('td')].map(t => t.innerText.trim()),
-  };
-}"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip(f"no system Chromium at {CHROMIUM} (install the Debian 'chromium' package)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+from _browser import WIDTHS, open_and_check
 
 
 @pytest.fixture(scope="module")
@@ -95,35 +63,16 @@ def comparison_report(tmp_path_factory, digits):
     return path
 
 
-def _open_and_check(browser, path: Path, width: int, shot: Path) -> dict:
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.goto(path.resolve().as_uri())
-    page.wait_for_load_state("load")
-    facts = page.evaluate(_CHECK)
-    page.screenshot(path=str(shot), full_page=True)
-    page.close()
-    assert not errors, errors
-    assert facts["scrollWidth"] <= facts["innerWidth"], f"{path.name} at {width}px scrolls sideways: {facts['scrollWidth']}"
-    assert facts["images"] and all(ok and w > 0 for ok, w in facts["images"]), facts["images"]
-    assert len(facts["toc"]) >= 2 and not facts["unresolved"], facts
-    assert not [h for h in facts["headers"] if re.search(r"-[0-9a-f]{8}", h)], "a hash id names a column"
-    assert "None" not in facts["cells"] and not [c for c in facts["cells"] if re.search(r"\de-\d\d", c)]
-    return facts
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_diagnosis_report_in_browser(browser, diagnosis_report, width, tmp_path):
-    _open_and_check(browser, diagnosis_report, width, tmp_path / f"diagnosis_{width}.png")
+    open_and_check(browser, diagnosis_report, width, tmp_path / f"diagnosis_{width}.png")
     html = diagnosis_report.read_text(encoding="utf-8")
     assert "malignant" in html and "benign" in html  # class names, not indices
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_comparison_report_in_browser(browser, comparison_report, width, tmp_path):
-    _open_and_check(browser, comparison_report, width, tmp_path / f"comparison_{width}.png")
+    open_and_check(browser, comparison_report, width, tmp_path / f"comparison_{width}.png")
     assert '<p class="verdict">' in comparison_report.read_text(encoding="utf-8")
 
 
