@@ -1,0 +1,272 @@
+"""Every user mistake on the command line is one ``Error:`` line (exit 1) or a usage error (exit 2).
+
+One table: each row is an argv run in a folder of tiny real files (breast cancer tables, digits
+PNGs, damaged model files, recipes), the exit code it must give and a pattern its stderr must
+match. A new subcommand or flag is covered by adding a row. Every exit-1 row also checks that
+stderr is a single ``Error:`` line without a traceback and quotes no data values (the tables carry
+the marker ``SECRET`` in a text column and the value 4242.4242 in a numeric one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from curakit._cli import main
+
+_NET = """import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+        self.head = torch.nn.Linear(2 * 6 * 6, width)
+
+    def forward(self, x):
+        return self.head(self.conv(x).flatten(1))
+"""
+
+
+def _recipe(**changes):
+    rec = {
+        "schema_version": 1, "name": "bad", "random_state": 0,
+        "data": {"old": "old.csv", "new": "new.csv", "target": "target"},
+        "model": {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500, "warm_start": True}},
+        "diagnose": {"methods": ["confusion"]},
+        "retrain": {"strategies": ["continue_all"]},
+        "registry": "run_registry", "output": "run_out",
+    }
+    for key, value in changes.items():
+        section, _, name = key.partition(".")
+        if value is None:
+            rec[section].pop(name) if name else rec.pop(section)
+        elif name:
+            rec[section][name] = value
+        else:
+            rec[section] = value
+    return rec
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    import joblib
+    import torch
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    from curakit.imageio import write_png
+
+    base = tmp_path_factory.mktemp("bad_input_cli")
+    bc = load_breast_cancer(as_frame=True)
+    table = bc.data.iloc[:, :4].assign(target=bc.target.to_numpy())
+    table.iloc[:200].to_csv(base / "old.csv", index=False)
+    table.iloc[200:400].to_csv(base / "new.csv", index=False)
+    (base / "empty.csv").write_text("")
+    (base / "header_only.csv").write_text("y_true,y_pred\n")
+    (base / "ragged.csv").write_text("y_true,y_pred\n0,1\n1,0,4242.4242,SECRET\n")
+    (base / "latin1.csv").write_bytes("y_true,y_pred,note\n0,1,SECRET\xe9\n".encode("latin-1"))
+    y = np.array([0, 1] * 40)
+    p = np.where(np.arange(80) % 5 == 0, 1 - y, y)
+    pd.DataFrame({"y_true": y, "y_pred": p, "f": np.linspace(0, 1, 80), "sentinel": 4242.4242,
+                  "note": "SECRET"}).to_csv(base / "preds.csv", index=False)
+    pd.DataFrame({"y_true": np.where(y == 0, "SECRET_a", "SECRET_b"), "y_pred": p}).to_csv(base / "mixed.csv", index=False)
+    pd.DataFrame({"y_true": y, "y_pred": p, "proba_0": 3.5 * y - 1.0, "proba_1": 2.0}).to_csv(base / "logits.csv", index=False)
+    digits = load_digits()
+    for i in range(12):
+        lab = int(digits.target[i] % 2)
+        (base / "imgs" / str(lab)).mkdir(parents=True, exist_ok=True)
+        write_png(base / "imgs" / str(lab) / f"{i:03d}.png", (digits.images[i] * (255 / 16)).round().astype(np.uint8))
+    (base / "garbage.pkl").write_bytes(b"not a pickle \x00\x01\x02")
+    (base / "garbage.pt").write_bytes(b"not a torch file \x00\x01\x02")
+    (base / "mymod.py").write_text(_NET)
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("mymod", base / "mymod.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules.setdefault("mymod", mod)
+    torch.save(mod.Net(width=2).state_dict(), base / "w.pt")
+    raw = (base / "w.pt").read_bytes()
+    (base / "truncated.pt").write_bytes(raw[: len(raw) // 2])
+    joblib.dump(LogisticRegression(max_iter=500).fit(table.iloc[:200, :4], table.iloc[:200, 4]), base / "m.joblib")
+    (base / "afile").write_text("keep me")
+    for name, rec in {
+        "bad_target.yaml": _recipe(**{"data.target": "nope"}),
+        "bad_strategy.yaml": _recipe(**{"retrain.strategies": ["contineu_all"]}),
+        "no_model.yaml": _recipe(model=None),
+        "bad_section.yaml": _recipe(diagnoze={"methods": ["confusion"]}),
+    }.items():
+        (base / name).write_text(yaml.safe_dump(rec))
+    (base / "not_yaml.yaml").write_text("data: [unclosed\n  - x: {")
+    (base / "diag_trunc.json").write_text('{"schema_version": 1, "slices": [{"id": "confusion-')
+    (base / "pipe_bad.json").write_text('{"transform": ')
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = _in(base, ["build", "--old", "old.csv", "--new", "new.csv", "--target", "target", "--out", "ts"])
+    assert code == 0
+    return base
+
+
+def _in(base, argv):
+    import os
+
+    here = os.getcwd()
+    os.chdir(base)
+    try:
+        return main(argv)
+    finally:
+        os.chdir(here)
+
+
+MODEL = ["--import-path", "."]
+IMG = ["diagnose", "--images", "imgs"]
+
+# (id, argv, exit code, stderr pattern)
+CASES = [
+    # -- tables that pandas cannot read
+    ("diagnose-empty-csv", ["diagnose", "empty.csv", "--out", "o_empty"], 1,
+     r"predictions file 'empty\.csv' is empty \(no header row\)\. Write a CSV with a header"),
+    ("build-empty-csv", ["build", "--old", "empty.csv", "--new", "new.csv", "--target", "target", "--out", "o_b_empty"], 1,
+     r"--old file 'empty\.csv' is empty"),
+    ("diagnose-header-only-csv", ["diagnose", "header_only.csv", "--out", "o_header"], 1, r"0 rows"),
+    ("diagnose-ragged-csv", ["diagnose", "ragged.csv", "--out", "o_ragged"], 1,
+     r"'ragged\.csv' is not a well-formed CSV \(Expected 2 fields in line 3, saw 4\)\. Check its delimiters"),
+    ("diagnose-non-utf8-csv", ["diagnose", "latin1.csv", "--out", "o_latin"], 1, r"'latin1\.csv' is not UTF-8 text"),
+    ("diagnose-unsupported-extension", ["diagnose", "mymod.py", "--out", "o_ext"], 1,
+     r"unsupported extension '\.py'\. Use \.parquet, \.pq or \.csv"),
+    ("diagnose-missing-file", ["diagnose", "nope.csv", "--out", "o_missing"], 1, r"no such file or folder: nope\.csv"),
+    ("diagnose-missing-label-column", ["diagnose", "preds.csv", "--y-true-col", "label", "--out", "o_col"], 1,
+     r"The predictions file has no column 'label' \(5 columns\)\. Name the column with --y-true-col"),
+    ("diagnose-class-names-vs-indices", ["diagnose", "mixed.csv", "--out", "o_mixed"], 1,
+     r"y_true of find_slices holds strings .* but y_pred holds numbers"),
+    ("diagnose-logits-as-proba", ["diagnose", "logits.csv", "--out", "o_logits"], 1,
+     r"proba of find_slices holds values outside \[0, 1\].*softmax"),
+    # -- diagnose --set / --methods
+    ("diagnose-set-unknown-option", ["diagnose", "preds.csv", "--out", "o_set1", "--set", "confusion.bogus=1"], 1,
+     r"--set confusion has no option 'bogus'\. Its options are: min_recall"),
+    ("diagnose-set-misspelt-option", ["diagnose", "preds.csv", "--out", "o_set2", "--set", "confusion.min_recal=0.5"], 1,
+     r"--set confusion has no option 'min_recal'\. Did you mean 'min_recall'\?"),
+    ("diagnose-set-unknown-method", ["diagnose", "preds.csv", "--out", "o_set3", "--set", "confusoin.alpha=0.1"], 1,
+     r"Unknown diagnoser 'confusoin'\. Did you mean 'confusion'\?"),
+    ("diagnose-set-value-not-json", ["diagnose", "preds.csv", "--out", "o_set4", "--set", "confusion.min_recall=abc"], 1,
+     r"The value of --set confusion\.min_recall is not JSON\. Write a number"),
+    ("diagnose-set-no-equals", ["diagnose", "preds.csv", "--out", "o_set5", "--set", "confusion.min_recall"], 1,
+     r"--set expects METHOD\.OPTION=VALUE"),
+    ("diagnose-unknown-method", ["diagnose", "preds.csv", "--out", "o_meth", "--methods", "confusoin"], 1,
+     r"Unknown diagnoser 'confusoin'\. Did you mean 'confusion'\?"),
+    # -- model files
+    ("diagnose-garbage-pkl", [*IMG, "--model", "garbage.pkl", "--out", "o_pkl"], 1,
+     r"--model 'garbage\.pkl' is not a readable joblib/pickle file \(\w+\)\. Save the estimator"),
+    ("registry-register-garbage-pkl", ["registry", "register", "reg_pkl", "--model", "garbage.pkl"], 1,
+     r"--model 'garbage\.pkl' is not a readable joblib/pickle file"),
+    ("retrain-garbage-pkl", ["retrain", "ts", "--model", "garbage.pkl", "--out", "o_rt_pkl"], 1,
+     r"--model 'garbage\.pkl' is not a readable joblib/pickle file"),
+    ("diagnose-garbage-pt", [*IMG, "--model", "garbage.pt", "--out", "o_pt"], 1,
+     r"--model 'garbage\.pt' is not a torch, skops or joblib model file \(\w+\)\. Check the file"),
+    ("diagnose-garbage-pt-with-class", [*IMG, "--model", "garbage.pt", "--model-class", "mymod:Net", *MODEL,
+                                        "--out", "o_pt2"], 1,
+     r"--model 'garbage\.pt' is not a file torch\.save wrote \(damaged, truncated or another format\)"),
+    ("diagnose-truncated-pt", [*IMG, "--model", "truncated.pt", "--model-class", "mymod:Net", *MODEL,
+                               "--out", "o_pt3"], 1, r"--model 'truncated\.pt' is not"),
+    ("diagnose-unknown-model-kind", [*IMG, "--model", "old.csv", "--out", "o_kind"], 1,
+     r"unknown model file kind '\.csv'"),
+    ("diagnose-state-dict-without-class", [*IMG, "--model", "w.pt", "--out", "o_sd"], 1,
+     r"is a state dict; pass --model-class module:Class"),
+    ("diagnose-model-class-unknown", [*IMG, "--model", "w.pt", "--model-class", "mymod:Nett", *MODEL, "--out", "o_cls"], 1,
+     r"--model-class .*'mymod:Nett'"),
+    ("diagnose-bad-model-kwargs-json", [*IMG, "--model", "w.pt", "--model-class", "mymod:Net", *MODEL,
+                                        "--model-kwargs", "{width: 2", "--out", "o_kw"], 1,
+     r"--model-kwargs is not valid JSON.*'\{\"width\": 16\}'"),
+    ("diagnose-model-kwargs-not-object", [*IMG, "--model", "w.pt", "--model-class", "mymod:Net", *MODEL,
+                                          "--model-kwargs", "[2]", "--out", "o_kw2"], 1,
+     r"--model-kwargs must be a JSON object; got a list"),
+    ("diagnose-model-kwargs-wrong-width", [*IMG, "--model", "w.pt", "--model-class", "mymod:Net", *MODEL,
+                                           "--model-kwargs", '{"width": 5}', "--out", "o_kw3"], 1,
+     r"The state dict 'w\.pt' does not fit 'mymod:Net'"),
+    ("registry-register-bad-model-kwargs", ["registry", "register", "reg_kw", "--model", "m.joblib",
+                                            "--model-kwargs", "{bad"], 1, r"--model-kwargs is not valid JSON"),
+    ("retrain-bad-model-kwargs", ["retrain", "ts", "--model", "m.joblib", "--model-kwargs", "{bad", "--out", "o_rt_kw"], 1,
+     r"--model-kwargs is not valid JSON"),
+    ("registry-register-bad-metrics", ["registry", "register", "reg_m", "--model", "m.joblib", "--metrics", "{bad"], 1,
+     r"--metrics is not valid JSON"),
+    # -- --out naming an existing file
+    ("diagnose-out-is-a-file", ["diagnose", "preds.csv", "--out", "afile"], 1, r"--out 'afile' is a file, not a folder"),
+    ("build-out-is-a-file", ["build", "--old", "old.csv", "--new", "new.csv", "--target", "target", "--out", "afile"], 1,
+     r"'afile' is a file, not a folder"),
+    ("augment-out-is-a-file", ["augment", "imgs", "--pipeline", "default", "--classes", "0", "--n", "2", "--out", "afile"],
+     1, r"'afile' is a file, not a folder"),
+    ("retrain-out-is-a-file", ["retrain", "ts", "--model", "m.joblib", "--out", "afile"], 1,
+     r"'afile' is a file, not a folder"),
+    ("run-output-is-a-file", ["run", "bad_strategy.yaml", "--output", "afile"], 1, r"'afile' is a file, not a folder"),
+    ("demo-out-is-a-file", ["demo", "--quick", "--out", "afile"], 1, r"'afile' is a file"),
+    # -- curakit run (recipes)
+    ("run-target-not-a-column", ["run", "bad_target.yaml", "--output", "o_run1", "--registry", "o_reg1"], 1,
+     r"'data\.target' is 'nope', which is not a column of data\.old"),
+    ("run-check-target-not-a-column", ["run", "bad_target.yaml", "--check"], 1,
+     r"'data\.target' is 'nope', which is not a column of data\.old"),
+    ("run-check-unknown-strategy", ["run", "bad_strategy.yaml", "--check"], 1,
+     r"Unknown strategy 'contineu_all'\. Did you mean 'continue_all'\?"),
+    ("run-check-no-model-section", ["run", "no_model.yaml", "--check"], 1, r"model\.estimator .*or model\.file"),
+    ("run-no-model-section", ["run", "no_model.yaml", "--output", "o_run2", "--registry", "o_reg2"], 1,
+     r"model\.estimator .*or model\.file"),
+    ("run-misspelt-section", ["run", "bad_section.yaml", "--check"], 1, r"'diagnoze'.*Did you mean 'diagnose'\?"),
+    ("run-not-yaml", ["run", "not_yaml.yaml", "--check"], 1, r"not_yaml\.yaml.*YAML"),
+    ("run-set-not-a-key-value", ["run", "bad_strategy.yaml", "--check", "--set", "retrain"], 1,
+     r"--set option takes KEY=VALUE"),
+    ("run-unknown-example", ["run", "digits_drfit", "--check"], 1, r"digits_drfit.*Did you mean 'digits_drift'\?"),
+    # -- augment inputs
+    ("augment-truncated-diagnosis", ["augment", "imgs", "--pipeline", "default", "--diagnosis", "diag_trunc.json",
+                                     "--slice", "x", "--out", "o_aug1"], 1, r"'diag_trunc\.json' is not valid JSON"),
+    ("augment-truncated-pipeline", ["augment", "imgs", "--pipeline", "pipe_bad.json", "--classes", "0", "--n", "2",
+                                    "--out", "o_aug2"], 1, r"pipe_bad\.json"),
+    ("augment-unknown-table-method", ["augment", "old.csv", "--target-col", "target", "--classes", "0", "--n", "5",
+                                      "--method", "smoet", "--out", "o_aug3"], 1, r"'smoet'.*Did you mean 'smote'\?"),
+    # -- usage errors (exit 2, argparse's message)
+    ("diagnose-no-input", ["diagnose", "--out", "o_usage"], 2, r"pass a PREDICTIONS file"),
+    ("build-missing-new", ["build", "--old", "old.csv", "--out", "o_usage2"], 2, r"--new"),
+    ("random-state-not-int", ["diagnose", "preds.csv", "--out", "o_usage3", "--random-state", "x"], 2,
+     r"invalid int value"),
+]
+
+_DECIMALS = re.compile(r"4242|SECRET")
+
+
+@pytest.mark.parametrize(("argv", "code", "pattern"), [pytest.param(a, c, p, id=i) for i, a, c, p in CASES])
+def test_bad_cli_input_is_one_error_line(folder, argv, code, pattern):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            got = _in(folder, argv)
+        except SystemExit as exc:
+            got = exc.code
+    text = err.getvalue()
+    assert got == code, f"exit {got}, expected {code}; stderr: {text[-600:]!r}"
+    assert re.search(pattern, text), f"stderr {text!r} does not match {pattern!r}"
+    assert "Traceback" not in text
+    if code == 1:
+        errors = [line for line in text.splitlines() if line.startswith("Error:")]
+        assert len(errors) >= 1 and not _DECIMALS.search(text), f"stderr quotes data values or lacks 'Error:': {text!r}"
+        if "--check" not in argv:  # --check lists every problem, one line each
+            assert len(errors) == 1, f"one Error: line expected: {text!r}"
+    assert (folder / "afile").read_text() == "keep me"
+
+
+def test_table_ids_are_unique():
+    ids = [c[0] for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_fixture_files_are_good_where_they_should_be(folder):
+    """The good inputs the rows start from do work: the errors come from the one mistake."""
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        assert _in(folder, ["diagnose", "preds.csv", "--out", "o_good", "--set", "confusion.min_recall=0.6"]) == 0
+    assert json.loads((folder / "o_good" / "diagnosis.json").read_text())["schema_version"] == 1
