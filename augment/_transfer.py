@@ -35,6 +35,7 @@ from typing import Any
 from curakit.exceptions import DataError, ParameterError, UnknownNameError
 from curakit.optional import import_optional
 from curakit.plugins import did_you_mean
+from curakit.validation import check_interval
 
 __all__ = ["transfer"]
 
@@ -287,10 +288,9 @@ def transfer(
     ``TransferModel``: ``model.backbone``, ``model.head``, ``model.frozen`` (the frozen module names).
     """
     torch = _torch()
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ParameterError(f"The 'num_classes' parameter of transfer must be an int >= 1. Got {num_classes!r} instead.")
-    if in_channels is not None and (not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1):
-        raise ParameterError(f"The 'in_channels' parameter of transfer must be an int >= 1. Got {in_channels!r} instead.")
+    num_classes = check_interval(num_classes, "num_classes", "transfer", kind=int, low=1)
+    if in_channels is not None:
+        in_channels = check_interval(in_channels, "in_channels", "transfer", kind=int, low=1)
     gen_state = torch.random.get_rng_state()
     if random_state is not None:
         torch.manual_seed(int(random_state))

@@ -57,10 +57,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.exceptions import DataError, ParameterError
+from curakit.exceptions import DataError
 from curakit.optional import import_optional
 from curakit.records import json_ready
 from curakit.seeds import child_seed
+from curakit.validation import check_choice, check_interval
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._slice import Slice, slice_id
@@ -123,22 +124,12 @@ def assign_centroids(
 
 
 def _check_cluster_params(n_neighbors, min_cluster_size, sub_size, max_sub, radius_quantile, cluster_selection):
+    owner = "the clusters diagnoser"
     for name, val, lo in (("n_neighbors", n_neighbors, 2), ("min_cluster_size", min_cluster_size, 2),
                           ("sub_size", sub_size, 1), ("max_sub", max_sub, 1)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-            raise ParameterError(
-                f"The {name!r} parameter of the clusters diagnoser must be an int >= {lo}. Got {val!r} instead."
-            )
-    if not (0.5 <= float(radius_quantile) <= 1.0):
-        raise ParameterError(
-            "The 'radius_quantile' parameter of the clusters diagnoser must be a float in the range [0.5, 1.0]. "
-            f"Got {radius_quantile!r} instead."
-        )
-    if cluster_selection not in ("eom", "leaf"):
-        raise ParameterError(
-            f"The 'cluster_selection' parameter of the clusters diagnoser must be one of ['eom', 'leaf']. "
-            f"Got {cluster_selection!r} instead."
-        )
+        check_interval(val, name, owner, kind=int, low=lo)
+    check_interval(radius_quantile, "radius_quantile", owner, low=0.5, high=1.0)
+    check_choice(cluster_selection, "cluster_selection", owner, ("eom", "leaf"))
 
 
 def _umap_coords(emb: np.ndarray, *, n_neighbors, min_dist, n_epochs, seed) -> np.ndarray:
@@ -286,15 +277,15 @@ def _isolation(res: ClusterResult, emb: np.ndarray, c: int) -> float:
     return gap / spread
 
 
-def _check_cluster_diagnoser_params(alpha, confirm):
-    if not (0.0 < float(alpha) < 1.0):
-        raise ParameterError(
-            f"The 'alpha' parameter of the clusters diagnoser must be a float in the range (0.0, 1.0). Got {alpha!r} instead."
-        )
-    if confirm not in ("auto", "split", "all"):
-        raise ParameterError(
-            f"The 'confirm' parameter of the clusters diagnoser must be one of ['auto', 'split', 'all']. Got {confirm!r} instead."
-        )
+def _check_cluster_diagnoser_params(alpha, confirm, screen_alpha, min_split_rows, max_representation,
+                                    isolation_threshold):
+    owner = "the clusters diagnoser"
+    check_interval(alpha, "alpha", owner, low=0.0, high=1.0, closed="neither")
+    check_choice(confirm, "confirm", owner, ("auto", "split", "all"))
+    check_interval(screen_alpha, "screen_alpha", owner, low=0.0, high=1.0, closed="right")
+    check_interval(min_split_rows, "min_split_rows", owner, kind=int, low=2)
+    check_interval(max_representation, "max_representation", owner, low=0.0, high=1.0)
+    check_interval(isolation_threshold, "isolation_threshold", owner, low=0.0, closed="neither")
 
 
 def _cluster_error_tests(errors, labels, clusters, *, n, split, screen_alpha, random_state) -> dict[str, Any]:
@@ -492,7 +483,8 @@ def cluster_diagnoser(
     radius_quantile: float = 0.99,
 ) -> list[Slice]:
     """Cluster slices (module docstring); options are passed as ``find_slices(clusters={...})``."""
-    _check_cluster_diagnoser_params(alpha, confirm)
+    _check_cluster_diagnoser_params(alpha, confirm, screen_alpha, min_split_rows, max_representation,
+                                    isolation_threshold)
     emb = np.asarray(inp.embeddings, dtype=np.float64)
     n = inp.n
     res = inp.extra.get("cluster_result")

@@ -41,7 +41,7 @@ from curakit.io import atomic_path, atomic_write_text
 from curakit.optional import import_optional
 from curakit.progress import progress
 from curakit.records import check_schema_version, json_ready, plain_value
-from curakit.validation import UNSET, check_choice, check_images, renamed
+from curakit.validation import UNSET, check_choice, check_images, check_interval, renamed
 
 from ._embed import model_in_channels
 from ._slice import Slice
@@ -274,12 +274,8 @@ def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, 
     n, H, W, _ = imgs.shape
     if n == 0:
         raise DataError(f"images is empty (shape {imgs.shape}). Pass at least one image.")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ParameterError(f"The 'batch_size' parameter of gradcam must be an int >= 1. Got {batch_size!r} instead.")
-    if not 0.0 < float(top_fraction) < 1.0:
-        raise ParameterError(
-            f"The 'top_fraction' parameter of gradcam must be a float in the range (0.0, 1.0). Got {top_fraction!r} instead."
-        )
+    check_interval(batch_size, "batch_size", "gradcam", kind=int, low=1)
+    check_interval(top_fraction, "top_fraction", "gradcam", low=0.0, high=1.0, closed="neither")
     layer = resolve_layer(model, target_layer)
     if labels is not None:
         labels = np.asarray(labels)

@@ -115,7 +115,7 @@ def test_freeze_named_layers_and_errors():
         augment.transfer(SmallCNN(), num_classes=2, freeze=["backbon.0"])
     with pytest.raises(ValueError, match=r"Unknown torchvision architecture 'resnet81'\. Did you mean 'resnet18'\?"):
         augment.transfer("resnet81", num_classes=2)
-    with pytest.raises(ValueError, match=r"The 'num_classes' parameter of transfer must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"The 'num_classes' parameter of transfer must be an int in the range \[1, inf\)"):
         augment.transfer("resnet18", num_classes=0)
     with pytest.raises(ValueError, match=r"The 'freeze' parameter of transfer must be 'backbone', 'none'"):
         augment.transfer(SmallCNN(), num_classes=2, freeze="backbones")

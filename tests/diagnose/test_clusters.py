@@ -153,8 +153,16 @@ def test_parameter_and_data_errors(data):
         cluster_diagnoser(make_inp(X, y, errors, res), confirm="half")
     with pytest.raises(ParameterError, match=r"The 'alpha' parameter of the clusters diagnoser must be a float in the range \(0.0, 1.0\)"):
         cluster_diagnoser(make_inp(X, y, errors, res), alpha=1.0)
-    with pytest.raises(ParameterError, match="The 'min_cluster_size' parameter of the clusters diagnoser must be an int >= 2. Got 1 instead."):
+    with pytest.raises(ParameterError, match=r"The 'min_cluster_size' parameter of the clusters diagnoser must be an int in the range \[2, inf\)\. Got 1 instead\."):
         cluster_embeddings(X, min_cluster_size=1)
+    with pytest.raises(ParameterError, match=r"The 'alpha' parameter of the clusters diagnoser must be a float .* Got 'high' instead"):
+        cluster_diagnoser(make_inp(X, y, errors, res), alpha="high")  # a string is a one-line error, not float()'s
+    with pytest.raises(ParameterError, match=r"The 'screen_alpha' parameter of the clusters diagnoser must be a float in the range \(0\.0, 1\.0\]"):
+        cluster_diagnoser(make_inp(X, y, errors, res), screen_alpha=0.0)
+    with pytest.raises(ParameterError, match=r"The 'min_split_rows' parameter .* must be an int in the range \[2, inf\)"):
+        cluster_diagnoser(make_inp(X, y, errors, res), min_split_rows=1.5)
+    with pytest.raises(ParameterError, match=r"The 'radius_quantile' parameter .* must be a float in the range \[0\.5, 1\.0\]"):
+        cluster_embeddings(X, radius_quantile=0.2)
     with pytest.raises(ParameterError, match=r"The 'cluster_selection' parameter .* must be one of \['eom', 'leaf'\]"):
         cluster_embeddings(X, cluster_selection="best")
     with pytest.raises(DataError, match="Cluster slices need at least 20 analysed rows. Got 5 instead."):

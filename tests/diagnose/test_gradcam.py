@@ -189,6 +189,10 @@ def test_bad_inputs(cnn):
         diagnose.gradcam(model, images, target_layer=LAYER, masks=np.ones((300, 4, 4), bool))
     with pytest.raises(DataError, match=r"images is empty \(shape \(0, 8, 8, 1\)\)"):
         diagnose.gradcam(model, images[:0], target_layer=LAYER)
+    with pytest.raises(ParameterError, match=r"The 'batch_size' parameter of gradcam must be an int in the range \[1, inf\)\. Got 0"):
+        diagnose.gradcam(model, images, target_layer=LAYER, batch_size=0)
+    with pytest.raises(ParameterError, match=r"The 'top_fraction' parameter of gradcam must be a float in the range \(0\.0, 1\.0\)\. Got 'x'"):
+        diagnose.gradcam(model, images, target_layer=LAYER, top_fraction="x")
     with pytest.raises(ParameterError, match="gradcam needs a torch nn.Module. Got LogisticRegression"):
         from sklearn.linear_model import LogisticRegression
 
