@@ -29,8 +29,6 @@ import math
 import multiprocessing
 import numbers
 import os
-import pickle
-import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -41,30 +39,35 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import CurakitError, DataError, ParameterError
-from curakit.imageio import encode_png, read_png, read_png_text, remove_temporaries
+from curakit.imageio import read_png, read_png_text, remove_temporaries
 from curakit.io import atomic_path, atomic_write_json
 from curakit.progress import progress
-from curakit.seeds import child_seed, resolve_seed
+from curakit.seeds import resolve_seed
 from curakit.validation import UNSET, check_1d, renamed
 
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
-from ._lineage import LINEAGE_COLUMNS
-from ._manifest import fast_lineage_frame
-from ._pipeline import applied_json, apply_pipeline, load_pipeline, pcg64_words, pipeline_dict, pipeline_fingerprint
-from ._select import Group, check_count, resolve_groups
+from ._offline_core import (
+    MANIFEST_COLUMNS,
+    _group_infos,
+    _init_worker,
+    _manifest,
+    _Plan,
+    _plan,
+    _run_chunk,
+    _run_chunk_with,
+    _stack,
+    _worker_payload,
+)
+from ._pipeline import apply_pipeline, load_pipeline, pipeline_dict, pipeline_fingerprint
+from ._select import check_count, resolve_groups
 
 __all__ = ["MANIFEST_COLUMNS", "AugmentedSet", "offline"]
 
 logger = logging.getLogger(__name__)
 
-#: Columns of an augmentation manifest: lineage, the parent's position in the input, the PNG
-#: path relative to ``out_dir`` (None in memory) and the label.
-MANIFEST_COLUMNS = (*LINEAGE_COLUMNS, "parent", "path", "label")
-
 _RUN_FILE = "run.json"
 _MANIFEST = "manifest.parquet"
 _REFUSED = "refused.parquet"
-_MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -135,167 +138,6 @@ def _labels_from_json(dtype: str | None, values: list[Any]) -> np.ndarray:
         return np.asarray(values, dtype=np.dtype(dtype))
     except TypeError:
         return np.asarray(values, dtype=object)
-
-
-# -- planning ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Plan:
-    parents: np.ndarray  # int64 positions in the input
-    seeds: np.ndarray  # int64
-    row_ids: list[str]
-    group_index: np.ndarray  # int64 index into groups
-    files: list[str]  # relative PNG paths (under images/)
-
-
-def _spread(positions: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` parents, each position used floor/ceil(count / len) times, in random order."""
-    reps = math.ceil(count / len(positions)) if count else 0
-    if reps == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate([rng.permutation(positions) for _ in range(reps)])[:count].astype(np.int64)
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
-
-
-def _label_folders(labels: np.ndarray, parents: np.ndarray) -> list[str]:
-    """The image folder (the safe label text) of each parent, computed once per distinct label."""
-    cache: dict[int, str] = {}
-    out = []
-    for p in parents.tolist():
-        folder = cache.get(p)
-        if folder is None:
-            folder = cache[p] = _safe(str(labels[p]))
-        out.append(folder)
-    return out
-
-
-def _plan(groups: list[Group], labels: np.ndarray, n: int | dict | None, random_state: int) -> _Plan:
-    parents, seeds, row_ids, gidx, files = [], [], [], [], []
-    class_groups = all(g.label is not None for g in groups)
-    if isinstance(n, dict) and class_groups:
-        chosen = [g.label for g in groups]
-        extra = [lab for lab in n if not any(lab == c for c in chosen)]
-        lacking = [c for c in chosen if not any(c == lab for lab in n)]
-        if extra or lacking:
-            raise ParameterError(
-                "With select={'classes': [...]}, n as a mapping gives one count per selected class. "
-                + (f"n names class {extra[0]!r}, which is not selected." if extra else f"n has no count for class {lacking[0]!r}.")
-            )
-    for gi, g in enumerate(groups):
-        if isinstance(n, dict):
-            parts = []
-            quota = {g.label: n[g.label]} if class_groups else n
-            for lab, count in quota.items():
-                members = g.positions[labels[g.positions] == lab] if len(g.positions) else g.positions
-                if members.size == 0:
-                    what = "the selection" if g.id in ("all", "selected") else f"group {g.id!r}"
-                    raise DataError(
-                        f"n asks for {count} images of class {lab!r} but {what} has no image of that class. "
-                        "Remove the class from n or select rows that hold it."
-                    )
-                parts.append((members, count, child_seed(random_state, "offline", g.id, str(lab))))
-        else:
-            count = len(g.positions) if n is None else n
-            parts = [(g.positions, count, child_seed(random_state, "offline", g.id))]
-        k = 0
-        gid, gsafe = g.id, _safe(g.id)
-        for members, count, seed in parts:
-            rng = np.random.default_rng(seed)
-            p = _spread(members, count, rng)
-            s = rng.integers(0, _MAX_SEED, size=len(p), dtype=np.int64)
-            folders = _label_folders(labels, p)
-            row_ids.extend([f"aug:{gid}:{j}" for j in range(k, k + len(p))])
-            files.extend([f"{folder}/{gsafe}-{j:05d}.png" for j, folder in enumerate(folders, start=k)])
-            k += len(p)
-            parents.append(p)
-            seeds.append(s)
-            gidx.append(np.full(len(p), gi, dtype=np.int64))
-    if len(set(files)) != len(files):
-        raise DataError("Two groups map to one file name. Give the slices or classes distinct names.")
-    def cat(xs: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64)
-
-    return _Plan(parents=cat(parents), seeds=cat(seeds), row_ids=row_ids, group_index=cat(gidx), files=files)
-
-
-# -- workers ----------------------------------------------------------------------------------
-_WORKER_PIPELINES: dict[str, Any] = {}
-
-
-def _init_worker() -> None:
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)  # one OpenCV thread per worker process
-    except ImportError:  # pragma: no cover - cv2 comes with albumentations
-        pass
-
-
-def _worker_pipeline(payload: tuple[str, str, Any]):
-    sha, kind, value = payload
-    compose = _WORKER_PIPELINES.get(sha)
-    if compose is None:
-        compose = load_pipeline(value) if kind == "dict" else pickle.loads(value)
-        _WORKER_PIPELINES.clear()
-        _WORKER_PIPELINES[sha] = compose
-    return compose
-
-
-def _run_chunk_with(compose, task: dict[str, Any], dest=None, ks=None) -> tuple[list[np.ndarray], list[str]]:
-    """Augment a chunk; returns the images and each one's applied parameters as JSON text.
-
-    With paths, each PNG is written atomically with its parameters inside (a tEXt chunk), so a
-    file under its final name is a finished image whose parameters can be read back. With
-    ``dest`` (the result array) each image goes straight into its row ``ks[j]`` while still in cache.
-    """
-    outs, params = [], []
-    paths = task["paths"]
-    words = pcg64_words(task["seeds"])  # the seeds' random states, vectorised for the chunk
-    pid = os.getpid()
-    for j, (img, seed) in enumerate(zip(task["images"], task["seeds"].tolist())):
-        out, applied = apply_pipeline(compose, img, seed, word=words[j])
-        text = applied_json(applied)
-        if paths is not None:
-            _write_png_atomic(str(paths[j]), encode_png(out, text=text), pid)
-        if dest is not None and out.shape == dest.shape[1:]:
-            dest[ks[j]] = out
-            out = dest[ks[j]]
-        outs.append(out)
-        params.append(text)
-    return outs, params
-
-
-def _write_png_atomic(path: str, data: bytes, pid: int) -> None:
-    """:func:`curakit.imageio.write_png` for ready bytes: the same temporary sibling
-    (``.<name>.<pid>.tmp``, cleared by ``remove_temporaries`` on resume), then ``os.replace``."""
-    head, _, name = path.rpartition(os.sep)
-    tmp = f"{head}{os.sep}.{name}.{pid}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _run_chunk(task: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
-    outs, params = _run_chunk_with(_worker_pipeline(task["pipeline"]), task)
-    return _stack(outs), params  # one buffer to send back
-
-
-def _stack(images: list[np.ndarray]) -> np.ndarray:
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        a, b = sorted(shapes)[:2]
-        raise DataError(
-            f"The pipeline produced images of different sizes ({a} and {b}). End the pipeline with A.Resize(...) "
-            "or use fixed-size crops so every image has one size."
-        )
-    return np.stack(images) if images else np.zeros((0, 0, 0, 0), dtype=np.uint8)
 
 
 _POOL: tuple[int, ProcessPoolExecutor] | None = None
@@ -463,6 +305,8 @@ def offline(
     source: str = "input",
     progress: bool | None = None,
     progress_bar: Any = UNSET,
+    client: Any = None,
+    shard_size: int = 1000,
 ) -> AugmentedSet:
     """Make new images from the selected ones with an albumentations pipeline, with lineage.
 
@@ -490,9 +334,23 @@ def offline(
     AugmentedSet with ``images``, ``labels``, ``manifest`` and ``refused``. Row ids are
     ``aug:<group>:<k>``; ``parent`` is the parent's position in ``images``; ``seed`` and
     ``params["applied"]`` reproduce the image with :func:`augment.replay`.
-    progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name).
+    progress : draw a progress bar (None: automatic; ``progress_bar=`` is the old name); with
+        ``client=``, Dask's own progress bar (``distributed.progress``).
+    client : a ``distributed.Client``: the work runs on its cluster, in shards of ``shard_size``
+        new images (see ``augment._offline_dask``). ``images`` are then image paths (a list, a
+        DataFrame or a Parquet table with a ``path`` column, and ``label`` when ``labels`` is
+        None), ``out_dir`` is required, and the result holds ``images=None`` (the PNGs stay in
+        ``out_dir/images/shard-<s>/``; ``manifest.parquet`` is a partitioned dataset). The
+        images and manifest are the same for any number of workers; a dead worker's shards are
+        re-run by the scheduler, and a stopped run resumes when called again.
     """
     progress_bar = renamed("offline", "progress_bar", "progress", progress_bar, progress)
+    if client is not None:
+        return _offline_on_client(
+            images, labels, pipeline, client=client, shard_size=shard_size, select=select, n=n, out_dir=out_dir,
+            random_state=random_state, n_jobs=n_jobs, eval_sets=eval_sets, embeddings=embeddings, source=source,
+            progress=progress_bar,
+        )
     imgs, labs = _check_images_and_labels(images, labels)
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)
@@ -530,6 +388,66 @@ def offline(
     return result
 
 
+def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, n, out_dir, random_state, n_jobs,
+                       eval_sets, embeddings, source, progress) -> AugmentedSet:
+    """:func:`offline` on a ``distributed.Client`` (see ``augment._offline_dask``)."""
+    from . import _offline_dask as od
+
+    if out_dir is None:
+        raise ParameterError("offline(client=...) writes its images to disk: pass out_dir= (a folder all workers can reach).")
+    if eval_sets is not None:
+        raise ParameterError("offline(client=...) does not check eval_sets for leaks yet. Run without client= to use them.")
+    if n_jobs != 1:
+        raise ParameterError("offline(client=...) runs on the cluster's workers: leave n_jobs at 1 (size the cluster instead).")
+    if not isinstance(shard_size, numbers.Integral) or isinstance(shard_size, bool) or shard_size < 1:
+        raise ParameterError(f"The 'shard_size' parameter of offline must be an int >= 1. Got {shard_size!r} instead.")
+    paths, labels = od.parent_paths(images, labels)
+    labs = check_1d(labels, "labels")
+    if len(labs) != len(paths):
+        raise DataError(f"images and labels differ in length ({len(paths)} vs {len(labs)}). Pass one label per image.")
+    count = check_count(n, "n", "offline")
+    seed = resolve_seed(random_state, "offline")
+    groups = resolve_groups(select, len(paths), labels=labs, embeddings=embeddings, owner="offline")
+    compose = load_pipeline(pipeline)
+    pdict, pipe_sha = pipeline_dict(compose), pipeline_fingerprint(compose)
+    plan = _plan(groups, labs, count, seed)
+    if len(plan.parents):  # probe on the client: a pipeline unsuited to the images fails before any work is sent
+        apply_pipeline(compose, read_png(paths[int(plan.parents[0])]), int(plan.seeds[0]))
+    out_path = Path(out_dir)
+    run = _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, str(source), int(shard_size))
+    state, created = _prepare_out_dir(out_path, run)
+    if state != "done":
+        try:
+            manifest = od.run_shards(
+                client, plan, paths, labs, _group_infos(groups), payload=_worker_payload(compose, pdict, pipe_sha),
+                out_dir=out_path, shard_size=int(shard_size), source=str(source), pipe_sha=pipe_sha, progress=progress,
+            )
+        except CurakitError:
+            if created:
+                shutil.rmtree(out_path, ignore_errors=True)
+            raise
+    else:
+        logger.info("out_dir %s already holds this finished run; reading its manifest back", out_path)
+        manifest = od.read_manifest(out_path)
+    if manifest is None or manifest.empty:
+        manifest = pd.DataFrame(columns=list(MANIFEST_COLUMNS))
+    return AugmentedSet(images=None, labels=labs[plan.parents], manifest=manifest, pipeline=pdict, out_dir=out_path)
+
+
+def _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, source, shard_size) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "fingerprint": od.paths_fingerprint(paths, labs, plan, pipe_sha, source, shard_size),
+        "engine": "distributed",
+        "shard_size": shard_size,
+        "random_state": seed,
+        "n_images": len(plan.parents),
+        "pipeline": pdict,
+        "pipeline_sha1": pipe_sha,
+        "label_dtype": str(labs.dtype) if labs.dtype != object else None,
+    }
+
+
 def _check_images_and_labels(images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     imgs = _check_images(images)
     labs = check_1d(labels, "labels")
@@ -546,19 +464,6 @@ def _check_leak_args(on_leak: Any, leak_tolerance: Any, eval_sets: Any, imgs: np
     evals = eval_arrays(eval_sets, kind="images")
     _check_eval_channels(evals, imgs)
     return on_leak, tol, evals
-
-
-def _worker_payload(compose: Any, pdict: dict[str, Any] | None, pipe_sha: str) -> tuple[str, str, Any]:
-    """The pipeline as sent to worker processes: its dict form, else the pickled ``Compose``."""
-    if pdict is not None:
-        return (pipe_sha, "dict", pdict)
-    try:
-        return (pipe_sha, "pickle", pickle.dumps(compose))
-    except Exception:  # noqa: BLE001 - a Lambda with a local function, an open handle, ...
-        raise ParameterError(
-            "The pipeline cannot be sent to worker processes (it holds a transform that can be neither "
-            "serialised nor pickled, such as a Lambda of a local function). Use n_jobs=1."
-        ) from None
 
 
 def _run_record(imgs, labs, plan: _Plan, seed: int, pdict, pipe_sha: str, source: str) -> dict[str, Any]:
@@ -588,7 +493,7 @@ def _generate(
     outputs.clear()
     refused, keep = _refuse_leaks(new_images, plan, paths, evals, tol, on_leak)
     kept = np.flatnonzero(keep)
-    manifest = _manifest(plan, groups, kept, params, labs, out_path, source, pipe_sha)
+    manifest = _manifest(plan, groups, kept, params, labs[plan.parents], out_path, source, pipe_sha)
     new_labels = labs[plan.parents[kept]]
     images_out = new_images[kept] if len(kept) < m else new_images
     if out_path is not None:
@@ -717,32 +622,3 @@ def _refuse_leaks(new_images, plan, paths, evals, tol, on_leak) -> tuple[pd.Data
                 for k in refused["position"].tolist():
                     paths[k].unlink(missing_ok=True)
     return refused, keep
-
-
-def _manifest(plan, groups, kept, params, labs, out_path, source, pipe_sha) -> pd.DataFrame:
-    """The manifest of the kept images: lineage, parent position, PNG path and label."""
-    row_ids = plan.row_ids
-    kept_list = kept.tolist()
-    gi = plan.group_index[kept]
-    slice_json = [json.dumps(list(g.slice_ids)) for g in groups]
-    reasons = [f"augmented to fill {g.description or g.id}" for g in groups]
-    manifest = fast_lineage_frame(
-        row_ids=[row_ids[k] for k in kept_list],
-        origin="augmented",
-        source=source,
-        parent_ids=[f'["{p}"]' for p in plan.parents[kept].tolist()],
-        operation="albumentations",
-        # sorted keys, as lineage_frame writes them: "applied" < "pipeline_sha1"
-        params=[f'{{"applied": {params[k]}, "pipeline_sha1": "{pipe_sha}"}}' for k in kept_list],
-        slice_ids=[slice_json[g] for g in gi.tolist()],
-        seed=plan.seeds[kept],
-        reason=[reasons[g] for g in gi.tolist()],
-    )
-    manifest["parent"] = plan.parents[kept].astype(np.int64)
-    manifest["path"] = [f"images/{plan.files[k]}" for k in kept_list] if out_path is not None else None
-    new_labels = labs[plan.parents[kept]]
-    if new_labels.dtype != object:
-        manifest["label"] = new_labels.tolist()  # Python scalars, as .item() gives them
-    else:
-        manifest["label"] = [v.item() if hasattr(v, "item") else v for v in new_labels]
-    return manifest[list(MANIFEST_COLUMNS)]

@@ -13,7 +13,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 A = pytest.importorskip("albumentations")
 
 import augment  # noqa: E402
-from augment import _offline  # noqa: E402
+from augment import _offline, _offline_core  # noqa: E402
 from augment._lineage import LINEAGE_COLUMNS, lineage_rows  # noqa: E402
 from curakit.exceptions import DataError  # noqa: E402
 from curakit.imageio import read_png, read_png_text, write_png  # noqa: E402
@@ -133,7 +133,7 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     expected = augment.offline(images, labels, gray_pipeline(), **kwargs)
     out_dir = tmp_path / "aug"
 
-    real_write = _offline._write_png_atomic
+    real_write = _offline_core._write_png_atomic
     calls = {"n": 0}
 
     def flaky_write(path, data, pid):
@@ -142,7 +142,7 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
         calls["n"] += 1
         return real_write(path, data, pid)
 
-    monkeypatch.setattr(_offline, "_write_png_atomic", flaky_write)
+    monkeypatch.setattr(_offline_core, "_write_png_atomic", flaky_write)
     with pytest.raises(KeyboardInterrupt):
         augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, **kwargs)
     assert not (out_dir / "manifest.parquet").exists()
@@ -152,7 +152,7 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
     assert all(json.loads(read_png_text(p)[1]) is not None for p in done)
     (done[0].parent / f".{done[0].name}.half.tmp").write_bytes(b"\x89PNG half")  # a half-written file
 
-    monkeypatch.setattr(_offline, "_write_png_atomic", real_write)
+    monkeypatch.setattr(_offline_core, "_write_png_atomic", real_write)
     made = {"n": 0}
     real_apply = _offline.apply_pipeline
 
@@ -160,7 +160,8 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
         made["n"] += 1
         return real_apply(*a, **k)
 
-    monkeypatch.setattr(_offline, "apply_pipeline", counting_apply)
+    monkeypatch.setattr(_offline, "apply_pipeline", counting_apply)  # the probe
+    monkeypatch.setattr(_offline_core, "apply_pipeline", counting_apply)  # the images
     out = augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, **kwargs)
     assert made["n"] == 1 + (15 - 6)  # the probe, then only the missing images
     np.testing.assert_array_equal(out.images, expected.images)

@@ -1,0 +1,185 @@
+"""Offline augmentation on a Dask ``distributed`` cluster: ``augment.offline(..., client=client)``.
+
+The parents are image files (a list of paths, or a table of paths: a pandas DataFrame or a
+Parquet file/folder with a ``path`` column and, when ``labels`` is None, a ``label`` column;
+relative paths in a Parquet file are read relative to its folder). The client plans every new
+image exactly as the in-process path does (parent and seed from the groups, ``n`` and
+``random_state`` only), then cuts the plan into *shards* of ``shard_size`` new images. One
+task per shard runs on a worker: it reads the parents it needs, makes the images, writes them
+as PNGs under ``images/shard-<s>/<label>/`` (each atomically, its applied parameters inside)
+and, last, its manifest part ``manifest.parquet.partial/part-<s>.parquet`` (atomically). A
+shard whose part exists is finished and never made again.
+
+So the output depends on the plan and ``shard_size`` only: the same images and manifest for any
+number of workers and any scheduling. When a worker dies, the scheduler re-runs its shards
+elsewhere; a re-run rewrites the same bytes under the same names, so nothing is duplicated or
+missing. When the whole run stops, calling ``offline`` again with the same arguments makes only
+the shards without a part. At the end the client renames the parts folder to
+``manifest.parquet`` (a partitioned Parquet dataset, read with ``pandas.read_parquet``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from curakit.exceptions import DataError, ParameterError
+from curakit.imageio import read_png, remove_temporaries
+from curakit.io import atomic_path
+from curakit.optional import import_optional
+from curakit.progress import progress_enabled
+
+from ._offline_core import _GroupInfo, _manifest, _Plan, _run_chunk_with, _worker_pipeline
+
+__all__ = ["parent_paths", "paths_fingerprint", "run_shards"]
+
+_PARTS = "manifest.parquet.partial"
+_MANIFEST = "manifest.parquet"
+
+
+def parent_paths(images: Any, labels: Any) -> tuple[list[str], Any]:
+    """(paths, labels) from a list of paths, a DataFrame or a Parquet table of paths."""
+    base = None
+    if isinstance(images, (str, os.PathLike)):
+        path = Path(images)
+        if not path.exists():
+            raise DataError(f"Parquet table {str(path)!r} does not exist. Pass a list of image paths or a Parquet table.")
+        try:
+            images = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for unreadable files
+            raise DataError(
+                f"{path.name!r} could not be read as a Parquet table of image paths ({type(exc).__name__}). "
+                "Pass a Parquet file with a 'path' column."
+            ) from None
+        base = path.parent if path.is_file() else path
+    if isinstance(images, pd.DataFrame):
+        if "path" not in images.columns:
+            raise DataError(
+                f"The table of parents has no 'path' column (columns: {list(images.columns)[:8]}). "
+                "Name the column of image paths 'path'."
+            )
+        if labels is None:
+            if "label" not in images.columns:
+                raise DataError("The table of parents has no 'label' column and labels=None. Pass labels= or add the column.")
+            labels = images["label"].to_numpy()
+        paths = [str(p) for p in images["path"].tolist()]
+    elif isinstance(images, (list, tuple)) and images and all(isinstance(p, (str, os.PathLike)) for p in images):
+        paths = [str(p) for p in images]
+    else:
+        raise ParameterError(
+            "With client=, 'images' must be a list of image paths, a DataFrame or a Parquet table with a 'path' "
+            f"column. Got {type(images).__name__} instead."
+        )
+    if base is not None:
+        paths = [p if os.path.isabs(p) else str(base / p) for p in paths]
+    return paths, labels
+
+
+def paths_fingerprint(paths: list[str], labels: np.ndarray, plan: _Plan, pipe_sha: str, source: str,
+                      shard_size: int) -> str:
+    """The run's identity: parent paths (not their bytes: they stay on the workers' storage),
+    labels, plan, pipeline, source and shard size."""
+    h = hashlib.sha1(b"distributed\n")
+    h.update("\n".join(paths).encode())
+    h.update(json.dumps([str(v) for v in labels.tolist()]).encode())
+    h.update(plan.parents.tobytes())
+    h.update(plan.seeds.tobytes())
+    h.update("\n".join(plan.row_ids).encode())
+    h.update(f"{pipe_sha}\n{source}\n{shard_size}".encode())
+    return h.hexdigest()
+
+
+def shard_files(plan: _Plan, shard_size: int) -> list[str]:
+    """Each new image's file under ``images/``: ``shard-<s>/<label>/<group>-<k>.png``."""
+    return [f"shard-{k // shard_size:05d}/{f}" for k, f in enumerate(plan.files)]
+
+
+# -- on the workers ----------------------------------------------------------------------------
+def _make_shard(task: dict[str, Any]) -> int:
+    """Make one shard's images and write its manifest part (last); returns its row count."""
+    out_dir = Path(task["out_dir"])
+    part = out_dir / _PARTS / f"part-{task['shard']:05d}.parquet"
+    if part.exists():
+        return len(task["seeds"])  # finished by an earlier try
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - cv2 comes with albumentations
+        pass
+    compose = _worker_pipeline(task["pipeline"])
+    cache: dict[str, np.ndarray] = {}
+    images = [cache[p] if p in cache else cache.setdefault(p, read_png(p)) for p in task["parent_paths"]]
+    paths = [out_dir / "images" / f for f in task["files"]]
+    for folder in {p.parent for p in paths}:
+        folder.mkdir(parents=True, exist_ok=True)
+    _, params = _run_chunk_with(compose, {"images": images, "seeds": task["seeds"], "paths": paths})
+    plan = _Plan(
+        parents=task["parents"], seeds=task["seeds"], row_ids=task["row_ids"], group_index=task["group_index"],
+        files=task["files"],
+    )
+    rows = np.arange(len(paths))
+    manifest = _manifest(plan, task["groups"], rows, params, task["labels"], out_dir, task["source"], task["pipe_sha"])
+    with atomic_path(part) as tmp:
+        manifest.to_parquet(tmp, index=False)
+    return len(rows)
+
+
+# -- on the client -----------------------------------------------------------------------------
+def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_GroupInfo], *, payload, out_dir: Path,
+           shard_size: int, source: str, pipe_sha: str, shards: list[int]) -> list[dict[str, Any]]:
+    files = shard_files(plan, shard_size)
+    tasks = []
+    for s in shards:
+        rows = slice(s * shard_size, (s + 1) * shard_size)
+        parents = plan.parents[rows]
+        tasks.append({
+            "shard": s, "out_dir": str(out_dir), "pipeline": payload, "source": source, "pipe_sha": pipe_sha,
+            "parents": parents, "parent_paths": [paths[p] for p in parents.tolist()], "seeds": plan.seeds[rows],
+            "row_ids": plan.row_ids[rows], "group_index": plan.group_index[rows], "files": files[rows],
+            "labels": labels[parents], "groups": groups,
+        })
+    return tasks
+
+
+def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_GroupInfo], *, payload,
+               out_dir: Path, shard_size: int, source: str, pipe_sha: str, progress: bool | None) -> pd.DataFrame:
+    """Make the shards that have no manifest part yet on ``client``'s workers; returns the manifest."""
+    distributed = import_optional("distributed")
+    n_shards = math.ceil(len(plan.parents) / shard_size)
+    parts_dir = out_dir / _PARTS
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
+    tasks = _tasks(plan, paths, labels, groups, payload=payload, out_dir=out_dir, shard_size=shard_size,
+                   source=source, pipe_sha=pipe_sha, shards=todo)
+    run_id = out_dir.name + "-" + pipe_sha[:8]
+    futures = client.map(_make_shard, tasks, key=[f"curakit-offline-{run_id}-shard-{s:05d}" for s in todo])
+    try:
+        if progress_enabled(progress) and futures:
+            distributed.progress(futures)  # Dask's own bar (a widget in notebooks)
+        client.gather(futures)
+    finally:
+        client.cancel(futures)
+    missing = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
+    if missing:  # pragma: no cover - gather raises first when a task failed
+        raise DataError(f"{len(missing)} shard(s) have no manifest part after the run. Re-run offline() to finish them.")
+    manifest = pd.concat(
+        [pd.read_parquet(parts_dir / f"part-{s:05d}.parquet") for s in range(n_shards)], ignore_index=True
+    ) if n_shards else None
+    remove_temporaries(out_dir / "images") if (out_dir / "images").exists() else None
+    os.replace(parts_dir, out_dir / _MANIFEST)  # the run is finished once manifest.parquet exists
+    return manifest
+
+
+def read_manifest(out_dir: Path) -> pd.DataFrame:
+    """The partitioned manifest of a finished distributed run, in shard order."""
+    folder = out_dir / _MANIFEST
+    parts = sorted(folder.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame()
