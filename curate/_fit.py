@@ -14,9 +14,9 @@ import numpy as np
 from curakit.adapters import is_torch_model
 from curakit.exceptions import ParameterError
 from curakit.seeds import check_random_state, child_seed
-from curakit.validation import UNSET, renamed
+from curakit.validation import UNSET, check_interval, renamed
 
-from ._trainer import TrainConfig, _check_number, fit_torch, sk_fit
+from ._trainer import TrainConfig, fit_torch, sk_fit
 
 __all__ = ["fit"]
 
@@ -57,7 +57,7 @@ def fit(
                 f"Got {type(model).__name__} instead."
             )
         return model, sk_fit(model, X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight))
-    _check_number("fit", "validation", validation, kind=float, low=0.0, high=0.5)
+    check_interval(validation, "validation", "fit", low=0.0, high=0.5)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
                          patience=patience, progress=progress)
     order = check_random_state(child_seed(random_state, "fit", "split")).permutation(len(y))

@@ -38,10 +38,10 @@ from curakit.exceptions import DataError, ParameterError, StrategyError
 from curakit.optional import import_optional
 from curakit.plugins import PluginRegistry
 from curakit.seeds import check_random_state, child_seed
+from curakit.validation import check_interval
 
 from ._trainer import (
     TrainConfig,
-    _check_number,
     can_continue,
     fit_torch,
     reset_parameters,
@@ -171,7 +171,7 @@ def _train_torch(ctx: StrategyContext, model: Any, pos: np.ndarray, val: np.ndar
 
 # -- forgetting guards --------------------------------------------------------------------------
 def _check_guard(name: str, value: Any) -> float:
-    return _check_number("retrain", name, value, kind=float, low=0.0)
+    return check_interval(value, name, "retrain", low=0.0)
 
 
 def _old_weight_penalty(ctx: StrategyContext, model: Any, *, l2_old: float, ewc: float,
@@ -319,7 +319,7 @@ _CONTINUE_PARAMS = (*TRAIN_PARAMS, "extra_estimators", "l2_old", "ewc", "ewc_sam
                      description="continue training on new rows with a smaller learning rate")
 def continue_new(ctx: StrategyContext, *, lr_scale: float = 0.1, replay: Any = None, l2_old: float = 0.0,
                  ewc: float = 0.0, ewc_samples: int = 200, **params: Any) -> tuple[Any, list, dict]:
-    lr_scale = _check_number("retrain", "lr_scale", lr_scale, kind=float, low=0.0, low_open=True)
+    lr_scale = check_interval(lr_scale, "lr_scale", "retrain", low=0.0, closed="right")
     return _continue(ctx, "new", lr_scale=lr_scale, replay=replay, l2_old=l2_old, ewc=ewc,
                      ewc_samples=ewc_samples, params=params, name="continue_new")
 
@@ -419,7 +419,7 @@ def finetune_head(ctx: StrategyContext, *, head: str | None = None, num_classes:
         raise DataError("No training rows for 'finetune_head': the training set has no new rows in its train split.")
     k = max(int(old_head.out_features), int(np.max(ctx.y)) + 1)
     if num_classes is not None:
-        num_classes = _check_number("retrain", "num_classes", num_classes, kind=int, low=1)
+        num_classes = check_interval(num_classes, "num_classes", "retrain", kind=int, low=1)
         if num_classes < int(np.max(ctx.y)) + 1:
             raise ParameterError(
                 f"The 'num_classes' parameter of retrain must be at least {int(np.max(ctx.y)) + 1} (the largest "
@@ -447,7 +447,7 @@ def finetune_head(ctx: StrategyContext, *, head: str | None = None, num_classes:
 
 def _ensemble(ctx: StrategyContext, scope: str, *, weight_new: float, replay: Any, params: dict[str, Any],
               name: str) -> tuple[Any, list, dict]:
-    weight_new = _check_number("retrain", "weight_new", weight_new, kind=float, low=0.0, high=1.0)
+    weight_new = check_interval(weight_new, "weight_new", "retrain", low=0.0, high=1.0)
     fresh, hist, info = _scratch(ctx, scope, replay=replay, params=params, name=name)
     weights = [1.0 - weight_new, weight_new]
     if ctx.is_torch:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from curakit.exceptions import DataError, ParameterError, StrategyError
 from curakit.optional import import_optional
 from curakit.progress import progress
 from curakit.seeds import check_random_state, torch_generator
+from curakit.validation import check_interval
 
 __all__ = [
     "TrainConfig",
@@ -44,16 +44,8 @@ logger = logging.getLogger(__name__)
 
 def _check_number(owner: str, name: str, value: Any, *, kind: type, low: float, high: float = math.inf,
                   low_open: bool = False) -> Any:
-    ok_type = isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
-    in_range = ok_type and (value > low if low_open else value >= low) and value <= high
-    if not in_range:
-        left = "(" if low_open else "["
-        hi = "inf)" if math.isinf(high) else f"{high}]"
-        what = "an int" if kind is int else "a float"
-        raise ParameterError(
-            f"The {name!r} parameter of {owner} must be {what} in the range {left}{low}, {hi}. Got {value!r} instead."
-        )
-    return kind(value)
+    """:func:`curakit.validation.check_interval` with a closed upper bound (kept for curate._gate)."""
+    return check_interval(value, name, owner, kind=kind, low=low, high=high, closed="right" if low_open else "both")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,12 +69,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         owner = "retrain"
-        _check_number(owner, "epochs", self.epochs, kind=int, low=1)
-        _check_number(owner, "lr", self.lr, kind=float, low=0.0, low_open=True)
-        _check_number(owner, "batch_size", self.batch_size, kind=int, low=1)
-        _check_number(owner, "weight_decay", self.weight_decay, kind=float, low=0.0)
+        check_interval(self.epochs, "epochs", owner, kind=int, low=1)
+        check_interval(self.lr, "lr", owner, low=0.0, closed="right")
+        check_interval(self.batch_size, "batch_size", owner, kind=int, low=1)
+        check_interval(self.weight_decay, "weight_decay", owner, low=0.0)
         if self.patience is not None:
-            _check_number(owner, "patience", self.patience, kind=int, low=1)
+            check_interval(self.patience, "patience", owner, kind=int, low=1)
 
 
 # -- torch ----------------------------------------------------------------------------------
