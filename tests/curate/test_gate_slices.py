@@ -99,3 +99,28 @@ def test_promote_checks_the_results_own_slices_and_computes_table_features(digit
         feats = {k: np.asarray(result.preprocessor.transform(evals[k][columns]), dtype=float) for k in feats}
     by_hand = reg2.promote_if_better(result, gate=curate.Gate(max_drop_old=0.05, n_bootstrap=200), features=feats)
     assert by_hand.decision["checks"] == promo.decision["checks"] and by_hand.promoted == promo.promoted
+
+
+def test_eval_sets_without_the_features_are_one_line_errors_and_leave_the_registry(digits, tmp_path):
+    from _retrain_fixtures import tabular
+    from sklearn.linear_model import LogisticRegression
+
+    from curate._gate import regression_features
+
+    ts, evals, frame, columns, d = tabular(digits)
+    old = frame.iloc[d["old_train"]]
+    model = LogisticRegression(max_iter=200, warm_start=True).fit(old[columns], old["digit"])
+    result = curate.retrain(model, ts, strategy="continue_all", eval_sets=evals)
+    reg = curate.Registry(tmp_path / "reg")
+    reg.register(model)
+    before = (tmp_path / "reg" / "registry.json").read_bytes()
+    with pytest.raises(DataError, match=r"eval set 'new' lacks the model's feature columns"):
+        reg.promote_if_better(result, eval_sets={"new": evals["new"].drop(columns=columns[:3])})
+    with pytest.raises(DataError, match="eval set 'new' is not a table"):
+        reg.promote_if_better(result, eval_sets={"new": (np.zeros((3, 8, 8, 1)), np.zeros(3))})
+    assert (tmp_path / "reg" / "registry.json").read_bytes() == before and len(reg.versions()) == 1
+    pytest.importorskip("torch")
+    from curate.models import SmallCNN
+
+    with pytest.raises(DataError, match="holds no images to embed"):
+        regression_features(SmallCNN(num_classes=10, in_channels=1), {"new": evals["new"]})
