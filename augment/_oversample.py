@@ -725,12 +725,13 @@ def oversample(
         kwargs["k_neighbors"] = int(k_neighbors)
     if method == "smotenc":
         kwargs["categorical_features"] = categorical
+    _check_sampler_options(cls, options, method)
     kwargs.update(options)
     try:
         sampler = cls(**kwargs)
     except TypeError as exc:
         raise ParameterError(f"oversample(method={method!r}) got an unknown option: {exc}.") from None
-    X2, y2 = sampler.fit_resample(X, y_arr)
+    X2, y2 = _fit_resample(sampler, X, y_arr, method)
     X2, y2, prov = _drop_leaks(sampler, X2, np.asarray(y2), sampler.provenance_, eval_sets, tol, on_leak)
     logger.info("oversample(%s) made %d rows from %d", method, int(sampler.synthetic_.sum()), len(y_arr))
     return X2, y2, prov
@@ -745,6 +746,34 @@ def _check_oversample_args(k_neighbors: Any, categorical: Any, method: str, n: A
             f"method='smotenc' (and only then). Got method={method!r} and categorical={categorical!r}."
         )
     return check_count(n, "n", "oversample")
+
+
+def _check_sampler_options(cls: Any, options: dict[str, Any], method: str) -> None:
+    """Extra options must be the sampler's own parameters (or oversample's: a did-you-mean for both)."""
+    import inspect
+
+    from curakit.plugins import did_you_mean
+
+    own = [p for p in inspect.signature(oversample).parameters if p not in ("X", "y", "options")]
+    known = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+    for key in options:
+        if key not in known:
+            raise ParameterError(
+                f"oversample(method={method!r}) has no option {key!r}.{did_you_mean(key, own + known)} "
+                f"Its options are: {', '.join(own)}"
+                + (f"; and the sampler's: {', '.join(extra)}." if (extra := [k for k in known if k not in own]) else ".")
+            )
+
+
+def _fit_resample(sampler: Any, X: Any, y: np.ndarray, method: str) -> tuple[Any, Any]:
+    """``sampler.fit_resample`` with scikit-learn's parameter validation as one curakit error."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        return sampler.fit_resample(X, y)
+    except InvalidParameterError as exc:
+        first = str(exc).split(". Got", 1)[0][:400]
+        raise ParameterError(f"oversample(method={method!r}): {first}. Check that option.") from None
 
 
 def _check_labels(X: Any, y: Any) -> np.ndarray:

@@ -237,7 +237,7 @@ def _load_torch(path: Path, model_class: str | None, model_kwargs: str | None, t
         model.load_state_dict(obj)
     except RuntimeError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        first = next((ln for ln in lines if not ln.endswith(":")), lines[0] if lines else type(exc).__name__)[:160]
+        first = next((ln for ln in lines if not ln.endswith(":")), lines[0] if lines else type(exc).__name__)[:160].rstrip(".")
         raise DataError(f"The state dict {path.name!r} does not fit {model_class!r} ({first}). Pass the class and "
                         "--model-kwargs the weights were saved from.") from None
     model.eval()

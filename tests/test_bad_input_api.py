@@ -186,6 +186,12 @@ CASES = [
      DataError, r"X of oversample has 1 repeated column name"),
     ("oversample-labels-as-string", lambda D: augment.oversample(D["Xi"], "abc"),
      DataError, r"y must be 1-d \(one label per row\)"),
+    ("oversample-misspelt-option", lambda D: augment.oversample(D["Xi"], D["yi"], k_neighbour=3),
+     ParameterError, r"oversample\(method='smote'\) has no option 'k_neighbour'\. Did you mean 'k_neighbors'\?"),
+    ("oversample-bad-sampling-strategy", lambda D: augment.oversample(D["Xi"], D["yi"], sampling_strategy="mostly"),
+     ParameterError, r"oversample\(method='smote'\): The 'sampling_strategy' parameter of \w+ must be"),
+    ("oversample-unknown-method", lambda D: augment.oversample(D["Xi"], D["yi"], method="smoet"),
+     UnknownNameError, r"'smoet'\. Did you mean 'smote'\?"),
     # -- augment.offline
     ("offline-nan-labels", lambda D: augment.offline(D["images"], np.where(np.arange(40) == 0, np.nan, D["labels"]),
                                                      _flip(), n=4),
