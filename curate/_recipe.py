@@ -40,6 +40,13 @@ with the loader's keyword arguments in ``data.scenario_params``; the scenario pr
 training rows and both holdouts. Example recipes ship in ``curate/recipes/``
 (:func:`example_recipes`, :meth:`Recipe.example`, ``curakit run --list-examples``).
 
+Image data of your own: ``data.old`` / ``data.new`` (and ``eval_old`` / ``eval_new``) may name an
+image folder ``<class>/<image>.png`` (class names sorted as torchvision's ImageFolder, or a
+``classes.txt``), an ``.npz`` (``images``, ``labels``) or a Parquet/CSV of image paths (``target``
+names its label column); see ``curate._recipe_data``. ``fill`` then takes ``pipeline:`` (offline
+augmentation) or ``method: vae`` (``augment.generate``, images and tables) with ``n``,
+``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``.
+
 The model comes from the registry's champion when it has one (``model.source: registry``),
 else the ``estimator`` is fitted on the old training rows and registered as the incumbent.
 """
@@ -63,6 +70,8 @@ from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import check_random_state, child_seed
 
+from ._recipe_data import check_fill, fill_slice, image_data, is_image_path
+
 __all__ = ["Recipe", "RecipeRun", "SCHEMA", "example_recipes", "example_text", "parse_recipe", "run_recipe"]
 
 logger = logging.getLogger(__name__)
@@ -83,7 +92,8 @@ SCHEMA: dict[str, Any] = {
     "model": {"source": _STR, "estimator": _STR, "params": _DICT, "train": _DICT, "file": _STR, "class": _STR,
               "kwargs": _DICT},
     "diagnose": {"methods": _LIST, "max_slices": _INT, "enabled": _BOOL},
-    "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL},
+    "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL,
+             "temperature": _NUM, "epochs": _INT, "latent_dim": _INT, "copy_quantile": _NUM, "clip": _BOOL},
     "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
               "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM)},
     "retrain": {"strategies": _LIST, "params": _DICT, "strategy_params": _DICT, "metric": _STR,
@@ -145,7 +155,8 @@ def validate_recipe(data: Any) -> dict[str, Any]:
     if "data" not in out:
         raise ParameterError("A recipe needs a 'data' section with old, new and target (or a scenario).")
     if "scenario" not in out["data"]:
-        for req in ("old", "new", "target"):
+        tables = str(out["data"].get("old", "")).lower().endswith((".parquet", ".pq", ".csv", ".txt"))
+        for req in ("old", "new", *(("target",) if tables else ())):  # image folders / .npz carry their labels
             if req not in out["data"]:
                 raise ParameterError(f"Recipe section 'data' needs the key {req!r}.")
     else:
@@ -345,6 +356,10 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
     target, time_col = data["target"], data.get("time")
     old = read_table(rec.path(data["old"], "data.old"), "Recipe data.old")
     new = read_table(rec.path(data["new"], "data.new"), "Recipe data.new")
+    for key, frame in (("old", old), ("new", new)):
+        if target not in frame.columns:
+            raise DataError(f"Recipe key 'data.target' is {target!r}, which is not a column of data.{key} "
+                            f"({frame.shape[1]} columns). Name the label column.")
     frac = float(data.get("eval_fraction", 0.25))
     if "eval_old" in data:
         old_train, eval_old = old, read_table(rec.path(data["eval_old"], "data.eval_old"), "Recipe data.eval_old")
@@ -448,9 +463,13 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     target, time_col = data.get("target", "label"), data.get("time")
 
     # -- data and holdouts
+    classes = None
     if "scenario" in data:
         kind, old_train, new_pool, eval_sets, features, target = _scenario(data, seed)
         images = kind == "images"
+    elif is_image_path(rec.path(data["old"], "data.old")):
+        old_train, new_pool, eval_sets, classes = image_data(rec, data, seed)
+        images, features = True, []
     else:
         old_train, new_pool, eval_sets, features = _tables(rec, data, seed)
 
@@ -467,8 +486,10 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     # -- build (and fill)
     b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features or None)
     _build_steps(b, rec.section("build"), eval_sets)
-    _fill_slices(b, rec, slices, new_pool, features, target, images, seed)
+    _fill_slices(b, rec, slices, new_pool, features, target, images, seed, eval_sets)
     ts = b.build(random_state=child_seed(seed, "build"))
+    if classes is not None:
+        ts.info["classes"] = classes
 
     # -- retrain, choose, gate (the registry is written only after every step succeeded)
     common = dict(rsec.get("params") or {})
@@ -540,7 +561,7 @@ def _incumbent(rec: Recipe, reg: Any, old_train: Any, features: list[str], targe
                 "Recipe key 'model.source' is 'registry' but the registry has no champion. Give model.estimator "
                 "to fit the first model, or register one."
             )
-        return source, reg.load()
+        return source, reg.load(trusted=list(trusted))
     if source != "estimator":
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
     if "file" in msec:  # the user's own trained model: used as it is, not fitted again
@@ -627,35 +648,14 @@ def _build_steps(b: Any, bsec: Mapping[str, Any], eval_sets: Any) -> None:
 
 
 def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features: list[str], target: str,
-                 images: bool, seed: Any) -> None:
-    """Section ``fill``: augmented rows for each weak slice, added to the builder."""
+                 images: bool, seed: Any, eval_sets: Any = None) -> None:
+    """Section ``fill``: new rows for each weak slice (``curate._recipe_data.fill_slice``), added to the builder."""
     fsec = rec.section("fill")
     if not (slices and fsec.get("enabled", True) and fsec):
         return
-    import augment
-
     for k, sl in enumerate(slices):
-        if images:
-            if "pipeline" not in fsec:
-                raise ParameterError("Recipe section 'fill' needs 'pipeline' (an albumentations pipeline in dict "
-                                     "form, or a YAML/JSON file) to fill image slices.")
-            pipeline = fsec["pipeline"]
-            if isinstance(pipeline, str):
-                pipeline = str(rec.path(pipeline, "fill.pipeline"))
-            aug = augment.offline(new_pool["images"], new_pool["labels"], pipeline, select=sl,
-                                  n=int(fsec["n"]) if "n" in fsec else None,
-                                  random_state=child_seed(seed, "fill", k))
-            if len(aug.labels):
-                b.add(aug, parents="new", prefix=f"fill{k}")
-            continue
-        kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "select": sl,
-                              "random_state": child_seed(seed, "fill", k)}
-        if "n" in fsec:
-            kw["n"] = int(fsec["n"])
-        if "k_neighbors" in fsec:
-            kw["k_neighbors"] = int(fsec["k_neighbors"])
-        out = augment.oversample(new_pool[features], new_pool[target].to_numpy(), origin="new", **kw)
-        if (out[2]["operation"].astype(str) != "original").any():
+        out = fill_slice(rec, fsec, sl, new_pool, features, target, images, child_seed(seed, "fill", k), eval_sets)
+        if out is not None:
             b.add(out, parents="new", prefix=f"fill{k}")
 
 
@@ -726,6 +726,7 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
         if out_dir is not None:
             attempt(check_output_dir, out_dir, "Recipe output folder")
     fsec = rec.section("fill")
+    attempt(check_fill, fsec)
     if isinstance(fsec.get("pipeline"), str):
         p = attempt(rec.path, fsec["pipeline"], "fill.pipeline")
         if p is not None and not p.is_file():
@@ -738,6 +739,9 @@ def _check_data(rec: Recipe, data: Mapping[str, Any]) -> bool:
     if "scenario" in data:
         kind, _ = _check_scenario(data)
         return kind == "images"
+    if "old" in data and is_image_path(rec.path(data["old"], "data.old")):
+        _check_image_data(rec, data)
+        return True
     for key in ("old", "new", "target"):
         if key not in data:
             raise ParameterError(f"Recipe section 'data' needs the key {key!r} (or 'scenario' for a bundled scenario).")
@@ -769,6 +773,25 @@ def _check_data(rec: Recipe, data: Mapping[str, Any]) -> bool:
     return False
 
 
+def _check_image_data(rec: Recipe, data: Mapping[str, Any]) -> None:
+    """Image data: every path exists and is image data of one image shape (read with curakit.imageio)."""
+    from curakit.imageio import read_images
+
+    shapes = {}
+    for key in ("old", "new", "eval_old", "eval_new"):
+        if key not in data:
+            continue
+        p = rec.path(data[key], f"data.{key}")
+        if not is_image_path(p):
+            raise DataError(f"Recipe key 'data.{key}' names {data[key]!r}, which is not image data like data.old "
+                            "(a <class>/<image>.png folder, an .npz with images and labels, a table of image paths). "
+                            "Check the path.")
+        shapes[key] = read_images(p, label_col=data.get("target", "label"))[0].shape[1:]
+    if len(set(shapes.values())) > 1:
+        raise DataError(f"Recipe image data has images of different shapes ({', '.join(f'{k} {v}' for k, v in shapes.items())}). "
+                        "Resize them to one size first.")
+
+
 def _check_model(rec: Recipe, reg: Any, images: bool | None, trusted: list[str]) -> tuple[Any, bool]:
     """(a model to check the strategies on, whether it is the registry's champion)."""
     msec = rec.section("model")
@@ -778,7 +801,7 @@ def _check_model(rec: Recipe, reg: Any, images: bool | None, trusted: list[str])
         if not has_champion:
             raise ParameterError("Recipe key 'model.source' is 'registry' but the registry has no champion. Give "
                                  "model.estimator to fit the first model, or register one.")
-        return reg.load(), True
+        return reg.load(trusted=trusted), True
     if source != "estimator":
         raise ParameterError(f"Recipe key 'model.source' must be 'registry' or 'estimator'. Got {source!r} instead.")
     if "file" in msec:

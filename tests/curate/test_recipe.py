@@ -31,7 +31,7 @@ def _with(path, value):
         (_with("diagnose.max_slices", True), r"Recipe key 'diagnose\.max_slices' must be an int\. Got bool instead\."),
         (_with("build", [1, 2]), r"^Recipe section 'build' must be a mapping\. Got list instead\.$"),
         ({k: v for k, v in RECIPE.items() if k != "data"}, r"A recipe needs a 'data' section"),
-        (_with("data", {"old": "a", "new": "b"}), r"^Recipe section 'data' needs the key 'target'\.$"),
+        (_with("data", {"old": "a.parquet", "new": "b.csv"}), r"^Recipe section 'data' needs the key 'target'\.$"),
     ],
 )
 def test_schema_errors(data, match):

@@ -115,7 +115,7 @@ def test_check_finds_each_mistake_without_fitting(tmp_path):
     (tmp_path / "out" / "mine.txt").write_text("keep")
     cases = {
         "does not exist": _recipe(data={"old": "nosuch.csv", "new": "new.csv", "target": "target"}),
-        "not a table file": _recipe(data={"old": "imgs", "new": "new.csv", "target": "target"}),
+        "holds no PNG files": _recipe(data={"old": "imgs", "new": "new.csv", "target": "target"}),  # read as image data
         "lacks the column 'c'": _recipe(data={"old": "old.csv", "new": "new.csv", "target": "target",
                                               "eval_new": "wide.csv"}),
         "not trusted": _recipe(model={"estimator": "nosuch.Model"}),

@@ -1,0 +1,157 @@
+"""Recipe helpers: image data on the user's own files, and the ``fill`` section's methods.
+
+Image data: ``data.old`` / ``data.new`` (and ``eval_old`` / ``eval_new``) may name what
+:func:`curakit.imageio.read_images` reads (an image folder ``<class>/<image>.png``, an ``.npz``
+with ``images`` and ``labels``, a Parquet/CSV of image paths). Class names index by one list for
+every set (the old data's ``classes.txt`` / ``.npz`` classes, else the sorted names of old and
+new, as torchvision's ImageFolder); integer labels are the class index.
+
+Fill methods (section ``fill``): ``method: vae`` (``augment.generate``: keys ``n``,
+``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``), for images and tables;
+images otherwise ``pipeline:`` (albumentations' dict form, or a YAML/JSON file) through
+``augment.offline``; tables otherwise the SMOTE family (``augment.oversample``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curakit.exceptions import DataError, ParameterError
+from curakit.seeds import check_random_state, child_seed
+
+__all__ = ["VAE_KEYS", "fill_slice", "image_data", "is_image_path"]
+
+#: ``fill`` keys that only ``method: vae`` takes (besides ``n``).
+VAE_KEYS = ("temperature", "epochs", "latent_dim", "copy_quantile", "clip")
+
+
+def is_image_path(path: Path) -> bool:
+    from curakit.imageio import is_image_source
+
+    return path.exists() and is_image_source(path)
+
+
+def _read(rec: Any, data: Mapping[str, Any], key: str) -> tuple[np.ndarray, np.ndarray, Path]:
+    from curakit.imageio import read_images
+
+    p = rec.path(data[key], f"data.{key}")
+    if not p.exists():
+        raise DataError(f"Recipe key 'data.{key}' names {data[key]!r}, which does not exist. Check the path.")
+    images, labels, _ = read_images(p, label_col=data.get("target", "label"))  # tables of image paths
+    return images, labels, p
+
+
+def _class_list(old: tuple, new: tuple) -> list[str] | None:
+    from curakit.imageio import folder_class_names
+
+    if old[1].dtype.kind in "iu" and new[1].dtype.kind in "iu":
+        return None
+    src = old[2]
+    listed = folder_class_names(src) if src.is_file() or (src / "classes.txt").is_file() else []
+    return listed or sorted({str(v) for v in [*old[1].tolist(), *new[1].tolist()]})
+
+
+def _as_set(part: tuple, classes: list[str] | None) -> dict[str, np.ndarray]:
+    from curakit.imageio import class_indices
+
+    images, labels, src = part
+    if classes is not None:
+        labels = class_indices(labels, src, classes=classes)[0]
+    return {"images": images, "labels": np.asarray(labels)}
+
+
+def _holdout(part: dict[str, np.ndarray], fraction: float, seed: int) -> tuple[dict, dict]:
+    n = len(part["labels"])
+    n_hold = int(round(fraction * n))
+    if n_hold < 1 or n_hold >= n:
+        raise DataError(f"eval_fraction={fraction} of {n} images leaves no images on one side. Use a fraction in "
+                        "(0, 1), or pass eval_old / eval_new.")
+    mask = np.zeros(n, dtype=bool)
+    mask[check_random_state(seed).choice(n, size=n_hold, replace=False)] = True
+    return ({k: v[~mask] for k, v in part.items()}, {k: v[mask] for k, v in part.items()})
+
+
+def image_data(rec: Any, data: Mapping[str, Any], seed: int) -> tuple[dict, dict, dict[str, dict], list[str] | None]:
+    """(old_train, new_pool, {"old": eval, "new": eval}, class names or None) of image files."""
+    if "time" in data or "features" in data:
+        raise ParameterError("Recipe keys 'data.time' and 'data.features' apply to tables; image data has neither.")
+    old, new = _read(rec, data, "old"), _read(rec, data, "new")
+    classes = _class_list(old, new)
+    shapes = {old[0].shape[1:], new[0].shape[1:]}
+    if len(shapes) > 1:
+        raise DataError(f"Recipe data.old images are shaped {old[0].shape[1:]} but data.new's {new[0].shape[1:]}. "
+                        "Resize them to one size first.")
+    frac = float(data.get("eval_fraction", 0.25))
+    sets = {}
+    for key, part, name in (("eval_old", old, "old"), ("eval_new", new, "new")):
+        whole = _as_set(part, classes)
+        if key in data:
+            sets[name] = (whole, _as_set(_read(rec, data, key), classes))
+        else:
+            sets[name] = _holdout(whole, frac, child_seed(seed, "holdout", name))
+    return sets["old"][0], sets["new"][0], {"old": sets["old"][1], "new": sets["new"][1]}, classes
+
+
+def _vae_kwargs(fsec: Mapping[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {"n": int(fsec.get("n", 100))}
+    for key in VAE_KEYS:
+        if key in fsec:
+            kw[key] = fsec[key]
+    return kw
+
+
+def check_fill(fsec: Mapping[str, Any]) -> None:
+    """One-line errors for fill keys that the chosen method does not take."""
+    method = fsec.get("method")
+    extra = [k for k in VAE_KEYS if k in fsec]
+    if extra and method != "vae":
+        raise ParameterError(f"Recipe key 'fill.{extra[0]}' applies to method: vae only. Add method: vae or drop it.")
+    if method == "vae" and "pipeline" in fsec:
+        raise ParameterError("Recipe section 'fill' has method: vae and a pipeline; vae generates rows itself. "
+                             "Drop one of them.")
+
+
+def _pipeline(rec: Any, fsec: Mapping[str, Any]) -> Any:
+    if "pipeline" not in fsec:
+        raise ParameterError("Recipe section 'fill' needs 'pipeline' (an albumentations pipeline in dict "
+                             "form, or a YAML/JSON file) or method: vae to fill image slices.")
+    pipeline = fsec["pipeline"]
+    return str(rec.path(pipeline, "fill.pipeline")) if isinstance(pipeline, str) else pipeline
+
+
+def fill_slice(rec: Any, fsec: Mapping[str, Any], sl: Any, new_pool: Any, features: list[str], target: str,
+               images: bool, seed: int, eval_sets: Mapping[str, Any] | None = None) -> Any:
+    """The fill of one slice (what ``TrainingSetBuilder.add`` takes), or None when it made no rows."""
+    import augment
+
+    check_fill(fsec)
+    if fsec.get("method") == "vae":
+        if images:
+            data, labels = new_pool["images"], new_pool["labels"]
+            exclude = np.concatenate([e["images"] for e in eval_sets.values()]) if eval_sets else None
+        else:
+            data, labels = new_pool[features], new_pool[target].to_numpy()
+            exclude = None
+            if eval_sets:
+                import pandas as pd
+
+                exclude = pd.concat([e[features] for e in eval_sets.values()], ignore_index=True)
+        out = augment.generate(data, labels, select=sl, method="vae", exclude=exclude, random_state=seed,
+                               **_vae_kwargs(fsec))
+        return out if len(out[0] if isinstance(out, tuple) else out.labels) else None
+    if images:
+        aug = augment.offline(new_pool["images"], new_pool["labels"],
+                              _pipeline(rec, fsec), select=sl,
+                              n=int(fsec["n"]) if "n" in fsec else None, random_state=seed)
+        return aug if len(aug.labels) else None
+    kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "select": sl, "random_state": seed}
+    if "n" in fsec:
+        kw["n"] = int(fsec["n"])
+    if "k_neighbors" in fsec:
+        kw["k_neighbors"] = int(fsec["k_neighbors"])
+    out = augment.oversample(new_pool[features], new_pool[target].to_numpy(), origin="new", **kw)
+    return out if (out[2]["operation"].astype(str) != "original").any() else None
