@@ -1,6 +1,11 @@
 """A model on disk: ``save_model_artifact`` / ``load_model_artifact`` (the version folders of
-``curate.Registry`` and the ``model/`` folder of a saved ``RetrainResult``; see
-:mod:`curate._modelregistry` for the file formats and the pickle trade-off)."""
+``curate.Registry`` and the ``model/`` folder of a saved ``RetrainResult``).
+
+torch models: a state dict (read with ``weights_only=True``) plus an architecture spec whose class
+is resolved through :func:`curakit.trust.resolve_class`; scikit-learn estimators: ``model.skops``
+(types checked against the same allow-list), or a pickle (only when skops is missing or cannot
+store the model; read back only with ``allow_pickle=True``). See :mod:`curate._modelregistry` for
+what the hashes do and do not protect against."""
 
 from __future__ import annotations
 
@@ -224,6 +229,9 @@ def _check_hashes(folder: Path, record: Mapping[str, Any], expected_sha256: str 
             "Restore it or load another version."
         )
     pinfo = record.get("preprocessor")
+    if pinfo and ((folder / str(pinfo.get("file"))).parent != folder or not (folder / str(pinfo.get("file"))).is_file()):
+        raise RegistryError(f"{str(folder / 'model.json')!r} names a preprocessing file that is not in the version "
+                            "folder. Restore the folder or load another version.")
     if pinfo and pinfo.get("sha256") and _sha256_file(folder / pinfo["file"]) != pinfo["sha256"]:
         raise RegistryError(f"Preprocessing file {str(folder / pinfo['file'])!r} does not match its recorded sha256: "
                             "it was changed. Restore it or load another version.")

@@ -271,3 +271,17 @@ def test_cli_promote_needs_trust_for_a_users_class_and_imports_from_the_working_
     assert main(["registry", "promote", "reg", "res", "--n-bootstrap", "50", "--trust", "mynet_cli_h6"]) in (0, 3)
     assert [v.version for v in curate.Registry(tmp_path / "reg").versions()] == ["v1", "v2"]
     assert str(tmp_path) in sys.path  # the working folder was put on the import path by the command
+
+
+def test_a_model_json_pointing_outside_its_folder_is_refused(tmp_path):
+    model, _ = _estimator()
+    reg = curate.Registry(tmp_path / "r")
+    reg.register(model)
+    folder = tmp_path / "r" / "versions" / "v1"
+    (tmp_path / "elsewhere.skops").write_bytes((folder / "model.skops").read_bytes())
+    meta = json.loads((folder / "model.json").read_text())
+    meta["file"] = "../../../elsewhere.skops"
+    (folder / "model.json").write_text(json.dumps(meta))
+    _forge_registry(tmp_path / "r")
+    with pytest.raises(RegistryError, match="names a model file that is not in the version folder"):
+        reg.load()
