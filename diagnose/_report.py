@@ -31,6 +31,7 @@ __all__ = [
     "confusion_figure",
     "diagnosis_html",
     "diagnosis_summary_html",
+    "PICTURE_OPTIONS",
     "error_scatter_figure",
     "slice_labels",
     "umap_scatter_figure",
@@ -244,11 +245,107 @@ def _details_section(d: DiagnosisLike) -> str:
     return section("Slice details", *details)
 
 
-def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: int = 8) -> str:
+#: The keyword options of :func:`diagnosis_html` that add pictures (all optional).
+PICTURE_OPTIONS = ("images", "train_images", "embeddings", "train_embeddings", "features", "train_features",
+                   "gradcam", "class_names", "n_pictures")
+
+
+def _check_picture_options(d: DiagnosisLike, options: dict[str, Any]) -> dict[str, Any]:
+    from curakit.exceptions import ParameterError
+    from curakit.plugins import did_you_mean
+
+    from ._pictures import _check_rows
+
+    for key in options:
+        if key not in PICTURE_OPTIONS:
+            raise ParameterError(f"The diagnosis report takes no option {key!r}.{did_you_mean(key, list(PICTURE_OPTIONS))} "
+                                 f"Its options: title, top, {', '.join(PICTURE_OPTIONS)}.")
+    n = d.n_analysed
+    for key in ("images", "embeddings", "features"):
+        _check_rows(options.get(key), n, key)
+    cams = getattr(options.get("gradcam"), "cams", None)
+    _check_rows(cams, n, "gradcam maps (keep_cams=True)")
+    if options.get("features") is not None and not hasattr(options["features"], "columns"):
+        raise ParameterError("The report's features= must be a pandas DataFrame of the analysed rows (named columns).")
+    return options
+
+
+def _slice_pictures(d: DiagnosisLike, rank: int, s: Slice, o: dict[str, Any]) -> str:
+    from ._pictures import (
+        feature_distributions_figure,
+        gradcam_overlay_figure,
+        member_order,
+        slice_thumbnails_figure,
+    )
+
+    members = member_order(s.indices, d.errors)
+    figs = []
+    if o.get("images") is not None:
+        figs.append((slice_thumbnails_figure(o["images"], s.indices, d.y_true, d.y_pred, train_images=o.get("train_images"),
+                                             embeddings=o.get("embeddings"), train_embeddings=o.get("train_embeddings"),
+                                             class_names=o.get("class_names"), title=f"#{rank}"),
+                     "Member images, errors first, and the nearest training images"))
+    if o.get("features") is not None:
+        figs.append((feature_distributions_figure(o["features"], s.indices, definition=s.definition,
+                                                  train_features=o.get("train_features"), title=f"#{rank}"),
+                     "Feature distributions: the slice vs all new rows vs the training rows"))
+    if o.get("gradcam") is not None:
+        figs.append((gradcam_overlay_figure(o["gradcam"], members=members, images=o.get("images"),
+                                            class_names=o.get("class_names"), title=f"#{rank}"),
+                     "Grad-CAM over the slice's images, errors first"))
+    shown = [figure_html(f, cap) for f, cap in figs if f is not None]
+    if not shown:
+        return ""
+    return f'<h3 title="{escape(s.id)}">#{rank} {escape(s.description)}</h3>' + "".join(shown)
+
+
+def _pictures_section(d: DiagnosisLike, o: dict[str, Any]) -> str:
+    if not d.slices or not any(o.get(k) is not None for k in ("images", "features", "gradcam")):
+        return ""
+    n = int(o.get("n_pictures", 4))
+    blocks = [_slice_pictures(d, rank, s, o) for rank, s in enumerate(d.slices[:n], start=1)]
+    cam = o.get("gradcam")
+    if cam is not None and not any("Grad-CAM" in b for b in blocks):
+        from ._pictures import gradcam_overlay_figure
+
+        fig = gradcam_overlay_figure(cam, class_names=o.get("class_names"), title="kept examples")
+        if fig is not None:
+            blocks.append(figure_html(fig, "Grad-CAM of the report's kept examples (none falls in the slices shown)"))
+    blocks = [b for b in blocks if b]
+    return section("Slice pictures", *blocks) if blocks else ""
+
+
+def _named(frame: pd.DataFrame, class_names: Any, columns: Sequence[str]) -> pd.DataFrame:
+    """Class columns shown by the user's class names (when given)."""
+    if class_names is None:
+        return frame
+    from ._pictures import _name
+
+    frame = frame.copy()
+    for col in columns:
+        if col in frame.columns:
+            frame[col] = [_name(v, class_names) for v in frame[col]]
+    return frame
+
+
+def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: int = 8, **pictures: Any) -> str:
     """The full self-contained report: a one-sentence verdict and a table of contents, summary,
     slice table with its legend, confusion matrix, per-class metrics, UMAP scatter coloured by
-    slice and by error, cluster table, per-slice details."""
+    slice and by error, cluster table, pictures of the worst slices, per-slice details.
+
+    pictures (all optional; see :data:`PICTURE_OPTIONS`): ``images`` (the analysed images) gives
+    each of the ``n_pictures`` (default 4) worst slices a grid of its members, errors first, next
+    to the ``train_images`` nearest to it (in the space of ``embeddings`` / ``train_embeddings``
+    when given, else pixels); ``features`` (the analysed rows) / ``train_features`` give tabular
+    slices their feature distributions; ``gradcam`` (a ``CamReport`` on the analysed images) draws
+    Grad-CAM overlays; ``class_names`` (a list by class index or a mapping) names the classes.
+    """
+    o = _check_picture_options(d, pictures)
     conf = d.confusion
+    names = o.get("class_names")
+    from ._pictures import _name
+
+    labels = [_name(v, names) for v in conf.labels]
     parts = [
         section(
             "Summary",
@@ -267,14 +364,15 @@ def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: i
         ),
         section(
             "Confusion",
-            figure_html(confusion_figure(conf.matrix, conf.labels), "Confusion matrix, row-normalised"),
-            frame_html(conf.per_class()),
+            figure_html(confusion_figure(conf.matrix, labels), "Confusion matrix, row-normalised"),
+            frame_html(_named(conf.per_class(), names, ("label",))),
             "<p>Most confused pairs</p>",
-            frame_html(conf.most_confused(10)),
+            frame_html(_named(conf.most_confused(10), names, ("true", "pred"))),
         ),
     ]
     if d.coords is not None:
         parts.append(_cluster_section(d, top))
+    parts.append(_pictures_section(d, o))
     if d.slices:
         parts.append(_details_section(d))
     return html_document(title, parts, verdict=_verdict(d))

@@ -135,3 +135,132 @@ def test_frame_html_text_columns_with_lists_none_and_duplicate_names():
     assert '<td class="num">0.1235</td>' in out and "None" not in out
     assert out.count('<th class="text">a</th>') == 1 and '<th class="num">a</th>' in out  # duplicate names kept
     assert "&lt;b&gt;" in frame_html(pd.DataFrame({"x": ["<b>"]}))  # escaped
+
+
+# -- pictures of the worst slices (issue 14) ---------------------------------------------------
+def _legend_off_axes(fig):
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legends = [*fig.legends, *[ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]]
+    assert legends
+    for leg in legends:
+        box = leg.get_window_extent(r)
+        assert not any(box.overlaps(ax.get_window_extent(r)) for ax in fig.axes), "legend drawn over a plot"
+
+
+@pytest.fixture(scope="module")
+def digit_diagnosis(digits):
+    images, labels = digits
+    rng = np.random.default_rng(0)
+    analysed, train = images[:400], images[400:1000]
+    pred = labels[:400].copy()
+    threes = np.flatnonzero(labels[:400] == 3)
+    pred[threes[: len(threes) // 2]] = 8  # the model misses half the threes
+    pred[rng.choice(400, 8, replace=False)] = 0
+    d = diagnose.find_slices(labels[:400], pred, methods=["confusion"])
+    return d, analysed, train, labels[400:1000]
+
+
+def test_member_order_puts_errors_first():
+    from diagnose.figures import member_order
+
+    errors = np.array([0, 1, 0, 1, 1, 0], dtype=bool)
+    assert member_order(np.array([0, 1, 2, 3, 5]), errors).tolist() == [1, 3, 0, 2, 5]
+    conf = np.array([0, 0.2, 0, 0.9, 0, 0])
+    assert member_order(np.array([0, 1, 2, 3, 5]), errors, conf).tolist() == [3, 1, 0, 2, 5]
+
+
+def test_nearest_training_images_share_the_slice_content(digit_diagnosis, digits):
+    from diagnose._pictures import nearest_training
+
+    d, images, train, train_labels = digit_diagnosis
+    s = next(s for s in d.slices if s.definition.get("label") == 3 or s.definition.get("true") == 3)
+    near, space = nearest_training(images, s.indices, train, k=8)
+    assert space == "pixel space" and len(near) == 8
+    # the mean image of real threes sits among other threes: most neighbours are threes (chance: 1/10)
+    assert (train_labels[near] == 3).mean() >= 0.5
+
+
+def test_image_slices_get_thumbnails_errors_first(digit_diagnosis):
+    import matplotlib.pyplot as plt
+
+    from diagnose.figures import slice_thumbnails_figure
+
+    d, images, train, _ = digit_diagnosis
+    s = d.slices[0]
+    fig = slice_thumbnails_figure(images, s.indices, d.y_true, d.y_pred, train_images=train, n=16, n_train=8,
+                                  class_names=[f"digit {k}" for k in range(10)])
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == min(16, s.size) + 8
+    titles = [ax.get_title() for ax in drawn[: min(16, s.size)]]
+    n_err = int(d.errors[s.indices].sum())
+    assert all(t.split("→")[0] != t.split("→")[1] for t in titles[: min(n_err, 16)])  # errors first
+    assert titles[0].startswith("digit ")
+    plt.close(fig)
+    html = diagnosis_html(d, images=images, train_images=train, class_names=[f"digit {k}" for k in range(10)])
+    pictures = html.split('id="slice-pictures"')[1].split("</section>")[0]
+    assert pictures.count("<img") == min(4, len(d.slices)) and "digit 3" in html
+
+
+def test_tabular_rule_slices_get_feature_distributions():
+    import matplotlib.pyplot as plt
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.tree import DecisionTreeClassifier
+
+    from diagnose.figures import feature_distributions_figure
+
+    data = load_breast_cancer(as_frame=True)
+    x, y = data.data, data.target.to_numpy()
+    half = len(y) // 2
+    model = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x.iloc[:half], y[:half])
+    feats = x.iloc[half:].reset_index(drop=True)
+    d = diagnose.find_slices(y[half:], model.predict(feats), features=feats, methods=["rules"])
+    s = next(s for s in d.slices if s.definition["kind"] == "rule")
+    fig = feature_distributions_figure(feats, s.indices, definition=s.definition, train_features=x.iloc[:half])
+    rule_cols = list(dict.fromkeys(c["feature"] for c in s.definition["conditions"]))[:4]
+    assert [ax.get_title() for ax in fig.axes] == [c[:30] for c in rule_cols]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        f"slice ({s.size})", f"all new rows ({len(feats)})", f"training rows ({half})"]
+    assert any(line.get_linestyle() == "--" for line in fig.axes[0].lines)  # the rule's threshold
+    _legend_off_axes(fig)
+    plt.close(fig)
+    html = diagnosis_html(d, features=feats, train_features=x.iloc[:half])
+    assert "Feature distributions" in html and 'id="slice-pictures"' in html
+
+
+def test_gradcam_overlays_come_from_the_reports_maps(digits):
+    torch = pytest.importorskip("torch")
+    import matplotlib.pyplot as plt
+
+    from curate.models import SmallCNN
+    from diagnose.figures import gradcam_overlay_figure
+
+    images, labels = digits
+    torch.manual_seed(0)
+    model = SmallCNN(num_classes=10, in_channels=1, width=4).eval()  # untrained: the maps are what they are
+    imgs, labs = images[:120], labels[:120]
+    cam = diagnose.gradcam(model, imgs, target_layer="backbone.5", labels=labs, keep_cams=True, batch_size=60)
+    pred = np.asarray(cam.images["pred"])
+    d = diagnose.find_slices(labs, pred, methods=["confusion"])
+    members = np.arange(5, 11)
+    fig = gradcam_overlay_figure(cam, members=members, images=imgs)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 6
+    for ax, i in zip(drawn, members):
+        np.testing.assert_allclose(ax.images[1].get_array(), cam.cams[i])  # the map of that very image
+        assert ax.get_title().startswith(f"#{i} ")
+    plt.close(fig)
+    if d.slices:
+        html = diagnosis_html(d, images=imgs, gradcam=cam)
+        assert "Grad-CAM over the slice" in html
+
+
+def test_picture_options_fail_in_one_line(digit_diagnosis):
+    from curakit.exceptions import DataError as CoreDataError
+    from curakit.exceptions import ParameterError
+
+    d, images, _, _ = digit_diagnosis
+    with pytest.raises(ParameterError, match=r"takes no option 'image'\. Did you mean 'images'\?"):
+        diagnosis_html(d, image=images)
+    with pytest.raises(CoreDataError, match=r"got images for 10 rows but the diagnosis analysed 400"):
+        diagnosis_html(d, images=images[:10])

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from _browser import WIDTHS, open_and_check
 
+from diagnose._report import diagnosis_html
+
 
 @pytest.fixture(scope="module")
 def diagnosis_report(tmp_path_factory):
@@ -28,7 +30,29 @@ def diagnosis_report(tmp_path_factory):
     feats = x.iloc[half:].reset_index(drop=True)
     d = diagnose.find_slices(y[half:], model.predict(feats), features=feats, methods=["confusion", "rules"])
     path = tmp_path_factory.mktemp("reports") / "diagnosis.html"
-    d.to_html(path)
+    path.write_text(diagnosis_html(d, features=feats, train_features=x.iloc[:half]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_diagnosis_report(tmp_path_factory, digits):
+    """Digits with class names, a model that misses half the threes, thumbnails and Grad-CAM."""
+    torch = pytest.importorskip("torch")
+    import diagnose
+    from curate.models import SmallCNN
+
+    images, labels = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    pred = labels[:300].copy()
+    threes = np.flatnonzero(labels[:300] == 3)
+    pred[threes[: len(threes) // 2]] = 8
+    d = diagnose.find_slices(names[labels[:300]], names[pred], methods=["confusion"])
+    torch.manual_seed(0)
+    model = SmallCNN(num_classes=10, in_channels=1, width=4).eval()
+    cam = diagnose.gradcam(model, images[:300], target_layer="backbone.5", labels=labels[:300], keep_cams=True)
+    path = tmp_path_factory.mktemp("reports") / "image_diagnosis.html"
+    path.write_text(diagnosis_html(d, images=images[:300], train_images=images[300:900], gradcam=cam,
+                                   class_names=list(names)), encoding="utf-8")
     return path
 
 
@@ -68,6 +92,13 @@ def test_diagnosis_report_in_browser(browser, diagnosis_report, width, tmp_path)
     open_and_check(browser, diagnosis_report, width, tmp_path / f"diagnosis_{width}.png")
     html = diagnosis_report.read_text(encoding="utf-8")
     assert "malignant" in html and "benign" in html  # class names, not indices
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_image_diagnosis_report_in_browser(browser, image_diagnosis_report, width, tmp_path):
+    facts = open_and_check(browser, image_diagnosis_report, width, tmp_path / f"image_diagnosis_{width}.png")
+    assert len(facts["images"]) >= 4  # confusion, thumbnails and Grad-CAM per slice
+    assert "three" in facts["text"] and "eight" in facts["text"]  # class names, not indices
 
 
 @pytest.mark.parametrize("width", WIDTHS)
