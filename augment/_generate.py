@@ -55,7 +55,9 @@ def generate(data: Any, labels: Any, *, select: Any = None, n: int = 100, method
         raise ParameterError(f"The 'temperature' parameter of {_OWNER} must be a float >= 0. Got {temperature!r} instead.")
     seed = resolve_seed(random_state, _OWNER)
     data, kind = _check_data(data)
-    labels = np.asarray(labels)
+    from curakit.validation import check_labels
+
+    labels = check_labels(labels, "labels", _OWNER)  # 1-d, no NaN / None, one kind
     if labels.ndim != 1 or len(labels) != len(data):
         raise DataError(f"{_OWNER} got {len(data)} rows but labels shaped {labels.shape}. Pass one label per row.")
     groups = resolve_groups(select, len(data), labels=labels, features=data if kind == "table" else None,

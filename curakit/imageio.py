@@ -278,12 +278,15 @@ def _table_columns(path: Path) -> list[str]:
     if path.suffix.lower() == ".csv":
         import pandas as pd
 
-        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        try:
+            return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            return []  # not an image table; read_table then names the problem in one line
     pq = import_optional("pyarrow.parquet")
     try:
         return [str(c) for c in pq.read_schema(path).names]
     except Exception:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
-        raise DataError(f"Table {path.name!r} cannot be read as Parquet. Check the file.") from None
+        return []  # not an image table; read_table then names the problem in one line
 
 
 def image_path_column(path: str | os.PathLike) -> str | None:

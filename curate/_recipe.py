@@ -356,10 +356,7 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
     target, time_col = data["target"], data.get("time")
     old = read_table(rec.path(data["old"], "data.old"), "Recipe data.old")
     new = read_table(rec.path(data["new"], "data.new"), "Recipe data.new")
-    for key, frame in (("old", old), ("new", new)):
-        if target not in frame.columns:
-            raise DataError(f"Recipe key 'data.target' is {target!r}, which is not a column of data.{key} "
-                            f"({frame.shape[1]} columns). Name the label column.")
+    _check_columns({"old": old, "new": new}, target, time_col)
     frac = float(data.get("eval_fraction", 0.25))
     if "eval_old" in data:
         old_train, eval_old = old, read_table(rec.path(data["eval_old"], "data.eval_old"), "Recipe data.eval_old")
@@ -369,9 +366,18 @@ def _tables(rec: Recipe, data: dict[str, Any], seed: int):
         new_pool, eval_new = new, read_table(rec.path(data["eval_new"], "data.eval_new"), "Recipe data.eval_new")
     else:
         new_pool, eval_new = _split_holdout(new, frac, child_seed(seed, "holdout", "new"), time_col, latest=True)
+    _check_columns({"eval_old": eval_old, "eval_new": eval_new}, target, None)
     features = list(data.get("features") or [c for c in old.columns if c not in (target, time_col)])
     _check_dtypes({"old": old, "new": new, "eval_old": eval_old, "eval_new": eval_new}, features)
     return old_train, new_pool, {"old": eval_old, "new": eval_new}, features
+
+
+def _check_columns(frames: Mapping[str, pd.DataFrame], target: str, time_col: str | None) -> None:
+    for key, frame in frames.items():
+        for col, what in ((target, "data.target"), (time_col, "data.time")):
+            if col is not None and col not in frame.columns:
+                raise DataError(f"Recipe key {what!r} is {col!r}, which is not a column of data.{key} "
+                                f"({frame.shape[1]} columns). Check the name.")
 
 
 def _check_dtypes(frames: Mapping[str, pd.DataFrame], features: list[str]) -> None:

@@ -100,7 +100,9 @@ def _read_fill(folder: Path, args: argparse.Namespace, kind: str, target: str, c
     record_path = folder / "augment.json"
     if not folder.is_dir():
         raise FileNotFoundError(2, "No such folder", str(folder))
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    from curakit.records import load_json
+
+    record = load_json(record_path, "augment.json") if record_path.is_file() else {}
     have = record.get("kind", "images" if (folder / "images").is_dir() else "table")
     if (have == "images") != (kind == "images"):
         raise DataError(f"--add {str(folder)!r} holds {have} fills but --old/--new are "

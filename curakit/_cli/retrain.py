@@ -13,7 +13,7 @@ folder is on the import path (plus ``--import-path DIR``).
 class names map through the training set's class list, as ``curakit build`` wrote it).
 The result folder (``RetrainResult.save``) holds result.json, predictions.npz and the model
 (``model/model.pt``: a plain torch state dict, load it with your class and ``load_state_dict``;
-or ``model/model.pkl`` for an estimator); ``curakit registry promote`` takes it. ``--out`` must be
+or ``model/model.skops`` for an estimator; ``model/model.json`` names the file); ``curakit registry promote`` takes it. ``--out`` must be
 new, empty or an earlier curakit output (a folder of your own only with ``--force``).
 """
 
@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         before = result.baseline_metrics[name][result.metric]
         after = result.metrics[name][result.metric]
         print(f"{name}: {result.metric} {before:.4f} -> {after:.4f} (n={result.metrics[name]['n']})")
-    model_file = Path(args.out) / "model" / ("model.pt" if (Path(args.out) / "model" / "model.pt").exists() else "model.pkl")
+    record = Path(args.out) / "model" / "model.json"
+    model_file = Path(args.out) / "model" / (json.loads(record.read_text()).get("file", "") if record.is_file() else "")
     print(f"{result.strategy}: trained in {result.train_time:.2f}s; result written to {args.out} (model: {model_file})")
     return 0
 

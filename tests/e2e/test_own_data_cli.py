@@ -184,7 +184,7 @@ def test_augment_build_retrain_promote_an_image_folder(user):
         sys.path.remove(str(user))
         sys.modules.pop("tinycnn", None)
     r = _cli(user, "registry", "promote", "reg", "res", "--max-drop-old", "0.5", "--n-bootstrap", "200",
-             CURAKIT_TRUST="tinycnn", PYTHONPATH=str(user))
+             CURAKIT_TRUST="tinycnn")
     assert r.returncode in (0, 3), r.stderr  # 3: the gate refused, with its reasons
     assert r.stdout.startswith("v2: ") and ("promoted to champion" in r.stdout) == (r.returncode == 0)
     # a second build into the same folder replaces curakit's own output; a user's folder is refused
