@@ -91,3 +91,18 @@ def test_features_come_from_diagnose_embed_of_the_champion(setup):
     a = _lenient().evaluate(harmful.predictions, harmful.baseline_predictions, features=feats)
     b = _lenient().evaluate(harmful.predictions, harmful.baseline_predictions, features=feats)
     assert a.to_dict() == b.to_dict()  # same seed, same machine: the same decision
+
+
+def test_a_champion_that_no_longer_loads_is_a_one_line_error_and_the_registry_stays(setup, tmp_path):
+    from curakit.exceptions import RegistryError
+
+    champion, evals, harmful, _ = setup
+    reg = curate.Registry(tmp_path / "reg")
+    reg.register(champion)
+    weights = tmp_path / "reg" / "versions" / "v1" / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:-16])
+    before = (tmp_path / "reg" / "registry.json").read_bytes()
+    with pytest.raises(RegistryError, match="does not match its recorded sha256.*Restore it"):
+        reg.promote_if_better(harmful, gate=_lenient(), eval_sets=evals)
+    assert (tmp_path / "reg" / "registry.json").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "reg" / "versions").iterdir()) == ["v1"]
