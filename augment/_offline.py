@@ -42,8 +42,9 @@ from curakit.exceptions import CurakitError, DataError, ParameterError
 from curakit.imageio import read_png, read_png_text, remove_temporaries
 from curakit.io import atomic_path, atomic_write_json
 from curakit.progress import progress
+from curakit.records import load_json
 from curakit.seeds import resolve_seed
-from curakit.validation import UNSET, check_1d, renamed
+from curakit.validation import UNSET, check_image_shape_kept, check_labels, renamed
 
 from ._leakage import REFUSED_COLUMNS, check_on_leak, check_tolerance, find_leaks, refuse
 from ._offline_core import (
@@ -115,7 +116,7 @@ class AugmentedSet:
         missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
         if missing:
             raise DataError(f"{_MANIFEST} in {str(out_dir)!r} lacks column(s) {missing}. It was not written by offline().")
-        run = json.loads((out_dir / _RUN_FILE).read_text()) if (out_dir / _RUN_FILE).exists() else {}
+        run = load_json(out_dir / _RUN_FILE, "Augmented set run") if (out_dir / _RUN_FILE).exists() else {}
         images = [read_png(out_dir / p) for p in manifest["path"]]
         stacked = np.stack(images) if images else np.zeros((0, 0, 0, 0), dtype=np.uint8)
         refused_path = out_dir / _REFUSED
@@ -365,6 +366,7 @@ def offline(
     out_shape = None
     if m:  # probe: a pipeline unsuited to these images fails here, before anything is written
         out_shape = apply_pipeline(compose, np.ascontiguousarray(imgs[plan.parents[0]]), int(plan.seeds[0]))[0].shape
+        check_image_shape_kept(imgs.shape[1:3], out_shape[:2], "offline")
     payload = _worker_payload(compose, pdict, pipe_sha) if n_jobs > 1 and m > 1 else None
 
     out_path = None if out_dir is None else Path(out_dir)
@@ -402,7 +404,7 @@ def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, 
     if not isinstance(shard_size, numbers.Integral) or isinstance(shard_size, bool) or shard_size < 1:
         raise ParameterError(f"The 'shard_size' parameter of offline must be an int >= 1. Got {shard_size!r} instead.")
     paths, labels = od.parent_paths(images, labels)
-    labs = check_1d(labels, "labels")
+    labs = check_labels(labels, "labels", "offline")
     if len(labs) != len(paths):
         raise DataError(f"images and labels differ in length ({len(paths)} vs {len(labs)}). Pass one label per image.")
     count = check_count(n, "n", "offline")
@@ -412,7 +414,8 @@ def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, 
     pdict, pipe_sha = pipeline_dict(compose), pipeline_fingerprint(compose)
     plan = _plan(groups, labs, count, seed)
     if len(plan.parents):  # probe on the client: a pipeline unsuited to the images fails before any work is sent
-        apply_pipeline(compose, read_png(paths[int(plan.parents[0])]), int(plan.seeds[0]))
+        first = read_png(paths[int(plan.parents[0])])
+        check_image_shape_kept(first.shape[:2], apply_pipeline(compose, first, int(plan.seeds[0]))[0].shape[:2], "offline")
     out_path = Path(out_dir)
     run = _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, str(source), int(shard_size))
     state, created = _prepare_out_dir(out_path, run)
@@ -450,7 +453,7 @@ def _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, source, shar
 
 def _check_images_and_labels(images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     imgs = _check_images(images)
-    labs = check_1d(labels, "labels")
+    labs = check_labels(labels, "labels", "offline")
     if len(labs) != len(imgs):
         raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")
     return imgs, labs

@@ -40,6 +40,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.optional import import_optional
 from curakit.seeds import child_seed, resolve_seed
+from curakit.validation import check_labels
 
 from ._pipeline import apply_pipeline, load_pipeline, splitmix64
 from ._select import resolve_groups
@@ -149,7 +150,7 @@ class OnlineAugment:
                     f"images must be uint8 shaped (n, H, W, C). Got dtype {images.dtype} and shape {images.shape}. "
                     "Add a channel axis with images[..., None] for grayscale."
                 )
-            labels = np.asarray(labels)
+            labels = check_labels(labels, "labels", "OnlineAugment")
             if labels.ndim != 1 or len(labels) != len(images):
                 raise DataError(
                     f"labels must be 1-d with one label per image. Got shape {labels.shape} for {len(images)} images."

@@ -35,6 +35,7 @@ from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_write_text
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import child_seed
+from curakit.validation import check_columns
 
 from ._stats import bh_adjust
 
@@ -299,6 +300,8 @@ def _check_drift_params(reference, current, *, features, categorical, alpha, mar
     _check_scalars(alpha, margin, n_bins, cv, max_rows)
     ref = _as_frame(reference, "reference")
     cur = _as_frame(current, "current")
+    check_columns(ref, "reference", "drift")  # a repeated column name would make ref[c] a table
+    check_columns(cur, "current", "drift")
     cols, forced = _check_columns(ref.columns, cur.columns, features, categorical)
     return ref, cur, cols, forced
 
