@@ -30,6 +30,7 @@ DiagnosisLike = Any
 __all__ = [
     "confusion_figure",
     "diagnosis_html",
+    "diagnosis_report_data",
     "diagnosis_summary_html",
     "PICTURE_OPTIONS",
     "error_scatter_figure",
@@ -326,6 +327,55 @@ def _named(frame: pd.DataFrame, class_names: Any, columns: Sequence[str]) -> pd.
         if col in frame.columns:
             frame[col] = [_name(v, class_names) for v in frame[col]]
     return frame
+
+
+def _slice_picture_data(d: DiagnosisLike, s: Slice, o: dict[str, Any]) -> dict[str, Any]:
+    from ._pictures import _most_different, _rule_features, member_order, nearest_training
+
+    out: dict[str, Any] = {"id": s.id, "description": s.description}
+    order = member_order(s.indices, d.errors)
+    if o.get("images") is not None:
+        out["thumbnails"] = order[:16].tolist()
+        if o.get("train_images") is not None and len(o["train_images"]):
+            near, space = nearest_training(o["images"], s.indices, o["train_images"], k=8, embeddings=o.get("embeddings"),
+                                           train_embeddings=o.get("train_embeddings"))
+            out["nearest_training"], out["nearest_space"] = near.tolist(), space
+    if o.get("features") is not None:
+        feats = o["features"]
+        cols, _ = _rule_features(s.definition, list(feats.columns))
+        mask = np.zeros(len(feats), dtype=bool)
+        mask[s.indices] = True
+        out["features_shown"] = (cols or _most_different(feats, mask, 4))[:4]
+    if o.get("gradcam") is not None and getattr(o["gradcam"], "cams", None) is not None:
+        out["gradcam_rows"] = order[:8].tolist()
+    return out
+
+
+def diagnosis_report_data(d: DiagnosisLike, *, top: int = 8, **pictures: Any) -> dict[str, Any]:
+    """What :func:`diagnosis_html` shows, as JSON-able data: the verdict, the headline numbers, the
+    slice table (``Diagnosis.to_frame`` rows), per-class metrics, the most confused pairs, the
+    cluster table and, per pictured slice, the rows its pictures show (thumbnails errors first, the
+    nearest training rows and the space they were found in, the features whose distributions are drawn,
+    the Grad-CAM rows). Takes the same options as :func:`diagnosis_html`."""
+    from curakit.records import json_ready
+
+    o = _check_picture_options(d, pictures)
+    names = o.get("class_names")
+    conf = d.confusion
+    n_pic = int(o.get("n_pictures", 4)) if any(o.get(k) is not None for k in ("images", "features", "gradcam")) else 0
+    data = {
+        "verdict": _verdict(d),
+        "n_analysed": d.n_analysed,
+        "baseline_error_rate": d.baseline_error_rate,
+        "methods": list(d.methods),
+        "slices": d.to_frame().to_dict("records"),
+        "per_class": _named(conf.per_class(), names, ("label",)).to_dict("records"),
+        "most_confused": _named(conf.most_confused(10), names, ("true", "pred")).to_dict("records"),
+        "clusters": None if d.cluster_table is None else d.cluster_table.to_dict("records"),
+        "pictures": [_slice_picture_data(d, s, o) for s in d.slices[:n_pic]],
+        "legend": dict(_LEGEND),
+    }
+    return json_ready(data)
 
 
 def diagnosis_html(d: DiagnosisLike, *, title: str = "curakit diagnosis", top: int = 8, **pictures: Any) -> str:

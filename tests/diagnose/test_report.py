@@ -264,3 +264,21 @@ def test_picture_options_fail_in_one_line(digit_diagnosis):
         diagnosis_html(d, image=images)
     with pytest.raises(CoreDataError, match=r"got images for 10 rows but the diagnosis analysed 400"):
         diagnosis_html(d, images=images[:10])
+
+
+def test_report_content_as_json_data(digit_diagnosis):
+    import json
+
+    from diagnose._report import diagnosis_report_data
+
+    d, images, train, _ = digit_diagnosis
+    data = diagnosis_report_data(d, images=images, train_images=train, class_names=[f"digit {k}" for k in range(10)])
+    text = json.dumps(data)  # JSON-able as it is
+    assert json.loads(text)["verdict"] == data["verdict"] and data["verdict"] in diagnosis_html(d)
+    assert [r["id"] for r in data["slices"]] == [s.id for s in d.slices]
+    assert {r["label"] for r in data["per_class"]} == {f"digit {k}" for k in range(10)}
+    first = data["pictures"][0]
+    s = d.slices[0]
+    assert set(first["thumbnails"]) <= set(s.indices.tolist()) and len(first["thumbnails"]) == min(16, s.size)
+    assert d.errors[first["thumbnails"][0]] and len(first["nearest_training"]) == 8
+    assert diagnosis_report_data(d)["pictures"] == []
