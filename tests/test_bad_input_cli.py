@@ -104,6 +104,7 @@ def folder(tmp_path_factory):
         "bad_strategy.yaml": _recipe(**{"retrain.strategies": ["contineu_all"]}),
         "no_model.yaml": _recipe(model=None),
         "bad_section.yaml": _recipe(diagnoze={"methods": ["confusion"]}),
+        "version_text.yaml": _recipe(schema_version="1"),
     }.items():
         (base / name).write_text(yaml.safe_dump(rec))
     (base / "not_yaml.yaml").write_text("data: [unclosed\n  - x: {")
@@ -218,6 +219,8 @@ CASES = [
     ("run-no-model-section", ["run", "no_model.yaml", "--output", "o_run2", "--registry", "o_reg2"], 1,
      r"model\.estimator .*or model\.file"),
     ("run-misspelt-section", ["run", "bad_section.yaml", "--check"], 1, r"'diagnoze'.*Did you mean 'diagnose'\?"),
+    ("run-schema-version-as-string", ["run", "version_text.yaml", "--check"], 1,
+     r"Recipe (key 'schema_version' must be an int\. Got str|schema_version must be the integer 1\. Got a str)"),
     ("run-not-yaml", ["run", "not_yaml.yaml", "--check"], 1, r"not_yaml\.yaml.*YAML"),
     ("run-set-not-a-key-value", ["run", "bad_strategy.yaml", "--check", "--set", "retrain"], 1,
      r"--set option takes KEY=VALUE"),
