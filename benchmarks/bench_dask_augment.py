@@ -1,0 +1,140 @@
+"""Offline augmentation on a Dask cluster vs a bare albumentations loop in one process (issue 15).
+
+Parents: 400 real 32x32 RGB tiles of scikit-learn's sample photos, written as PNG files.
+Pipeline: flip, affine, brightness/contrast. Every row writes one PNG file per new image:
+
+* bare: one process reads the parents once, then ``pipeline(image=...)``, ``cv2.imencode`` and a
+  file write per image (no seeds, no parameters, no manifest, no atomic rename);
+* ``augment.offline(out_dir=...)`` in one process (``n_jobs=1``);
+* ``augment.offline(client=..., out_dir=...)`` on a ``LocalCluster`` of 1 and of 2 worker
+  processes (one thread each), shards of 1,000 images: each shard reads its parents, writes
+  its PNGs and a manifest part. The cluster's start (worker processes importing
+  albumentations) is reported apart, not in the rows.
+
+The issue asks for 200,000 images; ``--n`` sets the count (the figures in
+benchmarks/results/dask_augment.json say which was run). The machine is shared (2 cores), so
+two workers cannot exceed the 2-process ceiling measured here. Run:
+``.venv/bin/python benchmarks/bench_dask_augment.py --n 20000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import albumentations as A
+import cv2
+import numpy as np
+from sklearn.datasets import load_sample_images
+
+import augment
+from curakit.imageio import read_png, write_png
+
+
+def pipeline() -> A.Compose:
+    return A.Compose([A.HorizontalFlip(p=0.5), A.Affine(rotate=(-15, 15), p=0.7), A.RandomBrightnessContrast(p=0.8)])
+
+
+def parents(folder: Path, size: int = 32, limit: int = 400) -> tuple[list[str], np.ndarray]:
+    tiles = []
+    for img in load_sample_images().images:
+        h, w = img.shape[:2]
+        tiles += [img[i : i + size, j : j + size] for i in range(0, h - size + 1, size) for j in range(0, w - size + 1, size)]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [str(write_png(folder / f"p{k:04d}.png", np.ascontiguousarray(t))) for k, t in enumerate(tiles[:limit])]
+    return paths, np.arange(len(paths)) % 10
+
+
+def bare(paths: list[str], n: int, out: Path) -> None:
+    pipe = pipeline()
+    images = [read_png(p) for p in paths]
+    out.mkdir(parents=True)
+    for k in range(n):
+        img = pipe(image=images[k % len(images)])["image"]
+        ok, buf = cv2.imencode(".png", img[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        (out / f"{k}.png").write_bytes(buf.tobytes())
+
+
+def _burn(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def ceiling() -> float:
+    import multiprocessing as mp
+
+    times = []
+    for workers in (1, 2):
+        with mp.get_context("fork").Pool(workers) as pool:
+            t = time.perf_counter()
+            pool.map(_burn, [5_000_000, 5_000_000])
+            times.append(time.perf_counter() - t)
+    return times[0] / times[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--shard-size", type=int, default=1000)
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    from distributed import Client, LocalCluster
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dask-augment-"))
+    rows, starts = {}, {}
+    try:
+        paths, labels = parents(tmp / "parents")
+        t = time.perf_counter()
+        bare(paths, args.n, tmp / "bare")
+        rows["bare albumentations + PNG files (1 process)"] = time.perf_counter() - t
+        shutil.rmtree(tmp / "bare")
+        t = time.perf_counter()
+        augment.offline(paths, labels, pipeline(), n=args.n, out_dir=tmp / "local", progress=False)
+        rows["augment.offline(out_dir) n_jobs=1"] = time.perf_counter() - t
+        shutil.rmtree(tmp / "local")
+        for workers in (1, 2):
+            t = time.perf_counter()
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GB",
+                              dashboard_address=":0") as cluster, Client(cluster) as client:
+                client.run(lambda: __import__("albumentations") and None)  # workers import it once
+                starts[workers] = time.perf_counter() - t
+                t = time.perf_counter()
+                augment.offline(paths, labels, pipeline(), n=args.n, client=client, out_dir=tmp / f"dask{workers}",
+                                shard_size=args.shard_size, progress=False)
+                rows[f"augment.offline(client=) {workers} worker(s)"] = time.perf_counter() - t
+            shutil.rmtree(tmp / f"dask{workers}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = rows["bare albumentations + PNG files (1 process)"]
+    print(f"{args.n} new 32x32 images; {os.cpu_count()} cores (shared); 2-process ceiling {ceiling():.2f}x")
+    print(f"{'run':<48}{'seconds':>9}{'images/s':>10}{'vs bare':>9}")
+    for name, sec in rows.items():
+        print(f"{name:<48}{sec:>9.2f}{args.n / sec:>10.0f}{base / sec:>8.2f}x")
+    print("cluster start (not in the rows): " + ", ".join(f"{w} worker(s) {s:.1f} s" for w, s in starts.items()))
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
+        "n_images": args.n,
+        "issue_asks": 200_000,
+        "image_shape": [32, 32, 3],
+        "shard_size": args.shard_size,
+        "rows": [{"run": k, "seconds": v, "images_per_s": args.n / v, "throughput_vs_bare": base / v} for k, v in rows.items()],
+        "cluster_start_s": {str(k): v for k, v in starts.items()},
+    }
+    out = Path(__file__).resolve().parent / "results" / "dask_augment.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
