@@ -171,7 +171,15 @@ def _simplify(conds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _rule_text(conds: list[dict[str, Any]]) -> str:
+    """Readable conditions; a lower and an upper bound on one feature read as ``a < x <= b``."""
     parts = []
+    by_feature: dict[Any, dict[str, Any]] = {}
+    for c in conds:
+        by_feature.setdefault(c["feature"], {})[c["op"]] = c
+    for feature, ops in by_feature.items():
+        if set(ops) == {">", "<="}:
+            parts.append(f"{ops['>']['value']:.4g} < {feature} <= {ops['<=']['value']:.4g}")
+            conds = [c for c in conds if c["feature"] != feature]
     for c in conds:
         if c["op"] == "in":
             parts.append(f"{c['feature']} in {{{', '.join(map(str, c['value']))}}}")

@@ -6,8 +6,9 @@ the shares on both sides of ``x <= t`` and ``x > t`` (categorical columns: prefi
 ordered by share ratio, ``x in {...}``). Every candidate is scored by its representation gap,
 the analysed share's Wilson lower bound minus the training share's Wilson upper bound (and the
 reverse for regions that vanished), and the best threshold per (feature, operator) is kept.
-Two-predicate rules come from a beam: within each of the ``beam`` best one-predicate rules the
-same scan runs again over every feature (the same feature again gives an interval).
+Two-predicate rules come from a beam: within each of the ``beam`` best one-predicate rules (chosen
+without the ``max_support`` bound, which applies to the final rules only) the same scan runs again
+over every feature (the same feature again gives an interval).
 
 The largest gap that this very search finds when the training / analysed labels are shuffled
 (``n_null`` permutations, seeded) is the null level: a region is listed only when its gap exceeds
@@ -83,7 +84,7 @@ class GapSearch:
         return out
 
     # -- scoring -------------------------------------------------------------------------
-    def _gaps(self, ka: np.ndarray, kt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _gaps(self, ka: np.ndarray, kt: np.ndarray, cap: bool = True) -> tuple[np.ndarray, np.ndarray]:
         ka, kt = np.asarray(ka, dtype=np.float64), np.asarray(kt, dtype=np.float64)
         if self.statistic == "llr":
             llr = scan_llr(ka, kt, self.n_a, self.n_t)
@@ -93,16 +94,18 @@ class GapSearch:
             a_lo, a_hi = wilson_bounds(ka, self.n_a)
             t_lo, t_hi = wilson_bounds(kt, self.n_t)
             under_s, vanished_s = a_lo - t_hi, t_lo - a_hi
-        small = ka <= self.max_support * self.n_a
+        small = ka <= self.max_support * self.n_a if cap else np.ones(ka.shape, dtype=bool)
         under = np.where((ka >= self.min_support) & small, under_s, -1.0)
         vanished = np.where((kt >= self.min_support) & small, vanished_s, -1.0)
         return under, vanished
 
-    def _best(self, scans, base: list[dict[str, Any]]):
-        """The best candidate per (feature, operator, direction): (gap, direction, conditions)."""
+    def _best(self, scans, base: list[dict[str, Any]], cap: bool = True):
+        """The best candidate per (feature, operator, direction): (gap, direction, conditions);
+        ``cap=False`` lifts the ``max_support`` bound (beam seeds: a band is the intersection of two
+        half-lines that each cover most rows)."""
         out = []
         for j, op, thr, ka, kt in scans:
-            for direction, gap in zip(("under_represented", "vanished"), self._gaps(ka, kt)):
+            for direction, gap in zip(("under_represented", "vanished"), self._gaps(ka, kt, cap)):
                 i = int(np.argmax(gap))
                 if gap[i] <= 0:
                     continue
@@ -131,8 +134,10 @@ class GapSearch:
         """(gap, direction, conditions) of the best one- and two-predicate rules for labels ``lab``
         (1 = analysed row, 0 = training row, in pooled order)."""
         everyone = np.ones(len(lab), dtype=bool)
-        first = self._best(self._scan(everyone, lab), [])
-        seeds = sorted((c for c in first if c[1] == "under_represented"), key=lambda c: -c[0])[: self.beam]
+        scans = self._scan(everyone, lab)
+        first = self._best(scans, [])
+        seeds = sorted((c for c in self._best(scans, [], cap=False) if c[1] == "under_represented"),
+                       key=lambda c: -c[0])[: self.beam]
         out = list(first)
         for _, _, conds in seeds:
             member = self._member(conds[0])

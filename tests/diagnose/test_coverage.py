@@ -266,3 +266,21 @@ def test_coverage_options_are_checked():
     for bad in ({"statistic": "kl"}, {"n_null": -1}, {"beam": 1.5}, {"max_depth": 7}):
         with pytest.raises(ParameterError, match="coverage"):
             find_slices(ya, ya, features=Xa, train_features=Xt, methods="coverage", coverage=bad)
+
+
+def test_middle_band_is_found_as_an_interval():
+    """A band in the middle of one feature (each half-line covers most rows) is reached by the beam."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    rng = np.random.default_rng(1)
+    c = X["mean texture"]
+    region = ((c > c.quantile(0.4)) & (c <= c.quantile(0.65))).to_numpy()
+    idx = rng.permutation(len(X))
+    tr, an = idx[:284], idx[284:]
+    tr = np.array([i for i in tr if not region[i] or rng.random() < 0.05])
+    ya = y.to_numpy()[an]
+    d = find_slices(ya, ya, features=X.iloc[an].reset_index(drop=True), train_features=X.iloc[tr].reset_index(drop=True),
+                    methods="coverage", coverage={"max_depth": 0}, random_state=0)
+    top = d.slices[0]
+    assert _jaccard(top.mask(), region[an]) >= 0.7
+    assert sorted(c["op"] for c in top.definition["conditions"]) == ["<=", ">"]
+    assert " < mean texture <= " in top.description
