@@ -34,14 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.adapters import images_to_tensor, is_torch_model, resolve_layer
+from curakit.adapters import images_to_tensor, is_torch_model, num_outputs, resolve_layer
 from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_path, atomic_write_text
 from curakit.optional import import_optional
 from curakit.progress import progress
 from curakit.records import check_schema_version, json_ready, plain_value
-from curakit.validation import UNSET, check_choice, check_images, check_interval, renamed
+from curakit.validation import UNSET, check_choice, check_images, check_interval, check_labels, renamed
 
 from ._embed import model_in_channels
 from ._slice import Slice
@@ -278,8 +278,8 @@ def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, 
     check_interval(top_fraction, "top_fraction", "gradcam", low=0.0, high=1.0, closed="neither")
     layer = resolve_layer(model, target_layer)
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != n:
+        labels = check_labels(labels, "labels", "gradcam")  # a string, NaN labels, mixed kinds: one line each
+        if labels.shape[0] != n:
             raise DataError(
                 f"Inputs differ in length (images={n}, labels={labels.shape[0] if labels.ndim else 0}). Pass one label per image."
             )
@@ -288,8 +288,24 @@ def _check_gradcam_params(model, images, target_layer, labels, masks, boxes, *, 
             "explained_class='true' explains each image's true class and needs labels=. "
             "Pass labels= or use explained_class='predicted'."
         )
+    if explained_class == "true":
+        _check_label_indices(labels, num_outputs(model, imgs[:1], transform))
     masks, boxes = _check_object_regions(masks, boxes, n, H, W)
     return imgs, labels, masks, boxes, layer
+
+
+def _check_label_indices(labels: np.ndarray, k: int) -> None:
+    """explained_class='true' explains output ``labels[i]``: labels must be class indices 0..k-1."""
+    if labels.dtype.kind not in "iu":
+        raise DataError(
+            f"explained_class='true' needs labels that are the model's class indices (integers); got dtype "
+            f"{labels.dtype}. Map class names to output indices first."
+        )
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise DataError(
+            f"explained_class='true' needs labels in 0..{k - 1} (the model has {k} outputs); some labels are outside "
+            "that range. Check the class order, or use explained_class='predicted'."
+        )
 
 
 def _check_object_regions(masks, boxes, n, H, W):

@@ -199,6 +199,14 @@ def test_bad_inputs(cnn):
         diagnose.gradcam(LogisticRegression(), images, target_layer=LAYER)
     with pytest.raises(ParameterError, match="explained_class='true' explains each image's true class and needs labels="):
         diagnose.gradcam(model, images, target_layer=LAYER, explained_class="true")
+    with pytest.raises(DataError, match=r"labels of gradcam must be one label per row \(a list or array\), not a string"):
+        diagnose.gradcam(model, images[:3], target_layer=LAYER, labels="abc")
+    with pytest.raises(DataError, match=r"labels of gradcam holds 1 missing \(NaN or None\) label"):
+        diagnose.gradcam(model, images[:3], target_layer=LAYER, labels=[1.0, np.nan, 2.0])
+    with pytest.raises(DataError, match=r"explained_class='true' needs labels in 0\.\.9 \(the model has 10 outputs\)"):
+        diagnose.gradcam(model, images[:3], target_layer=LAYER, labels=[1, 12, 2], explained_class="true")
+    with pytest.raises(DataError, match=r"explained_class='true' needs labels that are the model's class indices"):
+        diagnose.gradcam(model, images[:3], target_layer=LAYER, labels=["a", "b", "c"], explained_class="true")
     with pytest.raises(ParameterError, match=r"The 'explained_class' parameter of gradcam must be one of \['predicted', 'true'\]"):
         diagnose.gradcam(model, images, target_layer=LAYER, explained_class="label")
 
