@@ -49,8 +49,23 @@ def slice_legend(slice_names: dict[str, str] | None) -> dict[str, str]:
     return {short_name(d): f"{d} (id {sid})" for sid, d in (slice_names or {}).items()}
 
 
+def _decision_parts(decision: Any) -> tuple[bool | None, list[str], dict[str, Any], list[Any]]:
+    """(passed, reasons, checks, regressions) of a GateDecision, a registry Promotion or their dicts."""
+    if isinstance(decision, dict):
+        d = decision.get("decision", decision) if isinstance(decision.get("decision"), dict) else decision
+        passed = d.get("passed", decision.get("promoted"))
+        return passed, list(d.get("reasons", decision.get("reasons", []))), dict(d.get("checks", {})), list(d.get("regressions", []))
+    inner = getattr(decision, "decision", None)
+    if isinstance(inner, dict):  # a registry Promotion
+        passed, reasons, checks, regs = _decision_parts(inner)
+        return getattr(decision, "promoted", passed), list(getattr(decision, "reasons", reasons)), checks, regs
+    passed = getattr(decision, "passed", getattr(decision, "promoted", getattr(decision, "accepted", None)))
+    return (passed, list(getattr(decision, "reasons", ()) or ()), dict(getattr(decision, "checks", None) or {}),
+            list(getattr(decision, "regressions", None) or ()))
+
+
 def _verdict(table: Any, decision: Any) -> str:
-    """One sentence: what was compared and which strategy leads on the new holdout."""
+    """One sentence: what was compared, which strategy leads on the new holdout, the gate's decision."""
     frame = table.frame
     head = f"{len(frame)} strategies compared on {table.metric}"
     if "new" in frame.columns and frame["new"].notna().any():
@@ -61,25 +76,47 @@ def _verdict(table: Any, decision: Any) -> str:
         if "forgetting" in frame.columns:
             head += f", forgetting {format_number(best['forgetting'], 3)}"
     if decision is not None:
-        verdict = getattr(decision, "accepted", getattr(decision, "passed", None))
-        head += f"; gate: {'pass' if verdict else 'fail' if verdict is not None else decision}"
+        passed = _decision_parts(decision)[0]
+        head += f"; gate: {'pass' if passed else 'fail' if passed is not None else 'no decision'}"
     return head + "."
 
 
+def _check_rows(checks: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, c in checks.items():
+        c = c if isinstance(c, dict) else {"passed": c}
+        bound = c.get("lower", c.get("upper"))
+        rows.append({"check": name.replace("_", " "), "result": "pass" if c.get("passed") else "fail",
+                     "observed": c.get("observed"), "95% bound": bound,
+                     "slices checked": c.get("n"), "slices failing": c.get("failed")})
+    return rows
+
+
+def _regression_rows(regressions: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for reg in regressions:
+        d = reg if isinstance(reg, dict) else {"description": getattr(reg, "description", str(reg)),
+                                               "size": getattr(reg, "size", None),
+                                               "evidence": getattr(reg, "evidence", {})}
+        ev = d.get("evidence", {}) or {}
+        rows.append({"eval set": d.get("eval_set", ev.get("eval_set")), "slice": d.get("description"),
+                     "rows": d.get("size"), "drop": ev.get("drop"), "95% lower bound": ev.get("lower")})
+    return rows
+
+
 def _gate_section(decision: Any) -> str:
-    """The gate's checks (and regressions, when the decision has them) as a pass/fail table."""
-    checks = getattr(decision, "checks", None)
-    rows: list[dict[str, Any]] = []
-    if isinstance(checks, pd.DataFrame):
-        rows = checks.to_dict("records")
-    elif isinstance(checks, (list, tuple)):
-        rows = [c if isinstance(c, dict) else {"check": str(c)} for c in checks]
-    for reg in getattr(decision, "regressions", None) or []:
-        rows.append(reg if isinstance(reg, dict) else {"regression": str(reg)})
-    verdict = getattr(decision, "accepted", getattr(decision, "passed", None))
-    head = f'<p class="note">Decision: {escape("pass" if verdict else "fail" if verdict is not None else decision)}</p>'
-    table = frame_html(pd.DataFrame(rows)) if rows else ""
-    return section("Gate", head, table)
+    """The gate's checks (and the regressions found) as pass/fail tables, with its reasons."""
+    passed, reasons, checks, regressions = _decision_parts(decision)
+    verdict = "pass: the candidate may be promoted" if passed else "fail: the candidate is not promoted" \
+        if passed is not None else "no decision"
+    parts = [f"<p><b>Decision: {escape(verdict)}</b></p>"]
+    if checks:
+        parts.append(frame_html(pd.DataFrame(_check_rows(checks)), digits=3))
+    if reasons:
+        parts.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>")
+    parts.append("<p>Regressions found</p>" + frame_html(pd.DataFrame(_regression_rows(regressions)), digits=3)
+                 if regressions else '<p class="note">Regressions found: none.</p>')
+    return section("Gate", *parts)
 
 
 def _slices_section(table: Any) -> str:

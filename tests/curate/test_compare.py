@@ -225,3 +225,21 @@ def test_report_content_as_data(sliced):
     assert "threes (new)" in sliced.to_frame().columns and "slice:threes:new" in sliced.frame.columns
     html = sliced.to_html()
     assert "Slices before and after" in html and "slice:threes" not in html.split("<table")[1]
+
+
+def test_gate_checks_are_a_pass_fail_table(table):
+    import re
+
+    from curakit.html import escape
+    from curate._gate import Gate
+
+    decision = Gate(max_drop_old=0.02).evaluate(table.results["scratch_all"].predictions,
+                                                table.results["do_nothing"].predictions)
+    html = table.to_html(decision=decision)
+    gate = html.split('id="gate"')[1]
+    rows = re.findall(r'<tr><td class="text">([^<]+)</td><td class="text">(pass|fail)</td>', gate)
+    assert rows == [(k.replace("_", " "), "pass" if c["passed"] else "fail") for k, c in decision.checks.items()]
+    assert ("gate: pass" if decision.passed else "gate: fail") in html.split("</header>")[0]
+    assert all(escape(r) in html for r in decision.reasons) and "Regressions found" in gate
+    # the registry's dict form reads the same
+    assert table.to_html(decision=decision.to_dict()).split('id="gate"')[1].count("<tr>") == gate.count("<tr>")
