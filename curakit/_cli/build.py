@@ -229,9 +229,14 @@ def _open_engine(args: argparse.Namespace) -> Any:
 
     import curate
 
-    wants = args.engine not in (None, "pandas") or args.scheduler or args.workers or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    wants = (args.engine not in (None, "pandas") or args.scheduler or args.workers
+             or (args.engine is None and os.environ.get("DASK_SCHEDULER_ADDRESS")))
     if not wants:
         return contextlib.nullcontext(None)
+    if args.scheduler and args.workers:
+        raise ParameterError("Pass --scheduler ADDRESS (a running Dask cluster) or --workers N (a local one), not both.")
+    if args.engine == "pandas" and (args.scheduler or args.workers):
+        raise ParameterError("--engine pandas builds in this process; drop --scheduler/--workers or use --engine dask.")
     opener = getattr(curate, "open_engine", None)
     if opener is None:
         raise ParameterError("This curakit build has no Dask engine (curate.open_engine). Drop --engine/--scheduler/"

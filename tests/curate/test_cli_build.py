@@ -190,3 +190,32 @@ def test_image_folders_npz_and_path_tables_with_offline_fills(digits, tmp_path):
     _, old_names, _ = read_images(old)  # the folder's order: class folder, then file name
     parent_names = [old_names[int(json.loads(ids)[0].split(":")[1])] for ids in ts.manifest.loc[syn, "parent_ids"]]
     assert set(parent_names) == {"two"}
+
+
+def test_build_on_a_dask_cluster_gives_the_pandas_rows(files, tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    frames = {}
+    for name in ("old", "test"):
+        frames[name] = pd.read_parquet(files / f"{name}.parquet")
+    new = pd.read_csv(files / "new.csv")
+    for frame in (*frames.values(), new):
+        frame["when"] = pd.to_datetime(frame["when"])
+    frames["old"].to_parquet(tmp_path / "old.parquet", index=False)
+    new.to_parquet(tmp_path / "new.parquet", index=False)
+    frames["test"].to_parquet(tmp_path / "test.parquet", index=False)
+    argv = ["build", "--old", str(tmp_path / "old.parquet"), "--new", str(tmp_path / "new.parquet"), "--target",
+            "target", "--time", "when", "--alpha", "0.5", "--dedup", "--eval", str(tmp_path / "test.parquet"),
+            "--validation", "0.2", "--random-state", "4"]
+    assert main([*argv, "--out", str(tmp_path / "pandas")]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--scheduler", "tcp://127.0.0.1:1", "--workers", "2", "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--scheduler" in err and not (tmp_path / "x").exists()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        assert main([*argv, "--out", str(tmp_path / "dask")]) == 0
+        assert len(cluster.workers) == 2
+    a, b = curate.TrainingSet.load(tmp_path / "pandas"), curate.TrainingSet.load(tmp_path / "dask")
+    assert json.loads((tmp_path / "dask" / "training_set.json").read_text())["info"]["engine"] == "dask"
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    pd.testing.assert_frame_equal(a.manifest.astype(str), b.manifest.astype(str))
