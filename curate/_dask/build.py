@@ -23,7 +23,7 @@ from .filters import Block, aug_block, filters
 from .inputs import dask_sources
 from .search import search_alpha, search_window
 from .select import AllRows, And, ClassIs, HashKey, IndexKey, Not, Or, select_k
-from .steps import alpha_select, summary, value_counts, window_masks
+from .steps import alpha_select, summaries, value_counts, window_masks
 
 __all__ = ["dask_build", "dask_init"]
 
@@ -74,7 +74,7 @@ def do_window(b: Any, seed: int):
     else:
         spec, info = plan["spec"], {"mode": "fixed"}
     mo, mn = window_masks(b, spec)
-    (co, lo_o, hi_o), (cn, lo_n, hi_n) = summary(b.old.parts, mo), summary(b.new.parts, mn)
+    (co, lo_o, hi_o), (cn, lo_n, hi_n) = summaries([(b.old.parts, mo), (b.new.parts, mn)])
     if co + cn == 0:
         raise DataError(f"window({spec.label()}) selects no rows of old or new data. Widen the window or check the time column.")
     if b._axis.kind == "order":

@@ -18,7 +18,7 @@ from curate._build.sources import OWNER
 from curate._build_manifest import parent_groups
 
 from .filters import keep_rows
-from .select import compute_parts, kth
+from .select import compute_many, compute_parts, kth
 
 __all__ = ["finish"]
 
@@ -267,8 +267,8 @@ def _weight_info(b: Any, blocks: list[Any], weight: tuple[Any, float]) -> dict[s
     t_max, span = weight
     lo = None
     total, n = 0.0, 0
-    for blk in blocks:
-        for cnt, s, mn in compute_parts(_wstats, blk.parts, blk.spec, t_max, span):
+    for got in compute_many([(_wstats, blk.parts, (blk.spec, t_max, span)) for blk in blocks]):
+        for cnt, s, mn in got:
             if cnt:
                 total, n = total + s, n + cnt
                 lo = mn if lo is None else min(lo, mn)

@@ -18,7 +18,7 @@ import pandas as pd
 from curakit import dedup as _dedup
 from curakit.optional import import_optional
 
-from .select import AllRows, compute_parts
+from .select import AllRows, compute_many, compute_parts
 
 __all__ = ["Block", "aug_block", "filters", "keep_rows"]
 
@@ -100,16 +100,28 @@ def _counts(part: pd.DataFrame, blk: dict[str, Any]) -> dict[str, Any]:
             "matches": r["matches"]}
 
 
+def _buckets(part: pd.DataFrame, blk: dict[str, Any], n_buckets: int) -> list[pd.DataFrame]:
+    kf = _key_frame(part, blk)
+    b = (kf["k0"].to_numpy() % np.uint64(n_buckets)).astype(np.int64)
+    return [kf[b == k] for k in range(n_buckets)]
+
+
+def _bucket_dups(*pieces: pd.DataFrame) -> pd.DataFrame:
+    kf = pd.concat(pieces, ignore_index=True)
+    g = kf.groupby(["k0", "k1"], sort=False)["rank"].agg(["min", "count"])
+    return g[g["count"] > 1]["min"].rename("rmin").reset_index()
+
+
 def _dup_table(b: Any, blocks: list[Block], specs: list[dict[str, Any]]) -> pd.DataFrame:
-    """The keys that repeat over all blocks, with the rank of their first row (a Dask shuffle)."""
-    dask, dd = import_optional("dask"), import_optional("dask.dataframe")
-    meta = pd.DataFrame({"k0": np.zeros(0, np.uint64), "k1": np.zeros(0, np.uint64), "rank": np.zeros(0, np.int64)})
-    frames = [dask.delayed(_key_frame, pure=False)(p, spec) for blk, spec in zip(blocks, specs) for p in blk.parts]
-    kd = dd.from_delayed(frames, meta=meta, verify_meta=False)
-    split_out = max(1, kd.npartitions // 4)
-    g = kd.groupby(["k0", "k1"])["rank"].agg(["min", "count"], split_out=split_out)
-    dups = g[g["count"] > 1].compute()
-    return dups.reset_index().rename(columns={"min": "rmin"})[["k0", "k1", "rmin"]]
+    """The keys that repeat over all blocks, with the rank of their first row: a hash shuffle
+    (every partition splits its keys into buckets by key; each bucket finds its repeats)."""
+    dask = import_optional("dask")
+    parts = [(p, spec) for blk, spec in zip(blocks, specs) for p in blk.parts]
+    n_buckets = max(1, min(64, len(parts) // 2))
+    split = [dask.delayed(_buckets, pure=False, nout=n_buckets)(p, spec, n_buckets) for p, spec in parts]
+    dups = [dask.delayed(_bucket_dups, pure=False)(*[sp[k] for sp in split]) for k in range(n_buckets)]
+    got = dask.compute(*dups)
+    return pd.concat(got, ignore_index=True) if got else pd.DataFrame({"k0": [], "k1": [], "rmin": []})
 
 
 def filters(b: Any, blocks: list[Block]):
@@ -126,9 +138,9 @@ def filters(b: Any, blocks: list[Block]):
             spec["dups"] = dups
     names = [blk.name for blk in blocks]
     leak_by, dup_by, by_set = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(tables, 0)
-    for blk, spec in zip(blocks, specs):
+    results = compute_many([(_counts, blk.parts, (spec,)) for blk, spec in zip(blocks, specs)])
+    for blk, spec, got in zip(blocks, specs, results):
         blk.spec = spec
-        got = compute_parts(_counts, blk.parts, spec)
         blk.counts = [g["kept"] for g in got]
         blk.kept = sum(blk.counts)
         leak_by[blk.name] += sum(g["leak"] for g in got)

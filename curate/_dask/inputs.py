@@ -140,6 +140,7 @@ def _stats(part: pd.DataFrame, target: str, time: str | None, used: list[Any]) -
     out: dict[str, Any] = {"n": len(part), "absent": [str(c) for c in used if c not in part.columns]}
     if out["absent"]:
         return out
+    out["bytes"] = int(part[used].memory_usage(index=False, deep=True).sum())
     y = part[target]
     out["na_target"] = int(y.isna().sum())
     if pd.api.types.is_float_dtype(y.dtype):
@@ -172,7 +173,8 @@ def _aggregate(src_name: str, stats: list[dict[str, Any]], target: str, time: st
     n = sum(st["n"] for st in stats)
     if n == 0:
         raise DataError(f"{src_name} has no rows. Pass at least one row of old and new data.")
-    out: dict[str, Any] = {"n": n, "lengths": [st["n"] for st in stats], "kind": "order"}
+    out: dict[str, Any] = {"n": n, "lengths": [st["n"] for st in stats], "kind": "order",
+                           "bytes": sum(st["bytes"] for st in stats)}
     if time is not None:
         live = [st for st in stats if st["n"]]
         kinds = {st["kind"] for st in live}
@@ -222,6 +224,8 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
         agg = _aggregate(name, stats, builder.target, time)
         offsets = np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]]).astype(np.int64)
         parts = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base) for p, o in zip(delayed, offsets)]
+        if _should_persist(agg["bytes"]):
+            parts = list(dask.persist(*parts))  # held on the workers: later passes skip reading and parsing
         src = DaskSource(name=name, parts=parts, n=agg["n"], columns=used, dtypes=frame[used].dtypes,
                          axis_kind=agg["kind"], lengths=agg["lengths"])
         src.time_column = time
@@ -234,6 +238,22 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
         out.append(src)
     builder._classification = _classification(frames, builder.target, floats)
     return out
+
+
+def _should_persist(n_bytes: int) -> bool:
+    """Keep the prepared partitions in the workers' memory when they take at most a third of it
+    (a lost worker's share is recomputed from the source by the scheduler)."""
+    import sys
+
+    if "distributed" in sys.modules:
+        try:
+            client = sys.modules["distributed"].default_client()
+            workers = client.scheduler_info(n_workers=-1)["workers"].values()
+            limit = sum(int(w.get("memory_limit") or 0) for w in workers)
+            return limit > 0 and 3 * n_bytes <= limit
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+    return n_bytes <= 256 * 2**20
 
 
 def _classification(frames: dict[str, Any], target: str, floats: list[dict[str, Any]]) -> bool:

@@ -15,8 +15,8 @@ from curakit.exceptions import DataError
 from curakit.seeds import child_seed
 from curate._build.sources import OWNER
 
-from .select import AllRows, And, HashKey, IndexKey, Not, TimeKey, compute_parts, select_k
-from .steps import alpha_select, summary, window_masks
+from .select import AllRows, And, HashKey, IndexKey, Not, TimeKey, compute_many, select_k
+from .steps import alpha_select, summaries, summary, window_masks
 
 __all__ = ["search_alpha", "search_window"]
 
@@ -45,7 +45,7 @@ def _count(part: pd.DataFrame, mask: Any) -> int:
 
 def _capped_xy(b: Any, parts: list[tuple[Any, Any]], max_rows: int, seed: int):
     """X, y of at most ``max_rows`` rows of ``parts`` = [(source, mask)], as the pandas engine's cap + rows_xy."""
-    totals = [sum(compute_parts(_count, src.parts, m)) for src, m in parts]
+    totals = [sum(got) for got in compute_many([(_count, src.parts, (m,)) for src, m in parts])]
     if sum(totals) > max_rows:
         items, offset = [], 0
         for src, m in parts:
@@ -54,7 +54,7 @@ def _capped_xy(b: Any, parts: list[tuple[Any, Any]], max_rows: int, seed: int):
         masks = select_k(items, max_rows)
         parts = [(src, sel) for (src, _), sel in zip(parts, masks)]
     cols = [*b.features, b.target]
-    frames = [f for src, m in parts for f in compute_parts(_take, src.parts, m, cols)]
+    frames = [f for got in compute_many([(_take, src.parts, (m, cols)) for src, m in parts]) for f in got]
     data = pd.concat(frames, ignore_index=True)
     return data[b.features], data[b.target].to_numpy()
 
@@ -69,7 +69,7 @@ def search_window(b: Any, plan: dict[str, Any], seed: int):
     for spec in plan["candidates"]:
         mo, mn = window_masks(b, spec, ref=ref)
         mn = And((mn, pool))
-        co, cn = summary(b.old.parts, mo)[0], summary(b.new.parts, mn)[0]
+        (co, _, _), (cn, _, _) = summaries([(b.old.parts, mo), (b.new.parts, mn)])
         entry = {"window": spec.label(), "train_rows": int(co + cn), "score": None}
         if co + cn > 0:
             X_tr, y_tr = _capped_xy(b, [(b.old, mo), (b.new, mn)], plan["max_rows"], seed)

@@ -19,7 +19,7 @@ import numpy as np
 from curate._build.selection import id_hash, order_key
 
 __all__ = ["And", "AllRows", "ClassIs", "HashKey", "IndexKey", "Not", "Or", "PosIn", "Selected", "TimeKey",
-           "TimeRange", "compute_parts", "kth", "select_k"]
+           "TimeRange", "compute_many", "compute_parts", "kth", "select_k"]
 
 _BITS = 12
 _GATHER = 50_000
@@ -28,10 +28,21 @@ _TOP = np.uint64(1 << 63)
 
 def compute_parts(fn: Callable[..., Any], parts: list[Any], *args: Any) -> list[Any]:
     """``fn(part, *args)`` on every (delayed) partition, computed together; results in partition order."""
+    return compute_many([(fn, parts, args)])[0]
+
+
+def compute_many(jobs: list[tuple[Callable[..., Any], list[Any], tuple]]) -> list[list[Any]]:
+    """Several :func:`compute_parts` jobs ``(fn, parts, args)`` in one round trip to the scheduler."""
     from curakit.optional import import_optional
 
     dask = import_optional("dask")
-    return list(dask.compute(*[dask.delayed(fn, pure=False)(p, *args) for p in parts]))
+    tasks = [[dask.delayed(fn, pure=False)(p, *args) for p in parts] for fn, parts, args in jobs]
+    flat = list(dask.compute(*[t for group in tasks for t in group]))
+    out, at = [], 0
+    for group in tasks:
+        out.append(flat[at : at + len(group)])
+        at += len(group)
+    return out
 
 
 # -- masks -----------------------------------------------------------------------------------
@@ -172,8 +183,8 @@ def kth(items: list[tuple[list[Any], Any, Any]], k: int, extra: tuple[np.ndarray
     while True:
         shift = max(w - _BITS, 0)
         hist = np.zeros(1 << (w - shift), dtype=np.int64)
-        for parts, mask, key in items:
-            for h in compute_parts(_hist, parts, mask, key, lo, w, shift):
+        for got in compute_many([(_hist, parts, (mask, key, lo, w, shift)) for parts, mask, key in items]):
+            for h in got:
                 hist += h
         if len(ek):
             d = ek[ek >= np.uint64(lo)] - np.uint64(lo)
@@ -195,8 +206,7 @@ def kth(items: list[tuple[list[Any], Any, Any]], k: int, extra: tuple[np.ndarray
 def _finish(items, ek, ew, lo: int, hi: int, below: int, k: int):
     keys = [np.zeros(0, np.uint64)]
     weights = [np.zeros(0, np.int64)]
-    for parts, mask, key in items:
-        got = compute_parts(_gather, parts, mask, key, lo, hi)
+    for got in compute_many([(_gather, parts, (mask, key, lo, hi)) for parts, mask, key in items]):
         keys += got
         weights += [np.ones(len(g), np.int64) for g in got]
     inside = (ek >= np.uint64(lo)) & (ek <= np.uint64(hi))

@@ -10,14 +10,34 @@ import pandas as pd
 from curate._build.sources import OWNER
 from curate._windows import WindowSpec
 
-from .select import AllRows, And, ClassIs, HashKey, IndexKey, Or, TimeKey, TimeRange, compute_parts, select_k
+from .select import (
+    AllRows,
+    And,
+    ClassIs,
+    HashKey,
+    IndexKey,
+    Or,
+    TimeKey,
+    TimeRange,
+    compute_many,
+    compute_parts,
+    select_k,
+)
 
-__all__ = ["alpha_select", "summary", "value_counts", "window_masks"]
+__all__ = ["alpha_select", "summaries", "summary", "value_counts", "window_masks"]
 
 
 def summary(parts: list[Any], mask: Any) -> tuple[int, Any, Any]:
     """(rows, min time, max time) of the rows ``mask`` selects."""
-    got = compute_parts(_summary, parts, mask)
+    return summaries([(parts, mask)])[0]
+
+
+def summaries(jobs: list[tuple[list[Any], Any]]) -> list[tuple[int, Any, Any]]:
+    """:func:`summary` of several (parts, mask), in one round trip."""
+    return [_combine(got) for got in compute_many([(_summary, parts, (mask,)) for parts, mask in jobs])]
+
+
+def _combine(got: list[Any]) -> tuple[int, Any, Any]:
     n = sum(g[0] for g in got)
     live = [g for g in got if g[0]]
     return n, (min(g[1] for g in live) if live else None), (max(g[2] for g in live) if live else None)
