@@ -110,8 +110,15 @@ def folder(tmp_path_factory):
     (base / "not_yaml.yaml").write_text("data: [unclosed\n  - x: {")
     (base / "diag_trunc.json").write_text('{"schema_version": 1, "slices": [{"id": "confusion-')
     (base / "pipe_bad.json").write_text('{"transform": ')
+    (base / "pipe_plain.yaml").write_text("transforms: [{name: Flip}]\n")
+    np.save(base / "emb_short.npy", np.zeros((5, 3)))
+    np.save(base / "emb_object.npy", np.array([{"a": 1}] * 80, dtype=object), allow_pickle=True)
+    with_nan = table.iloc[:200].copy()
+    with_nan.loc[3, "mean texture"] = np.nan
+    with_nan.to_csv(base / "old_nan.csv", index=False)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = _in(base, ["build", "--old", "old.csv", "--new", "new.csv", "--target", "target", "--out", "ts"])
+        assert _in(base, ["diagnose", "preds.csv", "--out", "diag"]) == 0
     assert code == 0
     return base
 
@@ -129,6 +136,9 @@ def _in(base, argv):
 
 MODEL = ["--import-path", "."]
 IMG = ["diagnose", "--images", "imgs"]
+BUILD = ["build", "--old", "old.csv", "--new", "new.csv", "--target", "target"]
+RETRAIN = ["retrain", "ts", "--model", "m.joblib", "--eval", "old=old.csv", "--eval", "new=new.csv"]
+AUG = ["augment", "imgs", "--pipeline", "default"]
 
 # (id, argv, exit code, stderr pattern)
 CASES = [
@@ -232,6 +242,60 @@ CASES = [
                                     "--out", "o_aug2"], 1, r"pipe_bad\.json"),
     ("augment-unknown-table-method", ["augment", "old.csv", "--target-col", "target", "--classes", "0", "--n", "5",
                                       "--method", "smoet", "--out", "o_aug3"], 1, r"'smoet'.*Did you mean 'smote'\?"),
+    ("augment-n-not-a-count", [*AUG, "--classes", "0", "--n", "many", "--out", "o_aug4"], 1,
+     r"--n expects an int or CLASS=COUNT pairs"),
+    ("augment-indices-not-integers", [*AUG, "--indices", "1,x", "--n", "2", "--out", "o_aug5"], 1,
+     r"--indices expects integer row positions"),
+    ("augment-indices-out-of-range", [*AUG, "--indices", "1,400", "--n", "2", "--out", "o_aug6"], 1,
+     r"positions of offline must lie in \[0, 12\)"),
+    ("augment-table-without-target", ["augment", "old.csv", "--classes", "0", "--n", "5", "--out", "o_aug7"], 1,
+     r"A table needs --target-col naming its label column"),
+    ("augment-table-target-not-a-column", ["augment", "old.csv", "--target-col", "targt", "--classes", "0", "--n", "5",
+                                           "--out", "o_aug8"], 1, r"The table has no column 'targt' \(5 columns\)"),
+    ("augment-unknown-slice", [*AUG, "--diagnosis", "diag/diagnosis.json", "--slice", "nope", "--out", "o_aug9"], 1,
+     r"has no slice 'nope'"),
+    ("augment-pipeline-not-albumentations", ["augment", "imgs", "--pipeline", "pipe_plain.yaml", "--classes", "0",
+                                             "--n", "2", "--out", "o_aug10"], 1, r"is not an albumentations pipeline"),
+    # -- diagnose: other inputs
+    ("diagnose-embeddings-wrong-rows", ["diagnose", "preds.csv", "--embeddings", "emb_short.npy", "--out", "o_emb1"], 1,
+     r"embeddings has 5 rows but y_true has 80"),
+    ("diagnose-embeddings-object-array", ["diagnose", "preds.csv", "--embeddings", "emb_object.npy", "--out", "o_emb2"],
+     1, r"'emb_object\.npy' is not a plain numeric \.npy array"),
+    ("diagnose-features-wrong-rows", ["diagnose", "preds.csv", "--features", "old.csv", "--out", "o_feat"], 1,
+     r"features has 200 rows but y_true has 80"),
+    ("diagnose-resize-not-HxW", [*IMG, "--model", "m.joblib", "--resize", "8by8", "--out", "o_rs"], 1,
+     r"--resize takes HxW in pixels"),
+    ("diagnose-images-with-sklearn-model", [*IMG, "--model", "m.joblib", "--out", "o_skl"], 1,
+     r"--images needs a torch model; the model m\.joblib is a LogisticRegression"),
+    # -- build options
+    ("build-alpha-not-a-number", [*BUILD, "--alpha", "lots", "--out", "o_b1"], 1,
+     r"'alpha' parameter of TrainingSetBuilder\.mix must be a float in the range \[0\.0, 1\.0\] or 'auto'"),
+    ("build-alpha-out-of-range", [*BUILD, "--alpha", "1.5", "--out", "o_b2"], 1, r"Got 1\.5 instead"),
+    ("build-time-not-a-column", [*BUILD, "--time", "date", "--out", "o_b3"], 1, r"The time column 'date' is not in old"),
+    ("build-features-not-columns", [*BUILD, "--features", "a,b", "--out", "o_b4"], 1, r"Feature column\(s\) .* are not in old"),
+    ("build-validation-out-of-range", [*BUILD, "--validation", "2", "--out", "o_b5"], 1,
+     r"'validation' parameter of TrainingSetBuilder\.split must be a float in the range \(0\.0, 1\.0\)"),
+    ("build-misspelt-replay-how", [*BUILD, "--replay", "5", "--replay-how", "randm", "--out", "o_b6"], 1,
+     r"Did you mean 'random'\?"),
+    # -- retrain options
+    ("retrain-misspelt-strategy", [*RETRAIN, "--strategy", "scratch_al", "--out", "o_r1"], 1,
+     r"Unknown strategy 'scratch_al'\. Did you mean 'scratch_all'\?"),
+    ("retrain-misspelt-param", [*RETRAIN, "--strategy", "scratch_all", "--param", "epoch=2", "--out", "o_r2"], 1,
+     r"Strategy 'scratch_all' has no parameter 'epoch'\. Did you mean 'epochs'\?"),
+    ("retrain-misspelt-metric", [*RETRAIN, "--strategy", "scratch_all", "--metric", "accuracyy", "--out", "o_r3"], 1,
+     r"Unknown metric 'accuracyy'\. Did you mean 'accuracy'\?"),
+    ("retrain-nan-in-eval-set", ["retrain", "ts", "--model", "m.joblib", "--strategy", "scratch_all", "--eval",
+                                 "old=old_nan.csv", "--eval", "new=new.csv", "--out", "o_r4"], 1,
+     r"Eval set 'old' holds 1 NaN or inf value\(s\) \(column\(s\) 'mean texture'\)"),
+    ("retrain-eval-without-name", ["retrain", "ts", "--model", "m.joblib", "--eval", "old.csv", "--out", "o_r5"], 1,
+     r"--eval takes NAME=FILE"),
+    ("retrain-eval-without-target", ["retrain", "ts", "--model", "m.joblib", "--strategy", "scratch_all", "--eval", "o=preds.csv", "--eval",
+                                     "new=new.csv", "--out", "o_r6"], 1, r"Eval set 'o' lacks the target column 'target'"),
+    ("retrain-not-a-training-set", ["retrain", "imgs", "--model", "m.joblib", "--out", "o_r7"], 1,
+     r"'imgs' is not a saved training set \(no training_set\.json\)"),
+    # -- registry
+    ("registry-list-not-a-registry", ["registry", "list", "imgs"], 1, r"'imgs' is not a curakit registry"),
+    ("registry-history-on-a-file", ["registry", "history", "afile"], 1, r"'afile' is not a curakit registry"),
     # -- usage errors (exit 2, argparse's message)
     ("diagnose-no-input", ["diagnose", "--out", "o_usage"], 2, r"pass a PREDICTIONS file"),
     ("build-missing-new", ["build", "--old", "old.csv", "--out", "o_usage2"], 2, r"--new"),
