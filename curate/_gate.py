@@ -6,7 +6,16 @@ bootstrap (rows resampled with replacement, the same resample for both models):
 - new: the gain ``metric(candidate) - metric(champion)`` must be positive and its one-sided
   lower confidence bound at least ``min_gain_new``;
 - old: the drop ``metric(champion) - metric(candidate)`` must have a one-sided upper confidence
-  bound of at most ``max_drop_old``.
+  bound of at most ``max_drop_old``;
+- regressions nobody named (``features=``, or computed by ``Registry.promote_if_better(eval_sets=)``
+  through :func:`regression_features`): no region of an eval set (k-means clusters of the
+  features / the champion's embeddings, and each true class) may drop significantly more than
+  ``max_slice_drop``, with Benjamini-Hochberg over the regions;
+- named slices (``slices=``: a diagnosis' slices, the ``slices=`` given to ``retrain``): the same
+  test on each, with Benjamini-Hochberg over the named slices.
+
+Every check reports the negative flip rate (the share of rows the champion got right and the
+candidate gets wrong) next to its score.
 """
 
 from __future__ import annotations
