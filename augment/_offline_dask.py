@@ -159,7 +159,8 @@ def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups
     todo = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
     tasks = _tasks(plan, paths, labels, groups, payload=payload, out_dir=out_dir, shard_size=shard_size,
                    source=source, pipe_sha=pipe_sha, shards=todo)
-    run_id = out_dir.name + "-" + pipe_sha[:8]
+    # task keys name this run (its folder and pipeline), so two runs on one cluster never share results
+    run_id = hashlib.sha1(f"{out_dir.resolve()}\n{pipe_sha}\n{shard_size}".encode()).hexdigest()[:12]
     futures = client.map(_make_shard, tasks, key=[f"curakit-offline-{run_id}-shard-{s:05d}" for s in todo])
     try:
         if progress_enabled(progress) and futures:
