@@ -266,14 +266,25 @@ class Diagnosis:
         return cls.from_dict(load_json(path, "Diagnosis"))
 
     # -- reports ------------------------------------------------------------------------
-    def to_html(self, path: str | Path | None = None, *, title: str = "curakit diagnosis", top: int = 8) -> str:
-        """A self-contained HTML report (inline plots); written atomically to ``path`` if given."""
+    def to_html(self, path: str | Path | None = None, *, title: str = "curakit diagnosis", top: int = 8,
+                **pictures: Any) -> str:
+        """A self-contained HTML report (inline plots); written atomically to ``path`` if given.
+
+        pictures : ``images=``, ``train_images=``, ``features=``, ``train_features=``, ``gradcam=``,
+            ``class_names=`` (see :func:`diagnose._report.diagnosis_html`; unknown names are refused).
+        """
         from ._report import diagnosis_html
 
-        text = diagnosis_html(self, title=title, top=top)
+        text = diagnosis_html(self, title=title, top=top, **pictures)
         if path is not None:
             atomic_write_text(path, text)
         return text
+
+    def report_data(self, *, top: int = 8, **pictures: Any) -> dict[str, Any]:
+        """What :meth:`to_html` shows, as JSON-able data (:func:`diagnose._report.diagnosis_report_data`)."""
+        from ._report import diagnosis_report_data
+
+        return diagnosis_report_data(self, top=top, **pictures)
 
     def plot_embedding(self, color: str | Sequence[Any] | np.ndarray = "slice", *, top: int = 8, ax: Any = None):
         """Scatter of the 2-D UMAP coordinates; returns the matplotlib Figure.
