@@ -1,15 +1,29 @@
 """The ``"coverage"`` diagnoser: regions where the analysed data is denser than the training data.
 
 Tabular features (``features`` + ``train_features``)
-    A cross-fitted domain classifier (scikit-learn ``HistGradientBoostingClassifier``, training
-    rows vs analysed rows, ``n_folds`` out-of-fold probabilities) gives every row a density
-    ratio ``r = p / (1 - p) * n_train / n_analysed`` (the class prior removed: ``r = 1`` means
-    "as common in both"). A shallow regression tree over the out-of-fold probability (depth
-    ``max_depth``, balanced weights) turns high-ratio regions into readable rules; every node of
-    the tree is a candidate, and a candidate becomes a slice when its analysed share's Wilson
-    lower bound exceeds its training share's Wilson upper bound and the point ratio of the shares
-    is at least ``min_ratio`` (under-represented in training). Nodes with the reverse gap are reported too, as
-    information ("vanished": common in training, rare now).
+    Two candidate sources, judged by one test:
+
+    * an exhaustive rule search over the representation gap (:mod:`diagnose._coverage_search`):
+      for every feature and every threshold between two distinct values (categorical columns:
+      level sets), Kulldorff's Bernoulli scan statistic (``statistic="llr"``; the log-likelihood
+      ratio of "this region's analysed fraction differs from the rest's") is computed from exact
+      counts; the best rule per (feature, operator) is kept, and the ``beam`` best are extended by a
+      second predicate (the same feature again gives an interval ``a < x <= b``). Thresholds are the
+      shortest decimals that split the rows the same way.
+    * a cross-fitted domain classifier (scikit-learn ``HistGradientBoostingClassifier``, training
+      rows vs analysed rows, ``n_folds`` out-of-fold probabilities) gives every row a density ratio
+      ``r = p / (1 - p) * n_train / n_analysed`` (the class prior removed: ``r = 1`` means "as
+      common in both"); every node of shallow regression trees over that probability (depth up to
+      ``max_depth``; 0 turns this source off) is a candidate.
+
+    A candidate becomes a slice when its analysed share's Wilson interval lies above its training
+    share's, the point ratio of the shares is at least ``min_ratio``, and its scan statistic
+    exceeds the null level: the largest statistic the same search finds on ``n_null`` seeded
+    permutations of the training / analysed labels (per rule length, on at most ``null_rows`` rows
+    per side), so that searching thousands of thresholds does not turn noise into slices.
+    Slices are ranked by the share gap; of near-duplicates (Jaccard >= 0.8) the most readable one
+    within 10 % of the best gap is kept (fewest predicates, then most rows). Regions with the
+    reverse gap are reported too, as information ("vanished": common in training, rare now).
 
 Embeddings (``embeddings`` + ``train_embeddings``, used when no tabular pair is given)
     k-means (``n_clusters``) on the pooled, class-balanced rows; each cluster's analysed vs
