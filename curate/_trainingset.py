@@ -25,7 +25,7 @@ import pandas as pd
 from augment import LINEAGE_COLUMNS
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir
-from curakit.records import check_schema_version
+from curakit.records import check_schema_version, load_json
 
 __all__ = ["TrainingSet", "partition_digest"]
 
@@ -208,14 +208,14 @@ class TrainingSet:
                 f"{str(path)!r} is not a saved training set (no training_set.json). "
                 "Pass the folder written by TrainingSet.save or `curakit build`."
             )
-        meta = json.loads(meta_path.read_text())
+        meta = load_json(meta_path, "Training set")
         check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
         if meta.get("engine") == "dask":
             return _load_partitioned(cls, path, meta)
         images = np.load(path / "images.npy", allow_pickle=False) if (path / "images.npy").exists() else None
         pre = None
         if (path / "preprocess.json").exists():
-            pre = preprocessor_from_dict(json.loads((path / "preprocess.json").read_text()))
+            pre = preprocessor_from_dict(load_json(path / "preprocess.json", "Preprocessor"))
         ts = cls(
             kind=meta["kind"],
             target=meta["target"],

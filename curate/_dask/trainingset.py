@@ -24,7 +24,7 @@ from typing import Any
 from curakit.exceptions import DataError
 from curakit.io import atomic_dir
 from curakit.optional import import_optional
-from curakit.records import check_schema_version
+from curakit.records import check_schema_version, load_json
 from curate._trainingset import SCHEMA_VERSION, TrainingSet, partition_digest, partition_files
 
 __all__ = ["DaskTrainingSet"]
@@ -94,7 +94,7 @@ class DaskTrainingSet:
         meta_path = path / "training_set.json"
         if not meta_path.is_file():
             raise DataError(f"{str(path)!r} is not a saved training set (no training_set.json). Pass a folder written by save().")
-        meta = json.loads(meta_path.read_text())
+        meta = load_json(meta_path, "Training set")
         check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
         if meta.get("engine") != "dask":
             raise DataError(f"{str(path)!r} holds a pandas training set. Load it with curate.TrainingSet.load.")
