@@ -70,7 +70,7 @@ from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import check_random_state, child_seed
 
-from ._recipe_data import check_fill, fill_slice, image_data, is_image_path
+from ._recipe_data import build_engine, check_fill, engine_inputs, fill_slice, image_data, is_image_path, materialize
 
 __all__ = ["Recipe", "RecipeRun", "SCHEMA", "example_recipes", "example_text", "parse_recipe", "run_recipe"]
 
@@ -95,7 +95,8 @@ SCHEMA: dict[str, Any] = {
     "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL,
              "temperature": _NUM, "epochs": _INT, "latent_dim": _INT, "copy_quantile": _NUM, "clip": _BOOL},
     "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
-              "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM)},
+              "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM), "engine": _STR,
+              "scheduler": _STR, "workers": _INT},
     "retrain": {"strategies": _LIST, "params": _DICT, "strategy_params": _DICT, "metric": _STR,
                 "max_forgetting": _NUM, "choose": _STR},
     "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT},
@@ -490,10 +491,13 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     slices = _diagnose_slices(rec, incumbent, old_train, new_pool, features, target, images, seed)
 
     # -- build (and fill)
-    b = TrainingSetBuilder(old_train, new_pool, target=target, time=time_col, features=features or None)
-    _build_steps(b, rec.section("build"), eval_sets)
-    _fill_slices(b, rec, slices, new_pool, features, target, images, seed, eval_sets)
-    ts = b.build(random_state=child_seed(seed, "build"))
+    bsec = rec.section("build")
+    with build_engine(bsec) as engine:
+        old_in, new_in = engine_inputs(engine, old_train, new_pool, images, bsec.get("workers"))
+        b = TrainingSetBuilder(old_in, new_in, target=target, time=time_col, features=features or None)
+        _build_steps(b, bsec, eval_sets)
+        _fill_slices(b, rec, slices, new_pool, features, target, images, seed, eval_sets)
+        ts = materialize(b.build(random_state=child_seed(seed, "build")))
     if classes is not None:
         ts.info["classes"] = classes
 
@@ -633,7 +637,8 @@ def _diagnose_slices(rec: Recipe, incumbent: Any, old_train: Any, new_pool: Any,
 
 
 def _build_steps(b: Any, bsec: Mapping[str, Any], eval_sets: Any) -> None:
-    """The builder steps of section ``build``, in the recipe's fixed order."""
+    """The builder steps of section ``build``, in the recipe's fixed order (``engine`` / ``scheduler`` /
+    ``workers`` choose where it runs: :func:`curate._recipe_data.build_engine`)."""
     if "window" in bsec:
         w = bsec["window"]
         if isinstance(w, dict):

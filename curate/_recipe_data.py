@@ -23,7 +23,8 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import check_random_state, child_seed
 
-__all__ = ["VAE_KEYS", "fill_slice", "image_data", "is_image_path"]
+__all__ = ["VAE_KEYS", "build_engine", "check_fill", "engine_inputs", "fill_slice", "image_data", "is_image_path",
+           "materialize"]
 
 #: ``fill`` keys that only ``method: vae`` takes (besides ``n``).
 VAE_KEYS = ("temperature", "epochs", "latent_dim", "copy_quantile", "clip")
@@ -155,3 +156,36 @@ def fill_slice(rec: Any, fsec: Mapping[str, Any], sl: Any, new_pool: Any, featur
         kw["k_neighbors"] = int(fsec["k_neighbors"])
     out = augment.oversample(new_pool[features], new_pool[target].to_numpy(), origin="new", **kw)
     return out if (out[2]["operation"].astype(str) != "original").any() else None
+
+
+def build_engine(bsec: Mapping[str, Any]) -> Any:
+    """Section ``build``'s ``engine`` (pandas / dask / auto), ``scheduler`` and ``workers``:
+    the context of :func:`curate.open_engine`, or a no-op for the default pandas build."""
+    import contextlib
+    import os
+
+    engine = bsec.get("engine")
+    if engine is None and not ("scheduler" in bsec or "workers" in bsec or os.environ.get("DASK_SCHEDULER_ADDRESS")):
+        return contextlib.nullcontext(None)
+    from ._dask.engine import open_engine
+
+    return open_engine(engine or "auto", scheduler=bsec.get("scheduler"), workers=bsec.get("workers"))
+
+
+def engine_inputs(engine: Any, old: Any, new: Any, images: bool, workers: int | None) -> tuple[Any, Any]:
+    """The builder's old / new: Dask frames (one partition per worker) on the Dask engine, else as they are."""
+    if engine is None or engine.name != "dask":
+        return old, new
+    if images:
+        raise ParameterError("Recipe key 'build.engine' is dask, but image sets build in memory only. Drop "
+                             "build.engine (and scheduler / workers) for image data.")
+    from curakit.optional import import_optional
+
+    dd = import_optional("dask.dataframe")
+    parts = max(2, int(workers or 2))
+    return dd.from_pandas(old, npartitions=parts), dd.from_pandas(new, npartitions=parts)
+
+
+def materialize(ts: Any) -> Any:
+    """A pandas TrainingSet (a Dask-built set is computed: strategies train in memory)."""
+    return ts.to_pandas() if hasattr(ts, "to_pandas") else ts
