@@ -256,6 +256,9 @@ class Registry:
         classes of curakit, ``torch.nn``, ``torchvision.models`` and the modules in ``trusted``
         (or ``$CURAKIT_TRUST``) only; ``allow_pickle=True`` is needed for a pickled estimator."""
         rec = self.version(version)
+        if not (rec.version[:1] == "v" and rec.version[1:].isdigit()):
+            raise RegistryError(f"registry.json names a version {rec.version!r} that is not a version folder name "
+                                "(v1, v2, ...): it was edited. Restore registry.json from a backup.")
         if not rec.sha256:
             raise RegistryError(
                 f"registry.json records no sha256 for {rec.version}, so its files cannot be checked: it was edited. "

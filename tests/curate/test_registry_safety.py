@@ -285,3 +285,16 @@ def test_a_model_json_pointing_outside_its_folder_is_refused(tmp_path):
     _forge_registry(tmp_path / "r")
     with pytest.raises(RegistryError, match="names a model file that is not in the version folder"):
         reg.load()
+
+
+def test_a_version_name_leaving_the_registry_is_refused(tmp_path):
+    model, _ = _estimator()
+    reg = curate.Registry(tmp_path / "r")
+    reg.register(model)
+    other = curate.Registry(tmp_path / "elsewhere")
+    other.register(model)
+    state = json.loads((tmp_path / "r" / "registry.json").read_text())
+    state["versions"][0]["version"] = state["champion"] = "../../elsewhere/versions/v1"
+    (tmp_path / "r" / "registry.json").write_text(json.dumps(state))
+    with pytest.raises(RegistryError, match="not a version folder name"):
+        reg.load()
