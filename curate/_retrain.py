@@ -25,7 +25,7 @@ from curakit.adapters import is_torch_model, num_outputs, predict_proba
 from curakit.exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
 from curakit.io import atomic_dir
 from curakit.plugins import did_you_mean
-from curakit.records import check_schema_version, json_ready
+from curakit.records import check_schema_version, json_ready, load_json
 from curakit.seeds import child_seed
 from curakit.validation import check_columns, check_labels, model_input_channels
 from diagnose import Slice
@@ -320,15 +320,18 @@ class RetrainResult:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, factory: Callable | None = None) -> RetrainResult:
+    def load(cls, path: str | Path, *, factory: Callable | None = None, trusted: Any = (),
+             allow_pickle: bool = False) -> RetrainResult:
+        """A result saved by :meth:`save`. ``trusted`` names modules a torch model's class may come
+        from (besides curakit's allow-list); ``allow_pickle`` reads a pickled estimator (runs code)."""
         path = Path(path)
         if not (path / "result.json").is_file():
             raise DataError(
                 f"{str(path)!r} is not a saved retrain result (no result.json). Pass a folder written by "
                 "RetrainResult.save or `curakit retrain`."
             )
-        meta = json.loads((path / "result.json").read_text())
-        names = meta.pop("eval_sets", [])
+        meta = load_json(path / "result.json", "Retrain result")
+        names = meta.pop("eval_sets", []) if isinstance(meta, dict) else []
         with np.load(path / "predictions.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         preds = {n: EvalPredictions.from_arrays(arrays, f"cand/{n}/") for n in names}
@@ -341,7 +344,7 @@ class RetrainResult:
                 masks.setdefault(sid, {})[name] = value
         model, pre = (None, None)
         if (path / "model").is_dir():
-            model, pre = load_model_artifact(path / "model", factory=factory)
+            model, pre = load_model_artifact(path / "model", factory=factory, trusted=trusted, allow_pickle=allow_pickle)
         result = cls.from_dict(meta)
         return _replace(result, model=model, preprocessor=pre, predictions=preds, baseline_predictions=base,
                         slice_masks=masks)

@@ -31,7 +31,8 @@ def add_random_state(p: argparse.ArgumentParser, default: int | None = 0, help: 
 
 MODEL_HELP = ("a registry folder (REG = champion, REG@v3), a torch state dict (.pt) with --model-class, a whole "
               "saved module, TorchScript, torch.export (.pt2), or a scikit-learn .skops/.joblib/.pkl file "
-              "(pickles and whole modules run code when loaded: use only files you trust)")
+              "(pickles, whole modules and registries you did not write can run code when loaded: use only files "
+              "you trust; see curakit registry --help; --trust MODULE allows a module's classes)")
 
 
 def add_model_options(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -50,15 +51,19 @@ def load_cli_model(args: argparse.Namespace):
     from curakit.modelfile import load_model
 
     parse_model_kwargs(args.model_kwargs)  # bad JSON is refused for every model form, before any loading
-    return load_model(args.model, args.model_class, args.model_kwargs,
-                      import_paths=args.import_path, trusted=args.trust, registry_loader=load_registry_model)
+    trusted = list(getattr(args, "trust", []) or [])
+    allow_pickle = bool(getattr(args, "allow_pickle", False))
+    return load_model(args.model, args.model_class, args.model_kwargs, import_paths=args.import_path, trusted=trusted,
+                      registry_loader=lambda folder, version: load_registry_model(
+                          folder, version, trusted=trusted, allow_pickle=allow_pickle))
 
 
-def load_registry_model(folder, version):
-    """The model of ``version`` (None: the champion) in the registry ``folder``."""
+def load_registry_model(folder, version, *, trusted=(), allow_pickle: bool = False):
+    """The model of ``version`` (None: the champion) in the registry ``folder``; ``trusted`` modules
+    may be named by its metadata, ``allow_pickle`` reads an old pickled estimator (runs code)."""
     from curate import Registry
 
-    return Registry(folder).load(version)
+    return Registry(folder).load(version, trusted=list(trusted), allow_pickle=allow_pickle)
 
 
 def parse_json_option(text: str | None, flag: str, example: str, *, kind: type = dict) -> Any:

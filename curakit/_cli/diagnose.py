@@ -18,7 +18,8 @@ PREDICTIONS  Parquet (``.parquet``/``.pq``) or CSV with columns ``y_true``, ``y_
 
 Inputs (images mode)
 --------------------
---images        an image folder ``FOLDER/<label>/<file>.png``, read in sorted order (label
+--images        an image folder ``FOLDER/<label>/<file>.png`` (or an ``.npz`` with ``images`` and
+                ``labels``, or a Parquet/CSV with a ``path`` and a ``label`` column), read in sorted order (label
                 folder, then file name), the order ``curakit augment`` reads the same folder in.
 --model         a torch model: a registry folder (``REGISTRY`` = champion, ``REGISTRY@v3``), a
                 state dict with ``--model-class module:Class`` [``--model-kwargs JSON``], a
@@ -164,31 +165,25 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, str]:
     return model, path.name
 
 
-def _model_channels(model: Any) -> int | None:
-    for module in model.modules():
-        channels = getattr(module, "in_channels", None)
-        if isinstance(channels, int) and type(module).__name__.startswith("Conv"):
-            return channels
-    return None
-
-
 def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
     import diagnose
     from curakit.adapters import is_torch_model
-    from curakit.imageio import class_indices, parse_size, read_image_folder
+    from curakit.imageio import class_indices, parse_size, read_images
 
     size = parse_size(args.resize)
-    images, labels, paths = read_image_folder(args.images, resize=size)
-    train_images = read_image_folder(args.train_images, resize=size)[0] if args.train_images else None
+    images, labels, paths = read_images(args.images, resize=size)
+    train_images = read_images(args.train_images, resize=size)[0] if args.train_images else None
     model, name = _load_model(args)
     if not is_torch_model(model):
         raise ParameterError(
             f"--images needs a torch model; the model {name} is a {type(model).__name__}. "
             "For other models, write a predictions file and use the files mode."
         )
-    channels = _model_channels(model)
+    from curakit.validation import model_input_channels
+
+    channels = model_input_channels(model)
     for what, arr in (("--images", images), ("--train-images", train_images)):
         if arr is not None and channels is not None and arr.shape[-1] != channels:
             raise DataError(
@@ -298,7 +293,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "empty or an earlier curakit output")
     p.add_argument("--force", action="store_true",
                    help="write into a folder curakit did not create: only curakit's own file names are replaced")
-    p.add_argument("--images", help="images mode: an image folder FOLDER/<class>/<file>.png (class names or indices)")
+    p.add_argument("--images", help="images mode: an image folder FOLDER/<class>/<file>.png (class names or indices), "
+                   "an .npz (images, labels) or a Parquet/CSV of image paths")
     add_model_options(p)
     p.add_argument("--resize", metavar="HxW", help="images mode: resize every image to H x W (mixed sizes are refused)")
     p.add_argument("--train-images", help="images mode: the training image folder (under-representation)")

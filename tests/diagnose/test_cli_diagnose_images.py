@@ -134,7 +134,7 @@ def test_version_layer_and_augment_on_same_folder(setup, capsys, tmp_path):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        ("missing", "Error: Image folder "),
+        ("missing", "Error: no such file or folder: "),
         ("version", "Error: No version 'v9' in the registry."),
         ("corrupt", "Error: Image file '0000.png' cannot be decoded (corrupt or not an image). Remove or replace it."),
         ("label", "Error: Image folder 'imgs' has class folder '12', which the model does not know (it has 10 outputs"),
