@@ -79,6 +79,15 @@ def _allow(args: argparse.Namespace) -> None:
         os.environ["CURAKIT_ALLOW_PICKLE"] = "1"
 
 
+def _slice_drop(text: str) -> float | None:
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'none', got {text!r}") from None
+
+
 def _add_allow(q: argparse.ArgumentParser) -> None:
     q.add_argument("--import-path", action="append", default=[], metavar="DIR",
                    help="a folder to import the model's module from (repeatable; the working folder always is)")
@@ -95,7 +104,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     reg = _open(args.registry)
     result = RetrainResult.load(args.result)
     gate = Gate(min_gain_new=args.min_gain_new, max_drop_old=args.max_drop_old, confidence=args.confidence,
-                n_bootstrap=args.n_bootstrap, metric=result.metric)
+                n_bootstrap=args.n_bootstrap, metric=result.metric, max_slice_drop=args.max_slice_drop)
     promotion = reg.promote_if_better(result, gate=gate)
     print(str(promotion))
     return 0 if promotion.promoted else EXIT_REJECTED
@@ -166,6 +175,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--max-drop-old", type=float, default=0.01)
     q.add_argument("--confidence", type=float, default=0.95)
     q.add_argument("--n-bootstrap", type=int, default=1000)
+    q.add_argument("--max-slice-drop", type=_slice_drop, default=0.05, metavar="X",
+                   help="refuse when a named slice of the result (retrain's slices) drops significantly more than "
+                        "X (default: %(default)s; 'none' turns the check off)")
     _add_allow(q)
     q.set_defaults(func=cmd_promote)
     q = rsub.add_parser("rollback", help="make the previous champion (or --to VERSION) champion again")

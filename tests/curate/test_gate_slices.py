@@ -124,3 +124,27 @@ def test_eval_sets_without_the_features_are_one_line_errors_and_leave_the_regist
 
     with pytest.raises(DataError, match="holds no images to embed"):
         regression_features(SmallCNN(num_classes=10, in_channels=1), {"new": evals["new"]})
+
+
+def test_cli_promote_checks_named_slices_unless_turned_off(digits, tmp_path, capsys):
+    from _retrain_fixtures import tabular
+    from sklearn.linear_model import LogisticRegression
+
+    from curakit._cli import main
+
+    ts, evals, frame, columns, d = tabular(digits)
+    old = frame.iloc[d["old_train"]]
+    model = LogisticRegression(max_iter=200, warm_start=True).fit(old[columns], old["digit"])
+    masks = {"nines": {k: (evals[k]["digit"] == 9).to_numpy() for k in ("old", "new")}}
+    curate.retrain(model, ts, strategy="continue_all", eval_sets=evals, slices=masks).save(tmp_path / "res")
+    checks = {}
+    for name, extra in (("on", []), ("off", ["--max-slice-drop", "none"])):
+        curate.Registry(tmp_path / name).register(model)
+        code = main(["registry", "promote", str(tmp_path / name), str(tmp_path / "res"), "--n-bootstrap", "100",
+                     "--max-drop-old", "0.5", *extra])
+        assert code in (0, 3)
+        checks[name] = curate.Registry(tmp_path / name).version("v2").gate["checks"]
+    assert checks["on"]["named_slices"]["n"] == 2 and "named_slices" not in checks["off"]
+    with pytest.raises(SystemExit):
+        main(["registry", "promote", str(tmp_path / "on"), str(tmp_path / "res"), "--max-slice-drop", "lots"])
+    assert "expected a number in [0, 1] or 'none'" in capsys.readouterr().err
