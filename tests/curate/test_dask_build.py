@@ -99,7 +99,7 @@ def test_import_curate_loads_no_dask():
     assert out == "[]"
 
 
-@pytest.mark.parametrize("n_files", [1, 7])
+@pytest.mark.parametrize("n_files", [7])
 def test_parquet_dataset_selects_the_pandas_rows(client, data, tmp_path, n_files):
     old, new, ev, scen = data
     p = _chain(curate.TrainingSetBuilder(old, new, target=scen.target, time="date"), old, ev, scen).build(random_state=7)
@@ -159,7 +159,7 @@ def test_save_is_partitioned_atomic_and_loads(client, data, tmp_path):
 
 
 def _slow(part):
-    time.sleep(0.15)
+    time.sleep(0.1)
     return part
 
 
@@ -172,7 +172,7 @@ def test_killed_worker_build_completes_with_same_rows(client, data, tmp_path):
     killed = []
 
     def kill_one():
-        time.sleep(2.0)
+        time.sleep(1.0)
         os.kill(pids[0], signal.SIGKILL)
         killed.append(pids[0])
 
