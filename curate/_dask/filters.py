@@ -18,7 +18,7 @@ import pandas as pd
 from curakit import dedup as _dedup
 from curakit.optional import import_optional
 
-from .select import AllRows, compute_many, compute_parts
+from .select import AllRows, Parts, compute_many, compute_parts
 
 __all__ = ["Block", "aug_block", "filters", "keep_rows"]
 
@@ -46,7 +46,7 @@ def aug_block(b: Any, src: Any) -> Block:
         frame[b.time] = src.time_values.reset_index(drop=True)
     frame["_t"] = np.asarray(src.t)
     frame["_pos"] = np.arange(len(frame), dtype=np.int64)
-    return Block(src.name, src, [dask.delayed(frame)], AllRows())
+    return Block(src.name, src, Parts([dask.delayed(frame)], rows=len(frame)), AllRows())
 
 
 def _eval_tables(b: Any) -> dict[str, pd.DataFrame]:

@@ -18,7 +18,7 @@ from curate._build.search import is_classification
 from curate._windows import check_time, parse_time, raise_time_problem
 
 from .engine import is_dask_collection
-from .select import compute_parts
+from .select import Parts, compute_parts
 
 __all__ = ["DaskSource", "dask_sources", "is_dask_input"]
 
@@ -225,8 +225,8 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
         offsets = np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]]).astype(np.int64)
         parts = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base) for p, o in zip(delayed, offsets)]
         if _should_persist(agg["bytes"]):
-            parts = list(dask.persist(*parts))  # held on the workers: later passes skip reading and parsing
-        src = DaskSource(name=name, parts=parts, n=agg["n"], columns=used, dtypes=frame[used].dtypes,
+            parts = dask.persist(*parts)  # held on the workers: later passes skip reading and parsing
+        src = DaskSource(name=name, parts=Parts(parts, rows=agg["n"]), n=agg["n"], columns=used, dtypes=frame[used].dtypes,
                          axis_kind=agg["kind"], lengths=agg["lengths"])
         src.time_column = time
         if time is None:

@@ -18,12 +18,20 @@ import numpy as np
 
 from curate._build.selection import id_hash, order_key
 
-__all__ = ["And", "AllRows", "ClassIs", "HashKey", "IndexKey", "Not", "Or", "PosIn", "Selected", "TimeKey",
+__all__ = ["And", "AllRows", "ClassIs", "HashKey", "IndexKey", "Not", "Or", "Parts", "PosIn", "Selected", "TimeKey",
            "TimeRange", "compute_many", "compute_parts", "kth", "select_k"]
 
 _BITS = 12
 _GATHER = 50_000
 _TOP = np.uint64(1 << 63)
+
+
+class Parts(list):
+    """A list of (delayed) prepared partitions that knows how many rows they hold in all."""
+
+    def __init__(self, items: Any = (), rows: int | None = None) -> None:
+        super().__init__(items)
+        self.rows = rows
 
 
 def compute_parts(fn: Callable[..., Any], parts: list[Any], *args: Any) -> list[Any]:
@@ -179,6 +187,9 @@ def kth(items: list[tuple[list[Any], Any, Any]], k: int, extra: tuple[np.ndarray
     the client) first reaches ``k``; None when the total weight is below ``k``."""
     ek = np.zeros(0, np.uint64) if extra is None else np.asarray(extra[0], np.uint64)
     ew = np.zeros(0, np.int64) if extra is None else np.asarray(extra[1], np.int64)
+    bound = sum(parts.rows if getattr(parts, "rows", None) is not None else _GATHER + 1 for parts, _, _ in items)
+    if bound + len(ek) <= _GATHER:  # small: gather every key at once
+        return _finish(items, ek, ew, 0, (1 << 64) - 1, 0, k)
     lo, w, below = 0, 64, 0
     while True:
         shift = max(w - _BITS, 0)
@@ -215,6 +226,8 @@ def _finish(items, ek, ew, lo: int, hi: int, below: int, k: int):
     kk, ww = np.concatenate(keys), np.concatenate(weights)
     order = np.argsort(kk, kind="stable")
     kk, ww = kk[order], ww[order]
+    if below + int(ww.sum()) < k:
+        return None
     at = int(np.searchsorted(below + np.cumsum(ww), k))
     v = kk[at]
     less = below + int(ww[kk < v].sum())
