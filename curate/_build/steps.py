@@ -468,9 +468,11 @@ def group_idents(blocks, manifest: pd.DataFrame, codes: np.ndarray, n_groups: in
         id_hash(src.name, rows) if src.manifest is None else string_id_hash(src.manifest["row_id"].to_numpy()[rows])
         for _, src, rows in blocks
     ]) if blocks else np.zeros(0, np.uint64)
+    aug = np.flatnonzero(manifest["operation"].to_numpy() != "original")
+    if not len(aug) and n_groups == len(ident):  # one group per row, in row order
+        return ident
     out = np.full(n_groups, np.iinfo(np.uint64).max, dtype=np.uint64)
     np.minimum.at(out, codes, ident)
-    aug = np.flatnonzero(manifest["operation"].to_numpy() != "original")
     if len(aug):
         import json
 
