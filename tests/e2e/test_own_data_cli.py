@@ -192,3 +192,42 @@ def test_augment_build_retrain_promote_an_image_folder(user):
     (user / "notes" / "todo.txt").write_text("mine")
     r = _cli(user, "build", "--old", "old", "--new", "new", "--out", "notes")
     assert r.returncode == 1 and "--force" in r.stderr and (user / "notes" / "todo.txt").read_text() == "mine"
+
+
+def test_run_a_recipe_on_the_same_folders_and_model_file(user):
+    """`curakit run` on a recipe naming the user's folders and state dict (its module trusted in the recipe)."""
+    import json
+
+    import yaml
+
+    A = pytest.importorskip("albumentations")
+    for part, per_class in (("old", 15), ("new", 15)):
+        if not (user / f"{part}_test").exists():
+            _copy_some(user / part, user / f"{part}_test", per_class)
+    pipeline = A.to_dict(A.Compose([A.Affine(rotate=(-10, 10), p=1.0)]))
+    recipe = {
+        "name": "own_images",
+        "data": {"old": "old", "new": "new", "eval_old": "old_test", "eval_new": "new_test"},
+        "model": {"file": "weights.pt", "class": "tinycnn:Net"},
+        "trusted_modules": ["tinycnn"],
+        "diagnose": {"methods": ["confusion"], "max_slices": 1},
+        "fill": {"n": 10, "pipeline": pipeline},
+        "retrain": {"strategies": ["continue_all"], "params": {"epochs": 1}},
+        "gate": {"n_bootstrap": 200, "max_drop_old": 0.5},
+        "registry": "reg_recipe",
+        "output": "run_out",
+    }
+    (user / "own.yaml").write_text(yaml.safe_dump(recipe))
+    r = _cli(user, "run", "own.yaml", "--check")
+    assert r.returncode == 0 and r.stdout.startswith("ok: recipe 'own_images'"), r.stderr
+    r = _cli(user, "run", "own.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "chosen: " in r.stdout and (user / "run_out" / "comparison.html").is_file()
+    run = json.loads((user / "run_out" / "run.json").read_text())
+    assert run["rows_by_origin"]["old"] + run["rows_by_origin"]["new"] > 0
+    import curate
+
+    ts = curate.TrainingSet.load(user / "run_out" / "training_set")
+    assert ts.info["classes"] == CLASSES and ts.kind == "images"
+    assert (ts.manifest["origin"] == "augmented").sum() == run["rows_by_origin"].get("augmented", 0)
+    assert json.loads((user / "reg_recipe" / "registry.json").read_text())  # the incumbent (and maybe v2) registered
