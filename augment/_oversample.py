@@ -15,9 +15,13 @@ where every output row comes from (fitted attributes):
 ``provenance_`` DataFrame
     the lineage of every output row (``augment.LINEAGE_COLUMNS``), row-aligned with the output.
 
-The interpolation draws are made exactly as imbalanced-learn 0.14.2 makes them (same calls on the
-same ``RandomState``), so with ``select=None`` the output equals the plain imbalanced-learn
-sampler's output for the same ``random_state``.
+The samplers subclass imbalanced-learn's (parameters, validation, ``sampling_strategy``) and implement
+``_fit_resample``, its public extension point. SMOTE, Borderline-SMOTE and ADASYN make their rows
+with own code (:mod:`augment._interpolation`, neighbours through scikit-learn's ``NearestNeighbors``),
+so every parent is known by construction; SMOTE-NC keeps imbalanced-learn's encoding and categorical
+vote and draws its rows through one hook. The draws follow imbalanced-learn's algorithms call by call,
+so with ``select=None`` the output equals the plain imbalanced-learn sampler's output for the same
+``random_state`` (tested with imbalanced-learn 0.14.1 and 0.14.2).
 
 Resampling a slice (``select=``; ``target=`` is its deprecated old name): rows that are "in the
 selection and of class c" are treated as a class of their own (the minority to resample), so
@@ -47,6 +51,7 @@ from curakit.records import plain_value
 from curakit.seeds import resolve_seed
 from curakit.validation import UNSET, check_columns, check_labels, renamed
 
+from . import _interpolation as _interp
 from ._manifest import (
     _arrow_floats,
     _arrow_ints,
@@ -95,7 +100,8 @@ _DISPLAY = {
 
 
 class _LineageMixin:
-    """Records parents in ``_make_samples`` and builds the provenance after ``_fit_resample``."""
+    """Builds the provenance after ``_fit_resample``: the interpolating samplers make their rows
+    in ``_resample_core`` with :mod:`augment._interpolation` (parents known by construction)."""
 
     _method = ""
     _interpolates = True
@@ -117,43 +123,9 @@ class _LineageMixin:
         finally:
             del self._lin_X_raw
 
-    # -- capture of the interpolation (same random draws as imblearn's BaseSMOTE._make_samples)
-    def _make_samples(self, X, y_dtype, y_type, nn_data, nn_num, n_samples, step_size=1.0, y=None):
-        random_state = check_random_state(self.random_state)
-        samples_indices = random_state.randint(low=0, high=nn_num.size, size=n_samples)
-        steps = step_size * random_state.uniform(size=n_samples)[:, np.newaxis]
-        rows = np.floor_divide(samples_indices, nn_num.shape[1])
-        cols = np.mod(samples_indices, nn_num.shape[1])
-        factor = None
-        if y is not None:  # Borderline-SMOTE-2 scales some differences with its own draws: replay them
-            rs = check_random_state(self.random_state)
-            replica = np.random.RandomState()
-            replica.set_state(rs.get_state())
-            mask = y[nn_num[rows, cols]] != y_type
-            factor = np.ones(n_samples)
-            factor[mask] = replica.uniform(low=0.0, high=0.5, size=(int(mask.sum()), 1))[:, 0]
-        X_new = self._generate_samples(X, nn_data, nn_num, rows, cols, steps, y_type, y)
-        y_new = np.full(n_samples, fill_value=y_type, dtype=y_dtype)
-        base = self._positions_of(X.shape[0], y_type, "base")[rows]
-        partner = self._positions_of(nn_data.shape[0], y_type, "nn")[nn_num[rows, cols]]
-        self._lin_records.append((base, partner, steps[:, 0].astype(np.float64), y_type, factor))
-        return X_new, y_new
-
-    def _positions_of(self, n_arr: int, y_type: Any, role: str) -> np.ndarray:
-        y = self._lin_y
-        class_pos = np.flatnonzero(y == y_type)
-        if n_arr == len(class_pos):
-            return class_pos
-        danger = getattr(self, "in_danger_indices", {})
-        if role == "base" and y_type in danger and len(danger[y_type]) == n_arr:
-            return np.asarray(danger[y_type])
-        if n_arr == len(y):
-            return np.arange(len(y))
-        raise RuntimeError(  # pragma: no cover - guards against an imbalanced-learn change
-            "Could not map imbalanced-learn's samples back to input rows; this curakit needs imbalanced-learn 0.14.2."
-        )
-
     def _resample_core(self, X, y):
+        """The resampling itself: imbalanced-learn's for the copying samplers (parents from
+        ``sample_indices_``); the interpolating ones override it with own code."""
         return super()._fit_resample(X, y)
 
     # -- selection and provenance
@@ -425,6 +397,23 @@ class LineageSMOTE(_LineageMixin, SMOTE):
     def _lineage_params(self):
         return {"k_neighbors": self.k_neighbors} if isinstance(self.k_neighbors, numbers.Integral) else {}
 
+    def _resample_core(self, X, y):
+        """SMOTE per class: k nearest neighbours within the class, one partner and factor per row."""
+        self.nn_k_ = _interp.neighbours(self.k_neighbors)
+        parts, labels = [X.copy()], [y.copy()]
+        for class_sample, n_samples in self.sampling_strategy_.items():
+            if n_samples == 0:
+                continue
+            pos = np.flatnonzero(y == class_sample)
+            X_class = X[pos]
+            self.nn_k_.fit(X_class)
+            nns = self.nn_k_.kneighbors(X_class, return_distance=False)[:, 1:]
+            X_new, rows, nbr, steps, _ = _interp.smote_rows(X_class, X_class, nns, n_samples, self.random_state)
+            self._lin_records.append((pos[rows], pos[nbr], steps, class_sample, None))
+            parts.append(X_new)
+            labels.append(np.full(n_samples, fill_value=class_sample, dtype=y.dtype))
+        return _interp.stack(parts, X), np.hstack(labels)
+
 
 @OVERSAMPLERS.register("smotenc", kind="over", interpolates=True)
 class LineageSMOTENC(_LineageMixin, SMOTENC):
@@ -463,6 +452,21 @@ class LineageSMOTENC(_LineageMixin, SMOTENC):
         if isinstance(self.k_neighbors, numbers.Integral):
             d["k_neighbors"] = self.k_neighbors
         return d
+
+    # SMOTE-NC's one-hot encoding (scaled by the median std) and categorical vote stay imbalanced-learn's:
+    # its _fit_resample calls this per class; the rows and factors are drawn here (augment._interpolation),
+    # imbalanced-learn's _generate_samples only fills the columns (continuous: the same interpolation).
+    def _make_samples(self, X, y_dtype, y_type, nn_data, nn_num, n_samples, step_size=1.0, y=None):
+        rows, cols, steps = _interp.draw_pairs(self.random_state, nn_num.size, nn_num.shape[1], n_samples)
+        X_new = self._generate_samples(X, nn_data, nn_num, rows, cols, step_size * steps, y_type, y)
+        pos = np.flatnonzero(self._lin_y == y_type)
+        if len(pos) != X.shape[0] or nn_data.shape[0] != X.shape[0]:
+            raise RuntimeError(  # pragma: no cover - guards against an imbalanced-learn change
+                "Could not map imbalanced-learn's SMOTE-NC rows back to input rows; this curakit supports "
+                "imbalanced-learn >=0.14.1,<0.15."
+            )
+        self._lin_records.append((pos[rows], pos[nn_num[rows, cols]], step_size * steps[:, 0], y_type, None))
+        return X_new, np.full(n_samples, fill_value=y_type, dtype=y_dtype)
 
 
 @OVERSAMPLERS.register("borderline", kind="over", interpolates=True)
@@ -503,6 +507,35 @@ class LineageBorderlineSMOTE(_LineageMixin, BorderlineSMOTE):
             d["k_neighbors"] = self.k_neighbors
         return d
 
+    def _resample_core(self, X, y):
+        """Borderline-SMOTE per class: rows "in danger" (m neighbours in all rows) are the first
+        parents; partners among the class (kind 1) or all rows (kind 2, other-class differences
+        scaled by a factor in [0, 0.5))."""
+        self.nn_m_ = _interp.neighbours(self.m_neighbors)
+        self.nn_k_ = _interp.neighbours(self.k_neighbors)
+        parts, labels = [X.copy()], [y.copy()]
+        self.in_danger_indices = {}
+        for class_sample, n_samples in self.sampling_strategy_.items():
+            if n_samples == 0:
+                continue
+            pos = np.flatnonzero(y == class_sample)
+            X_class = X[pos]
+            danger = _interp.borderline_danger(self.nn_m_, X, X_class, y, class_sample)
+            if not danger.any():
+                continue
+            self.in_danger_indices[class_sample] = pos[danger]
+            one = self.kind == "borderline-1"
+            source, source_pos = (X_class, pos) if one else (X, np.arange(len(y)))
+            self.nn_k_.fit(source)
+            nns = self.nn_k_.kneighbors(X_class[danger], return_distance=False)[:, 1:]
+            X_new, rows, nbr, steps, factor = _interp.smote_rows(
+                X_class[danger], source, nns, n_samples, self.random_state, y=None if one else y, y_type=class_sample
+            )
+            self._lin_records.append((pos[danger][rows], source_pos[nbr], steps, class_sample, factor))
+            parts.append(X_new)
+            labels.append(np.full(n_samples, fill_value=class_sample, dtype=y.dtype))
+        return _interp.stack(parts, X), np.hstack(labels)
+
 
 @OVERSAMPLERS.register("adasyn", kind="over", interpolates=True)
 class LineageADASYN(_LineageMixin, ADASYN):
@@ -527,60 +560,27 @@ class LineageADASYN(_LineageMixin, ADASYN):
         return {"n_neighbors": self.n_neighbors} if isinstance(self.n_neighbors, numbers.Integral) else {}
 
     def _resample_core(self, X, y):
-        """imbalanced-learn 0.14.2's ADASYN._fit_resample, recording rows, partners and steps."""
-        from scipy import sparse
-        from sklearn.utils import _safe_indexing
-
-        self._validate_estimator()
+        """ADASYN per class (augment._interpolation.adasyn_rows), one generator for all classes."""
+        self.nn_ = _interp.neighbours(self.n_neighbors)
         random_state = check_random_state(self.random_state)
-        X_resampled = [X.copy()]
-        y_resampled = [y.copy()]
+        parts, labels = [X.copy()], [y.copy()]
+        no_neighbour = DataError(
+            "ADASYN found no neighbour of another class around the rows to resample, so it has nothing to "
+            "adapt to. Use method='smote' instead."
+        )
+        no_rows = DataError("ADASYN would make no rows with these settings (the requested count rounds to 0). Ask for more rows.")
         for class_sample, n_samples in self.sampling_strategy_.items():
             if n_samples == 0:
                 continue
-            target_class_indices = np.flatnonzero(y == class_sample)
-            X_class = _safe_indexing(X, target_class_indices)
-            self.nn_.fit(X)
-            nns = self.nn_.kneighbors(X_class, return_distance=False)[:, 1:]
-            n_neighbors = self.nn_.n_neighbors - 1
-            ratio_nn = np.sum(y[nns] != class_sample, axis=1) / n_neighbors
-            if not np.sum(ratio_nn):
-                raise DataError(
-                    "ADASYN found no neighbour of another class around the rows to resample, so it has nothing to "
-                    "adapt to. Use method='smote' instead."
-                )
-            ratio_nn /= np.sum(ratio_nn)
-            n_samples_generate = np.rint(ratio_nn * n_samples).astype(int)
-            n_samples = np.sum(n_samples_generate)
-            if not n_samples:
-                raise DataError(
-                    "ADASYN would make no rows with these settings (the requested count rounds to 0). Ask for more rows."
-                )
-            self.nn_.fit(X_class)
-            nns = self.nn_.kneighbors(X_class, return_distance=False)[:, 1:]
-            enumerated_class_indices = np.arange(len(target_class_indices))
-            rows = np.repeat(enumerated_class_indices, n_samples_generate)
-            cols = random_state.choice(n_neighbors, size=n_samples)
-            diffs = X_class[nns[rows, cols]] - X_class[rows]
-            steps = random_state.uniform(size=(n_samples, 1))
-            if sparse.issparse(X):
-                sparse_func = type(X).__name__
-                steps_m = getattr(sparse, sparse_func)(steps)
-                X_new = X_class[rows] + steps_m.multiply(diffs)
-            else:
-                X_new = X_class[rows] + steps * diffs
-            X_new = X_new.astype(X.dtype)
-            y_new = np.full(n_samples, fill_value=class_sample, dtype=y.dtype)
-            X_resampled.append(X_new)
-            y_resampled.append(y_new)
-            self._lin_records.append(
-                (target_class_indices[rows], target_class_indices[nns[rows, cols]], steps[:, 0], class_sample, None)
+            pos = np.flatnonzero(y == class_sample)
+            X_new, rows, nbr, steps, _ = _interp.adasyn_rows(
+                self.nn_, X, y, pos, class_sample, n_samples, random_state,
+                no_neighbour_error=no_neighbour, none_error=no_rows,
             )
-        if sparse.issparse(X):
-            X_resampled = sparse.vstack(X_resampled, format=X.format)
-        else:
-            X_resampled = np.vstack(X_resampled)
-        return X_resampled, np.hstack(y_resampled)
+            self._lin_records.append((pos[rows], pos[nbr], steps, class_sample, None))
+            parts.append(X_new)
+            labels.append(np.full(len(rows), fill_value=class_sample, dtype=y.dtype))
+        return _interp.stack(parts, X), np.hstack(labels)
 
 
 @OVERSAMPLERS.register("random_over", kind="over", interpolates=False)
