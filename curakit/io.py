@@ -42,6 +42,10 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     Use for writers that want a file name (``df.to_parquet(tmp)``, ``fig.savefig(tmp)``).
     """
     path = Path(path)
+    if path.is_dir():
+        from .exceptions import DataError
+
+        raise DataError(f"{str(path)!r} is a folder; a file would replace it. Pass a file path (e.g. {path.name}/report.html).")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)

@@ -468,8 +468,8 @@ def retrain(
 
     columns, X_all, y_all = _training_inputs(kind, model, ts)
     evals = {name: _eval_set(name, value, ts, columns) for name, value in eval_sets.items()}
-    _check_labels_seen(model, y_all, evals)
     _check_eval_inputs(model, evals, transform)
+    _check_labels_seen(model, y_all, evals)
 
     incumbent = copy.deepcopy(model)
     params_cfg = {k: v for k, v in strategy_params.items() if k in TRAIN_PARAMS}

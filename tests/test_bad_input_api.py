@@ -49,6 +49,8 @@ def D(tmp_path_factory):
         "Xi": Xi, "yi": yi, "old": old, "new": new, "cols": cols, "lr": lr, "images": images,
         "labels": digits.target[:40], "y": y, "p": p, "diagnosis": d, "slice": d.slices[0].to_dict(),
         "folder": folder, "ts": curate.TrainingSetBuilder(old, new, target="target").build(random_state=0),
+        "ts_images": curate.TrainingSetBuilder((images[:20], digits.target[:20]), (images[20:], digits.target[20:40]),
+                                               target="labels").build(random_state=0),
     }
 
 
@@ -81,6 +83,15 @@ def _conv1(**kw):
 
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+
+
+def _cnn1():
+    import torch
+
+    from curate.models import SmallCNN
+
+    torch.manual_seed(0)
+    return SmallCNN(num_classes=10, in_channels=1, width=4, embedding_dim=8)
 
 
 def _rgb(images: np.ndarray) -> np.ndarray:
@@ -208,6 +219,15 @@ CASES = [
     ("retrain-duplicate-eval-columns", lambda D: curate.retrain(
         D["lr"], D["ts"], strategy="scratch_all", eval_sets={"old": _dup(D["old"]), "new": D["new"]}),
      DataError, r"Eval set 'old' of retrain has 1 repeated column name"),
+    ("retrain-rgb-eval-images-into-1-channel-model", lambda D: curate.retrain(
+        _cnn1(), D["ts_images"], strategy="continue_all", epochs=1,
+        eval_sets={"old": (_rgb(D["images"][:10]), D["labels"][:10]), "new": (D["images"][:10], D["labels"][:10])}),
+     DataError, r"Eval set 'old' holds 3-channel images \(shape \(8, 8, 3\)\) but the model's first layer takes 1"),
+    ("retrain-nan-eval-image-labels", lambda D: curate.retrain(
+        _cnn1(), D["ts_images"], strategy="continue_all", epochs=1,
+        eval_sets={"old": (D["images"][:10], np.where(np.arange(10) == 0, np.nan, D["labels"][:10])),
+                   "new": (D["images"][:10], D["labels"][:10])}),
+     DataError, r"Eval set 'old' labels of retrain holds 1 missing"),
     ("retrain-misspelt-strategy", lambda D: curate.retrain(
         D["lr"], D["ts"], strategy="scratch_al", eval_sets={"old": D["old"], "new": D["new"]}),
      UnknownNameError, r"Unknown strategy 'scratch_al'\. Did you mean 'scratch_all'\?"),
@@ -244,6 +264,8 @@ CASES = [
      DataError, r"ConfusionReport record lacks the key\(s\) 'y_true', 'y_pred'"),
     ("FeatureEmbedder.from_dict-unknown-key", lambda D: diagnose.FeatureEmbedder.from_dict({"numerics": []}),
      DataError, r"FeatureEmbedder record lacks the key\(s\)"),
+    ("Diagnosis.to_html-into-a-folder", lambda D: D["diagnosis"].to_html(D["folder"]),
+     DataError, r"is a folder; a file would replace it\. Pass a file path"),
     # -- drift
     ("drift-duplicate-columns", lambda D: diagnose.drift(_dup(D["old"]), _dup(D["new"])),
      DataError, r"reference of drift has 1 repeated column name"),
