@@ -63,6 +63,10 @@ def check_labels(y: pd.Series, source: str, target: str) -> None:
         raise DataError(
             f"{source} has {missing} unlabelled row(s) (missing target {target!r}). Drop or label them before building."
         )
+    if y.dtype == object:  # numbers and strings mixed in one column never name the same class
+        from curakit.validation import check_labels as _check_kind
+
+        _check_kind(y.to_numpy(), f"{source} column {target!r}", OWNER)
 
 
 def json_list(values: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ from curakit.exceptions import DataError
 from curakit.optional import import_optional
 from curate._build.inputs import choose_features
 from curate._build.search import is_classification
+from curate._build.sources import check_labels
 from curate._windows import check_time, parse_time, raise_time_problem
 
 from .engine import is_dask_collection
@@ -143,6 +144,12 @@ def _stats(part: pd.DataFrame, target: str, time: str | None, used: list[Any]) -
     out["bytes"] = int(part[used].memory_usage(index=False, deep=True).sum())
     y = part[target]
     out["na_target"] = int(y.isna().sum())
+    out["mixed"] = False
+    if y.dtype == object and not out["na_target"]:
+        try:
+            check_labels(y, "", target)
+        except DataError:
+            out["mixed"] = True
     if pd.api.types.is_float_dtype(y.dtype):
         v = y.to_numpy(dtype=np.float64, na_value=np.nan)
         v = v[np.isfinite(v)]
@@ -170,6 +177,8 @@ def _aggregate(src_name: str, stats: list[dict[str, Any]], target: str, time: st
         raise DataError(
             f"{src_name} has {missing} unlabelled row(s) (missing target {target!r}). Drop or label them before building."
         )
+    if any(st["mixed"] for st in stats):  # the pandas engine's message (it names no values)
+        check_labels(pd.Series(np.array([0, "a"], dtype=object)), src_name, target)
     n = sum(st["n"] for st in stats)
     if n == 0:
         raise DataError(f"{src_name} has no rows. Pass at least one row of old and new data.")

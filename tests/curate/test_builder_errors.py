@@ -129,3 +129,12 @@ def test_errors_never_embed_data(frames):
     with pytest.raises(DataError) as exc:
         curate.TrainingSetBuilder(old, bad, target="y", time="t")
     assert "SECRET" not in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_target_mixing_numbers_and_strings_is_one_line(frames):
+    old, new = frames
+    mixed = old.copy()
+    mixed["y"] = pd.Series([0 if k % 2 else "cat" for k in range(len(mixed))], dtype=object)
+    with pytest.raises(DataError, match=r"^old column 'y' of TrainingSetBuilder mixes numbers and strings") as exc:
+        curate.TrainingSetBuilder(mixed, new, target="y", time="t")
+    assert "\n" not in str(exc.value) and "cat" not in str(exc.value)

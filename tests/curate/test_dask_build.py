@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 
 import curate
-from curate._dask.engine import open_engine
-from curate._dask.trainingset import DaskTrainingSet
+from curate import DaskTrainingSet, open_engine
 from curate.datasets import load_breast_cancer_drift
 
 dd = pytest.importorskip("dask.dataframe")
