@@ -97,6 +97,8 @@ def test_bad_values_give_the_pandas_path_error(client):
     assert str(dask_err.value) == str(pandas_err.value)
     with pytest.raises(DataError, match="current lacks 1 column"):
         diagnose.drift(dd.from_pandas(ref, npartitions=2), dd.from_pandas(cur.drop(columns="size"), npartitions=2))
+    mixed = diagnose.drift(dd.from_pandas(ref, npartitions=2), ref, domain_classifier=False, where=0)  # pandas side
+    assert mixed.n_current == len(ref) and mixed.drifted_features == []
     with pytest.raises(DataError, match="Dask or pandas DataFrame"):
         diagnose.drift(dd.from_pandas(ref, npartitions=2), cur.to_numpy())
 
