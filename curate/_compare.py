@@ -47,15 +47,16 @@ class ComparisonTable:
     metric: str = "accuracy"
     slice_names: dict[str, str] = field(default_factory=dict)
 
-    def best(self, by: str = "new", *, max_forgetting: float | None = None) -> str:
+    def best(self, by: str = "new", *, max_forgetting: float | None = None, baselines: bool = True) -> str:
         """The strategy with the highest score on eval set ``by`` among those forgetting at most
-        ``max_forgetting`` on ``old`` (any when None)."""
+        ``max_forgetting`` on ``old`` (any when None); ``baselines=False`` leaves ``naive`` out (the
+        candidate to promote is then a curated strategy or ``do_nothing``)."""
         if by not in self.frame.columns:
             cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
                                                                  "n_train", "error")
                     and not c.startswith(("slice:", "vs_naive:", "negative_flips:"))]
             raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
-        frame = self.frame
+        frame = self.frame if baselines else self.frame[self.frame["strategy"] != "naive"]
         if max_forgetting is not None:
             frame = frame[frame["forgetting"].fillna(0.0) <= max_forgetting]
         frame = frame.dropna(subset=[by])
@@ -97,7 +98,11 @@ class ComparisonTable:
         """The table as the report shows it: slice columns named ``<description> (<eval set>)``."""
         from ._compare_report import readable_columns
 
-        return readable_columns(self.frame, self.slice_names)
+        frame = self.frame.copy()
+        for col in frame.columns:  # slice scores: NaN (not None) where a holdout has no rows of the slice
+            if frame[col].dtype == object and col not in ("strategy", "error"):
+                frame[col] = pd.to_numeric(frame[col], errors="coerce")
+        return readable_columns(frame, self.slice_names)
 
     def to_json(self) -> str:
         """:meth:`to_dict` as JSON text (NaN as null)."""

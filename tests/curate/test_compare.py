@@ -243,3 +243,10 @@ def test_gate_checks_are_a_pass_fail_table(table):
     assert all(escape(r) in html for r in decision.reasons) and "Regressions found" in gate
     # the registry's dict form reads the same
     assert table.to_html(decision=decision.to_dict()).split('id="gate"')[1].count("<tr>") == gate.count("<tr>")
+
+
+def test_best_can_leave_the_naive_baseline_out(table):
+    f = table.frame.set_index("strategy")
+    pick = table.best("new", baselines=False)
+    assert pick != "naive" and f.loc[pick, "new"] == f.drop(index="naive")["new"].max()
+    assert table.best("new") == f["new"].idxmax()

@@ -1,4 +1,6 @@
-"""The quickstart notebook runs top to bottom (reduced scenario)."""
+"""Every notebook runs top to bottom on reduced data (CURAKIT_NOTEBOOK_QUICK=1) and draws its plots:
+01 the quickstart (digits), 02 a table (drift -> slices -> SHAP -> SMOTE -> build -> compare -> gate),
+03 an image folder of class names and a model defined in the notebook, saved and loaded as a state dict."""
 
 from __future__ import annotations
 
@@ -26,4 +28,10 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "image/png" in o.get("data", {}))
     assert images >= 4, "the notebook's plots did not render"
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                   for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    if path.name.startswith("02"):
+        assert "mean_texture" in text and "naive" in text and "synthetic rows for" in text
+    if path.name.startswith("03"):
+        assert "'three'" in text and "my_model.pt" in "".join(c.source for c in nb.cells)
     assert os.environ["CURAKIT_NOTEBOOK_QUICK"] == "1"
