@@ -138,11 +138,16 @@ def _emit(part: pd.DataFrame, e: dict[str, Any]):
         data[c] = data[c].astype(dt)
     n = len(p)
     if e["aug"] is None:
-        man = pd.DataFrame({"row_id": pd.array([f"{e['origin']}:{q}" for q in pos.tolist()], dtype="str")})
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ids = pc.binary_join_element_wise(pa.scalar(f"{e['origin']}:"), pc.cast(pa.array(pos), pa.string()), "")
+        man = pd.DataFrame({"row_id": ids.to_pandas()})
+        zeros = pa.array(np.zeros(n, dtype=np.int64))
         for c, v in (("origin", e["origin"]), ("source", e["origin"]), ("parent_ids", "[]"), ("operation", "original"),
                      ("params", "{}"), ("slice_ids", "[]"), ("reason", e["reason"])):
-            man[c] = pd.array([v] * n, dtype="str")
-        man["seed"] = pd.array([e["seed"]] * n, dtype="Int64")
+            man[c] = pa.array([v], pa.string()).take(zeros).to_pandas()
+        man["seed"] = pd.arrays.IntegerArray(np.full(n, e["seed"] or 0, dtype=np.int64), np.full(n, e["seed"] is None))
     else:
         man = e["aug"].iloc[pos].reset_index(drop=True)
     man = man[list(LINEAGE_COLUMNS)]
@@ -151,16 +156,17 @@ def _emit(part: pd.DataFrame, e: dict[str, Any]):
         man["weight"] = np.power(0.5, np.maximum(float(t_max) - p["_t"].to_numpy().astype(np.float64), 0.0) / span)
     else:
         man["weight"] = np.ones(n)
-    man["split"] = pd.array(_split(p, e, man), dtype="str")
+    man["split"] = _split(p, e, man)
     return data, man
 
 
-def _split(p: pd.DataFrame, e: dict[str, Any], man: pd.DataFrame) -> list[str]:
+def _split(p: pd.DataFrame, e: dict[str, Any], man: pd.DataFrame) -> pd.Series:
+    import pyarrow as pa
+
     rule = e["split"]
-    if rule is None:
-        return ["train"] * len(p)
-    if rule["v"] is None:
-        return ["val"] * len(p)
+    names = pa.array(["train", "val"], pa.string())
+    if rule is None or rule["v"] is None:
+        return names.take(pa.array(np.full(len(p), 0 if rule is None else 1, dtype=np.int64))).to_pandas()
     okey = order_key(string_id_hash(man["row_id"].to_numpy()) if e["aug"] is not None
                      else id_hash(e["origin"], p["_pos"].to_numpy()), rule["seed"])
     linked = rule["lookup"].get(e["name"], {})
@@ -169,7 +175,7 @@ def _split(p: pd.DataFrame, e: dict[str, Any], man: pd.DataFrame) -> list[str]:
         for k in np.flatnonzero(pd.Index(rid).isin(list(linked))):
             okey[k] = linked[rid[k]]
     val = okey <= rule["v"] if rule["inclusive"] else okey < rule["v"]
-    return np.where(val, "val", "train").tolist()
+    return names.take(pa.array(val.astype(np.int64))).to_pandas()
 
 
 def _casts(b: Any, blocks: list[Any], cols: list[Any]) -> dict[Any, Any]:
