@@ -27,7 +27,7 @@ from pathlib import Path
 
 from curakit.exceptions import RegistryError
 
-from ._options import add_model_options, load_cli_model
+from ._options import add_model_options, load_cli_model, parse_model_kwargs
 
 __all__ = ["EXIT_REJECTED", "add_parser"]
 
@@ -63,20 +63,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _allow(args: argparse.Namespace) -> None:
-    """``--trust`` / ``--allow-pickle`` for the loads of this command (through the documented
-    ``CURAKIT_TRUST`` / ``CURAKIT_ALLOW_PICKLE`` of :mod:`curakit.trust` and ``curate.Registry``)."""
-    import os
-
+    """Before ``promote`` loads the result's model: the working folder and ``--import-path`` on the
+    import path (as every ``--model`` loader does) and the ``--trust`` names checked."""
     from curakit.modelfile import add_import_paths
     from curakit.trust import trusted_modules
 
     trusted_modules(args.trust)  # a bad module name is a one-line error before anything loads
-    add_import_paths(getattr(args, "import_path", ()))  # the working folder too, as every --model loader does
-    if args.trust:
-        env = [m for m in os.environ.get("CURAKIT_TRUST", "").split(",") if m.strip()]
-        os.environ["CURAKIT_TRUST"] = ",".join(dict.fromkeys([*env, *args.trust]))
-    if args.allow_pickle:
-        os.environ["CURAKIT_ALLOW_PICKLE"] = "1"
+    add_import_paths(getattr(args, "import_path", ()))
 
 
 def _slice_drop(text: str) -> float | None:
@@ -102,7 +95,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     _allow(args)
     reg = _open(args.registry)
-    result = RetrainResult.load(args.result)
+    result = RetrainResult.load(args.result, trusted=args.trust, allow_pickle=args.allow_pickle)
     gate = Gate(min_gain_new=args.min_gain_new, max_drop_old=args.max_drop_old, confidence=args.confidence,
                 n_bootstrap=args.n_bootstrap, metric=result.metric, max_slice_drop=args.max_slice_drop)
     promotion = reg.promote_if_better(result, gate=gate)
@@ -119,10 +112,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     p = Path(args.registry)
     if p.exists() and not (p / "registry.json").exists() and any(p.iterdir()):
         raise RegistryError(f"{args.registry!r} is a folder with files but not a curakit registry. Pick a new folder.")
-    if args.allow_pickle:
-        _allow(argparse.Namespace(trust=[], allow_pickle=True))
-    model = load_cli_model(args)
-    init_kwargs = json.loads(args.model_kwargs) if args.model_kwargs else None
+    model = load_cli_model(args)  # --trust / --allow-pickle reach a registry given as --model
+    init_kwargs = parse_model_kwargs(args.model_kwargs)
     try:
         metrics = json.loads(args.metrics) if args.metrics else None
     except json.JSONDecodeError:
