@@ -79,6 +79,8 @@ def folder(tmp_path_factory):
                   "note": "SECRET"}).to_csv(base / "preds.csv", index=False)
     pd.DataFrame({"y_true": np.where(y == 0, "SECRET_a", "SECRET_b"), "y_pred": p}).to_csv(base / "mixed.csv", index=False)
     pd.DataFrame({"y_true": y, "y_pred": p, "proba_0": 3.5 * y - 1.0, "proba_1": 2.0}).to_csv(base / "logits.csv", index=False)
+    pd.DataFrame({"y_true": y, "y_pred": p, "proba_0": "SECRET", "proba_1": 0.5}).to_csv(base / "proba_text.csv", index=False)
+    pd.DataFrame({"y_true": y, "y_pred": p, "proba_0": 1.0 - p, "proba_1": p * 1.0}).to_csv(base / "proba_ok.csv", index=False)
     digits = load_digits()
     for i in range(12):
         lab = int(digits.target[i] % 2)
@@ -160,6 +162,8 @@ CASES = [
      r"y_true of find_slices holds strings .* but y_pred holds numbers"),
     ("diagnose-logits-as-proba", ["diagnose", "logits.csv", "--out", "o_logits"], 1,
      r"proba of find_slices holds values outside \[0, 1\].*softmax"),
+    ("diagnose-text-in-proba-column", ["diagnose", "proba_text.csv", "--out", "o_ptext"], 1,
+     r"column 'proba_0' has dtype \w+, not numbers"),
     # -- diagnose --set / --methods
     ("diagnose-set-unknown-option", ["diagnose", "preds.csv", "--out", "o_set1", "--set", "confusion.bogus=1"], 1,
      r"--set confusion has no option 'bogus'\. Its options are: min_recall"),
@@ -336,4 +340,5 @@ def test_the_fixture_files_are_good_where_they_should_be(folder):
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         assert _in(folder, ["diagnose", "preds.csv", "--out", "o_good", "--set", "confusion.min_recall=0.6"]) == 0
+        assert _in(folder, ["diagnose", "proba_ok.csv", "--out", "o_good_proba"]) == 0  # real probabilities pass
     assert json.loads((folder / "o_good" / "diagnosis.json").read_text())["schema_version"] == 1

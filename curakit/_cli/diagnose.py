@@ -117,6 +117,8 @@ def _check_mode(args: argparse.Namespace) -> None:
 
 
 def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
     preds = read_table(args.predictions, "predictions")
     for col, flag in ((args.y_true_col, "--y-true-col"), (args.y_pred_col, "--y-pred-col")):
         if col not in preds.columns:
@@ -124,6 +126,10 @@ def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
                 f"The predictions file has no column {col!r} ({preds.shape[1]} columns). Name the column with {flag}."
             )
     proba_cols = [c for c in preds.columns if str(c).startswith("proba_")]
+    text = [c for c in proba_cols if not pd.api.types.is_numeric_dtype(preds[c])]
+    if text:
+        raise DataError(f"The predictions file's column {str(text[0])!r} has dtype {preds[text[0]].dtype}, not numbers. "
+                        "proba_* columns hold class probabilities; fix those cells or rename the column.")
     own = {args.y_true_col, args.y_pred_col, *proba_cols}
     features = train_features = None
     if args.features:
