@@ -81,6 +81,8 @@ class DemoResult:
         return json.dumps({**json_ready(self.metrics), "table": json_rows(self.to_frame())}, sort_keys=True)
 
     def summary(self) -> str:
+        from ._demo_report import format_table
+
         lines = [format_table(self.table, self.slice_names), ""]
         verdict = "PROMOTED" if self.promoted else "NOT promoted"
         lines.append(f"Best candidate {self.metrics['candidate']!r}: {verdict} by the gate.")
@@ -104,28 +106,6 @@ def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
         out.append(f"  - vs naive (old + new retrain) on {s}: {r[col]:+.3f} "
                    f"(95% interval {r[col + ':low']:+.3f} to {r[col + ':high']:+.3f})")
     return out
-
-
-#: The columns of the short summary table (slice columns follow, named by description).
-SUMMARY_COLUMNS = ("strategy", "old", "new", "forgetting", "gain_new", "vs_naive:new", "n_train")
-
-
-def summary_frame(table: pd.DataFrame, slice_names: dict[str, str] | None = None) -> pd.DataFrame:
-    """The short table a reader needs: scores, forgetting, gain, the naive comparison and each filled
-    slice on the new holdout, slice columns named ``<description> (<set>)`` (never by hash id)."""
-    from ._compare_report import readable_columns
-
-    keep = [c for c in SUMMARY_COLUMNS if c in table.columns]
-    keep += [c for c in table.columns if str(c).startswith("slice:") and str(c).endswith(":new")]
-    return readable_columns(table[keep], slice_names or {})
-
-
-def format_table(table: pd.DataFrame, slice_names: dict[str, str] | None = None) -> str:
-    shown = summary_frame(table, slice_names).copy()
-    for col in shown.columns:
-        if shown[col].dtype.kind == "f":
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    return shown.to_string(index=False)
 
 
 def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:

@@ -16,7 +16,27 @@ from curakit.optional import import_optional
 from ._compare_report import _LEGEND as _COMPARE_LEGEND
 from ._compare_report import readable_columns, short_name, slice_legend
 
-__all__ = ["write_demo_report"]
+__all__ = ["format_table", "summary_frame", "write_demo_report"]
+
+
+#: The columns of the short summary table (slice columns follow, named by description).
+SUMMARY_COLUMNS = ("strategy", "old", "new", "forgetting", "gain_new", "vs_naive:new", "n_train")
+
+
+def summary_frame(table: pd.DataFrame, slice_names: dict[str, str] | None = None) -> pd.DataFrame:
+    """The short table a reader needs: scores, forgetting, gain, the naive comparison and each filled
+    slice on the new holdout, slice columns named ``<description> (<set>)`` (never by hash id)."""
+    keep = [c for c in SUMMARY_COLUMNS if c in table.columns]
+    keep += [c for c in table.columns if str(c).startswith("slice:") and str(c).endswith(":new")]
+    return readable_columns(table[keep], slice_names or {})
+
+
+def format_table(table: pd.DataFrame, slice_names: dict[str, str] | None = None) -> str:
+    shown = summary_frame(table, slice_names).copy()
+    for col in shown.columns:
+        if shown[col].dtype.kind == "f":
+            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    return shown.to_string(index=False)
 
 
 def _image_grid(rows: list[tuple[str, np.ndarray, list[str]]], *, title: str):
@@ -193,8 +213,6 @@ def _verdict(weak: list[Any], comparison: Any, decision: Any) -> str:
 
 
 def _summary_section(result: Any) -> str:
-    from ._demo import summary_frame
-
     d = result.decision
     reasons = "".join(f"<li>{escape(r)}</li>" for r in getattr(d, "reasons", ()))
     verdict = "promoted" if result.promoted else "not promoted"
