@@ -118,9 +118,18 @@ def folder(tmp_path_factory):
     with_nan = table.iloc[:200].copy()
     with_nan.loc[3, "mean texture"] = np.nan
     with_nan.to_csv(base / "old_nan.csv", index=False)
+    rng = np.random.default_rng(0)
+    np.save(base / "emb80.npy", rng.normal(size=(80, 4)))
+    np.save(base / "emb_wide.npy", rng.normal(size=(30, 5)))
+    emb_nan = rng.normal(size=(80, 4))
+    emb_nan[3, 1] = np.nan
+    np.save(base / "emb_nan.npy", emb_nan)
+    (base / "bad_result").mkdir()
+    (base / "bad_result" / "result.json").write_text('{"schema_version": 1, "strat')
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = _in(base, ["build", "--old", "old.csv", "--new", "new.csv", "--target", "target", "--out", "ts"])
         assert _in(base, ["diagnose", "preds.csv", "--out", "diag"]) == 0
+        assert _in(base, ["registry", "register", "reg", "--model", "m.joblib"]) == 0
     assert code == 0
     return base
 
@@ -271,6 +280,18 @@ CASES = [
      r"--resize takes HxW in pixels"),
     ("diagnose-images-with-sklearn-model", [*IMG, "--model", "m.joblib", "--out", "o_skl"], 1,
      r"--images needs a torch model; the model m\.joblib is a LogisticRegression"),
+    ("diagnose-train-embeddings-other-width", ["diagnose", "preds.csv", "--embeddings", "emb80.npy",
+                                               "--train-embeddings", "emb_wide.npy", "--out", "o_emb3"], 1,
+     r"train_embeddings has 5 columns but embeddings have 4"),
+    ("diagnose-nan-in-embeddings", ["diagnose", "preds.csv", "--embeddings", "emb_nan.npy", "--out", "o_emb4"], 1,
+     r"embeddings contains 1 NaN or inf value\(s\) \(shape \(80, 4\)\)"),
+    ("diagnose-rules-without-features", ["diagnose", "preds.csv", "--methods", "rules", "--out", "o_rules"], 1,
+     r"Method 'rules' needs features="),
+    ("diagnose-misspelt-layer", [*IMG, "--model", "w.pt", "--model-class", "mymod:Net", "--model-kwargs", '{"width": 2}',
+                                 *MODEL, "--layer", "hed", "--out", "o_layer"], 1,
+     r"Layer 'hed' is not in the model\. Did you mean 'head'\?"),
+    ("diagnose-registry-version-missing", [*IMG, "--model", "reg@v9", "--out", "o_v9"], 1,
+     r"No version 'v9' in the registry\. Versions: v1"),
     # -- build options
     ("build-alpha-not-a-number", [*BUILD, "--alpha", "lots", "--out", "o_b1"], 1,
      r"'alpha' parameter of TrainingSetBuilder\.mix must be a float in the range \[0\.0, 1\.0\] or 'auto'"),
@@ -300,6 +321,11 @@ CASES = [
     # -- registry
     ("registry-list-not-a-registry", ["registry", "list", "imgs"], 1, r"'imgs' is not a curakit registry"),
     ("registry-history-on-a-file", ["registry", "history", "afile"], 1, r"'afile' is not a curakit registry"),
+    ("registry-promote-damaged-result", ["registry", "promote", "reg", "bad_result"], 1,
+     r"'result\.json' is not valid JSON \(truncated or damaged"),
+    ("registry-promote-not-a-result", ["registry", "promote", "reg", "imgs"], 1,
+     r"'imgs' is not a saved retrain result \(no result\.json\)"),
+    ("registry-rollback-single-version", ["registry", "rollback", "reg"], 1, r"No earlier champion to roll back to"),
     # -- usage errors (exit 2, argparse's message)
     ("diagnose-no-input", ["diagnose", "--out", "o_usage"], 2, r"pass a PREDICTIONS file"),
     ("build-missing-new", ["build", "--old", "old.csv", "--out", "o_usage2"], 2, r"--new"),
