@@ -45,8 +45,13 @@ _ROUNDS = 4
 def generate(data: Any, labels: Any, *, select: Any = None, n: int = 100, method: str = "vae",
              temperature: float = 1.0, exclude: Any = None, incumbent: Any = None, generator: VAEGenerator | None = None,
              copy_quantile: float = 0.05, clip: bool = True, random_state: int = 0, device: str = "cpu",
-             epochs: int = 200, latent_dim: int = 8) -> Any:
-    """``n`` new rows per selected group: ``(X2, y2, provenance)`` for a table, an AugmentedSet for images."""
+             epochs: int = 200, latent_dim: int = 8, condition: str = "class") -> Any:
+    """``n`` new rows per selected group: ``(X2, y2, provenance)`` for a table, an AugmentedSet for images.
+
+    ``condition="class"`` conditions the VAE on the class; ``"class+slice"`` on the class and on
+    membership of the selected rows (the generator learns what sets the slice apart; each row's
+    conditioning code is recorded in its params as ``cond`` so ``replay`` needs no membership).
+    """
     if method != "vae":
         raise ParameterError(f"{_OWNER} supports method='vae'. Got {method!r} instead. Use augment.oversample for SMOTE.")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
@@ -66,12 +71,35 @@ def generate(data: Any, labels: Any, *, select: Any = None, n: int = 100, method
         if len(g.positions) < _MIN_MEMBERS:
             raise DataError(f"The selection {g.id!r} has {len(g.positions)} member(s); {_OWNER} needs at least "
                             f"{_MIN_MEMBERS}. Widen the slice, or use augment.offline / oversample for it.")
+    cond = _conditions(labels, groups, condition, generator)
     if generator is None:
-        generator = VAEGenerator.fit(data, labels, kind=kind, random_state=seed, latent_dim=latent_dim, epochs=epochs,
+        generator = VAEGenerator.fit(data, cond, kind=kind, random_state=seed, latent_dim=latent_dim, epochs=epochs,
                                      device=device)
+        generator.config["condition"] = condition
     checks = _Checks(generator, data, labels, exclude, incumbent, copy_quantile, seed)
-    parts = [_fill_group(generator, checks, data, labels, g, int(n), float(temperature), clip, seed) for g in groups]
+    parts = [_fill_group(generator, checks, data, (labels, cond), g, int(n), float(temperature), clip, seed)
+             for g in groups]
     return _assemble(kind, parts, checks)
+
+
+#: Joins a class and a slice-membership flag into one conditioning label (``condition="class+slice"``).
+_SEP = "|in_slice="
+
+
+def _conditions(labels: np.ndarray, groups: list[Any], condition: Any, generator: VAEGenerator | None) -> np.ndarray:
+    """The generator's conditioning label of every row: its class, or its class and slice membership."""
+    from curakit.validation import check_choice
+
+    check_choice(condition, "condition", _OWNER, ("class", "class+slice"))
+    if generator is not None and generator.config.get("condition", "class") != condition:
+        raise ParameterError(f"The generator was fitted with condition={generator.config.get('condition', 'class')!r}, "
+                             f"not {condition!r}. Pass the same condition, or let {_OWNER} fit a new generator.")
+    if condition == "class":
+        return labels
+    member = np.zeros(len(labels), dtype=bool)
+    for g in groups:
+        member[np.asarray(g.positions)] = True
+    return np.array([f"{v}{_SEP}{int(m)}" for v, m in zip(labels.tolist(), member)], dtype=object)
 
 
 def _check_data(data: Any) -> tuple[Any, str]:
@@ -158,8 +186,9 @@ class _Checks:
                                                                      float(np.quantile(boots, 0.95))]}
 
 
-def _fill_group(gen: VAEGenerator, checks: _Checks, data: Any, labels: np.ndarray, g: Any, n: int, temperature: float,
-                clip: bool, seed: int) -> dict[str, Any]:
+def _fill_group(gen: VAEGenerator, checks: _Checks, data: Any, label_pair: tuple[np.ndarray, np.ndarray], g: Any, n: int,
+                temperature: float, clip: bool, seed: int) -> dict[str, Any]:
+    labels, cond = label_pair
     members = np.asarray(g.positions)
     order = members[np.random.default_rng(child_seed(seed, "generate-order", g.id)).permutation(len(members))]
     kept: list[tuple[int, int, int]] = []  # (candidate index, parent, seed)
@@ -172,7 +201,7 @@ def _fill_group(gen: VAEGenerator, checks: _Checks, data: Any, labels: np.ndarra
         k = int(idx[-1]) + 1
         parents = order[idx % len(order)]
         seeds = np.array([child_seed(seed, "generate", g.id, int(j)) for j in idx], dtype=np.int64)
-        rows = gen.sample(data, labels, parents, seeds, temperature, clip=clip)
+        rows = gen.sample(data, cond, parents, seeds, temperature, clip=clip)
         verdicts = checks.refusals(rows, labels[parents])
         for t, (where, match, pos) in enumerate(verdicts):
             rid = f"gen:{g.id}:{int(idx[t])}"
@@ -185,6 +214,10 @@ def _fill_group(gen: VAEGenerator, checks: _Checks, data: Any, labels: np.ndarra
     if len(kept) < n:
         logger.warning("%s: group %r got %d of %d rows; the rest were refused", _OWNER, g.id, len(kept), n)
     part = _group_part(gen, checks, data, labels, g, kept, kept_rows, refused, temperature, clip)
+    if cond is not labels:  # condition="class+slice": each row's conditioning code, for replay
+        man = part["manifest"]
+        man["params"] = [json.dumps({**json.loads(p), "cond": str(cond[q])}, sort_keys=True)
+                         for p, q in zip(man["params"], man["parent"])]
     checks.quality["groups"][g.id]["requested"] = n
     return part
 

@@ -122,7 +122,11 @@ class VAEGenerator:
         if len(temps) > 1:
             raise DataError("The manifest mixes temperatures. Replay the rows of each temperature separately.")
         clip = bool(params[0].get("clip", True)) if params else True
-        return self.sample(data, np.asarray(labels), parents, seeds, temps.pop() if temps else 1.0, clip=clip)
+        labels = np.asarray(labels)
+        if any("cond" in p for p in params):  # fitted with condition="class+slice": the recorded codes
+            labels = labels.astype(object).copy()
+            labels[parents] = [p["cond"] for p in params]
+        return self.sample(data, labels, parents, seeds, temps.pop() if temps else 1.0, clip=clip)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -45,7 +45,7 @@ image folder ``<class>/<image>.png`` (class names sorted as torchvision's ImageF
 ``classes.txt``), an ``.npz`` (``images``, ``labels``) or a Parquet/CSV of image paths (``target``
 names its label column); see ``curate._recipe_data``. ``fill`` then takes ``pipeline:`` (offline
 augmentation) or ``method: vae`` (``augment.generate``, images and tables) with ``n``,
-``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``.
+``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``, ``condition``.
 
 The model comes from the registry's champion when it has one (``model.source: registry``),
 else the ``estimator`` is fitted on the old training rows and registered as the incumbent.
@@ -93,7 +93,8 @@ SCHEMA: dict[str, Any] = {
               "kwargs": _DICT},
     "diagnose": {"methods": _LIST, "max_slices": _INT, "enabled": _BOOL},
     "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL,
-             "temperature": _NUM, "epochs": _INT, "latent_dim": _INT, "copy_quantile": _NUM, "clip": _BOOL},
+             "temperature": _NUM, "epochs": _INT, "latent_dim": _INT, "copy_quantile": _NUM, "clip": _BOOL,
+             "condition": _STR},
     "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
               "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM), "engine": _STR,
               "scheduler": _STR, "workers": _INT},

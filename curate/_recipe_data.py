@@ -7,7 +7,8 @@ every set (the old data's ``classes.txt`` / ``.npz`` classes, else the sorted na
 new, as torchvision's ImageFolder); integer labels are the class index.
 
 Fill methods (section ``fill``): ``method: vae`` (``augment.generate``: keys ``n``,
-``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``), for images and tables;
+``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``, ``condition``: class or
+class+slice), for images and tables;
 images otherwise ``pipeline:`` (albumentations' dict form, or a YAML/JSON file) through
 ``augment.offline``; tables otherwise the SMOTE family (``augment.oversample``).
 """
@@ -27,7 +28,7 @@ __all__ = ["VAE_KEYS", "build_engine", "check_fill", "engine_inputs", "fill_slic
            "materialize"]
 
 #: ``fill`` keys that only ``method: vae`` takes (besides ``n``).
-VAE_KEYS = ("temperature", "epochs", "latent_dim", "copy_quantile", "clip")
+VAE_KEYS = ("temperature", "epochs", "latent_dim", "copy_quantile", "clip", "condition")
 
 
 def is_image_path(path: Path) -> bool:

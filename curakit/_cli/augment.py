@@ -194,6 +194,9 @@ def _vae(args: argparse.Namespace, data: Any, labels: Any, select: Any, exclude:
     import augment
 
     n = _check_vae_args(args)
+    if args.condition != "class" and (args.save_generator or args.generator):
+        raise ParameterError("--condition class+slice fits a generator for this selection; it does not combine with "
+                             "--save-generator / --generator yet. Drop one of them.")
     gen = None
     if args.generator:
         gen = augment.VAEGenerator.load(args.generator)
@@ -202,7 +205,7 @@ def _vae(args: argparse.Namespace, data: Any, labels: Any, select: Any, exclude:
                                        latent_dim=args.latent_dim, epochs=args.epochs, device=args.device)
     out = augment.generate(data, labels, select=select, n=n, method="vae", temperature=args.temperature,
                            exclude=exclude, generator=gen, random_state=args.random_state, device=args.device,
-                           epochs=args.epochs, latent_dim=args.latent_dim)
+                           epochs=args.epochs, latent_dim=args.latent_dim, condition=args.condition)
     if args.save_generator:
         from curakit.io import atomic_dir
 
@@ -438,6 +441,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="vae: spread of the latent codes around the members' encodings (default 1.0)")
     p.add_argument("--epochs", type=int, default=200, help="vae: at most this many training epochs (early stopping)")
     p.add_argument("--latent-dim", type=int, default=8, help="vae: latent dimensions (default 8)")
+    p.add_argument("--condition", choices=("class", "class+slice"), default="class",
+                   help="vae: condition the generator on the class, or on the class and slice membership")
     p.add_argument("--device", default="cpu", help="vae: torch device to train on, cpu or cuda (default cpu)")
     p.add_argument("--save-generator", metavar="DIR",
                    help="vae: save the fitted generator (config.json + weights.npz, no pickle) into DIR")

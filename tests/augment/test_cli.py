@@ -168,13 +168,15 @@ def test_vae_on_an_npz_of_digits_and_on_a_table_same_seed_same_output(digits, tm
     frame.to_csv(tmp_path / "wine.csv", index=False)
     out = tmp_path / "wv"
     assert main(["augment", str(tmp_path / "wine.csv"), "--target-col", "target", "--method", "vae",
-                 "--classes", "2", "--n", "8", "--epochs", "40", "--temperature", "0.5", "--random-state", "3", "--out", str(out)]) == 0
+                 "--classes", "2", "--n", "8", "--epochs", "40", "--temperature", "0.5", "--random-state", "3",
+                 "--condition", "class+slice", "--out", str(out)]) == 0
     res, man = pd.read_parquet(out / "table.parquet"), pd.read_parquet(out / "manifest.parquet")
     assert 0 < len(res) == len(man) <= 8 and (res["target"] == 2).all() and (man["operation"] == "vae").all()
     assert list(res.columns) == list(frame.columns)
     for col in frame.columns[:-1]:  # never outside the observed range (clip=True)
         assert frame[col].min() <= res[col].min() and res[col].max() <= frame[col].max()
     assert json.loads(man["params"].iloc[0])["temperature"] == 0.5
+    assert json.loads(man["params"].iloc[0])["cond"] == "2|in_slice=1"
     assert "new rows only" in capsys.readouterr().out
 
 

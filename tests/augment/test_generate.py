@@ -148,3 +148,20 @@ def test_incumbent_decides_label_consistency(wine):
     assert "label" not in prov.attrs["quality"]["groups"]["2"]["refused_by"] and (y2 == 2).all()
     with pytest.raises(DataError, match="refused by the quality checks"):
         augment.generate(X, y, select={"classes": [2]}, n=4, epochs=5, incumbent=Says(0))
+
+
+def test_condition_on_slice_membership_replays_bit_for_bit(wine):
+    X, y = wine
+    members = np.flatnonzero((y == 1) & (X["alcohol"].to_numpy() < 12.3))  # a thin region of class 1
+    kw = dict(select=members, n=6, epochs=40, random_state=3, condition="class+slice")
+    X2, y2, prov = augment.generate(X, y, **kw)
+    X3, _, prov3 = augment.generate(X, y, **kw)
+    assert 0 < len(X2) <= 6 and (y2 == 1).all() and X2.equals(X3) and prov.equals(prov3)
+    params = [json.loads(p) for p in prov["params"]]
+    assert {p["cond"] for p in params} == {"1|in_slice=1"}  # sampled with the slice's own conditioning code
+    gen = augment.VAEGenerator.fit(X, np.array([f"{v}|in_slice={int(k in set(members))}" for k, v in enumerate(y)],
+                                               dtype=object), kind="table", random_state=3, epochs=40)
+    assert gen.weights_sha256 == params[0]["weights_sha256"]  # the same fit: class and membership labels
+    pd.testing.assert_frame_equal(gen.replay(X, y, prov), X2)
+    with pytest.raises(ParameterError, match="condition"):
+        augment.generate(X, y, select=members, n=3, condition="slice")
