@@ -321,6 +321,9 @@ def _rule_membership(definition, *, slice_id, features, **_):
             f"Slice {slice_id!r}: features must be a pandas DataFrame with named columns. "
             f"Got {type(features).__name__} instead."
         )
+    from curakit.validation import check_columns
+
+    check_columns(features, f"Slice {slice_id!r}: features")
     mask = np.ones(len(features), dtype=bool)
     for cond in definition["conditions"]:
         col = cond["feature"]
@@ -333,8 +336,14 @@ def _rule_membership(definition, *, slice_id, features, **_):
         if op not in _OPS:
             raise ParameterError(f"Slice {slice_id!r}: unknown rule operator {op!r}. Use one of {sorted(_OPS)}.")
         values = features[col].to_numpy()
-        with np.errstate(invalid="ignore"):
-            mask &= np.asarray(_OPS[op](values, cond["value"]), dtype=bool)
+        try:
+            with np.errstate(invalid="ignore"):
+                mask &= np.asarray(_OPS[op](values, cond["value"]), dtype=bool)
+        except TypeError:  # text where the rule compares numbers (or the reverse)
+            raise DataError(
+                f"Slice {slice_id!r} compares column {col!r} with {op!r}, but the given column has dtype "
+                f"{features[col].dtype}. Pass the column with the type the slice was found on."
+            ) from None
     return mask
 
 

@@ -45,7 +45,14 @@ def D(tmp_path_factory):
     d.save(good)
     text = good.read_text()
     (folder / "truncated.json").write_text(text[: len(text) // 2])
+    both = pd.concat([old, new], ignore_index=True)
+    inside = np.flatnonzero(both["mean radius"].to_numpy() > 15.0)
+    rule = diagnose.Slice(id="rules-by-hand", method="rules", description="mean radius > 15", indices=inside,
+                          n_analysed=len(both), error_rate=0.5, baseline_error_rate=0.1,
+                          definition={"kind": "rule", "conditions": [{"feature": "mean radius", "op": ">", "value": 15.0}]})
+    assert rule.contains(features=both).sum() == inside.size  # the good call works
     return {
+        "rule_slice": rule, "both": both,
         "Xi": Xi, "yi": yi, "old": old, "new": new, "cols": cols, "lr": lr, "images": images,
         "labels": digits.target[:40], "y": y, "p": p, "diagnosis": d, "slice": d.slices[0].to_dict(),
         "folder": folder, "ts": curate.TrainingSetBuilder(old, new, target="target").build(random_state=0),
@@ -236,6 +243,14 @@ CASES = [
         eval_sets={"old": D["old"], "new": D["new"]}),
      NotFittedError, r"not fitted"),
     # -- records: Slice / Diagnosis / ConfusionReport / FeatureEmbedder
+    ("Slice.contains-duplicate-columns", lambda D: D["rule_slice"].contains(
+        features=pd.concat([D["both"], D["both"][[D["rule_slice"].definition["conditions"][0]["feature"]]]], axis=1)),
+     DataError, r"features has 1 repeated column name"),
+    ("Slice.contains-text-where-numbers", lambda D: D["rule_slice"].contains(
+        features=D["both"].assign(**{D["rule_slice"].definition["conditions"][0]["feature"]: "SECRET"})),
+     DataError, r"compares column '[\w ]+' with '(>|<=|>=|<)', but the given column has dtype"),
+    ("Slice.contains-array-not-frame", lambda D: D["rule_slice"].contains(features=D["both"].to_numpy()),
+     DataError, r"features must be a pandas DataFrame with named columns"),
     ("Slice.from_dict-unknown-key", lambda D: _slice_with(D, methd="confusion"),
      DataError, r"Slice record has unknown key\(s\) 'methd'\. Did you mean 'method'\?"),
     ("Slice.from_dict-missing-key", lambda D: _slice_with(D, method=_DROP),
