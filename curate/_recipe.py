@@ -511,7 +511,8 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     max_forgetting = rsec.get("max_forgetting")
     # retrain.choose names the eval set whose score picks the candidate (default: the new holdout)
     chosen = table.best(rsec.get("choose", "new"), max_forgetting=max_forgetting)
-    promotion = _register(rec, reg, source, incumbent, table, chosen, seed)
+    promotion = _register(rec, reg, source, incumbent, table, chosen, seed, eval_sets=eval_sets,
+                          trusted=[*rec.trusted, *trusted])
     counts = pd.Series(ts.origins).value_counts().to_dict()
     run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),
                     rows_by_origin={str(k): int(v) for k, v in counts.items()}, comparison=table, chosen=chosen,
@@ -671,7 +672,8 @@ def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features
             b.add(out, parents="new", prefix=f"fill{k}")
 
 
-def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, chosen: str, seed: Any) -> Any:
+def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, chosen: str, seed: Any, *,
+              eval_sets: Any = None, trusted: Sequence[str] = ()) -> Any:
     """Register a freshly fitted incumbent, then put the chosen candidate through the gate."""
     from ._gate import Gate
 
@@ -684,8 +686,9 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
     rsec, gsec = rec.section("retrain"), rec.section("gate")
     gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",
                 random_state=child_seed(seed, "gate"), **gsec)
-    return reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec,
-                                 note=f"recipe {rec.data.get('name', '')}".strip())
+    # with the eval sets the gate also searches regressions itself (embeddings of the champion / its features)
+    return reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec, eval_sets=eval_sets,
+                                 trusted=list(trusted), note=f"recipe {rec.data.get('name', '')}".strip())
 
 
 def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any) -> None:

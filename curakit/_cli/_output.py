@@ -2,8 +2,8 @@
 
 The rule (issue 9, the same as ``curakit diagnose --out/--force``):
 
-* ``--out`` may be new, an empty folder, or a folder curakit wrote before (its marker file, or an
-  augmentation run's ``run.json``): that folder is replaced whole, in one atomic swap, at the end;
+* ``--out`` may be new, an empty folder, or a folder curakit wrote before (its marker file
+  ``.curakit-output``): that folder is replaced whole, in one atomic swap, at the end;
 * a file is never replaced (a one-line error), with or without ``--force``;
 * a non-empty folder curakit did not write is refused before any work, unless ``--force``: then
   the result is written beside it first and only curakit's own entries (its file and folder
@@ -24,7 +24,7 @@ __all__ = ["check_out", "publish", "publish_folder", "user_folder"]
 def _is_curakit(out: Path) -> bool:
     from curakit.io import OUTPUT_MARKER
 
-    return (out / OUTPUT_MARKER).exists() or (out / "run.json").is_file() and (out / "images").is_dir()
+    return (out / OUTPUT_MARKER).exists()  # only the marker: a user's folder may well hold images/ and run.json
 
 
 def user_folder(out: Path) -> bool:
