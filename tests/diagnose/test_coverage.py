@@ -284,3 +284,25 @@ def test_middle_band_is_found_as_an_interval():
     assert _jaccard(top.mask(), region[an]) >= 0.7
     assert sorted(c["op"] for c in top.definition["conditions"]) == ["<=", ">"]
     assert " < mean texture <= " in top.description
+
+
+def test_search_matches_brute_force_on_one_predicate_rules():
+    """The vectorised scan finds, per column and operator, the best threshold a plain loop finds."""
+    from diagnose._coverage import _encode
+    from diagnose._coverage_search import GapSearch, scan_llr
+
+    Xt, Xa, _, _ = _wine_malic()
+    xa, xt, cats, _ = _encode(Xa, Xt)
+    cols = [str(c) for c in Xa.columns]
+    search = GapSearch(xa, xt, cols, cats, min_support=10, max_support=0.5, beam=0)
+    got = {(c[2][0]["feature"], c[2][0]["op"]): c[0] for c in search.observed() if c[1] == "under_represented"}
+    for j, col in enumerate(cols):
+        values = np.unique(np.r_[xa[:, j], xt[:, j]])
+        for op in ("<=", ">"):
+            best = 0.0
+            for t in (values[1:] + values[:-1]) / 2:
+                ma, mt = (xa[:, j] <= t, xt[:, j] <= t) if op == "<=" else (xa[:, j] > t, xt[:, j] > t)
+                ka, kt = int(ma.sum()), int(mt.sum())
+                if 10 <= ka <= 0.5 * len(xa) and ka * len(xt) > kt * len(xa):
+                    best = max(best, float(scan_llr(ka, kt, len(xa), len(xt))))
+            assert got.get((col, op), 0.0) == pytest.approx(best, rel=1e-9, abs=1e-12)
