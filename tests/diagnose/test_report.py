@@ -282,3 +282,10 @@ def test_report_content_as_json_data(digit_diagnosis):
     assert set(first["thumbnails"]) <= set(s.indices.tolist()) and len(first["thumbnails"]) == min(16, s.size)
     assert d.errors[first["thumbnails"][0]] and len(first["nearest_training"]) == 8
     assert diagnosis_report_data(d)["pictures"] == []
+
+
+def test_diagnosis_to_html_and_report_data_take_the_picture_options(digit_diagnosis, tmp_path):
+    d, images, train, _ = digit_diagnosis
+    text = d.to_html(tmp_path / "r.html", images=images, train_images=train)
+    assert 'id="slice-pictures"' in text and (tmp_path / "r.html").read_text(encoding="utf-8") == text
+    assert d.report_data(images=images)["pictures"][0]["id"] == d.slices[0].id

@@ -31,8 +31,13 @@ def test_promoted_model_beats_incumbent_on_new_within_tolerance_on_old(demo):
     # the weak slices got better on the new holdout
     slice_cols = [c for c in table.columns if c.startswith("slice:") and c.endswith(":new")]
     assert slice_cols
-    improved = [table.loc[best, c] >= table.loc["do_nothing", c] for c in slice_cols if not pd.isna(table.loc[best, c])]
-    assert sum(improved) >= len(improved) - 1
+    # per slice: not worse than the incumbent by more than one image of that slice (16-17-row slices
+    # in the quick scenario: one image is 6 points, which float differences across CPUs can flip)
+    for c in slice_cols:
+        sid = c.split(":")[1]
+        n = demo.metrics["strategies"]["do_nothing"]["slices"][sid]["new"]["n"]
+        if n and not pd.isna(table.loc[best, c]):
+            assert table.loc[best, c] >= table.loc["do_nothing", c] - 1.0 / n, (c, n)
 
 
 def test_outputs_are_complete_and_reload(demo):

@@ -12,8 +12,6 @@ import pandas as pd
 import pytest
 from _browser import WIDTHS, open_and_check
 
-from diagnose._report import diagnosis_html
-
 
 @pytest.fixture(scope="module")
 def diagnosis_report(tmp_path_factory):
@@ -30,7 +28,7 @@ def diagnosis_report(tmp_path_factory):
     feats = x.iloc[half:].reset_index(drop=True)
     d = diagnose.find_slices(y[half:], model.predict(feats), features=feats, methods=["confusion", "rules"])
     path = tmp_path_factory.mktemp("reports") / "diagnosis.html"
-    path.write_text(diagnosis_html(d, features=feats, train_features=x.iloc[:half]), encoding="utf-8")
+    d.to_html(path, features=feats, train_features=x.iloc[:half])
     return path
 
 
@@ -51,8 +49,7 @@ def image_diagnosis_report(tmp_path_factory, digits):
     model = SmallCNN(num_classes=10, in_channels=1, width=4).eval()
     cam = diagnose.gradcam(model, images[:300], target_layer="backbone.5", labels=labels[:300], keep_cams=True)
     path = tmp_path_factory.mktemp("reports") / "image_diagnosis.html"
-    path.write_text(diagnosis_html(d, images=images[:300], train_images=images[300:900], gradcam=cam,
-                                   class_names=list(names)), encoding="utf-8")
+    d.to_html(path, images=images[:300], train_images=images[300:900], gradcam=cam, class_names=list(names))
     return path
 
 
