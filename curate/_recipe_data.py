@@ -112,6 +112,10 @@ def check_fill(fsec: Mapping[str, Any]) -> None:
     extra = [k for k in VAE_KEYS if k in fsec]
     if extra and method != "vae":
         raise ParameterError(f"Recipe key 'fill.{extra[0]}' applies to method: vae only. Add method: vae or drop it.")
+    if fsec.get("pipeline") == "default":
+        raise ParameterError("Recipe key 'fill.pipeline' is 'default', which only `curakit augment --pipeline` knows "
+                             "so far. Give the pipeline's dict form (see curakit run --show-example digits_drift) or "
+                             "a YAML/JSON file written by albumentations.save.")
     if method == "vae" and "pipeline" in fsec:
         raise ParameterError("Recipe section 'fill' has method: vae and a pipeline; vae generates rows itself. "
                              "Drop one of them.")

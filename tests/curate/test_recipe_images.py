@@ -105,6 +105,7 @@ def _variant(**changes):
     ({"fill": {"temperature": 0.5}}, True, "'fill.temperature' applies to method: vae only"),
     ({"fill": {"method": "vae", "pipeline": "p.yaml"}}, True, "vae generates rows itself"),
     ({"data__eval_new": "emptydir"}, True, "not a table file"),
+    ({"fill": {"pipeline": "default"}}, True, "'fill.pipeline' is 'default'"),
 ])
 def test_check_and_run_errors_are_one_line(tables, capsys, changes, check, message):
     (tables / "bad.yaml").write_text(yaml.safe_dump(_variant(**changes)))
