@@ -54,8 +54,6 @@ def _check_supported(b: Any) -> None:
         off.append("exclude(near=...)")
     if plan.preprocess is not None:
         off.append("preprocess()")
-    if plan.split is not None and plan.split["how"] == "latest":
-        off.append("split(how='latest')")
     if any(src.parents == "old+new" for src in plan.added):
         off.append("add(parents='old+new')")
     if off:

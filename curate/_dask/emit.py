@@ -18,6 +18,7 @@ from curate._build.sources import OWNER
 from curate._build_manifest import parent_groups
 
 from .filters import keep_rows
+from .latest import latest_rule, latest_val
 from .select import compute_many, compute_parts, kth
 
 __all__ = ["finish"]
@@ -43,74 +44,104 @@ class _SplitKey:
         return order_key(id_hash(self.source, part["_pos"].to_numpy()), self.seed)
 
 
-def _present(part: pd.DataFrame, spec: dict, want: np.ndarray) -> np.ndarray:
+def _present(part: pd.DataFrame, spec: dict, want: np.ndarray):
+    """(position, time, index among the partition's kept rows) of the wanted rows this partition keeps."""
     pos = part["_pos"].to_numpy()
-    return pos[keep_rows(part, spec)["keep"] & np.isin(pos, want)]
+    keep = keep_rows(part, spec)["keep"]
+    hit = keep & np.isin(pos, want)
+    return pos[hit], part["_t"].to_numpy()[hit], (np.cumsum(keep) - 1)[hit]
 
 
-def _linked_groups(blocks: list[Any], seed: int):
-    """Groups of augmented rows and their parents (small, on the client): per block a lookup
-    position -> group rank, and the groups' (rank, size)."""
+def _offsets(blocks: list[Any]) -> dict[str, list[int]]:
+    """Output position of each block partition's first kept row (blocks in output order)."""
+    out, at = {}, 0
+    for blk in blocks:
+        starts = np.concatenate([[0], np.cumsum(blk.counts)[:-1]]).astype(np.int64) + at if blk.counts else []
+        out[blk.name] = [int(x) for x in starts]
+        at += blk.kept
+    return out
+
+
+def _members(blocks: list[Any]):
+    """Augmented rows and the parents they name that the set keeps (small, on the client):
+    rows [(block, row id, parent ids, time, output position)] and their group codes."""
     aug_rows, named = [], {s: set() for s in SOURCE_CODES}
+    offsets = _offsets(blocks)
     for blk in blocks:
         if blk.src.manifest is None:
             continue
         keep = compute_parts(lambda p, s: keep_rows(p, s)["keep"], blk.parts, blk.spec)[0]
         blk.aug_keep = keep
-        man = blk.src.manifest.iloc[np.flatnonzero(keep)]
-        for rid, pids in zip(man["row_id"].astype(str), man["parent_ids"]):
-            aug_rows.append((blk.name, rid, pids))
+        kept = np.flatnonzero(keep)
+        man = blk.src.manifest.iloc[kept]
+        t = np.asarray(blk.src.t)[kept]
+        for k, (rid, pids) in enumerate(zip(man["row_id"].astype(str), man["parent_ids"])):
+            aug_rows.append((blk.name, rid, pids, t[k], offsets[blk.name][0] + k))
             for p in json.loads(pids):
                 src, _, q = str(p).partition(":")
                 if src in named and q.isdigit():
                     named[src].add(int(q))
     if not aug_rows:
-        return {}, np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return [], np.zeros(0, np.int64), 0, 0
     present = []
     for blk in blocks:
         if blk.src.manifest is None and named[blk.src.name]:
             want = np.array(sorted(named[blk.src.name]), dtype=np.int64)
-            for got in compute_parts(_present, blk.parts, blk.spec, want):
-                present += [(blk.name, f"{blk.src.name}:{q}", "[]") for q in got.tolist()]
+            for j, (pos, t, local) in enumerate(compute_parts(_present, blk.parts, blk.spec, want)):
+                present += [(blk.name, f"{blk.src.name}:{q}", "[]", t[k], offsets[blk.name][j] + local[k])
+                            for k, q in enumerate(pos.tolist())]
     rows = present + aug_rows
     mini = pd.DataFrame({"row_id": [r[1] for r in rows], "parent_ids": [r[2] for r in rows]})
-    group = parent_groups(mini, np.arange(len(present), len(rows)))
-    codes, uniq = pd.factorize(group)
-    ident = np.full(len(uniq), np.iinfo(np.uint64).max, dtype=np.uint64)
-    np.minimum.at(ident, codes, string_id_hash(mini["row_id"].to_numpy()))
-    links = [(codes[k], p) for k in range(len(present), len(rows)) for p in json.loads(rows[k][2])]
+    codes, uniq = pd.factorize(parent_groups(mini, np.arange(len(present), len(rows))))
+    return rows, codes, len(uniq), len(present)
+
+
+def _random_keys(rows, codes, n_groups: int, n_present: int, seed: int) -> np.ndarray:
+    ident = np.full(n_groups, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(ident, codes, string_id_hash(np.array([r[1] for r in rows], dtype=object)))
+    links = [(codes[k], p) for k in range(n_present, len(rows)) for p in json.loads(rows[k][2])]
     if links:
         np.minimum.at(ident, np.array([c for c, _ in links]), string_id_hash(np.array([p for _, p in links], dtype=object)))
-    okey = order_key(ident, seed)
-    lookup: dict[str, dict[str, Any]] = {}
-    for k, (name, rid, _) in enumerate(rows):
-        lookup.setdefault(name, {})[rid] = okey[codes[k]]
-    return lookup, okey, np.bincount(codes, minlength=len(uniq)).astype(np.int64)
+    return order_key(ident, seed)
+
+
+def _lookup(rows, codes, keys) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for k, r in enumerate(rows):
+        out.setdefault(r[0], {})[r[1]] = keys[codes[k]]
+    return out
 
 
 def split_rule(b: Any, blocks: list[Any], seed: int):
-    """(rule, info): val iff a row's group rank < v (<= v when ``inclusive``), as the pandas engine's
-    prefix of groups in seeded order whose sizes add up to at most ``validation`` of the rows."""
+    """(rule, info): the pandas engine's prefix of groups (in seeded order, or latest first) whose
+    sizes add up to at most ``validation`` of the rows; val iff a row's group key is below the cut."""
     plan = b._plan.split
     n = sum(blk.kept for blk in blocks)
     if plan is None or n == 0:
         return None, None
-    lookup, okeys, sizes = _linked_groups(blocks, seed)
+    rows, codes, n_groups, n_present = _members(blocks)
+    sizes = np.bincount(codes, minlength=n_groups).astype(np.int64)
     target = int(round(plan["validation"] * n))
-    items = []
-    for blk in blocks:
-        if blk.src.manifest is None:
-            linked = np.array(sorted(int(r.split(":")[1]) for r in lookup.get(blk.name, {})), dtype=np.int64)
-            items.append((blk.parts, KeepSingles(blk.spec, linked), _SplitKey(blk.src.name, seed)))
-    r = kth(items, target + 1, extra=(okeys, sizes))
-    if r is None:
-        rule, val = {"v": None, "inclusive": False}, n
+    if plan["how"] == "latest":
+        rule, val = latest_rule(blocks, rows, codes, n_groups, sizes, target, _offsets(blocks))
     else:
-        v, less, eq = r
-        inclusive = less == 0 and target > 0
-        rule, val = {"v": v, "inclusive": inclusive}, (eq if inclusive else less)
-    rule["lookup"], rule["seed"] = lookup, seed
-    groups = n - int(sizes.sum()) + len(sizes)
+        okeys = _random_keys(rows, codes, n_groups, n_present, seed)
+        items = []
+        for blk in blocks:
+            if blk.src.manifest is None:
+                linked = np.array(sorted(r[1] for r in rows if r[0] == blk.name), dtype=object)
+                linked = np.array([int(x.split(":")[1]) for x in linked], dtype=np.int64)
+                items.append((blk.parts, KeepSingles(blk.spec, linked), _SplitKey(blk.src.name, seed)))
+        r = kth(items, target + 1, extra=(okeys, sizes))
+        if r is None:
+            rule, val = {"v": None, "inclusive": False}, n
+        else:
+            v, less, eq = r
+            inclusive = less == 0 and target > 0
+            rule, val = {"v": v, "inclusive": inclusive}, (eq if inclusive else less)
+        rule["lookup"] = _lookup(rows, codes, okeys)
+    rule["seed"], rule["how"] = seed, plan["how"]
+    groups = n - int(sizes.sum()) + n_groups
     info = {"validation": plan["validation"], "how": plan["how"], "val_rows": int(val), "groups": int(groups),
             "grouped_by": "root parent id"}
     return rule, info
@@ -167,6 +198,8 @@ def _split(p: pd.DataFrame, e: dict[str, Any], man: pd.DataFrame) -> pd.Series:
     names = pa.array(["train", "val"], pa.string())
     if rule is None or rule["v"] is None:
         return names.take(pa.array(np.full(len(p), 0 if rule is None else 1, dtype=np.int64))).to_pandas()
+    if rule["how"] == "latest":
+        return names.take(pa.array(latest_val(p, e, man, rule).astype(np.int64))).to_pandas()
     okey = order_key(string_id_hash(man["row_id"].to_numpy()) if e["aug"] is not None
                      else id_hash(e["origin"], p["_pos"].to_numpy()), rule["seed"])
     linked = rule["lookup"].get(e["name"], {})
@@ -225,6 +258,7 @@ def finish(b: Any, blocks: list[Any], info: dict[str, Any], seeds: dict[str, int
             if b.time is not None:
                 blk.aug_frame_dtypes[b.time] = blk.src.time_values.dtype
     casts = _casts(b, blocks, cols)
+    offsets = _offsets(blocks)
     outs, counts = [], {"by_origin": {}, "by_reason": {}}
     for blk in blocks:
         reason, seed = _reason(b, blk, win_desc, alpha, seeds)
@@ -239,13 +273,13 @@ def finish(b: Any, blocks: list[Any], info: dict[str, Any], seeds: dict[str, int
             for col, key in (("origin", "by_origin"), ("reason", "by_reason")):
                 for k, v in kept[col].value_counts(sort=False).items():
                     _add(counts[key], str(k), int(v))
-        outs += [dask.delayed(_emit, pure=False)(p, e) for p in blk.parts]
+        outs += [dask.delayed(_emit, pure=False)(p, {**e, "offset": off}) for p, off in zip(blk.parts, offsets[blk.name])]
     n = sum(blk.kept for blk in blocks)
     info["recency"] = None if weight is None else _weight_info(b, blocks, weight)
     info["preprocess"] = None
     info["counts"] = {"rows": int(n), **counts, "val": 0 if info["split"] is None else info["split"]["val_rows"]}
     data_meta, man_meta = _emit(_empty_part(b, blocks), {**e, "aug": e["aug"].iloc[:0] if e["aug"] is not None else None,
-                                                         "spec": {**e["spec"], "tables": {}, "dups": None}})
+                                                         "spec": {**e["spec"], "tables": {}, "dups": None}, "offset": 0})
     frame = dd.from_delayed([dask.delayed(lambda x: x[0], pure=False)(o) for o in outs], meta=data_meta, verify_meta=False)
     manifest = dd.from_delayed([dask.delayed(lambda x: x[1], pure=False)(o) for o in outs], meta=man_meta,
                                verify_meta=False)

@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curakit.exceptions import DataError
+from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir
 from curakit.optional import import_optional
 from curakit.records import check_schema_version, load_json
 from curate._trainingset import SCHEMA_VERSION, TrainingSet, partition_digest, partition_files
 
 __all__ = ["DaskTrainingSet"]
+
+
+_IN_MEMORY = ("X", "y", "weights", "origins", "mask", "subset", "why", "summary", "fingerprint", "images")
 
 
 def _name(i: int) -> str:
@@ -101,6 +104,14 @@ class DaskTrainingSet:
         return cls(kind=meta["kind"], target=meta["target"], frame=dd.read_parquet(str(path / "data.parquet")),
                    manifest=dd.read_parquet(str(path / "manifest.parquet")), features=list(meta["features"]),
                    time=meta.get("time"), info=meta.get("info", {}), n_rows=int(meta["n_rows"]))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _IN_MEMORY:
+            raise ParameterError(
+                f"DaskTrainingSet.{name} needs the rows in memory. Call .to_pandas() for a curate.TrainingSet "
+                "(when it fits), or read the saved data.parquet/ partitions in your training loop."
+            )
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         counts = self.info.get("counts", {}).get("by_origin", {})

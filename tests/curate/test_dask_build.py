@@ -56,13 +56,13 @@ def _aug(old, scen):
     return augment.oversample(X, y, method="smote", n={"malignant": 20}, random_state=0)
 
 
-def _chain(b, old, ev, scen, auto=False):
+def _chain(b, old, ev, scen, auto=False, how="random"):
     if auto:
         b = b.window("auto", candidates=["120D", "365D", None]).mix(alpha="auto", grid=[0.0, 0.5, 1.0])
     else:
         b = b.window(last="500D").mix(alpha=0.5, stratify=True).rehearse(n=15, how="class_balanced")
     return (b.add(_aug(old, scen), parents="old").exclude({"holdout": ev}).dedup()
-            .split(validation=0.2).recency("180D"))
+            .split(validation=0.2, how=how).recency("180D"))
 
 
 def _write_hive(frame: pd.DataFrame, root, n_files: int) -> str:
@@ -140,6 +140,8 @@ def test_save_is_partitioned_atomic_and_loads(client, data, tmp_path):
         assert len(parts) == len(sorted((out / "manifest.parquet").glob("part.*.parquet"))) > 1
         meta = json.loads((out / "training_set.json").read_text())
         assert meta["engine"] == "dask" and meta["n_rows"] == len(p)
+        with pytest.raises(curate.ParameterError, match="to_pandas"):
+            q.X  # noqa: B018 - lazy: no in-memory rows
         loaded = curate.TrainingSet.load(out)
         lazy = DaskTrainingSet.load(out)
         assert len(lazy.manifest) == len(p)
@@ -187,15 +189,17 @@ def test_killed_worker_build_completes_with_same_rows(client, data, tmp_path):
     _assert_same(p, curate.TrainingSet.load(out))
 
 
-def test_one_worker_cluster_from_open_engine(data):
+def test_one_worker_cluster_from_open_engine_latest_split(data):
     old, new, ev, scen = data
-    p = _chain(curate.TrainingSetBuilder(old, new, target=scen.target, time="date"), old, ev, scen).build(random_state=4)
+    p = curate.TrainingSetBuilder(old, new, target=scen.target, time="date")
+    p = _chain(p, old, ev, scen, how="latest").build(random_state=4)
     with open_engine("dask", workers=1, memory_limit="600MB") as eng:
         assert eng.name == "dask" and eng.started_cluster and eng.client is not None
         b = curate.TrainingSetBuilder(dd.from_pandas(old, npartitions=6), dd.from_pandas(new, npartitions=1),
                                       target=scen.target, time="date")
-        q = _chain(b, old, ev, scen).build(random_state=4)
+        q = _chain(b, old, ev, scen, how="latest").build(random_state=4)
         _assert_same(p, q)
+    assert p.info["split"]["how"] == "latest" and 0 < p.info["split"]["val_rows"] < len(p)
 
 
 # -- bad input: the pandas engine's one-line errors -------------------------------------------------
