@@ -16,6 +16,7 @@ scaling of a difference to a row of another class; None otherwise).
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -120,3 +121,110 @@ def stack(parts: list, like) -> Any:
     if sparse.issparse(like):
         return sparse.vstack(parts, format=like.format)
     return np.vstack(parts)
+
+
+# -- SMOTE-NC (Chawla et al. 2002): continuous columns interpolated, categorical ones voted --------------
+def _columns(X, idx: np.ndarray):
+    return X.iloc[:, idx] if hasattr(X, "iloc") else X[:, idx]
+
+
+def smotenc_columns(X, categorical_features: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """(categorical, continuous) column positions: ``"auto"`` (pandas categorical dtypes), a boolean
+    mask, positions (negative from the end) or column names."""
+    if isinstance(categorical_features, str) and categorical_features == "auto":
+        if not hasattr(X, "dtypes"):
+            raise ValueError(
+                f"When `categorical_features='auto'`, the input data should be a pandas.DataFrame. Got {type(X)} instead."
+            )
+        import pandas as pd
+
+        cat_mask = np.array([isinstance(t, pd.CategoricalDtype) for t in X.dtypes], dtype=bool)
+        return np.flatnonzero(cat_mask), np.flatnonzero(~cat_mask)
+    key = np.atleast_1d(np.asarray(categorical_features))
+    if key.dtype == bool:
+        if key.shape != (n_features,):
+            raise ValueError(f"categorical_features mask has {key.shape[0]} entries for {n_features} columns.")
+        cat = np.flatnonzero(key)
+    elif key.dtype.kind in "iu":
+        if ((key < -n_features) | (key >= n_features)).any():
+            raise ValueError(f"categorical_features positions must lie in [-{n_features}, {n_features}).")
+        cat = np.mod(key.astype(np.int64), n_features)
+    else:
+        if not hasattr(X, "columns"):
+            raise ValueError("categorical_features names columns, so X must be a pandas DataFrame.")
+        cat = X.columns.get_indexer(list(key))
+        if (cat < 0).any():
+            raise ValueError(f"categorical_features names {int((cat < 0).sum())} column(s) that X does not have.")
+    cat = np.asarray(cat, dtype=np.int64)
+    return cat, np.setdiff1d(np.arange(n_features), cat)
+
+
+def smotenc_encode(X, cat: np.ndarray, cont: np.ndarray, encoder: Any):
+    """(X_encoded csr: continuous columns then one-hot categories, the fitted encoder)."""
+    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.utils import check_array
+
+    X_cont = check_array(_columns(X, cont), accept_sparse=["csr", "csc"])
+    X_cat = _columns(X, cat)
+    dtype = X_cont.dtype if X_cont.dtype.name != "object" else np.float64
+    enc = OneHotEncoder(handle_unknown="ignore", dtype=dtype) if encoder is None else clone(encoder)
+    X_ohe = enc.fit_transform(X_cat.toarray() if sparse.issparse(X_cat) else X_cat)
+    if not sparse.issparse(X_ohe):
+        X_ohe = sparse.csr_matrix(X_ohe, dtype=dtype)
+    n_categories = sum(c.size for c in enc.categories_)
+    if X_ohe.shape[1] != n_categories:
+        raise ValueError(
+            "SMOTENC requires a one-hot encoding with one column per category for the categorical features. "
+            f"The provided `categorical_encoder` produced {X_ohe.shape[1]} columns for {n_categories} categories. "
+            "Pass an encoder that keeps all categories, such as `OneHotEncoder(handle_unknown='ignore')`."
+        )
+    return sparse.hstack((X_cont, X_ohe), format="csr", dtype=dtype), enc
+
+
+def smotenc_rows(nn, X_class, n_cont: int, category_sizes: list[int], n_samples: int, random_state: Any):
+    """Rows for one class of the encoded table: categories scaled to the median std of the
+    continuous columns (divided by sqrt 2: one-hot counts a category change twice), SMOTE on all
+    columns, then each categorical column set to the category most frequent among the first
+    parent's k neighbours (ties broken at random). Returns (X_new lil, base, partner, steps, median std)."""
+    from sklearn.utils.sparsefuncs import mean_variance_axis
+
+    _, var = mean_variance_axis(X_class[:, :n_cont], axis=0)
+    median_std = float(np.median(np.sqrt(var)))
+    original_categories = X_class[:, n_cont:].toarray() if math.isclose(median_std, 0) else None
+    X_cat = X_class[:, n_cont:]
+    X_cat.data[:] = median_std / np.sqrt(2)
+    X_class[:, n_cont:] = X_cat
+    nn.fit(X_class)
+    nns = nn.kneighbors(X_class, return_distance=False)[:, 1:]
+    rows, cols, steps = draw_pairs(random_state, nns.size, nns.shape[1], n_samples)
+    X_new = _interpolate(X_class, X_class, nns, rows, cols, steps).tolil()
+    rng = check_random_state(random_state)
+    nn_data = X_class.toarray()
+    if original_categories is not None:
+        nn_data[:, n_cont:] = original_categories
+    all_neighbours = nn_data[nns[rows]]
+    bounds = np.cumsum([n_cont, *category_sizes])
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        votes = all_neighbours[:, :, start:end].sum(axis=1)
+        is_max = np.isclose(votes, votes.max(axis=1, keepdims=True))
+        max_idx = rng.permutation(np.argwhere(is_max))
+        xs, first = np.unique(max_idx[:, 0], return_index=True)
+        X_new[:, start:end] = 0
+        X_new[xs, start + max_idx[first, 1]] = 1
+    return X_new, rows, nns[rows, cols], steps[:, 0].astype(np.float64), median_std
+
+
+def smotenc_decode(X_resampled, X_like, n_cont: int, cont: np.ndarray, cat: np.ndarray, encoder: Any):
+    """Back from the encoded table: categories decoded, columns in the input's order."""
+    X_res_cat = X_resampled[:, n_cont:]
+    X_res_cat.data = np.ones_like(X_res_cat.data)
+    decoded = encoder.inverse_transform(X_res_cat)
+    order = np.argsort(np.hstack((cont, cat)))
+    if sparse.issparse(X_like):
+        out = sparse.hstack((X_resampled[:, :n_cont], decoded), format="csr")
+        col_indices = out.indices.copy()
+        for new, old in enumerate(order):
+            col_indices[out.indices == old] = new
+        out.indices = col_indices
+        return out
+    return np.hstack((X_resampled[:, :n_cont].toarray(), decoded))[:, order]

@@ -18,8 +18,8 @@ where every output row comes from (fitted attributes):
 The samplers subclass imbalanced-learn's (parameters, validation, ``sampling_strategy``) and implement
 ``_fit_resample``, its public extension point. SMOTE, Borderline-SMOTE and ADASYN make their rows
 with own code (:mod:`augment._interpolation`, neighbours through scikit-learn's ``NearestNeighbors``),
-so every parent is known by construction; SMOTE-NC keeps imbalanced-learn's encoding and categorical
-vote and draws its rows through one hook. The draws follow imbalanced-learn's algorithms call by call,
+and SMOTE-NC (its one-hot encoding and categorical vote too), so every parent is known by construction
+and no private imbalanced-learn method is overridden. The draws follow imbalanced-learn's algorithms call by call,
 so with ``select=None`` the output equals the plain imbalanced-learn sampler's output for the same
 ``random_state`` (tested with imbalanced-learn 0.14.1 and 0.14.2).
 
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE, RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
+from scipy import sparse
 from sklearn.utils import check_random_state
 
 from curakit.exceptions import DataError, ParameterError
@@ -453,20 +454,32 @@ class LineageSMOTENC(_LineageMixin, SMOTENC):
             d["k_neighbors"] = self.k_neighbors
         return d
 
-    # SMOTE-NC's one-hot encoding (scaled by the median std) and categorical vote stay imbalanced-learn's:
-    # its _fit_resample calls this per class; the rows and factors are drawn here (augment._interpolation),
-    # imbalanced-learn's _generate_samples only fills the columns (continuous: the same interpolation).
-    def _make_samples(self, X, y_dtype, y_type, nn_data, nn_num, n_samples, step_size=1.0, y=None):
-        rows, cols, steps = _interp.draw_pairs(self.random_state, nn_num.size, nn_num.shape[1], n_samples)
-        X_new = self._generate_samples(X, nn_data, nn_num, rows, cols, step_size * steps, y_type, y)
-        pos = np.flatnonzero(self._lin_y == y_type)
-        if len(pos) != X.shape[0] or nn_data.shape[0] != X.shape[0]:
-            raise RuntimeError(  # pragma: no cover - guards against an imbalanced-learn change
-                "Could not map imbalanced-learn's SMOTE-NC rows back to input rows; this curakit supports "
-                "imbalanced-learn >=0.14.1,<0.15."
+    def _resample_core(self, X, y):
+        """SMOTE-NC per class (augment._interpolation.smotenc_*): continuous columns interpolated,
+        categorical ones the most frequent among the first parent's neighbours."""
+        self.n_features_ = X.shape[1]
+        cat, cont = _interp.smotenc_columns(X, self.categorical_features, self.n_features_)
+        if cat.size == self.n_features_:
+            raise ValueError("SMOTE-NC is not designed to work only with categorical features. It requires some numerical features.")
+        if cat.size == 0:
+            raise ValueError("SMOTE-NC is not designed to work only with numerical features. It requires some categorical features.")
+        self.categorical_features_, self.continuous_features_ = cat, cont
+        X_encoded, self.categorical_encoder_ = _interp.smotenc_encode(X, cat, cont, self.categorical_encoder)
+        self.nn_k_ = _interp.neighbours(self.k_neighbors)
+        sizes = [c.size for c in self.categorical_encoder_.categories_]
+        parts, labels, self.median_std_ = [X_encoded.copy()], [y.copy()], {}
+        for class_sample, n_samples in self.sampling_strategy_.items():
+            if n_samples == 0:
+                continue
+            pos = np.flatnonzero(y == class_sample)
+            X_new, rows, nbr, steps, self.median_std_[class_sample] = _interp.smotenc_rows(
+                self.nn_k_, X_encoded[pos], cont.size, sizes, n_samples, self.random_state
             )
-        self._lin_records.append((pos[rows], pos[nn_num[rows, cols]], step_size * steps[:, 0], y_type, None))
-        return X_new, np.full(n_samples, fill_value=y_type, dtype=y_dtype)
+            self._lin_records.append((pos[rows], pos[nbr], steps, class_sample, None))
+            parts.append(X_new)
+            labels.append(np.full(n_samples, fill_value=class_sample, dtype=y.dtype))
+        X_res = sparse.vstack(parts, format=X_encoded.format)
+        return _interp.smotenc_decode(X_res, X, cont.size, cont, cat, self.categorical_encoder_), np.hstack(labels)
 
 
 @OVERSAMPLERS.register("borderline", kind="over", interpolates=True)

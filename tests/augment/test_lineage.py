@@ -81,3 +81,71 @@ def test_own_generation_equals_imbalanced_learn_and_parents_rebuild_each_row(our
     rebuilt = X[p] + (lam * factor)[:, None] * (X[q] - X[p])
     np.testing.assert_allclose(dense_a[syn], rebuilt, rtol=0, atol=1e-12)
     assert (ya[syn] == y[p]).all()
+
+
+def _nc_inputs(kind):
+    import pandas as pd
+
+    X, y = _data()
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "green", "blue"], size=len(y))
+    size = np.where(X[:, 1] > 0, "L", "S")
+    if kind == "frame-names":
+        frame = pd.DataFrame(X[:, :4], columns=list("abcd")).assign(colour=colour, size=size)
+        return frame, y, ["colour", "size"]
+    if kind == "frame-auto":
+        frame = pd.DataFrame(X[:, :4], columns=list("abcd"))
+        frame.insert(1, "colour", pd.Categorical(colour))
+        return frame, y, "auto"
+    if kind == "object-mask":
+        arr = np.column_stack([X[:, :3], colour, X[:, 3]]).astype(object)
+        return arr, y, [False, False, False, True, False]
+    if kind == "constant-in-a-class":  # median std 0 in class 0: the categories keep their encoding
+        Xc = X[:, :3].copy()
+        Xc[y == 0] = 1.5
+        return np.column_stack([Xc, rng.integers(0, 3, len(y))]).astype(float), y, [3]
+    return sparse.csr_matrix(np.column_stack([X[:, :3], rng.integers(0, 4, len(y))])), y, [-1]  # "csr"
+
+
+@pytest.mark.parametrize("seed", [13, "instance"])
+@pytest.mark.parametrize("kind", ["frame-names", "frame-auto", "object-mask", "constant-in-a-class", "csr"])
+def test_own_smotenc_equals_imbalanced_learn(kind, seed):
+    import pandas as pd
+    from imblearn.over_sampling import SMOTENC
+
+    from augment import LineageSMOTENC
+
+    X, y, cats = _nc_inputs(kind)
+    rs = (lambda: np.random.RandomState(2)) if seed == "instance" else (lambda: seed)
+    ours = LineageSMOTENC(cats, random_state=rs())
+    Xa, ya = ours.fit_resample(X, y)
+    Xb, yb = SMOTENC(cats, random_state=rs()).fit_resample(X, y)
+    if isinstance(Xa, pd.DataFrame):
+        pd.testing.assert_frame_equal(Xa, Xb)
+    elif sparse.issparse(Xa):
+        np.testing.assert_array_equal(Xa.toarray(), Xb.toarray())
+    else:
+        np.testing.assert_array_equal(Xa, Xb)
+    np.testing.assert_array_equal(ya, yb)
+    syn = ours.synthetic_
+    p, q, lam = ours.parents_[syn, 0], ours.parents_[syn, 1], ours.steps_[syn]
+    assert syn.sum() > 0 and (y[p] == y[q]).all() and (ya[syn] == y[p]).all()
+    cont = ours.continuous_features_
+    src = np.asarray(X.toarray() if sparse.issparse(X) else X)[:, cont].astype(float)
+    out = np.asarray(Xa.toarray() if sparse.issparse(Xa) else Xa)[:, cont].astype(float)
+    np.testing.assert_allclose(out[syn], src[p] + lam[:, None] * (src[q] - src[p]), rtol=0, atol=1e-12)
+
+
+def test_the_samplers_use_no_private_imbalanced_learn_or_sklearn_helper():
+    """Only imbalanced-learn's public extension point (_fit_resample) is implemented: no override or
+    call of its private helpers, no scikit-learn private import (why the version pin can be a range)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "augment"
+    private = ("_make_samples", "_generate_samples", "_validate_estimator", "_in_danger_noise",
+               "_validate_column_types", "_safe_indexing", "_get_column_indices", "csr_mean_variance_axis0")
+    for name in ("_oversample.py", "_interpolation.py"):
+        text = (root / name).read_text()
+        found = [p for p in private if re.search(rf"\b{p}\b", text)]
+        assert not found, f"augment/{name} uses {found}"
