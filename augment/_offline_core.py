@@ -26,7 +26,7 @@ from curakit.seeds import child_seed
 
 from ._lineage import LINEAGE_COLUMNS
 from ._manifest import fast_lineage_frame
-from ._pipeline import applied_json, apply_pipeline, load_pipeline, pcg64_words
+from ._pipeline import apply_chunk, load_pipeline
 from ._select import Group
 
 #: Columns of an augmentation manifest: lineage, the parent's position in the input, the PNG
@@ -151,11 +151,8 @@ def _run_chunk_with(compose, task: dict[str, Any], dest=None, ks=None) -> tuple[
     """
     outs, params = [], []
     paths = task["paths"]
-    words = pcg64_words(task["seeds"])  # the seeds' random states, vectorised for the chunk
     pid = os.getpid()
-    for j, (img, seed) in enumerate(zip(task["images"], task["seeds"].tolist())):
-        out, applied = apply_pipeline(compose, img, seed, word=words[j])
-        text = applied_json(applied)
+    for j, (out, text) in enumerate(apply_chunk(compose, task["images"], task["seeds"])):
         if paths is not None:
             _write_png_atomic(str(paths[j]), encode_png(out, text=text), pid)
         if dest is not None and out.shape == dest.shape[1:]:

@@ -40,6 +40,7 @@ from curakit.records import json_ready
 
 __all__ = [
     "MAX_ARRAY",
+    "apply_chunk",
     "apply_pipeline",
     "pcg64_words",
     "load_pipeline",
@@ -406,6 +407,38 @@ def apply_pipeline(
     if type(out) is not np.ndarray or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != channels:
         out = _checked_output(out, channels)  # the common case skips these checks one by one
     return out, [(type(t).__name__, t.params) for t in leaves if t.params]
+
+
+def apply_chunk(compose, images: Any, seeds: Any) -> list[tuple[np.ndarray, str]]:
+    """:func:`apply_pipeline` then :func:`applied_json` for each (image, seed), the same results,
+    with the per-image lookups done once per chunk (what offline augmentation runs per image)."""
+    seeds = np.asarray(seeds)
+    if len(seeds) == 0:
+        return []
+    seed_pipeline(compose, int(seeds[0]))  # attaches the random state once
+    gen, py, state = compose._curakit_rngs
+    inner, bitgen = state["state"], gen.bit_generator
+    leaves = _leaves(compose)
+    named = [(type(t).__name__, t) for t in leaves]
+    encoder = _ENCODER
+    results = []
+    for image, word in zip(images, pcg64_words(seeds)):
+        inner["state"] = word  # seed_pipeline, inlined
+        bitgen.state = state
+        py._buffer = []
+        for t in leaves:
+            t.params = {}
+        channels = image.shape[-1]
+        try:
+            out = compose(image=image)["image"]
+        except Exception:  # noqa: BLE001 - albumentations raises many types for unsuitable inputs
+            apply_pipeline(compose, image, int(seeds[len(results)]))  # the same failure, as the one-line DataError
+            raise
+        if type(out) is not np.ndarray or out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != channels:
+            out = _checked_output(out, channels)
+        items = [[name, t.params] for name, t in named if t.params]
+        results.append((out, "".join(encoder(items, 0)) if encoder is not None else applied_json(items)))
+    return results
 
 
 def _row_get(row: Any, key: str) -> Any:

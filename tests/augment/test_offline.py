@@ -154,14 +154,18 @@ def test_out_dir_resumes_after_an_interruption_without_duplicates(digits, tmp_pa
 
     monkeypatch.setattr(_offline_core, "_write_png_atomic", real_write)
     made = {"n": 0}
-    real_apply = _offline.apply_pipeline
+    real_apply, real_chunk = _offline.apply_pipeline, _offline_core.apply_chunk
 
     def counting_apply(*a, **k):
         made["n"] += 1
         return real_apply(*a, **k)
 
+    def counting_chunk(compose, images, seeds):
+        made["n"] += len(seeds)
+        return real_chunk(compose, images, seeds)
+
     monkeypatch.setattr(_offline, "apply_pipeline", counting_apply)  # the probe
-    monkeypatch.setattr(_offline_core, "apply_pipeline", counting_apply)  # the images
+    monkeypatch.setattr(_offline_core, "apply_chunk", counting_chunk)  # the images
     out = augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, **kwargs)
     assert made["n"] == 1 + (15 - 6)  # the probe, then only the missing images
     np.testing.assert_array_equal(out.images, expected.images)
@@ -297,6 +301,19 @@ def test_a_truncated_run_json_beside_user_files_is_still_refused(digits, tmp_pat
     with pytest.raises(DataError):
         augment.offline(images, labels, gray_pipeline(), out_dir=out_dir, n=3, random_state=0)
     assert (out_dir / "notes.txt").read_text() == "mine" and (out_dir / "run.json").read_text() == "{"
+
+
+def test_a_chunk_gives_what_apply_pipeline_gives_image_by_image(digits):
+    from augment._pipeline import applied_json, apply_chunk, apply_pipeline, load_pipeline
+
+    images, _ = digits
+    seeds = np.array([5, 0, 77, 2**31 - 2, 5])
+    chunk = apply_chunk(load_pipeline(gray_pipeline()), images[:5], seeds)
+    one = load_pipeline(gray_pipeline())
+    for (out, text), img, seed in zip(chunk, images[:5], seeds.tolist()):
+        ref, applied = apply_pipeline(one, img, seed)
+        np.testing.assert_array_equal(out, ref)
+        assert text == applied_json(applied)
 
 
 def test_vectorised_seed_states_equal_the_per_seed_ones():
