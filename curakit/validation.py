@@ -169,6 +169,18 @@ def _label_kind(arr: np.ndarray) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
+def _integral(arr: np.ndarray) -> bool:
+    """Whether every finite value is a whole number (ints, bools, 0.0/1.0 floats, object numbers)."""
+    if arr.dtype.kind in "iub":
+        return True
+    try:
+        values = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        return True  # not plain numbers: nothing to say here
+    finite = values[np.isfinite(values)]
+    return bool((finite == np.round(finite)).all())
+
+
 def check_labels(values: Any, name: str, owner: str, *, min_classes: int = 0) -> np.ndarray:
     """1-d class labels without missing values (NaN / None), of one kind (numbers or strings), and
     with at least ``min_classes`` distinct classes; returns them as an array."""
@@ -217,6 +229,15 @@ def check_label_kinds(y_true: Any, y_pred: Any, owner: str, names: tuple[str, st
             f"{names[0]} of {owner} holds {ka}s (dtype {a.dtype}) but {names[1]} holds {kb}s (dtype {b.dtype}). "
             "Pass both as class names or both as class indices (e.g. y_pred = np.asarray(classes)[y_pred])."
         )
+    if ka == kb == "number":
+        frac = [n for n, arr in zip(names, (a, b)) if arr.dtype.kind in "fO" and arr.size and not _integral(arr)]
+        whole = [n for n, arr in zip(names, (a, b)) if arr.size and _integral(arr)]
+        if frac and whole:
+            raise DataError(
+                f"{frac[0]} of {owner} holds fractional numbers but {whole[0]} holds whole class indices: "
+                f"{frac[0]} looks like probabilities or scores. Pass predicted classes (e.g. proba.argmax(axis=1)) "
+                "and give probabilities as proba=."
+            )
 
 
 def check_label_list(labels: Any, name: str, owner: str) -> list[Any] | None:

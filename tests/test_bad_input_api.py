@@ -134,6 +134,8 @@ CASES = [
     # -- diagnose.find_slices / confusion: labels
     ("find_slices-str-y_true-int-y_pred", lambda D: diagnose.find_slices(SECRET, D["p"]),
      DataError, r"y_true of find_slices holds strings .* but y_pred holds numbers .*Pass both as class names or both"),
+    ("find_slices-probabilities-as-y_pred", lambda D: diagnose.find_slices(D["y"], _softmax_rows(3)[:, 1]),
+     DataError, r"y_pred of find_slices holds fractional numbers but y_true holds whole class indices.*argmax"),
     ("find_slices-mixed-object-labels", lambda D: diagnose.find_slices(np.array([0, "SECRET"] * 30, dtype=object), D["p"]),
      DataError, r"y_true of find_slices mixes numbers and strings .*Use one kind"),
     ("find_slices-None-labels", lambda D: diagnose.find_slices(np.array([None, "SECRET_a", "SECRET_b"] * 20, dtype=object),
