@@ -289,13 +289,28 @@ def _table_columns(path: Path) -> list[str]:
         return []  # not an image table; read_table then names the problem in one line
 
 
+_IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
 def image_path_column(path: str | os.PathLike) -> str | None:
-    """The image-path column (``path``, ``image_path`` or ``image``) of a Parquet/CSV table, or None."""
+    """The image-path column (``path``, ``image_path`` or ``image``) of a Parquet/CSV table whose first
+    values name image files (``.png``, ``.jpg``, ...), or None (a plain table)."""
     path = Path(path)
     if not path.is_file() or path.suffix.lower() not in _TABLE_SUFFIXES:
         return None
     cols = _table_columns(path)
-    return next((c for c in _PATH_COLUMNS if c in cols), None)
+    col = next((c for c in _PATH_COLUMNS if c in cols), None)
+    if col is None:
+        return None
+    import pandas as pd
+
+    try:
+        head = (pd.read_csv(path, usecols=[col], nrows=5) if path.suffix.lower() == ".csv"
+                else pd.read_parquet(path, columns=[col]).head(5))[col]
+    except Exception:  # noqa: BLE001 - a damaged file is not an image table; read_table reports it
+        return None
+    values = [str(v) for v in head.dropna().tolist()]
+    return col if values and all(v.lower().endswith(_IMAGE_FILE_SUFFIXES) for v in values) else None
 
 
 def is_image_source(path: str | os.PathLike) -> bool:

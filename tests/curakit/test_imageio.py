@@ -55,3 +55,28 @@ def test_mixed_sizes_refused_or_resized(tmp_path):
     for bad in ("5", "0x3", "axb"):
         with pytest.raises(DataError, match="HxW"):
             parse_size(bad)
+
+
+def test_read_images_npz_path_tables_and_plain_tables(tmp_path):
+    import pandas as pd
+
+    from curakit.imageio import is_image_source, read_images
+
+    gray = np.arange(3 * 4 * 5, dtype=np.uint8).reshape(3, 4, 5)
+    np.savez(tmp_path / "a.npz", images=gray, labels=np.array([0, 1, 1]))
+    images, labels, _ = read_images(tmp_path / "a.npz")
+    assert images.shape == (3, 4, 5, 1) and labels.tolist() == [0, 1, 1]  # (n, H, W) is one channel
+    for k in range(3):
+        write_png(tmp_path / f"{k}.png", gray[k][..., None])
+    pd.DataFrame({"path": [f"{k}.png" for k in range(3)], "label": ["b", "a", "b"]}).to_csv(tmp_path / "t.csv",
+                                                                                           index=False)
+    images2, labels2, rel = read_images(tmp_path / "t.csv")
+    np.testing.assert_array_equal(images2, images)
+    idx, names = class_indices(labels2, tmp_path / "t.csv")
+    assert names == ["a", "b"] and idx.tolist() == [1, 0, 1] and rel[0] == "0.png"
+    # a plain table with a column named "path" is not image data
+    pd.DataFrame({"path": [1.0, 2.0], "y": [0, 1]}).to_parquet(tmp_path / "plain.parquet")
+    assert is_image_source(tmp_path / "t.csv") and not is_image_source(tmp_path / "plain.parquet")
+    np.savez(tmp_path / "bad.npz", images=gray.astype(np.float32), labels=np.arange(3))
+    with pytest.raises(DataError, match="uint8"):
+        read_images(tmp_path / "bad.npz")
