@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CurakitError",
+    "CurakitWarning",
     "DataError",
     "LeakageError",
     "MissingDependencyError",
@@ -22,6 +23,11 @@ __all__ = [
 
 class CurakitError(Exception):
     """Base class of every error curakit raises on purpose."""
+
+
+class CurakitWarning(UserWarning):
+    """Base class of every warning curakit issues on purpose (filter them all with
+    ``warnings.simplefilter("ignore", CurakitWarning)``)."""
 
 
 class ParameterError(CurakitError, ValueError):
