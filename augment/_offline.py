@@ -352,6 +352,16 @@ def offline(
             random_state=random_state, n_jobs=n_jobs, eval_sets=eval_sets, embeddings=embeddings, source=source,
             progress=progress_bar,
         )
+    return _offline_in_process(
+        images, labels, pipeline, select=select, n=n, out_dir=out_dir, random_state=random_state, n_jobs=n_jobs,
+        eval_sets=eval_sets, leak_tolerance=leak_tolerance, on_leak=on_leak, embeddings=embeddings, source=source,
+        progress=progress_bar,
+    )
+
+
+def _offline_in_process(images, labels, pipeline, *, select, n, out_dir, random_state, n_jobs, eval_sets,
+                        leak_tolerance, on_leak, embeddings, source, progress) -> AugmentedSet:
+    """:func:`offline` in this process (``n_jobs`` worker processes of this machine)."""
     imgs, labs = _check_images_and_labels(images, labels)
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)
@@ -379,7 +389,7 @@ def offline(
             return AugmentedSet.load(out_path)
     try:
         result = _generate(
-            compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress_bar,
+            compose, imgs, labs, plan, groups, out_path, state, n_jobs, payload, progress,
             pdict=pdict, pipe_sha=pipe_sha, source=str(source), evals=evals, tol=tol, on_leak=on_leak,
             out_shape=out_shape,
         )
