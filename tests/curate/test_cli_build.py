@@ -219,3 +219,22 @@ def test_build_on_a_dask_cluster_gives_the_pandas_rows(files, tmp_path, monkeypa
     assert json.loads((tmp_path / "dask" / "training_set.json").read_text())["info"]["engine"] == "dask"
     pd.testing.assert_frame_equal(a.frame, b.frame)
     pd.testing.assert_frame_equal(a.manifest.astype(str), b.manifest.astype(str))
+
+
+def test_add_a_vae_image_fill(digits, tmp_path):
+    import numpy as np
+
+    images, labels = digits
+    np.savez(tmp_path / "old.npz", images=images, labels=labels)
+    np.savez(tmp_path / "new.npz", images=images[:100], labels=labels[:100])
+    fill = tmp_path / "vae"
+    assert main(["augment", str(tmp_path / "old.npz"), "--method", "vae", "--classes", "3", "--n", "5", "--epochs", "8",
+                 "--out", str(fill)]) == 0
+    assert main(["build", "--old", str(tmp_path / "old.npz"), "--new", str(tmp_path / "new.npz"), "--add", str(fill),
+                 "--out", str(tmp_path / "ts")]) == 0
+    ts = curate.TrainingSet.load(tmp_path / "ts")
+    gen = (ts.manifest["operation"] == "vae").to_numpy()
+    assert gen.sum() == 5 and (ts.frame.loc[gen, "label"] == 3).all() and ts.images.shape[1:] == (8, 8, 1)
+    parents = [int(json.loads(ids)[0].split(":")[1]) for ids in ts.manifest.loc[gen, "parent_ids"]]
+    assert all(ids.startswith('["old:') for ids in ts.manifest.loc[gen, "parent_ids"])
+    assert (labels[parents] == 3).all()
