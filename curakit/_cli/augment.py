@@ -14,7 +14,8 @@ INPUT        image data: a folder ``INPUT/<class>/<image>.png`` (class names, so
              (``augment.generate``: a conditional VAE fitted on INPUT, sampled around the
              slice's members, each row checked: no near-copies of INPUT or --eval rows, the
              intended label). With vae: ``--temperature``, ``--epochs``, ``--latent-dim``,
-             ``--device cuda``, ``--save-generator DIR`` / ``--generator DIR``.
+             ``--device cuda``, ``--condition class+slice`` (also condition on slice membership),
+             ``--save-generator DIR`` / ``--generator DIR``.
 What to fill (one of; default: everything):
   --diagnosis DIAGNOSIS.json --slice ID   a slice of ``curakit diagnose`` (found on these rows,
                                           or re-applied: rule slices on the table's columns,
