@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,9 @@ def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups
     futures = client.map(_make_shard, tasks, key=[f"curakit-offline-{run_id}-shard-{s:05d}" for s in todo])
     try:
         if progress_enabled(progress) and futures:
+            link = getattr(client, "dashboard_link", None)
+            if link:
+                print(f"augment.offline: {len(futures)} shard(s); Dask dashboard: {link}", file=sys.stderr)
             distributed.progress(futures)  # Dask's own bar (a widget in notebooks)
         client.gather(futures)
     finally:

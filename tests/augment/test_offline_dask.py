@@ -112,7 +112,8 @@ def test_a_stopped_run_resumes_and_a_parquet_table_of_paths_is_accepted(client, 
 
 def test_progress_uses_dasks_bar_and_bad_arguments_are_one_line_errors(client, parents, tmp_path, capsys):
     _run(client, parents, tmp_path / "p", n=32, progress=True)
-    assert "100% Completed" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "100% Completed" in captured.out and "Dask dashboard: http" in captured.err
     paths, labels, images = parents
     with pytest.raises(ParameterError, match="pass out_dir="):
         augment.offline(paths, labels, _pipe(), client=client)
