@@ -64,7 +64,7 @@ from curakit.io import atomic_write_text
 from curakit.optional import import_optional
 from curakit.records import check_schema_version, json_ready, plain_value
 from curakit.seeds import check_random_state, child_seed
-from curakit.validation import UNSET, check_choice, check_columns, check_fitted, renamed
+from curakit.validation import UNSET, check_choice, check_columns, check_fitted, check_labels, renamed
 
 from ._slice import Slice
 
@@ -471,7 +471,7 @@ def _check_explain_params(X, *, sensitive, max_rows, background, errors, y, targ
             )
         errors = errors.astype(bool)
     if y is not None:
-        y = np.asarray(y)
+        y = check_labels(y, "y", "explain")
         if y.shape[0] != n:
             raise DataError(f"Inputs differ in length (y={y.shape[0]}, X={n}). Pass one label per row of X.")
     if target == "true" and y is None:

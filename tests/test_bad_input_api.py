@@ -188,6 +188,12 @@ CASES = [
      NotFittedError, r"The LogisticRegression passed to explain is not fitted\. Call its fit\(X, y\) first"),
     ("explain-duplicate-columns", lambda D: diagnose.explain(D["lr"], _dup(D["old"][D["cols"]])),
      DataError, r"X of explain has 1 repeated column name\(s\) \(first: 'mean radius'\)"),
+    ("explain-nan-in-y", lambda D: diagnose.explain(D["lr"], D["old"][D["cols"]], explained_class="true",
+                                                    y=_with_nan(D["old"], "target")["target"]),
+     DataError, r"y of explain holds 1 missing \(NaN or None\) label\(s\) among 200 rows"),
+    ("explain-y-classes-the-model-does-not-know", lambda D: diagnose.explain(
+        D["lr"], D["old"][D["cols"]], explained_class="true", y=np.full(200, 7)),
+     DataError, r"y has 1 label\(s\) the model does not know"),
     # -- embed / predict_proba / gradcam: images against the model's first layer
     ("embed-rgb-into-1-channel-model", lambda D: diagnose.embed(_conv1(), _rgb(D["images"])),
      DataError, r"images have 3 channel\(s\) but 1 are expected\. Convert"),
