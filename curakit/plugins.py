@@ -75,8 +75,15 @@ class PluginRegistry(Generic[T]):
         return dict(self._meta[name])
 
     def names(self) -> list[str]:
-        """Registered names, in registration order."""
+        """Registered names, in registration order (see :meth:`move_to_front`)."""
         return list(self._entries)
+
+    def move_to_front(self, names: list[str] | tuple[str, ...]) -> None:
+        """Put the registered ``names`` first, in that order; the others keep theirs. A package whose
+        built-in plugins register when their modules are imported fixes their order with it, whichever
+        module a program happened to import first."""
+        first = [n for n in names if n in self._entries]
+        self._entries = {n: self._entries[n] for n in first + [n for n in self._entries if n not in first]}
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -79,11 +79,14 @@ _LAZY = {
 
 #: modules whose import registers a built-in diagnoser, in the order DIAGNOSERS lists them
 _DIAGNOSER_MODULES = ("._clusters", "._coverage", "._rules", "._confusion")
+_BUILTIN_DIAGNOSERS = ("clusters", "coverage", "rules", "confusion")
 
 
 def _register_diagnosers() -> None:
     for module in _DIAGNOSER_MODULES:
         _importlib.import_module(module, __name__)
+    # one order whatever was imported first (a program may import diagnose._confusion before the rest)
+    _importlib.import_module("._diagnosers", __name__).DIAGNOSERS.move_to_front(_BUILTIN_DIAGNOSERS)
 
 
 def __getattr__(name: str) -> object:
