@@ -201,6 +201,18 @@ CASES = [
      DataError, r"images have 3 channel\(s\) but 1 are expected"),
     ("gradcam-rgb-into-1-channel-model", lambda D: diagnose.gradcam(_conv1(), _rgb(D["images"][:3]), target_layer="0"),
      DataError, r"images have 3 channel\(s\) but 1 are expected"),
+    ("predict_proba-unfitted-estimator", lambda D: diagnose.predict_proba(
+        __import__("sklearn.linear_model").linear_model.LogisticRegression(), D["old"][D["cols"]]),
+     NotFittedError, r"not fitted"),
+    ("fit-rgb-into-1-channel-model", lambda D: curate.fit(_cnn1(), _rgb(D["images"]), D["labels"], epochs=1,
+                                                          progress_bar=False),
+     DataError, r"3 channel\(s\) but 1"),
+    ("fit-nan-labels", lambda D: curate.fit(_cnn1(), D["images"], np.where(np.arange(40) == 0, np.nan, D["labels"]),
+                                            epochs=1, progress_bar=False),
+     DataError, r"labels of fit holds 1 missing \(NaN or None\) label"),
+    ("fit-labels-beyond-the-outputs", lambda D: curate.fit(_cnn1(), D["images"], D["labels"] + 10, epochs=1,
+                                                           progress_bar=False),
+     DataError, r"10 outputs"),
     ("embed-float-images", lambda D: diagnose.embed(_conv1(), D["images"].astype(np.float32)),
      DataError, r"images must be uint8 in \[0, 255\]\. Got dtype float32.*astype\('uint8'\)"),
     # -- augment.oversample
