@@ -110,3 +110,22 @@ def test_slice_columns_are_named_by_description():
     f = pd.DataFrame(columns=["strategy", "slice:clusters-3f1961a9:new", "slice:threes:old", "vs_naive:new"])
     out = readable_columns(f, {"clusters-3f1961a9": "embedding cluster 2"})
     assert list(out.columns) == ["strategy", "embedding cluster 2 (new)", "slice:threes:old", "vs_naive:new"]
+
+
+@pytest.fixture(scope="module")
+def recipe_report(tmp_path_factory):
+    """The bundled tabular recipe's comparison report (the recipe-run report)."""
+    from pathlib import Path
+
+    import curate
+
+    root = tmp_path_factory.mktemp("recipe")
+    recipe = Path(curate.__file__).parent / "recipes" / "breast_cancer_drift.yaml"
+    curate.run_recipe(recipe, output=root / "run", registry=root / "registry")
+    return root / "run" / "comparison.html"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_recipe_report_in_browser(browser, recipe_report, width, tmp_path):
+    facts = open_and_check(browser, recipe_report, width, tmp_path / f"recipe_{width}.png")
+    assert "Slices before and after" in facts["text"]  # the weak slices' before/after bars
