@@ -41,6 +41,15 @@ def D(tmp_path_factory):
     p = np.where((y == 2) & (np.arange(60) % 4 != 0), 0, y)  # class 2 mostly called 0: a confusion slice
     d = diagnose.find_slices(y, p, methods=["confusion"])
     folder = tmp_path_factory.mktemp("bad_input_api")
+    ts = curate.TrainingSetBuilder(old, new, target="target").build(random_state=0)
+    ts.save(folder / "ts_damaged")
+    meta = (folder / "ts_damaged" / "training_set.json").read_text()
+    (folder / "ts_damaged" / "training_set.json").write_text(meta[: len(meta) // 2])
+    import albumentations as A
+
+    augment.offline(images, digits.target[:40], A.Compose([A.HorizontalFlip(p=1.0)]), n=3, out_dir=folder / "aug_damaged")
+    run = (folder / "aug_damaged" / "run.json").read_text()
+    (folder / "aug_damaged" / "run.json").write_text(run[: len(run) // 2])
     good = folder / "diagnosis.json"
     d.save(good)
     text = good.read_text()
@@ -55,7 +64,7 @@ def D(tmp_path_factory):
         "rule_slice": rule, "both": both,
         "Xi": Xi, "yi": yi, "old": old, "new": new, "cols": cols, "lr": lr, "images": images,
         "labels": digits.target[:40], "y": y, "p": p, "diagnosis": d, "slice": d.slices[0].to_dict(),
-        "folder": folder, "ts": curate.TrainingSetBuilder(old, new, target="target").build(random_state=0),
+        "folder": folder, "ts": ts,
         "ts_images": curate.TrainingSetBuilder((images[:20], digits.target[:20]), (images[20:], digits.target[20:40]),
                                                target="labels").build(random_state=0),
     }
@@ -301,6 +310,10 @@ CASES = [
      DataError, r"FeatureEmbedder record lacks the key\(s\)"),
     ("Diagnosis.to_html-into-a-folder", lambda D: D["diagnosis"].to_html(D["folder"]),
      DataError, r"is a folder; a file would replace it\. Pass a file path"),
+    ("TrainingSet.load-damaged-json", lambda D: curate.TrainingSet.load(D["folder"] / "ts_damaged"),
+     DataError, r"'training_set\.json' is not valid JSON \(truncated or damaged"),
+    ("AugmentedSet.load-damaged-json", lambda D: augment.AugmentedSet.load(D["folder"] / "aug_damaged"),
+     DataError, r"'run\.json' is not valid JSON \(truncated or damaged"),
     # -- drift
     ("drift-duplicate-columns", lambda D: diagnose.drift(_dup(D["old"]), _dup(D["new"])),
      DataError, r"reference of drift has 1 repeated column name"),
