@@ -36,6 +36,7 @@ class Block:
     code: int = 0  # dedup priority (position in the pandas engine's block list)
     kept: int = 0
     counts: list[int] = field(default_factory=list)  # kept rows per partition
+    spec: Any = None  # what keep_rows needs for this block's partitions
 
 
 def aug_block(b: Any, src: Any) -> Block:
@@ -124,6 +125,30 @@ def _dup_table(b: Any, blocks: list[Block], specs: list[dict[str, Any]]) -> pd.D
     return pd.concat(got, ignore_index=True) if got else pd.DataFrame({"k0": [], "k1": [], "rmin": []})
 
 
+def _filtered(part: pd.DataFrame, spec: dict[str, Any]):
+    r = keep_rows(part, spec)
+    counts = {"kept": int(r["keep"].sum()), "leak": int(r["leak"].sum()), "dup": int(r["dup"].sum()),
+              "matches": r["matches"]}
+    return part[r["keep"]].reset_index(drop=True), counts
+
+
+def _persist_kept(b: Any, blocks: list[Block], specs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Keep only each block's kept rows on the workers (one pass computing the keys), so later
+    passes need no keys; the per-partition counts come back."""
+    dask = import_optional("dask")
+    import operator
+
+    results = []
+    for blk, spec in zip(blocks, specs):
+        packed = dask.persist(*[dask.delayed(_filtered, pure=False)(p, spec) for p in blk.parts])
+        counts = list(dask.compute(*[dask.delayed(operator.getitem, pure=False)(x, 1) for x in packed]))
+        blk.parts = Parts([dask.delayed(operator.getitem, pure=False)(x, 0) for x in packed],
+                          rows=sum(c["kept"] for c in counts))
+        blk.spec = {"mask": AllRows(), "tables": {}, "dups": None, "features": spec["features"], "code": spec["code"]}
+        results.append(counts)
+    return results
+
+
 def filters(b: Any, blocks: list[Block]):
     """Leakage and dedup: sets each block's keep rule and counts; (leakage info, dedup info)."""
     for code, blk in enumerate(blocks):
@@ -138,9 +163,12 @@ def filters(b: Any, blocks: list[Block]):
             spec["dups"] = dups
     names = [blk.name for blk in blocks]
     leak_by, dup_by, by_set = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(tables, 0)
-    results = compute_many([(_counts, blk.parts, (spec,)) for blk, spec in zip(blocks, specs)])
+    if all(getattr(blk.src, "persisted", True) for blk in blocks):
+        results = _persist_kept(b, blocks, specs)
+    else:
+        results = compute_many([(_counts, blk.parts, (spec,)) for blk, spec in zip(blocks, specs)])
     for blk, spec, got in zip(blocks, specs, results):
-        blk.spec = spec
+        blk.spec = blk.spec if blk.spec is not None else spec
         blk.counts = [g["kept"] for g in got]
         blk.kept = sum(blk.counts)
         leak_by[blk.name] += sum(g["leak"] for g in got)

@@ -233,11 +233,12 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
         agg = _aggregate(name, stats, builder.target, time)
         offsets = np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]]).astype(np.int64)
         parts = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base) for p, o in zip(delayed, offsets)]
-        if _should_persist(agg["bytes"]):
+        persisted = _should_persist(agg["bytes"])
+        if persisted:
             parts = dask.persist(*parts)  # held on the workers: later passes skip reading and parsing
         src = DaskSource(name=name, parts=Parts(parts, rows=agg["n"]), n=agg["n"], columns=used, dtypes=frame[used].dtypes,
                          axis_kind=agg["kind"], lengths=agg["lengths"])
-        src.time_column = time
+        src.time_column, src.persisted = time, persisted
         if time is None:
             src.t_min, src.t_max = base, base + agg["n"] - 1
         else:
