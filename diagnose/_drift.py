@@ -300,6 +300,11 @@ def _check_drift_params(reference, current, *, features, categorical, alpha, mar
     _check_scalars(alpha, margin, n_bins, cv, max_rows)
     ref = _as_frame(reference, "reference")
     cur = _as_frame(current, "current")
+    if not isinstance(reference, pd.DataFrame) and not isinstance(current, pd.DataFrame) and ref.shape[1] != cur.shape[1]:
+        raise DataError(
+            f"reference has {ref.shape[1]} columns but current has {cur.shape[1]}. "
+            "Pass arrays of the same width, or DataFrames with named columns."
+        )
     check_columns(ref, "reference", "drift")  # a repeated column name would make ref[c] a table
     check_columns(cur, "current", "drift")
     cols, forced = _check_columns(ref.columns, cur.columns, features, categorical)

@@ -208,3 +208,8 @@ def test_drift_says_where_and_should_retrain_cites_it():
     assert diagnose.drift(ref, cur, random_state=0, where=0).where == []
     with pytest.raises(ParameterError, match="where"):
         diagnose.drift(ref, cur, where=-1)
+
+
+def test_arrays_of_different_widths_are_refused():
+    with pytest.raises(DataError, match="reference has 3 columns but current has 4"):
+        diagnose.drift(np.zeros((50, 3)), np.zeros((50, 4)))
