@@ -245,6 +245,19 @@ CASES = [
      DataError, r"labels of offline holds 1 missing \(NaN or None\) label\(s\)"),
     ("offline-pipeline-changes-shape", lambda D: augment.offline(D["images"], D["labels"], _resize16(), n=4),
      DataError, r"pipeline of offline changes the image shape from \(8, 8\) to \(16, 16\).*Remove resizing"),
+    ("OnlineAugment-nan-labels", lambda D: augment.OnlineAugment(
+        (D["images"], np.where(np.arange(40) == 0, np.nan, D["labels"])), _flip()),
+     DataError, r"labels of OnlineAugment holds 1 missing \(NaN or None\) label"),
+    ("generate-nan-labels", lambda D: augment.generate(
+        D["old"][D["cols"]], _with_nan(D["old"], "target")["target"].to_numpy(), select=np.arange(20), n=5, method="vae"),
+     DataError, r"labels of augment\.generate holds 1 missing \(NaN or None\) label"),
+    # -- curate.TrainingSetBuilder
+    ("TrainingSetBuilder-numbers-mixed-with-strings-in-target", lambda D: curate.TrainingSetBuilder(
+        D["old"].assign(target=np.where(np.arange(200) == 0, "SECRET", D["old"]["target"]).astype(object)), D["new"],
+        target="target").build(),
+     DataError, r"mixes numbers and strings"),
+    ("TrainingSetBuilder-duplicate-columns", lambda D: curate.TrainingSetBuilder(_dup(D["old"]), D["new"], target="target"),
+     DataError, r"not unique|repeated column name"),
     # -- curate.retrain: eval sets
     ("retrain-nan-in-eval-features", lambda D: curate.retrain(
         D["lr"], D["ts"], strategy="scratch_all", eval_sets={"old": _with_nan(D["old"], "mean texture"), "new": D["new"]}),
@@ -315,6 +328,9 @@ CASES = [
     ("AugmentedSet.load-damaged-json", lambda D: augment.AugmentedSet.load(D["folder"] / "aug_damaged"),
      DataError, r"'run\.json' is not valid JSON \(truncated or damaged"),
     # -- drift
+    ("drift-arrays-of-different-width", lambda D: diagnose.drift(np.zeros((50, 3)) + np.arange(50)[:, None],
+                                                                 np.zeros((50, 4)) + np.arange(50)[:, None]),
+     DataError, r"reference has 3 columns but current has 4"),
     ("drift-duplicate-columns", lambda D: diagnose.drift(_dup(D["old"]), _dup(D["new"])),
      DataError, r"reference of drift has 1 repeated column name"),
 ]
