@@ -343,12 +343,15 @@ class TrainingSetBuilder:
         ``.manifest`` with a ``parent`` column) or the ``(X2, y2, prov)`` tuple of
         ``augment.oversample`` (only its synthetic rows are taken). Parent positions refer to
         the ``parents`` data ("old", "new", or "old+new": old then new concatenated, in that
-        order) as given to this builder and become row ids ``"old:<pos>"`` / ``"new:<pos>"``. ``prefix`` renames the row ids ``"<prefix>:<id>"``
+        order) as given to this builder and become row ids ``"old:<pos>"`` / ``"new:<pos>"``;
+        ``parents="ids"``: the manifest's ``parent_ids`` already hold such row ids (old and new mixed). ``prefix`` renames the row ids ``"<prefix>:<id>"``
         (to add two sets whose ids clash).
         """
-        check_choice(parents, "parents", f"{OWNER}.add", ("old", "new", "old+new"))
+        check_choice(parents, "parents", f"{OWNER}.add", ("old", "new", "old+new", "ids"))
         if prefix is not None and (not isinstance(prefix, str) or not prefix or prefix in ("old", "new")):
             raise ParameterError(f"The 'prefix' parameter of {OWNER}.add must be a non-empty str other than 'old'/'new'. Got {prefix!r}.")
+        if self.engine == "dask" and parents in ("old+new", "ids"):
+            raise ParameterError(f"{OWNER}.add(parents={parents!r}) does not run on the Dask engine yet. Pass parents='old' or 'new'.")
         src = augmented_source(self, augmented, parents, prefix, len(self._plan.added))
         self._plan.added.append(src)
         return self

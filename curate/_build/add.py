@@ -118,8 +118,9 @@ def _check_aug_rows(b: Any, what: str, X: Any, labels: np.ndarray, manifest: pd.
 def _lineage_source(b: Any, what: str, manifest: pd.DataFrame, frame: pd.DataFrame, images: Any, parents: str,
                     prefix: str | None, k: int) -> _Source:
     """The source, with parent positions mapped to builder row ids and each child's time its first parent's."""
-    source = _parent_view(b, parents)
-    parent_lists = _parent_positions(manifest)
+    view = "old+new" if parents == "ids" else parents
+    source = _parent_view(b, view)
+    parent_lists = _id_positions(b, manifest) if parents == "ids" else _parent_positions(manifest)
     first = np.array([p[0] if p else -1 for p in parent_lists], dtype=np.int64)
     flat = [q for p in parent_lists for q in p]
     if flat and (min(flat) < 0 or max(flat) >= len(source)):
@@ -133,7 +134,7 @@ def _lineage_source(b: Any, what: str, manifest: pd.DataFrame, frame: pd.DataFra
     _check_new_ids(b, ids)
     man = manifest[list(LINEAGE_COLUMNS)].copy().reset_index(drop=True)
     man["row_id"] = ids
-    man["parent_ids"] = [_json_list([_parent_id(b, parents, q) for q in p]) for p in parent_lists]
+    man["parent_ids"] = [_json_list([_parent_id(b, view, q) for q in p]) for p in parent_lists]
     for col in ("params", "slice_ids"):
         man[col] = [v if isinstance(v, str) else json.dumps(v if v is not None else ([] if col == "slice_ids" else {}),
                                                              sort_keys=True) for v in man[col]]
@@ -174,6 +175,31 @@ def _parent_id(b: Any, parents: str, q: int) -> str:
         return f"{parents}:{q}"
     n_old = len(b.old)
     return f"old:{q}" if q < n_old else f"new:{q - n_old}"
+
+
+def _id_positions(b: Any, manifest: pd.DataFrame) -> list[list[int]]:
+    """``parents="ids"``: parent ids ``"old:<pos>"`` / ``"new:<pos>"`` as positions of old then new."""
+    n_old, n_new = len(b.old), len(b.new)
+    out: list[list[int]] = []
+    for raw in manifest["parent_ids"].tolist():
+        values = json.loads(raw) if isinstance(raw, str) else list(raw if raw is not None else [])
+        pos = []
+        for v in values:
+            src, _, q = str(v).partition(":")
+            size = {"old": n_old, "new": n_new}.get(src)
+            if size is None or not q.isdigit():
+                raise DataError(
+                    "With parents='ids' every parent id must be 'old:<position>' or 'new:<position>'. "
+                    "Name the parents by builder row id, or pass parents='old' / 'new' with positions."
+                )
+            if int(q) >= size:
+                raise DataError(
+                    f"A parent id names {src} row {int(q)} but {src} has {size} rows (positions 0..{size - 1}). "
+                    "Pass the data the rows were augmented from."
+                )
+            pos.append(int(q) + (n_old if src == "new" else 0))
+        out.append(pos)
+    return out
 
 
 def _parent_positions(manifest: pd.DataFrame) -> list[list[int]]:

@@ -54,8 +54,8 @@ def _check_supported(b: Any) -> None:
         off.append("exclude(near=...)")
     if plan.preprocess is not None:
         off.append("preprocess()")
-    if any(src.parents == "old+new" for src in plan.added):
-        off.append("add(parents='old+new')")
+    if any(src.parents in ("old+new", "ids") for src in plan.added):
+        off.append("add(parents='old+new' / 'ids')")
     if off:
         raise ParameterError(
             f"{', '.join(off)} do(es) not run on the Dask engine yet. Drop the step, or build from pandas DataFrames."

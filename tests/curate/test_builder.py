@@ -348,3 +348,24 @@ def test_add_fill_with_parents_in_old_and_new(wine):
     pos = np.flatnonzero(ts.manifest.row_id == augm.row_id.iloc[3])[0]
     assert ts.frame.when.iloc[pos] == new.when.iloc[3]
     assert ts.info["augmented"][0]["parents"] == "old+new"
+
+
+def test_add_fill_naming_parents_by_row_id(wine):
+    old, new = wine
+    features = [c for c in old.columns if c not in ("target", "when")]
+    aug = tabular_augmented(old, [0, 1, 2], features)
+    aug.manifest = aug.manifest.drop(columns="parent")
+    aug.manifest["parent_ids"] = [json.dumps(["old:5", "new:2"]), json.dumps(["new:0"]), json.dumps([f"old:{len(old) - 1}"])]
+    ts = curate.TrainingSetBuilder(old, new, target="target", time="when").add(aug, parents="ids").split(0.3).build()
+    augm = ts.manifest[ts.manifest.origin == "augmented"]
+    assert list(map(json.loads, augm.parent_ids)) == [["old:5", "new:2"], ["new:0"], [f"old:{len(old) - 1}"]]
+    pos = np.flatnonzero(ts.manifest.row_id == augm.row_id.iloc[1])[0]
+    assert ts.frame.when.iloc[pos] == new.when.iloc[0]  # a child takes its first parent's time
+    split = dict(zip(ts.manifest.row_id, ts.manifest.split))
+    assert split[augm.row_id.iloc[0]] == split["old:5"] == split["new:2"]  # one group with both parents
+    aug.manifest["parent_ids"] = [json.dumps([f"new:{len(new)}"])] * 3
+    with pytest.raises(curate.DataError, match=rf"^A parent id names new row {len(new)} but new has {len(new)} rows"):
+        curate.TrainingSetBuilder(old, new, target="target", time="when").add(aug, parents="ids")
+    aug.manifest["parent_ids"] = [json.dumps(["17"])] * 3
+    with pytest.raises(curate.DataError, match=r"^With parents='ids' every parent id must be 'old:<position>'"):
+        curate.TrainingSetBuilder(old, new, target="target", time="when").add(aug, parents="ids")
