@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.exceptions import DataError, ParameterError
+from curakit.exceptions import CurakitWarning, DataError, ParameterError
 from curakit.seeds import check_random_state
 from curakit.validation import check_interval
 
@@ -45,7 +45,7 @@ __all__ = ["FillPriorWarning", "FillValue", "estimate_fill_value"]
 _OWNER = "estimate_fill_value"
 
 
-class FillPriorWarning(UserWarning):
+class FillPriorWarning(CurakitWarning):
     """A fill makes one class the majority of the training set, or moves the training set's class
     prior far from the new data's."""
 

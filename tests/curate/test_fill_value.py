@@ -137,6 +137,9 @@ def test_prior_warning_when_a_fill_makes_a_class_the_majority(cancer):
     messages = [str(w.message) for w in record]
     assert any("majority" in m for m in messages) and any("total variation" in m for m in messages)
     assert all("\n" not in m for m in messages)
+    from curakit.exceptions import CurakitWarning
+
+    assert issubclass(FillPriorWarning, CurakitWarning)
     assert fv.priors["flood"]["tv_with"] > 0.25 > fv.priors["flood"]["tv_without"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", FillPriorWarning)
