@@ -118,6 +118,10 @@ def folder(tmp_path_factory):
     with_nan = table.iloc[:200].copy()
     with_nan.loc[3, "mean texture"] = np.nan
     with_nan.to_csv(base / "old_nan.csv", index=False)
+    target_nan = table.iloc[:200].copy()
+    target_nan["target"] = target_nan["target"].astype(float)
+    target_nan.loc[5, "target"] = np.nan
+    target_nan.to_csv(base / "old_target_nan.csv", index=False)
     rng = np.random.default_rng(0)
     np.save(base / "emb80.npy", rng.normal(size=(80, 4)))
     np.save(base / "emb_wide.npy", rng.normal(size=(30, 5)))
@@ -269,6 +273,10 @@ CASES = [
      r"has no slice 'nope'"),
     ("augment-pipeline-not-albumentations", ["augment", "imgs", "--pipeline", "pipe_plain.yaml", "--classes", "0",
                                              "--n", "2", "--out", "o_aug10"], 1, r"is not an albumentations pipeline"),
+    ("augment-table-nan-target", ["augment", "old_target_nan.csv", "--target-col", "target", "--classes", "0",
+                                  "--n", "5", "--out", "o_aug11"], 1, r"holds 1 missing \(NaN or None\) label"),
+    ("build-nan-target", ["build", "--old", "old_target_nan.csv", "--new", "new.csv", "--target", "target",
+                          "--out", "o_b7"], 1, r"1 unlabelled row\(s\) \(missing target 'target'\)"),
     # -- diagnose: other inputs
     ("diagnose-embeddings-wrong-rows", ["diagnose", "preds.csv", "--embeddings", "emb_short.npy", "--out", "o_emb1"], 1,
      r"embeddings has 5 rows but y_true has 80"),
