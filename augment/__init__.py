@@ -13,11 +13,12 @@ loads its module on first access (PEP 562); ``from augment import offline`` work
 import importlib as _importlib
 
 from curakit import __version__ as __version__
-from curakit.exceptions import CurakitError, DataError, LeakageError, ParameterError
+from curakit.exceptions import CurakitError, CurakitWarning, DataError, LeakageError, ParameterError
 
 __all__ = [
     "AugmentedSet",
     "CurakitError",
+    "CurakitWarning",
     "DataError",
     "LINEAGE_COLUMNS",
     "LeakageError",

@@ -10,6 +10,7 @@ import importlib as _importlib
 from curakit import __version__ as __version__
 from curakit.exceptions import (
     CurakitError,
+    CurakitWarning,
     DataError,
     LeakageError,
     ParameterError,
@@ -20,11 +21,14 @@ from curakit.exceptions import (
 __all__ = [
     "ComparisonTable",
     "CurakitError",
+    "CurakitWarning",
     "DaskTrainingSet",
     "DataError",
     "DemoResult",
     "Engine",
     "EnsembleClassifier",
+    "FillPriorWarning",
+    "FillValue",
     "Gate",
     "GateDecision",
     "LeakageError",
@@ -41,6 +45,7 @@ __all__ = [
     "TrainingSet",
     "TrainingSetBuilder",
     "compare_strategies",
+    "estimate_fill_value",
     "example_recipes",
     "example_text",
     "fit",
@@ -78,6 +83,9 @@ _LAZY = {
     "Engine": "._dask.engine",
     "open_engine": "._dask.engine",
     "DaskTrainingSet": "._dask.trainingset",
+    "estimate_fill_value": "._fill_value",
+    "FillValue": "._fill_value",
+    "FillPriorWarning": "._fill_value",
 }
 
 

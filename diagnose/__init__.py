@@ -15,6 +15,7 @@ import importlib as _importlib
 from curakit import __version__ as __version__
 from curakit.exceptions import (
     CurakitError,
+    CurakitWarning,
     DataError,
     LeakageError,
     MissingDependencyError,
@@ -30,6 +31,7 @@ __all__ = [
     "CamReport",
     "ConfusionReport",
     "CurakitError",
+    "CurakitWarning",
     "DIAGNOSERS",
     "DataError",
     "Decision",
