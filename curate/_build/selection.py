@@ -59,4 +59,11 @@ def order_key(ident: np.ndarray, seed: int) -> np.ndarray:
 
 def smallest(keys: np.ndarray, k: int) -> np.ndarray:
     """Positions of the ``k`` smallest ``keys``, in ascending key order (ties: lower position first)."""
-    return np.argsort(keys, kind="stable")[: max(int(k), 0)]
+    k = max(int(k), 0)
+    if 0 < k < len(keys) // 4:  # partial selection, then order the k (ties by position, as a stable sort)
+        part = np.argpartition(keys, k - 1)[:k]
+        cut = keys[part].max()
+        part = np.flatnonzero(keys <= cut)  # every tie at the cut, in position order
+        order = np.argsort(keys[part], kind="stable")
+        return part[order][:k]
+    return np.argsort(keys, kind="stable")[:k]

@@ -133,7 +133,11 @@ def do_mix(builder: Any, old_in: np.ndarray, new_in: np.ndarray, seed: int):
     plan = builder._plan.mix
     if plan is None:
         return old_in, None, None
-    perm = smallest(order_key(id_hash("old", old_in), seed), len(old_in))  # seeded, partition-invariant order
+    keys = order_key(id_hash("old", old_in), seed)  # seeded, partition-invariant order
+    need = len(old_in)
+    if plan["mode"] == "fixed" and not plan["stratify"]:
+        need = int(round(plan["alpha"] * len(old_in)))  # only the first share is taken
+    perm = smallest(keys, need)
     info: dict[str, Any] = {"stratify": plan["stratify"], "old_rows_available": int(len(old_in))}
     if plan["mode"] == "auto":
         alpha = builder._search_alpha(plan, old_in, new_in, perm, seed, info)

@@ -369,3 +369,20 @@ def test_add_fill_naming_parents_by_row_id(wine):
     aug.manifest["parent_ids"] = [json.dumps(["17"])] * 3
     with pytest.raises(curate.DataError, match=r"^With parents='ids' every parent id must be 'old:<position>'"):
         curate.TrainingSetBuilder(old, new, target="target", time="when").add(aug, parents="ids")
+
+
+def test_random_picks_rank_rows_by_their_own_hash(wine):
+    """Each row's seeded rank depends on the row id and the seed only: more new rows leave the alpha
+    sample of old rows unchanged, and the sample is the rows of smallest rank (the Dask engine's rule)."""
+    from curate._build.selection import id_hash, order_key
+
+    old, new = wine
+    a = curate.TrainingSetBuilder(old, new, target="target", time="when").mix(alpha=0.3).build(random_state=9)
+    b = curate.TrainingSetBuilder(old, pd.concat([new, new.iloc[:20]], ignore_index=True), target="target",
+                                  time="when").mix(alpha=0.3).build(random_state=9)
+    pick = lambda ts: sorted(int(r.split(":")[1]) for r in ts.manifest.row_id if r.startswith("old:"))  # noqa: E731
+    assert pick(a) == pick(b) and len(pick(a)) == round(0.3 * len(old))
+    ranks = order_key(id_hash("old", np.arange(len(old))), a.info["seeds"]["mix"])
+    assert pick(a) == sorted(np.argsort(ranks, kind="stable")[: len(pick(a))].tolist())
+    c = curate.TrainingSetBuilder(old, new, target="target", time="when").mix(alpha=0.3).build(random_state=10)
+    assert pick(c) != pick(a)
