@@ -150,6 +150,9 @@ def predict_proba(
     if is_torch_model(model):
         return _torch_proba(model, X, transform, batch_size, device)
     if hasattr(model, "predict_proba"):
+        from .validation import check_fitted
+
+        check_fitted(model, "predict_proba")  # an unfitted estimator: one line, not scikit-learn's NotFittedError
         return np.asarray(model.predict_proba(X), dtype=np.float64)
     raise ParameterError(
         f"{type(model).__name__} has no predict_proba. Pass a torch nn.Module or a classifier with "

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from curakit.adapters import is_torch_model
-from curakit.exceptions import ParameterError
+from curakit.adapters import is_torch_model, num_outputs
+from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import check_random_state, child_seed
-from curakit.validation import UNSET, check_interval, renamed
+from curakit.validation import UNSET, check_images, check_interval, check_labels, model_input_channels, renamed
 
 from ._trainer import TrainConfig, fit_torch, sk_fit
 
@@ -47,7 +47,7 @@ def fit(
     ``progress=`` draws a progress bar (None: automatic; ``progress_bar=`` is the old name).
     """
     progress = renamed("fit", "progress_bar", "progress", progress_bar, progress)
-    y = np.asarray(y)
+    y = check_labels(y, "labels", "fit")  # a string, NaN or None labels, mixed kinds: one line each
     if len(X) != len(y):
         raise ParameterError(f"X and y differ in length ({len(X)} vs {len(y)}). Pass one label per row.")
     if not is_torch_model(model):
@@ -58,6 +58,7 @@ def fit(
             )
         return model, sk_fit(model, X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight))
     check_interval(validation, "validation", "fit", low=0.0, high=0.5)
+    _check_torch_inputs(model, X, y, transform)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
                          patience=patience, progress=progress)
     order = check_random_state(child_seed(random_state, "fit", "split")).permutation(len(y))
@@ -70,3 +71,17 @@ def fit(
         transform=transform, desc="fit",
     )
     return model, history
+
+
+def _check_torch_inputs(model: Any, X: Any, y: np.ndarray, transform: Any) -> None:
+    """Images whose channels the model's first convolution takes, and labels that are output indices."""
+    if transform is None and isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim == 4:
+        check_images(X, "images", channels=model_input_channels(model))
+    if y.dtype.kind not in "iu" or not len(y):
+        return
+    k = num_outputs(model, X[:1], transform)
+    if int(y.min()) < 0 or int(y.max()) >= k:
+        raise DataError(
+            f"labels hold class indices outside 0..{k - 1} but the model has {k} outputs. Encode them as 0..{k - 1} "
+            "or build the model with more outputs."
+        )

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
@@ -52,3 +53,29 @@ def test_fit_progress_bar_is_a_deprecated_alias(digits):
         curate.fit(LogisticRegression(max_iter=50), X, y, progress=False)
     with pytest.raises(ParameterError, match="pass only 'progress'"):
         curate.fit(LogisticRegression(max_iter=50), X, y, progress_bar=False, progress=False)
+
+
+def test_fit_refuses_bad_labels_and_images_in_one_line(digits):
+    torch = pytest.importorskip("torch")
+    from curakit.exceptions import DataError
+    from curate.models import SmallCNN
+
+    images, labels = digits
+    X, y = images[:40], labels[:40]
+    torch.manual_seed(0)
+    with pytest.raises(DataError, match=r"^images have 3 channel\(s\) but 1 are expected"):
+        curate.fit(SmallCNN(in_channels=1), np.repeat(X, 3, axis=-1), y, epochs=1)
+    with pytest.raises(DataError, match=r"^labels of fit holds 1 missing \(NaN or None\) label\(s\) among 40 rows"):
+        curate.fit(SmallCNN(), X, np.where(np.arange(40) == 3, np.nan, y.astype(float)), epochs=1)
+    with pytest.raises(DataError, match=r"^labels hold class indices outside 0\.\.9 but the model has 10 outputs"):
+        curate.fit(SmallCNN(), X, y + 10, epochs=1)
+    with pytest.raises(DataError, match=r"^labels of fit must be one label per row"):
+        curate.fit(LogisticRegression(), X.reshape(40, -1), "abc")
+
+
+def test_predict_proba_of_an_unfitted_estimator_is_one_line():
+    from curakit.adapters import predict_proba
+    from curakit.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match=r"^The LogisticRegression passed to predict_proba is not fitted"):
+        predict_proba(LogisticRegression(), np.zeros((3, 2)))
