@@ -24,7 +24,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f5f5f5}.num{text-align:right;white-space:nowrap}td.text{min-width:6rem;max-width:32rem}
+th{background:#f5f5f5}.num{text-align:right;white-space:nowrap}td.text{min-width:6rem;max-width:32rem}td.text:first-child{min-width:12rem}
 figure{margin:1rem 0}figcaption{font-size:.85rem;color:#555}
 img{max-width:100%}.tablewrap{overflow-x:auto;max-width:100%}pre{overflow-x:auto}.note{color:#555;font-size:.9rem}
 header{border-bottom:2px solid #ddd;margin-bottom:1rem}.verdict{font-size:1.05rem;background:#f3f7fb;border-left:4px solid #1f77b4;padding:.5rem .75rem}

@@ -224,7 +224,8 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     from ._demo_report import write_demo_report
 
     write_demo_report(out / "report.html", scen=scen, diagnosis=diagnosis, weak=weak, filled=filled, ts=ts,
-                      comparison=comparison, decision=decision, registry=registry, result=result)
+                      comparison=comparison, decision=decision, registry=registry, result=result,
+                      incumbent=incumbent)
     return result
 
 

@@ -157,6 +157,35 @@ def _slice_list(text: Any, names: dict[str, str]) -> str:
     return ", ".join(short_name(names.get(str(i), str(i))) for i in ids)
 
 
+def _pictures_section(diagnosis: Any, scen: Any, weak: list[Any], incumbent: Any) -> str:
+    """For each filled slice: its images (errors first) next to the nearest old images, and where the
+    incumbent CNN looked (Grad-CAM over the new batch, maps drawn per slice)."""
+    from curakit.exceptions import MissingDependencyError
+    from diagnose.figures import gradcam_overlay_figure, member_order, slice_thumbnails_figure
+
+    cam, note = None, ""
+    if incumbent is not None:
+        import diagnose
+
+        try:
+            cam = diagnose.gradcam(incumbent, scen.new["images"], target_layer="backbone.5", labels=scen.new["labels"],
+                                   keep_cams=True, n_examples=0, progress=False)
+        except MissingDependencyError as exc:  # grad-cam not installed: thumbnails only
+            note = f'<p class="note">No Grad-CAM: {escape(exc)}</p>'
+    parts = [note]
+    for rank, s in enumerate(weak, start=1):
+        parts.append(f'<h3 title="{escape(s.id)}">{escape(s.description)}</h3>')
+        parts.append(figure_html(slice_thumbnails_figure(scen.new["images"], s.indices, diagnosis.y_true, diagnosis.y_pred,
+                                                         train_images=scen.old["images"], title=f"slice {rank}"),
+                                 "Its new images, errors first, and the old (training) images nearest to it"))
+        if cam is not None:
+            fig = gradcam_overlay_figure(cam, members=member_order(s.indices, diagnosis.errors), images=scen.new["images"],
+                                         title=f"slice {rank}")
+            if fig is not None:
+                parts.append(figure_html(fig, "Grad-CAM of the incumbent on the slice's images, errors first"))
+    return section("What the weak slices look like", *parts)
+
+
 def _fill_section(filled: Any, scen: Any, names: dict[str, str]) -> str:
     man = filled.manifest
     parts = [f"<p>{len(man)} new images, each with its parent, slice, seed and the exact parameters applied "
@@ -226,14 +255,15 @@ def _summary_section(result: Any) -> str:
 
 
 def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list[Any], filled: Any, ts: Any,
-                      comparison: Any, decision: Any, registry: Any, result: Any) -> Path:
-    """Write the report atomically to ``path``."""
+                      comparison: Any, decision: Any, registry: Any, result: Any, incumbent: Any = None) -> Path:
+    """Write the report atomically to ``path`` (``incumbent``: the CNN, for Grad-CAM of the weak slices)."""
     names = {s.id: s.description for s in weak}
     timings = pd.DataFrame([{"step": k, "seconds": v} for k, v in result.timings.items()])
     body = [
         _summary_section(result),
         _scenario_section(scen),
         _diagnosis_section(diagnosis, scen, list(weak)),
+        _pictures_section(diagnosis, scen, list(weak), incumbent),
         _fill_section(filled, scen, names),
         section("Training set", frame_html(ts.summary())),
         _comparison_section(comparison, decision, registry, list(weak)),

@@ -226,10 +226,21 @@ def _cluster_section(d: DiagnosisLike, top: int) -> str:
     return section("Embedding clusters", *figs, note, frame_html(table) if table is not None else "")
 
 
-def _evidence_value(v: Any) -> str:
-    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+def _rounded(v: Any) -> Any:
+    """Numbers inside lists / dicts rounded for reading (4 significant digits), recursively."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float, np.number)):
         return format_number(v)
-    return str(v)[:200]
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_rounded(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(str(_rounded(x)) for x in list(v)[:20]) + (", …" if len(v) > 20 else "") + "]"
+    return str(v)
+
+
+def _evidence_value(v: Any) -> str:
+    return str(_rounded(v))[:300]
 
 
 def _details_section(d: DiagnosisLike) -> str:
@@ -237,12 +248,14 @@ def _details_section(d: DiagnosisLike) -> str:
     for rank, s in enumerate(d.slices, start=1):
         rows = pd.DataFrame({"key": list(s.evidence), "value": [_evidence_value(v) for v in s.evidence.values()]})
         ci = f" [{format_number(s.error_ci[0], 3)}, {format_number(s.error_ci[1], 3)}]" if s.error_ci else ""
-        details.append(
-            f'<h3 title="{escape(s.id)}">#{rank} {escape(s.description)}</h3><p class="note">id {escape(s.id)}</p>'
-            f"<p>{s.size} rows ({s.share:.1%}), error {format_number(s.error_rate, 3)}{ci}"
-            f" vs baseline {format_number(s.baseline_error_rate, 3)}; definition kind "
-            f"{escape(s.definition['kind'])}.</p>" + frame_html(rows)
-        )
+        body = (f'<p class="note">id {escape(s.id)}</p>'
+                f"<p>{s.size} rows ({s.share:.1%}), error {format_number(s.error_rate, 3)}{ci}"
+                f" vs baseline {format_number(s.baseline_error_rate, 3)}; definition kind "
+                f"{escape(s.definition['kind'])}.</p>" + frame_html(rows))
+        head = f'<h3 title="{escape(s.id)}">#{rank} {escape(s.description)}</h3>'
+        # the three most severe open, the rest folded (a long report stays navigable)
+        details.append(f"{head}{body}" if rank <= 3 else
+                       f'<details><summary title="{escape(s.id)}">#{rank} {escape(s.description)}</summary>{body}</details>')
     return section("Slice details", *details)
 
 

@@ -289,3 +289,24 @@ def test_diagnosis_to_html_and_report_data_take_the_picture_options(digit_diagno
     text = d.to_html(tmp_path / "r.html", images=images, train_images=train)
     assert 'id="slice-pictures"' in text and (tmp_path / "r.html").read_text(encoding="utf-8") == text
     assert d.report_data(images=images)["pictures"][0]["id"] == d.slices[0].id
+
+
+def test_details_round_nested_numbers_and_fold_beyond_the_third(digits):
+    import re
+
+    from diagnose._report import _evidence_value
+
+    assert _evidence_value([0.46938384139718530, 6.3e-88]) == "[0.4694, <1e-6]"
+    assert _evidence_value({"gap": 11.775092489, "kind": "lr"}) == "{gap: 11.78, kind: lr}"
+    images, labels = digits
+    pred = labels.copy()
+    for k, c in enumerate((1, 3, 5, 7, 8)):  # five classes the model half-misses: several slices
+        rows = np.flatnonzero(labels == c)
+        pred[rows[: len(rows) // 2]] = (c + 1) % 10
+    d = diagnose.find_slices(labels, pred, methods=["confusion"])
+    assert len(d.slices) > 3
+    html = diagnosis_html(d)
+    text = re.sub(r'src="data:[^"]+"', "", html)
+    assert not re.search(r"\d\.\d{7,}", text), re.search(r".{40}\d\.\d{7,}.{20}", text)
+    details = html.split('id="slice-details"')[1]
+    assert details.count("<h3") == 3 and details.count("<details>") == len(d.slices) - 3

@@ -127,7 +127,11 @@ def test_demo_report_in_browser(demo, browser, width, tmp_path):
     assert path.stat().st_size < 5 * 2**20
     summary = facts["text"].split("Scenario: the writers switched pens")[1]  # [0] ends in the contents
     assert "embedding cluster" in summary and not HASH_ID.search(summary)
-    assert "<pre>" not in path.read_text(encoding="utf-8")
+    html = path.read_text(encoding="utf-8")
+    assert "<pre>" not in html
+    pictures = html.split("What the weak slices look like</h2>")[1].split("</section>")[0]
+    n_weak = len(demo.metrics["slices"])
+    assert pictures.count("<img") == 2 * n_weak and "Grad-CAM of the incumbent" in pictures
 
 
 def test_summary_and_data_name_slices_by_description(demo):
