@@ -4,6 +4,7 @@ time axis, eval sets, ``near=``) as plain functions of the builder, bound as its
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -142,7 +143,8 @@ def make_axis(builder: Any) -> TimeAxis:
     return TimeAxis(kind)
 
 def eval_sets(builder: Any, eval_sets: Any) -> dict[str, Any]:
-    if isinstance(eval_sets, pd.DataFrame) or _is_image_source(eval_sets):
+    dask_one = builder.engine == "dask" and (_is_dask_frame(eval_sets) or isinstance(eval_sets, (str, os.PathLike)))
+    if isinstance(eval_sets, pd.DataFrame) or _is_image_source(eval_sets) or dask_one:
         items = {"eval": eval_sets}
     elif isinstance(eval_sets, Mapping):
         items = dict(eval_sets)
@@ -156,6 +158,8 @@ def eval_sets(builder: Any, eval_sets: Any) -> dict[str, Any]:
     out = {}
     for name, value in items.items():
         if builder.kind == "tabular":
+            if builder.engine == "dask" and isinstance(value, (str, os.PathLike)):
+                value = _read_eval(value, name)
             if not isinstance(value, pd.DataFrame) and not (builder.engine == "dask" and _is_dask_frame(value)):
                 raise DataError(f"Evaluation set {name!r} must be a DataFrame like old and new. Got {type(value).__name__}.")
             absent = [str(c) for c in builder.features if c not in value.columns]
@@ -178,6 +182,20 @@ def eval_sets(builder: Any, eval_sets: Any) -> dict[str, Any]:
                 )
             out[str(name)] = images
     return out
+
+def _read_eval(path: Any, name: Any) -> Any:
+    """An evaluation set given as a Parquet path (Dask engine), read lazily."""
+    from pathlib import Path
+
+    from curakit.optional import import_optional
+
+    if not Path(path).exists():
+        raise DataError(f"Evaluation set {name!r} path {str(path)!r} does not exist. Pass a Parquet file or folder.")
+    try:
+        return import_optional("dask.dataframe").read_parquet(str(path))
+    except Exception as exc:  # pyarrow / dask reading errors
+        raise DataError(f"Evaluation set {name!r} does not read as Parquet ({type(exc).__name__}). Pass a Parquet file or folder.") from None
+
 
 def _is_dask_frame(obj: Any) -> bool:
     return type(obj).__module__.split(".", 1)[0] == "dask" and hasattr(obj, "columns")

@@ -105,8 +105,9 @@ def test_parquet_dataset_selects_the_pandas_rows(client, data, tmp_path, n_files
     with client.as_current():
         ro = _write_hive(old, tmp_path / "old", n_files)
         rn = _write_hive(new, tmp_path / "new", max(1, n_files // 2))
+        ev.to_parquet(tmp_path / "holdout.parquet", index=False)
         b = curate.TrainingSetBuilder(ro, rn, target=scen.target, time="date", features=scen.features)
-        q = _chain(b, old, ev, scen).build(random_state=7)
+        q = _chain(b, old, str(tmp_path / "holdout.parquet"), scen).build(random_state=7)  # eval set as a path too
     assert isinstance(q, DaskTrainingSet) and len(q) == len(p)
     assert p.info["dedup"]["removed"] > 0 and p.info["leakage"]["removed"] > 0  # the filters had work to do
     assert (p.manifest["origin"].astype(str) == "synthetic").sum() > 0
