@@ -168,6 +168,11 @@ def embed(
                     model(xb)
                 except _Captured:
                     pass
+                except RuntimeError as exc:  # a shape the model's layers cannot take
+                    shape = tuple(getattr(images, "shape", (n,))[1:])
+                    raise DataError(f"The model cannot run on images shaped {shape} "
+                                    f"({str(exc).splitlines()[0][:160]}). Pass images of the size and channels "
+                                    "it was trained on.") from None
                 if not captured:
                     raise ParameterError(
                         f"Layer {name!r} did not run during the forward pass. Pick a layer that the "
