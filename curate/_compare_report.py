@@ -16,6 +16,8 @@ _LEGEND = {
     "slice:<name>:<set> or <slice> (<set>)": "the metric on the rows of a slice in that holdout (— = no such rows)",
     "vs_naive:<set>": "accuracy difference against the naive baseline (retrain with no fills, replay or weights)",
     "vs_naive:<set>:low / :high": "95% paired-bootstrap interval of that difference",
+    "negative_flips:<set>": "share of that holdout's rows the incumbent got right and this model gets wrong",
+    "error": "why a strategy could not run on this data (its row then has no scores)",
     "train_time": "seconds spent retraining",
     "n_train": "training rows used",
     "n": "rows scored (a slice's rows in that eval set); small n = wide interval",
