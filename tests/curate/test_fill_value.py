@@ -14,15 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import curate
 from curakit.exceptions import DataError, ParameterError
-
-try:
-    import curate
-
-    estimate_fill_value = curate.estimate_fill_value
-    FillPriorWarning = curate.FillPriorWarning
-except AttributeError:  # until curate/__init__.py (H3) lists them
-    from curate._fill_value import FillPriorWarning, estimate_fill_value
+from curate import FillPriorWarning, estimate_fill_value
 
 THIN, WRONG = 3, 8
 
