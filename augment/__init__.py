@@ -33,6 +33,7 @@ __all__ = [
     "OnlineAugment",
     "ParameterError",
     "VAEGenerator",
+    "default_pipeline",
     "feature_smote",
     "find_leaks",
     "fit_head",
@@ -71,6 +72,7 @@ _LAZY = {
     "fit_head": "._feature",
     "generate": "._generate",
     "VAEGenerator": "._vae_generator",
+    "default_pipeline": "._default_pipeline",
 }
 
 
