@@ -149,7 +149,9 @@ def renamed(owner: str, old: str, new: str, old_value: Any, new_value: Any, *, d
 
 # -- labels --------------------------------------------------------------------------------
 def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v))
+    """None, NaN, or pandas' NA / NaT (recognised by type name: no pandas import here)."""
+    return (v is None or (isinstance(v, (float, np.floating)) and math.isnan(v))
+            or type(v).__name__ in ("NAType", "NaTType"))
 
 
 def _label_kind(arr: np.ndarray) -> str:

@@ -81,6 +81,13 @@ def _with_nan(frame: pd.DataFrame, col: str, row: int = 3) -> pd.DataFrame:
     return out
 
 
+def _na_at(labels: np.ndarray, row: int):
+    """``labels`` as pandas' nullable Int64 with ``pd.NA`` at ``row``."""
+    out = pd.array(labels, dtype="Int64")
+    out[row] = pd.NA
+    return out
+
+
 def _slice_with(D, **changes):
     data = dict(D["slice"])
     for k, v in changes.items():
@@ -214,13 +221,13 @@ CASES = [
         __import__("sklearn.linear_model").linear_model.LogisticRegression(), D["old"][D["cols"]]),
      NotFittedError, r"not fitted"),
     ("fit-rgb-into-1-channel-model", lambda D: curate.fit(_cnn1(), _rgb(D["images"]), D["labels"], epochs=1,
-                                                          progress_bar=False),
+                                                          progress=False),
      DataError, r"3 channel\(s\) but 1"),
     ("fit-nan-labels", lambda D: curate.fit(_cnn1(), D["images"], np.where(np.arange(40) == 0, np.nan, D["labels"]),
-                                            epochs=1, progress_bar=False),
+                                            epochs=1, progress=False),
      DataError, r"labels of fit holds 1 missing \(NaN or None\) label"),
     ("fit-labels-beyond-the-outputs", lambda D: curate.fit(_cnn1(), D["images"], D["labels"] + 10, epochs=1,
-                                                           progress_bar=False),
+                                                           progress=False),
      DataError, r"10 outputs"),
     ("embed-images-of-another-size", lambda D: diagnose.embed(_conv1(), np.zeros((4, 12, 12, 1), dtype=np.uint8), layer="3"),
      DataError, r"The model cannot run on images shaped \(12, 12, 1\) \(mat1 and mat2 shapes.*Pass images of the size"),
@@ -229,6 +236,8 @@ CASES = [
     # -- augment.oversample
     ("oversample-nan-labels", lambda D: augment.oversample(D["Xi"], np.where(np.arange(150) == 3, np.nan, D["yi"])),
      DataError, r"y of oversample holds 1 missing \(NaN or None\) label\(s\) among 150 rows\. Drop those rows"),
+    ("oversample-pandas-NA-label", lambda D: augment.oversample(D["Xi"], _na_at(D["yi"], 3)),
+     DataError, r"holds 1 missing \(NaN or None\) label"),
     ("oversample-single-class", lambda D: augment.oversample(D["Xi"], np.zeros(150, dtype=int)),
      DataError, r"y of oversample holds 1 class\(es\) in 150 rows; oversample needs at least 2"),
     ("oversample-duplicate-columns", lambda D: augment.oversample(_dup(D["Xi"]), D["yi"]),
