@@ -3,7 +3,7 @@
 A champion is trained on a small share of the training rows; two candidates are retrained on all of
 them, so both are better overall: the *harmless* one on the true labels, the *harmful* one with one
 sub-population's labels corrupted (better elsewhere, worse on those rows: the case the plain gate
-misses). Reported over 5 seeds: how often each gate refuses each candidate, and the Jaccard of the
+misses). Reported over 15 seeds (0-4: those the gate was developed on, 5-14: held out, also reported apart): how often each gate refuses each candidate, and the Jaccard of the
 reported regression slice (the top one, and the best-matching one) with the harmed eval rows.
 
 Peer (raw): the plain paired-bootstrap gate, ``Gate(max_slice_drop=None)``: the gain on new and the
@@ -105,7 +105,8 @@ def _judge(champ, cand, X, seed):
     return ours, plain
 
 
-def run(seeds=range(5)) -> dict:
+def run(seeds=range(5), groups=None) -> dict:
+    """Rates over ``seeds``; ``groups`` ({name: seeds}) adds the same rates over subsets of them."""
     out = {}
     for name in ("digits", "breast_cancer", "digits_images"):
         keys = ("curakit_refused_harmful", "plain_refused_harmful", "curakit_refused_harmless",
@@ -126,12 +127,18 @@ def run(seeds=range(5)) -> dict:
                            for s in ours.regressions]
                     stats["jaccard_top"].append(jac[0] if jac else 0.0)
                     stats["jaccard_best"].append(max(jac) if jac else 0.0)
-        out[name] = {"seeds": len(list(seeds)), **{k: round(float(np.mean(v)), 4) for k, v in stats.items()}}
+        seeds = list(seeds)
+        out[name] = {"seeds": len(seeds), **{k: round(float(np.mean(v)), 4) for k, v in stats.items()}}
+        for group, members in (groups or {}).items():
+            pick = [i for i, s in enumerate(seeds) if s in set(members)]
+            out[name][group] = {"seeds": len(pick), **{k: round(float(np.mean([v[i] for i in pick])), 4)
+                                                       for k, v in stats.items()}}
     return out
 
 
 if __name__ == "__main__":
-    res = run()
+    # seeds 0-4: the seeds the gate was developed on; 5-14: held out (not used while the gate was developed)
+    res = run(range(15), groups={"dev_seeds_0_4": range(5), "heldout_seeds_5_14": range(5, 15)})
     path = Path(__file__).parent / "results" / "gate_regressions.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(res, indent=2))
