@@ -239,6 +239,25 @@ def _check_out(out: Path, force: bool) -> None:
         raise
 
 
+_FLAGS = {
+    "features": ("--features FILE", ("features",)),
+    "embeddings": ("--embeddings E.npy (or --features, which are embedded)", ("embeddings", "features")),
+    "train_features": ("--train-features FILE", ("train_features",)),
+    "train_embeddings": ("--train-embeddings E.npy", ("train_embeddings",)),
+}
+
+
+def _check_method_flags(methods: list[str], args: argparse.Namespace) -> None:
+    """Files mode, before reading anything: each named method's inputs are given (flags named as typed)."""
+    from diagnose import DIAGNOSERS
+
+    for m in methods:
+        for req in DIAGNOSERS.meta(m).get("requires", ()):  # an unknown method: UnknownNameError, did-you-mean
+            flag, dests = _FLAGS.get(req, (None, ()))
+            if flag and not any(getattr(args, d, None) for d in dests):
+                raise ParameterError(f"--methods {m} needs {flag}. Pass it, or leave {m!r} out of --methods.")
+
+
 def run(args: argparse.Namespace) -> int:
     import diagnose
 
@@ -246,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
     _check_out(Path(args.out), args.force)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     options = _parse_options(args.set or [])
+    if methods and args.images is None:
+        _check_method_flags(methods, args)
     inputs = _images_inputs(args) if args.images is not None else _files_inputs(args)
     predictions = inputs.pop("_predictions", None)
     model_name = inputs.pop("_model", None)
