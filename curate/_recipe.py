@@ -70,7 +70,16 @@ from curakit.plugins import did_you_mean
 from curakit.records import check_schema_version, json_ready
 from curakit.seeds import check_random_state, child_seed
 
-from ._recipe_data import build_engine, check_fill, engine_inputs, fill_slice, image_data, is_image_path, materialize
+from ._recipe_data import (
+    build_engine,
+    check_fill,
+    check_model_fits_images,
+    engine_inputs,
+    fill_slice,
+    image_data,
+    is_image_path,
+    materialize,
+)
 
 __all__ = ["Recipe", "RecipeRun", "SCHEMA", "example_recipes", "example_text", "parse_recipe", "run_recipe"]
 
@@ -713,6 +722,7 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
     the data, no model section while the registry has no champion, unknown strategies, strategies
     the recipe's own model cannot run, an output folder curakit would refuse to replace.
     Warnings: strategies the registry's champion cannot run (the run skips them)."""
+    from curakit.adapters import is_torch_model
     from curakit.exceptions import CurakitError
 
     rec = _as_recipe(recipe)
@@ -730,6 +740,8 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
     images = attempt(_check_data, rec, data)
     reg = attempt(_open_registry, rec, registry)
     model, champion = attempt(_check_model, rec, reg, images, [*rec.trusted, *trusted]) or (None, False)
+    if model is not None and images and "scenario" not in data and is_torch_model(model):
+        attempt(check_model_fits_images, rec, data, model)
     if model is not None:
         names = rec.section("retrain").get("strategies")
         found = attempt(usable_strategies, model, names, champion=champion)

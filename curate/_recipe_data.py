@@ -24,7 +24,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import check_random_state, child_seed
 
-__all__ = ["VAE_KEYS", "build_engine", "check_fill", "engine_inputs", "fill_slice", "image_data", "is_image_path",
+__all__ = ["VAE_KEYS", "build_engine", "check_fill", "check_model_fits_images", "engine_inputs", "fill_slice", "image_data", "is_image_path",
            "materialize"]
 
 #: ``fill`` keys that only ``method: vae`` takes (besides ``n``).
@@ -194,3 +194,27 @@ def engine_inputs(engine: Any, old: Any, new: Any, images: bool, workers: int | 
 def materialize(ts: Any) -> Any:
     """A pandas TrainingSet (a Dask-built set is computed: strategies train in memory)."""
     return ts.to_pandas() if hasattr(ts, "to_pandas") else ts
+
+
+def check_model_fits_images(rec: Any, data: Mapping[str, Any], model: Any) -> None:
+    """``--check`` for image files and a torch model: its first layer takes their channels, a forward
+    pass on two images runs, and it has an output for every class (one-line errors)."""
+    from curakit.adapters import predict_proba
+    from curakit.validation import model_input_channels
+
+    old, new = _read(rec, data, "old"), _read(rec, data, "new")
+    classes = _class_list(old, new)
+    n_classes = len(classes) if classes is not None else int(max(old[1].max(), new[1].max())) + 1
+    images = old[0]
+    channels = model_input_channels(model)
+    if channels is not None and images.shape[-1] != channels:
+        raise DataError(f"Recipe data.old holds {images.shape[-1]}-channel images (shape {images.shape[1:]}) but the "
+                        f"model's first layer takes {channels}. Convert the images or pass the matching model.")
+    try:
+        proba = predict_proba(model, images[:2])
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's forward pass is one line
+        raise DataError(f"The model cannot take the recipe's images shaped {images.shape[1:]} "
+                        f"({type(exc).__name__}). Resize the images (--resize HxW) or pass the matching model.") from None
+    if proba.shape[1] < n_classes:
+        raise DataError(f"The model has {proba.shape[1]} outputs but the recipe's images have {n_classes} classes. "
+                        "Pass the matching model, or list the model's classes in classes.txt.")

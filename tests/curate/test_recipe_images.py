@@ -140,3 +140,13 @@ def test_image_recipe_check_finds_mixed_kinds_and_shapes(folders, tables, capsys
     (folders / "bad.yaml").write_text(yaml.safe_dump(est))
     assert main(["run", str(folders / "bad.yaml"), "--check"]) == 1
     assert "needs a torch nn.Module (images)" in capsys.readouterr().err
+    few = {k: v for k, v in RECIPE.items() if k != "registry"}  # a model with fewer outputs than classes
+    few["model"] = {**RECIPE["model"], "params": {"num_classes": 3, "in_channels": 1, "width": 8}}
+    (folders / "bad.yaml").write_text(yaml.safe_dump(few))
+    assert main(["run", str(folders / "bad.yaml"), "--check"]) == 1
+    assert "has 3 outputs but the recipe's images have 10 classes" in capsys.readouterr().err
+    rgb = {k: v for k, v in RECIPE.items() if k != "registry"}  # a first layer for RGB, grayscale images
+    rgb["model"] = {**RECIPE["model"], "params": {"num_classes": 10, "in_channels": 3, "width": 8}}
+    (folders / "bad.yaml").write_text(yaml.safe_dump(rgb))
+    assert main(["run", str(folders / "bad.yaml"), "--check"]) == 1
+    assert "1-channel images" in capsys.readouterr().err
