@@ -335,7 +335,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="METHOD.OPTION=VALUE",
-        help="a method option, e.g. clusters.min_cluster_size=20 (repeatable; VALUE parsed as JSON)",
+        help="a method option, e.g. clusters.min_cluster_size=20 (repeatable; VALUE is JSON, a bare word only for text "
+        "options such as rules.search=tree; unknown options are refused)",
     )
     add_random_state(p)
     p.add_argument("--y-true-col", default="y_true", help="label column (default y_true)")
