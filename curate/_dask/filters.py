@@ -138,14 +138,16 @@ def _persist_kept(b: Any, blocks: list[Block], specs: list[dict[str, Any]]) -> l
     dask = import_optional("dask")
     import operator
 
-    results = []
+    tasks = [[dask.delayed(_filtered, pure=False)(p, spec) for p in blk.parts] for blk, spec in zip(blocks, specs)]
+    packed = dask.persist(*[t for group in tasks for t in group])
+    counts = dask.compute(*[dask.delayed(operator.getitem, pure=False)(x, 1) for x in packed])
+    results, at = [], 0
     for blk, spec in zip(blocks, specs):
-        packed = dask.persist(*[dask.delayed(_filtered, pure=False)(p, spec) for p in blk.parts])
-        counts = list(dask.compute(*[dask.delayed(operator.getitem, pure=False)(x, 1) for x in packed]))
-        blk.parts = Parts([dask.delayed(operator.getitem, pure=False)(x, 0) for x in packed],
-                          rows=sum(c["kept"] for c in counts))
+        mine, got = packed[at : at + len(blk.parts)], list(counts[at : at + len(blk.parts)])
+        at += len(blk.parts)
+        blk.parts = Parts([dask.delayed(operator.getitem, pure=False)(x, 0) for x in mine], rows=sum(c["kept"] for c in got))
         blk.spec = {"mask": AllRows(), "tables": {}, "dups": None, "features": spec["features"], "code": spec["code"]}
-        results.append(counts)
+        results.append(got)
     return results
 
 

@@ -215,7 +215,7 @@ def _prepare(part: pd.DataFrame, name: str, cols: list[Any], time: str | None, o
 
 
 def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: Any) -> list[DaskSource]:
-    """old and new as :class:`DaskSource` (one stats pass each), with the pandas engine's checks."""
+    """old and new as :class:`DaskSource` (one stats pass), with the pandas engine's checks."""
     dask = import_optional("dask")
     frames = {}
     for name, obj in (("old", old), ("new", new)):
@@ -224,28 +224,37 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
     builder.features = choose_features(builder, cols, time, features)
     builder.time = time
     used = [*builder.features, builder.target] + ([time] if time is not None else [])
-    out, floats = [], []
-    base = 0
-    for name, (frame, files) in frames.items():
+    for name, (_, files) in frames.items():
         _check_files(files, name, used)
-        delayed = frame.to_delayed()
-        stats = list(dask.compute(*[dask.delayed(_stats, pure=False)(p, builder.target, time, used) for p in delayed]))
-        agg = _aggregate(name, stats, builder.target, time)
+    delayed = {name: frame.to_delayed() for name, (frame, _) in frames.items()}
+    jobs = [dask.delayed(_stats, pure=False)(p, builder.target, time, used) for name in frames for p in delayed[name]]
+    flat = list(dask.compute(*jobs))
+    stats = {"old": flat[: len(delayed["old"])], "new": flat[len(delayed["old"]) :]}
+    aggs = {name: _aggregate(name, stats[name], builder.target, time) for name in frames}  # old's errors first
+    persisted = _should_persist(aggs["old"]["bytes"] + aggs["new"]["bytes"])
+    out, base, parts = [], 0, {}
+    for name in frames:
+        agg = aggs[name]
         offsets = np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]]).astype(np.int64)
-        parts = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base) for p, o in zip(delayed, offsets)]
-        persisted = _should_persist(agg["bytes"])
-        if persisted:
-            parts = dask.persist(*parts)  # held on the workers: later passes skip reading and parsing
-        src = DaskSource(name=name, parts=Parts(parts, rows=agg["n"]), n=agg["n"], columns=used, dtypes=frame[used].dtypes,
-                         axis_kind=agg["kind"], lengths=agg["lengths"])
+        parts[name] = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base)
+                       for p, o in zip(delayed[name], offsets)]
+        base += agg["n"]
+    if persisted:  # held on the workers: later passes skip reading and parsing
+        kept = dask.persist(*parts["old"], *parts["new"])
+        parts = {"old": list(kept[: len(parts["old"])]), "new": list(kept[len(parts["old"]) :])}
+    base = 0
+    for name, (frame, _) in frames.items():
+        agg = aggs[name]
+        src = DaskSource(name=name, parts=Parts(parts[name], rows=agg["n"]), n=agg["n"], columns=used,
+                         dtypes=frame[used].dtypes, axis_kind=agg["kind"], lengths=agg["lengths"])
         src.time_column, src.persisted = time, persisted
         if time is None:
             src.t_min, src.t_max = base, base + agg["n"] - 1
         else:
             src.t_min, src.t_max = agg["t_min"], agg["t_max"]
         base += agg["n"]
-        floats.extend(st for st in stats if "integral" in st)
         out.append(src)
+    floats = [st for name in frames for st in stats[name] if "integral" in st]
     builder._classification = _classification(frames, builder.target, floats)
     return out
 
