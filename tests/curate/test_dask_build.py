@@ -185,8 +185,7 @@ def test_killed_worker_build_completes_with_same_rows(client, data, tmp_path):
         q = _chain(b, old, ev, scen).build(random_state=2)
         out = q.save(tmp_path / "ts")
         t.join()
-        client.wait_for_workers(2, timeout=60)
-    assert killed
+    assert killed  # the nanny restarts the worker; later tests need no second worker
     _assert_same(p, curate.TrainingSet.load(out))
 
 
