@@ -130,7 +130,14 @@ def _torch_proba(model: Any, X: Any, transform: Callable | None, batch_size: int
     with eval_mode(model):
         for start in range(0, len(X), batch_size):
             xb = model_input(take_rows(X, np.arange(start, min(start + batch_size, len(X)))), transform)
-            outs.append(torch.softmax(model(xb.to(dev)), dim=1).double().cpu().numpy())
+            try:
+                logits = model(xb.to(dev))
+            except RuntimeError as exc:  # images of another size than trained on, wrong feature count, ...
+                raise DataError(
+                    f"The model cannot run on inputs shaped {tuple(np.shape(X)[1:])} ({str(exc).splitlines()[0][:160]}). "
+                    "Pass inputs of the size and channels it was trained on."
+                ) from None
+            outs.append(torch.softmax(logits, dim=1).double().cpu().numpy())
     return np.concatenate(outs)
 
 

@@ -79,3 +79,14 @@ def test_predict_proba_of_an_unfitted_estimator_is_one_line():
 
     with pytest.raises(NotFittedError, match=r"^The LogisticRegression passed to predict_proba is not fitted"):
         predict_proba(LogisticRegression(), np.zeros((3, 2)))
+
+
+def test_predict_proba_on_inputs_the_model_cannot_take_is_one_line():
+    torch = pytest.importorskip("torch")
+    from curakit.adapters import predict_proba
+    from curakit.exceptions import DataError
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    with pytest.raises(DataError, match=r"^The model cannot run on inputs shaped \(10, 10, 1\) \(.*\)\. Pass inputs of the size"):
+        predict_proba(net, np.zeros((2, 10, 10, 1), dtype=np.uint8))
+    assert predict_proba(net, np.zeros((2, 8, 8, 1), dtype=np.uint8)).shape == (2, 3)
