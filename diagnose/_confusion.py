@@ -32,7 +32,7 @@ import pandas as pd
 from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, frame_html
 from curakit.records import check_keys, check_schema_version, json_ready
-from curakit.validation import check_label_kinds, check_label_list, check_labels
+from curakit.validation import check_interval, check_label_kinds, check_label_list, check_labels
 
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._slice import Slice, slice_id
@@ -172,10 +172,8 @@ class ConfusionReport:
 
     def slices(self, *, min_recall: float = 0.5, min_support: int = 1) -> list[Slice]:
         """Classes whose recall is below ``min_recall`` as ``class`` slices (worst first)."""
-        if not (0.0 <= float(min_recall) <= 1.0):
-            raise ParameterError(
-                f"The 'min_recall' parameter of ConfusionReport.slices must be a float in the range [0.0, 1.0]. Got {min_recall!r} instead."
-            )
+        min_recall = check_interval(min_recall, "min_recall", "ConfusionReport.slices", low=0.0, high=1.0)
+        min_support = check_interval(min_support, "min_support", "ConfusionReport.slices", kind=int, low=0)
         out = confusion_slices(self, min_recall=min_recall, alpha=-1.0, min_support=min_support, max_pairs=0)
         return [s for s in out if s.definition["kind"] == "class"]
 
@@ -402,14 +400,12 @@ def confusion_diagnoser(
     min_pair_count: int = 3,
 ) -> list[Slice]:
     """Class slices (low recall or significantly worse) and most-confused pair slices."""
-    if not (0.0 <= float(min_recall) <= 1.0):
-        raise ParameterError(
-            f"The 'min_recall' parameter of the confusion diagnoser must be a float in the range [0.0, 1.0]. Got {min_recall!r} instead."
-        )
-    if not (0.0 < float(alpha) < 1.0):
-        raise ParameterError(
-            f"The 'alpha' parameter of the confusion diagnoser must be a float in the range (0.0, 1.0). Got {alpha!r} instead."
-        )
+    owner = "the confusion diagnoser"
+    min_recall = check_interval(min_recall, "min_recall", owner, low=0.0, high=1.0)
+    alpha = check_interval(alpha, "alpha", owner, low=0.0, high=1.0, closed="neither")
+    min_support = check_interval(min_support, "min_support", owner, kind=int, low=0)
+    max_pairs = check_interval(max_pairs, "max_pairs", owner, kind=int, low=0)
+    min_pair_count = check_interval(min_pair_count, "min_pair_count", owner, kind=int, low=0)
     report = inp.extra.get("confusion_report")
     if report is None:
         report = confusion(inp.y_true, inp.y_pred, labels=list(inp.labels) or None)

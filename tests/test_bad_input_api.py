@@ -178,6 +178,12 @@ CASES = [
      ParameterError, r"'rules' method of find_slices has no option 'min_suport'\. Did you mean 'min_support'\?"),
     ("find_slices-misspelt-confusion-option", lambda D: diagnose.find_slices(D["y"], D["p"], confusion={"min_recal": 0.5}),
      ParameterError, r"'confusion' method of find_slices has no option 'min_recal'\. Did you mean 'min_recall'\?"),
+    ("find_slices-confusion-option-of-wrong-type", lambda D: diagnose.find_slices(D["y"], D["p"],
+                                                                                confusion={"min_recall": "high"}),
+     ParameterError, r"'min_recall' parameter of the confusion diagnoser must be a float in the range \[0\.0, 1\.0\]"),
+    ("find_slices-rules-option-of-wrong-type", lambda D: diagnose.find_slices(
+        D["yi"], np.roll(D["yi"], 1), features=D["Xi"], methods=["rules"], rules={"max_depth": 1.5}),
+     ParameterError, r"'max_depth' parameter of the 'rules' diagnoser must be an int >= 1"),
     ("find_slices-unknown-method-option", lambda D: diagnose.find_slices(D["y"], D["p"], confusoin={"alpha": 0.1}),
      ParameterError, r"unknown option 'confusoin'\. Did you mean 'confusion'\?"),
     ("find_slices-unknown-method", lambda D: diagnose.find_slices(D["y"], D["p"], methods=["confusoin"]),
