@@ -508,6 +508,12 @@ def retrain(
 
 
 def _check_images_need_torch(kind: str, model: Any, ts: Any) -> None:
+    """``ts`` is a training set, and an image one only with a torch model."""
+    if not all(hasattr(ts, a) for a in ("kind", "target", "manifest")):
+        raise ParameterError(
+            "The 'ts' parameter of retrain must be a curate.TrainingSet (from TrainingSetBuilder(...).build() or "
+            f"curate.TrainingSet.load(folder)). Got {type(ts).__name__} instead."
+        )
     if kind == "sklearn" and ts.kind == "images":
         raise ParameterError(
             f"An image training set needs a torch nn.Module; got {type(model).__name__}. "

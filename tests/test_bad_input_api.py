@@ -294,6 +294,9 @@ CASES = [
         eval_sets={"old": (D["images"][:10], np.where(np.arange(10) == 0, np.nan, D["labels"][:10])),
                    "new": (D["images"][:10], D["labels"][:10])}),
      DataError, r"Eval set 'old' labels of retrain holds 1 missing"),
+    ("retrain-a-path-as-training-set", lambda D: curate.retrain(D["lr"], "ts_folder", strategy="scratch_all",
+                                                                eval_sets={"old": D["old"], "new": D["new"]}),
+     ParameterError, r"'ts' parameter of retrain must be a curate\.TrainingSet .*TrainingSet\.load\(folder\)"),
     ("retrain-misspelt-strategy", lambda D: curate.retrain(
         D["lr"], D["ts"], strategy="scratch_al", eval_sets={"old": D["old"], "new": D["new"]}),
      UnknownNameError, r"Unknown strategy 'scratch_al'\. Did you mean 'scratch_all'\?"),
