@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError
-from curakit.records import check_schema_version
+from curakit.records import check_keys, check_schema_version
 
 __all__ = ["SUPPORTED_STEPS", "default_preprocessor", "preprocessor_from_dict", "preprocessor_to_dict"]
 
@@ -234,6 +234,7 @@ def preprocessor_from_dict(data: dict[str, Any]) -> Any:
     import sklearn
 
     check_schema_version(data, "Preprocessor", SCHEMA_VERSION, fix="Rebuild the training set.", required=True)
+    check_keys(data, "Preprocessor", ("estimator",), ("sklearn_version",), fix="Rebuild the training set.")
     saved = data.get("sklearn_version")
     if saved != sklearn.__version__:
         logger.warning(
