@@ -62,7 +62,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.html import escape, figure_html, frame_html, html_document, section
 from curakit.io import atomic_write_text
 from curakit.optional import import_optional
-from curakit.records import check_schema_version, json_ready, plain_value
+from curakit.records import check_keys, check_schema_version, json_ready, parse_json, plain_value
 from curakit.seeds import check_random_state, child_seed
 from curakit.validation import UNSET, check_choice, check_columns, check_fitted, check_labels, renamed
 
@@ -87,6 +87,12 @@ _TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm", "cat
 
 
 # -- the report -------------------------------------------------------------------------------
+#: the keys of a ShapReport record (ShapReport.to_dict): required, then optional
+_SHAP_KEYS = ("feature_names", "values", "base_values", "data", "rows")
+_SHAP_OPTIONAL = ("explained_class", "explainer", "explainer_reason", "additivity_error", "target", "n_total",
+                  "importance", "slices", "sensitive", "settings")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class ShapReport:
     """SHAP values of the explained rows and what they say.
@@ -187,7 +193,9 @@ class ShapReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShapReport:
-        check_schema_version(data, "ShapReport", SCHEMA_VERSION, fix="Re-run diagnose.explain with this version.")
+        fix = "Re-run diagnose.explain with this version."
+        check_schema_version(data, "ShapReport", SCHEMA_VERSION, fix=fix)
+        check_keys(data, "ShapReport", _SHAP_KEYS, _SHAP_OPTIONAL, fix=fix)
         if data.get("values") is None:
             raise DataError(
                 "This ShapReport was saved without its values (include_values=False) and cannot be rebuilt."
@@ -208,7 +216,7 @@ class ShapReport:
 
     @classmethod
     def from_json(cls, text: str) -> ShapReport:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text, "ShapReport"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShapReport):
