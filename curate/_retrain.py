@@ -25,7 +25,7 @@ from curakit.adapters import is_torch_model, num_outputs, predict_proba
 from curakit.exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
 from curakit.io import atomic_dir
 from curakit.plugins import did_you_mean
-from curakit.records import check_schema_version, json_ready, load_json
+from curakit.records import check_keys, check_schema_version, json_ready, load_json, parse_json
 from curakit.seeds import child_seed
 from curakit.validation import check_columns, check_labels, model_input_channels
 from diagnose import Slice
@@ -216,6 +216,12 @@ def _slice_masks(slices: Any, evals: dict[str, _EvalSet], incumbent: Any, baseli
 
 
 # -- the result -------------------------------------------------------------------------------
+
+#: the optional keys of a RetrainResult record (RetrainResult.to_dict; "strategy" is required)
+_RESULT_KEYS = ("params", "metric", "metrics", "baseline_metrics", "history", "train_time", "info", "random_state",
+                "training_set", "incumbent_hash", "candidate_hash", "features", "eval_sets")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrainResult:
     """What one strategy produced, and how it scored.
@@ -289,14 +295,17 @@ class RetrainResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RetrainResult:
+        fix = "Re-create it with curate.retrain (or curakit retrain) of this version."
+        check_schema_version(data, "RetrainResult", SCHEMA_VERSION, fix=fix)
+        check_keys(data, "RetrainResult", ("strategy",), _RESULT_KEYS, fix=fix)
         d = dict(data)
-        check_schema_version(d, "RetrainResult", SCHEMA_VERSION)
         d.pop("schema_version", None)
+        d.pop("eval_sets", None)  # result.json lists them; the predictions carry them
         return cls(**d)
 
     @classmethod
     def from_json(cls, text: str) -> RetrainResult:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text, "RetrainResult"))
 
     def save(self, path: str | Path) -> Path:
         """Write a result folder atomically: result.json, predictions.npz, model/ (see Registry)."""
