@@ -347,6 +347,13 @@ CASES = [
      DataError, r"'training_set\.json' is not valid JSON \(truncated or damaged"),
     ("AugmentedSet.load-damaged-json", lambda D: augment.AugmentedSet.load(D["folder"] / "aug_damaged"),
      DataError, r"'run\.json' is not valid JSON \(truncated or damaged"),
+    ("ShapReport.from_json-truncated", lambda D: diagnose.ShapReport.from_json('{"schema_version": 1, "feature_na'),
+     DataError, r"ShapReport file is not valid JSON \(truncated or damaged"),
+    ("ShapReport.from_dict-missing-keys", lambda D: diagnose.ShapReport.from_dict({"schema_version": 1, "values": []}),
+     DataError, r"ShapReport record lacks the key\(s\) 'feature_names'"),
+    ("RetrainResult.from_dict-unknown-key", lambda D: curate.RetrainResult.from_dict({"strategy": "scratch_all",
+                                                                                      "metrcs": {}}),
+     DataError, r"RetrainResult record has unknown key\(s\) 'metrcs'\. Did you mean 'metrics'\?"),
     # -- drift
     ("drift-arrays-of-different-width", lambda D: diagnose.drift(np.zeros((50, 3)) + np.arange(50)[:, None],
                                                                  np.zeros((50, 4)) + np.arange(50)[:, None]),
