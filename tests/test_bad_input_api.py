@@ -237,6 +237,8 @@ CASES = [
      DataError, r"10 outputs"),
     ("embed-images-of-another-size", lambda D: diagnose.embed(_conv1(), np.zeros((4, 12, 12, 1), dtype=np.uint8), layer="3"),
      DataError, r"The model cannot run on images shaped \(12, 12, 1\) \(mat1 and mat2 shapes.*Pass images of the size"),
+    ("predict_proba-images-of-another-size", lambda D: diagnose.predict_proba(_conv1(), np.zeros((4, 12, 12, 1), np.uint8)),
+     DataError, r"The model cannot run on inputs shaped \(12, 12, 1\)"),
     ("embed-float-images", lambda D: diagnose.embed(_conv1(), D["images"].astype(np.float32)),
      DataError, r"images must be uint8 in \[0, 255\]\. Got dtype float32.*astype\('uint8'\)"),
     # -- augment.oversample
