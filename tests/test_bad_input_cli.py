@@ -107,6 +107,7 @@ def folder(tmp_path_factory):
         "no_model.yaml": _recipe(model=None),
         "bad_section.yaml": _recipe(diagnoze={"methods": ["confusion"]}),
         "version_text.yaml": _recipe(schema_version="1"),
+        "good.yaml": _recipe(),
     }.items():
         (base / name).write_text(yaml.safe_dump(rec))
     (base / "not_yaml.yaml").write_text("data: [unclosed\n  - x: {")
@@ -252,6 +253,16 @@ CASES = [
     ("run-misspelt-section", ["run", "bad_section.yaml", "--check"], 1, r"'diagnoze'.*Did you mean 'diagnose'\?"),
     ("run-schema-version-as-string", ["run", "version_text.yaml", "--check"], 1,
      r"Recipe (key 'schema_version' must be an int\. Got str|schema_version must be the integer 1\. Got a str)"),
+    ("run-check-misspelt-recipe-key", ["run", "good.yaml", "--check", "--set", "retrain.strategiez=[continue_all]"], 1,
+     r"Unknown key 'strategiez' in recipe section 'retrain'\. Did you mean 'strategies'\?"),
+    ("run-check-misspelt-model-param", ["run", "good.yaml", "--check", "--set", "model.params.max_itr=5"], 1,
+     r"'max_itr'.*Did you mean 'max_iter'\?"),
+    ("run-check-misspelt-diagnose-method", ["run", "good.yaml", "--check", "--set", "diagnose.methods=[confusoin]"], 1,
+     r"'confusoin'\. Did you mean 'confusion'\?"),
+    ("run-check-misspelt-fill-method", ["run", "good.yaml", "--check", "--set", "fill.method=smoet"], 1,
+     r"'smoet'\. Did you mean 'smote'\?"),
+    ("run-check-gate-bound-out-of-range", ["run", "good.yaml", "--check", "--set", "gate.max_drop_old=2"], 1,
+     r"max_drop_old.*\[0\.0, 1\.0\]"),
     ("run-not-yaml", ["run", "not_yaml.yaml", "--check"], 1, r"not_yaml\.yaml.*YAML"),
     ("run-set-not-a-key-value", ["run", "bad_strategy.yaml", "--check", "--set", "retrain"], 1,
      r"--set option takes KEY=VALUE"),
