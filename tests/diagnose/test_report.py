@@ -300,7 +300,7 @@ def test_details_round_nested_numbers_and_fold_beyond_the_third(digits):
     assert _evidence_value({"gap": 11.775092489, "kind": "lr"}) == "{gap: 11.78, kind: lr}"
     images, labels = digits
     pred = labels.copy()
-    for k, c in enumerate((1, 3, 5, 7, 8)):  # five classes the model half-misses: several slices
+    for c in (1, 3, 5, 7, 8):  # five classes the model half-misses: several slices
         rows = np.flatnonzero(labels == c)
         pred[rows[: len(rows) // 2]] = (c + 1) % 10
     d = diagnose.find_slices(labels, pred, methods=["confusion"])
