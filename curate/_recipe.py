@@ -754,7 +754,7 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
             attempt(check_output_dir, out_dir, "Recipe output folder")
     fsec = rec.section("fill")
     attempt(check_fill, fsec)
-    if isinstance(fsec.get("pipeline"), str):
+    if isinstance(fsec.get("pipeline"), str) and fsec["pipeline"] != "default":
         p = attempt(rec.path, fsec["pipeline"], "fill.pipeline")
         if p is not None and not p.is_file():
             errors.append(f"Recipe key 'fill.pipeline' names {fsec['pipeline']!r}, which is not a file. Check the path.")

@@ -9,7 +9,7 @@ new, as torchvision's ImageFolder); integer labels are the class index.
 Fill methods (section ``fill``): ``method: vae`` (``augment.generate``: keys ``n``,
 ``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``, ``condition``: class or
 class+slice), for images and tables;
-images otherwise ``pipeline:`` (albumentations' dict form, or a YAML/JSON file) through
+images otherwise ``pipeline:`` (``default``, albumentations' dict form, or a YAML/JSON file) through
 ``augment.offline``; tables otherwise the SMOTE family (``augment.oversample``).
 """
 
@@ -112,20 +112,21 @@ def check_fill(fsec: Mapping[str, Any]) -> None:
     extra = [k for k in VAE_KEYS if k in fsec]
     if extra and method != "vae":
         raise ParameterError(f"Recipe key 'fill.{extra[0]}' applies to method: vae only. Add method: vae or drop it.")
-    if fsec.get("pipeline") == "default":
-        raise ParameterError("Recipe key 'fill.pipeline' is 'default', which only `curakit augment --pipeline` knows "
-                             "so far. Give the pipeline's dict form (see curakit run --show-example digits_drift) or "
-                             "a YAML/JSON file written by albumentations.save.")
     if method == "vae" and "pipeline" in fsec:
         raise ParameterError("Recipe section 'fill' has method: vae and a pipeline; vae generates rows itself. "
                              "Drop one of them.")
 
 
-def _pipeline(rec: Any, fsec: Mapping[str, Any]) -> Any:
+def _pipeline(rec: Any, fsec: Mapping[str, Any], shape: tuple[int, ...]) -> Any:
+    """``default`` (augment.default_pipeline: light, label-keeping), a dict form, or a file in the recipe's folder."""
     if "pipeline" not in fsec:
-        raise ParameterError("Recipe section 'fill' needs 'pipeline' (an albumentations pipeline in dict "
+        raise ParameterError("Recipe section 'fill' needs 'pipeline' (default, an albumentations pipeline in dict "
                              "form, or a YAML/JSON file) or method: vae to fill image slices.")
     pipeline = fsec["pipeline"]
+    if pipeline == "default":
+        import augment
+
+        return augment.default_pipeline(shape)
     return str(rec.path(pipeline, "fill.pipeline")) if isinstance(pipeline, str) else pipeline
 
 
@@ -151,7 +152,7 @@ def fill_slice(rec: Any, fsec: Mapping[str, Any], sl: Any, new_pool: Any, featur
         return out if len(out[0] if isinstance(out, tuple) else out.labels) else None
     if images:
         aug = augment.offline(new_pool["images"], new_pool["labels"],
-                              _pipeline(rec, fsec), select=sl,
+                              _pipeline(rec, fsec, new_pool["images"].shape[1:]), select=sl,
                               n=int(fsec["n"]) if "n" in fsec else None, random_state=seed)
         return aug if len(aug.labels) else None
     kw: dict[str, Any] = {"method": fsec.get("method", "smote"), "select": sl, "random_state": seed}

@@ -105,7 +105,6 @@ def _variant(**changes):
     ({"fill": {"temperature": 0.5}}, True, "'fill.temperature' applies to method: vae only"),
     ({"fill": {"method": "vae", "pipeline": "p.yaml"}}, True, "vae generates rows itself"),
     ({"data__eval_new": "emptydir"}, True, "not a table file"),
-    ({"fill": {"pipeline": "default"}}, True, "'fill.pipeline' is 'default'"),
 ])
 def test_check_and_run_errors_are_one_line(tables, capsys, changes, check, message):
     (tables / "bad.yaml").write_text(yaml.safe_dump(_variant(**changes)))
@@ -150,3 +149,18 @@ def test_image_recipe_check_finds_mixed_kinds_and_shapes(folders, tables, capsys
     (folders / "bad.yaml").write_text(yaml.safe_dump(rgb))
     assert main(["run", str(folders / "bad.yaml"), "--check"]) == 1
     assert "1-channel images" in capsys.readouterr().err
+
+
+def test_fill_pipeline_default_in_a_recipe(folders):
+    """``fill: {pipeline: default}``: augment.default_pipeline on the slice, same seed same images."""
+    from curate._recipe_data import fill_slice, image_data
+
+    rec = curate.Recipe.from_dict(dict(RECIPE, fill={"pipeline": "default", "n": 4}), base_dir=folders)
+    old, new, _, classes = image_data(rec, rec.section("data"), 0)
+    members = {"classes": [classes.index("three")]}
+    a = fill_slice(rec, rec.section("fill"), members, new, [], "label", True, 5)
+    b = fill_slice(rec, rec.section("fill"), members, new, [], "label", True, 5)
+    assert len(a) == 4 and (a.labels == classes.index("three")).all() and a.images.shape[1:] == (8, 8, 1)
+    np.testing.assert_array_equal(a.images, b.images)
+    errors, _ = rec.check()
+    assert not [e for e in errors if "pipeline" in e]
