@@ -367,7 +367,17 @@ CASES = [
 _DECIMALS = re.compile(r"\d\.\d{4,}")  # a data value printed in full
 
 
-@pytest.mark.parametrize(("call", "error", "pattern"), [pytest.param(c, e, p, id=i) for i, c, e, p in CASES])
+#: rows whose fix belongs to another file's owner and has not landed yet: id -> the file it waits on
+WAITING: dict[str, str] = {}
+
+
+def _rows():
+    for i, c, e, p in CASES:
+        marks = [pytest.mark.xfail(strict=True, reason=f"waiting on {WAITING[i]}")] if i in WAITING else []
+        yield pytest.param(c, e, p, id=i, marks=marks)
+
+
+@pytest.mark.parametrize(("call", "error", "pattern"), list(_rows()))
 def test_bad_input_is_one_line_curakit_error(D, call, error, pattern):
     with pytest.raises(CurakitError) as info:
         call(D)
@@ -381,7 +391,7 @@ def test_bad_input_is_one_line_curakit_error(D, call, error, pattern):
 
 def test_table_ids_are_unique():
     ids = [c[0] for c in CASES]
-    assert len(ids) == len(set(ids))
+    assert len(ids) == len(set(ids)) and set(WAITING) <= set(ids)
 
 
 def test_a_good_call_of_each_record_round_trips(D):

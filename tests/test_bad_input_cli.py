@@ -361,7 +361,17 @@ CASES = [
 _DECIMALS = re.compile(r"4242|SECRET")
 
 
-@pytest.mark.parametrize(("argv", "code", "pattern"), [pytest.param(a, c, p, id=i) for i, a, c, p in CASES])
+#: rows whose fix belongs to another file's owner and has not landed yet: id -> the file it waits on
+WAITING: dict[str, str] = {}
+
+
+def _rows():
+    for i, a, c, p in CASES:
+        marks = [pytest.mark.xfail(strict=True, reason=f"waiting on {WAITING[i]}")] if i in WAITING else []
+        yield pytest.param(a, c, p, id=i, marks=marks)
+
+
+@pytest.mark.parametrize(("argv", "code", "pattern"), list(_rows()))
 def test_bad_cli_input_is_one_error_line(folder, argv, code, pattern):
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -383,7 +393,7 @@ def test_bad_cli_input_is_one_error_line(folder, argv, code, pattern):
 
 def test_table_ids_are_unique():
     ids = [c[0] for c in CASES]
-    assert len(ids) == len(set(ids))
+    assert len(ids) == len(set(ids)) and set(WAITING) <= set(ids)
 
 
 def test_the_fixture_files_are_good_where_they_should_be(folder):
