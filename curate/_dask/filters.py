@@ -165,7 +165,7 @@ def filters(b: Any, blocks: list[Block]):
             spec["dups"] = dups
     names = [blk.name for blk in blocks]
     leak_by, dup_by, by_set = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(tables, 0)
-    if all(getattr(blk.src, "persisted", True) for blk in blocks):
+    if all(getattr(blk.src, "persist_kept", True) for blk in blocks):  # room for the kept rows too
         results = _persist_kept(b, blocks, specs)
     else:
         results = compute_many([(_counts, blk.parts, (spec,)) for blk, spec in zip(blocks, specs)])

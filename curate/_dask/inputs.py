@@ -248,6 +248,7 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
         src = DaskSource(name=name, parts=Parts(parts[name], rows=agg["n"]), n=agg["n"], columns=used,
                          dtypes=frame[used].dtypes, axis_kind=agg["kind"], lengths=agg["lengths"])
         src.time_column, src.persisted = time, persisted
+        src.persist_kept = persisted and _should_persist(aggs["old"]["bytes"] + aggs["new"]["bytes"], share=7)
         if time is None:
             src.t_min, src.t_max = base, base + agg["n"] - 1
         else:
@@ -259,9 +260,9 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
     return out
 
 
-def _should_persist(n_bytes: int) -> bool:
-    """Keep the prepared partitions in the workers' memory when they take at most a third of it
-    (a lost worker's share is recomputed from the source by the scheduler)."""
+def _should_persist(n_bytes: int, share: int = 4) -> bool:
+    """Keep the prepared partitions in the workers' memory when they take at most 1/``share`` of
+    it (Dask starts spilling to disk at 60 %; a lost worker's share is recomputed from the source)."""
     import sys
 
     if "distributed" in sys.modules:
@@ -269,10 +270,10 @@ def _should_persist(n_bytes: int) -> bool:
             client = sys.modules["distributed"].default_client()
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
             limit = sum(int(w.get("memory_limit") or 0) for w in workers)
-            return limit > 0 and 3 * n_bytes <= limit
+            return limit > 0 and share * n_bytes <= limit
         except (ValueError, KeyError, TypeError, AttributeError):
             pass
-    return n_bytes <= 256 * 2**20
+    return n_bytes <= 256 * 2**20 * 3 // share
 
 
 def _classification(frames: dict[str, Any], target: str, floats: list[dict[str, Any]]) -> bool:
