@@ -37,49 +37,25 @@ class GapSearch:
         self.n_t, self.n_a = len(xt), len(xa)
         self.columns, self.cats = columns, cats
         self.cat_cols = {j for j, c in enumerate(columns) if c in cats}
+        self.orders = [np.argsort(self.x[:, j], kind="stable") for j in range(self.x.shape[1])]
         self.min_support, self.max_support, self.beam = int(min_support), float(max_support), int(beam)
-        # numeric columns, sorted once: row r of _order is the pooled rows in the order of column _num[r]
-        self._num = np.array([j for j in range(self.x.shape[1]) if j not in self.cat_cols], dtype=np.int64)
-        self._order = np.argsort(self.x[:, self._num], axis=0, kind="stable").T
-        self._sorted = np.take_along_axis(self.x[:, self._num].T, self._order, axis=1)
 
-    # -- numeric columns, all at once -----------------------------------------------------
-    def _best_numeric(self, member: np.ndarray, lab: np.ndarray, base: list, cap: bool) -> dict:
-        """{(column, op, direction): (score, conditions)}: the best threshold of every numeric column
-        for ``x <= t`` and ``x > t`` among the ``member`` rows (blocks of columns bound the memory)."""
-        out: dict = {}
-        n = self.x.shape[0]
-        step = max(1, 2_000_000 // max(n, 1))
-        for b in range(0, self._num.size, step):
-            out.update(self._best_numeric_block(slice(b, b + step), member, lab, base, cap))
-        return out
-
-    def _best_numeric_block(self, rows: slice, member, lab, base, cap) -> dict:
-        order, v = self._order[rows], self._sorted[rows]
-        n = order.shape[1]
-        m = member[order] & ~np.isnan(v)
-        a = lab[order]
-        ka, kt = np.cumsum(a * m, axis=1), np.cumsum((1 - a) * m, axis=1)
-        # the next member's position (n: none); a cut lies between a member and the next, distinct value
-        pos = np.where(m, np.arange(n), n)
-        nxt = np.concatenate([np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1][:, 1:],
-                              np.full((len(order), 1), n)], axis=1)
-        nv = np.take_along_axis(v, np.minimum(nxt, n - 1), axis=1)
-        rr, ii = np.nonzero(m & (nxt < n) & (nv != v))  # the cuts, row-major
-        out = {}
-        if rr.size == 0:
-            return out
-        le_a, le_t = ka[rr, ii], kt[rr, ii]
-        for op, ca, ct in (("<=", le_a, le_t), (">", ka[rr, -1] - le_a, kt[rr, -1] - le_t)):
-            for direction, g in zip(("under_represented", "vanished"), self._gaps(ca, ct, cap)):
-                # per row: the highest score, the first cut among equal ones (as argmax would)
-                o = np.lexsort((ii, -g, rr))
-                first = o[np.r_[0, np.flatnonzero(rr[o][1:] != rr[o][:-1]) + 1]]
-                for k in first[g[first] > 0]:
-                    r, i = int(rr[k]), int(ii[k])
-                    cond = self._condition(int(self._num[rows][r]), op, (v[r, i], nv[r, i]))
-                    out[(int(self._num[rows][r]), op, direction)] = (float(g[k]), base + [cond])
-        return out
+    # -- one feature ---------------------------------------------------------------------
+    def _scan_numeric(self, j: int, member: np.ndarray, lab: np.ndarray):
+        o = self.orders[j]
+        o = o[member[o]]
+        v = self.x[o, j]
+        o, v = o[~np.isnan(v)], v[~np.isnan(v)]
+        if v.size < 2:
+            return []
+        a = lab[o]
+        ka, kt = np.cumsum(a), np.cumsum(1 - a)
+        cut = np.flatnonzero(v[1:] != v[:-1])
+        if cut.size == 0:
+            return []
+        thr = np.column_stack([v[cut], v[cut + 1]])  # any t with lower <= t < upper splits the same way
+        le_a, le_t = ka[cut], kt[cut]
+        return [(j, "<=", thr, le_a, le_t), (j, ">", thr, ka[-1] - le_a, kt[-1] - le_t)]
 
     def _scan_categorical(self, j: int, member: np.ndarray, lab: np.ndarray):
         col = self.x[member, j]
@@ -98,19 +74,14 @@ class GapSearch:
                             np.cumsum(ct[order])))
         return out
 
-    def _best_all(self, member: np.ndarray, lab: np.ndarray, base: list, cap: bool = True):
-        """(score, direction, conditions) of the best rule per (column, operator, direction), in
-        column order."""
-        found = self._best_numeric(member, lab, base, cap)
-        for j in sorted(self.cat_cols):
-            for jj, op, thr, ka, kt in self._scan_categorical(j, member, lab):
-                for direction, g in zip(("under_represented", "vanished"), self._gaps(ka, kt, cap)):
-                    i = int(np.argmax(g))
-                    if g[i] > 0:
-                        found[(jj, op, direction)] = (float(g[i]), base + [self._condition(jj, op, thr[i])])
-        ops = {"<=": 0, ">": 1, "in": 0, "in_low": 1}
-        keys = sorted(found, key=lambda k: (k[0], ops[k[1]], k[2] != "under_represented"))
-        return [(found[k][0], k[2], found[k][1]) for k in keys]
+    def _scan(self, member: np.ndarray, lab: np.ndarray):
+        out = []
+        for j in range(self.x.shape[1]):
+            if j in self.cat_cols:
+                out.extend(self._scan_categorical(j, member, lab))
+            else:
+                out.extend(self._scan_numeric(j, member, lab))
+        return out
 
     # -- scoring -------------------------------------------------------------------------
     def _gaps(self, ka: np.ndarray, kt: np.ndarray, cap: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +98,19 @@ class GapSearch:
         under = np.where((ka >= self.min_support) & small, under_s, -1.0)
         vanished = np.where((kt >= self.min_support) & small, vanished_s, -1.0)
         return under, vanished
+
+    def _best(self, scans, base: list[dict[str, Any]], cap: bool = True):
+        """The best candidate per (feature, operator, direction): (gap, direction, conditions);
+        ``cap=False`` lifts the ``max_support`` bound (beam seeds: a band is the intersection of two
+        half-lines that each cover most rows)."""
+        out = []
+        for j, op, thr, ka, kt in scans:
+            for direction, gap in zip(("under_represented", "vanished"), self._gaps(ka, kt, cap)):
+                i = int(np.argmax(gap))
+                if gap[i] <= 0:
+                    continue
+                out.append((float(gap[i]), direction, base + [self._condition(j, op, thr[i])]))
+        return out
 
     def _condition(self, j: int, op: str, value: Any) -> dict[str, Any]:
         col = self.columns[j]
@@ -150,13 +134,14 @@ class GapSearch:
         """(gap, direction, conditions) of the best one- and two-predicate rules for labels ``lab``
         (1 = analysed row, 0 = training row, in pooled order)."""
         everyone = np.ones(len(lab), dtype=bool)
-        first = self._best_all(everyone, lab, [])
-        seeds = sorted((c for c in self._best_all(everyone, lab, [], cap=False) if c[1] == "under_represented"),
+        scans = self._scan(everyone, lab)
+        first = self._best(scans, [])
+        seeds = sorted((c for c in self._best(scans, [], cap=False) if c[1] == "under_represented"),
                        key=lambda c: -c[0])[: self.beam]
         out = list(first)
         for _, _, conds in seeds:
             member = self._member(conds[0])
-            out.extend(c for c in self._best_all(member, lab, conds) if c[1] == "under_represented")
+            out.extend(c for c in self._best(self._scan(member, lab), conds) if c[1] == "under_represented")
         return out
 
     def null_levels(self, n_null: int, rng: np.random.Generator) -> dict[str, float]:
