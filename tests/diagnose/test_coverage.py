@@ -287,7 +287,7 @@ def test_middle_band_is_found_as_an_interval():
 
 
 def test_search_matches_brute_force_on_one_predicate_rules():
-    """The vectorised scan finds, per column and operator, the best threshold a plain loop finds."""
+    """The cumulative-count scan finds, per column and operator, the best threshold a plain loop finds."""
     from diagnose._coverage import _encode
     from diagnose._coverage_search import GapSearch, scan_llr
 
