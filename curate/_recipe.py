@@ -74,6 +74,7 @@ from ._recipe_data import (
     build_engine,
     check_fill,
     check_model_fits_images,
+    check_sections,
     engine_inputs,
     fill_slice,
     image_data,
@@ -354,6 +355,9 @@ def _import_estimator(path: str, params: Mapping[str, Any], trusted: Sequence[st
 
     # a recipe is data: it may name a model class from an allowed module, never a function (os.system)
     cls = resolve_class(path, kind="any", trusted=trusted, where="Recipe key 'model.estimator'")
+    from curakit.validation import check_options
+
+    check_options(cls.__init__, dict(params), f"Recipe key 'model.params' for {cls.__name__}", skip=("self",))
     try:
         return cls(**dict(params))
     except TypeError as exc:
@@ -754,6 +758,8 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
             attempt(check_output_dir, out_dir, "Recipe output folder")
     fsec = rec.section("fill")
     attempt(check_fill, fsec)
+    for check in check_sections(rec):
+        attempt(check)
     if isinstance(fsec.get("pipeline"), str) and fsec["pipeline"] != "default":
         p = attempt(rec.path, fsec["pipeline"], "fill.pipeline")
         if p is not None and not p.is_file():

@@ -24,7 +24,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import check_random_state, child_seed
 
-__all__ = ["VAE_KEYS", "build_engine", "check_fill", "check_model_fits_images", "engine_inputs", "fill_slice", "image_data", "is_image_path",
+__all__ = ["VAE_KEYS", "build_engine", "check_fill", "check_model_fits_images", "check_sections", "engine_inputs", "fill_slice", "image_data", "is_image_path",
            "materialize"]
 
 #: ``fill`` keys that only ``method: vae`` takes (besides ``n``).
@@ -219,3 +219,29 @@ def check_model_fits_images(rec: Any, data: Mapping[str, Any], model: Any) -> No
     if proba.shape[1] < n_classes:
         raise DataError(f"The model has {proba.shape[1]} outputs but the recipe's images have {n_classes} classes. "
                         "Pass the matching model, or list the model's classes in classes.txt.")
+
+
+def check_sections(rec: Any) -> list[Any]:
+    """``--check`` of names and values the run would meet only after fitting: the callables to try,
+    each raising a one-line error (diagnose methods, the fill method, the gate's values)."""
+    import augment
+    import diagnose
+    from curakit.validation import check_interval
+
+    checks: list[Any] = [lambda m=m: diagnose.DIAGNOSERS.get(m) for m in rec.section("diagnose").get("methods") or []]
+    method = rec.section("fill").get("method")
+    if method not in (None, "vae"):
+        checks.append(lambda: augment.OVERSAMPLERS.get(method))
+    gsec = rec.section("gate")
+    for key in ("max_drop_old", "min_gain_new"):
+        if key in gsec:
+            low = 0.0 if key == "max_drop_old" else -1.0
+            checks.append(lambda k=key, lo=low: check_interval(gsec[k], k, "Recipe section 'gate'", low=lo, high=1.0))
+
+    def gate() -> None:
+        from ._gate import Gate
+
+        Gate(**gsec)
+
+    checks.append(gate)
+    return checks

@@ -105,6 +105,11 @@ def _variant(**changes):
     ({"fill": {"temperature": 0.5}}, True, "'fill.temperature' applies to method: vae only"),
     ({"fill": {"method": "vae", "pipeline": "p.yaml"}}, True, "vae generates rows itself"),
     ({"data__eval_new": "emptydir"}, True, "not a table file"),
+    ({"diagnose": {"methods": ["confusoin"]}}, True, "Did you mean 'confusion'?"),
+    ({"fill": {"method": "smoet"}}, True, "Did you mean 'smote'?"),
+    ({"gate": {"max_drop_old": 2}}, True, "max_drop_old"),
+    ({"gate": {"n_bootstrap": 0}}, True, "n_bootstrap"),
+    ({"model__params": {"max_itr": 5}}, True, "Did you mean 'max_iter'?"),
 ])
 def test_check_and_run_errors_are_one_line(tables, capsys, changes, check, message):
     (tables / "bad.yaml").write_text(yaml.safe_dump(_variant(**changes)))
