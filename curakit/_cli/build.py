@@ -17,7 +17,8 @@ Window: ``--window 180D`` (latest span), ``--window auto [--candidates 90D,180D,
 (repeatable; NAME=FILE to name it) removes rows leaking into evaluation sets.
 Fills: ``--add DIR`` (repeatable) adds a ``curakit augment`` output folder with its lineage; its
 parents are rows of the data it was augmented from (--old or --new, found by path), or say which
-with ``--add-parents old|new|old+new`` (old+new: positions in old then new, concatenated).
+with ``--add-parents old|new|old+new|ids`` (old+new: positions in old then new, concatenated;
+ids: the manifest's ``parent_ids`` already hold ``old:<pos>`` / ``new:<pos>``).
 Scale: ``--scheduler tcp://host:8786`` (or ``$DASK_SCHEDULER_ADDRESS``) builds on a Dask cluster,
 ``--workers N`` on a local one (``--engine dask``); Parquet inputs are read lazily there.
 
@@ -278,9 +279,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--target", default=None, help="label column (tables; required there)")
     p.add_argument("--add", action="append", default=None, metavar="DIR",
                    help="a `curakit augment` output folder to add with its lineage (repeatable)")
-    p.add_argument("--add-parents", choices=("old", "new", "old+new"), default=None,
+    p.add_argument("--add-parents", choices=("old", "new", "old+new", "ids"), default=None,
                    help="which data the --add fills' parent positions index (default: the one they were augmented "
-                        "from, by path)")
+                        "from, by path); ids: their parent_ids already name old:<pos> / new:<pos>")
     p.add_argument("--resize", metavar="HxW", help="image data: resize every image to H x W")
     p.add_argument("--time", default=None, help="time column (dates or numbers)")
     p.add_argument("--features", default=None, help="comma-separated feature columns (default: all others)")

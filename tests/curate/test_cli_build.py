@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -140,6 +141,17 @@ def test_add_table_fills_with_lineage_force_and_files(files, tmp_path, capsys):
     gen = both.manifest[both.manifest["operation"] == "vae"]
     assert 0 < len(gen) <= 6 and all(p.startswith("old:") for ids in gen["parent_ids"] for p in json.loads(ids))
     assert (both.manifest["operation"] == "smote").sum() == 6
+    # explicit parent ids (issue 12.8): a manifest whose parent_ids name builder rows of old and new
+    ids = tmp_path / "ids"
+    shutil.copytree(aug, ids)
+    man = pd.read_parquet(ids / "manifest.parquet")
+    syn_rows = man["operation"] != "original"
+    man.loc[syn_rows, "parent_ids"] = [json.dumps([f"new:{json.loads(v)[0]}", "old:0"])
+                                       for v in man.loc[syn_rows, "parent_ids"]]
+    man.to_parquet(ids / "manifest.parquet", index=False)
+    assert main([*argv[:-2], "--add", str(ids), "--add-parents", "ids", "--out", str(tmp_path / "ids_ts")]) == 0
+    got = curate.TrainingSet.load(tmp_path / "ids_ts").manifest
+    assert all(json.loads(v)[1] == "old:0" for v in got.loc[got["origin"] == "synthetic", "parent_ids"])
     # a fill from another input needs --add-parents
     assert main(["build", "--old", str(files / "old.parquet"), "--new", str(files / "test.parquet"), "--target",
                  "target", "--add", str(aug), "--out", str(tmp_path / "x")]) == 1
