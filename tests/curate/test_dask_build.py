@@ -9,8 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -160,32 +158,31 @@ def test_save_is_partitioned_atomic_and_loads(client, data, tmp_path):
     assert (foreign / "notes.txt").read_text() == "keep"
 
 
-def _slow(part):
-    time.sleep(0.1)
+def _die_once(part, log):
+    """Count this partition task's runs in ``log``; the 11th run (in the pass that persists the
+    prepared partitions, after the 8 of the stats pass) SIGKILLs its own worker process."""
+    with open(log, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    with open(log) as fh:
+        runs = len(fh.read().split())
+    if runs == 11:
+        os.kill(os.getpid(), signal.SIGKILL)
     return part
 
 
 def test_killed_worker_build_completes_with_same_rows(client, data, tmp_path):
     old, new, ev, scen = data
     p = _chain(curate.TrainingSetBuilder(old, new, target=scen.target, time="date"), old, ev, scen).build(random_state=2)
+    log = tmp_path / "runs.txt"
     o = dd.from_pandas(old, npartitions=8)
-    o = o.map_partitions(_slow, meta=o._meta)
-    pids = list(client.run(os.getpid).values())
-    killed = []
-
-    def kill_one():
-        time.sleep(1.0)
-        os.kill(pids[0], signal.SIGKILL)
-        killed.append(pids[0])
-
+    o = o.map_partitions(_die_once, str(log), meta=o._meta)
     with client.as_current():
-        t = threading.Thread(target=kill_one)
-        t.start()
         b = curate.TrainingSetBuilder(o, dd.from_pandas(new, npartitions=3), target=scen.target, time="date")
         q = _chain(b, old, ev, scen).build(random_state=2)
         out = q.save(tmp_path / "ts")
-        t.join()
-    assert killed  # the nanny restarts the worker; later tests need no second worker
+    pids = log.read_text().split()
+    alive = {str(pid) for pid in client.run(os.getpid).values()}
+    assert len(pids) > 16 and pids[10] not in alive  # that worker died mid-build; its tasks ran again elsewhere
     _assert_same(p, curate.TrainingSet.load(out))
 
 
