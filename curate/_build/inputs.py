@@ -17,6 +17,7 @@ from curate._windows import TimeAxis, parse_time
 
 from .sources import OWNER
 from .sources import Source as _Source
+from .sources import check_label_kinds, label_kind
 from .sources import check_labels as _check_labels
 from .sources import is_float as _is_float
 from .sources import is_image_source as _is_image_source
@@ -40,6 +41,8 @@ def tabular_sources(builder: Any, old: Any, new: Any, time: str | None, features
     sources = []
     for name, frame in (("old", old), ("new", new)):
         _check_labels(frame[builder.target], name, builder.target)
+    check_label_kinds({name: label_kind(f[builder.target]) for name, f in (("old", old), ("new", new))}, builder.target)
+    for name, frame in (("old", old), ("new", new)):
         if len(frame) == 0:
             raise DataError(f"{name} has no rows. Pass at least one row of old and new data.")
         if time is not None:

@@ -13,7 +13,8 @@ import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
 
-__all__ = ["OWNER", "Source", "check_fraction", "check_labels", "is_float", "is_image_source", "json_list"]
+__all__ = ["OWNER", "Source", "check_fraction", "check_label_kinds", "check_labels", "is_float", "is_image_source", "json_list",
+           "label_kind"]
 
 OWNER = "TrainingSetBuilder"
 
@@ -67,6 +68,34 @@ def check_labels(y: pd.Series, source: str, target: str) -> None:
         from curakit.validation import check_labels as _check_kind
 
         _check_kind(y.to_numpy(), f"{source} column {target!r}", OWNER)
+
+
+def label_kind(y: pd.Series) -> str:
+    """``"number"`` / ``"string"`` / ``"other"`` for a label column (its first value decides for object columns)."""
+    dtype = y.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "other"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+        return "string"
+    first = y.dropna().iloc[:1].tolist() if len(y) else []
+    if first and isinstance(first[0], str):
+        return "string"
+    if first and isinstance(first[0], numbers.Number) and not isinstance(first[0], bool):
+        return "number"
+    return "other"
+
+
+def check_label_kinds(kinds: dict[str, str], target: str) -> None:
+    """old and new name classes the same way: class names in one and indices in the other never match."""
+    if {kinds.get("old"), kinds.get("new")} == {"number", "string"}:
+        raise DataError(
+            f"The target column {target!r} mixes numbers and strings across old ({kinds['old']}s) and new "
+            f"({kinds['new']}s). Use one kind: all class names or all class indices."
+        )
 
 
 def json_list(values: Sequence[str]) -> str:

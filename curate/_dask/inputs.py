@@ -15,7 +15,7 @@ from curakit.exceptions import DataError
 from curakit.optional import import_optional
 from curate._build.inputs import choose_features
 from curate._build.search import is_classification
-from curate._build.sources import check_labels
+from curate._build.sources import check_label_kinds, check_labels, label_kind
 from curate._windows import check_time, parse_time, raise_time_problem
 
 from .engine import is_dask_collection
@@ -231,6 +231,7 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
     flat = list(dask.compute(*jobs))
     stats = {"old": flat[: len(delayed["old"])], "new": flat[len(delayed["old"]) :]}
     aggs = {name: _aggregate(name, stats[name], builder.target, time) for name in frames}  # old's errors first
+    check_label_kinds({name: label_kind(f[builder.target]._meta) for name, (f, _) in frames.items()}, builder.target)
     persisted = _should_persist(aggs["old"]["bytes"] + aggs["new"]["bytes"])
     out, base, parts = [], 0, {}
     for name in frames:
