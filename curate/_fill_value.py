@@ -28,6 +28,7 @@ Decisions where the issue was silent:
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -227,6 +228,28 @@ def _slice_masks(slices: Any, n: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _parents_in_new(fill: Any, name: str) -> np.ndarray:
+    """Each fill row's parent position in ``new``: an AugmentedSet's ``manifest["parent"]``, or for an
+    ``augment.oversample`` tuple ``(X2, y2, provenance)`` the row itself (original rows) or its first
+    parent (synthetic rows), read from ``row_id`` / ``parent_ids`` (``"<source>:<position>"``)."""
+    manifest = getattr(fill, "manifest", None)
+    if manifest is not None and "parent" in getattr(manifest, "columns", ()):
+        return manifest["parent"].to_numpy()
+    prov = fill[2] if isinstance(fill, tuple) and len(fill) == 3 else None
+    if prov is not None and {"row_id", "parent_ids"} <= set(getattr(prov, "columns", ())):
+        def position(row_id: Any, parent_ids: Any) -> int:
+            if isinstance(parent_ids, str):  # the provenance stores its lists as JSON text
+                parent_ids = json.loads(parent_ids)
+            ids = list(parent_ids) if parent_ids is not None and len(parent_ids) else [row_id]
+            return int(str(ids[0]).rpartition(":")[2])
+        try:
+            return np.asarray([position(r, p) for r, p in zip(prov["row_id"], prov["parent_ids"])], dtype=np.int64)
+        except ValueError:
+            pass
+    raise DataError(f"estimate_fill_value: parents='new' but fill {name!r} names no parent rows (an AugmentedSet's "
+                    "manifest 'parent' or an oversample provenance's 'parent_ids'). Pass parents={fill: positions}.")
+
+
 def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, int], n_new: int
                   ) -> dict[str, np.ndarray | None]:
     out: dict[str, np.ndarray | None] = {k: None for k in fills}
@@ -236,11 +259,7 @@ def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, i
         if isinstance(parents, Mapping):
             value = parents.get(name)
         elif parents == "new":
-            manifest = getattr(fill, "manifest", None)
-            if manifest is None or "parent" not in getattr(manifest, "columns", ()):
-                raise DataError(f"estimate_fill_value: parents='new' but fill {name!r} has no manifest 'parent' "
-                                "column. Pass an augment.AugmentedSet made from new, or parents={fill: positions}.")
-            value = manifest["parent"].to_numpy()
+            value = _parents_in_new(fill, name)
         else:
             raise ParameterError(f"The 'parents' parameter of estimate_fill_value must be None, 'new' or a mapping "
                                  f"{{fill: positions in new}}. Got {parents!r} instead.")

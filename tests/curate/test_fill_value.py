@@ -96,6 +96,21 @@ def test_parents_stop_a_fill_of_new_rows_from_leaking(table):
     assert kept.gain("copy") < leaky.gain("copy") - 0.02
 
 
+def test_parents_new_reads_an_oversample_tuple(table):
+    """An augment.oversample result made from new (its originals are copies of new rows) names its
+    parents in the provenance: parents='new' reads them, so the copies do not leak."""
+    import augment
+
+    cols = [c for c in table["new"].columns if c != "digit"]
+    X2, y2, prov = augment.oversample(table["new"][cols], table["new"]["digit"], method="random_over", random_state=0)
+    fill = (X2, y2, prov)
+    leaky = _estimate(table, {"over": fill}, C=100.0)
+    kept = _estimate(table, {"over": fill}, C=100.0, parents="new")
+    assert kept.gain("over") < leaky.gain("over") - 0.02
+    with pytest.raises(DataError, match="parent"):
+        _estimate(table, {"g": table["good"]}, parents="new")
+
+
 def test_same_seed_same_output_and_records(table):
     fills = {"good": table["good"].iloc[:40]}
     a = _estimate(table, fills, n_splits=3, slices={"first50": np.arange(50)}, random_state=3)
