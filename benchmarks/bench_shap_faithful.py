@@ -3,7 +3,9 @@
 breast_cancer (first 8 features) + a 3-level 'sex' column; label either independent of sex or
 flipped when sex == 1. For each model: additivity error of diagnose.explain vs raw
 shap.TreeExplainer (where it applies), whether the top SHAP feature is among the top 3 of
-sklearn permutation importance, and the sensitive flag.
+sklearn permutation importance, and the sensitive flag. Models: random forest, gradient boosting,
+HistGradientBoosting with native categoricals, a one-hot pipeline, and a small torch MLP (wrapped
+with predict_proba, as a user would hand a torch tabular model to explain).
 """
 import json
 import sys
@@ -11,6 +13,7 @@ import time
 
 import numpy as np
 import shap
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
@@ -19,6 +22,44 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 import diagnose
+
+
+class TorchMLP(ClassifierMixin, BaseEstimator):
+    """A two-layer torch MLP on standardised numeric columns, with the scikit-learn surface explain needs."""
+
+    def __init__(self, steps=300, random_state=0):
+        self.steps, self.random_state = steps, random_state
+
+    def _tensor(self, X):
+        import torch
+
+        return torch.tensor(((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_), dtype=torch.float32)
+
+    def fit(self, X, y):
+        import torch
+
+        torch.manual_seed(self.random_state)
+        A = np.asarray(X, dtype=np.float64)
+        self.mean_, self.scale_ = A.mean(0), A.std(0) + 1e-9
+        self.classes_ = np.unique(y)
+        self.net_ = torch.nn.Sequential(torch.nn.Linear(A.shape[1], 32), torch.nn.ReLU(), torch.nn.Linear(32, len(self.classes_)))
+        opt = torch.optim.Adam(self.net_.parameters(), lr=1e-2)
+        Xt, yt = self._tensor(A), torch.tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
+        for _ in range(self.steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(self.net_(Xt), yt).backward()
+            opt.step()
+        return self
+
+    def predict_proba(self, X):
+        import torch
+
+        with torch.no_grad():
+            return torch.softmax(self.net_(self._tensor(X)), 1).double().numpy()
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
 
 X, y = load_breast_cancer(return_X_y=True, as_frame=True)
 X = X.iloc[:, :8].copy()
@@ -34,6 +75,7 @@ for label in ("independent", "depends"):
         "hgb_native_categorical": (HistGradientBoostingClassifier(categorical_features=["sex"], max_iter=100, random_state=0), X),
         "pipeline_onehot_rf": (make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["sex"])], remainder="passthrough"),
                                              RandomForestClassifier(50, random_state=0)), Xp),
+        "torch_mlp": (TorchMLP(random_state=0), X),
     }
     for name, (m, XX) in models.items():
         m.fit(XX, yy)
