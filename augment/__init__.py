@@ -10,10 +10,9 @@ scikit-learn or imbalanced-learn. Every public name except the exceptions and ``
 loads its module on first access (PEP 562); ``from augment import offline`` works as usual.
 """
 
-import importlib as _importlib
-
 from curakit import __version__ as __version__
 from curakit.exceptions import CurakitError, CurakitWarning, DataError, LeakageError, ParameterError
+from curakit.optional import lazy_names as _lazy_names
 
 __all__ = [
     "AugmentedSet",
@@ -76,13 +75,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from .exceptions import MissingDependencyError
 
-__all__ = ["import_optional"]
+__all__ = ["import_optional", "lazy_names"]
 
 # module -> (pip extra of curakit, distribution name)
 _EXTRAS = {
@@ -47,3 +47,27 @@ def import_optional(name: str) -> ModuleType:
         raise MissingDependencyError(
             f"{name!r} is needed for this step but could not be imported ({exc}). Install it with: {how}."
         ) from exc
+
+
+def lazy_names(package: str, table: dict[str, str], namespace: dict, *, before=None):
+    """PEP 562 ``__getattr__`` and ``__dir__`` for a package whose public names load on first use.
+
+    ``table`` maps each public name to the module that defines it, relative to ``package``
+    (``{"find_slices": "._find"}``); a loaded name is cached in ``namespace`` (the package's
+    ``globals()``), so the module is imported once. ``before`` runs before the first name is
+    returned (diagnose registers its built-in diagnosers there).
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if before is not None:
+            before()
+        value = getattr(importlib.import_module(table[name], package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(table))
+
+    return __getattr__, __dir__

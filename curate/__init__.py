@@ -5,8 +5,6 @@ and promote only if better, with every former version kept for a one-call rollba
 the exceptions and ``__version__`` loads its module on first access (PEP 562), so
 ``from curate import retrain`` works as usual."""
 
-import importlib as _importlib
-
 from curakit import __version__ as __version__
 from curakit.exceptions import (
     CurakitError,
@@ -17,6 +15,7 @@ from curakit.exceptions import (
     RegistryError,
     StrategyError,
 )
+from curakit.optional import lazy_names as _lazy_names
 
 __all__ = [
     "ComparisonTable",
@@ -89,13 +88,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())

@@ -25,6 +25,7 @@ from curakit.exceptions import (
     StrategyError,
     UnknownNameError,
 )
+from curakit.optional import lazy_names as _lazy_names
 
 __all__ = [
     "AnalysisInput",
@@ -91,16 +92,6 @@ def _register_diagnosers() -> None:
     _importlib.import_module("._diagnosers", __name__).DIAGNOSERS.move_to_front(_BUILTIN_DIAGNOSERS)
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # the built-in diagnosers register before any diagnose name is used, so DIAGNOSERS and
-    # find_slices see all of them, in one order, whichever name is touched first
-    _register_diagnosers()
-    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+# the built-in diagnosers register before any diagnose name is used, so DIAGNOSERS and
+# find_slices see all of them, in one order, whichever name is touched first
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals(), before=_register_diagnosers)
