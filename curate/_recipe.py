@@ -502,7 +502,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     strategies, skipped = usable_strategies(incumbent, rsec.get("strategies"), champion=source == "registry")
 
     # -- diagnose the incumbent on the new rows
-    slices = _diagnose_slices(rec, incumbent, old_train, new_pool, features, target, images, seed)
+    slices = _diagnose_slices(rec, incumbent, old_train, new_pool, features, target, images, seed, classes)
 
     # -- build (and fill)
     bsec = rec.section("build")
@@ -620,7 +620,7 @@ def _model_file(rec: Recipe, msec: Mapping[str, Any], trusted: Sequence[str]) ->
 
 
 def _diagnose_slices(rec: Recipe, incumbent: Any, old_train: Any, new_pool: Any, features: list[str], target: str,
-                     images: bool, seed: Any) -> list[Any]:
+                     images: bool, seed: Any, classes: Any = None) -> list[Any]:
     """The incumbent's weak slices on the new rows (section ``diagnose``), at most ``max_slices``."""
     import diagnose
 
@@ -634,8 +634,9 @@ def _diagnose_slices(rec: Recipe, incumbent: Any, old_train: Any, new_pool: Any,
         y_new = new_pool["labels"]
         pred, proba, _ = _predict(incumbent, new_pool["images"], None)
         emb = diagnose.embed(incumbent, new_pool["images"]) if "clusters" in methods else None
+        named = {"confusion": {"class_names": list(classes)}} if classes is not None and "confusion" in methods else {}
         diag = diagnose.find_slices(y_new, pred, proba=proba, embeddings=emb, methods=methods,
-                                    random_state=child_seed(seed, "diagnose"))
+                                    random_state=child_seed(seed, "diagnose"), **named)
         kinds = ("class", "pair", "centroid")
     else:
         y_new = new_pool[target].to_numpy()

@@ -23,6 +23,7 @@ class slice the expectation is ``support * baseline``; for a pair it is ``errors
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,7 +275,19 @@ def _confusion_tests(report: ConfusionReport, *, min_support, max_pairs, min_pai
     }
 
 
-def _class_slices(report: ConfusionReport, t: dict[str, Any], *, min_recall, alpha) -> list[Slice]:
+def _named(label: Any, class_names: Any) -> str:
+    """A class as the user reads it: its name from ``class_names`` (a list indexed by class index,
+    or a mapping label -> name) when given, else the label itself."""
+    if class_names is not None:
+        if isinstance(class_names, Mapping):
+            if label in class_names:
+                return repr(class_names[label])
+        elif isinstance(label, (int, np.integer)) and 0 <= int(label) < len(class_names):
+            return repr(class_names[int(label)])
+    return repr(label)
+
+
+def _class_slices(report: ConfusionReport, t: dict[str, Any], *, min_recall, alpha, class_names=None) -> list[Slice]:
     """Classes with low recall or significantly more errors than the rest."""
     n, baseline, support, class_err, labels = t["n"], t["baseline"], t["support"], t["class_err"], report.labels
     per = report.per_class()
@@ -298,7 +311,7 @@ def _class_slices(report: ConfusionReport, t: dict[str, Any], *, min_recall, alp
             Slice(
                 id=slice_id("confusion", definition),
                 method="confusion",
-                description=f"true class {lab!r}: recall {recall:.2f} on {int(support[c])} rows",
+                description=f"true class {_named(lab, class_names)}: recall {recall:.2f} on {int(support[c])} rows",
                 indices=idx,
                 n_analysed=n,
                 error_rate=float(class_err[c] / support[c]),
@@ -325,7 +338,7 @@ def _class_slices(report: ConfusionReport, t: dict[str, Any], *, min_recall, alp
     return out
 
 
-def _pair_slices(report: ConfusionReport, t: dict[str, Any], *, alpha, max_pairs) -> list[Slice]:
+def _pair_slices(report: ConfusionReport, t: dict[str, Any], *, alpha, max_pairs, class_names=None) -> list[Slice]:
     """The most-confused (true, predicted) pairs that pass the test, at most ``max_pairs``."""
     ii, jj, counts, p, q = t["ii"], t["jj"], t["counts"], t["p_pair"], t["q_pair"]
     n, k, baseline, support, class_err, labels = t["n"], t["k"], t["baseline"], t["support"], t["class_err"], report.labels
@@ -346,7 +359,8 @@ def _pair_slices(report: ConfusionReport, t: dict[str, Any], *, alpha, max_pairs
             Slice(
                 id=slice_id("confusion", definition),
                 method="confusion",
-                description=f"true {la!r} predicted as {lb!r}: {cnt} of {int(support[a])} rows",
+                description=(f"true {_named(la, class_names)} predicted as {_named(lb, class_names)}: "
+                             f"{cnt} of {int(support[a])} rows"),
                 indices=idx,
                 n_analysed=n,
                 error_rate=1.0,
@@ -380,11 +394,17 @@ def confusion_slices(
     min_support: int = 5,
     max_pairs: int = 5,
     min_pair_count: int = 3,
+    class_names: Any = None,
 ) -> list[Slice]:
-    """Class and pair slices of a report (see the module docstring), most severe first."""
+    """Class and pair slices of a report (see the module docstring), most severe first.
+
+    ``class_names`` (a list indexed by class index, or a mapping label -> name) names the classes in
+    the descriptions; the definitions keep the labels, so ``Slice.contains`` still takes them."""
+    if class_names is not None and not isinstance(class_names, Mapping):
+        class_names = check_label_list(class_names, "class_names", "confusion_slices")
     t = _confusion_tests(report, min_support=min_support, max_pairs=max_pairs, min_pair_count=min_pair_count)
-    out = _class_slices(report, t, min_recall=min_recall, alpha=alpha)
-    out.extend(_pair_slices(report, t, alpha=alpha, max_pairs=max_pairs))
+    out = _class_slices(report, t, min_recall=min_recall, alpha=alpha, class_names=class_names)
+    out.extend(_pair_slices(report, t, alpha=alpha, max_pairs=max_pairs, class_names=class_names))
     out.sort(key=lambda s: (-s.severity, s.id))
     return out
 
@@ -398,8 +418,10 @@ def confusion_diagnoser(
     min_support: int = 5,
     max_pairs: int = 5,
     min_pair_count: int = 3,
+    class_names: Any = None,
 ) -> list[Slice]:
-    """Class slices (low recall or significantly worse) and most-confused pair slices."""
+    """Class slices (low recall or significantly worse) and most-confused pair slices; ``class_names``
+    names the classes in the descriptions (see :func:`confusion_slices`)."""
     owner = "the confusion diagnoser"
     min_recall = check_interval(min_recall, "min_recall", owner, low=0.0, high=1.0)
     alpha = check_interval(alpha, "alpha", owner, low=0.0, high=1.0, closed="neither")
@@ -416,4 +438,5 @@ def confusion_diagnoser(
         min_support=min_support,
         max_pairs=max_pairs,
         min_pair_count=min_pair_count,
+        class_names=class_names,
     )

@@ -59,6 +59,8 @@ def test_recipe_on_class_name_folders_with_a_vae_fill(folders, capsys):
     assert ts.kind == "images" and ts.info["classes"] == sorted(NAMES)
     gen = ts.manifest[ts.manifest["operation"] == "vae"]
     assert len(run["slices"]) == 1 and 0 < len(gen) <= 5
+    # the slice is described with the folder's class names (issue 12); its definition keeps the index
+    assert any(f"'{name}'" in str(run["slices"][0]) for name in NAMES), run["slices"][0]
     params = [json.loads(p) for p in gen["params"]]
     assert {p["method"] for p in params} == {"vae"} and all(len(p["weights_sha256"]) == 64 for p in params)
     assert all(ids.startswith('["new:') for ids in gen["parent_ids"])

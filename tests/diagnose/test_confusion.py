@@ -157,3 +157,23 @@ def test_slices_function_respects_limits():
     assert len([s for s in confusion_slices(r, max_pairs=1) if s.definition["kind"] == "pair"]) == 1
     with pytest.raises(ParameterError, match=r"The 'alpha' parameter of the confusion diagnoser"):
         confusion_diagnoser(_inp(y, p), alpha=0)
+
+
+def test_class_names_name_the_classes_in_descriptions_and_keep_the_definitions():
+    from diagnose._confusion import confusion, confusion_slices
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 60)
+    p = y.copy()
+    p[:40] = 2  # class 0 mostly predicted as 2
+    p[rng.permutation(180)[:5]] = 1
+    report = confusion(y, p)
+    plain = confusion_slices(report)
+    named = confusion_slices(report, class_names=["zero", "one", "two"])
+    assert [s.definition for s in named] == [s.definition for s in plain]
+    assert [s.indices.tolist() for s in named] == [s.indices.tolist() for s in plain]
+    pair = next(s for s in named if s.definition["kind"] == "pair")
+    assert "true 'zero' predicted as 'two'" in pair.description
+    assert all("'zero'" in s.description or "'one'" in s.description or "'two'" in s.description for s in named)
+    with pytest.raises(Exception, match="class_names"):
+        confusion_slices(report, class_names="abc")
