@@ -219,6 +219,7 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
         "labels": list(range(proba.shape[1])),
         "_predictions": frame,
         "_model": name,
+        "_class_names": None if names == [str(i) for i in range(len(names))] else [str(n) for n in names],
     }
 
 
@@ -270,9 +271,12 @@ def run(args: argparse.Namespace) -> int:
     inputs = _images_inputs(args) if args.images is not None else _files_inputs(args)
     predictions = inputs.pop("_predictions", None)
     model_name = inputs.pop("_model", None)
+    class_names = inputs.pop("_class_names", None)
+    if class_names is not None:  # slices read "true 'Shirt' predicted as 'T-shirt'", definitions keep indices
+        options.setdefault("confusion", {}).setdefault("class_names", class_names)
 
     d = diagnose.find_slices(**inputs, methods=methods, random_state=args.random_state, **options)
-    html = d.to_html(title=args.title)
+    html = d.to_html(title=args.title, class_names=class_names)
     frame = d.to_frame()
 
     from curakit.io import OUTPUT_MARKER, atomic_path, atomic_write_text

@@ -100,6 +100,11 @@ def test_register_then_diagnose_class_name_folders(user):
         assert (pred.loc[pred["class"] == name, "y_true"] == idx).all()
     assert (pred["y_true"] == pred["y_pred"]).mean() > 1 / 3 + 0.15  # a trained 3-class CNN, well above chance
     assert (user / "diag" / "diagnosis.json").is_file()
+    # confusion slices are described with the folder names, never the bare indices (issue 12)
+    slices = pd.read_csv(user / "diag" / "slices.csv")
+    confusion = slices[slices["method"] == "confusion"]["description"]
+    assert all(any(f"'{name}'" in text for name in CLASSES) for text in confusion), list(confusion)
+    assert "true class 0" not in " ".join(confusion) and "true 0 " not in " ".join(confusion)
     # the same model straight from the state dict gives the same predictions
     r = _cli(user, "diagnose", "--images", "new", "--model", "weights.pt", "--model-class", "tinycnn:Net",
              "--out", "diag2")
