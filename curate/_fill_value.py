@@ -28,7 +28,6 @@ Decisions where the issue was silent:
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,24 +229,21 @@ def _slice_masks(slices: Any, n: int) -> dict[str, np.ndarray]:
 
 def _parents_in_new(fill: Any, name: str) -> np.ndarray:
     """Each fill row's parent position in ``new``: an AugmentedSet's ``manifest["parent"]``, or for an
-    ``augment.oversample`` tuple ``(X2, y2, provenance)`` the row itself (original rows) or its first
-    parent (synthetic rows), read from ``row_id`` / ``parent_ids`` (``"<source>:<position>"``)."""
+    ``augment.oversample`` tuple ``(X2, y2, provenance)`` its first parent as the builder reads it
+    (``parent_ids``), and the row itself for original rows (no parents)."""
+    from ._build.add import _parent_positions
+
     manifest = getattr(fill, "manifest", None)
     if manifest is not None and "parent" in getattr(manifest, "columns", ()):
         return manifest["parent"].to_numpy()
     prov = fill[2] if isinstance(fill, tuple) and len(fill) == 3 else None
-    if prov is not None and {"row_id", "parent_ids"} <= set(getattr(prov, "columns", ())):
-        def position(row_id: Any, parent_ids: Any) -> int:
-            if isinstance(parent_ids, str):  # the provenance stores its lists as JSON text
-                parent_ids = json.loads(parent_ids)
-            ids = list(parent_ids) if parent_ids is not None and len(parent_ids) else [row_id]
-            return int(str(ids[0]).rpartition(":")[2])
-        try:
-            return np.asarray([position(r, p) for r, p in zip(prov["row_id"], prov["parent_ids"])], dtype=np.int64)
-        except ValueError:
-            pass
-    raise DataError(f"estimate_fill_value: parents='new' but fill {name!r} names no parent rows (an AugmentedSet's "
-                    "manifest 'parent' or an oversample provenance's 'parent_ids'). Pass parents={fill: positions}.")
+    if prov is None or not {"row_id", "parent_ids"} <= set(getattr(prov, "columns", ())):
+        raise DataError(f"estimate_fill_value: parents='new' but fill {name!r} names no parent rows (an "
+                        "AugmentedSet's manifest 'parent' or an oversample provenance's 'parent_ids'). "
+                        "Pass parents={fill: positions}.")
+    lists = _parent_positions(prov)  # original rows have no parents: their own position (row id "<source>:<pos>")
+    return np.asarray([p[0] if p else int(str(r).rsplit(":", 1)[-1]) for p, r in zip(lists, prov["row_id"])],
+                      dtype=np.int64)
 
 
 def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, int], n_new: int
