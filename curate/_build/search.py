@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.exceptions import ParameterError
+from curakit.exceptions import DataError, ParameterError
 
 __all__ = ["Scorer", "downsample_pixels", "is_classification"]
 
@@ -113,3 +113,18 @@ class Scorer:
         est.fit(X_train, y_train)
         value = float(est.score(X_test, y_test))
         return value if math.isfinite(value) else float("nan")
+
+
+def choose_alpha(plan: dict[str, Any], scores: list[float], info: dict[str, Any], *, holdout_rows: int,
+                 n_old: int, owner: str) -> float:
+    """The ``mix(alpha="auto")`` pick from one score per grid alpha (both engines): the best finite
+    score, the smaller alpha on ties; records the search in ``info``."""
+    finite = [(k, s) for k, s in enumerate(scores) if np.isfinite(s)]
+    if not finite:
+        raise DataError(f"{owner}.mix('auto') scored no alpha (every score was NaN). Check the model or score=.")
+    best = max(finite, key=lambda kv: (kv[1], -kv[0]))[0]
+    info.update({"mode": "auto", "grid": list(plan["grid"]), "scores": scores, "holdout": plan["holdout"],
+                 "holdout_rows": int(holdout_rows), "model": plan["scorer"].describe()})
+    if n_old == 0:
+        logging.getLogger("curate._builder").warning("mix(alpha='auto'): no old rows inside the window; alpha has no effect")
+    return float(plan["grid"][best])

@@ -17,7 +17,7 @@ from curakit.seeds import child_seed
 from curate._build_manifest import categorical, count_by, parent_groups
 from curate._windows import WindowSpec
 
-from .search import downsample_pixels
+from .search import choose_alpha, downsample_pixels
 from .selection import id_hash, order_key, smallest, string_id_hash
 from .sources import OWNER
 from .sources import Source as _Source
@@ -158,15 +158,7 @@ def search_alpha(builder: Any, plan, old_in, new_in, perm, seed, info) -> float:
                              child_seed(seed, "cap-train"))
         X_tr, y_tr = builder._rows_xy(parts)
         scores.append(plan["scorer"](X_tr, y_tr, X_test, y_test))
-    finite = [(k, s) for k, s in enumerate(scores) if np.isfinite(s)]
-    if not finite:
-        raise DataError(f"{OWNER}.mix('auto') scored no alpha (every score was NaN). Check the model or score=.")
-    best = max(finite, key=lambda kv: (kv[1], -kv[0]))[0]
-    info.update({"mode": "auto", "grid": list(plan["grid"]), "scores": scores, "holdout": plan["holdout"],
-                 "holdout_rows": int(len(test_new)), "model": plan["scorer"].describe()})
-    if len(old_in) == 0:
-        logger.warning("mix(alpha='auto'): no old rows inside the window; alpha has no effect")
-    return float(plan["grid"][best])
+    return choose_alpha(plan, scores, info, holdout_rows=len(test_new), n_old=len(old_in), owner=OWNER)
 
 # -- rehearse --------------------------------------------------------------------------------
 def do_rehearse(builder: Any, old_in: np.ndarray, new_in: np.ndarray, seed: int):

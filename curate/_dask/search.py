@@ -13,6 +13,7 @@ import pandas as pd
 
 from curakit.exceptions import DataError
 from curakit.seeds import child_seed
+from curate._build.search import choose_alpha
 from curate._build.sources import OWNER
 
 from .select import AllRows, And, HashKey, IndexKey, Not, TimeKey, compute_many, select_k
@@ -96,12 +97,4 @@ def search_alpha(b: Any, plan: dict[str, Any], old_mask: Any, new_mask: Any, n_a
         X_tr, y_tr = _capped_xy(b, [(b.new, train_new), (b.old, old_rows)], plan["max_rows"],
                                 child_seed(seed, "cap-train"))
         scores.append(plan["scorer"](X_tr, y_tr, X_test, y_test))
-    finite = [(k, s) for k, s in enumerate(scores) if np.isfinite(s)]
-    if not finite:
-        raise DataError(f"{OWNER}.mix('auto') scored no alpha (every score was NaN). Check the model or score=.")
-    best = max(finite, key=lambda kv: (kv[1], -kv[0]))[0]
-    info.update({"mode": "auto", "grid": list(plan["grid"]), "scores": scores, "holdout": plan["holdout"],
-                 "holdout_rows": int(round(plan["holdout"] * n_new)), "model": plan["scorer"].describe()})
-    if n_avail == 0:
-        logger.warning("mix(alpha='auto'): no old rows inside the window; alpha has no effect")
-    return float(plan["grid"][best])
+    return choose_alpha(plan, scores, info, holdout_rows=round(plan["holdout"] * n_new), n_old=n_avail, owner=OWNER)
