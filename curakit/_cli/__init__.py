@@ -1,8 +1,11 @@
 """The ``curakit`` command line: argument parsing only; library code does the work.
 
-Exit codes: 0 ok, 1 a domain failure (one line ``Error: ...`` on stderr, no traceback),
-2 a usage error (argparse's message). Each subcommand lives in its own module here and
-exposes ``add_parser(subparsers)``, which registers the parser and sets ``func``.
+Exit codes (:data:`EXIT_CODES`): 0 ok; 1 a mistake in the input (one line ``Error: ...`` on
+stderr naming the problem and the fix, no traceback); 2 a usage error (argparse's message);
+3 ``registry promote`` when the gate rejects; 70 an internal error, a bug in curakit or a library
+it calls (one line naming the exception; ``--debug`` or ``CURAKIT_DEBUG=1`` prints the traceback);
+130 interrupted (Ctrl-C). Each subcommand lives in its own module here and exposes
+``add_parser(subparsers)``, which registers the parser and sets ``func``.
 """
 
 from __future__ import annotations
@@ -10,12 +13,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from curakit.exceptions import CurakitError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["EXIT_CODES", "main", "build_parser"]
+
+#: What each exit status of ``curakit`` means (README "Exit codes" lists the same).
+EXIT_CODES = {
+    0: "ok",
+    1: "a mistake in the input: one 'Error:' line naming the problem and the fix",
+    2: "a usage error: argparse's message (unknown command, missing or malformed flag)",
+    3: "registry promote: the gate rejected the candidate (it is kept as a candidate)",
+    70: "internal error: a bug in curakit or a library it calls (rerun with --debug for the traceback)",
+    130: "interrupted (Ctrl-C)",
+}
+EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
+DEBUG_HELP = "on an internal error, print the full traceback (also: environment CURAKIT_DEBUG=1)"
 
 #: Subcommand modules, in the order ``--help`` lists them, with the one-line summary ``--help``
 #: shows (each module passes the same text as ``help=``; a test compares the two listings).
@@ -47,8 +64,20 @@ class _LazySubcommands(argparse._SubParsersAction):
     def _load(self, name: str) -> None:
         staging = argparse._SubParsersAction(option_strings=[], prog=self._prog_prefix, parser_class=self._parser_class)
         importlib.import_module(f"{__name__}.{name}").add_parser(staging)
+        add_debug_flag(staging._name_parser_map[name])
         self._name_parser_map[name] = staging._name_parser_map[name]
         self._pending.discard(name)
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on ``parser`` and every sub-command parser under it, so that it works after the
+    command too (``curakit registry promote ... --debug``); it never overrides the top-level flag."""
+    if "--debug" not in parser._option_string_actions:
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                add_debug_flag(child)
 
 
 def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
@@ -64,6 +93,7 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"curakit {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     if lazy:
         sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_LazySubcommands)
         sub._pending = set(SUBCOMMANDS)
@@ -73,32 +103,70 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
         sub = parser.add_subparsers(dest="command", metavar="COMMAND")
         for name in SUBCOMMANDS:
             importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+            add_debug_flag(sub.choices[name])
     sub.required = True
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(lazy=True)
-    args = parser.parse_args(argv)  # exits 2 on usage errors
-    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose + 1, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        code = args.func(args)
-    except CurakitError as exc:
+def _debug_env() -> bool:
+    return os.environ.get("CURAKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def report_error(exc: BaseException, debug: bool = False) -> int:
+    """Print ``exc`` as one stderr line and return the exit code (see :data:`EXIT_CODES`).
+
+    A :class:`CurakitError` is the user's mistake (its message names the fix): exit 1. Missing
+    files, permissions and full disks (``OSError``) and running out of memory are exit 1 too.
+    Anything else is a bug, in curakit or in a library it calls with input curakit should have
+    checked: one "internal error" line naming the exception, exit 70; with ``debug`` the whole
+    traceback comes first.
+    """
+    if isinstance(exc, CurakitError):
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except FileNotFoundError as exc:
-        name = exc.filename or str(exc)
-        print(f"Error: no such file or folder: {name}. Check the path.", file=sys.stderr)
+    if isinstance(exc, FileNotFoundError):
+        print(f"Error: no such file or folder: {exc.filename or exc}. Check the path.", file=sys.stderr)
         return 1
-    except OSError as exc:  # permission denied, a file where a folder is expected, disk full, ...
+    if isinstance(exc, OSError):  # permission denied, a file where a folder is expected, disk full, ...
         where = f": {exc.filename}" if exc.filename else ""
         print(f"Error: {exc.strerror or exc}{where}. Check the path, its permissions and free space.", file=sys.stderr)
         return 1
+    if isinstance(exc, MemoryError):
+        print("Error: out of memory. Use a smaller input, a smaller --batch-size where the command has one, "
+              "or a machine with more memory.", file=sys.stderr)
+        return 1
+    from curakit import __version__
+
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    detail = _one_line(exc)
+    print(f"Error: internal error in curakit {__version__}: {type(exc).__name__}{': ' + detail if detail else ''}; "
+          + ("please report it with the traceback above." if debug else
+             "rerun with --debug (or CURAKIT_DEBUG=1) for the traceback, and please report it."), file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``curakit ARGV``; returns the exit code (:data:`EXIT_CODES`). Usage errors exit 2 via
+    argparse (``SystemExit``); every other failure is one stderr line (:func:`report_error`)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = _debug_env() or "--debug" in argv  # known before parsing, for failures while parsing
+    try:
+        args = build_parser(lazy=True).parse_args(argv)  # exits 2 on usage errors
+        debug = debug or bool(getattr(args, "debug", False))
+        level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose + 1, 2)]
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("Error: interrupted; outputs written so far are complete, partial ones were discarded.", file=sys.stderr)
         return 130
-    return int(code or 0)
+    except Exception as exc:  # the one place every failure becomes one line and an exit code
+        return report_error(exc, debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,16 +31,57 @@ from ._options import add_model_options, add_random_state
 __all__ = ["add_parser", "load_eval", "load_model", "parse_params"]
 
 
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``["epochs=3", "lr=0.01", "replay=true"]`` -> typed values (JSON where it parses)."""
+def _takes_text(strategy: str | None, key: str) -> bool:
+    """True when ``strategy``'s parameter ``key`` is annotated ``str`` (``finetune_head``'s ``head``)."""
+    import inspect
+    import re
+
+    from curate import STRATEGIES
+
+    if strategy is None or strategy not in STRATEGIES:
+        return False
+    param = inspect.signature(STRATEGIES.get(strategy)).parameters.get(key)
+    hint = getattr(param, "annotation", inspect.Parameter.empty)
+    return hint is str or (isinstance(hint, str) and re.search(r"\bstr\b", hint) is not None)
+
+
+def _check_key(strategy: str | None, key: str) -> None:
+    """Before any loading: ``key`` must be one of the strategy's parameters (did-you-mean)."""
+    from curakit.plugins import did_you_mean
+    from curate import STRATEGIES
+
+    if strategy is None or strategy not in STRATEGIES:
+        return  # an unknown strategy is refused by curate.retrain with its own did-you-mean
+    allowed = list(STRATEGIES.meta(strategy).get("params", ()))
+    if key not in allowed:
+        known = f" It takes: {', '.join(allowed)}." if allowed else " It takes no parameters."
+        raise ParameterError(f"Strategy {strategy!r} has no parameter {key!r}.{did_you_mean(key, allowed)}{known}")
+
+
+def parse_params(items: list[str] | None, strategy: str | None = None) -> dict[str, Any]:
+    """``["epochs=3", "lr=0.01", "replay=true"]`` -> typed values.
+
+    VALUE is JSON (``3``, ``0.5``, ``true``, ``null``, ``[1, 2]``, ``'"text"'``). A bare word that is
+    not JSON is taken as a string only for a parameter of ``strategy`` annotated ``str``
+    (``--param head=fc``); anywhere else it is a one-line :class:`ParameterError` naming the key
+    and showing how to quote a string, so ``epochs=3O`` or ``replay=ture`` never pass as text.
+    With ``strategy`` given, a key it does not take is refused here, before any loading.
+    """
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise ParameterError(f"--param takes KEY=VALUE. Got {item!r} instead.")
+            raise ParameterError(f"--param takes KEY=VALUE (for example --param epochs=3). Got {item!r} instead.")
+        _check_key(strategy, key)
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
+            if not _takes_text(strategy, key):
+                raise ParameterError(
+                    f"The value of --param {key} is not JSON. Write a number (--param {key}=3), true/false, null, "
+                    f"a list such as [1, 2], or a quoted string such as --param {key}='\"text\"'."
+                ) from None
             out[key] = raw
     return out
 
@@ -111,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ._output import check_out, publish
 
+    params = parse_params(args.param, args.strategy)  # refused before anything is loaded
     check_out(args.out, args.force)
     ts = curate.TrainingSet.load(args.training_set)
     model = _load_model(args)
@@ -120,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     classes = ts.info.get("classes")
     eval_sets = dict(load_eval(e, classes, parse_size(args.resize)) for e in args.eval)
     result = curate.retrain(model, ts, strategy=args.strategy, eval_sets=eval_sets, metric=args.metric,
-                            random_state=args.random_state, **parse_params(args.param))
+                            random_state=args.random_state, **params)
     publish(args.out, args.force, result.save)
     for name in eval_sets:
         before = result.baseline_metrics[name][result.metric]
@@ -139,7 +181,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_options(p, required=True)
     p.add_argument("--eval", action="append", metavar="NAME=FILE", help="an eval set (repeat: old=..., new=...)")
     p.add_argument("--strategy", default="continue_all", help="strategy name (default: continue_all)")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a strategy parameter, VALUE as JSON: epochs=3, replay=true, "
+                   "head='\"fc\"' (a bare word only for text parameters such as head; repeatable)")
     p.add_argument("--metric", default="accuracy", help="accuracy or a scikit-learn scorer name")
     add_random_state(p)
     p.add_argument("--resize", metavar="HxW", help="image eval sets: resize every image to H x W")
