@@ -343,14 +343,16 @@ def offline(
         None), ``out_dir`` is required, and the result holds ``images=None`` (the PNGs stay in
         ``out_dir/images/shard-<s>/``; ``manifest.parquet`` is a partitioned dataset). The
         images and manifest are the same for any number of workers; a dead worker's shards are
-        re-run by the scheduler, and a stopped run resumes when called again.
+        re-run by the scheduler, and a stopped run resumes when called again. ``eval_sets`` work
+        there too, with the same result: each shard checks its images before writing them
+        (the evaluation images are sent once to every worker).
     """
     progress_bar = renamed("offline", "progress_bar", "progress", progress_bar, progress)
     if client is not None:
         return _offline_on_client(
             images, labels, pipeline, client=client, shard_size=shard_size, select=select, n=n, out_dir=out_dir,
-            random_state=random_state, n_jobs=n_jobs, eval_sets=eval_sets, embeddings=embeddings, source=source,
-            progress=progress_bar,
+            random_state=random_state, n_jobs=n_jobs, eval_sets=eval_sets, leak_tolerance=leak_tolerance,
+            on_leak=on_leak, embeddings=embeddings, source=source, progress=progress_bar,
         )
     return _offline_in_process(
         images, labels, pipeline, select=select, n=n, out_dir=out_dir, random_state=random_state, n_jobs=n_jobs,
@@ -401,14 +403,12 @@ def _offline_in_process(images, labels, pipeline, *, select, n, out_dir, random_
 
 
 def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, n, out_dir, random_state, n_jobs,
-                       eval_sets, embeddings, source, progress) -> AugmentedSet:
+                       eval_sets, leak_tolerance, on_leak, embeddings, source, progress) -> AugmentedSet:
     """:func:`offline` on a ``distributed.Client`` (see ``augment._offline_dask``)."""
     from . import _offline_dask as od
 
     if out_dir is None:
         raise ParameterError("offline(client=...) writes its images to disk: pass out_dir= (a folder all workers can reach).")
-    if eval_sets is not None:
-        raise ParameterError("offline(client=...) does not check eval_sets for leaks yet. Run without client= to use them.")
     if n_jobs != 1:
         raise ParameterError("offline(client=...) runs on the cluster's workers: leave n_jobs at 1 (size the cluster instead).")
     if not isinstance(shard_size, numbers.Integral) or isinstance(shard_size, bool) or shard_size < 1:
@@ -423,17 +423,25 @@ def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, 
     compose = load_pipeline(pipeline)
     pdict, pipe_sha = pipeline_dict(compose), pipeline_fingerprint(compose)
     plan = _plan(groups, labs, count, seed)
+    on_leak, tol, evals = _check_leak_args(on_leak, leak_tolerance, eval_sets, None)
     if len(plan.parents):  # probe on the client: a pipeline unsuited to the images fails before any work is sent
         first = read_png(paths[int(plan.parents[0])])
-        check_image_shape_kept(first.shape[:2], apply_pipeline(compose, first, int(plan.seeds[0]))[0].shape[:2], "offline")
+        out = apply_pipeline(compose, first, int(plan.seeds[0]))[0]
+        check_image_shape_kept(first.shape[:2], out.shape[:2], "offline")
+        if evals:  # the in-process path's one-line errors for evaluation images of another mode or size
+            _check_eval_channels(evals, first[None])
+            find_leaks(out[None], evals, tolerance=tol)
     out_path = Path(out_dir)
     run = _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, str(source), int(shard_size))
+    if evals:
+        run["fingerprint"] = hashlib.sha1(f"{run['fingerprint']}\n{od.eval_fingerprint(evals, tol)}".encode()).hexdigest()
     state, created = _prepare_out_dir(out_path, run)
     if state != "done":
         try:
-            manifest = od.run_shards(
+            manifest, refused = od.run_shards(
                 client, plan, paths, labs, _group_infos(groups), payload=_worker_payload(compose, pdict, pipe_sha),
                 out_dir=out_path, shard_size=int(shard_size), source=str(source), pipe_sha=pipe_sha, progress=progress,
+                evals=evals, tolerance=tol, on_leak=on_leak,
             )
         except CurakitError:
             if created:
@@ -441,10 +449,15 @@ def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, 
             raise
     else:
         logger.info("out_dir %s already holds this finished run; reading its manifest back", out_path)
-        manifest = od.read_manifest(out_path)
+        manifest, refused = od.read_manifest(out_path), od.read_refused(out_path)
     if manifest is None or manifest.empty:
         manifest = pd.DataFrame(columns=list(MANIFEST_COLUMNS))
-    return AugmentedSet(images=None, labels=labs[plan.parents], manifest=manifest, pipeline=pdict, out_dir=out_path)
+    keep = np.ones(len(plan.parents), dtype=bool)
+    if refused is not None and len(refused):
+        keep[refused["position"].to_numpy(dtype=np.int64)] = False
+    extra = {} if refused is None else {"refused": refused}
+    return AugmentedSet(images=None, labels=labs[plan.parents[keep]], manifest=manifest, pipeline=pdict,
+                        out_dir=out_path, **extra)
 
 
 def _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, source, shard_size) -> dict[str, Any]:
@@ -469,13 +482,14 @@ def _check_images_and_labels(images: Any, labels: Any) -> tuple[np.ndarray, np.n
     return imgs, labs
 
 
-def _check_leak_args(on_leak: Any, leak_tolerance: Any, eval_sets: Any, imgs: np.ndarray) -> tuple[str, Any, dict]:
+def _check_leak_args(on_leak: Any, leak_tolerance: Any, eval_sets: Any, imgs: np.ndarray | None) -> tuple[str, Any, dict]:
     from ._leakage import eval_arrays
 
     on_leak = check_on_leak(on_leak, "offline")
     tol = check_tolerance(leak_tolerance, "images", "offline")
     evals = eval_arrays(eval_sets, kind="images")
-    _check_eval_channels(evals, imgs)
+    if imgs is not None:
+        _check_eval_channels(evals, imgs)
     return on_leak, tol, evals
 
 

@@ -16,6 +16,14 @@ elsewhere; a re-run rewrites the same bytes under the same names, so nothing is 
 missing. When the whole run stops, calling ``offline`` again with the same arguments makes only
 the shards without a part. At the end the client renames the parts folder to
 ``manifest.parquet`` (a partitioned Parquet dataset, read with ``pandas.read_parquet``).
+
+With ``eval_sets`` (the leakage guard) the evaluation images are scattered once to every worker;
+a shard makes its images in memory, refuses those that duplicate an evaluation image (exactly or
+within ``leak_tolerance``, :func:`augment._leakage.find_leaks`, which judges each image on its
+own) and writes only the kept ones, its refused rows in ``refused.parquet.partial/`` and then its
+manifest part. The client gathers the refused rows into ``refused.parquet`` (or raises
+:class:`LeakageError` with ``on_leak="raise"``, leaving the run unfinished), so the kept rows,
+``.refused`` and the files are those of the in-process path, whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,17 +41,19 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
-from curakit.imageio import read_png, remove_temporaries
+from curakit.imageio import encode_png, read_png, remove_temporaries
 from curakit.io import atomic_path
 from curakit.optional import import_optional
 from curakit.progress import progress_enabled
 
-from ._offline_core import _GroupInfo, _manifest, _Plan, _run_chunk_with, _worker_pipeline
+from ._offline_core import _GroupInfo, _manifest, _Plan, _run_chunk_with, _worker_pipeline, _write_png_atomic
 
-__all__ = ["parent_paths", "paths_fingerprint", "run_shards"]
+__all__ = ["eval_fingerprint", "parent_paths", "paths_fingerprint", "read_manifest", "read_refused", "run_shards"]
 
 _PARTS = "manifest.parquet.partial"
 _MANIFEST = "manifest.parquet"
+_REFUSED_PARTS = "refused.parquet.partial"
+_REFUSED = "refused.parquet"
 
 
 def parent_paths(images: Any, labels: Any) -> tuple[list[str], Any]:
@@ -97,14 +108,30 @@ def paths_fingerprint(paths: list[str], labels: np.ndarray, plan: _Plan, pipe_sh
     return h.hexdigest()
 
 
+def eval_fingerprint(evals: dict[str, np.ndarray], tolerance: float) -> str:
+    """What the leakage guard of a run checked against (names, shapes and bytes of the evaluation
+    images, and the tolerance): part of the run's identity, since it decides which rows are kept."""
+    h = hashlib.sha1(f"eval\n{tolerance!r}".encode())
+    for name, ev in evals.items():
+        h.update(f"\n{name}\n{ev.shape}".encode())
+        h.update(np.ascontiguousarray(ev).data)
+    return h.hexdigest()
+
+
 def shard_files(plan: _Plan, shard_size: int) -> list[str]:
     """Each new image's file under ``images/``: ``shard-<s>/<label>/<group>-<k>.png``."""
     return [f"shard-{k // shard_size:05d}/{f}" for k, f in enumerate(plan.files)]
 
 
 # -- on the workers ----------------------------------------------------------------------------
-def _make_shard(task: dict[str, Any]) -> int:
-    """Make one shard's images and write its manifest part (last); returns its row count."""
+def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None, tolerance: float = 0.0) -> int:
+    """Make one shard's images and write its manifest part (last); returns its row count.
+
+    With ``evals`` (the leakage guard) the shard's images are made in memory first, checked
+    against every evaluation set (:func:`augment._leakage.find_leaks`, which judges each image
+    on its own, so a shard finds what the whole run would), and only the kept ones are written;
+    the refused rows go to ``refused.parquet.partial/part-<s>.parquet`` before the manifest part.
+    """
     out_dir = Path(task["out_dir"])
     part = out_dir / _PARTS / f"part-{task['shard']:05d}.parquet"
     if part.exists():
@@ -121,16 +148,38 @@ def _make_shard(task: dict[str, Any]) -> int:
     paths = [out_dir / "images" / f for f in task["files"]]
     for folder in {p.parent for p in paths}:
         folder.mkdir(parents=True, exist_ok=True)
-    _, params = _run_chunk_with(compose, {"images": images, "seeds": task["seeds"], "paths": paths})
+    rows = np.arange(len(paths))
+    if evals:
+        params, rows = _make_checked(compose, images, task, paths, evals, tolerance)
+    else:
+        _, params = _run_chunk_with(compose, {"images": images, "seeds": task["seeds"], "paths": paths})
     plan = _Plan(
         parents=task["parents"], seeds=task["seeds"], row_ids=task["row_ids"], group_index=task["group_index"],
         files=task["files"],
     )
-    rows = np.arange(len(paths))
     manifest = _manifest(plan, task["groups"], rows, params, task["labels"], out_dir, task["source"], task["pipe_sha"])
     with atomic_path(part) as tmp:
         manifest.to_parquet(tmp, index=False)
     return len(rows)
+
+
+def _make_checked(compose, images, task, paths, evals, tolerance) -> tuple[list[str], np.ndarray]:
+    """The leak-checked shard: (params of every row, local positions of the kept rows)."""
+    from ._leakage import find_leaks
+
+    outs, params = _run_chunk_with(compose, {"images": images, "seeds": task["seeds"], "paths": None})
+    found = find_leaks(np.stack(outs), evals, tolerance=tolerance, row_ids=list(task["row_ids"]))
+    keep = np.ones(len(outs), dtype=bool)
+    local = found["position"].to_numpy(dtype=np.int64)
+    keep[local] = False
+    pid = os.getpid()
+    for k in np.flatnonzero(keep).tolist():
+        _write_png_atomic(str(paths[k]), encode_png(outs[k], text=params[k]), pid)
+    if len(found):
+        found = found.assign(position=local + task["offset"], parent=task["parents"][local])
+        with atomic_path(Path(task["out_dir"]) / _REFUSED_PARTS / f"part-{task['shard']:05d}.parquet") as tmp:
+            found.to_parquet(tmp, index=False)
+    return params, np.flatnonzero(keep)
 
 
 # -- on the client -----------------------------------------------------------------------------
@@ -142,7 +191,7 @@ def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_Grou
         rows = slice(s * shard_size, (s + 1) * shard_size)
         parents = plan.parents[rows]
         tasks.append({
-            "shard": s, "out_dir": str(out_dir), "pipeline": payload, "source": source, "pipe_sha": pipe_sha,
+            "shard": s, "offset": s * shard_size, "out_dir": str(out_dir), "pipeline": payload, "source": source, "pipe_sha": pipe_sha,
             "parents": parents, "parent_paths": [paths[p] for p in parents.tolist()], "seeds": plan.seeds[rows],
             "row_ids": plan.row_ids[rows], "group_index": plan.group_index[rows], "files": files[rows],
             "labels": labels[parents], "groups": groups,
@@ -151,18 +200,28 @@ def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_Grou
 
 
 def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_GroupInfo], *, payload,
-               out_dir: Path, shard_size: int, source: str, pipe_sha: str, progress: bool | None) -> pd.DataFrame:
-    """Make the shards that have no manifest part yet on ``client``'s workers; returns the manifest."""
+               out_dir: Path, shard_size: int, source: str, pipe_sha: str, progress: bool | None,
+               evals: dict[str, np.ndarray] | None = None, tolerance: float = 0.0,
+               on_leak: str = "refuse") -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Make the shards that have no manifest part yet on ``client``'s workers; returns
+    (manifest, refused rows or None). With ``evals`` and ``on_leak="raise"``, leaks raise
+    :class:`LeakageError` after every shard ran (the run then stays unfinished)."""
     distributed = import_optional("distributed")
     n_shards = math.ceil(len(plan.parents) / shard_size)
     parts_dir = out_dir / _PARTS
     parts_dir.mkdir(parents=True, exist_ok=True)
+    if evals:
+        (out_dir / _REFUSED_PARTS).mkdir(exist_ok=True)
     todo = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
     tasks = _tasks(plan, paths, labels, groups, payload=payload, out_dir=out_dir, shard_size=shard_size,
                    source=source, pipe_sha=pipe_sha, shards=todo)
     # task keys name this run (its folder and pipeline), so two runs on one cluster never share results
     run_id = hashlib.sha1(f"{out_dir.resolve()}\n{pipe_sha}\n{shard_size}".encode()).hexdigest()[:12]
-    futures = client.map(_make_shard, tasks, key=[f"curakit-offline-{run_id}-shard-{s:05d}" for s in todo])
+    extra: dict[str, Any] = {}
+    if evals and todo:  # the evaluation images travel once to every worker, not with each task
+        [extra["evals"]] = client.scatter([evals], broadcast=True, hash=False)
+        extra["tolerance"] = float(tolerance)
+    futures = client.map(_make_shard, tasks, key=[f"curakit-offline-{run_id}-shard-{s:05d}" for s in todo], **extra)
     try:
         if progress_enabled(progress) and futures:
             link = getattr(client, "dashboard_link", None)
@@ -172,15 +231,45 @@ def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups
         client.gather(futures)
     finally:
         client.cancel(futures)
+        if "evals" in extra:
+            client.cancel([extra["evals"]])
     missing = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
     if missing:  # pragma: no cover - gather raises first when a task failed
         raise DataError(f"{len(missing)} shard(s) have no manifest part after the run. Re-run offline() to finish them.")
+    refused = _finish_refused(out_dir, on_leak) if evals else None
     manifest = pd.concat(
         [pd.read_parquet(parts_dir / f"part-{s:05d}.parquet") for s in range(n_shards)], ignore_index=True
     ) if n_shards else None
     remove_temporaries(out_dir / "images") if (out_dir / "images").exists() else None
     os.replace(parts_dir, out_dir / _MANIFEST)  # the run is finished once manifest.parquet exists
-    return manifest
+    return manifest, refused
+
+
+def _finish_refused(out_dir: Path, on_leak: str) -> pd.DataFrame:
+    """The refused rows of every shard, in plan order; ``refused.parquet`` (one file, as the
+    in-process path writes it) when there are any. Raises with ``on_leak="raise"``."""
+    from ._leakage import REFUSED_COLUMNS, refuse
+
+    folder = out_dir / _REFUSED_PARTS
+    parts = sorted(folder.glob("part-*.parquet")) if folder.exists() else []
+    if not parts:
+        refused = pd.DataFrame({"position": np.zeros(0, np.int64), "row_id": pd.Series([], dtype=object),
+                                "eval_set": pd.Series([], dtype=object), "eval_position": np.zeros(0, np.int64),
+                                "match": pd.Series([], dtype=object)}, columns=list(REFUSED_COLUMNS))
+    else:
+        refused = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    refuse(refused, on_leak, "images")
+    if parts:
+        with atomic_path(out_dir / _REFUSED) as tmp:
+            refused.to_parquet(tmp, index=False)
+    shutil.rmtree(folder, ignore_errors=True)
+    return refused
+
+
+def read_refused(out_dir: Path) -> pd.DataFrame | None:
+    """The refused rows of a finished distributed run (None when it wrote none)."""
+    path = out_dir / _REFUSED
+    return pd.read_parquet(path) if path.exists() else None
 
 
 def read_manifest(out_dir: Path) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 from sklearn.datasets import load_sample_images  # noqa: E402
 
 import augment  # noqa: E402
-from curakit.exceptions import ParameterError  # noqa: E402
+from curakit.exceptions import DataError, LeakageError, ParameterError  # noqa: E402
 from curakit.imageio import write_png  # noqa: E402
 
 
@@ -110,6 +110,48 @@ def test_a_stopped_run_resumes_and_a_parquet_table_of_paths_is_accepted(client, 
     pd.testing.assert_frame_equal(from_table.manifest, ref.manifest)
 
 
+def _holdout(parents):
+    """An evaluation set holding 6 images the run will make (exactly), 4 it will nearly make
+    (RMS about 1 of 255: within the default 2 %) and 6 unrelated tiles."""
+    _, labels, images = parents
+    free = augment.offline(images, labels, _pipe(), n=320, random_state=3, progress=False).images
+    rng = np.random.default_rng(0)
+    near = np.clip(free[[50, 150, 250, 300]].astype(int) + rng.integers(-1, 2, size=(4, 32, 32, 3)), 0, 255)
+    return np.concatenate([free[[3, 11, 99, 160, 161, 319]], near.astype(np.uint8), images[::7][:6]])
+
+
+def test_the_leak_guard_on_the_cluster_refuses_what_the_in_process_path_refuses(client, parents, tmp_path):
+    paths, labels, images = parents
+    evals = {"holdout": _holdout(parents)}
+    local = augment.offline(images, labels, _pipe(), n=320, random_state=3, eval_sets=evals, progress=False)
+    assert len(local.refused) >= 10 and {"exact", "near"} <= set(local.refused["match"])
+    two = _run(client, parents, tmp_path / "two", eval_sets=evals)
+    one_worker = sorted(client.scheduler_info()["workers"])[:1]
+    with dask.annotate(workers=one_worker, allow_other_workers=False):
+        one = _run(client, parents, tmp_path / "one", eval_sets=evals)
+    pd.testing.assert_frame_equal(two.refused, local.refused)
+    pd.testing.assert_frame_equal(one.refused, two.refused)
+    pd.testing.assert_frame_equal(one.manifest, two.manifest)
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
+    cols = [c for c in local.manifest.columns if c != "path"]
+    pd.testing.assert_frame_equal(two.manifest[cols], local.manifest[cols])
+    np.testing.assert_array_equal(two.labels, local.labels)
+    back = augment.AugmentedSet.load(tmp_path / "two")  # only the kept images are on disk
+    np.testing.assert_array_equal(back.images, local.images)
+    pd.testing.assert_frame_equal(back.refused, local.refused)
+    assert len(_files(tmp_path / "two")) == 320 - len(local.refused)
+    # on_leak="raise": the one-line LeakageError, and the run is left unfinished (no manifest)
+    with pytest.raises(LeakageError, match="duplicate evaluation rows"):
+        _run(client, parents, tmp_path / "r", eval_sets=evals, on_leak="raise")
+    assert not (tmp_path / "r").exists()  # the folder it created is removed, as in one process
+    # exact only (leak_tolerance=0) refuses the exact copies alone, on both paths
+    exact = _run(client, parents, tmp_path / "x", eval_sets=evals, leak_tolerance=0.0)
+    local0 = augment.offline(images, labels, _pipe(), n=320, random_state=3, eval_sets=evals, leak_tolerance=0.0,
+                             progress=False)
+    pd.testing.assert_frame_equal(exact.refused, local0.refused)
+    assert set(exact.refused["match"]) == {"exact"}
+
+
 def test_progress_uses_dasks_bar_and_bad_arguments_are_one_line_errors(client, parents, tmp_path, capsys):
     _run(client, parents, tmp_path / "p", n=32, progress=True)
     captured = capsys.readouterr()
@@ -117,8 +159,9 @@ def test_progress_uses_dasks_bar_and_bad_arguments_are_one_line_errors(client, p
     paths, labels, images = parents
     with pytest.raises(ParameterError, match="pass out_dir="):
         augment.offline(paths, labels, _pipe(), client=client)
-    with pytest.raises(ParameterError, match="eval_sets"):
-        augment.offline(paths, labels, _pipe(), client=client, out_dir=tmp_path / "e", eval_sets={"t": images})
+    with pytest.raises(DataError, match="channel"):  # the in-process path's one-line error, before any work
+        augment.offline(paths, labels, _pipe(), client=client, out_dir=tmp_path / "e", eval_sets={"t": images[..., :1]})
+    assert not (tmp_path / "e").exists()
     with pytest.raises(ParameterError, match="list of image paths"):
         augment.offline(images, labels, _pipe(), client=client, out_dir=tmp_path / "e")
     with pytest.raises(ParameterError, match="shard_size"):
