@@ -2,8 +2,9 @@
 
 :func:`estimate_fill_value` fits only a *head* (a multinomial logistic regression) on *frozen*
 features, once on the plain training rows and once on the same rows plus a fill, and scores both
-heads on held-out rows of the new data: overall, per class and per slice, with a paired bootstrap
-interval of the accuracy difference. The features are the incumbent's embedding
+heads on held-out rows of the new data (overall, per class and per slice) and of the old data
+(forgetting: overall and per class), each with a paired bootstrap interval of the accuracy
+difference. The features are the incumbent's embedding
 (``diagnose.embed``: the input of its last ``nn.Linear``) for torch models and the model's feature
 columns (standardised) for tables. A head fit is a fraction of a second, so every fill of a
 diagnosis can be ranked before one full retrain runs.
@@ -11,12 +12,17 @@ diagnosis can be ranked before one full retrain runs.
 Decisions where the issue was silent:
 
 * **Validation rows.** The new rows are split into ``n_splits`` stratified folds; each fold is
-  scored by heads fitted on old + the other folds (+ the fill), so every new row is validated
+  scored by heads fitted on the other folds of old and new (+ the fill), so every new row is validated
   once by heads that never saw it (cross-fitting: a tighter interval than one split, same cost
   class). ``n_splits=1`` is not offered: use ``n_splits=2`` for a single split each way.
+* **Forgetting on old.** The old rows are folded the same way, and fold ``k`` of old is held out of
+  the heads that score fold ``k`` of new: the same head fits score every old row once, without
+  and with each fill, so a fill's *forgetting* (old accuracy without minus with; positive = the
+  fill makes the head forget) comes with a paired interval at no extra fit.
 * **Fills made from new rows leak.** With ``parents="new"`` a fill's rows carry the position of
   their parent in ``new`` (``AugmentedSet.manifest["parent"]``, or ``parents={fill: array}``);
-  rows whose parent is in the fold being scored are left out of that fold's head.
+  rows whose parent is in the fold being scored are left out of that fold's head. ``parents="old"``
+  does the same for a fill made from old rows (positions in ``old``).
 * **Prior warnings.** The training class prior is that of old + new + the fill. A
   :class:`FillPriorWarning` is issued (one line) when the fill makes a class more than half of
   the training set (it was not before), or when the total variation distance between the
@@ -56,21 +62,45 @@ class FillValue:
 
     ``rows``: dicts with ``fill``, ``slice`` (``"all"``, ``"class=<label>"`` or a slice name),
     ``n`` (validation rows in the slice), ``acc_without``, ``acc_with``, ``gain`` (with - without),
-    ``low`` / ``high`` (the paired bootstrap interval of the gain). ``priors``: per fill, the
-    training prior with the fill, the new data's prior, their total variation distance with and
-    without the fill, and the prior warnings (strings)."""
+    ``low`` / ``high`` (the paired bootstrap interval of the gain), scored on the new rows.
+    ``old_rows``: the same on the old rows (slices ``"all"`` and ``"class=<label>"``); a negative
+    gain there is forgetting. ``priors``: per fill, the training prior with the fill, the new
+    data's prior, their total variation distance with and without the fill, and the prior
+    warnings (strings)."""
 
     rows: list[dict[str, Any]]
     priors: dict[str, dict[str, Any]]
+    old_rows: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
 
-    def gain(self, fill: str, slice: str = "all") -> float:
-        """The estimated accuracy gain of ``fill`` on ``slice`` (NaN when the slice has no rows)."""
-        for row in self.rows:
+    @property
+    def fills(self) -> list[str]:
+        """The fill names, in the order they were given."""
+        return list(self.priors)
+
+    def _row(self, rows: list[dict[str, Any]], fill: str, slice: str, where: str) -> dict[str, Any]:
+        for row in rows:
             if row["fill"] == fill and row["slice"] == slice:
-                return float(row["gain"])
-        raise ParameterError(f"FillValue has no row for fill {fill!r} and slice {slice!r}. "
-                             f"Fills: {sorted(self.priors)}; slices: 'all', 'class=<label>' or a slice name.")
+                return row
+        raise ParameterError(f"FillValue has no {where} row for fill {fill!r} and slice {slice!r}. "
+                             f"Fills: {self.fills}; slices: 'all', 'class=<label>'"
+                             f"{' or a slice name' if where == 'new' else ''}.")
+
+    def gain(self, fill: str, slice: str = "all") -> float:
+        """The estimated accuracy gain of ``fill`` on ``slice`` of the new rows (NaN when the slice has no rows)."""
+        return float(self._row(self.rows, fill, slice, "new")["gain"])
+
+    def forgetting(self, fill: str, slice: str = "all") -> float:
+        """The estimated accuracy ``fill`` costs on the old rows (without - with; positive = forgets)."""
+        return -float(self._row(self.old_rows, fill, slice, "old")["gain"])
+
+    def harmful(self, fill: str, max_forgetting: float = 0.02) -> bool:
+        """True when the estimate is clearly negative: the gain's interval on all new rows lies below 0,
+        or the forgetting's interval on all old rows lies above ``max_forgetting`` (a fill that helps its
+        slice often costs the old rows a little; 0.02 by default, as the demo's ``--tolerance``)."""
+        new = self._row(self.rows, fill, "all", "new")
+        old = self._row(self.old_rows, fill, "all", "old") if self.old_rows else {"high": float("nan")}
+        return bool(new["high"] < 0 or -old["high"] > max_forgetting)
 
     def ranking(self, slice: str = "all") -> list[str]:
         """Fill names, best estimated gain on ``slice`` first."""
@@ -78,20 +108,50 @@ class FillValue:
         return [r["fill"] for r in sorted(rows, key=lambda r: -r["gain"])]
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per (fill, slice of new): accuracies, gain and interval, then per fill the prior
+        shift and the forgetting on all old rows with its interval."""
         frame = pd.DataFrame(self.rows, columns=["fill", "slice", "n", "acc_without", "acc_with", "gain", "low",
                                                  "high"])
-        tv = {k: v["tv_with"] for k, v in self.priors.items()}
-        frame["prior_shift"] = frame["fill"].map(tv)
+        frame["prior_shift"] = frame["fill"].map({k: v["tv_with"] for k, v in self.priors.items()})
+        old = {r["fill"]: r for r in self.old_rows if r["slice"] == "all"}
+        nan = float("nan")
+        for col, key, sign in (("forgetting", "gain", -1), ("forgetting_low", "high", -1),
+                               ("forgetting_high", "low", -1)):
+            frame[col] = frame["fill"].map(lambda f, k=key, s=sign: s * old[f][k] if f in old else nan)
         return frame
 
+    def old_frame(self) -> pd.DataFrame:
+        """One row per (fill, slice of old): the same columns as :meth:`to_frame`'s first eight."""
+        return pd.DataFrame(self.old_rows, columns=["fill", "slice", "n", "acc_without", "acc_with", "gain", "low",
+                                                    "high"])
+
+    def per_fill(self, max_forgetting: float = 0.02) -> pd.DataFrame:
+        """One row per fill: gain on all new rows, forgetting on all old rows (each with its interval),
+        prior shift, whether the estimate is clearly harmful (:meth:`harmful`), and the prior warnings."""
+        frame = self.to_frame()
+        frame = frame[frame["slice"] == "all"].drop(columns=["slice", "n", "acc_without", "acc_with"])
+        frame = frame.rename(columns={"low": "gain_low", "high": "gain_high"}).reset_index(drop=True)
+        frame.insert(1, "n_fill", [int(self.params.get("n_fill", {}).get(f, 0)) for f in frame["fill"]])
+        frame["harmful"] = [self.harmful(f, max_forgetting) for f in frame["fill"]]
+        frame["warnings"] = ["; ".join(self.priors[f]["warnings"]) for f in frame["fill"]]
+        return frame
+
+    def warnings(self) -> list[str]:
+        """Every prior warning, one line each."""
+        return [w for p in self.priors.values() for w in p["warnings"]]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [dict(r) for r in self.rows], "priors": {k: dict(v) for k, v in self.priors.items()},
-                "params": dict(self.params)}
+        return {"rows": [dict(r) for r in self.rows], "old_rows": [dict(r) for r in self.old_rows],
+                "priors": {k: dict(v) for k, v in self.priors.items()}, "params": dict(self.params)}
 
     def __repr__(self) -> str:
-        overall = ", ".join(f"{r['fill']}: {r['gain']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
-                            for r in self.rows if r["slice"] == "all")
-        return f"FillValue({overall})"
+        def one(r: dict[str, Any]) -> str:
+            text = f"{r['fill']}: {r['gain']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+            if self.old_rows:
+                text += f", forgetting {self.forgetting(r['fill']):+.3f}"
+            return text
+
+        return f"FillValue({', '.join(one(r) for r in self.rows if r['slice'] == 'all')})"
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -227,9 +287,9 @@ def _slice_masks(slices: Any, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _parents_in_new(fill: Any, name: str) -> np.ndarray:
-    """Each fill row's parent position in ``new``: an AugmentedSet's ``manifest["parent"]``, or for an
-    ``augment.oversample`` tuple ``(X2, y2, provenance)`` its first parent as the builder reads it
+def _parents_in(fill: Any, name: str, source: str) -> np.ndarray:
+    """Each fill row's parent position in ``source`` (old or new): an AugmentedSet's ``manifest["parent"]``, or
+    for an ``augment.oversample`` tuple ``(X2, y2, provenance)`` its first parent as the builder reads it
     (``parent_ids``), and the row itself for original rows (no parents)."""
     from ._build.add import _parent_positions
 
@@ -238,7 +298,7 @@ def _parents_in_new(fill: Any, name: str) -> np.ndarray:
         return manifest["parent"].to_numpy()
     prov = fill[2] if isinstance(fill, tuple) and len(fill) == 3 else None
     if prov is None or not {"row_id", "parent_ids"} <= set(getattr(prov, "columns", ())):
-        raise DataError(f"estimate_fill_value: parents='new' but fill {name!r} names no parent rows (an "
+        raise DataError(f"estimate_fill_value: parents={source!r} but fill {name!r} names no parent rows (an "
                         "AugmentedSet's manifest 'parent' or an oversample provenance's 'parent_ids'). "
                         "Pass parents={fill: positions}.")
     lists = _parent_positions(prov)  # original rows have no parents: their own position (row id "<source>:<pos>")
@@ -246,27 +306,35 @@ def _parents_in_new(fill: Any, name: str) -> np.ndarray:
                       dtype=np.int64)
 
 
-def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, int], n_new: int
-                  ) -> dict[str, np.ndarray | None]:
-    out: dict[str, np.ndarray | None] = {k: None for k in fills}
+def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, int], n_rows: Mapping[str, int]
+                  ) -> dict[str, tuple[str, np.ndarray] | None]:
+    """``{fill: (source, positions in source) or None}`` from ``parents``: ``"new"`` / ``"old"`` for every
+    fill, or ``{fill: positions in new | "new" | "old" | ("old", positions in old)}``."""
+    out: dict[str, tuple[str, np.ndarray] | None] = {k: None for k in fills}
     if parents is None:
         return out
+    if not isinstance(parents, Mapping) and parents not in ("new", "old"):
+        raise ParameterError(f"The 'parents' parameter of estimate_fill_value must be None, 'new', 'old' or a mapping "
+                             f"{{fill: positions in new}}. Got {parents!r} instead.")
     for name, fill in fills.items():
-        if isinstance(parents, Mapping):
-            value = parents.get(name)
-        elif parents == "new":
-            value = _parents_in_new(fill, name)
-        else:
-            raise ParameterError(f"The 'parents' parameter of estimate_fill_value must be None, 'new' or a mapping "
-                                 f"{{fill: positions in new}}. Got {parents!r} instead.")
+        value = parents.get(name) if isinstance(parents, Mapping) else parents
+        source = value if isinstance(value, str) else "new"
+        if isinstance(value, tuple) and len(value) == 2 and value[0] in ("new", "old"):
+            source, value = value
+        elif isinstance(value, str):
+            if value not in ("new", "old"):
+                raise ParameterError(f"The 'parents' parameter of estimate_fill_value names {value!r} for fill "
+                                     f"{name!r}; use 'new', 'old' or positions in new.")
+            value = _parents_in(fill, name, value)
         if value is None:
             continue
         arr = np.asarray(value)
+        n = n_rows[source]
         if arr.shape != (n_fill[name],) or not np.issubdtype(arr.dtype, np.integer) or \
-                (arr.size and (arr.min() < 0 or arr.max() >= n_new)):
+                (arr.size and (arr.min() < 0 or arr.max() >= n)):
             raise DataError(f"estimate_fill_value: the parents of fill {name!r} must be {n_fill[name]} integer "
-                            f"positions in new [0, {n_new}); got shape {arr.shape}, dtype {arr.dtype}.")
-        out[name] = arr.astype(np.int64)
+                            f"positions in {source} [0, {n}); got shape {arr.shape}, dtype {arr.dtype}.")
+        out[name] = (source, arr.astype(np.int64))
     return out
 
 
@@ -283,36 +351,44 @@ def _head(X: np.ndarray, y: np.ndarray, C: float, seed: int) -> Any:
     return head
 
 
-def _folds(y_new: np.ndarray, n_splits: int, seed: int) -> list[np.ndarray]:
+def _folds(labels: np.ndarray, n_splits: int, seed: int, part: str) -> list[np.ndarray]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    _, counts = np.unique(y_new.astype(str), return_counts=True)
-    if len(y_new) < 2 * n_splits:
-        raise DataError(f"estimate_fill_value: new has {len(y_new)} rows, too few for {n_splits} validation folds. "
-                        "Pass more new rows or a smaller n_splits.")
+    _, counts = np.unique(labels.astype(str), return_counts=True)
+    if len(labels) < 2 * n_splits:
+        raise DataError(f"estimate_fill_value: {part} has {len(labels)} rows, too few for {n_splits} validation "
+                        f"folds. Pass more {part} rows or a smaller n_splits.")
     splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed) if counts.min() >= n_splits else \
         KFold(n_splits, shuffle=True, random_state=seed)
-    return [val for _, val in splitter.split(np.zeros(len(y_new)), y_new.astype(str))]
+    return [val for _, val in splitter.split(np.zeros(len(labels)), labels.astype(str))]
 
 
 def _cross_fit(X: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], fill_names: list[str],
-               parents: Mapping[str, np.ndarray | None], *, n_splits: int, C: float, seed: int
-               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Out-of-fold predictions on every new row: the head without a fill, and with each fill."""
-    n_new = len(y["new"])
-    base_pred = np.empty(n_new, dtype=object)
-    fill_pred = {k: np.empty(n_new, dtype=object) for k in fill_names}
-    for fold in _folds(y["new"], n_splits, seed):
-        train = np.ones(n_new, dtype=bool)
-        train[fold] = False
-        Xb = np.concatenate([X["old"], X["new"][train]])
-        yb = np.concatenate([y["old"], y["new"][train]])
-        base_pred[fold] = _head(Xb, yb, C, seed).predict(X["new"][fold])
+               parents: Mapping[str, tuple[str, np.ndarray] | None], *, n_splits: int, C: float, seed: int
+               ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """Out-of-fold predictions on every new and every old row: the head without a fill, and with each fill.
+    Fold ``k`` of old and fold ``k`` of new are held out of the same heads."""
+    parts = ("new", "old")
+    base = {p: np.empty(len(y[p]), dtype=object) for p in parts}
+    with_fill = {k: {p: np.empty(len(y[p]), dtype=object) for p in parts} for k in fill_names}
+    folds = zip(_folds(y["new"], n_splits, seed, "new"), _folds(y["old"], n_splits, seed + 1, "old"))
+    for held in folds:
+        train = {}
+        for p, fold in zip(parts, held):
+            train[p] = np.ones(len(y[p]), dtype=bool)
+            train[p][fold] = False
+        Xb = np.concatenate([X["old"][train["old"]], X["new"][train["new"]]])
+        yb = np.concatenate([y["old"][train["old"]], y["new"][train["new"]]])
+        head = _head(Xb, yb, C, seed)
+        for p, fold in zip(parts, held):
+            base[p][fold] = head.predict(X[p][fold])
         for name in fill_names:
-            keep = np.ones(len(y[name]), dtype=bool) if parents[name] is None else train[parents[name]]
+            keep = np.ones(len(y[name]), dtype=bool) if parents[name] is None else \
+                train[parents[name][0]][parents[name][1]]
             head = _head(np.concatenate([Xb, X[name][keep]]), np.concatenate([yb, y[name][keep]]), C, seed)
-            fill_pred[name][fold] = head.predict(X["new"][fold])
-    return base_pred, fill_pred
+            for p, fold in zip(parts, held):
+                with_fill[name][p][fold] = head.predict(X[p][fold])
+    return base, with_fill
 
 
 def _paired(with_ok: np.ndarray, without_ok: np.ndarray, *, n_bootstrap: int, confidence: float,
@@ -404,9 +480,11 @@ def estimate_fill_value(
         tables a DataFrame with the target column / ``(X, y)`` of the added rows only.
     slices : slices of ``new`` to score on besides ``"all"`` and each class: ``{name: bool mask or
         positions}``, a list of ``diagnose.Slice`` or a ``Diagnosis`` of ``new``.
-    parents : ``"new"`` (each fill's ``manifest["parent"]`` is a position in ``new``) or ``{fill:
-        positions}``: fill rows are left out of the heads that score their parent's fold.
-    n_splits : validation folds of the new rows (each new row is scored once, by heads that did not see it).
+    parents : ``"new"`` (each fill's ``manifest["parent"]`` / oversample provenance is a position in
+        ``new``), ``"old"`` (positions in ``old``), or ``{fill: positions in new | "new" | "old" |
+        ("old", positions in old)}``: fill rows are left out of the heads that score their parent's fold.
+    n_splits : validation folds of the new rows and of the old rows (each row is scored once, by heads
+        that did not see it; fold k of old and of new share the heads).
     C : inverse regularisation of the logistic-regression head.
     n_bootstrap, confidence : the paired bootstrap interval of each gain.
     max_prior_shift : total variation distance between the training and the new class priors above
@@ -416,8 +494,10 @@ def estimate_fill_value(
 
     Returns
     -------
-    FillValue: ``to_frame()`` has one row per (fill, slice) with the accuracies without / with the
-    fill, the gain and its interval; ``priors`` the class priors and warnings per fill.
+    FillValue: ``to_frame()`` has one row per (fill, slice of new) with the accuracies without / with
+    the fill, the gain and its interval, and the fill's forgetting on old with its interval;
+    ``old_frame()`` the same per class of old; ``per_fill()`` one row per fill; ``priors`` the class
+    priors and warnings per fill.
     """
     n_splits = check_interval(n_splits, "n_splits", _OWNER, kind=int, low=2)
     n_bootstrap = check_interval(n_bootstrap, "n_bootstrap", _OWNER, kind=int, low=10)
@@ -438,13 +518,19 @@ def estimate_fill_value(
     masks = {"all": np.ones(len(y["new"]), dtype=bool)}
     masks.update({f"class={c}": y["new"].astype(str) == c for c in sorted({str(c) for c in y["new"]})})
     masks.update(_slice_masks(slices, len(y["new"])))
-    parent_of = _fill_parents(parents, fills, {k: len(y[k]) for k in fills}, len(y["new"]))
-    base_pred, fill_pred = _cross_fit(X, y, list(fills), parent_of, n_splits=n_splits, C=float(C), seed=seed)
+    parent_of = _fill_parents(parents, fills, {k: len(y[k]) for k in fills},
+                              {"new": len(y["new"]), "old": len(y["old"])})
+    base, with_fill = _cross_fit(X, y, list(fills), parent_of, n_splits=n_splits, C=float(C), seed=seed)
+    old_masks = {"all": np.ones(len(y["old"]), dtype=bool)}
+    old_masks.update({f"class={c}": y["old"].astype(str) == c for c in sorted({str(c) for c in y["old"]})})
     rows: list[dict[str, Any]] = []
+    old_rows: list[dict[str, Any]] = []
     priors: dict[str, dict[str, Any]] = {}
     for name in fills:
-        rows += _rows(name, y["new"], base_pred, fill_pred[name], masks, n_bootstrap=n_bootstrap,
+        rows += _rows(name, y["new"], base["new"], with_fill[name]["new"], masks, n_bootstrap=n_bootstrap,
                       confidence=float(confidence), seed=seed)
+        old_rows += _rows(name, y["old"], base["old"], with_fill[name]["old"], old_masks, n_bootstrap=n_bootstrap,
+                          confidence=float(confidence), seed=seed + 7919)
         priors[name] = _prior(y, name, max_prior_shift=float(max_prior_shift))
         for note in priors[name]["warnings"]:
             warnings.warn(note, FillPriorWarning, stacklevel=2)
@@ -452,4 +538,4 @@ def estimate_fill_value(
               "n_bootstrap": n_bootstrap, "confidence": float(confidence), "max_prior_shift": float(max_prior_shift),
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "generator",
               "n_old": int(len(y["old"])), "n_new": int(len(y["new"])), "n_fill": {k: int(len(y[k])) for k in fills}}
-    return FillValue(rows=rows, priors=priors, params=params)
+    return FillValue(rows=rows, old_rows=old_rows, priors=priors, params=params)

@@ -119,10 +119,51 @@ def test_same_seed_same_output_and_records(table):
     json.dumps(a.to_dict())
     frame = a.to_frame()
     assert list(frame.columns) == ["fill", "slice", "n", "acc_without", "acc_with", "gain", "low", "high",
-                                   "prior_shift"]
+                                   "prior_shift", "forgetting", "forgetting_low", "forgetting_high"]
+    assert set(a.old_frame()["slice"]) == {"all"} | {f"class={k}" for k in range(10)}
+    assert list(a.per_fill()["fill"]) == ["good"] and a.per_fill()["n_fill"].item() == 40
     assert set(frame["slice"]) == {"all", "first50"} | {f"class={k}" for k in range(10)}
     assert frame.loc[frame["slice"] == "first50", "n"].item() == 50
     assert "good" in repr(a)
+
+
+def test_forgetting_on_old_flags_a_fill_that_relabels_an_old_class(table):
+    """Forgetting: the same heads scored on held-out old rows. 'wrong0' is 64 real zeros labelled 6 while
+    old + new hold ~90 correct zeros: the head must lose a large part of old class 0 (~10 % of old).
+    'right0' is the same zeros with their true label (an easy class: nothing to forget), and 'good'
+    (real threes) helps its thin class at little cost on old."""
+    zeros = table["test"][table["test"]["digit"] == 0]
+    fv = _estimate(table, {"wrong0": zeros.assign(digit=6), "right0": zeros, "good": table["good"]})
+    assert fv.forgetting("wrong0", "class=0") > 0.25  # a constructed flip of a whole class's labels
+    assert fv.forgetting("wrong0") > 0.02
+    per = fv.per_fill().set_index("fill")
+    assert per.loc["wrong0", "forgetting_low"] > 0 and per.loc["wrong0", "harmful"]
+    assert abs(fv.forgetting("right0")) < 0.01 and not fv.harmful("right0")
+    assert fv.gain("good", f"class={THIN}") > 0 and not fv.harmful("good")
+    assert per.loc["good", "forgetting"] < per.loc["wrong0", "forgetting"] - 0.02
+    assert fv.old_frame().set_index(["fill", "slice"]).loc[("wrong0", "class=0"), "n"] == (
+        table["old"]["digit"] == 0).sum()
+    with pytest.raises(ParameterError, match="no old row"):
+        fv.forgetting("wrong0", "nope")
+
+
+def test_parents_old_keep_a_fill_of_old_rows_out_of_their_fold(table):
+    """Copies of old rows would score themselves on the old folds (a false 'no forgetting');
+    parents='old' reads an oversample provenance of old, ('old', positions) names them directly."""
+    import augment
+
+    cols = [c for c in table["old"].columns if c != "digit"]
+    X2, y2, prov = augment.oversample(table["old"][cols], table["old"]["digit"], method="random_over",
+                                      origin="old", random_state=0)
+    fill = {"over": (X2, y2, prov)}
+    leaky = _estimate(table, fill, C=100.0)
+    kept = _estimate(table, fill, C=100.0, parents="old")
+    assert kept.forgetting("over") > leaky.forgetting("over") + 0.01
+    copy = {"copy": (table["old"][cols], table["old"]["digit"].to_numpy())}
+    named = _estimate(table, copy, C=100.0, parents={"copy": ("old", np.arange(len(table["old"])))})
+    assert named.forgetting("copy") > _estimate(table, copy, C=100.0).forgetting("copy") + 0.01
+    with pytest.raises(DataError, match="positions in old"):
+        _estimate(table, copy, parents={"copy": ("old", np.arange(3))})
 
 
 @pytest.fixture(scope="module")
