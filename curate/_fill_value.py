@@ -449,6 +449,26 @@ def _rows(name: str, y_new: np.ndarray, base_pred: np.ndarray, pred: np.ndarray,
     return rows
 
 
+def _score(y: Mapping[str, np.ndarray], fills: list[str], base: Mapping[str, np.ndarray],
+           with_fill: Mapping[str, Mapping[str, np.ndarray]], masks: Mapping[str, np.ndarray], *, n_bootstrap: int,
+           confidence: float, max_prior_shift: float, seed: int) -> tuple[list, list, dict[str, dict[str, Any]]]:
+    """(rows on new, rows on old, priors) from the out-of-fold predictions; the prior warnings are issued."""
+    old_masks = {"all": np.ones(len(y["old"]), dtype=bool)}
+    old_masks.update({f"class={c}": y["old"].astype(str) == c for c in sorted({str(c) for c in y["old"]})})
+    rows: list[dict[str, Any]] = []
+    old_rows: list[dict[str, Any]] = []
+    priors: dict[str, dict[str, Any]] = {}
+    for name in fills:
+        rows += _rows(name, y["new"], base["new"], with_fill[name]["new"], masks, n_bootstrap=n_bootstrap,
+                      confidence=confidence, seed=seed)
+        old_rows += _rows(name, y["old"], base["old"], with_fill[name]["old"], old_masks, n_bootstrap=n_bootstrap,
+                          confidence=confidence, seed=seed + 7919)
+        priors[name] = _prior(y, name, max_prior_shift=max_prior_shift)
+        for note in priors[name]["warnings"]:
+            warnings.warn(note, FillPriorWarning, stacklevel=3)
+    return rows, old_rows, priors
+
+
 def estimate_fill_value(
     model: Any,
     old: Any,
@@ -521,19 +541,8 @@ def estimate_fill_value(
     parent_of = _fill_parents(parents, fills, {k: len(y[k]) for k in fills},
                               {"new": len(y["new"]), "old": len(y["old"])})
     base, with_fill = _cross_fit(X, y, list(fills), parent_of, n_splits=n_splits, C=float(C), seed=seed)
-    old_masks = {"all": np.ones(len(y["old"]), dtype=bool)}
-    old_masks.update({f"class={c}": y["old"].astype(str) == c for c in sorted({str(c) for c in y["old"]})})
-    rows: list[dict[str, Any]] = []
-    old_rows: list[dict[str, Any]] = []
-    priors: dict[str, dict[str, Any]] = {}
-    for name in fills:
-        rows += _rows(name, y["new"], base["new"], with_fill[name]["new"], masks, n_bootstrap=n_bootstrap,
-                      confidence=float(confidence), seed=seed)
-        old_rows += _rows(name, y["old"], base["old"], with_fill[name]["old"], old_masks, n_bootstrap=n_bootstrap,
-                          confidence=float(confidence), seed=seed + 7919)
-        priors[name] = _prior(y, name, max_prior_shift=float(max_prior_shift))
-        for note in priors[name]["warnings"]:
-            warnings.warn(note, FillPriorWarning, stacklevel=2)
+    rows, old_rows, priors = _score(y, list(fills), base, with_fill, masks, n_bootstrap=n_bootstrap,
+                                    confidence=float(confidence), max_prior_shift=float(max_prior_shift), seed=seed)
     params = {"features": "embedding" if _is_torch(model) else "columns", "n_splits": n_splits, "C": float(C),
               "n_bootstrap": n_bootstrap, "confidence": float(confidence), "max_prior_shift": float(max_prior_shift),
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "generator",
