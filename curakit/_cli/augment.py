@@ -34,6 +34,17 @@ Table: ``table.parquet`` and ``manifest.parquet`` (lineage row-aligned with the 
 family: the input rows then the new rows; vae: the new rows only.
 Both: ``augment.json`` (input, kind, method: what ``curakit build --add`` reads) and, for vae,
 ``quality.json`` (two-sample AUC, refusals per slice).
+
+Scale (offline augmentation of image files: a folder or a table of paths)
+--------------------------------------------------------------------------
+``--scheduler tcp://host:8786`` (or ``$DASK_SCHEDULER_ADDRESS``) runs ``augment.offline`` on a
+Dask cluster, ``--workers N`` on a local one of N worker processes; ``--shard-size`` new images
+per task (default 1000). The workers read the parent files and write the PNGs themselves, so
+INPUT and ``--out`` must be on storage every worker reaches. Dask's progress bar is drawn when
+stderr is a terminal (or ``CURAKIT_PROGRESS=1``); the dashboard link is printed. The same
+images, manifest rows and refused rows as the in-process run; the files are laid out by shard
+(``images/shard-<s>/<label>/<file>.png``) and ``manifest.parquet`` is a partitioned dataset (a
+folder, read with ``pandas.read_parquet``).
 """
 
 from __future__ import annotations
@@ -296,6 +307,8 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
                              "or JSON file written by albumentations.save (or --method vae to generate images).")
     from .pipelines import named_pipeline
 
+    if _wants_cluster(args, root, method):
+        return _run_images_on_cluster(args, root)
     size = parse_size(args.resize)
     images, labels, _ = read_images(root, resize=size)
     select = _selection(args, labels)
@@ -353,6 +366,9 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
 
     if args.pipeline:
         raise ParameterError("--pipeline applies to image folders; tables are resampled with --method.")
+    if args.scheduler or args.workers is not None:
+        raise ParameterError("--scheduler/--workers run offline augmentation of image files on Dask; tables are "
+                             "resampled in this process. Drop --scheduler/--workers.")
     method = args.method or "smote"
     table = read_table(path, "Input")
     if not args.target_col:
@@ -388,6 +404,107 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
         + (f"; {len(refused)} refused" if refused is not None and len(refused) else "")
         + "."
     )
+    return 0
+
+
+# -- offline augmentation on a Dask cluster ---------------------------------------------------
+_ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
+
+
+def _wants_cluster(args: argparse.Namespace, src: Path, method: str) -> bool:
+    """Whether ``--scheduler`` / ``--workers`` / ``$DASK_SCHEDULER_ADDRESS`` send this run to Dask.
+
+    The flags are refused where the run cannot go there; the variable alone is only followed
+    where it can (offline augmentation of image files, no --resize, --n-jobs 1)."""
+    import os
+
+    explicit = bool(args.scheduler) or args.workers is not None
+    if args.scheduler and args.workers is not None:
+        raise ParameterError("Pass --scheduler ADDRESS (a running Dask cluster) or --workers N (a local one), not both.")
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers expects a number of worker processes >= 1. Got {args.workers} instead.")
+    if args.shard_size < 1:
+        raise ParameterError(f"--shard-size expects a number of images >= 1. Got {args.shard_size} instead.")
+    fits = [
+        (method == "offline", "--method vae generates images in this process"),
+        (src.suffix.lower() != ".npz", "an .npz holds no image files for the workers to read (pass a folder or a "
+                                       "table of image paths)"),
+        (not args.resize, "--resize applies in this process (the workers read the files as they are)"),
+        (args.n_jobs == 1, "--n-jobs sizes this process's pool (size the cluster with --workers instead)"),
+    ]
+    why = next((reason for ok, reason in fits if not ok), None)
+    if explicit and why is not None:
+        raise ParameterError(f"--scheduler/--workers run offline augmentation of image files on Dask, but {why}. "
+                             "Drop --scheduler/--workers or the other option.")
+    return explicit or (why is None and bool(os.environ.get(_ENV_ADDRESS)))
+
+
+def _image_files(src: Path) -> tuple[list[str], np.ndarray]:
+    """(paths, labels) of an image folder or a table of image paths, in :func:`read_images`' order,
+    without reading the images (the workers read them)."""
+    import numpy as np
+
+    from curakit.imageio import image_path_column
+
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == ".png"
+                       and not p.name.startswith(".") and p.parent != src)
+        if not files:
+            raise DataError(f"Image folder {src.name!r} holds no PNG files in sub-folders. Lay it out as "
+                            "<folder>/<label>/<image>.png.")
+        names = [p.relative_to(src).parts[0] for p in files]
+        digits = all(n.lstrip("-").isdigit() for n in names)
+        labels = np.asarray([int(n) for n in names], dtype=np.int64) if digits else np.asarray(names, dtype=str)
+        return [str(p) for p in files], labels
+    col = image_path_column(src)
+    table = read_table(src, "Image table")
+    if col is None or "label" not in table.columns or len(table) == 0:
+        raise DataError(f"Image table {src.name!r} needs rows with a {col or 'path'!r} column (image files, relative "
+                        f"to the table's folder) and a 'label' column. Got {table.shape[1]} column(s).")
+    labels = table["label"].to_numpy()
+    if labels.dtype.kind not in "iu":
+        labels = labels.astype(str)
+    return [str(src.parent / str(v)) for v in table[col].tolist()], labels
+
+
+def _open_cluster(args: argparse.Namespace) -> Any:
+    """curate.open_engine: the scheduler of --scheduler or $DASK_SCHEDULER_ADDRESS, else a LocalCluster of --workers."""
+    import curate
+
+    return curate.open_engine("dask", scheduler=args.scheduler or None, workers=args.workers)
+
+
+def _run_images_on_cluster(args: argparse.Namespace, root: Path) -> int:
+    """``augment.offline(client=...)``: the same arguments as the in-process run, on Dask's workers."""
+    import numpy as np
+
+    import augment
+    from curakit.imageio import folder_class_names, read_png
+
+    from .pipelines import named_pipeline
+
+    paths, labels = _image_files(root)
+    select = _selection(args, labels)
+    evals = _eval_sets(args.eval, images=True) or None
+    classes = folder_class_names(root) or sorted({str(v) for v in labels.tolist()})
+    record = _record(args, root, "images", "offline", classes=classes, n_input=len(paths))
+    pipeline = named_pipeline(args.pipeline, read_png(paths[0]).shape)
+    embeddings = np.load(args.embeddings, allow_pickle=False) if args.embeddings else None
+    out_dir = Path(args.out)
+    stage = out_dir.parent / f".{out_dir.name}.partial"
+    with _open_cluster(args) as engine:
+        if engine.dashboard_link:
+            print(f"Dask dashboard: {engine.dashboard_link}", flush=True)
+        out = _offline_into(stage, lambda d: augment.offline(
+            paths, labels, pipeline, select=select, n=_parse_n(args.n, labels), out_dir=d,
+            random_state=args.random_state, eval_sets=evals, embeddings=embeddings, source=str(root),
+            client=engine.client, shard_size=args.shard_size))
+    _publish_staged(args, stage, record)
+    refused = f"; {len(out.refused)} refused as duplicates of evaluation images" if len(out.refused) else ""
+    made = len(out) + len(out.refused)
+    shards = -(-made // args.shard_size)
+    print(f"{len(paths)} images listed; {len(out)} new image(s) by offline on Dask ({shards} shard(s)) written to "
+          f"{out_dir / 'images'}{refused}. Manifest: {out_dir / 'manifest.parquet'}.")
     return 0
 
 
@@ -456,5 +573,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_random_state(p)
     p.add_argument("--n-jobs", type=int, default=1, help="image worker processes (default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="images: a Dask scheduler to augment on (tcp://host:8786); "
+                   "default $DASK_SCHEDULER_ADDRESS")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="images: start a local Dask cluster of N worker processes")
+    p.add_argument("--shard-size", type=int, default=1000, metavar="K",
+                   help="images on Dask: new images per task (default 1000)")
     p.set_defaults(func=run)
     return p

@@ -201,3 +201,71 @@ def test_out_and_force(folder, tmp_path, capsys):
     assert main([*argv[:-1], "3", "--out", str(ours)]) == 0  # an earlier curakit output of other arguments: replaced
     assert len(pd.read_parquet(ours / "manifest.parquet")) == 3 and len(first) == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ours")]  # no temporaries left
+
+
+def _images_by_row(out):
+    """{row_id: PNG bytes} of a curakit augment output (in-process or Dask layout)."""
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    return {r: (out / p).read_bytes() for r, p in zip(manifest["row_id"], manifest["path"])}
+
+
+def test_workers_run_on_a_local_dask_cluster_through_the_console_script(folder, tmp_path, capsys, monkeypatch):
+    """--workers 2 through .venv/bin/curakit: the same rows, image bytes and refused rows as the
+    in-process run (only the file layout differs: images/shard-<s>/<label>/, a partitioned manifest)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("distributed")
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    root, pipe = folder
+    args = [str(root), "--pipeline", str(pipe), "--classes", "3,8", "--n", "12", "--random-state", "5"]
+    assert main(["augment", *args, "--out", str(tmp_path / "free")]) == 0
+    free = pd.read_parquet(tmp_path / "free" / "manifest.parquet")
+    for k in (0, 7, 13):  # an evaluation folder holding three of the images the run makes
+        label = free["label"].iloc[k]
+        (tmp_path / "eval" / str(label)).mkdir(parents=True, exist_ok=True)
+        write_png(tmp_path / "eval" / str(label) / f"e{k}.png", read_png(tmp_path / "free" / free["path"].iloc[k]))
+    args += ["--eval", f"held={tmp_path / 'eval'}"]
+    assert main(["augment", *args, "--out", str(tmp_path / "local")]) == 0
+    capsys.readouterr()
+    exe = Path(sys.executable).parent / "curakit"
+    env = {**os.environ, "CURAKIT_PROGRESS": "1"}
+    run = subprocess.run([str(exe), "augment", *args, "--workers", "2", "--shard-size", "5", "--out",
+                          str(tmp_path / "dask")], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Dask dashboard: http" in run.stdout and "100% Completed" in run.stdout  # Dask's own progress bar
+    assert "21 new image(s) by offline on Dask (5 shard(s))" in run.stdout and "3 refused" in run.stdout
+    local, dask_ = (pd.read_parquet(tmp_path / d / "manifest.parquet") for d in ("local", "dask"))
+    cols = [c for c in local.columns if c != "path"]
+    pd.testing.assert_frame_equal(dask_[cols], local[cols])
+    assert _images_by_row(tmp_path / "dask") == _images_by_row(tmp_path / "local")  # byte for byte
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask" / "refused.parquet"),
+                                  pd.read_parquet(tmp_path / "local" / "refused.parquet"))
+    assert (json.loads((tmp_path / "dask" / "augment.json").read_text())
+            == json.loads((tmp_path / "local" / "augment.json").read_text()))
+    assert all(p.startswith("images/shard-") for p in dask_["path"])
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_scheduler_and_workers_errors_are_one_line(folder, digits, tmp_path, capsys):
+    root, pipe = folder
+    images, labels = digits
+    np.savez(tmp_path / "d.npz", images=images[:30], labels=labels[:30])
+    pd.DataFrame({"a": np.arange(20.0), "y": [0, 1] * 10}).to_parquet(tmp_path / "t.parquet")
+    out = tmp_path / "none"
+    cases = [
+        ([str(root), "--pipeline", str(pipe), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+        ([str(root), "--pipeline", str(pipe), "--workers", "0"], "--workers expects a number of worker processes >= 1"),
+        ([str(root), "--pipeline", str(pipe), "--workers", "1", "--shard-size", "0"], "--shard-size expects"),
+        ([str(root), "--pipeline", str(pipe), "--workers", "1", "--resize", "4x4"], "--resize applies in this process"),
+        ([str(root), "--pipeline", str(pipe), "--workers", "1", "--n-jobs", "2"], "--n-jobs sizes"),
+        ([str(tmp_path / "d.npz"), "--pipeline", str(pipe), "--workers", "1"], "an .npz holds no image files"),
+        ([str(root), "--method", "vae", "--workers", "1"], "--method vae generates images in this process"),
+        ([str(tmp_path / "t.parquet"), "--target-col", "y", "--workers", "1"], "tables are resampled in this process"),
+    ]
+    for argv, msg in cases:
+        assert main(["augment", *argv, "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
+    assert not out.exists()
