@@ -215,11 +215,24 @@ def _numeric(X: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
     return arr
 
 
+def _generated_only(fill: Any) -> Any:
+    """An ``augment.oversample`` tuple holds its input rows, then the new ones: keep the new ones, as
+    ``TrainingSetBuilder.add`` does (the fill is what the training set gains)."""
+    prov = fill[2] if isinstance(fill, tuple) and len(fill) == 3 else None
+    if not isinstance(prov, pd.DataFrame) or "operation" not in prov.columns or len(prov) != len(fill[1]):
+        return fill
+    keep = np.flatnonzero(prov["operation"].astype(str).to_numpy() != "original")
+    if len(keep) == len(prov):
+        return fill
+    X = fill[0].iloc[keep].reset_index(drop=True) if hasattr(fill[0], "iloc") else np.asarray(fill[0])[keep]
+    return X, np.asarray(fill[1])[keep], prov.iloc[keep].reset_index(drop=True)
+
+
 def _check_fills(fills: Any) -> dict[str, Any]:
     if isinstance(fills, Mapping) and not ({"images", "labels"} <= set(fills)):
-        out = {str(k): v for k, v in fills.items()}
+        out = {str(k): _generated_only(v) for k, v in fills.items()}
     else:
-        out = {"fill": fills}
+        out = {"fill": _generated_only(fills)}
     if not out:
         raise ParameterError("The 'fills' parameter of estimate_fill_value must hold at least one fill. Got {} instead.")
     return out
@@ -497,7 +510,9 @@ def estimate_fill_value(
     old, new : the incumbent's training rows and the new labelled rows. Torch: ``(images, labels)``
         or ``{"images": ..., "labels": ...}``; tables: a DataFrame with the ``target`` column, or ``(X, y)``.
     fills : one fill or ``{name: fill}``: an ``augment.AugmentedSet``, ``(images, labels)``, or for
-        tables a DataFrame with the target column / ``(X, y)`` of the added rows only.
+        tables a DataFrame with the target column / ``(X, y)`` of the added rows only, or an
+        ``augment.oversample`` tuple ``(X2, y2, provenance)`` (its input rows are dropped, as
+        ``TrainingSetBuilder.add`` drops them: only the rows it made count).
     slices : slices of ``new`` to score on besides ``"all"`` and each class: ``{name: bool mask or
         positions}``, a list of ``diagnose.Slice`` or a ``Diagnosis`` of ``new``.
     parents : ``"new"`` (each fill's ``manifest["parent"]`` / oversample provenance is a position in

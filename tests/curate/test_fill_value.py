@@ -102,8 +102,12 @@ def test_parents_new_reads_an_oversample_tuple(table):
     import augment
 
     cols = [c for c in table["new"].columns if c != "digit"]
-    X2, y2, prov = augment.oversample(table["new"][cols], table["new"]["digit"], method="random_over", random_state=0)
+    n = {c: 40 for c in range(10)}  # 400 copies of new rows (the input rows themselves are dropped, as add() does)
+    X2, y2, prov = augment.oversample(table["new"][cols], table["new"]["digit"], method="random_over", n=n,
+                                      random_state=0)
     fill = (X2, y2, prov)
+    assert estimate_fill_value(table["model"], table["old"], table["new"], {"over": fill}, target="digit",
+                               n_bootstrap=10).params["n_fill"]["over"] == 400
     leaky = _estimate(table, {"over": fill}, C=100.0)
     kept = _estimate(table, {"over": fill}, C=100.0, parents="new")
     assert kept.gain("over") < leaky.gain("over") - 0.02
@@ -154,7 +158,7 @@ def test_parents_old_keep_a_fill_of_old_rows_out_of_their_fold(table):
 
     cols = [c for c in table["old"].columns if c != "digit"]
     X2, y2, prov = augment.oversample(table["old"][cols], table["old"]["digit"], method="random_over",
-                                      origin="old", random_state=0)
+                                      n={c: 100 for c in range(10)}, origin="old", random_state=0)
     fill = {"over": (X2, y2, prov)}
     leaky = _estimate(table, fill, C=100.0)
     kept = _estimate(table, fill, C=100.0, parents="old")
