@@ -117,6 +117,48 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _file_in_the_way(exc: BaseException) -> str | None:
+    """For "File exists" / "Not a directory" on a path: the file that stands where a folder is needed."""
+    from pathlib import Path
+
+    if not isinstance(exc, (FileExistsError, NotADirectoryError)) or not exc.filename:
+        return None
+    path = Path(exc.filename)
+    for part in (path, *path.parents) if isinstance(exc, NotADirectoryError) else (path,):
+        if part.exists() and not part.is_dir():
+            return str(part)
+    return None
+
+
+def _flag_hint(flag: str | None, parser: argparse.ArgumentParser) -> str:
+    """" Did you mean '--x'?" for a misspelt long flag (names compared without the dashes)."""
+    import difflib
+
+    if not flag or not flag.startswith("--"):
+        return ""
+    names = {o[2:]: o for o in parser._option_string_actions if o.startswith("--")}
+    close = difflib.get_close_matches(flag[2:], list(names), n=1, cutoff=0.75)
+    return f" Did you mean {names[close[0]]!r}?" if close else ""
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but an unknown flag is reported by the (sub)command parser it was
+    given to, with its usage and a did-you-mean, not by the top-level parser."""
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    target = parser
+    while True:
+        subs = next((a for a in target._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, subs.dest, None) if subs is not None else None
+        if name not in getattr(subs, "choices", {}):
+            break
+        target = subs.choices[name]
+    flag = next((e.partition("=")[0] for e in extras if e.startswith("-")), None)
+    target.error(f"unrecognized arguments: {' '.join(extras)}.{_flag_hint(flag, target)}")
+    raise AssertionError("unreachable")  # pragma: no cover - error() exits
+
+
 def report_error(exc: BaseException, debug: bool = False) -> int:
     """Print ``exc`` as one stderr line and return the exit code (see :data:`EXIT_CODES`).
 
@@ -132,7 +174,12 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
     if isinstance(exc, FileNotFoundError):
         print(f"Error: no such file or folder: {exc.filename or exc}. Check the path.", file=sys.stderr)
         return 1
-    if isinstance(exc, OSError):  # permission denied, a file where a folder is expected, disk full, ...
+    blocker = _file_in_the_way(exc)
+    if blocker is not None:
+        print(f"Error: {blocker!r} is a file, not a folder, so nothing can be written in it. Choose a path under a "
+              "folder (a file is never replaced).", file=sys.stderr)
+        return 1
+    if isinstance(exc, OSError):  # permission denied, disk full, ...
         where = f": {exc.filename}" if exc.filename else ""
         print(f"Error: {exc.strerror or exc}{where}. Check the path, its permissions and free space.", file=sys.stderr)
         return 1
@@ -157,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = _debug_env() or "--debug" in argv  # known before parsing, for failures while parsing
     try:
-        args = build_parser(lazy=True).parse_args(argv)  # exits 2 on usage errors
+        args = _parse(build_parser(lazy=True), argv)  # exits 2 on usage errors
         debug = debug or bool(getattr(args, "debug", False))
         level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose + 1, 2)]
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -29,6 +29,27 @@ def add_random_state(p: argparse.ArgumentParser, default: int | None = 0, help: 
                    action=_RandomState, help=f"{help} (default: {shown}; --seed is the old name)")
 
 
+def count(text: str) -> int:
+    """An argparse ``type=``: a whole number >= 0 (``--top 5``); anything else is a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def existing_folder(text: str) -> str:
+    """An argparse ``type=``: a folder that exists (``--import-path DIR``), so that a misspelt one
+    is a usage error instead of a silent no-op followed by a confusing import failure."""
+    from pathlib import Path
+
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder; give the folder that holds the model's module")
+    return text
+
+
 MODEL_HELP = ("a registry folder (REG = champion, REG@v3), a torch state dict (.pt) with --model-class, a whole "
               "saved module, TorchScript, torch.export (.pt2), or a scikit-learn .skops/.joblib/.pkl file "
               "(pickles, whole modules and registries you did not write can run code when loaded: use only files "
@@ -40,7 +61,7 @@ def add_model_options(p: argparse.ArgumentParser, required: bool = False) -> Non
     p.add_argument("--model", required=required, help=MODEL_HELP)
     p.add_argument("--model-class", metavar="MODULE:CLASS", help="for a state dict: the model class to rebuild")
     p.add_argument("--model-kwargs", metavar="JSON", help="for a state dict: the class's init arguments as JSON")
-    p.add_argument("--import-path", action="append", default=[], metavar="DIR",
+    p.add_argument("--import-path", action="append", default=[], metavar="DIR", type=existing_folder,
                    help="a folder to import the model's module from (repeatable; the working folder always is)")
     p.add_argument("--trust", action="append", default=[], metavar="MODULE",
                    help="a module whose classes a registry's metadata may name (repeatable)")

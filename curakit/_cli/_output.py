@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["check_out", "publish", "publish_folder", "user_folder"]
+__all__ = ["check_out", "file_above", "publish", "publish_folder", "user_folder"]
 
 
 def _is_curakit(out: Path) -> bool:
@@ -32,11 +32,25 @@ def user_folder(out: Path) -> bool:
     return out.is_dir() and not out.is_symlink() and not _is_curakit(out) and any(out.iterdir())
 
 
+def file_above(path: str | os.PathLike) -> Path | None:
+    """The first folder of ``path`` (its parents, nearest first) that exists and is a file, if any:
+    nothing can be written under it (``afile/sub``)."""
+    for parent in Path(path).parents:
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
 def check_out(out: str | os.PathLike, force: bool, flag: str = "--out") -> Path:
-    """Before any work: refuse a file, a symlink, or (without ``force``) a user's non-empty folder."""
+    """Before any work: refuse a file, a path under a file, a symlink, or (without ``force``) a
+    user's non-empty folder."""
     from curakit.exceptions import DataError
 
     out = Path(out)
+    blocker = file_above(out)
+    if blocker is not None:
+        raise DataError(f"{flag} {str(out)!r} lies under {str(blocker)!r}, which is a file, not a folder. "
+                        "Choose a path under a folder.")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise DataError(f"{flag} {str(out)!r} is a file, not a folder. Choose a folder path (a file is never replaced).")
     if user_folder(out) and not force:

@@ -54,7 +54,7 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.io import read_table
 
-from ._options import add_model_options, add_random_state, load_cli_model, parse_assignments
+from ._options import add_model_options, add_random_state, count, load_cli_model, parse_assignments
 
 __all__ = ["add_parser", "run"]
 
@@ -228,6 +228,12 @@ def _check_out(out: Path, force: bool) -> None:
     folder, into which only curakit's own file names are written (nothing else is touched)."""
     from curakit.io import OUTPUT_MARKER, check_output_dir
 
+    from ._output import file_above
+
+    blocker = file_above(out)
+    if blocker is not None:
+        raise DataError(f"--out {str(out)!r} lies under {str(blocker)!r}, which is a file, not a folder. "
+                        "Choose a path under a folder.")
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {str(out)!r} is a file, not a folder. Choose a folder path.")
     if force and out.is_dir() and not out.is_symlink():
@@ -345,7 +351,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_random_state(p)
     p.add_argument("--y-true-col", default="y_true", help="label column (default y_true)")
     p.add_argument("--y-pred-col", default="y_pred", help="prediction column (default y_pred)")
-    p.add_argument("--top", type=int, default=10, help="slices shown in the printed table (default 10)")
+    p.add_argument("--top", type=count, default=10, help="slices shown in the printed table (default 10)")
     p.add_argument("--title", default="curakit diagnosis", help="report title")
     p.set_defaults(func=run, diagnose_usage_error=p.error)
     return p

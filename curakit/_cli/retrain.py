@@ -133,6 +133,18 @@ def _load_model(args: argparse.Namespace) -> Any:
                  trusted=args.trust, registry_loader=registry)
 
 
+def _check_eval_specs(specs: list[str] | None) -> None:
+    """Before any loading: at least one ``--eval NAME=FILE``, each of that form, each file there."""
+    if not specs:
+        raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ParameterError(f"--eval takes NAME=FILE (e.g. new=new_test.parquet). Got {spec!r} instead.")
+        if not Path(path).exists():
+            raise FileNotFoundError(2, "No such file", path)
+
+
 def _check_kinds(model: Any, ts: Any) -> None:
     """A torch model needs an image training set; a table (even of pixel columns) cannot feed it."""
     from curakit.adapters import is_torch_model
@@ -153,12 +165,11 @@ def run(args: argparse.Namespace) -> int:
     from ._output import check_out, publish
 
     params = parse_params(args.param, args.strategy)  # refused before anything is loaded
+    _check_eval_specs(args.eval)
     check_out(args.out, args.force)
     ts = curate.TrainingSet.load(args.training_set)
     model = _load_model(args)
     _check_kinds(model, ts)
-    if not args.eval:
-        raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
     classes = ts.info.get("classes")
     eval_sets = dict(load_eval(e, classes, parse_size(args.resize)) for e in args.eval)
     result = curate.retrain(model, ts, strategy=args.strategy, eval_sets=eval_sets, metric=args.metric,
