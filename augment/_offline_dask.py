@@ -13,8 +13,10 @@ shard whose part exists is finished and never made again.
 So the output depends on the plan and ``shard_size`` only: the same images and manifest for any
 number of workers and any scheduling. When a worker dies, the scheduler re-runs its shards
 elsewhere; a re-run rewrites the same bytes under the same names, so nothing is duplicated or
-missing. When the whole run stops, calling ``offline`` again with the same arguments makes only
-the shards without a part. At the end the client renames the parts folder to
+missing (a retried shard first clears the temporary files an earlier try left in its folder).
+When the whole run stops, calling ``offline`` again with the same arguments makes only the
+shards without a part. Each task returns its manifest rows, so the client reads no part back;
+each worker keeps the decoded parents it read (up to 256 MiB) for its later shards. At the end the client renames the parts folder to
 ``manifest.parquet`` (a partitioned Parquet dataset, read with ``pandas.read_parquet``).
 
 With ``eval_sets`` (the leakage guard) the evaluation images are scattered once to every worker;
@@ -34,6 +36,7 @@ import math
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +127,46 @@ def shard_files(plan: _Plan, shard_size: int) -> list[str]:
 
 
 # -- on the workers ----------------------------------------------------------------------------
-def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None, tolerance: float = 0.0) -> int:
-    """Make one shard's images and write its manifest part (last); returns its row count.
+_PARENT_CACHE: dict[tuple[str, int, int], np.ndarray] = {}  # per worker process: decoded parents
+_PARENT_CACHE_BYTES = [0]
+_PARENT_CACHE_LIMIT = 256 * 2**20
+_PARENT_LOCK = threading.Lock()
+
+
+def _read_parents(paths: list[str]) -> list[np.ndarray]:
+    """The decoded parent images of a shard. A worker keeps up to 256 MiB of decoded parents across
+    shards (keyed by path, modification time and size, so a changed file is read again): with
+    fewer parents than new images, most shards then read no file at all."""
+    out: list[np.ndarray] = []
+    local: dict[str, np.ndarray] = {}
+    for p in paths:
+        image = local.get(p)
+        if image is None:
+            st = os.stat(p)
+            key = (p, st.st_mtime_ns, st.st_size)
+            image = _PARENT_CACHE.get(key)
+            if image is None:
+                image = read_png(p)
+                _remember(key, image)
+            local[p] = image
+        out.append(image)
+    return out
+
+
+def _remember(key: tuple[str, int, int], image: np.ndarray) -> None:
+    if image.nbytes > _PARENT_CACHE_LIMIT // 4:
+        return
+    with _PARENT_LOCK:
+        while _PARENT_CACHE and _PARENT_CACHE_BYTES[0] + image.nbytes > _PARENT_CACHE_LIMIT:
+            _PARENT_CACHE_BYTES[0] -= _PARENT_CACHE.pop(next(iter(_PARENT_CACHE))).nbytes  # oldest first
+        _PARENT_CACHE[key] = image
+        _PARENT_CACHE_BYTES[0] += image.nbytes
+
+
+def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None,
+                tolerance: float = 0.0) -> pd.DataFrame:
+    """Make one shard's images and write its manifest part (last); returns the part's rows (the
+    client concatenates them, reading no file back).
 
     With ``evals`` (the leakage guard) the shard's images are made in memory first, checked
     against every evaluation set (:func:`augment._leakage.find_leaks`, which judges each image
@@ -135,7 +176,7 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     out_dir = Path(task["out_dir"])
     part = out_dir / _PARTS / f"part-{task['shard']:05d}.parquet"
     if part.exists():
-        return len(task["seeds"])  # finished by an earlier try
+        return pd.read_parquet(part)  # finished by an earlier try
     try:
         import cv2
 
@@ -143,8 +184,10 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     except ImportError:  # pragma: no cover - cv2 comes with albumentations
         pass
     compose = _worker_pipeline(task["pipeline"])
-    cache: dict[str, np.ndarray] = {}
-    images = [cache[p] if p in cache else cache.setdefault(p, read_png(p)) for p in task["parent_paths"]]
+    images = _read_parents(task["parent_paths"])
+    shard_dir = out_dir / "images" / f"shard-{task['shard']:05d}"
+    if shard_dir.exists():  # an earlier try of this shard stopped: clear its temporary files
+        remove_temporaries(shard_dir)
     paths = [out_dir / "images" / f for f in task["files"]]
     for folder in {p.parent for p in paths}:
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,7 +203,7 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     manifest = _manifest(plan, task["groups"], rows, params, task["labels"], out_dir, task["source"], task["pipe_sha"])
     with atomic_path(part) as tmp:
         manifest.to_parquet(tmp, index=False)
-    return len(rows)
+    return manifest
 
 
 def _make_checked(compose, images, task, paths, evals, tolerance) -> tuple[list[str], np.ndarray]:
@@ -228,7 +271,7 @@ def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups
             if link:
                 print(f"augment.offline: {len(futures)} shard(s); Dask dashboard: {link}", file=sys.stderr)
             distributed.progress(futures)  # Dask's own bar (a widget in notebooks)
-        client.gather(futures)
+        made = dict(zip(todo, client.gather(futures)))
     finally:
         client.cancel(futures)
         if "evals" in extra:
@@ -238,9 +281,9 @@ def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups
         raise DataError(f"{len(missing)} shard(s) have no manifest part after the run. Re-run offline() to finish them.")
     refused = _finish_refused(out_dir, on_leak) if evals else None
     manifest = pd.concat(
-        [pd.read_parquet(parts_dir / f"part-{s:05d}.parquet") for s in range(n_shards)], ignore_index=True
+        [made[s] if s in made else pd.read_parquet(parts_dir / f"part-{s:05d}.parquet") for s in range(n_shards)],
+        ignore_index=True,
     ) if n_shards else None
-    remove_temporaries(out_dir / "images") if (out_dir / "images").exists() else None
     os.replace(parts_dir, out_dir / _MANIFEST)  # the run is finished once manifest.parquet exists
     return manifest, refused
 
