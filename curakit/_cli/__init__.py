@@ -192,7 +192,9 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     detail = _one_line(exc)
-    print(f"Error: internal error in curakit {__version__}: {type(exc).__name__}{': ' + detail if detail else ''}; "
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (raised in {os.path.basename(frames[-1].filename)} line {frames[-1].lineno})" if frames else ""
+    print(f"Error: internal error in curakit {__version__}: {type(exc).__name__}{': ' + detail if detail else ''}{where}; "
           + ("please report it with the traceback above." if debug else
              "rerun with --debug (or CURAKIT_DEBUG=1) for the traceback, and please report it."), file=sys.stderr)
     return EXIT_INTERNAL

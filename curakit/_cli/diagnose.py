@@ -119,6 +119,9 @@ def _check_mode(args: argparse.Namespace) -> None:
 def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
 
+    if Path(args.predictions).is_dir():
+        raise DataError(f"The predictions file {args.predictions!r} is a folder. Pass a .csv/.parquet of y_true, "
+                        f"y_pred (and proba_*), or for images: curakit diagnose --images {args.predictions} --model MODEL.")
     preds = read_table(args.predictions, "predictions")
     for col, flag in ((args.y_true_col, "--y-true-col"), (args.y_pred_col, "--y-pred-col")):
         if col not in preds.columns:
