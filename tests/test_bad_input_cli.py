@@ -354,6 +354,8 @@ CASES = [
      r"curakit retrain needs --eval NAME=FILE"),
     ("retrain-missing-eval-file-before-loading", ["retrain", "ts", "--model", "garbage.pkl", "--eval", "old=nope.csv",
                                                   "--out", "o_r12"], 1, r"no such file or folder: nope\.csv"),
+    ("retrain-eval-name-twice", ["retrain", "ts", "--model", "garbage.pkl", "--eval", "old=old.csv", "--eval",
+                                 "old=new.csv", "--out", "o_r13"], 1, r"--eval names 'old' twice\. Give each eval set"),
     # -- a path under a file (the "permission" case of a root user: nothing can be written there)
     ("diagnose-out-under-a-file", ["diagnose", "preds.csv", "--out", "afile/sub"], 1,
      r"--out 'afile/sub' lies under 'afile', which is a file, not a folder\. Choose a path under a folder"),

@@ -137,10 +137,14 @@ def _check_eval_specs(specs: list[str] | None) -> None:
     """Before any loading: at least one ``--eval NAME=FILE``, each of that form, each file there."""
     if not specs:
         raise ParameterError("curakit retrain needs --eval NAME=FILE (at least old=... and new=...).")
+    seen: set[str] = set()
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise ParameterError(f"--eval takes NAME=FILE (e.g. new=new_test.parquet). Got {spec!r} instead.")
+        if name in seen:
+            raise ParameterError(f"--eval names {name!r} twice. Give each eval set its own NAME (old=..., new=...).")
+        seen.add(name)
         if not Path(path).exists():
             raise FileNotFoundError(2, "No such file", path)
 
