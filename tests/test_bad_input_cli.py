@@ -189,6 +189,9 @@ CASES = [
      r"The value of --set confusion\.min_recall is not JSON\. Write a number"),
     ("diagnose-set-no-equals", ["diagnose", "preds.csv", "--out", "o_set5", "--set", "confusion.min_recall"], 1,
      r"--set expects METHOD\.OPTION=VALUE"),
+    ("diagnose-set-for-a-method-left-out", ["diagnose", "preds.csv", "--methods", "confusion", "--set",
+                                            "rules.max_depth=3", "--out", "o_set6"], 1,
+     r"--set rules\.max_depth=\.\.\. sets an option of 'rules', which --methods confusion leaves out"),
     ("diagnose-unknown-method", ["diagnose", "preds.csv", "--out", "o_meth", "--methods", "confusoin"], 1,
      r"Unknown diagnoser 'confusoin'\. Did you mean 'confusion'\?"),
     # -- model files
@@ -395,6 +398,9 @@ CASES = [
                                       "--out", "o_usage5"], 2, r"--import-path: 'nope' is not a folder"),
     ("diagnose-top-negative", ["diagnose", "preds.csv", "--top", "-3", "--out", "o_usage6"], 2,
      r"--top: expected a whole number >= 0, got '-3'"),
+    ("diagnose-train-features-without-features", ["diagnose", "preds.csv", "--train-features", "old.csv",
+                                                  "--out", "o_usage7"], 2,
+     r"--train-features needs --features for the analysed rows too"),
     ("random-state-not-int", ["diagnose", "preds.csv", "--out", "o_usage3", "--random-state", "x"], 2,
      r"invalid int value"),
 ]

@@ -38,7 +38,7 @@ DEBUG_HELP = "on an internal error, print the full traceback (also: environment 
 #: shows (each module passes the same text as ``help=``; a test compares the two listings).
 SUMMARIES = {
     "demo": "run the whole loop on the bundled digits drift scenario",
-    "diagnose": "find weak slices from files of predictions, or from an image folder and a registry model",
+    "diagnose": "find weak slices from files of predictions, or from an image folder and a model",
     "augment": "fill a weak slice: augment images of a folder or resample a table, with a manifest",
     "build": "build the next training set from old and new data (with a manifest)",
     "retrain": "retrain a model on a saved training set with one strategy",

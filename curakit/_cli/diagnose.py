@@ -92,7 +92,8 @@ def _check_mode(args: argparse.Namespace) -> None:
         if args.predictions is not None:
             usage("pass either a PREDICTIONS file or --images/--model, not both.")
         if args.images is None or args.model is None:
-            usage("--images and --model go together: an image folder and a model registry (REGISTRY or REGISTRY@v3).")
+            usage("--images and --model go together: an image folder and a model (a registry REG or REG@v3, or a model "
+                  "file: see --model).")
         mixed = [f"--{k.replace('_', '-')}" for k in _FILE_ONLY if getattr(args, k) is not None]
         mixed += [
             flag
@@ -114,6 +115,9 @@ def _check_mode(args: argparse.Namespace) -> None:
         usage(
             f"{', '.join(mixed)} appl{'y' if len(mixed) > 1 else 'ies'} to --images/--model, not to a PREDICTIONS file."
         )
+    for train, rows in (("train_features", "features"), ("train_embeddings", "embeddings")):
+        if getattr(args, train) is not None and getattr(args, rows) is None and args.features is None:
+            usage(f"--{train.replace('_', '-')} needs --{rows} for the analysed rows too.")
 
 
 def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
@@ -275,6 +279,10 @@ def run(args: argparse.Namespace) -> int:
     _check_out(Path(args.out), args.force)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     options = _parse_options(args.set or [])
+    unused = [m for m in options if methods and m not in methods]
+    if unused:
+        raise ParameterError(f"--set {unused[0]}.{next(iter(options[unused[0]]))}=... sets an option of {unused[0]!r}, "
+                             f"which --methods {','.join(methods)} leaves out. Add it to --methods or drop the --set.")
     if methods and args.images is None:
         _check_method_flags(methods, args)
     inputs = _images_inputs(args) if args.images is not None else _files_inputs(args)
@@ -322,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "diagnose",
-        help="find weak slices from files of predictions, or from an image folder and a registry model",
+        help="find weak slices from files of predictions, or from an image folder and a model",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
