@@ -9,7 +9,9 @@ Pipeline: flip, affine, brightness/contrast. Every row writes one PNG file per n
 * ``augment.offline(client=..., out_dir=...)`` on a ``LocalCluster`` of 1 and of 2 worker
   processes (one thread each), shards of 1,000 images: each shard reads its parents, writes
   its PNGs and a manifest part. The cluster's start (worker processes importing
-  albumentations) is reported apart, not in the rows.
+  albumentations) is reported apart, not in the rows. A last row runs 2 workers with Dask's
+  statistical profiler off (``distributed.worker.profile.enabled: false``; it samples the task
+  thread's stack every 10 ms, a cost for many small Python calls).
 
 The issue asks for 200,000 images; ``--n`` sets the count (the figures in
 benchmarks/results/dask_augment.json say which was run). The machine is shared (2 cores), so
@@ -89,8 +91,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--shard-size", type=int, default=1000)
+    ap.add_argument("--skip-profiler-row", action="store_true",
+                    help="skip the 2-worker row with Dask's statistical profiler off (distributed.worker.profile)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    import dask
     from distributed import Client, LocalCluster
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-augment-"))
@@ -107,27 +112,30 @@ def main() -> None:
         rows["augment.offline(out_dir) n_jobs=1"] = time.perf_counter() - t
         loads["after offline n_jobs=1"] = os.getloadavg()
         shutil.rmtree(tmp / "local")
-        for workers in (1, 2):
+        for workers, profiler in ((1, True), (2, True), (2, False)):
+            if not profiler and args.skip_profiler_row:
+                continue
             t = time.perf_counter()
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GB",
+            with dask.config.set({"distributed.worker.profile.enabled": profiler}), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GB",
                               dashboard_address=":0") as cluster, Client(cluster) as client:
                 client.run(lambda: __import__("albumentations") and None)  # workers import it once
-                starts[workers] = time.perf_counter() - t
+                name = f"augment.offline(client=) {workers} worker(s)" + ("" if profiler else ", Dask's profiler off")
+                starts[name] = time.perf_counter() - t
                 t = time.perf_counter()
                 augment.offline(paths, labels, pipeline(), n=args.n, client=client, out_dir=tmp / f"dask{workers}",
                                 shard_size=args.shard_size, progress=False)
-                rows[f"augment.offline(client=) {workers} worker(s)"] = time.perf_counter() - t
-                loads[f"after {workers} worker(s)"] = os.getloadavg()
+                rows[name] = time.perf_counter() - t
+                loads[f"after {name}"] = os.getloadavg()
             shutil.rmtree(tmp / f"dask{workers}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     base = rows["bare albumentations + PNG files (1 process)"]
     ceil = ceiling()
     print(f"{args.n} new 32x32 images; {os.cpu_count()} cores (shared); 2-process ceiling {ceil:.2f}x")
-    print(f"{'run':<48}{'seconds':>9}{'images/s':>10}{'vs bare':>9}")
+    print(f"{'run':<62}{'seconds':>9}{'images/s':>10}{'vs bare':>9}")
     for name, sec in rows.items():
-        print(f"{name:<48}{sec:>9.2f}{args.n / sec:>10.0f}{base / sec:>8.2f}x")
-    print("cluster start (not in the rows): " + ", ".join(f"{w} worker(s) {s:.1f} s" for w, s in starts.items()))
+        print(f"{name:<62}{sec:>9.2f}{args.n / sec:>10.0f}{base / sec:>8.2f}x")
+    print("cluster start (not in the rows): " + ", ".join(f"{w}: {s:.1f} s" for w, s in starts.items()))
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
         "n_images": args.n,
