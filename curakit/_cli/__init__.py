@@ -11,11 +11,13 @@ it calls (one line naming the exception; ``--debug`` or ``CURAKIT_DEBUG=1`` prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from curakit.exceptions import CurakitError
@@ -200,9 +202,29 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
     return EXIT_INTERNAL
 
 
+@contextlib.contextmanager
+def _warnings_on_one_line(active: bool, quiet: bool):
+    """On the console, a library's warning is one line ``WARNING Category: message (file:line)``
+    (Python's default adds the source line); ``-q`` hides warnings, ``--debug`` keeps Python's form."""
+    if not active:
+        yield
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        where = f"{os.path.basename(str(filename))}:{lineno}"
+        print(f"WARNING {category.__name__}: {_one_line(message)} ({where})", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``curakit ARGV``; returns the exit code (:data:`EXIT_CODES`). Usage errors exit 2 via
     argparse (``SystemExit``); every other failure is one stderr line (:func:`report_error`)."""
+    console = argv is None  # the console script / python -m curakit (not a caller's in-process run)
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = _debug_env() or "--debug" in argv  # known before parsing, for failures while parsing
     try:
@@ -210,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = debug or bool(getattr(args, "debug", False))
         level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose + 1, 2)]
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-        return int(args.func(args) or 0)
+        with _warnings_on_one_line(console and not debug, args.quiet):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("Error: interrupted; outputs written so far are complete, partial ones were discarded.", file=sys.stderr)
         return 130

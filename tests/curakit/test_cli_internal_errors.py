@@ -14,7 +14,9 @@ from curakit import __version__
 from curakit._cli import EXIT_CODES, EXIT_INTERNAL, main, report_error
 from curakit.exceptions import DataError
 
-_BOOM = """import torch
+_BOOM = """import warnings
+
+import torch
 
 
 class Boom(torch.nn.Module):
@@ -24,6 +26,7 @@ class Boom(torch.nn.Module):
         self.head = torch.nn.Linear(2 * 6 * 6, 2)
 
     def forward(self, x):
+        warnings.warn("about to fail", UserWarning)
         raise ZeroDivisionError("boom in forward")
 """
 
@@ -141,20 +144,29 @@ def boom(tmp_path_factory):
     return base
 
 
-def _curakit(base, *argv, debug_env="0"):
+def _curakit(base, *argv, top=(), debug_env="0"):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CURAKIT_DEBUG": debug_env}
-    argv = ["diagnose", "--images", "imgs", "--model", "w.pt", "--model-class", "boommod:Boom", *argv]
+    argv = [*top, "diagnose", "--images", "imgs", "--model", "w.pt", "--model-class", "boommod:Boom", *argv]
     return subprocess.run([sys.executable, "-m", "curakit", *argv], cwd=base, capture_output=True, text=True,
                           env=env, timeout=300)
 
 
-@pytest.mark.parametrize("how", ["plain", "--debug", "CURAKIT_DEBUG=1"])
+@pytest.mark.parametrize("how", ["plain", "-q", "--debug", "CURAKIT_DEBUG=1"])
 def test_console_script_on_a_bug_in_the_users_model(boom, how):
-    argv = ["--out", f"o_{len(how)}", *(["--debug"] if how == "--debug" else [])]
-    out = _curakit(boom, *argv, debug_env="1" if how.startswith("CURAKIT_DEBUG") else "0")
+    """A model whose forward warns, then raises: one WARNING line and one internal-error line
+    (exit 70); -q keeps only the error; --debug / CURAKIT_DEBUG=1 add Python's warning and the traceback."""
+    out_dir = f"o_{how.strip('-').replace('=', '_')}"
+    argv = ["--out", out_dir, *(["--debug"] if how == "--debug" else [])]
+    out = _curakit(boom, *argv, top=["-q"] if how == "-q" else [],
+                   debug_env="1" if how.startswith("CURAKIT_DEBUG") else "0")
     assert out.returncode == 70, out.stderr[-800:]
-    last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"Error: internal error in curakit {__version__}: ZeroDivisionError: boom in forward "
-                           "(raised in boommod.py line 11)")
-    assert ("Traceback" in out.stderr) == (how != "plain")
-    assert not (boom / argv[1]).exists()
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"Error: internal error in curakit {__version__}: ZeroDivisionError: boom in forward "
+                                "(raised in boommod.py line 14)")
+    if how == "plain":
+        assert lines == ["WARNING UserWarning: about to fail (boommod.py:13)", lines[-1]]
+    elif how == "-q":
+        assert lines == [lines[-1]]
+    else:
+        assert "Traceback (most recent call last):" in lines and "UserWarning: about to fail" in out.stderr
+    assert not (boom / out_dir).exists()
