@@ -192,6 +192,12 @@ class DriftReport:
             )
         if self.new_regions:
             parts.append("new data lives where the old did not: " + self.new_regions[0]["description"])
+        bounds = [f["ks_error"] for f in self.features if "ks_error" in f]
+        if bounds:  # the Dask path: say what the statistics rest on
+            parts.append(f"KS statistics from quantile sketches: each exact statistic is at most {max(bounds):.2g} "
+                         "above the one reported (per feature: ks_error)")
+        if self.domain is not None and self.domain.get("sample"):
+            parts.append(f"domain classifier on {self.domain['sample']}")
         return "; ".join(parts) + "."
 
     def to_frame(self) -> pd.DataFrame:
@@ -506,9 +512,11 @@ def _assemble(
     )
 
 
-_DASK_SAMPLE_NOTE = (
-    "a seeded Bernoulli sample of each Dask partition (rng seeded by random_state and the partition number), at most max_rows rows per set"
-)
+def _dask_sample_note(n_ref: int, n_cur: int, ref_sample: pd.DataFrame, cur_sample: pd.DataFrame, max_rows: int) -> str:
+    """What the domain classifier and ``where`` saw on the Dask path (``domain["sample"]``)."""
+    return (f"a seeded Bernoulli sample of each Dask partition (rng seeded by random_state and the partition "
+            f"number), cut to at most max_rows={max_rows} rows per set: {len(ref_sample)} of {n_ref} reference "
+            f"and {len(cur_sample)} of {n_cur} current rows")
 
 
 def _drift_on_dask(reference, current, *, features, categorical, alpha, random_state, n_bins, domain_classifier,
@@ -543,7 +551,8 @@ def _drift_on_dask(reference, current, *, features, categorical, alpha, random_s
         rows, bins, p_values, stats["ref_sample"], stats["cur_sample"], cols, kinds,
         n=(stats["n_reference"], stats["n_current"]), alpha=alpha, random_state=random_state,
         domain_classifier=domain_classifier, margin=margin, cv=cv, max_rows=max_rows, where=where,
-        domain_note=_DASK_SAMPLE_NOTE,
+        domain_note=_dask_sample_note(stats["n_reference"], stats["n_current"], stats["ref_sample"],
+                                      stats["cur_sample"], max_rows),
     )
 
 

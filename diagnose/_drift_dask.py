@@ -16,10 +16,12 @@ and summed:
   one (``scipy.stats.kstwo`` at ``n*m/(n+m)``) of the lower bound, so it errs towards "no drift".
   The PSI is exact on bins whose edges are the sketch's reference quantiles (its reference
   shares, in ``bins``, show how close each bin is to ``1/n_bins``);
-* the **domain classifier** and the **where** regions run on a documented sample: each set's
-  partitions are sampled by Dask (``DataFrame.sample(frac=min(1, 1.1 * max_rows / n))`` seeded
-  from ``random_state``), then cut to at most ``max_rows`` rows by a seeded choice. The sample,
-  and so the report, is the same for the same data, partitioning and ``random_state``.
+* the **domain classifier** and the **where** regions run on a documented sample: partition
+  ``i`` of each set keeps each row with probability ``frac = min(1, 1.1 * max_rows / n)`` (a
+  Bernoulli draw from ``default_rng([seed, i])``, ``seed`` from ``random_state``), then the union
+  is cut to at most ``max_rows`` rows by a seeded choice; ``domain["sample"]`` states the rows
+  used of each set. The sample, and so the report, is the same for the same data, partitioning
+  and ``random_state``.
 """
 
 from __future__ import annotations

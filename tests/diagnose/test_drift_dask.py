@@ -68,6 +68,10 @@ def test_planted_drift_is_found_and_a_random_split_is_not_flagged(client):
     same = diagnose.drift(dd.from_pandas(ref, npartitions=3), dd.from_pandas(cur, npartitions=2), alpha=0.01, where=0)
     assert same.drifted_features == []
     assert not same.domain["drifted"] and "Bernoulli sample" in same.domain["sample"]
+    # the report states the sample the classifier saw and the sketches' error bound
+    assert f"{len(ref)} of {len(ref)} reference and {len(cur)} of {len(cur)} current rows" in same.domain["sample"]
+    assert "at most" in same.summary() and "above the one reported" in same.summary()
+    assert "domain classifier on a seeded Bernoulli sample" in same.summary()
 
     moved = cur.copy()
     moved["alcohol"] = moved["alcohol"] + 2 * ref["alcohol"].std()  # planted: two standard deviations
