@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -57,3 +58,42 @@ def test_demo_into_a_file_path_fails_cleanly(tmp_path, capsys):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "curate", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("curakit ")
+
+
+def test_ctrl_c_is_exit_130_with_one_line_and_no_partial_output(tmp_path):
+    """A real SIGINT in the middle of ``curakit demo``: exit 130, one ``Error:`` line, no traceback,
+    and the output folder is not left half-written."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curakit", "-v", "demo", "--quick", "--no-progress", "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "CURAKIT_DEBUG": "0"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore SIGINT
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # wait until the demo is really running inside main
+            seen.append(line)
+            if "demo step" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err[-800:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "Error: interrupted; outputs written so far are complete, partial ones were discarded.")
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_command_takes_debug_and_the_codes_are_documented(capsys):
+    from curakit._cli import EXIT_CODES
+
+    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 70, 130]
+    for name in ("demo", "diagnose", "augment", "build", "retrain", "run", "registry"):
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        assert "--debug" in capsys.readouterr().out, name
