@@ -4,8 +4,9 @@ Exit codes (:data:`EXIT_CODES`): 0 ok; 1 a mistake in the input (one line ``Erro
 stderr naming the problem and the fix, no traceback); 2 a usage error (argparse's message);
 3 ``registry promote`` when the gate rejects; 70 an internal error, a bug in curakit or a library
 it calls (one line naming the exception; ``--debug`` or ``CURAKIT_DEBUG=1`` prints the traceback);
-130 interrupted (Ctrl-C). Each subcommand lives in its own module here and exposes
-``add_parser(subparsers)``, which registers the parser and sets ``func``.
+130 interrupted (Ctrl-C); 141 the reader of stdout went away (``| head``). Each subcommand
+lives in its own module here and exposes ``add_parser(subparsers)``, which registers the parser
+and sets ``func``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ EXIT_CODES = {
     3: "registry promote: the gate rejected the candidate (it is kept as a candidate)",
     70: "internal error: a bug in curakit or a library it calls (rerun with --debug for the traceback)",
     130: "interrupted (Ctrl-C)",
+    141: "the reader of the output went away (curakit ... | head): nothing is printed",
 }
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
 DEBUG_HELP = "on an internal error, print the full traceback (also: environment CURAKIT_DEBUG=1)"
@@ -176,6 +178,10 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
     if isinstance(exc, FileNotFoundError):
         print(f"Error: no such file or folder: {exc.filename or exc}. Check the path.", file=sys.stderr)
         return 1
+    if isinstance(exc, BrokenPipeError):  # `curakit ... | head`: stop quietly, as other tools do (128 + SIGPIPE)
+        with contextlib.suppress(Exception):  # and let the interpreter's final flush go nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     blocker = _file_in_the_way(exc)
     if blocker is not None:
         print(f"Error: {blocker!r} is a file, not a folder, so nothing can be written in it. Choose a path under a "

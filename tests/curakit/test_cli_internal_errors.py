@@ -39,7 +39,7 @@ def _raised(exc: BaseException) -> BaseException:
 
 
 def test_exit_codes_are_distinct_and_documented():
-    assert EXIT_INTERNAL == 70 and set(EXIT_CODES) == {0, 1, 2, 3, 70, 130}
+    assert EXIT_INTERNAL == 70 and set(EXIT_CODES) == {0, 1, 2, 3, 70, 130, 141}
     import curakit._cli as cli
 
     for code in EXIT_CODES:
@@ -170,3 +170,13 @@ def test_console_script_on_a_bug_in_the_users_model(boom, how):
     else:
         assert "Traceback (most recent call last):" in lines and "UserWarning: about to fail" in out.stderr
     assert not (boom / out_dir).exists()
+
+
+def test_a_closed_output_pipe_stops_quietly(tmp_path):
+    """``curakit ... | head``: when the reader goes away, exit 141 and nothing on stderr (no
+    "Broken pipe. Check the path" and no "Exception ignored" from the final flush)."""
+    proc = subprocess.Popen([sys.executable, "-m", "curakit", "run", "--show-example", "digits_drift"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == ""

@@ -92,7 +92,7 @@ def test_ctrl_c_is_exit_130_with_one_line_and_no_partial_output(tmp_path):
 def test_every_command_takes_debug_and_the_codes_are_documented(capsys):
     from curakit._cli import EXIT_CODES
 
-    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 70, 130]
+    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 70, 130, 141]
     for name in ("demo", "diagnose", "augment", "build", "retrain", "run", "registry"):
         with pytest.raises(SystemExit):
             main([name, "--help"])
