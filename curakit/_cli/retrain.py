@@ -45,6 +45,19 @@ def _takes_text(strategy: str | None, key: str) -> bool:
     return hint is str or (isinstance(hint, str) and re.search(r"\bstr\b", hint) is not None)
 
 
+def _check_strategy_name(strategy: str) -> None:
+    """Before any loading: an unknown ``--strategy`` is refused with a did-you-mean (as curate.retrain does)."""
+    from curakit.exceptions import UnknownNameError
+    from curakit.plugins import did_you_mean
+    from curate import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        names = STRATEGIES.names()
+        raise UnknownNameError(
+            f"Unknown strategy {strategy!r}.{did_you_mean(str(strategy), names)} Known strategies: {', '.join(names)}."
+        )
+
+
 def _check_key(strategy: str | None, key: str) -> None:
     """Before any loading: ``key`` must be one of the strategy's parameters (did-you-mean)."""
     from curakit.plugins import did_you_mean
@@ -168,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ._output import check_out, publish
 
-    params = parse_params(args.param, args.strategy)  # refused before anything is loaded
+    _check_strategy_name(args.strategy)  # the cheap checks first: nothing is loaded yet
+    params = parse_params(args.param, args.strategy)
     _check_eval_specs(args.eval)
     check_out(args.out, args.force)
     ts = curate.TrainingSet.load(args.training_set)
