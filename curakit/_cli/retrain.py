@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ._output import check_out, publish
 
-    _check_strategy_name(args.strategy)  # the cheap checks first: nothing is loaded yet
+    if not args.model_class:  # the module of --model-class may register a strategy when it is imported
+        _check_strategy_name(args.strategy)  # the cheap checks first: nothing is loaded yet
     params = parse_params(args.param, args.strategy)
     _check_eval_specs(args.eval)
     check_out(args.out, args.force)
