@@ -8,11 +8,12 @@ bootstrap (rows resampled with replacement, the same resample for both models):
 - old: the drop ``metric(champion) - metric(candidate)`` must have a one-sided upper confidence
   bound of at most ``max_drop_old``;
 - regressions nobody named (``features=``, or computed by ``Registry.promote_if_better(eval_sets=)``
-  through :func:`regression_features`): no region of an eval set (k-means clusters of the
-  features / the champion's embeddings, and each true class) may drop significantly more than
-  ``max_slice_drop``, with Benjamini-Hochberg over the regions;
+  through :func:`regression_features`): no region (k-means clusters of the features / the
+  champion's embeddings, and each true class), tested on its rows of all the searched eval sets
+  together, may drop significantly more than ``max_slice_drop``: Tango's score test on the paired
+  flips, Benjamini-Hochberg over the regions (see :mod:`curate._regressions` for why);
 - named slices (``slices=``: a diagnosis' slices, the ``slices=`` given to ``retrain``): the same
-  test on each, with Benjamini-Hochberg over the named slices.
+  score test on each, per eval set, with Benjamini-Hochberg over the named slices.
 
 Every check reports the negative flip rate (the share of rows the champion got right and the
 candidate gets wrong) next to its score.
@@ -66,7 +67,8 @@ class Gate:
     metric : ``"accuracy"``, a scikit-learn scorer name or ``fn(y_true, y_pred)`` (higher is better).
     old, new : the eval-set names the checks read.
     max_slice_drop : regression search (when ``evaluate`` gets ``features=``): the gate fails when
-        a cluster of an eval set's rows drops by significantly more than this (BH-FDR at
+        a region (a cluster or a true class, its rows of all searched eval sets pooled) drops by
+        significantly more than this (score test, BH-FDR at
         ``1 - confidence``); the named slices (``evaluate(slices=...)``: a diagnosis' slices, the
         ``slices=`` given to ``retrain``) are checked the same way. None turns both off. See
         :mod:`curate._regressions`.
@@ -188,12 +190,17 @@ class Gate:
             checks["vs_naive"] = vs
             reasons = (*reasons, f"{self.new}: {metric} gain over naive {vs['observed']:+.4f} ({pct} lower bound "
                                  f"{vs['lower']:+.4f}, required >= 0 and > 0): {'pass' if vs['passed'] else 'fail'}")
-        regs = self._regressions(candidate, champion, features)
-        if regs is not None:
+        searched = self._regressions(candidate, champion, features)
+        regs = None
+        if searched is not None:
+            regs, regions = searched
+            n_bad = sum(not r["passed"] for r in regions)
             checks["regressions"] = {"passed": not regs, "n": len(regs), "allowed": self.max_slice_drop,
-                                     "searched": sorted(features)}
-            reasons = (*reasons, f"regression search on {', '.join(sorted(features))}: {len(regs)} slice(s) drop "
-                                 f"significantly more than {self.max_slice_drop:.4f}: {'fail' if regs else 'pass'}")
+                                     "searched": sorted(features), "test": "score", "pooled": True,
+                                     "regions_tested": len(regions), "regions_failed": n_bad, "regions": regions}
+            reasons = (*reasons, f"regression search on {', '.join(sorted(features))} (pooled): {n_bad} of "
+                                 f"{len(regions)} region(s) drop significantly more than {self.max_slice_drop:.4f} "
+                                 f"({len(regs)} slice(s)): {'fail' if regs else 'pass'}")
         named = self._named(candidate, champion, slices)
         if named is not None:
             records, failing = named
@@ -225,28 +232,24 @@ class Gate:
                                 f"(sets: {sorted(champion)}). Name an eval set both models were scored on.")
             self._paired(candidate[name], champion[name], name, 30 + k)  # same rows, else a one-line error
             rec, fail = check_named_slices(candidate[name], champion[name], per_set[name], name,
-                                           max_drop=self.max_slice_drop, alpha=1.0 - self.confidence,
-                                           n_bootstrap=self.n_bootstrap, seed=self.random_state + 100 + k)
+                                           max_drop=self.max_slice_drop, alpha=1.0 - self.confidence)
             records += rec
             failing += fail
         return records, sorted(failing, key=lambda s: -s.severity)
 
     def _regressions(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
-                     features: Mapping[str, Any] | None) -> list[Any] | None:
+                     features: Mapping[str, Any] | None) -> tuple[list[Any], list[dict[str, Any]]] | None:
         if features is None or self.max_slice_drop is None:
             return None
         from ._regressions import find_regressions
 
-        out: list[Any] = []
         for k, name in enumerate(sorted(features)):
             if name not in candidate or name not in champion:
                 raise DataError(f"Gate: features given for eval set {name!r}, which has no predictions for both "
                                 f"models (sets: {sorted(candidate)}). Name an eval set the models were scored on.")
             self._paired(candidate[name], champion[name], name, 10 + k)  # same rows, else a one-line error
-            out += find_regressions(candidate[name], champion[name], features[name], name,
-                                    max_drop=self.max_slice_drop, alpha=1.0 - self.confidence,
-                                    n_bootstrap=self.n_bootstrap, seed=self.random_state + k)
-        return out
+        return find_regressions(candidate, champion, features, max_drop=self.max_slice_drop,
+                                alpha=1.0 - self.confidence, seed=self.random_state)
 
 
 def _named_masks(slices: Mapping[str, Any], sizes: Mapping[str, int]) -> dict[str, dict[str, np.ndarray]]:

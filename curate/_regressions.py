@@ -1,33 +1,113 @@
-"""Regression search for the gate: regions of an eval set where the candidate is worse than the champion.
+"""Regression search for the gate: regions where the candidate is worse than the champion.
 
-Rows are clustered (k-means on the standardised features or embeddings of the eval rows), and each
-true class is a region too; in each region of at least ``min_size`` rows the paired drop
-``acc(champion) - acc(candidate)`` is bootstrapped and tested against ``max_drop`` (one-sided);
-Benjamini-Hochberg controls the false discovery rate over all the regions tested. Named slices
-(:func:`check_named_slices`) get the same test. Each significant cluster becomes a ``diagnose.Slice`` over that eval set's rows.
+Regions. A region is a sub-population, not a set of rows of one eval set: the rows of all the eval
+sets searched are pooled (their features or champion embeddings are in one space), k-means clusters
+are found on the pooled, standardised features, and each true class is a region too. A region's
+test uses its rows of *every* eval set (old and new holdouts together): a harm of the candidate on
+a sub-population shows in both, so pooling roughly doubles the rows behind each test (the standard
+error shrinks by about sqrt(2)) and halves the number of hypotheses (one per region, not one per
+region and eval set). If the sets differ inside a region (drift), the pooled rows are a mixture;
+the test below then over-estimates the variance of the pooled drop, so it stays valid (conservative).
+
+Test. Per row, the paired outcome is a negative flip (champion right, candidate wrong), a positive
+flip (the reverse) or no change. The drop ``acc(champion) - acc(candidate)`` is
+``(negative - positive) / n``; the gate asks whether it is above ``max_drop`` (a non-inferiority
+margin on paired proportions). This is Tango's (1998) score test for the difference of paired
+proportions: the variance is estimated at the restricted maximum likelihood under
+``drop == max_drop`` (not at the observed drop, as a Wald / bootstrap z-test does), which keeps the
+size close to nominal with few discordant pairs; with ``max_drop = 0`` it is McNemar's test
+``(b - c) / sqrt(b + c)``. It is closed-form and deterministic (no resampling), and its one-sided
+confidence bounds are the inverted test, so ``lower > max_drop`` exactly when ``p < alpha``.
+
+Multiplicity. Benjamini-Hochberg over all the regions tested (clusters and classes together, at
+``alpha``); named slices (:func:`check_named_slices`) are a second family with their own BH. A
+hierarchy (classes, then sub-regions) was not used: clusters and classes overlap rather than nest,
+and pooling already halved the family. Each significant region becomes a ``diagnose.Slice`` for
+each eval set it has rows in (``indices`` into that set; the evidence holds the pooled test).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from curakit.exceptions import DataError
 
-__all__ = ["check_named_slices", "find_regressions", "slice_drop"]
+__all__ = ["check_named_slices", "drop_bounds", "find_regressions", "paired_drop", "score_z"]
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg q-values."""
     m = len(p)
-    order = np.argsort(p)
+    order = np.argsort(p, kind="stable")
     q = p[order] * m / np.arange(1, m + 1)
     q = np.minimum.accumulate(q[::-1])[::-1]
     out = np.empty(m)
     out[order] = np.minimum(q, 1.0)
     return out
+
+
+def score_z(neg: int, pos: int, n: int, margin: float) -> float:
+    """Tango's score statistic of "drop <= margin" for ``neg`` negative and ``pos`` positive flips
+    among ``n`` paired rows (drop = (neg - pos) / n); large values: the drop is above ``margin``.
+
+    ``Z = (neg - pos - n*margin) / sqrt(n * (2*q + margin*(1 - margin)))`` where ``q`` is the
+    restricted maximum-likelihood rate of positive flips under ``drop == margin``."""
+    if n <= 0:
+        raise ValueError("score_z needs n > 0")
+    if margin < 0:  # symmetry: testing the drop against -m is testing the gain against m
+        return -score_z(pos, neg, n, -margin)
+    if margin >= 1.0:
+        return -math.inf if neg - pos < n else 0.0
+    a, b = 2.0 * n, -(neg + pos) + margin * (2.0 * n - neg + pos)
+    c = -pos * margin * (1.0 - margin)
+    q = (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
+    var = n * (2.0 * q + margin * (1.0 - margin))
+    diff = neg - pos - n * margin
+    if var <= 0.0:  # margin 0 and no discordant pair: no evidence either way
+        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    return diff / math.sqrt(var)
+
+
+def _z_quantile(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(level))
+
+
+def drop_bounds(neg: int, pos: int, n: int, alpha: float) -> tuple[float, float]:
+    """One-sided ``1 - alpha`` bounds of the drop: the margins at which the score test is just
+    significant (lower: ``score_z = z_{1-alpha}``; upper: ``score_z = -z_{1-alpha}``), by bisection
+    (the statistic decreases in the margin)."""
+    z = _z_quantile(1.0 - alpha)
+
+    def solve(target: float) -> float:
+        lo, hi = -1.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if score_z(neg, pos, n, mid) > target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    return solve(z), solve(-z)
+
+
+def paired_drop(champ_ok: np.ndarray, cand_ok: np.ndarray, *, max_drop: float, alpha: float) -> dict[str, float]:
+    """Paired accuracy drop ``acc(champion) - acc(candidate)`` of the rows given (0/1 arrays):
+    observed, one-sided ``alpha`` score bounds, the p-value of "drop <= max_drop" (small: above it),
+    the flip counts and the negative flip rate."""
+    champ_ok, cand_ok = np.asarray(champ_ok) > 0, np.asarray(cand_ok) > 0
+    n = len(champ_ok)
+    neg, pos = int((champ_ok & ~cand_ok).sum()), int((cand_ok & ~champ_ok).sum())
+    p = 0.5 * math.erfc(score_z(neg, pos, n, max_drop) / math.sqrt(2.0))
+    lower, upper = drop_bounds(neg, pos, n, alpha)
+    return {"drop": (neg - pos) / n, "lower": lower, "upper": upper, "p": float(p), "negative_flips": neg,
+            "positive_flips": pos, "negative_flip_rate": neg / n}
 
 
 def _check_features(X: Any, n: int, name: str) -> np.ndarray:
@@ -44,42 +124,16 @@ def _check_features(X: Any, n: int, name: str) -> np.ndarray:
     return X
 
 
-def slice_drop(champ_ok: np.ndarray, cand_ok: np.ndarray, rows: np.ndarray, *, max_drop: float, alpha: float,
-               n_bootstrap: int, rng: np.random.Generator) -> dict[str, float]:
-    """Paired accuracy drop ``acc(champion) - acc(candidate)`` on ``rows``: observed, one-sided
-    ``alpha`` bounds (bootstrap quantiles), and the p-value of "drop <= max_drop" (small: the drop
-    is above it; a z-test with the bootstrap's standard error)."""
-    diff = champ_ok[rows] - cand_ok[rows]
-    boot = np.empty(n_bootstrap)
-    step = max(1, min(n_bootstrap, 2_000_000 // max(len(rows), 1)))  # bounded memory on large slices
-    for start in range(0, n_bootstrap, step):
-        stop = min(start + step, n_bootstrap)
-        boot[start:stop] = diff[rng.integers(0, len(rows), size=(stop - start, len(rows)))].mean(1)
-    drop, se = float(diff.mean()), float(boot.std(ddof=1)) if n_bootstrap > 1 else 0.0
-    # p of "drop <= max_drop" from the bootstrap's standard error (a z-test): unlike the share of
-    # resamples below max_drop it is not floored at 1 / n_bootstrap, which would cap what BH can
-    # accept when many regions are tested
-    if se > 0:
-        p = 0.5 * math.erfc((drop - max_drop) / se / math.sqrt(2.0))
-    else:
-        p = 0.0 if drop > max_drop else 1.0
-    return {"drop": drop, "lower": float(np.quantile(boot, alpha)),
-            "upper": float(np.quantile(boot, 1.0 - alpha)), "p": float(p),
-            "negative_flip_rate": float(((champ_ok[rows] == 1) & (cand_ok[rows] == 0)).mean())}
-
-
 def check_named_slices(cand: Any, champ: Any, masks: dict[str, np.ndarray], name: str, *, max_drop: float,
-                       alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0,
-                       ) -> tuple[list[dict[str, Any]], list[Any]]:
+                       alpha: float = 0.05) -> tuple[list[dict[str, Any]], list[Any]]:
     """The named slices of eval set ``name`` (``{slice id: bool mask over its rows}``): one record per
     slice (n, drop with its bounds, p and BH q over the named slices, passed), and a ``diagnose.Slice``
-    for each slice whose drop is significantly above ``max_drop``."""
+    for each slice whose drop is significantly above ``max_drop`` (the score test of :func:`paired_drop`)."""
     from diagnose import Slice
 
     n = len(cand.y_true)
     champ_ok = (champ.y_pred == champ.y_true).astype(np.float64)
     cand_ok = (cand.y_pred == cand.y_true).astype(np.float64)
-    rng = np.random.default_rng(seed)
     records = []
     for sid in sorted(masks):
         mask = np.asarray(masks[sid])
@@ -91,8 +145,7 @@ def check_named_slices(cand: Any, champ: Any, masks: dict[str, np.ndarray], name
             records.append({"slice": sid, "eval_set": name, "n": int(len(rows)), "tested": False, "passed": True})
             continue
         records.append({"slice": sid, "eval_set": name, "n": int(len(rows)), "tested": True,
-                        **slice_drop(champ_ok, cand_ok, rows, max_drop=max_drop, alpha=alpha,
-                                     n_bootstrap=n_bootstrap, rng=rng)})
+                        **paired_drop(champ_ok[rows], cand_ok[rows], max_drop=max_drop, alpha=alpha)})
     tested = [r for r in records if r["tested"]]
     failing = []
     if tested:
@@ -113,13 +166,14 @@ def check_named_slices(cand: Any, champ: Any, masks: dict[str, np.ndarray], name
     return records, failing
 
 
-def _regions(X: np.ndarray, y_true: np.ndarray, n: int, *, min_size: int, n_clusters: int,
+def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: int,
              seed: int) -> list[tuple[str, str, np.ndarray]]:
-    """(id suffix, description, rows) of every region tested: k-means clusters of the standardised
-    features, and the rows of each true class (a harm confined to one class is often spread over
-    clusters in which the candidate gains elsewhere)."""
+    """(id suffix, description, rows) of every region tested, over the pooled rows: k-means clusters
+    of the standardised features, and the rows of each true class (a harm confined to one class is
+    often spread over clusters in which the candidate gains elsewhere)."""
     from sklearn.cluster import KMeans
 
+    n = len(X)
     out: list[tuple[str, str, np.ndarray]] = []
     k = min(n_clusters, n // min_size)
     if k >= 2:
@@ -132,35 +186,57 @@ def _regions(X: np.ndarray, y_true: np.ndarray, n: int, *, min_size: int, n_clus
     return [r for r in out if len(r[2]) >= min_size]
 
 
-def find_regressions(cand: Any, champ: Any, X: Any, name: str, *, max_drop: float, alpha: float = 0.05,
-                     n_bootstrap: int = 1000, seed: int = 0, min_size: int = 10, n_clusters: int = 8) -> list[Any]:
-    """Slices of eval set ``name`` whose paired accuracy drop is significantly above ``max_drop``:
-    among the k-means clusters of ``X`` and the true classes, Benjamini-Hochberg over all tested."""
+def _pool(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any]) -> dict[str, Any]:
+    """The searched eval sets stacked: features, labels, 0/1 correctness of both models, set of each row."""
+    names = sorted(features)
+    X = [_check_features(features[k], len(cands[k].y_true), k) for k in names]
+    widths = {k: x.shape[1] for k, x in zip(names, X)}
+    if len(set(widths.values())) > 1:
+        raise DataError(f"Gate: the features of the eval sets have different widths {widths}; the regression "
+                        "search pools them in one space. Pass features (or embeddings of one model) of equal width.")
+    ok = {k: [(m[k].y_pred == m[k].y_true) for m in (champs, cands)] for k in names}
+    return {"names": names, "X": np.concatenate(X), "sizes": [len(x) for x in X],
+            "y": np.concatenate([np.asarray(cands[k].y_true) for k in names]),
+            "champ_ok": np.concatenate([ok[k][0] for k in names]), "cand_ok": np.concatenate([ok[k][1] for k in names]),
+            "set": np.concatenate([np.full(len(x), i) for i, x in enumerate(X)])}
+
+
+def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any], *,
+                     max_drop: float, alpha: float = 0.05, seed: int = 0, min_size: int = 10,
+                     n_clusters: int = 8) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
+    above ``max_drop`` (score test, BH over all regions): ``(slices, records)``, one ``diagnose.Slice``
+    per failing region and eval set it has rows in, and one record per region tested."""
     from diagnose import Slice
 
-    n = len(cand.y_true)
-    X = _check_features(X, n, name)
-    champ_ok = (champ.y_pred == champ.y_true).astype(np.float64)
-    cand_ok = (cand.y_pred == cand.y_true).astype(np.float64)
-    rng = np.random.default_rng(seed)
+    P = _pool(cands, champs, features)
+    starts = np.cumsum([0, *P["sizes"]])
     tested = []
-    for key, what, rows in _regions(X, np.asarray(cand.y_true), n, min_size=min_size, n_clusters=n_clusters,
-                                    seed=seed):
-        t = slice_drop(champ_ok, cand_ok, rows, max_drop=max_drop, alpha=alpha, n_bootstrap=n_bootstrap, rng=rng)
-        tested.append((key, what, rows, t))
-    if not tested:
-        return []
-    q = _bh(np.array([t[3]["p"] for t in tested]))
+    for key, what, rows in _regions(P["X"], P["y"], min_size=min_size, n_clusters=n_clusters, seed=seed):
+        t = paired_drop(P["champ_ok"][rows], P["cand_ok"][rows], max_drop=max_drop, alpha=alpha)
+        per_set = {P["names"][i]: int((P["set"][rows] == i).sum()) for i in range(len(P["names"]))}
+        tested.append((key, what, rows, {"region": what, "n": int(len(rows)), "rows_per_set": per_set, **t}))
+    q = _bh(np.array([t[3]["p"] for t in tested])) if tested else []
     out = []
     for (key, what, rows, t), qv in zip(tested, q):
-        if qv > alpha or t["drop"] <= max_drop:
+        t["q"] = float(qv)
+        t["passed"] = not (qv <= alpha and t["drop"] > max_drop)
+        if t["passed"]:
             continue
-        out.append(Slice(
-            id=f"regression-{name}-{key}", method="regressions",
-            description=f"{what} of {name!r} ({len(rows)} rows): accuracy drop {t['drop']:+.3f}",
-            indices=np.sort(rows).astype(np.int64), n_analysed=n, error_rate=float(1 - cand_ok[rows].mean()),
-            baseline_error_rate=float(1 - champ_ok[rows].mean()), p_value=t["p"], q_value=float(qv),
-            severity=t["drop"], evidence={"eval_set": name, "region": what, "drop": t["drop"], "lower": t["lower"],
-                                          "max_drop": max_drop, "negative_flip_rate": t["negative_flip_rate"]},
-        ))
-    return sorted(out, key=lambda s: -s.severity)
+        for i, name in enumerate(P["names"]):
+            local = np.sort(rows[P["set"][rows] == i]) - starts[i]
+            if not len(local):
+                continue
+            g = rows[P["set"][rows] == i]
+            out.append(Slice(
+                id=f"regression-{name}-{key}", method="regressions",
+                description=f"{what} of {name!r} ({len(local)} rows; pooled over {', '.join(P['names'])}: "
+                            f"{len(rows)} rows): accuracy drop {t['drop']:+.3f}",
+                indices=local.astype(np.int64), n_analysed=P["sizes"][i],
+                error_rate=float(1 - P["cand_ok"][g].mean()), baseline_error_rate=float(1 - P["champ_ok"][g].mean()),
+                p_value=t["p"], q_value=float(qv), severity=t["drop"],
+                evidence={"eval_set": name, "region": what, "drop": t["drop"], "lower": t["lower"],
+                          "max_drop": max_drop, "negative_flip_rate": t["negative_flip_rate"],
+                          "pooled_over": list(P["names"]), "pooled_rows": int(len(rows)),
+                          "drop_in_set": float(P["champ_ok"][g].mean() - P["cand_ok"][g].mean())}))
+    return sorted(out, key=lambda s: -s.severity), [t[3] for t in tested]
