@@ -376,6 +376,15 @@ CASES = [
      r"'afile' is a file, not a folder, so nothing can be written in it"),
     ("diagnose-input-under-a-file", ["diagnose", "afile/x.csv", "--out", "o_under"], 1,
      r"no such file or folder: afile/x\.csv"),
+    # -- an output that would replace or change an input
+    ("retrain-out-is-the-training-set", [*RETRAIN, "--strategy", "scratch_all", "--out", "ts"], 1,
+     r"--out 'ts' overlaps the input training set 'ts'; writing it would replace or change that input"),
+    ("retrain-out-inside-the-training-set", [*RETRAIN, "--strategy", "scratch_all", "--out", "ts/res", "--force"], 1,
+     r"--out 'ts/res' overlaps the input training set 'ts'"),
+    ("diagnose-out-is-the-image-folder", [*IMG, "--model", "w.pt", "--model-class", "mymod:Net", *MODEL, "--out", "imgs",
+                                          "--force"], 1, r"--out 'imgs' overlaps the input --images 'imgs'"),
+    ("diagnose-out-inside-the-image-folder", [*IMG, "--model", "w.pt", "--model-class", "mymod:Net", *MODEL, "--out",
+                                              "imgs/diag"], 1, r"--out 'imgs/diag' overlaps the input --images 'imgs'"),
     # -- other inputs of the wrong kind
     ("diagnose-folder-as-predictions", ["diagnose", "imgs", "--out", "o_dir"], 1,
      r"The predictions file 'imgs' is a folder\. .*curakit diagnose --images imgs --model MODEL"),

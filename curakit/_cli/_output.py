@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["check_out", "file_above", "publish", "publish_folder", "user_folder"]
+__all__ = ["check_apart", "check_out", "file_above", "publish", "publish_folder", "user_folder"]
 
 
 def _is_curakit(out: Path) -> bool:
@@ -59,6 +59,28 @@ def check_out(out: str | os.PathLike, force: bool, flag: str = "--out") -> Path:
             "or empty folder, or pass --force to write only curakit's files into it."
         )
     return out
+
+
+def check_apart(out: str | os.PathLike, inputs: dict[str, object], flag: str = "--out", force: bool = False) -> None:
+    """Before any work: ``out`` must not be, hold or lie inside one of the ``inputs`` (``{flag: path}``,
+    None skipped): replacing ``out`` would destroy that input (``curakit retrain ts --out ts``), and an
+    output inside an input folder would become part of that input (a new class folder of images).
+    With ``force`` (only curakit's own entries are written into ``out``) an input inside ``out`` is
+    allowed (``--out . --force`` beside the input files)."""
+    from curakit.exceptions import DataError
+
+    target = Path(out).resolve()
+    for what, path in inputs.items():
+        if not path:
+            continue
+        src = Path(str(path))
+        if not src.exists() and "@" in str(path):
+            src = Path(str(path).rpartition("@")[0])  # REG@v3 -> the registry folder
+        src = src.resolve()
+        inside_out = src.is_relative_to(target) and not force
+        if target == src or inside_out or (src.is_dir() and target.is_relative_to(src)):
+            raise DataError(f"{flag} {str(out)!r} overlaps the input {what} {str(path)!r}; writing it would replace or "
+                            f"change that input. Choose an output folder outside the inputs.")
 
 
 def _stage(out: Path) -> Path:

@@ -275,8 +275,14 @@ def _check_method_flags(methods: list[str], args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import diagnose
 
+    from ._output import check_apart
+
     _check_mode(args)
     _check_out(Path(args.out), args.force)
+    check_apart(args.out, {"PREDICTIONS file": args.predictions, **{
+        f"--{k.replace('_', '-')}": getattr(args, k)
+        for k in ("images", "train_images", "model", "features", "embeddings", "train_features", "train_embeddings")}},
+        force=args.force)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     options = _parse_options(args.set or [])
     unused = [m for m in options if methods and m not in methods]

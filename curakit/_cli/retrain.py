@@ -179,13 +179,15 @@ def run(args: argparse.Namespace) -> int:
     import curate
     from curakit.imageio import parse_size
 
-    from ._output import check_out, publish
+    from ._output import check_apart, check_out, publish
 
     if not args.model_class:  # the module of --model-class may register a strategy when it is imported
         _check_strategy_name(args.strategy)  # the cheap checks first: nothing is loaded yet
     params = parse_params(args.param, args.strategy)
     _check_eval_specs(args.eval)
     check_out(args.out, args.force)
+    check_apart(args.out, {"training set": args.training_set, "--model": args.model,
+                           **{f"--eval {e.partition('=')[0]}": e.partition("=")[2] for e in args.eval}}, force=args.force)
     ts = curate.TrainingSet.load(args.training_set)
     model = _load_model(args)
     _check_kinds(model, ts)
