@@ -154,6 +154,21 @@ def recipe_payload(recipe: Any) -> tuple[dict[str, Any] | None, str | None]:
     return json_ready(data), hashlib.sha256(canon.encode()).hexdigest()
 
 
+def check_metrics(metrics: Any, where: str = "The 'metrics' parameter of Registry.register") -> None:
+    """A one-line ParameterError unless ``metrics`` is None or ``{eval set: {metric: number} or number}``."""
+    if metrics is None:
+        return
+    example = "{'new': {'accuracy': 0.9}}"
+    if not isinstance(metrics, Mapping):
+        raise ParameterError(f"{where} must be {{eval set: {{metric: value}}}}, for example {example}. "
+                             f"Got a {type(metrics).__name__} instead.")
+    for key, value in metrics.items():
+        if isinstance(value, Mapping) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            continue
+        raise ParameterError(f"{where}: the scores of eval set {str(key)!r} must be {{metric: value}} or a number, "
+                             f"for example {example}. Got a {type(value).__name__} instead.")
+
+
 # -- the registry --------------------------------------------------------------------------------
 class Registry:
     """A model registry in a local folder (see the module docstring for the layout)."""
@@ -329,6 +344,7 @@ class Registry:
                 "The 'model' parameter of Registry.register must be a torch nn.Module or a scikit-learn estimator. "
                 f"Got {type(model).__name__} instead."
             )
+        check_metrics(metrics)
         with self._locked():
             state = self._read()
             mv = self._add_version(state, model, metrics=metrics, metric=metric, strategy=strategy, params=params,

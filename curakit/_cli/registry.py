@@ -27,7 +27,7 @@ from pathlib import Path
 
 from curakit.exceptions import RegistryError
 
-from ._options import add_model_options, load_cli_model, parse_model_kwargs
+from ._options import add_model_options, load_cli_model, parse_json_option, parse_model_kwargs
 
 __all__ = ["EXIT_REJECTED", "add_parser"]
 
@@ -103,21 +103,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0 if promotion.promoted else EXIT_REJECTED
 
 
-def cmd_register(args: argparse.Namespace) -> int:
-    import json
+def _leftover_only(p: Path) -> bool:
+    """Whether folder ``p`` holds only what a failed first register leaves: ``.lock``, an empty ``versions/``."""
+    for entry in p.iterdir():
+        if entry.name == ".lock" and entry.is_file():
+            continue
+        if entry.name == "versions" and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        return False
+    return True
 
-    from curakit.exceptions import ParameterError
+
+def cmd_register(args: argparse.Namespace) -> int:
     from curate import Registry
+    from curate._modelregistry import check_metrics
 
     p = Path(args.registry)
-    if p.exists() and not (p / "registry.json").exists() and any(p.iterdir()):
+    if p.is_dir() and not (p / "registry.json").exists() and not _leftover_only(p):
         raise RegistryError(f"{args.registry!r} is a folder with files but not a curakit registry. Pick a new folder.")
+    metrics = parse_json_option(args.metrics, "--metrics", "'{\"new\": {\"accuracy\": 0.9}}'", kind=dict)
+    check_metrics(metrics, "--metrics")  # before the registry folder is made
     model = load_cli_model(args)  # --trust / --allow-pickle reach a registry given as --model
     init_kwargs = parse_model_kwargs(args.model_kwargs)
-    try:
-        metrics = json.loads(args.metrics) if args.metrics else None
-    except json.JSONDecodeError:
-        raise ParameterError("--metrics is not valid JSON. Pass an object such as '{\"new\": {\"accuracy\": 0.9}}'.") from None
     reg = Registry(p)
     mv = reg.register(model, metrics=metrics, metric=args.metric, init_kwargs=init_kwargs,
                       champion=True if args.champion else None, note=args.note or "")
