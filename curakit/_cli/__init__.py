@@ -192,8 +192,8 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
         print(f"Error: {exc.strerror or exc}{where}. Check the path, its permissions and free space.", file=sys.stderr)
         return 1
     if isinstance(exc, MemoryError):
-        print("Error: out of memory. Use a smaller input, a smaller --batch-size where the command has one, "
-              "or a machine with more memory.", file=sys.stderr)
+        print("Error: out of memory. Use a smaller input, ask for less (--n, --resize), or a machine with more "
+              "memory.", file=sys.stderr)
         return 1
     from curakit import __version__
 
