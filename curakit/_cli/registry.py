@@ -115,19 +115,25 @@ def _leftover_only(p: Path) -> bool:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
+    import shutil
+
     from curate import Registry
-    from curate._modelregistry import check_metrics
 
     p = Path(args.registry)
     if p.is_dir() and not (p / "registry.json").exists() and not _leftover_only(p):
         raise RegistryError(f"{args.registry!r} is a folder with files but not a curakit registry. Pick a new folder.")
     metrics = parse_json_option(args.metrics, "--metrics", "'{\"new\": {\"accuracy\": 0.9}}'", kind=dict)
-    check_metrics(metrics, "--metrics")  # before the registry folder is made
     model = load_cli_model(args)  # --trust / --allow-pickle reach a registry given as --model
     init_kwargs = parse_model_kwargs(args.model_kwargs)
+    existed = p.exists()
     reg = Registry(p)
-    mv = reg.register(model, metrics=metrics, metric=args.metric, init_kwargs=init_kwargs,
-                      champion=True if args.champion else None, note=args.note or "")
+    try:
+        mv = reg.register(model, metrics=metrics, metric=args.metric, init_kwargs=init_kwargs,
+                          champion=True if args.champion else None, note=args.note or "")
+    except BaseException:
+        if not existed:  # a failed first register leaves no folder behind
+            shutil.rmtree(p, ignore_errors=True)
+        raise
     mark = " (champion)" if reg.champion == mv.version else ""
     print(f"registered {mv.version}{mark} in {p}")
     return 0
