@@ -373,9 +373,9 @@ CASES = [
     ("demo-out-under-a-file", ["demo", "--quick", "--out", "afile/sub"], 1,
      r"'afile' is a file, not a folder, so nothing can be written in it"),
     ("registry-register-into-a-file", ["registry", "register", "afile", "--model", "m.joblib"], 1,
-     r"'afile' is a file, not a folder, so nothing can be written in it"),
+     r"'afile' is a file, not a (registry )?folder"),
     ("diagnose-input-under-a-file", ["diagnose", "afile/x.csv", "--out", "o_under"], 1,
-     r"no such file or folder: afile/x\.csv"),
+     r"no such file or folder: afile/x\.csv \('afile' is a file, not a folder\)\. Check the path\."),
     # -- an output that would replace or change an input
     ("retrain-out-is-the-training-set", [*RETRAIN, "--strategy", "scratch_all", "--out", "ts"], 1,
      r"--out 'ts' overlaps the input training set 'ts'; writing it would replace or change that input"),

@@ -176,7 +176,11 @@ def report_error(exc: BaseException, debug: bool = False) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     if isinstance(exc, FileNotFoundError):
-        print(f"Error: no such file or folder: {exc.filename or exc}. Check the path.", file=sys.stderr)
+        from ._output import file_above
+
+        blocker = file_above(exc.filename) if exc.filename else None
+        why = f" ({str(blocker)!r} is a file, not a folder)" if blocker is not None else ""
+        print(f"Error: no such file or folder: {exc.filename or exc}{why}. Check the path.", file=sys.stderr)
         return 1
     if isinstance(exc, BrokenPipeError):  # `curakit ... | head`: stop quietly, as other tools do (128 + SIGPIPE)
         with contextlib.suppress(Exception):  # and let the interpreter's final flush go nowhere
