@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from curakit.exceptions import CurakitError
 
-__all__ = ["EXIT_CODES", "main", "build_parser"]
+__all__ = ["EXIT_CODES", "EXIT_INTERNAL", "add_debug_flag", "build_parser", "main", "report_error"]
 
 #: What each exit status of ``curakit`` means (README "Exit codes" lists the same).
 EXIT_CODES = {
