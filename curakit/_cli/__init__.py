@@ -46,10 +46,19 @@ SUMMARIES = {
     "augment": "fill a weak slice: augment images of a folder or resample a table, with a manifest",
     "build": "build the next training set from old and new data (with a manifest)",
     "retrain": "retrain a model on a saved training set with one strategy",
+    "estimate": "estimate what each fill is worth before a retrain (head on frozen features, gain on new, forgetting on old)",
     "run": "run a recipe (a file or an example): diagnose, fill, build, retrain, gate",
     "registry": "list, promote, roll back a model registry",
 }
 SUBCOMMANDS = list(SUMMARIES)
+
+
+def _installed(names) -> list[str]:
+    """The subcommands whose module ``curakit._cli.NAME`` exists (found without importing it), so a
+    :data:`SUMMARIES` entry added ahead of its module never breaks ``curakit --help``."""
+    import importlib.util
+
+    return [name for name in names if importlib.util.find_spec(f"{__name__}.{name}") is not None]
 
 
 class _LazySubcommands(argparse._SubParsersAction):
@@ -100,12 +109,12 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     if lazy:
         sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_LazySubcommands)
-        sub._pending = set(SUBCOMMANDS)
-        for name in SUBCOMMANDS:
+        sub._pending = set(_installed(SUMMARIES))
+        for name in _installed(SUMMARIES):
             sub.add_parser(name, help=SUMMARIES[name], add_help=False)  # a placeholder until used
     else:
         sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-        for name in SUBCOMMANDS:
+        for name in _installed(SUMMARIES):
             importlib.import_module(f"{__name__}.{name}").add_parser(sub)
             add_debug_flag(sub.choices[name])
     sub.required = True

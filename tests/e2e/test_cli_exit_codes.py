@@ -97,3 +97,15 @@ def test_every_command_takes_debug_and_the_codes_are_documented(capsys):
         with pytest.raises(SystemExit):
             main([name, "--help"])
         assert "--debug" in capsys.readouterr().out, name
+
+
+def test_a_summary_ahead_of_its_module_is_not_listed(monkeypatch, capsys):
+    """A SUMMARIES entry whose module curakit._cli.NAME is not there yet never breaks --help."""
+    import curakit._cli as cli
+
+    monkeypatch.setitem(cli.SUMMARIES, "nosuchcommand", "a command whose module is not written yet")
+    for lazy in (True, False):
+        assert "nosuchcommand" not in cli.build_parser(lazy=lazy).format_help()
+    with pytest.raises(SystemExit) as exc:
+        main(["nosuchcommand"])
+    assert exc.value.code == 2 and "invalid choice: 'nosuchcommand'" in capsys.readouterr().err
