@@ -49,7 +49,7 @@ from curakit.io import atomic_path
 from curakit.optional import import_optional
 from curakit.progress import progress_enabled
 
-from ._offline_core import _GroupInfo, _manifest, _Plan, _run_chunk_with, _worker_pipeline, _write_png_atomic
+from ._offline_core import _GroupInfo, _manifest, _Plan, _run_chunk_with, _safe, _worker_pipeline, _write_png_atomic
 
 __all__ = ["eval_fingerprint", "parent_paths", "paths_fingerprint", "read_manifest", "read_refused", "run_shards"]
 
@@ -121,12 +121,28 @@ def eval_fingerprint(evals: dict[str, np.ndarray], tolerance: float) -> str:
     return h.hexdigest()
 
 
-def shard_files(plan: _Plan, shard_size: int) -> list[str]:
-    """Each new image's file under ``images/``: ``shard-<s>/<label>/<group>-<k>.png``."""
-    return [f"shard-{k // shard_size:05d}/{f}" for k, f in enumerate(plan.files)]
-
-
 # -- on the workers ----------------------------------------------------------------------------
+def _names(task: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(row ids, files under ``images/``) of a shard's rows, as the plan names them
+    (``aug:<group>:<j>``, ``shard-<s>/<label>/<group>-<j>.png``, ``j`` the row's place in its group):
+    rebuilt here so that the tasks do not carry them."""
+    gi = task["group_index"].tolist()
+    rows = range(task["offset"], task["offset"] + len(gi))
+    starts = task["group_starts"].tolist()
+    groups = task["groups"]
+    gsafe = [_safe(g.id) for g in groups]
+    folders: dict[Any, str] = {}
+    row_ids, files = [], []
+    for r, g, label in zip(rows, gi, task["labels"].tolist()):
+        j = r - starts[g]
+        folder = folders.get(label)
+        if folder is None:
+            folder = folders[label] = _safe(str(label))
+        row_ids.append(f"aug:{groups[g].id}:{j}")
+        files.append(f"shard-{task['shard']:05d}/{folder}/{gsafe[g]}-{j:05d}.png")
+    return row_ids, files
+
+
 _PARENT_CACHE: dict[tuple[str, int, int], np.ndarray] = {}  # per worker process: decoded parents
 _PARENT_CACHE_BYTES = [0]
 _PARENT_CACHE_LIMIT = 256 * 2**20
@@ -177,6 +193,8 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     part = out_dir / _PARTS / f"part-{task['shard']:05d}.parquet"
     if part.exists():
         return pd.read_parquet(part)  # finished by an earlier try
+    index = task["parent_index"]  # each row's parent and label, from the shard's distinct parents
+    task = {**task, "parents": task["distinct_parents"][index], "labels": task["distinct_labels"][index]}
     try:
         import cv2
 
@@ -184,11 +202,13 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     except ImportError:  # pragma: no cover - cv2 comes with albumentations
         pass
     compose = _worker_pipeline(task["pipeline"])
-    images = _read_parents(task["parent_paths"])
+    distinct = _read_parents(task["parent_paths"])
+    images = [distinct[i] for i in task["parent_index"].tolist()]
     shard_dir = out_dir / "images" / f"shard-{task['shard']:05d}"
     if shard_dir.exists():  # an earlier try of this shard stopped: clear its temporary files
         remove_temporaries(shard_dir)
-    paths = [out_dir / "images" / f for f in task["files"]]
+    row_ids, files = _names(task)
+    paths = [out_dir / "images" / f for f in files]
     for folder in {p.parent for p in paths}:
         folder.mkdir(parents=True, exist_ok=True)
     rows = np.arange(len(paths))
@@ -197,8 +217,7 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     else:
         _, params = _run_chunk_with(compose, {"images": images, "seeds": task["seeds"], "paths": paths})
     plan = _Plan(
-        parents=task["parents"], seeds=task["seeds"], row_ids=task["row_ids"], group_index=task["group_index"],
-        files=task["files"],
+        parents=task["parents"], seeds=task["seeds"], row_ids=row_ids, group_index=task["group_index"], files=files,
     )
     manifest = _manifest(plan, task["groups"], rows, params, task["labels"], out_dir, task["source"], task["pipe_sha"])
     with atomic_path(part) as tmp:
@@ -211,7 +230,7 @@ def _make_checked(compose, images, task, paths, evals, tolerance) -> tuple[list[
     from ._leakage import find_leaks
 
     outs, params = _run_chunk_with(compose, {"images": images, "seeds": task["seeds"], "paths": None})
-    found = find_leaks(np.stack(outs), evals, tolerance=tolerance, row_ids=list(task["row_ids"]))
+    found = find_leaks(np.stack(outs), evals, tolerance=tolerance, row_ids=_names(task)[0])
     keep = np.ones(len(outs), dtype=bool)
     local = found["position"].to_numpy(dtype=np.int64)
     keep[local] = False
@@ -228,16 +247,20 @@ def _make_checked(compose, images, task, paths, evals, tolerance) -> tuple[list[
 # -- on the client -----------------------------------------------------------------------------
 def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_GroupInfo], *, payload, out_dir: Path,
            shard_size: int, source: str, pipe_sha: str, shards: list[int]) -> list[dict[str, Any]]:
-    files = shard_files(plan, shard_size)
+    # where each group's rows start in the plan: the workers rebuild row ids and file names from it
+    group_starts = np.searchsorted(plan.group_index, np.arange(len(groups)))
     tasks = []
     for s in shards:
         rows = slice(s * shard_size, (s + 1) * shard_size)
         parents = plan.parents[rows]
+        uniq, inverse = np.unique(parents, return_inverse=True)
         tasks.append({
             "shard": s, "offset": s * shard_size, "out_dir": str(out_dir), "pipeline": payload, "source": source, "pipe_sha": pipe_sha,
-            "parents": parents, "parent_paths": [paths[p] for p in parents.tolist()], "seeds": plan.seeds[rows],
-            "row_ids": plan.row_ids[rows], "group_index": plan.group_index[rows], "files": files[rows],
-            "labels": labels[parents], "groups": groups,
+            # each distinct parent path once (a slice's few parents are used many times), and an index
+            "distinct_parents": uniq, "parent_paths": [paths[p] for p in uniq.tolist()], "parent_index": inverse.astype(np.int32),
+            "distinct_labels": labels[uniq], "seeds": plan.seeds[rows],
+            "group_index": plan.group_index[rows].astype(np.int32), "group_starts": group_starts,
+            "groups": groups,
         })
     return tasks
 
