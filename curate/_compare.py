@@ -18,11 +18,14 @@ from curakit.progress import progress as progress_iter
 from curakit.records import json_ready
 from curakit.validation import UNSET, renamed
 
-from ._naive import NAIVE_GUARDS, naive_columns, naive_strategy, naive_training_set
+from ._naive import NAIVE_GUARDS, naive_columns, naive_strategy, naive_training_set, selection_rows
 from ._retrain import RetrainResult, _check_model, check_strategy, retrain
 from ._strategies import STRATEGIES, supported_strategies
 
 __all__ = ["ComparisonTable", "compare_strategies"]
+
+#: prefix of the eval sets that hold the selection part of a split eval set
+SELECT = "select_"
 
 logger = logging.getLogger(__name__)
 
@@ -40,37 +43,90 @@ class ComparisonTable:
     results : the :class:`RetrainResult` of every strategy.
     metric : the metric's name.
     slice_names : slice id -> readable description (from the ``Slice`` objects compared on).
+    selection : with ``compare_strategies(selection_split=...)``: ``{"fraction", "random_state",
+        "rows": {eval set: {"select": positions, "score": positions}}}`` (positions in the eval set as
+        given); the ``<set>`` columns then score the scoring part, ``select_<set>`` the selection part
+        and ``select_forgetting`` is the drop on ``select_old``. Empty without a split.
     """
 
     frame: pd.DataFrame
     results: dict[str, RetrainResult] = field(default_factory=dict)
     metric: str = "accuracy"
     slice_names: dict[str, str] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
 
-    def best(self, by: str = "new", *, max_forgetting: float | None = None, baselines: bool = True) -> str:
+    def best(self, by: str = "new", *, max_forgetting: float | None = None, baselines: bool = True,
+             on: str | None = None) -> str:
         """The strategy with the highest score on eval set ``by`` among those forgetting at most
         ``max_forgetting`` on ``old`` (any when None); ``baselines=False`` leaves ``naive`` out (the
-        candidate to promote is then a curated strategy or ``do_nothing``)."""
-        if by not in self.frame.columns:
-            cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
-                                                                 "n_train", "error")
-                    and not c.startswith(("slice:", "vs_naive:", "negative_flips:"))]
-            raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
+        candidate to promote is then a curated strategy or ``do_nothing``). The same rule holds for
+        every row, ``naive`` included.
+
+        ``on="selection"`` picks on the selection part of the eval sets (``select_<by>`` and
+        ``select_forgetting``), so the scores the pick is then judged on (``<by>``, the gate) are
+        not the ones it was made on; ``on="holdout"`` picks on the scored sets themselves (the
+        behaviour of tables without a split). Default: ``"selection"`` when the table has a
+        selection split, else ``"holdout"``."""
+        score, forget = self._pick_columns(by, on)
         frame = self.frame if baselines else self.frame[self.frame["strategy"] != "naive"]
         if max_forgetting is not None:
-            frame = frame[frame["forgetting"].fillna(0.0) <= max_forgetting]
-        frame = frame.dropna(subset=[by])
+            frame = frame[frame[forget].fillna(0.0) <= max_forgetting]
+        frame = frame.dropna(subset=[score])
         if frame.empty:
             raise ParameterError(
                 f"No strategy forgets at most {max_forgetting} on 'old'. Raise max_forgetting or add strategies."
             )
         # ties: the strategy listed first wins (do_nothing first); never wall-clock time, which
         # would make the choice differ between identical runs
-        order = frame.sort_values([by], ascending=[False], kind="mergesort")
+        order = frame.sort_values([score], ascending=[False], kind="mergesort")
         return str(order.iloc[0]["strategy"])
+
+    def _pick_columns(self, by: str, on: str | None) -> tuple[str, str]:
+        """(score column, forgetting column) that :meth:`best` picks on."""
+        if on is None:
+            on = "selection" if self.selection else "holdout"
+        if on not in ("selection", "holdout"):
+            raise ParameterError(f"The 'on' parameter of ComparisonTable.best must be 'selection' or 'holdout'. "
+                                 f"Got {on!r} instead.")
+        if on == "selection" and not self.selection:
+            raise ParameterError("ComparisonTable.best(on='selection') needs a table with a selection split: "
+                                 "run compare_strategies(..., selection_split=0.5).")
+        cols = [c for c in self.frame.columns if c not in ("strategy", "forgetting", "gain_new", "train_time",
+                                                             "n_train", "error", "select_forgetting")
+                and not c.startswith(("slice:", "vs_naive:", "negative_flips:", SELECT))]
+        score = f"{SELECT}{by}" if on == "selection" else by
+        if by not in cols or score not in self.frame.columns:
+            raise ParameterError(f"The 'by' parameter of ComparisonTable.best must be one of {cols}. Got {by!r} instead.")
+        return score, ("select_forgetting" if on == "selection" else "forgetting")
+
+    def fair_picks(self, by: str = "new", *, max_forgetting: float | None = None, on: str | None = None) -> dict:
+        """What a user following one rule gets from the curation and from the naive baseline.
+
+        ``"curated"``: :meth:`best` among the curated strategies and ``do_nothing`` (``do_nothing``
+        when no curated strategy keeps the rule); ``"naive"``: ``naive`` when it keeps the same rule,
+        else ``do_nothing``; ``"naive_keeps_rule"`` / ``"naive_forgetting"``: whether and how much it
+        forgot (on the part the pick is made on)."""
+        score, forget = self._pick_columns(by, on)
+        curated = self.frame[~self.frame["strategy"].isin(["naive"])]
+        pick = self.best(by, max_forgetting=max_forgetting, baselines=False, on=on)
+        naive = self.frame[self.frame["strategy"] == "naive"].dropna(subset=[score])
+        forgot = None if naive.empty else float(naive[forget].fillna(0.0).iloc[0])
+        keeps = forgot is not None and (max_forgetting is None or forgot <= max_forgetting)
+        return {"curated": pick, "naive": "naive" if keeps else "do_nothing", "naive_keeps_rule": keeps,
+                "naive_forgetting": forgot, "curated_candidates": int(curated["strategy"].ne("do_nothing").sum()),
+                "by": score, "forgetting": forget, "max_forgetting": max_forgetting}
+
+    def scoring_sets(self, eval_sets: Mapping[str, Any]) -> dict[str, Any]:
+        """The eval sets as the table scored them: with a selection split, each set's scoring part
+        (pass these to ``Registry.promote_if_better(eval_sets=...)``) ; else the sets as given."""
+        if not self.selection:
+            return dict(eval_sets)
+        return {name: _rows_of(value, self.selection["rows"][name]["score"]) if name in self.selection["rows"]
+                else value for name, value in eval_sets.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "rows": json_rows(self.frame), "slice_names": dict(self.slice_names),
+                "selection": json_ready(self.selection),
                 "intervals": json_rows(self.intervals()),
                 "results": {k: v.to_dict() for k, v in self.results.items()}}
 
@@ -145,6 +201,7 @@ def compare_strategies(
     errors: str = "raise",
     progress: bool | None = None,
     progress_bar: Any = UNSET,
+    selection_split: float | None = None,
     **common_params: Any,
 ) -> ComparisonTable:
     """Run every chosen strategy (default: every strategy the model supports) on the same
@@ -161,6 +218,13 @@ def compare_strategies(
     accuracy minus naive's on the same rows, with a 95% paired-bootstrap interval in
     ``vs_naive:<set>:low`` / ``:high``. ``progress=`` draws a progress bar (``progress_bar=`` is the
     old name).
+
+    ``selection_split=0.5`` holds that share of each eval set's rows apart (stratified by label,
+    seeded by ``random_state``) as ``select_<set>``: the ``<set>`` columns, the results'
+    predictions and so the gate then see only the scoring part, and :meth:`ComparisonTable.best`
+    picks on the selection part, so a pick is not judged on the rows it was made on (see
+    :attr:`ComparisonTable.selection`, :meth:`ComparisonTable.scoring_sets`). Default None: no
+    split (as before).
     """
     show = renamed("compare_strategies", "progress_bar", "progress", progress_bar, progress)
     _check_model(model)
@@ -169,6 +233,9 @@ def compare_strategies(
             f"The 'errors' parameter of compare_strategies must be 'raise' or 'record'. Got {errors!r} instead."
         )
     names = _strategy_names(model, strategies)
+    selection: dict[str, Any] = {}
+    if selection_split is not None:
+        eval_sets, slices, selection = _split_eval_sets(eval_sets, slices, ts.target, selection_split, random_state)
     params = dict(params or {})
     _check_compare_params(names, params, common_params)
     results: dict[str, RetrainResult] = {}
@@ -190,7 +257,64 @@ def compare_strategies(
     _run_naive(model, ts, results, failed, eval_sets=eval_sets, slices=slices, metric=metric,
                random_state=random_state, common_params=common_params)
     table = _table([*names, "naive"], results, failed)
-    return dataclasses.replace(table, slice_names=_slice_names(slices))
+    return dataclasses.replace(table, slice_names=_slice_names(slices), selection=selection)
+
+
+def _labels_of(value: Any, target: str) -> Any:
+    if isinstance(value, pd.DataFrame):
+        if target not in value.columns:
+            raise DataError(f"An eval set lacks the target column {target!r}. Pass a DataFrame with the target column.")
+        return value[target].to_numpy()
+    if isinstance(value, Mapping) and "labels" in value:
+        return value["labels"]
+    if isinstance(value, tuple) and len(value) == 2:
+        return value[1]
+    raise DataError("compare_strategies(selection_split=...) needs eval sets as DataFrames with the target column, "
+                    f"(images, labels) tuples or {{'images', 'labels'}} mappings. Got {type(value).__name__} instead.")
+
+
+def _rows_of(value: Any, rows: Any) -> Any:
+    """Rows ``rows`` (positions) of an eval set, in the same form."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(value, pd.DataFrame):
+        return value.iloc[rows].reset_index(drop=True)
+    if isinstance(value, Mapping):
+        return {**value, "images": np.asarray(value["images"])[rows], "labels": np.asarray(value["labels"])[rows]}
+    return (np.asarray(value[0])[rows], np.asarray(value[1])[rows])
+
+
+def _split_eval_sets(eval_sets: Any, slices: Any, target: str, fraction: float,
+                     random_state: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Each eval set as its scoring part (same name) and its selection part (``select_<name>``);
+    mask slices split the same way; the rows record for :attr:`ComparisonTable.selection`."""
+    import numpy as np
+
+    if not isinstance(eval_sets, Mapping) or not eval_sets:
+        raise ParameterError("compare_strategies(selection_split=...) needs eval_sets={'old': ..., 'new': ...}.")
+    seed = random_state if isinstance(random_state, int) else 0
+    out: dict[str, Any] = {}
+    rows: dict[str, dict[str, list[int]]] = {}
+    for k, (name, value) in enumerate(eval_sets.items()):
+        if str(name).startswith(SELECT):
+            raise ParameterError(f"Eval set {name!r} starts with {SELECT!r}, which names selection parts. Rename it.")
+        sel, score = selection_rows(_labels_of(value, target), fraction, seed + 7919 * k)
+        out[name], out[f"{SELECT}{name}"] = _rows_of(value, score), _rows_of(value, sel)
+        rows[str(name)] = {"select": [int(i) for i in sel], "score": [int(i) for i in score]}
+    if isinstance(slices, Mapping):
+        split = {}
+        for sid, per_set in slices.items():
+            split[sid] = {}
+            for name, mask in (per_set.items() if isinstance(per_set, Mapping) else ()):
+                mask = np.asarray(mask, dtype=bool)
+                if name in rows and mask.shape == (len(rows[name]["select"]) + len(rows[name]["score"]),):
+                    split[sid][name] = mask[rows[name]["score"]]
+                    split[sid][f"{SELECT}{name}"] = mask[rows[name]["select"]]
+                else:  # retrain names the problem (unknown set, wrong length)
+                    split[sid][name] = mask
+        slices = split
+    return out, slices, {"fraction": float(fraction), "random_state": seed, "rows": rows}
 
 
 def _slice_names(slices: Any) -> dict[str, str]:
@@ -263,6 +387,8 @@ def _table(names: list[str], results: dict[str, RetrainResult], failed: dict[str
             row[s] = r.metrics[s][metric_name]
         if "old" in set_names:
             row["forgetting"] = _diff(base["old"][metric_name], r.metrics["old"][metric_name])
+        if f"{SELECT}old" in set_names:
+            row["select_forgetting"] = _diff(base[f"{SELECT}old"][metric_name], r.metrics[f"{SELECT}old"][metric_name])
         if "new" in set_names:
             row["gain_new"] = _diff(r.metrics["new"][metric_name], base["new"][metric_name])
         row["train_time"] = r.train_time

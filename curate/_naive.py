@@ -21,7 +21,7 @@ from curakit.exceptions import DataError
 from ._evaluation import EvalPredictions
 from ._strategies import supported_strategies
 
-__all__ = ["NAIVE_GUARDS", "naive_strategy", "naive_training_set", "paired_difference"]
+__all__ = ["NAIVE_GUARDS", "naive_strategy", "naive_training_set", "paired_difference", "selection_rows"]
 
 #: parameters of the curated strategies that the naive baseline never takes
 NAIVE_GUARDS = ("replay", "l2_old", "ewc", "ewc_samples", "alpha", "lr_scale")
@@ -85,3 +85,27 @@ def naive_columns(results: Mapping[str, Any], name: str) -> dict[str, float]:
             out[f"vs_naive:{set_name}:low"] = d["low"]
             out[f"vs_naive:{set_name}:high"] = d["high"]
     return out
+
+
+def selection_rows(y: Any, fraction: float, random_state: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split an eval set's row positions into (selection, scoring) parts, stratified by label.
+
+    Decision: the selection part is where a candidate is picked (``ComparisonTable.best(on="selection")``)
+    and the scoring part is where it is judged, so the reported score is not the one the pick was
+    made on. Each class gives ``round(fraction * its rows)`` rows to the selection part (at least one
+    row stays on each side when the class has two or more); same seed, same split."""
+    if not 0.0 < float(fraction) < 1.0:
+        from curakit.exceptions import ParameterError
+
+        raise ParameterError(f"The 'selection_split' parameter must be a share between 0 and 1 (e.g. 0.5). "
+                             f"Got {fraction!r} instead.")
+    y = np.asarray(y)
+    rng = np.random.default_rng(0 if random_state is None else random_state)
+    chosen = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y.astype(str)):
+        rows = rng.permutation(np.flatnonzero(y.astype(str) == label))
+        k = int(round(fraction * len(rows)))
+        if len(rows) >= 2:
+            k = min(max(k, 1), len(rows) - 1)
+        chosen[rows[:k]] = True
+    return np.flatnonzero(chosen), np.flatnonzero(~chosen)

@@ -250,3 +250,106 @@ def test_best_can_leave_the_naive_baseline_out(table):
     pick = table.best("new", baselines=False)
     assert pick != "naive" and f.loc[pick, "new"] == f.drop(index="naive")["new"].max()
     assert table.best("new") == f["new"].idxmax()
+
+
+# -- issue 11: a fair comparison (same rule for naive) and a pick not judged on its own rows ---------
+@pytest.fixture(scope="module")
+def split_table(tab):
+    ts, evals, model, _ = tab
+    masks = {"threes": {"new": (evals["new"]["digit"] == 3).to_numpy(), "old": (evals["old"]["digit"] == 3).to_numpy()}}
+    return curate.compare_strategies(model, ts, strategies=["continue_new", "continue_all"], eval_sets=evals,
+                                     slices=masks, selection_split=0.5, random_state=3)
+
+
+def test_selection_split_partitions_every_holdout_stratified(split_table, tab):
+    _, evals, _, _ = tab
+    for name, value in evals.items():
+        rows = split_table.selection["rows"][name]
+        sel, score = np.asarray(rows["select"]), np.asarray(rows["score"])
+        assert not set(sel) & set(score) and sorted([*sel, *score]) == list(range(len(value)))
+        y = value["digit"].to_numpy()
+        for label in np.unique(y):  # every class on both sides, about half each
+            k, n = (y[sel] == label).sum(), (y == label).sum()
+            assert k >= 1 and (y[score] == label).sum() >= 1 and abs(k - n / 2) <= 1
+        for r in split_table.results.values():  # the results (and so the gate) see only the scoring part
+            assert len(r.predictions[name].y_true) == len(score)
+            assert np.array_equal(r.predictions[name].y_true, y[score])
+            assert np.array_equal(r.predictions[f"select_{name}"].y_true, y[sel])
+    scoring = split_table.scoring_sets(evals)
+    assert {k: len(v) for k, v in scoring.items()} == {k: len(r["score"]) for k, r in split_table.selection["rows"].items()}
+    f = split_table.frame.set_index("strategy")
+    threes = (evals["new"]["digit"] == 3).to_numpy()
+    r = split_table.results["continue_all"].metrics["slices"]["threes"]
+    assert r["new"]["n"] + r["select_new"]["n"] == threes.sum() and "slice:threes:select_new" in f.columns
+    assert f.loc["do_nothing", "select_forgetting"] == 0.0
+    assert split_table.to_dict()["selection"]["fraction"] == 0.5
+
+
+def test_selection_split_is_seeded(tab, split_table):
+    ts, evals, model, _ = tab
+    again = curate.compare_strategies(model, ts, strategies=["continue_new", "continue_all"], eval_sets=evals,
+                                      selection_split=0.5, random_state=3)
+    assert again.selection == split_table.selection
+    other = curate.compare_strategies(model, ts, strategies=["do_nothing"], eval_sets=evals, selection_split=0.5,
+                                      random_state=4)
+    assert other.selection["rows"]["new"] != split_table.selection["rows"]["new"]
+
+
+def test_best_picks_on_the_selection_part_and_judges_on_the_scoring_part(split_table, table):
+    f = split_table.frame.set_index("strategy")
+    assert split_table.best("new") == split_table.best("new", on="selection") == f["select_new"].idxmax()
+    assert split_table.best("new", on="holdout") == f["new"].idxmax()
+    rule = split_table.best("new", max_forgetting=0.0)
+    assert f.loc[rule, "select_forgetting"] <= 0.0  # the rule is checked on the selection part too
+    with pytest.raises(ParameterError, match=r"selection_split=0.5"):
+        table.best("new", on="selection")  # no split: one-line error with the fix
+    with pytest.raises(ParameterError, match="'on' parameter of ComparisonTable.best"):
+        split_table.best("new", on="score")
+    with pytest.raises(ParameterError, match="'by' parameter"):
+        split_table.best("select_new")
+    assert table.best("new") == table.best("new", on="holdout")  # tables without a split: unchanged
+
+
+def test_bad_selection_split(tab):
+    ts, evals, model, _ = tab
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ParameterError, match="'selection_split' parameter must be a share between 0 and 1"):
+            curate.compare_strategies(model, ts, strategies=["do_nothing"], eval_sets=evals, selection_split=bad)
+    with pytest.raises(ParameterError, match="starts with 'select_'"):
+        curate.compare_strategies(model, ts, strategies=["do_nothing"], selection_split=0.5,
+                                  eval_sets={**evals, "select_x": evals["new"]})
+
+
+def _rule_table(naive_forgets: float):
+    import pandas as pd
+
+    frame = pd.DataFrame({"strategy": ["do_nothing", "continue_new", "continue_all", "naive"],
+                          "old": [0.90, 0.80, 0.89, 0.90 - naive_forgets], "new": [0.40, 0.95, 0.80, 0.93],
+                          "forgetting": [0.0, 0.10, 0.01, naive_forgets]})
+    return curate.ComparisonTable(frame=frame)
+
+
+def test_naive_is_held_to_the_same_forgetting_rule():
+    strict = _rule_table(naive_forgets=0.05)
+    picks = strict.fair_picks("new", max_forgetting=0.02)
+    # the curated flow keeps the rule (continue_all forgets 0.01); naive forgets 0.05 > 0.02, so a user
+    # following the rule could not pick naive either: the naive flow is the incumbent
+    assert picks["curated"] == "continue_all" and picks["naive"] == "do_nothing"
+    assert picks["naive_keeps_rule"] is False and picks["naive_forgetting"] == pytest.approx(0.05)
+    assert strict.best("new", max_forgetting=0.02) == "continue_all"  # best holds naive to the rule too
+    assert strict.fair_picks("new", max_forgetting=0.0)["curated"] == "do_nothing"  # nothing curated keeps 0
+    lenient = _rule_table(naive_forgets=0.0).fair_picks("new", max_forgetting=0.02)
+    assert lenient["naive"] == "naive" and lenient["naive_keeps_rule"] is True
+    free = strict.fair_picks("new")
+    assert free["curated"] == "continue_new" and free["naive"] == "naive"
+
+
+def test_fair_picks_on_real_data_agree_with_the_table(split_table):
+    f = split_table.frame.set_index("strategy")
+    for rule in (None, 0.0, 0.02):
+        p = split_table.fair_picks("new", max_forgetting=rule)
+        forgot = f.loc["naive", "select_forgetting"]
+        assert p["naive_forgetting"] == pytest.approx(forgot)
+        assert p["naive_keeps_rule"] == (rule is None or forgot <= rule)
+        assert p["naive"] == ("naive" if p["naive_keeps_rule"] else "do_nothing")
+        assert p["curated"] != "naive" and (rule is None or f.loc[p["curated"], "select_forgetting"] <= rule)

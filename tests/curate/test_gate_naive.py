@@ -57,3 +57,18 @@ def test_gate_reports_the_negative_flip_rate():
     dec = curate.Gate().evaluate({"new": cand, "old": cand}, {"new": champ, "old": champ})
     assert dec.checks["new_gain"]["negative_flip_rate"] == 0.05 and dec.checks["old_drop"]["negative_flip_rate"] == 0.05
     assert all("negative flips 5.00%" in r for r in dec.reasons)
+
+
+def test_gate_vs_naive_on_a_selection_split_judges_only_the_scoring_rows(digits):
+    ts, evals, frame, columns, d = tabular(digits)
+    old = frame.iloc[d["old_train"]]
+    model = LogisticRegression(max_iter=200, warm_start=True).fit(old[columns], old["digit"])
+    table = curate.compare_strategies(model, ts, strategies=["continue_all"], eval_sets=evals, selection_split=0.5)
+    cand, naive = table.results["continue_all"], table.results["naive"]
+    n_score = len(table.selection["rows"]["new"]["score"])
+    dec = curate.Gate(vs="naive", max_slice_drop=None).evaluate(cand.predictions, cand.baseline_predictions,
+                                                                naive=naive.predictions)
+    assert dec.checks["vs_naive"]["n"] == dec.checks["new_gain"]["n"] == n_score < len(evals["new"])
+    # the naive row is trained on the same plain rows with or without a split (the split only touches eval rows)
+    assert naive.training_set == curate.compare_strategies(model, ts, strategies=["do_nothing"],
+                                                           eval_sets=evals).results["naive"].training_set
