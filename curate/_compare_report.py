@@ -17,6 +17,8 @@ _LEGEND = {
     "vs_naive:<set>": "accuracy difference against the naive baseline (retrain with no fills, replay or weights)",
     "vs_naive:<set>:low / :high": "95% paired-bootstrap interval of that difference",
     "negative_flips:<set>": "share of that holdout's rows the incumbent got right and this model gets wrong",
+    "select_<set> / select_forgetting": "with a selection split: the score on (and the drop on the old part of) "
+                                        "the selection half, where best() picks; <set> is then the scoring half",
     "error": "why a strategy could not run on this data (its row then has no scores)",
     "train_time": "seconds spent retraining",
     "n_train": "training rows used",
@@ -144,6 +146,20 @@ def _intervals_section(table: Any) -> str:
     return f"<details><summary>Scores with row counts and 95% intervals</summary>{frame_html(whole)}</details>"
 
 
+def _selection_note(table: Any) -> str:
+    """With a selection split: where the pick is made and where it is judged, and the naive baseline
+    under the same rule (a user who may not pick naive keeps the incumbent)."""
+    sel = getattr(table, "selection", None) or {}
+    if not sel:
+        return ""
+    sizes = ", ".join(f"{name}: {len(r['select'])} selection / {len(r['score'])} scoring rows"
+                      for name, r in sel.get("rows", {}).items())
+    note = (f"Each holdout was split (share {sel.get('fraction')}, stratified, seed {sel.get('random_state')}) "
+            f"into a selection part (select_&lt;set&gt; columns, where best() picks) and a scoring part "
+            f"(the &lt;set&gt; columns and the gate): {escape(sizes)}.")
+    return f'<p class="note">{note}</p>'
+
+
 def comparison_html(table: Any, decision: Any = None, *, title: str = "Retraining strategies compared",
                     slice_names: dict[str, str] | None = None) -> str:
     """A self-contained report of a ComparisonTable (table, plots with intervals, slices before and
@@ -152,7 +168,7 @@ def comparison_html(table: Any, decision: Any = None, *, title: str = "Retrainin
     names = slice_names if slice_names is not None else getattr(table, "slice_names", None)
     body = [
         section("Strategies", frame_html(readable_columns(table.frame, names), digits=3), f'<p class="note">Metric: {escape(table.metric)}.</p>',
-                legend_html({**_LEGEND, **slice_legend(names)}, "Columns explained")),
+                _selection_note(table), legend_html({**_LEGEND, **slice_legend(names)}, "Columns explained")),
         section("Plot", figure_html(table.figure(), "Scores per strategy on the old and new holdouts, with 95% "
                                     "intervals (Wilson for accuracy, else a bootstrap)"), _intervals_section(table)),
         _slices_section(table),

@@ -283,6 +283,8 @@ def test_selection_split_partitions_every_holdout_stratified(split_table, tab):
     assert r["new"]["n"] + r["select_new"]["n"] == threes.sum() and "slice:threes:select_new" in f.columns
     assert f.loc["do_nothing", "select_forgetting"] == 0.0
     assert split_table.to_dict()["selection"]["fraction"] == 0.5
+    n_sel, n_score = len(split_table.selection["rows"]["new"]["select"]), len(split_table.selection["rows"]["new"]["score"])
+    assert f"new: {n_sel} selection / {n_score} scoring rows" in split_table.to_html()
 
 
 def test_selection_split_is_seeded(tab, split_table):
