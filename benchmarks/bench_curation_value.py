@@ -3,24 +3,34 @@
     .venv/bin/python benchmarks/bench_curation_value.py [--quick] [--seeds 3]
 
 Each case runs curakit's whole loop as a recipe (``curate.run_recipe``: diagnose the incumbent on
-the new rows, fill the weak slices, build old + new + fills with mix / replay, compare strategies)
-and reads three rows of its comparison table:
+the new rows, fill the weak slices, build old + new + fills with mix / replay, compare strategies).
+Every holdout is split in two halves (``curate._naive.selection_rows``, stratified, seeded: the split
+``compare_strategies(selection_split=0.5)`` makes): the **selection half** is where picks are made,
+the **scoring half** is where every reported score comes from, so no pick is judged on its own rows.
+Roles (strategy names per seed in ``roles``):
 
-* **curated**: the best curated strategy on the new holdout among those forgetting at most the
-  recipe's ``max_forgetting`` on the old holdout (when none qualifies: the one that forgets least,
-  flagged ``forced``). Picked on the new holdout like the recipe picks: an optimistic selection.
-* **naive**: the same strategy family on plain old + new rows (no fills, mix, replay or weights).
-* **do_nothing**: the incumbent.
+* **curated_free**: the best curated strategy on the selection half of new, no forgetting rule;
+* **recipe_flow** / **gate_flow**: what a user following one rule gets: the best curated strategy on
+  the selection half among those forgetting at most the recipe's ``max_forgetting`` (resp. the gate's
+  ``max_drop_old``) on the selection half of old, else ``do_nothing``;
+* **naive_recipe_flow** / **naive_gate_flow**: the same rule for naive: ``naive`` when it keeps it,
+  else ``do_nothing`` (the old comparison held only the curated side to the rule);
+* **naive**: the same strategy family on the plain old + new rows of the training set; **do_nothing**.
 
-Scores: accuracy on ``old``, ``new`` and every diagnosed slice (its rows in each holdout), with
-paired 95% bootstrap intervals of curated - naive and curated - do_nothing per seed, and the mean
-over seeds. Cases:
+Scores: accuracy on old, new and every diagnosed slice (its rows in each scoring half), with paired
+95% bootstrap intervals per seed and the mean over seeds. Ablation (table cases): the recipe with one
+step removed at a time (``ABLATIONS``: the fill, mix (+ its replay), the replay buffer). Cases:
 
 * ``breast_cancer_drift`` and ``digits_drift`` (the bundled scenarios, curate.datasets);
 * ``digits_shift`` (sklearn digits as 64 pixel columns; the new half's scans are shifted one pixel
   right: the pen moved);
 * ``wine_lab`` (sklearn wine; the new half comes from a "lab" whose colour-intensity reading is
-  1.5x and whose alcohol reads +0.6: two recalibrated instruments).
+  1.5x and whose alcohol reads +0.6: two recalibrated instruments);
+* ``cancer_sizes`` (sklearn breast_cancer; the new clinic sees mostly large nuclei: a selection shift),
+  added after the comparison was changed (not looked at while changing it).
+
+Part 2 (the cheap fill estimate against full retrains) runs with ``--fill-value``; otherwise the
+last run's part 2 is kept in the JSON.
 
 Writes benchmarks/results/curation_value.json. Real data only; figures differ across CPUs.
 """
@@ -47,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import curate  # noqa: E402
-from curate._naive import paired_difference  # noqa: E402
+from curate._naive import paired_difference, selection_rows  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINES = ("do_nothing", "naive")
@@ -111,7 +121,7 @@ def recipes(seed: int, folder: Path, quick: bool) -> dict[str, dict]:
     dg["retrain"]["params"]["epochs"] = 3 if quick else 5
     dg["diagnose"]["methods"] = ["confusion"]  # no UMAP: its one-off JIT would dominate the run time
     out["digits_drift"] = dg
-    for name, make in (("digits_shift", digits_shift), ("wine_lab", wine_lab)):
+    for name, make in (("digits_shift", digits_shift), ("wine_lab", wine_lab), ("cancer_sizes", cancer_sizes)):
         frames, target = make(seed)
         out[name] = _table_recipe(name, folder, frames, target)
     out["wine_lab"]["build"]["rehearse"] = {"n": 12}  # 178 rows in all: a smaller replay buffer and fill
@@ -121,46 +131,107 @@ def recipes(seed: int, folder: Path, quick: bool) -> dict[str, dict]:
     return out
 
 
-def _candidate(table, max_forgetting) -> tuple[str, bool]:
-    frame = table.frame[~table.frame["strategy"].isin(BASELINES)].dropna(subset=["new"])
-    ok = frame if max_forgetting is None else frame[frame["forgetting"].fillna(0.0) <= max_forgetting]
-    if ok.empty:  # none keeps the old holdout: the one that forgets least
-        return str(frame.sort_values(["forgetting"], kind="mergesort").iloc[0]["strategy"]), True
-    return str(ok.sort_values(["new"], ascending=[False], kind="mergesort").iloc[0]["strategy"]), False
+def cancer_sizes(seed: int) -> tuple[dict[str, pd.DataFrame], str]:
+    """sklearn breast_cancer: the old clinic sees mostly small nuclei, the new one mostly large (a
+    selection shift, no change of the readings). Added after the comparison was changed."""
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer(as_frame=True)
+    frame = d.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    frame["diagnosis"] = np.where(frame.pop("target") == 1, "benign", "malignant")
+    rng = np.random.default_rng(seed)
+    large = frame["mean_radius"].to_numpy() > np.median(frame["mean_radius"])
+    to_new = rng.random(len(frame)) < np.where(large, 0.8, 0.2)
+    keep = [c for c in frame.columns if c.startswith("mean_")] + ["diagnosis"]
+    return {"old": frame.loc[~to_new, keep].reset_index(drop=True),
+            "new": frame.loc[to_new, keep].reset_index(drop=True)}, "diagnosis"
 
 
-def _subset(preds, mask):
+#: the ablation: one recipe step removed at a time (table cases). Without mix every old row is in the
+#: training set, so the replay buffer (drawn from the old rows mix left out) has nothing to draw: no_mix
+#: removes both (= the build of the naive baseline plus the fills and the curated strategies).
+ABLATIONS = {"full": (), "no_fill": (("fill", "enabled", False),),
+             "no_mix": (("build", "mix", None), ("build", "rehearse", None)),
+             "no_replay": (("build", "rehearse", None),)}
+
+
+def _ablate(rec: dict, steps) -> dict:
+    import copy
+
+    rec = copy.deepcopy(rec)
+    for section, key, value in steps:
+        if value is None:
+            rec.get(section, {}).pop(key, None)
+        else:
+            rec.setdefault(section, {})[key] = value
+    return rec
+
+
+def _subset(preds, rows):
     from dataclasses import replace
 
-    return replace(preds, y_true=preds.y_true[mask], y_pred=preds.y_pred[mask],
-                   proba=None if preds.proba is None else preds.proba[mask])
+    return replace(preds, y_true=preds.y_true[rows], y_pred=preds.y_pred[rows],
+                   proba=None if preds.proba is None else preds.proba[rows])
 
 
-def _scores(table, cand: str) -> dict[str, dict]:
-    """Per region (old, new, slice:<id>@<set>): n, accuracies, paired differences."""
+def _acc(preds) -> float:
+    return float((preds.y_pred == preds.y_true).mean()) if len(preds.y_true) else float("nan")
+
+
+def _split(table, seed: int) -> dict:
+    """Each holdout's (selection, scoring) positions: curate._naive.selection_rows, as compare_strategies
+    (selection_split=0.5) splits them."""
+    base = table.results["do_nothing"].predictions
+    return {name: selection_rows(p.y_true, 0.5, seed + 7919 * k) for k, (name, p) in enumerate(sorted(base.items()))}
+
+
+def _picks(table, split: dict, rule) -> dict:
+    """The fair rule on the selection part: the curated flow (best curated strategy within the rule, else
+    do_nothing), the naive flow (naive within the same rule, else do_nothing), and the free curated pick."""
     res = table.results
-    regions = {name: (name, None) for name in res[cand].predictions}
-    for sid, per_set in (res[cand].slice_masks or {}).items():
+    sel = {n: {s: _acc(_subset(p, split[s][0])) for s, p in r.predictions.items()} for n, r in res.items()}
+    forget = {n: sel["do_nothing"]["old"] - v["old"] for n, v in sel.items()}
+    curated = [n for n in res if n not in BASELINES]
+    free = max(curated, key=lambda n: (sel[n]["new"], -curated.index(n))) if curated else "do_nothing"
+    ok = [n for n in ["do_nothing", *curated] if rule is None or forget[n] <= rule + 1e-12]
+    flow = max(ok, key=lambda n: (sel[n]["new"], n == "do_nothing"))
+    naive_ok = "naive" in res and (rule is None or forget["naive"] <= rule + 1e-12)
+    return {"curated_free": free, "curated_flow": flow, "naive_flow": "naive" if naive_ok else "do_nothing",
+            "naive_keeps_rule": bool(naive_ok), "select_forgetting": {n: float(v) for n, v in forget.items()}}
+
+
+def _scores(table, split: dict, who: dict[str, str]) -> dict[str, dict]:
+    """On the scoring part: per region (old, new, slice:<id>@<set>) n, the accuracy of every role
+    (role -> strategy) and the paired differences of PAIRS."""
+    res = table.results
+    regions = {name: (name, None) for name in res["do_nothing"].predictions}
+    for sid, per_set in (res["do_nothing"].slice_masks or {}).items():
         for set_name, mask in per_set.items():
             regions[f"slice:{sid}@{set_name}"] = (set_name, np.asarray(mask, dtype=bool))
     out = {}
     for k, (region, (set_name, mask)) in enumerate(sorted(regions.items())):
-        preds = {name: res[name].predictions[set_name] for name in (cand, *BASELINES) if name in res}
+        rows = split[set_name][1]
         if mask is not None:
-            if not mask.any():
+            rows = rows[mask[rows]]
+            if not len(rows):
                 continue
-            preds = {name: _subset(p, mask) for name, p in preds.items()}
-        row = {"n": int(len(preds[cand].y_true))}
-        row.update({f"acc_{'curated' if n == cand else n}": float((p.y_pred == p.y_true).mean())
-                    for n, p in preds.items()})
-        for base in BASELINES:
-            if base in preds:
-                row[f"vs_{base}"] = paired_difference(preds[cand], preds[base], n_bootstrap=1000, seed=k)
+        preds = {role: _subset(res[n].predictions[set_name], rows) for role, n in who.items() if n in res}
+        row = {"n": int(len(rows)), **{f"acc_{role}": _acc(p) for role, p in preds.items()}}
+        for label, (a, b) in PAIRS.items():
+            if a in preds and b in preds:
+                row[label] = paired_difference(preds[a], preds[b], n_bootstrap=1000, seed=k)
         out[region] = row
     return out
 
 
-def run_case(name: str, rec: dict) -> dict:
+#: the paired differences reported (role - role); *_flow = what a user following one rule gets
+PAIRS = {"curated_free-naive": ("curated_free", "naive"), "curated_free-do_nothing": ("curated_free", "do_nothing"),
+         "recipe_flow-naive_recipe_flow": ("recipe_flow", "naive_recipe_flow"),
+         "gate_flow-naive_gate_flow": ("gate_flow", "naive_gate_flow"),
+         "gate_flow-do_nothing": ("gate_flow", "do_nothing")}
+
+
+def run_case(name: str, rec: dict, seed: int) -> dict:
     t0 = time.perf_counter()
     folder = rec.pop("_folder", None)
     if folder is not None:
@@ -170,32 +241,50 @@ def run_case(name: str, rec: dict) -> dict:
     else:
         run = curate.run_recipe(rec)
     table = run.comparison
-    cand, forced = _candidate(table, rec.get("retrain", {}).get("max_forgetting"))
-    return {"curated": cand, "forced": forced, "recipe_chose": run.chosen, "scores": _scores(table, cand),
+    split = _split(table, seed)
+    rules = {"recipe": rec.get("retrain", {}).get("max_forgetting"), "gate": rec.get("gate", {}).get("max_drop_old"),
+             "free": None}
+    picks = {mode: _picks(table, split, rule) for mode, rule in rules.items()}
+    who = {"curated_free": picks["free"]["curated_free"], "naive": "naive", "do_nothing": "do_nothing",
+           "recipe_flow": picks["recipe"]["curated_flow"], "naive_recipe_flow": picks["recipe"]["naive_flow"],
+           "gate_flow": picks["gate"]["curated_flow"], "naive_gate_flow": picks["gate"]["naive_flow"]}
+    per_strategy = {n: {s: _acc(_subset(p, split[s][1])) for s, p in r.predictions.items()}
+                    for n, r in table.results.items()}
+    return {"rules": rules, "picks": picks, "recipe_chose": run.chosen, "roles": who,
+            "scores": _scores(table, split, who), "per_strategy_score_part": per_strategy,
+            "n_train": {n: int(r.info.get("n_train", 0)) for n, r in table.results.items()},
             "slices": [s.get("description", s.get("id")) for s in run.slices], "seconds": time.perf_counter() - t0}
 
 
+def _mean_diff(rows: list[dict], key: str) -> dict:
+    diffs = [r[key] for r in rows if r.get(key)]
+    return {"mean": float(np.mean([d["observed"] for d in diffs])) if diffs else None,
+            "mean_low": float(np.mean([d["low"] for d in diffs])) if diffs else None,
+            "mean_high": float(np.mean([d["high"] for d in diffs])) if diffs else None,
+            "seeds_better": sum(d["low"] > 0 for d in diffs), "seeds_worse": sum(d["high"] < 0 for d in diffs),
+            "per_seed": [[round(d["observed"], 4), round(d["low"], 4), round(d["high"], 4)] for d in diffs]}
+
+
 def summarise(per_seed: list[dict]) -> dict:
-    """Mean over seeds of the old / new accuracies and differences; seeds whose interval excludes 0."""
+    """Mean over seeds of the scoring-part accuracies and paired differences; seeds whose interval excludes 0."""
     out = {}
+    keys = tuple(PAIRS)
     for region in ("old", "new"):
         rows = [s["scores"][region] for s in per_seed if region in s["scores"]]
-        entry = {k: float(np.mean([r[k] for r in rows])) for k in ("acc_curated", "acc_naive", "acc_do_nothing")}
-        for base in BASELINES:
-            diffs = [r[f"vs_{base}"] for r in rows if r.get(f"vs_{base}")]
-            entry[f"vs_{base}"] = float(np.mean([d["observed"] for d in diffs]))
-            entry[f"vs_{base}_seeds_better"] = sum(d["low"] > 0 for d in diffs)
-            entry[f"vs_{base}_seeds_worse"] = sum(d["high"] < 0 for d in diffs)
+        entry = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k.startswith("acc_")}
+        entry.update({k: _mean_diff(rows, k) for k in keys})
         out[region] = entry
     slice_rows = [r for s in per_seed for reg, r in s["scores"].items() if reg.startswith("slice:")]
-    for base in BASELINES:
-        diffs = [r[f"vs_{base}"] for r in slice_rows if r.get(f"vs_{base}")]
-        out[f"slices_vs_{base}"] = {"n_slice_sets": len(diffs),
-                                    "mean": float(np.mean([d["observed"] for d in diffs])) if diffs else None,
-                                    "better": sum(d["low"] > 0 for d in diffs),
-                                    "worse": sum(d["high"] < 0 for d in diffs)}
-    out["curated"] = [s["curated"] for s in per_seed]
-    out["forced"] = sum(s["forced"] for s in per_seed)
+    for k in keys:
+        d = _mean_diff(slice_rows, k)
+        out[f"slices:{k}"] = {"n_slice_sets": len(d["per_seed"]), "mean": d["mean"], "better": d["seeds_better"],
+                              "worse": d["seeds_worse"]}
+    out["roles"] = [s["roles"] for s in per_seed]
+    out["rules"] = per_seed[0]["rules"]
+    out["naive_keeps_rule"] = {m: sum(s["picks"][m]["naive_keeps_rule"] for s in per_seed) for m in ("recipe", "gate")}
+    names = per_seed[0]["per_strategy_score_part"]
+    out["per_strategy"] = {n: {s: float(np.mean([p["per_strategy_score_part"][n][s] for p in per_seed]))
+                               for s in ("old", "new")} for n in names}
     out["seconds"] = float(sum(s["seconds"] for s in per_seed))
     return out
 
@@ -351,11 +440,29 @@ def fill_value_part(seeds: int) -> dict:
     return out
 
 
+def _run_all(args, tmp: Path) -> dict[str, dict]:
+    """Every case x seed x ablation (the CNN case: the full recipe only)."""
+    results: dict[str, dict] = {}
+    for seed in range(args.seeds):
+        for name, rec in recipes(seed, tmp, args.quick).items():
+            if args.only and name not in args.only:
+                continue
+            for variant, step in ABLATIONS.items():
+                if variant != "full" and (name == "digits_drift" or args.no_ablation):
+                    continue
+                out = run_case(name, _ablate(rec, step), seed) | {"seed": seed}
+                results.setdefault(name, {}).setdefault(variant, {"per_seed": []})["per_seed"].append(out)
+                print(f"{name} {variant} seed {seed}: {out['roles']} ({out['seconds']:.1f} s)", flush=True)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--fill-value", action="store_true", help="also re-run part 2 (else kept from the last run)")
     args = ap.parse_args()
     import warnings
 
@@ -363,29 +470,28 @@ def main() -> None:
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*failed to converge.*")
-    t0 = time.perf_counter()
-    results: dict[str, dict] = {}
+    t0, load0 = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
-            for name, rec in recipes(seed, Path(tmp), args.quick).items():
-                if args.only and name not in args.only:
-                    continue
-                results.setdefault(name, {"per_seed": []})["per_seed"].append(run_case(name, rec) | {"seed": seed})
-                print(f"{name} seed {seed}: {results[name]['per_seed'][-1]['curated']} "
-                      f"({results[name]['per_seed'][-1]['seconds']:.1f} s)", flush=True)
-    for entry in results.values():
-        entry["summary"] = summarise(entry["per_seed"])
-    fill_value = fill_value_part(args.seeds) if not args.only or "fill_value" in args.only else None
+        results = _run_all(args, Path(tmp))
+    for variants in results.values():
+        for entry in variants.values():
+            entry["summary"] = summarise(entry["per_seed"])
+    out_file = RESULTS / "curation_value.json"
+    old = json.loads(out_file.read_text()) if out_file.exists() else {}
+    fill_value = fill_value_part(args.seeds) if args.fill_value else old.get("fill_value")
     report = {"seeds": args.seeds, "quick": args.quick, "wall_s": time.perf_counter() - t0, "cases": results,
-              "fill_value": fill_value}
+              "loadavg_start": list(load0), "loadavg_end": list(os.getloadavg()), "selection_split": 0.5,
+              "fill_value": fill_value, "fill_value_rerun": bool(args.fill_value)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "curation_value.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=float))
-    for name, entry in results.items():
-        s = entry["summary"]
-        print(f"{name:<20} new: curated {s['new']['acc_curated']:.3f} naive {s['new']['acc_naive']:.3f} "
-              f"do_nothing {s['new']['acc_do_nothing']:.3f} | vs naive new {s['new']['vs_naive']:+.3f} "
-              f"old {s['old']['vs_naive']:+.3f} | slices vs naive {s['slices_vs_naive']}")
-    print(f"wall {report['wall_s']:.0f} s")
+    out_file.write_text(json.dumps(report, indent=2, sort_keys=True, default=float))
+    for name, variants in results.items():
+        for variant, entry in variants.items():
+            s = entry["summary"]
+            d = {k: (s["new"][k]["mean"], s["old"][k]["mean"]) for k in PAIRS}
+            print(f"{name:<20} {variant:<10} new (scoring half): free {s['new']['acc_curated_free']:.3f} naive "
+                  f"{s['new']['acc_naive']:.3f} do_nothing {s['new']['acc_do_nothing']:.3f} | new/old: "
+                  + " ".join(f"{k} {a:+.3f}/{b:+.3f}" for k, (a, b) in d.items()))
+    print(f"wall {report['wall_s']:.0f} s, load {load0} -> {os.getloadavg()}")
 
 
 if __name__ == "__main__":
