@@ -190,6 +190,24 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(json_ready(obj), indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _embeddings(path: str | None, n_images: int) -> Any:
+    """--embeddings: an .npy with one row per image of INPUT (checked here, whatever the selection)."""
+    import numpy as np
+
+    if not path:
+        return None
+    if not Path(path).exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    try:
+        emb = np.load(path, allow_pickle=False)
+    except (ValueError, OSError):
+        raise DataError(f"--embeddings {Path(path).name!r} is not a .npy array. Save it with numpy.save.") from None
+    if emb.ndim != 2 or len(emb) != n_images:
+        raise DataError(f"--embeddings has shape {emb.shape} but INPUT has {n_images} images. Pass the embeddings "
+                        "of INPUT's images: one row per image, in INPUT's order.")
+    return emb
+
+
 def _check_vae_args(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -327,7 +345,7 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
         refused = f"; {len(out.refused)} candidate(s) refused by the quality checks" if len(out.refused) else ""
     else:
         pipeline = named_pipeline(args.pipeline, images.shape[1:])
-        embeddings = np.load(args.embeddings, allow_pickle=False) if args.embeddings else None
+        embeddings = _embeddings(args.embeddings, len(images))
         stage = out_dir.parent / f".{out_dir.name}.partial"
         out = _offline_into(stage, lambda d: augment.offline(
             images, labels, pipeline, select=select, n=_parse_n(args.n, labels), out_dir=d,
@@ -476,7 +494,6 @@ def _open_cluster(args: argparse.Namespace) -> Any:
 
 def _run_images_on_cluster(args: argparse.Namespace, root: Path) -> int:
     """``augment.offline(client=...)``: the same arguments as the in-process run, on Dask's workers."""
-    import numpy as np
 
     import augment
     from curakit.imageio import folder_class_names, read_png
@@ -489,7 +506,7 @@ def _run_images_on_cluster(args: argparse.Namespace, root: Path) -> int:
     classes = folder_class_names(root) or sorted({str(v) for v in labels.tolist()})
     record = _record(args, root, "images", "offline", classes=classes, n_input=len(paths))
     pipeline = named_pipeline(args.pipeline, read_png(paths[0]).shape)
-    embeddings = np.load(args.embeddings, allow_pickle=False) if args.embeddings else None
+    embeddings = _embeddings(args.embeddings, len(paths))
     out_dir = Path(args.out)
     stage = out_dir.parent / f".{out_dir.name}.partial"
     with _open_cluster(args) as engine:
@@ -511,12 +528,17 @@ def _run_images_on_cluster(args: argparse.Namespace, root: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     from curakit.imageio import is_image_source
 
-    from ._output import check_out
+    from ._output import check_apart, check_out
 
     src = Path(args.input)
     if not src.exists():
         raise FileNotFoundError(2, "No such file", str(src))
     check_out(args.out, args.force)
+    inputs = {"INPUT": args.input, "--diagnosis": args.diagnosis, "--embeddings": args.embeddings,
+              "--generator": args.generator}
+    for item in args.eval or []:
+        inputs[f"--eval {item}"] = item.partition("=")[2] or item
+    check_apart(args.out, inputs, force=args.force)
     if args.save_generator:
         check_out(args.save_generator, args.force, "--save-generator")
     if is_image_source(src):

@@ -269,3 +269,19 @@ def test_scheduler_and_workers_errors_are_one_line(folder, digits, tmp_path, cap
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_out_overlapping_an_input_and_embeddings_of_other_rows_are_refused(folder, tmp_path, capsys):
+    root, pipe = folder
+    np.save(tmp_path / "emb.npy", np.zeros((80, 4)))  # 80 rows for the folder's 60 images
+    cases = [
+        ([str(root), "--pipeline", str(pipe), "--out", str(root), "--force"], "overlaps the input INPUT"),
+        ([str(root), "--pipeline", str(pipe), "--out", str(root / "aug")], "overlaps the input INPUT"),
+        ([str(root), "--pipeline", str(pipe), "--indices", "1,2", "--embeddings", str(tmp_path / "emb.npy"),
+          "--out", str(tmp_path / "o")], "--embeddings has shape (80, 4) but INPUT has 60 images"),
+    ]
+    for argv, msg in cases:
+        assert main(["augment", *argv]) == 1
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
+    assert not (root / "images").exists() and not (root / "aug").exists() and not (tmp_path / "o").exists()
