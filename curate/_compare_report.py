@@ -90,9 +90,11 @@ def _check_rows(checks: dict[str, Any]) -> list[dict[str, Any]]:
     for name, c in checks.items():
         c = c if isinstance(c, dict) else {"passed": c}
         bound = c.get("lower", c.get("upper"))
+        searched = "regions_tested" in c  # the regression search: regions searched / failing (pooled)
         rows.append({"check": name.replace("_", " "), "result": "pass" if c.get("passed") else "fail",
                      "observed": c.get("observed"), "95% bound": bound,
-                     "slices checked": c.get("n"), "slices failing": c.get("failed")})
+                     "slices checked": c.get("regions_tested") if searched else c.get("n"),
+                     "slices failing": c.get("regions_failed") if searched else c.get("failed")})
     return rows
 
 
