@@ -250,7 +250,9 @@ def run_case(name: str, rec: dict, seed: int) -> dict:
            "gate_flow": picks["gate"]["curated_flow"], "naive_gate_flow": picks["gate"]["naive_flow"]}
     per_strategy = {n: {s: _acc(_subset(p, split[s][1])) for s, p in r.predictions.items()}
                     for n, r in table.results.items()}
-    return {"rules": rules, "picks": picks, "recipe_chose": run.chosen, "roles": who,
+    keep = {n: {s: _subset(p, split[s][1]) for s, p in table.results[n].predictions.items()}
+            for n in {who["curated_free"], "naive", "continue_all"} if n in table.results}
+    return {"_scoring_preds": keep, "rules": rules, "picks": picks, "recipe_chose": run.chosen, "roles": who,
             "scores": _scores(table, split, who), "per_strategy_score_part": per_strategy,
             "n_train": {n: int(r.info.get("n_train", 0)) for n, r in table.results.items()},
             "slices": [s.get("description", s.get("id")) for s in run.slices], "seconds": time.perf_counter() - t0}
@@ -285,6 +287,12 @@ def summarise(per_seed: list[dict]) -> dict:
     names = per_seed[0]["per_strategy_score_part"]
     out["per_strategy"] = {n: {s: float(np.mean([p["per_strategy_score_part"][n][s] for p in per_seed]))
                                for s in ("old", "new")} for n in names}
+    for role in ("curated_free", "continue_all"):
+        for region in ("new", "old"):
+            rows = [{"d": s["vs_plain_naive"][role][region]} for s in per_seed
+                    if role in s.get("vs_plain_naive", {}) and s["vs_plain_naive"][role][region]]
+            if rows:
+                out.setdefault("vs_plain_naive", {}).setdefault(role, {})[region] = _mean_diff(rows, "d")
     out["seconds"] = float(sum(s["seconds"] for s in per_seed))
     return out
 
@@ -440,6 +448,22 @@ def fill_value_part(seeds: int) -> dict:
     return out
 
 
+def _vs_plain_naive(variants: dict[str, dict]) -> None:
+    """Paired: the full recipe's free pick and its continue_all against the naive row of ``no_mix`` (trained on
+    every old + new row: the plain naive of the issue; the full recipe's naive only has the rows mix kept)."""
+    full, plain = variants.get("full"), variants.get("no_mix")
+    if not full or not plain:
+        return
+    a, b = full["per_seed"][-1], plain["per_seed"][-1]
+    base = b["_scoring_preds"]["naive"]
+    out = {}
+    for role, name in (("curated_free", a["roles"]["curated_free"]), ("continue_all", "continue_all")):
+        if name in a["_scoring_preds"]:
+            out[role] = {s: paired_difference(a["_scoring_preds"][name][s], base[s], n_bootstrap=1000, seed=k)
+                         for k, s in enumerate(("new", "old"))}
+    a["vs_plain_naive"] = out
+
+
 def _run_all(args, tmp: Path) -> dict[str, dict]:
     """Every case x seed x ablation (the CNN case: the full recipe only)."""
     results: dict[str, dict] = {}
@@ -453,6 +477,10 @@ def _run_all(args, tmp: Path) -> dict[str, dict]:
                 out = run_case(name, _ablate(rec, step), seed) | {"seed": seed}
                 results.setdefault(name, {}).setdefault(variant, {"per_seed": []})["per_seed"].append(out)
                 print(f"{name} {variant} seed {seed}: {out['roles']} ({out['seconds']:.1f} s)", flush=True)
+            if name in results:
+                _vs_plain_naive(results[name])
+                for entry in results[name].values():
+                    entry["per_seed"][-1].pop("_scoring_preds", None)
     return results
 
 
