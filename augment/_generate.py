@@ -32,6 +32,7 @@ from ._leakage import REFUSED_COLUMNS
 from ._offline import MANIFEST_COLUMNS, AugmentedSet
 from ._select import resolve_groups
 from ._vae_generator import VAEGenerator
+from ._vae_models import check_device, check_vae_sizes
 
 __all__ = ["generate"]
 
@@ -59,6 +60,10 @@ def generate(data: Any, labels: Any, *, select: Any = None, n: int = 100, method
     if not (isinstance(temperature, (int, float)) and temperature >= 0):
         raise ParameterError(f"The 'temperature' parameter of {_OWNER} must be a float >= 0. Got {temperature!r} instead.")
     seed = resolve_seed(random_state, _OWNER)
+    if generator is None:  # the VAE's sizes and device, before any work
+        sizes = check_vae_sizes(_OWNER, epochs=epochs, latent_dim=latent_dim)
+        epochs, latent_dim = sizes["epochs"], sizes["latent_dim"]
+        device = check_device(device, _OWNER)
     data, kind = _check_data(data)
     from curakit.validation import check_labels
 

@@ -128,35 +128,56 @@ def _columns(X, idx: np.ndarray):
     return X.iloc[:, idx] if hasattr(X, "iloc") else X[:, idx]
 
 
-def smotenc_columns(X, categorical_features: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+def smotenc_columns(X, categorical_features: Any, n_features: int, *,
+                    param: str = "categorical_features") -> tuple[np.ndarray, np.ndarray]:
     """(categorical, continuous) column positions: ``"auto"`` (pandas categorical dtypes), a boolean
-    mask, positions (negative from the end) or column names."""
+    mask, positions (negative from the end) or column names. A wrong one is a one-line
+    ParameterError naming ``param`` (the caller's name for it) and the fix."""
+    from curakit.exceptions import ParameterError
+
     if isinstance(categorical_features, str) and categorical_features == "auto":
         if not hasattr(X, "dtypes"):
-            raise ValueError(
-                f"When `categorical_features='auto'`, the input data should be a pandas.DataFrame. Got {type(X)} instead."
-            )
+            raise ParameterError(f"{param}='auto' picks a DataFrame's category-dtype columns, but X is a "
+                                 f"{type(X).__name__}. Pass a DataFrame, or name the columns by position.")
         import pandas as pd
 
         cat_mask = np.array([isinstance(t, pd.CategoricalDtype) for t in X.dtypes], dtype=bool)
         return np.flatnonzero(cat_mask), np.flatnonzero(~cat_mask)
-    key = np.atleast_1d(np.asarray(categorical_features))
+    key = np.atleast_1d(np.asarray(categorical_features, dtype=object if isinstance(categorical_features, str)
+                                   else None))
+    if key.ndim != 1 or key.size == 0:
+        raise ParameterError(f"{param} must list one or more columns (names, positions or a boolean mask). "
+                             f"Got {key.size} entries shaped {key.shape} instead.")
     if key.dtype == bool:
         if key.shape != (n_features,):
-            raise ValueError(f"categorical_features mask has {key.shape[0]} entries for {n_features} columns.")
+            raise ParameterError(f"{param} is a boolean mask of {key.shape[0]} entries for {n_features} columns. "
+                                 "Pass one entry per column of X.")
         cat = np.flatnonzero(key)
     elif key.dtype.kind in "iu":
         if ((key < -n_features) | (key >= n_features)).any():
-            raise ValueError(f"categorical_features positions must lie in [-{n_features}, {n_features}).")
+            raise ParameterError(f"{param} holds a column position outside [-{n_features}, {n_features}) "
+                                 f"(X has {n_features} columns). Pass positions of X's columns.")
         cat = np.mod(key.astype(np.int64), n_features)
     else:
         if not hasattr(X, "columns"):
-            raise ValueError("categorical_features names columns, so X must be a pandas DataFrame.")
+            raise ParameterError(f"{param} names columns, but X is a {type(X).__name__} without column names. "
+                                 "Pass a DataFrame, or give the columns by position.")
         cat = X.columns.get_indexer(list(key))
         if (cat < 0).any():
-            raise ValueError(f"categorical_features names {int((cat < 0).sum())} column(s) that X does not have.")
+            raise ParameterError(_unknown_columns(X.columns, [k for k, i in zip(key.tolist(), cat) if i < 0], param))
     cat = np.asarray(cat, dtype=np.int64)
     return cat, np.setdiff1d(np.arange(n_features), cat)
+
+
+def _unknown_columns(columns: Any, missing: list[Any], param: str, *, show: int = 20) -> str:
+    """"categorical names 1 column(s) that X does not have: 'nope'. Did you mean ...? X's columns: ..." (names only)."""
+    from curakit.plugins import did_you_mean
+
+    names = [str(c) for c in columns]
+    listed = ", ".join(repr(c) for c in names[:show]) + (f", ... ({len(names)} in all)" if len(names) > show else "")
+    return (f"{param} names {len(missing)} column(s) that X does not have: "
+            f"{', '.join(repr(str(m)) for m in missing[:5])}{' ...' if len(missing) > 5 else ''}."
+            f"{did_you_mean(str(missing[0]), names)} X's columns: {listed}. Name columns of X.")
 
 
 def smotenc_encode(X, cat: np.ndarray, cont: np.ndarray, encoder: Any):

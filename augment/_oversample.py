@@ -416,6 +416,19 @@ class LineageSMOTE(_LineageMixin, SMOTE):
         return _interp.stack(parts, X), np.hstack(labels)
 
 
+def smotenc_split(X: Any, categorical: Any, n_features: int, param: str = "categorical_features") -> tuple:
+    """(categorical, continuous) positions for SMOTE-NC: one-line ParameterErrors for unknown columns and for
+    a split that leaves no continuous or no categorical column."""
+    cat, cont = _interp.smotenc_columns(X, categorical, n_features, param=param)
+    if cat.size == n_features:
+        raise ParameterError(f"{param} names every column of X; SMOTE-NC needs some numeric ones to interpolate. "
+                             "Leave the numeric columns out of it, or use method='random_over'.")
+    if cat.size == 0:
+        raise ParameterError(f"{param} names no column of X; SMOTE-NC needs some categorical ones. "
+                             "Name them, or use method='smote' for an all-numeric table.")
+    return cat, cont
+
+
 @OVERSAMPLERS.register("smotenc", kind="over", interpolates=True)
 class LineageSMOTENC(_LineageMixin, SMOTENC):
     """SMOTE-NC (continuous and categorical columns) with recorded parents; see :class:`LineageSMOTE`."""
@@ -458,11 +471,7 @@ class LineageSMOTENC(_LineageMixin, SMOTENC):
         """SMOTE-NC per class (augment._interpolation.smotenc_*): continuous columns interpolated,
         categorical ones the most frequent among the first parent's neighbours."""
         self.n_features_ = X.shape[1]
-        cat, cont = _interp.smotenc_columns(X, self.categorical_features, self.n_features_)
-        if cat.size == self.n_features_:
-            raise ValueError("SMOTE-NC is not designed to work only with categorical features. It requires some numerical features.")
-        if cat.size == 0:
-            raise ValueError("SMOTE-NC is not designed to work only with numerical features. It requires some categorical features.")
+        cat, cont = smotenc_split(X, self.categorical_features, self.n_features_)
         self.categorical_features_, self.continuous_features_ = cat, cont
         X_encoded, self.categorical_encoder_ = _interp.smotenc_encode(X, cat, cont, self.categorical_encoder)
         self.nn_k_ = _interp.neighbours(self.k_neighbors)
@@ -726,6 +735,9 @@ def oversample(
     random_state = resolve_seed(random_state, "oversample")
     count = _check_oversample_args(k_neighbors, categorical, method, n)
     y_arr = _check_labels(X, y)
+    shape = X.shape if hasattr(X, "shape") else np.shape(X)
+    if method == "smotenc" and len(shape) == 2:  # unknown columns, an all / no categorical split: before any work
+        smotenc_split(X, categorical, int(shape[1]), param="categorical")
     X = _check_table(X, method, categorical)
     select, count = _whole_classes(select, count, y_arr)
     strategy = _class_strategy(select, count, sampling_strategy, y_arr, method)

@@ -23,7 +23,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_write_json
 from curakit.optional import import_optional
 
-from ._vae_models import TableCodec, build_net, decode, encode_mu, train_vae
+from ._vae_models import TableCodec, build_net, check_device, check_vae_sizes, decode, encode_mu, train_vae
 
 __all__ = ["VAEGenerator"]
 
@@ -51,6 +51,11 @@ class VAEGenerator:
             hidden: int = 128, epochs: int = 200, batch_size: int = 128, patience: int = 10, lr: float = 2e-3,
             device: str = "cpu") -> VAEGenerator:
         """Fit on every row of ``data`` (a DataFrame for ``kind="table"``, uint8 (n, H, W, C) for "image")."""
+        sizes = check_vae_sizes("augment.VAEGenerator.fit", latent_dim=latent_dim, hidden=hidden, epochs=epochs,
+                                batch_size=batch_size, patience=patience, lr=lr)
+        latent_dim, hidden, epochs = sizes["latent_dim"], sizes["hidden"], sizes["epochs"]
+        batch_size, patience, lr = sizes["batch_size"], sizes["patience"], sizes["lr"]
+        device = check_device(device, "augment.VAEGenerator.fit")
         classes = sorted(pd.unique(np.asarray(labels, dtype=object)).tolist(), key=str)
         config: dict[str, Any] = {"kind": kind, "latent_dim": int(latent_dim), "hidden": int(hidden),
                                   "classes": [_plain(c) for c in classes], "label_dtype": str(np.asarray(labels).dtype)}

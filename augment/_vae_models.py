@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.exceptions import DataError
+from curakit.exceptions import DataError, ParameterError
 from curakit.optional import import_optional
 
-__all__ = ["TableCodec", "build_net", "train_vae", "encode_mu", "decode"]
+__all__ = ["TableCodec", "build_net", "train_vae", "encode_mu", "decode", "check_device", "check_vae_sizes"]
 
 _N_QUANTILES = 256
 
@@ -97,6 +97,46 @@ class TableCodec:
                 out[c["name"]] = vals.astype(c["dtype"]) if c["dtype"] != "object" else vals.astype(object)
                 j += k
         return pd.DataFrame(out, columns=self.config["names"])
+
+
+def check_device(device: Any, owner: str) -> str:
+    """``device`` as torch spells it ('cpu', 'cuda', 'cuda:0', 'mps'), refused in one line when torch cannot parse
+    it or it names a cuda / mps device this machine does not have."""
+    torch = import_optional("torch")
+    if not isinstance(device, (str, torch.device)):
+        raise ParameterError(f"The 'device' parameter of {owner} must be a str such as 'cpu' or 'cuda'. "
+                             f"Got a {type(device).__name__} instead.")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ParameterError(f"device {str(device)!r} is not a torch device. Use 'cpu' or 'cuda' "
+                             "(or 'cuda:N', 'mps').") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(f"device {str(device)!r} asks for a GPU, but torch sees no CUDA device on this "
+                                 "machine. Use device='cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ParameterError(f"device {str(device)!r} names GPU {dev.index}, but this machine has "
+                                 f"{torch.cuda.device_count()}. Use 'cuda' or 'cuda:0'.")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ParameterError(f"device {str(device)!r} asks for Apple's MPS, which torch cannot use on this machine. "
+                             "Use device='cpu'.")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"device {str(device)!r} is a torch device curakit does not train on. Use 'cpu' or 'cuda'.")
+    return str(dev)
+
+
+def check_vae_sizes(owner: str, **sizes: Any) -> dict[str, Any]:
+    """The VAE's sizes checked before any work: ints >= 1 (``lr`` a float > 0); one-line errors otherwise."""
+    from curakit.validation import check_interval
+
+    out = {}
+    for name, value in sizes.items():
+        if name == "lr":
+            out[name] = check_interval(value, name, owner, kind=float, low=0.0, closed="neither")
+        else:
+            out[name] = check_interval(value, name, owner, kind=int, low=1)
+    return out
 
 
 def _orig_name(X: pd.DataFrame, name: str) -> Any:

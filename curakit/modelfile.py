@@ -201,11 +201,21 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
+def _jit_load(torch: Any, path: Path) -> Any:
+    """``torch.jit.load`` without torch's "`torch.jit.load` is deprecated" FutureWarning (that warning only:
+    a TorchScript file is what the user has, and the message names nothing they can fix)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu")
+
+
 def _load_torch(path: Path, model_class: str | None, model_kwargs: str | None, trusted: Sequence[str]) -> Any:
     torch = import_optional("torch")
     if _is_torchscript(path):
         try:
-            return torch.jit.load(str(path), map_location="cpu")
+            return _jit_load(torch, path)
         except Exception as exc:
             raise DataError(f"--model {path.name!r} is not a readable TorchScript file ({type(exc).__name__}). "
                             "Save it with torch.jit.save.") from None

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.adapters import is_torch_model, num_outputs, predict_proba
+from curakit.adapters import is_torch_model, num_outputs, predict_proba, take_rows
 from curakit.exceptions import DataError, NotFittedError, ParameterError, StrategyError, UnknownNameError
 from curakit.io import atomic_dir
 from curakit.plugins import did_you_mean
@@ -478,6 +478,7 @@ def retrain(
     columns, X_all, y_all = _training_inputs(kind, model, ts)
     evals = {name: _eval_set(name, value, ts, columns) for name, value in eval_sets.items()}
     _check_eval_inputs(model, evals, transform)
+    _check_model_runs(model, X_all, evals, transform)
     _check_labels_seen(model, y_all, evals)
 
     incumbent = copy.deepcopy(model)
@@ -616,6 +617,22 @@ def _check_eval_inputs(model: Any, evals: Mapping[str, _EvalSet], transform: Cal
             f"{', '.join(map(repr, map(str, bad[:5])))}) and {type(model).__name__} cannot score them. "
             "Impute or drop those rows first (or add an imputer to the model pipeline)."
         )
+
+
+def _check_model_runs(model: Any, X_all: Any, evals: Mapping[str, _EvalSet], transform: Callable | None) -> None:
+    """Before any training: a torch model runs one forward pass on the first training row and the first row
+    of each eval set (``curakit.adapters.predict_proba``: the check ``diagnose`` runs too), so inputs of
+    another size or channel count are a one-line DataError, not torch's shape error from mid-training."""
+    if not is_torch_model(model):
+        return
+    sets = {"the training set": X_all, **{f"eval set {name!r}": ev.X for name, ev in evals.items()}}
+    for where, X in sets.items():
+        if X is None or len(X) == 0:
+            continue
+        try:
+            predict_proba(model, take_rows(X, np.arange(1)), transform=transform)
+        except DataError as exc:
+            raise DataError(f"retrain, {where}: {exc}") from None
 
 
 def _predictions(incumbent: Any, new_model: Any, evals: Mapping[str, _EvalSet], transform: Callable | None
