@@ -642,6 +642,9 @@ class LineageRandomUnderSampler(_LineageMixin, RandomUnderSampler):
 
 # -- the function -------------------------------------------------------------------------------
 def _check_table(X: Any, method: str, categorical: Any) -> Any:
+    shape = X.shape if hasattr(X, "shape") else np.shape(X)
+    if method == "smotenc" and len(shape) == 2:  # unknown columns, an all / no categorical split: before any work
+        smotenc_split(X, categorical, int(shape[1]), param="categorical")
     if isinstance(X, pd.DataFrame):
         if method in ("random_over", "random_under"):
             return X
@@ -735,9 +738,6 @@ def oversample(
     random_state = resolve_seed(random_state, "oversample")
     count = _check_oversample_args(k_neighbors, categorical, method, n)
     y_arr = _check_labels(X, y)
-    shape = X.shape if hasattr(X, "shape") else np.shape(X)
-    if method == "smotenc" and len(shape) == 2:  # unknown columns, an all / no categorical split: before any work
-        smotenc_split(X, categorical, int(shape[1]), param="categorical")
     X = _check_table(X, method, categorical)
     select, count = _whole_classes(select, count, y_arr)
     strategy = _class_strategy(select, count, sampling_strategy, y_arr, method)

@@ -477,8 +477,7 @@ def retrain(
 
     columns, X_all, y_all = _training_inputs(kind, model, ts)
     evals = {name: _eval_set(name, value, ts, columns) for name, value in eval_sets.items()}
-    _check_eval_inputs(model, evals, transform)
-    _check_model_runs(model, X_all, evals, transform)
+    _check_eval_inputs(model, evals, transform, X_all)
     _check_labels_seen(model, y_all, evals)
 
     incumbent = copy.deepcopy(model)
@@ -594,9 +593,10 @@ def _allows_nan(model: Any) -> bool:
         return True
 
 
-def _check_eval_inputs(model: Any, evals: Mapping[str, _EvalSet], transform: Callable | None) -> None:
+def _check_eval_inputs(model: Any, evals: Mapping[str, _EvalSet], transform: Callable | None, X_all: Any) -> None:
     """Before any training: eval images fit the torch model's first layer; eval rows hold no NaN
-    where the estimator cannot take it (names the columns, never the values)."""
+    where the estimator cannot take it (names the columns, never the values); a torch model runs
+    on the training rows and on each eval set (:func:`_check_model_runs`)."""
     channels = model_input_channels(model) if is_torch_model(model) and transform is None else None
     for name, ev in evals.items():
         if ev.images is not None and channels is not None and ev.images.shape[-1] != channels:
@@ -617,6 +617,7 @@ def _check_eval_inputs(model: Any, evals: Mapping[str, _EvalSet], transform: Cal
             f"{', '.join(map(repr, map(str, bad[:5])))}) and {type(model).__name__} cannot score them. "
             "Impute or drop those rows first (or add an imputer to the model pipeline)."
         )
+    _check_model_runs(model, X_all, evals, transform)
 
 
 def _check_model_runs(model: Any, X_all: Any, evals: Mapping[str, _EvalSet], transform: Callable | None) -> None:
