@@ -643,8 +643,9 @@ class LineageRandomUnderSampler(_LineageMixin, RandomUnderSampler):
 # -- the function -------------------------------------------------------------------------------
 def _check_table(X: Any, method: str, categorical: Any) -> Any:
     shape = X.shape if hasattr(X, "shape") else np.shape(X)
+    cat = np.zeros(0, dtype=np.int64)
     if method == "smotenc" and len(shape) == 2:  # unknown columns, an all / no categorical split: before any work
-        smotenc_split(X, categorical, int(shape[1]), param="categorical")
+        cat, _ = smotenc_split(X, categorical, int(shape[1]), param="categorical")
     if isinstance(X, pd.DataFrame):
         if method in ("random_over", "random_under"):
             return X
@@ -653,8 +654,8 @@ def _check_table(X: Any, method: str, categorical: Any) -> Any:
             for c in X.columns
             if not (pd.api.types.is_numeric_dtype(X[c].dtype) and not pd.api.types.is_bool_dtype(X[c].dtype))
         ]
-        cats = set() if categorical is None or isinstance(categorical, str) else set(categorical)
-        bad = [c for c in non_numeric if c not in cats and not (categorical == "auto" and isinstance(X[c].dtype, pd.CategoricalDtype))]
+        cats = set(X.columns[cat])  # named, by position, by mask or "auto"
+        bad = [c for c in non_numeric if c not in cats]
         if bad:
             hint = (
                 "use method='smotenc' with categorical=[...] naming them"
