@@ -76,10 +76,12 @@ from ._recipe_data import (
     check_model_fits_images,
     check_sections,
     engine_inputs,
+    estimate_fills,
     fill_slice,
     image_data,
     is_image_path,
     materialize,
+    measured_vs_estimate,
 )
 
 __all__ = ["Recipe", "RecipeRun", "SCHEMA", "example_recipes", "example_text", "parse_recipe", "run_recipe"]
@@ -104,7 +106,7 @@ SCHEMA: dict[str, Any] = {
     "diagnose": {"methods": _LIST, "max_slices": _INT, "enabled": _BOOL},
     "fill": {"method": _STR, "n": _INT, "k_neighbors": _INT, "pipeline": (dict, str), "enabled": _BOOL,
              "temperature": _NUM, "epochs": _INT, "latent_dim": _INT, "copy_quantile": _NUM, "clip": _BOOL,
-             "condition": _STR},
+             "condition": _STR, "estimate": _BOOL, "skip_if_harmful": _BOOL},
     "build": {"mix": (*_NUM, str), "stratify": _BOOL, "window": (str, *_NUM, dict), "rehearse": _DICT,
               "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM), "engine": _STR,
               "scheduler": _STR, "workers": _INT},
@@ -311,6 +313,7 @@ class RecipeRun:
     promotion: Any = None  # Promotion or None
     output: Path | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # strategy -> why it could not run on the champion
+    fill_value: dict[str, Any] | None = None  # the fill estimate per fill, and what the full retrain measured
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -327,6 +330,7 @@ class RecipeRun:
             "promotion": None if self.promotion is None else self.promotion.to_dict(),
             "output": None if self.output is None else str(self.output),
             "skipped": self.skipped,
+            "fill_value": self.fill_value,
         })
 
 
@@ -467,8 +471,9 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     modules to the recipe's ``trusted_modules`` (:mod:`curakit.trust`). A strategy that cannot
     run on the registry's champion (``continue_new`` on an ensemble) is skipped and reported in
     :attr:`RecipeRun.skipped`; on a model the recipe fits itself it is an error. Returns a
-    :class:`RecipeRun`; the output folder (written atomically) holds ``recipe.yaml``,
-    ``run.json``, ``slices.json``, ``comparison.html`` and ``training_set/``.
+    :class:`RecipeRun` (:attr:`RecipeRun.fill_value`: each fill's estimate before the build and what the
+    full retrain measured); the output folder (written atomically) holds ``recipe.yaml``, ``run.json``,
+    ``slices.json``, ``comparison.html``, ``fill_value.json`` / ``.csv`` and ``training_set/``.
     """
     from ._builder import TrainingSetBuilder
     from ._compare import compare_strategies
@@ -510,7 +515,8 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
         old_in, new_in = engine_inputs(engine, old_train, new_pool, images, bsec.get("workers"))
         b = TrainingSetBuilder(old_in, new_in, target=target, time=time_col, features=features or None)
         _build_steps(b, bsec, eval_sets)
-        _fill_slices(b, rec, slices, new_pool, features, target, images, seed, eval_sets)
+        estimate, fv = _fill_slices(b, rec, slices, new_pool, features, target, images, seed, eval_sets,
+                                    incumbent=incumbent, old_train=old_train)
         ts = materialize(b.build(random_state=child_seed(seed, "build")))
     if classes is not None:
         ts.info["classes"] = classes
@@ -529,9 +535,10 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     counts = pd.Series(ts.origins).value_counts().to_dict()
     run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),
                     rows_by_origin={str(k): int(v) for k, v in counts.items()}, comparison=table, chosen=chosen,
-                    promotion=promotion, output=out_dir, skipped=skipped)
+                    promotion=promotion, output=out_dir, skipped=skipped,
+                    fill_value=estimate and {**estimate, "measured": measured_vs_estimate(estimate, table, chosen)})
     if out_dir is not None:
-        _write_run(out_dir, rec, run, table, ts)
+        _write_run(out_dir, rec, run, table, ts, fv)
     return run
 
 
@@ -675,15 +682,25 @@ def _build_steps(b: Any, bsec: Mapping[str, Any], eval_sets: Any) -> None:
 
 
 def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features: list[str], target: str,
-                 images: bool, seed: Any, eval_sets: Any = None) -> None:
-    """Section ``fill``: new rows for each weak slice (``curate._recipe_data.fill_slice``), added to the builder."""
+                 images: bool, seed: Any, eval_sets: Any = None, *, incumbent: Any = None, old_train: Any = None
+                 ) -> tuple[dict[str, Any] | None, Any]:
+    """Section ``fill``: new rows for each weak slice (``curate._recipe_data.fill_slice``), each estimated
+    (``curate._recipe_data.estimate_fills``: head on frozen features) and then added to the builder, unless
+    ``skip_if_harmful`` and its estimate is clearly harmful. Returns (the estimate record, the FillValue)."""
     fsec = rec.section("fill")
     if not (slices and fsec.get("enabled", True) and fsec):
-        return
+        return None, None
+    fills = {}
     for k, sl in enumerate(slices):
         out = fill_slice(rec, fsec, sl, new_pool, features, target, images, child_seed(seed, "fill", k), eval_sets)
         if out is not None:
-            b.add(out, parents="new", prefix=f"fill{k}")
+            fills[f"fill{k}"] = (out, sl)
+    record, fv = estimate_fills(fsec, incumbent, old_train, new_pool, fills, features, target, images,
+                                child_seed(seed, "fill", "estimate"), rec.section("retrain").get("max_forgetting"))
+    for name, (out, _) in fills.items():
+        if name not in record["skipped"]:
+            b.add(out, parents="new", prefix=name)
+    return record, fv
 
 
 def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, chosen: str, seed: Any, *,
@@ -705,8 +722,11 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
                                  trusted=list(trusted), note=f"recipe {rec.data.get('name', '')}".strip())
 
 
-def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any) -> None:
+def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any, fv: Any = None) -> None:
     with atomic_dir(out_dir) as tmp:
+        if fv is not None:  # the whole estimate: every (fill, slice) row on new and on old
+            (tmp / "fill_value.json").write_text(json.dumps(json_ready(fv.to_dict()), indent=2, sort_keys=True))
+            fv.to_frame().to_csv(tmp / "fill_value.csv", index=False)
         (tmp / "recipe.yaml").write_text(rec.to_yaml())
         (tmp / "slices.json").write_text(json.dumps(run.slices, indent=2, sort_keys=True))
         table.to_html(tmp / "comparison.html")

@@ -6,6 +6,12 @@ with ``images`` and ``labels``, a Parquet/CSV of image paths). Class names index
 every set (the old data's ``classes.txt`` / ``.npz`` classes, else the sorted names of old and
 new, as torchvision's ImageFolder); integer labels are the class index.
 
+Fill estimate (section ``fill``: ``estimate``, default true; ``skip_if_harmful``, default false):
+:func:`estimate_fills` runs ``curate.estimate_fill_value`` on every fill before the build and
+records per fill its estimated gain on the new rows (all and its slice), its forgetting on the old
+rows and the prior warnings; with ``skip_if_harmful: true`` a fill estimated clearly harmful is
+not added (and listed as skipped).
+
 Fill methods (section ``fill``): ``method: vae`` (``augment.generate``: keys ``n``,
 ``temperature``, ``epochs``, ``latent_dim``, ``copy_quantile``, ``clip``, ``condition``: class or
 class+slice), for images and tables;
@@ -24,8 +30,8 @@ import numpy as np
 from curakit.exceptions import DataError, ParameterError
 from curakit.seeds import check_random_state, child_seed
 
-__all__ = ["VAE_KEYS", "build_engine", "check_fill", "check_model_fits_images", "check_sections", "engine_inputs", "fill_slice", "image_data", "is_image_path",
-           "materialize"]
+__all__ = ["VAE_KEYS", "build_engine", "check_fill", "check_model_fits_images", "check_sections", "engine_inputs",
+           "estimate_fills", "fill_slice", "image_data", "is_image_path", "materialize", "measured_vs_estimate"]
 
 #: ``fill`` keys that only ``method: vae`` takes (besides ``n``).
 VAE_KEYS = ("temperature", "epochs", "latent_dim", "copy_quantile", "clip", "condition")
@@ -115,6 +121,9 @@ def check_fill(fsec: Mapping[str, Any]) -> None:
     if method == "vae" and "pipeline" in fsec:
         raise ParameterError("Recipe section 'fill' has method: vae and a pipeline; vae generates rows itself. "
                              "Drop one of them.")
+    if fsec.get("skip_if_harmful", False) and not fsec.get("estimate", True):
+        raise ParameterError("Recipe key 'fill.skip_if_harmful' needs the fill estimate; drop 'fill.estimate: "
+                             "false' or 'skip_if_harmful'.")
 
 
 def _pipeline(rec: Any, fsec: Mapping[str, Any], shape: tuple[int, ...]) -> Any:
@@ -245,3 +254,98 @@ def check_sections(rec: Any) -> list[Any]:
 
     checks.append(gate)
     return checks
+
+
+# -- the fill estimate (section ``fill``: estimate, skip_if_harmful) --------------------------------
+def _fill_parents(fills: Mapping[str, Any]) -> dict[str, Any]:
+    """``{fill: positions in new}`` for the fills that name their parents (offline / oversample / VAE
+    lineage); a fill without readable parents is estimated without them (its rows are not copies)."""
+    from curakit.exceptions import CurakitError
+
+    from ._fill_value import _generated_only, _parents_in
+
+    out = {}
+    for name, fill in fills.items():
+        try:
+            out[name] = np.asarray(_parents_in(_generated_only(fill), name, "new"), dtype=np.int64)
+        except (CurakitError, ValueError, KeyError, TypeError, IndexError):
+            continue
+    return out
+
+
+def _fill_row(fv: Any, name: str, sl: Any, max_forgetting: float) -> dict[str, Any]:
+    per = fv.per_fill(max_forgetting).set_index("fill").loc[name]
+    target = fv.to_frame().set_index(["fill", "slice"]).loc[(name, str(sl.id))]
+    return {"fill": name, "slice": str(sl.id), "description": str(sl.description), "n_fill": int(per["n_fill"]),
+            "gain": float(per["gain"]), "gain_low": float(per["gain_low"]), "gain_high": float(per["gain_high"]),
+            "slice_gain": float(target["gain"]), "slice_low": float(target["low"]),
+            "slice_high": float(target["high"]), "forgetting": float(per["forgetting"]),
+            "forgetting_low": float(per["forgetting_low"]), "forgetting_high": float(per["forgetting_high"]),
+            "prior_shift": float(per["prior_shift"]), "harmful": bool(per["harmful"]),
+            "warnings": list(fv.priors[name]["warnings"])}
+
+
+def estimate_fills(fsec: Mapping[str, Any], incumbent: Any, old_train: Any, new_pool: Any,
+                   fills: Mapping[str, tuple[Any, Any]], features: list[str], target: str, images: bool, seed: int,
+                   max_forgetting: float | None = None) -> tuple[dict[str, Any], Any]:
+    """``curate.estimate_fill_value`` of every fill (``{name: (fill, slice)}``) before the build: (the run's
+    record, the FillValue or None). Prior warnings are logged and recorded; with ``fill.skip_if_harmful``
+    the fills whose estimate is clearly harmful (:meth:`FillValue.harmful` at ``max_forgetting``, the
+    recipe's ``retrain.max_forgetting``, else 0.02) are listed in ``skipped`` and not added."""
+    import logging
+    import warnings
+
+    from curakit.exceptions import CurakitError
+
+    from ._fill_value import FillPriorWarning, estimate_fill_value
+
+    log = logging.getLogger("curate._recipe")
+    limit = 0.02 if max_forgetting is None else float(max_forgetting)
+    record: dict[str, Any] = {"fills": [], "skipped": [], "warnings": [], "skip_if_harmful":
+                              bool(fsec.get("skip_if_harmful", False)), "max_forgetting": limit}
+    if not fills or not fsec.get("estimate", True):
+        record["error"] = None if fills else "no fills"
+        return record, None
+    parts = {k: v[0] for k, v in fills.items()}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FillPriorWarning)  # logged and recorded below, once
+            fv = estimate_fill_value(incumbent, old_train, new_pool, parts, target=None if images else target,
+                                     features=features or None, slices={str(s.id): s for _, s in fills.values()},
+                                     parents=_fill_parents(parts) or None, random_state=seed)
+    except CurakitError as exc:  # the estimate is advice: a run goes on without it
+        log.warning("recipe: fill estimate skipped: %s", exc)
+        record["error"] = str(exc)
+        return record, None
+    for name, (_, sl) in fills.items():
+        row = _fill_row(fv, name, sl, limit)
+        row["added"] = not (record["skip_if_harmful"] and row["harmful"])
+        record["fills"].append(row)
+        if not row["added"]:
+            record["skipped"].append(name)
+            log.warning("recipe: fill %s (%s) skipped: estimated clearly harmful (gain %+.3f [%+.3f, %+.3f], "
+                        "forgetting %+.3f [%+.3f, %+.3f])", name, sl.description, row["gain"], row["gain_low"],
+                        row["gain_high"], row["forgetting"], row["forgetting_low"], row["forgetting_high"])
+    for note in fv.warnings():
+        log.warning("recipe: %s", note)
+        record["warnings"].append(note)
+    record["params"] = fv.params
+    return record, fv
+
+
+def measured_vs_estimate(record: Mapping[str, Any], table: Any, chosen: str) -> dict[str, Any]:
+    """What the full retrain measured for the fills together: the chosen strategy (or, when it is a
+    baseline, the best curated one on new) against ``naive`` (the same family without fills)."""
+    frame = table.frame
+    pick = chosen
+    if chosen in ("do_nothing", "naive"):
+        cands = frame[~frame["strategy"].isin(["do_nothing", "naive"])]
+        pick = str(cands.sort_values("new", ascending=False, kind="mergesort").iloc[0]["strategy"]) if len(cands) \
+            else chosen
+    row = frame[frame["strategy"] == pick]
+    out: dict[str, Any] = {"strategy": pick, "fills_added": [f["fill"] for f in record.get("fills", ()) if f["added"]]}
+    for s in ("new", "old"):
+        for suffix in ("", ":low", ":high"):
+            col = f"vs_naive:{s}{suffix}"
+            out[col] = float(row.iloc[0][col]) if len(row) and col in frame.columns else None
+    return out

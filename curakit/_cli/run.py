@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     cols = [c for c in ("strategy", "old", "new", "forgetting", "train_time") if c in frame.columns]
     print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"slices filled: {len(result.slices)}; training rows: {result.rows_by_origin}")
+    _print_fill_value(result.fill_value)
     print(f"chosen: {result.chosen}")
     if result.promotion is not None:
         print(str(result.promotion))
@@ -153,6 +154,25 @@ def run(args: argparse.Namespace) -> int:
     if result.output is not None:
         print(f"report: {result.output / 'comparison.html'}")
     return 0
+
+
+def _print_fill_value(record: Any) -> None:
+    """Each fill's estimate before the build (gain on new, forgetting on old) and what the retrain measured."""
+    if not record or not record.get("fills"):
+        return
+    print("fill estimate (head on frozen features; gain on new, forgetting on old, 95% intervals):")
+    for f in record["fills"]:
+        state = "added" if f["added"] else "SKIPPED (estimated harmful)"
+        print(f"  {f['fill']} {f['description']}: gain {f['gain']:+.3f} [{f['gain_low']:+.3f}, {f['gain_high']:+.3f}], "
+              f"on its slice {f['slice_gain']:+.3f}, forgetting {f['forgetting']:+.3f} "
+              f"[{f['forgetting_low']:+.3f}, {f['forgetting_high']:+.3f}]; {state}")
+        for note in f["warnings"]:
+            print(f"    warning: {note}")
+    m = record.get("measured") or {}
+    if m.get("vs_naive:new") is not None:
+        print(f"  measured by the retrain ({m['strategy']} vs naive, the fills together): new "
+              f"{m['vs_naive:new']:+.3f} [{m['vs_naive:new:low']:+.3f}, {m['vs_naive:new:high']:+.3f}], old "
+              f"{m['vs_naive:old']:+.3f}")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
