@@ -88,6 +88,7 @@ class DemoResult:
         lines.append(f"Best candidate {self.metrics['candidate']!r}: {verdict} by the gate.")
         lines.extend(f"  - {reason}" for reason in getattr(self.decision, "reasons", ()))
         lines.extend(_naive_lines(self.table, self.metrics["candidate"]))
+        lines.extend(estimate_lines(self.metrics.get("fill_value")))
         lines.append(f"Outputs in {self.out_dir}/ (report.html, metrics.json, training_set/, registry/).")
         lines.append(f"Total time {self.timings.get('total', 0.0):.1f} s.")
         return "\n".join(lines)
@@ -106,6 +107,55 @@ def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
         out.append(f"  - vs naive (old + new retrain) on {s}: {r[col]:+.3f} "
                    f"(95% interval {r[col + ':low']:+.3f} to {r[col + ':high']:+.3f})")
     return out
+
+
+def _estimate(incumbent: Any, scen: Any, filled: Any, weak: list[Any], random_state: int) -> dict[str, Any]:
+    """``curate.estimate_fill_value`` of the fill on all new rows and each filled slice; its prior
+    warnings are logged and recorded (not only a Python warning)."""
+    import warnings
+
+    import curate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", curate.FillPriorWarning)
+        fv = curate.estimate_fill_value(incumbent, scen.source("old"), scen.source("new"), {"augmented": filled},
+                                        slices={s.id: s for s in weak}, parents="new", random_state=random_state)
+    for note in fv.warnings():
+        logger.warning("demo: %s", note)
+    frame = fv.to_frame()
+    keep = frame[frame["slice"].isin(["all", *[s.id for s in weak]])]
+    return {"per_fill": fv.per_fill().to_dict("records"), "rows": keep.to_dict("records"),
+            "warnings": fv.warnings(), "params": fv.params}
+
+
+def _measured(table: pd.DataFrame, candidate: str, weak: list[Any]) -> dict[str, Any]:
+    """What the full retrain measured for the fill: the candidate against ``naive`` (same family, no fill),
+    on the new holdout and on each filled slice of it."""
+    row = table[table["strategy"] == candidate]
+    naive = table[table["strategy"] == "naive"]
+    out: dict[str, Any] = {"strategy": candidate}
+    for col in ("vs_naive:new", "vs_naive:new:low", "vs_naive:new:high", "vs_naive:old"):
+        out[col] = float(row.iloc[0][col]) if len(row) and col in table.columns else None
+    for s in weak:
+        col = f"slice:{s.id}:new"
+        ok = len(row) and len(naive) and col in table.columns
+        out[f"slice:{s.id}"] = float(row.iloc[0][col] - naive.iloc[0][col]) if ok else None
+    return out
+
+
+def estimate_lines(record: Any) -> list[str]:
+    """The summary's lines: the fill's estimated gain / forgetting next to what the retrain measured."""
+    if not record or not record.get("per_fill"):
+        return []
+    f, m = record["per_fill"][0], record.get("measured") or {}
+    lines = [f"Fill estimate before the retrain (head on the incumbent's embedding): gain on new {f['gain']:+.3f} "
+             f"[{f['gain_low']:+.3f}, {f['gain_high']:+.3f}], forgetting on old {f['forgetting']:+.3f} "
+             f"[{f['forgetting_low']:+.3f}, {f['forgetting_high']:+.3f}]"]
+    if m.get("vs_naive:new") is not None:
+        lines.append(f"  - measured by the retrain ({m['strategy']} vs naive): new {m['vs_naive:new']:+.3f}, "
+                     f"old {m['vs_naive:old']:+.3f}")
+    lines.extend(f"  - warning: {w}" for w in record.get("warnings", ()))
+    return lines
 
 
 def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
@@ -191,6 +241,9 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     eval_sets = {"old": scen.source("old_test"), "new": scen.source("new_test")}
     filled = _timed(timings, "augment", lambda: _fill(scen, weak, n_fill, out, random_state, eval_sets, progress))
 
+    # 3b. the fill's estimated value before the full retrain (head on the incumbent's frozen embedding)
+    fill_value = _timed(timings, "estimate", lambda: _estimate(incumbent, scen, filled, weak, random_state))
+
     # 4. build the new training set
     ts = _timed(timings, "build", lambda: _build(scen, filled, eval_sets, random_state))
 
@@ -214,6 +267,7 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
         "decision": decision.to_dict(),
         "strategies": {name: res.metrics for name, res in comparison.results.items()},
         "slices": [s.to_dict() | {"indices": None} for s in weak],
+        "fill_value": fill_value | {"measured": _measured(comparison.frame, best_name, weak)},
         "scenario": scen.params,
         "timings_s": timings,
         "random_state": random_state,

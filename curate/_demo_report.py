@@ -254,6 +254,36 @@ def _summary_section(result: Any) -> str:
     )
 
 
+def _estimate_section(result: Any) -> str:
+    """The fill's estimate before the retrain, next to what the retrain measured (candidate vs naive)."""
+    record = result.metrics.get("fill_value") or {}
+    if not record.get("rows"):
+        return ""
+    measured = record.get("measured") or {}
+    names = result.slice_names
+    frame = pd.DataFrame(record["rows"])
+    frame["measured (candidate - naive)"] = [
+        measured.get("vs_naive:new") if s == "all" else measured.get(f"slice:{s}") for s in frame["slice"]]
+    frame["slice"] = [("all new rows" if s == "all" else names.get(str(s), str(s))) for s in frame["slice"]]
+    frame = frame[["slice", "n", "acc_without", "acc_with", "gain", "low", "high", "measured (candidate - naive)",
+                   "forgetting", "forgetting_low", "forgetting_high"]]
+    notes = "".join(f"<li>{escape(w)}</li>" for w in record.get("warnings", ()))
+    return section(
+        "Fill estimate: was the fill worth it?",
+        "<p>Before the full retrain, a head (logistic regression) on the incumbent's frozen embedding was fitted "
+        "with and without the fill and scored on held-out new rows (5 folds) and old rows. The last columns put "
+        "next to it what the retrain measured: the candidate against <i>naive</i>, the same family retrained "
+        "on old + new without the fill.</p>",
+        frame_html(frame, digits=3),
+        legend_html({"gain": "estimated accuracy with the fill minus without, on the validation rows of new",
+                     "low / high": "95% paired bootstrap interval of the gain",
+                     "measured (candidate - naive)": "the full retrain's accuracy difference on the new holdout",
+                     "forgetting": "estimated accuracy lost on old rows with the fill (positive = forgets)"},
+                    "Columns explained"),
+        f"<p><b>Prior warnings:</b></p><ul>{notes}</ul>" if notes else "<p>No prior warning.</p>",
+    )
+
+
 def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list[Any], filled: Any, ts: Any,
                       comparison: Any, decision: Any, registry: Any, result: Any, incumbent: Any = None) -> Path:
     """Write the report atomically to ``path`` (``incumbent``: the CNN, for Grad-CAM of the weak slices)."""
@@ -265,6 +295,7 @@ def write_demo_report(path: str | Path, *, scen: Any, diagnosis: Any, weak: list
         _diagnosis_section(diagnosis, scen, list(weak)),
         _pictures_section(diagnosis, scen, list(weak), incumbent),
         _fill_section(filled, scen, names),
+        _estimate_section(result),
         section("Training set", frame_html(ts.summary())),
         _comparison_section(comparison, decision, registry, list(weak)),
         section("Timings", frame_html(timings)),

@@ -148,3 +148,21 @@ def test_summary_and_data_name_slices_by_description(demo):
     assert not [c for c in frame.columns if HASH_ID.search(str(c))]
     data = json.loads(demo.to_json())
     assert data["candidate"] == demo.metrics["candidate"] and data["table"][0]["strategy"] == "do_nothing"
+
+
+def test_fill_estimate_is_reported_next_to_what_the_retrain_measured(demo):
+    """Issue 11.3: the fill's estimate (gain on new, forgetting on old, intervals) before the retrain, in
+    metrics.json, the printed summary and the report, next to the candidate's measured gain over naive."""
+    record = json.loads((demo.out_dir / "metrics.json").read_text())["fill_value"]
+    per = record["per_fill"][0]
+    assert per["fill"] == "augmented" and per["n_fill"] > 0
+    assert per["gain_low"] <= per["gain"] <= per["gain_high"]
+    assert per["forgetting_low"] <= per["forgetting"] <= per["forgetting_high"]
+    slices = {s["id"] for s in demo.metrics["slices"]}
+    assert {r["slice"] for r in record["rows"]} == {"all"} | slices
+    assert record["measured"]["strategy"] == demo.metrics["candidate"]
+    assert set(record["measured"]) >= {"vs_naive:new"} | {f"slice:{s}" for s in slices}
+    text = demo.summary()
+    assert "Fill estimate before the retrain" in text and "measured by the retrain" in text
+    html = (demo.out_dir / "report.html").read_text()
+    assert "Fill estimate: was the fill worth it?" in html and "candidate - naive" in html
