@@ -143,9 +143,10 @@ def dask_build(b: Any, random_state: Any):
     old_m, new_m, win_desc, info["window"], n_avail = do_window(b, seeds["window"])
     old_m, n_sel, alpha, info["mix"] = do_mix(b, old_m, new_m, n_avail, seeds["mix"])
     replay, info["rehearse"] = do_rehearse(b, old_m, n_sel, seeds["rehearse"])
-    blocks = [Block("new", b.new, b.new.parts, new_m), Block("old", b.old, b.old.parts, old_m)]
+    blocks = [Block("new", b.new, b.new.parts, new_m, full=b.new.full),
+              Block("old", b.old, b.old.parts, old_m, full=b.old.full)]
     if replay is not None:
-        blocks.append(Block("replay", b.old, b.old.parts, replay))
+        blocks.append(Block("replay", b.old, b.old.parts, replay, full=b.old.full))
     blocks += [aug_block(b, src) for src in b._plan.added]
     info["augmented"] = [
         {"name": src.name, "rows": len(src), "parents": src.parents,

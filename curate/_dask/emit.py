@@ -159,9 +159,10 @@ def _reason(b: Any, blk: Any, win_desc: Any, alpha: Any, seeds: dict[str, int]):
     return f"{blk.src.name} data{win}", None
 
 
-def _emit(part: pd.DataFrame, e: dict[str, Any]):
-    """(data, manifest) of one partition's kept rows."""
-    keep = keep_rows(part, e["spec"])["keep"]
+def _emit(part: pd.DataFrame, e: dict[str, Any], slim: pd.DataFrame | None = None):
+    """(data, manifest) of one partition's kept rows (decided on ``slim``, the same rows' few
+    persisted columns, when given: the full rows are read once, here)."""
+    keep = keep_rows(part if slim is None else slim, e["spec"])["keep"]
     p = part[keep]
     pos = p["_pos"].to_numpy()
     data = p[e["cols"]].reset_index(drop=True)
@@ -273,7 +274,9 @@ def finish(b: Any, blocks: list[Any], info: dict[str, Any], seeds: dict[str, int
             for col, key in (("origin", "by_origin"), ("reason", "by_reason")):
                 for k, v in kept[col].value_counts(sort=False).items():
                     _add(counts[key], str(k), int(v))
-        outs += [dask.delayed(_emit, pure=False)(p, {**e, "offset": off}) for p, off in zip(blk.parts, offsets[blk.name])]
+        slims = blk.parts if blk.full is not None and blk.full is not blk.parts else [None] * len(blk.parts)
+        outs += [dask.delayed(_emit, pure=False)(p, {**e, "offset": off}, slim)
+                 for p, slim, off in zip(blk.full or blk.parts, slims, offsets[blk.name])]
     n = sum(blk.kept for blk in blocks)
     info["recency"] = None if weight is None else _weight_info(b, blocks, weight)
     info["preprocess"] = None
@@ -299,7 +302,7 @@ def _kept_aug(blk: Any, man: pd.DataFrame) -> pd.DataFrame:
 
 def _empty_part(b: Any, blocks: list[Any]) -> pd.DataFrame:
     blk = blocks[-1]
-    part = compute_parts(lambda p: p.iloc[:0], blk.parts[:1])[0]
+    part = compute_parts(lambda p: p.iloc[:0], (blk.full or blk.parts)[:1])[0]
     return part
 
 

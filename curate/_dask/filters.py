@@ -20,7 +20,7 @@ from curakit.optional import import_optional
 
 from .select import AllRows, Parts, compute_many, compute_parts
 
-__all__ = ["Block", "aug_block", "filters", "keep_rows"]
+__all__ = ["Block", "aug_block", "filters", "keep_rows", "row_keys"]
 
 _RANK_SHIFT = 40
 
@@ -37,6 +37,7 @@ class Block:
     kept: int = 0
     counts: list[int] = field(default_factory=list)  # kept rows per partition
     spec: Any = None  # what keep_rows needs for this block's partitions
+    full: Any = None  # partitions with every used column when ``parts`` hold only a few (out of core)
 
 
 def aug_block(b: Any, src: Any) -> Block:
@@ -67,12 +68,20 @@ def _pairs(part: pd.DataFrame):
     return _dedup.exact_key_pairs(part)
 
 
+def row_keys(part: pd.DataFrame, features: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The two exact keys of a partition's rows: held in ``_k0`` / ``_k1`` by the few-column
+    partitions of an out-of-core build, else hashed from the features."""
+    if "_k0" in part.columns:
+        return part["_k0"].to_numpy(), part["_k1"].to_numpy()
+    return _dedup.exact_key_pairs(part[features])
+
+
 def keep_rows(part: pd.DataFrame, blk: dict[str, Any]) -> dict[str, Any]:
     """Which rows of one partition stay: in the block's mask, not leaked, not a later duplicate."""
     m = blk["mask"](part)
     out: dict[str, Any] = {"leak": np.zeros(len(part), bool), "dup": np.zeros(len(part), bool), "matches": {}}
     if blk["tables"] or blk["dups"] is not None:
-        k0, k1 = _dedup.exact_key_pairs(part[blk["features"]])
+        k0, k1 = row_keys(part, blk["features"])
         keys = pd.DataFrame({"k0": k0, "k1": k1})
         for name, table in blk["tables"].items():
             mult = keys.merge(table, on=["k0", "k1"], how="left")["mult"].fillna(0).to_numpy(np.int64)
@@ -91,7 +100,8 @@ def keep_rows(part: pd.DataFrame, blk: dict[str, Any]) -> dict[str, Any]:
 def _key_frame(part: pd.DataFrame, blk: dict[str, Any]) -> pd.DataFrame:
     r = keep_rows(part, {**blk, "dups": None})
     live = r["keep"]
-    k0, k1 = _dedup.exact_key_pairs(part[blk["features"]][live])
+    k0, k1 = row_keys(part, blk["features"])
+    k0, k1 = k0[live], k1[live]
     return pd.DataFrame({"k0": k0, "k1": k1, "rank": (blk["code"] << _RANK_SHIFT) + part["_pos"].to_numpy()[live]})
 
 
@@ -146,6 +156,7 @@ def _persist_kept(b: Any, blocks: list[Block], specs: list[dict[str, Any]]) -> l
         mine, got = packed[at : at + len(blk.parts)], list(counts[at : at + len(blk.parts)])
         at += len(blk.parts)
         blk.parts = Parts([dask.delayed(operator.getitem, pure=False)(x, 0) for x in mine], rows=sum(c["kept"] for c in got))
+        blk.full = None  # the kept rows hold every used column
         blk.spec = {"mask": AllRows(), "tables": {}, "dups": None, "features": spec["features"], "code": spec["code"]}
         results.append(got)
     return results

@@ -3,6 +3,7 @@ datasets, checked partition-wise with the same one-line errors as the pandas eng
 
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curakit.dedup import exact_key_pairs
 from curakit.exceptions import DataError
 from curakit.optional import import_optional
 from curate._build.inputs import choose_features
@@ -43,6 +45,7 @@ class DaskSource:
     t_max: Any = None
     manifest: Any = None  # never augmented
     lengths: list[int] = field(default_factory=list)
+    full: Any = None  # the prepared partitions with every used column (``parts`` may hold only a few)
 
     def __len__(self) -> int:
         return self.n
@@ -76,7 +79,7 @@ class _Lazy:
         positions = np.asarray(positions, dtype=np.int64)
         want = np.unique(positions)
         col = self.column or self.src.time_column
-        got = compute_parts(_pick_rows, self.src.parts, want, col)
+        got = compute_parts(_pick_rows, self.src.full, want, col)
         pos = np.concatenate([g[0] for g in got])
         vals = pd.concat([g[1] for g in got], ignore_index=True)
         at = np.searchsorted(pos, positions)
@@ -160,8 +163,33 @@ def _stats(part: pd.DataFrame, target: str, time: str | None, used: list[Any]) -
         out.update(kind=kind, bad=bad, err=err)
         if parsed is not None and bad == 0 and len(part):
             t = parse_time(part[time], "", time)[0]
-            out.update(t_min=t.min(), t_max=t.max())
+            out.update(t_min=t.min(), t_max=t.max(), _t=t)
     return out
+
+
+def _scan(part: pd.DataFrame, target: str, time: str | None, used: list[Any], features: list[Any]):
+    """(stats, the few columns later passes read: target, ``_t``, exact keys ``_k0`` / ``_k1``) of one
+    partition, read once; the columns are None when the partition has a problem (raised from the stats)."""
+    st = _stats(part, target, time, used)
+    t = st.pop("_t", None)
+    if st["absent"] or st.get("bad") or st["na_target"] or st["mixed"] or (time is not None and t is None and len(part)):
+        return st, None
+    frame = part[used].reset_index(drop=True)
+    slim = pd.DataFrame({target: frame[target]})
+    if time is not None:
+        slim["_t"] = t if t is not None else np.zeros(0, dtype=np.int64)
+    slim["_k0"], slim["_k1"] = exact_key_pairs(frame[features])
+    return st, slim
+
+
+def _slim(scanned: tuple[dict[str, Any], pd.DataFrame], offset: int, base: int, no_time: bool) -> pd.DataFrame:
+    """The persisted few-column partition: the scan's columns and the row positions (``_pos``, ``_t``)."""
+    slim = scanned[1].copy()
+    pos = np.arange(offset, offset + len(slim), dtype=np.int64)
+    if no_time:
+        slim["_t"] = pos + base
+    slim["_pos"] = pos
+    return slim
 
 
 def _aggregate(src_name: str, stats: list[dict[str, Any]], target: str, time: str | None) -> dict[str, Any]:
@@ -215,7 +243,7 @@ def _prepare(part: pd.DataFrame, name: str, cols: list[Any], time: str | None, o
 
 
 def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: Any) -> list[DaskSource]:
-    """old and new as :class:`DaskSource` (one stats pass), with the pandas engine's checks."""
+    """old and new as :class:`DaskSource` (one scan pass), with the pandas engine's checks."""
     dask = import_optional("dask")
     frames = {}
     for name, obj in (("old", old), ("new", new)):
@@ -227,35 +255,39 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
     for name, (_, files) in frames.items():
         _check_files(files, name, used)
     delayed = {name: frame.to_delayed() for name, (frame, _) in frames.items()}
-    jobs = [dask.delayed(_stats, pure=False)(p, builder.target, time, used) for name in frames for p in delayed[name]]
-    flat = list(dask.compute(*jobs))
-    stats = {"old": flat[: len(delayed["old"])], "new": flat[len(delayed["old"]) :]}
+    feats = list(builder.features)
+    scans = dask.persist(*[dask.delayed(_scan, pure=False)(p, builder.target, time, used, feats)
+                           for name in frames for p in delayed[name]])
+    flat = list(dask.compute(*[dask.delayed(operator.getitem, pure=False)(x, 0) for x in scans]))
+    n_old = len(delayed["old"])
+    stats = {"old": flat[:n_old], "new": flat[n_old:]}
+    scanned = {"old": scans[:n_old], "new": scans[n_old:]}
     aggs = {name: _aggregate(name, stats[name], builder.target, time) for name in frames}  # old's errors first
     check_label_kinds({name: label_kind(f[builder.target]._meta) for name, (f, _) in frames.items()}, builder.target)
-    persisted = _should_persist(aggs["old"]["bytes"] + aggs["new"]["bytes"])
-    out, base, parts = [], 0, {}
-    for name in frames:
-        agg = aggs[name]
-        offsets = np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]]).astype(np.int64)
-        parts[name] = [dask.delayed(_prepare, pure=False)(p, name, used, time, int(o), base)
-                       for p, o in zip(delayed[name], offsets)]
-        base += agg["n"]
-    if persisted:  # held on the workers: later passes skip reading and parsing
-        kept = dask.persist(*parts["old"], *parts["new"])
-        parts = {"old": list(kept[: len(parts["old"])]), "new": list(kept[len(parts["old"]) :])}
-    base = 0
+    total = aggs["old"]["bytes"] + aggs["new"]["bytes"]
+    persisted = _should_persist(total)
+    out, base = [], 0
     for name, (frame, _) in frames.items():
         agg = aggs[name]
-        src = DaskSource(name=name, parts=Parts(parts[name], rows=agg["n"]), n=agg["n"], columns=used,
-                         dtypes=frame[used].dtypes, axis_kind=agg["kind"], lengths=agg["lengths"])
+        offsets = [int(o) for o in np.concatenate([[0], np.cumsum(agg["lengths"])[:-1]])]
+        full = Parts([dask.delayed(_prepare, pure=False)(p, name, used, time, o, base)
+                      for p, o in zip(delayed[name], offsets)], rows=agg["n"])
+        if persisted:  # every used column held on the workers: later passes skip reading and parsing
+            full = parts = Parts(dask.persist(*full), rows=agg["n"])
+        else:  # out of core: only target, _t, _pos and the exact keys are held; rows are read again at emit
+            parts = Parts(dask.persist(*[dask.delayed(_slim, pure=False)(x, o, base, time is None)
+                                         for x, o in zip(scanned[name], offsets)]), rows=agg["n"])
+        src = DaskSource(name=name, parts=parts, n=agg["n"], columns=used, dtypes=frame[used].dtypes,
+                         axis_kind=agg["kind"], lengths=agg["lengths"], full=full)
         src.time_column, src.persisted = time, persisted
-        src.persist_kept = persisted and _should_persist(aggs["old"]["bytes"] + aggs["new"]["bytes"], share=7)
+        src.persist_kept = persisted and _should_persist(total, share=7)
         if time is None:
             src.t_min, src.t_max = base, base + agg["n"] - 1
         else:
             src.t_min, src.t_max = agg["t_min"], agg["t_max"]
         base += agg["n"]
         out.append(src)
+    del scans, scanned  # the scan results are released once the slim partitions exist
     floats = [st for name in frames for st in stats[name] if "integral" in st]
     builder._classification = _classification(frames, builder.target, floats)
     return out

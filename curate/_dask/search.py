@@ -55,7 +55,7 @@ def _capped_xy(b: Any, parts: list[tuple[Any, Any]], max_rows: int, seed: int):
         masks = select_k(items, max_rows)
         parts = [(src, sel) for (src, _), sel in zip(parts, masks)]
     cols = [*b.features, b.target]
-    frames = [f for got in compute_many([(_take, src.parts, (m, cols)) for src, m in parts]) for f in got]
+    frames = [f for got in compute_many([(_take, src.full, (m, cols)) for src, m in parts]) for f in got]
     data = pd.concat(frames, ignore_index=True)
     return data[b.features], data[b.target].to_numpy()
 
