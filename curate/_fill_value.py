@@ -482,6 +482,14 @@ def _score(y: Mapping[str, np.ndarray], fills: list[str], base: Mapping[str, np.
     return rows, old_rows, priors
 
 
+def _nonempty(y: dict, fills: Mapping) -> dict:
+    """The labels as arrays, after checking that every fill has rows."""
+    for name in fills:
+        if not len(y[name]):
+            raise DataError(f"estimate_fill_value: fill {name!r} has no rows. Pass fills with at least one row.")
+    return {k: np.asarray(v) for k, v in y.items()}
+
+
 def estimate_fill_value(
     model: Any,
     old: Any,
@@ -546,10 +554,7 @@ def estimate_fill_value(
         raise ParameterError(f"The 'fills' parameter of estimate_fill_value names a fill {clash[0]!r}; 'old' and "
                              "'new' are taken. Rename the fill.")
     X, y = _features(model, {"old": old, "new": new, **fills}, target=target, features=features, transform=transform)
-    for name in fills:
-        if not len(y[name]):
-            raise DataError(f"estimate_fill_value: fill {name!r} has no rows. Pass fills with at least one row.")
-    y = {k: np.asarray(v) for k, v in y.items()}
+    y = _nonempty(y, fills)
     masks = {"all": np.ones(len(y["new"]), dtype=bool)}
     masks.update({f"class={c}": y["new"].astype(str) == c for c in sorted({str(c) for c in y["new"]})})
     masks.update(_slice_masks(slices, len(y["new"])))
