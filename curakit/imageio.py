@@ -164,6 +164,10 @@ def remove_temporaries(folder: str | os.PathLike) -> int:
 _IMAGE_SUFFIXES = (".png",)
 
 
+#: the largest side ``--resize`` accepts (a guard against a typo that would fill the memory)
+MAX_SIDE = 8192
+
+
 def parse_size(text: str | None) -> tuple[int, int] | None:
     """``"28x28"`` (H x W) -> (28, 28); None passes through."""
     if text is None:
@@ -171,7 +175,22 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     h, sep, w = text.lower().partition("x")
     if not sep or not h.isdigit() or not w.isdigit() or int(h) < 1 or int(w) < 1:
         raise DataError(f"--resize takes HxW in pixels, such as 28x28. Got {text!r} instead.")
+    if max(int(h), int(w)) > MAX_SIDE:
+        raise DataError(f"--resize {text!r} asks for a side over {MAX_SIDE} pixels. Give a size the model takes, "
+                        "such as 224x224.")
     return int(h), int(w)
+
+
+def _check_fits(n: int, size: tuple[int, int], channels: int, root: str) -> None:
+    """Refuse, before allocating, a resized stack larger than the memory this machine has free."""
+    need = n * size[0] * size[1] * channels
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on this platform: no check
+        return
+    if need > free:
+        raise DataError(f"Resizing the {n} images of {root!r} to {size[0]}x{size[1]} needs {need / 2**30:.1f} GiB, "
+                        f"more than the {free / 2**30:.1f} GiB free. Pick a smaller --resize.")
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -203,6 +222,8 @@ def read_image_folder(root: str | os.PathLike, resize: tuple[int, int] | None = 
     images, labels, rel = [], [], []
     for p in files:
         image = read_png(p)
+        if resize is not None and not images:
+            _check_fits(len(files), resize, image.shape[2] if image.ndim == 3 else 1, root.name)
         images.append(image if resize is None else _resize(image, resize))
         labels.append(p.relative_to(root).parts[0])
         rel.append(p.relative_to(root).as_posix())

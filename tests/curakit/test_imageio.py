@@ -80,3 +80,20 @@ def test_read_images_npz_path_tables_and_plain_tables(tmp_path):
     np.savez(tmp_path / "bad.npz", images=gray.astype(np.float32), labels=np.arange(3))
     with pytest.raises(DataError, match="uint8"):
         read_images(tmp_path / "bad.npz")
+
+
+def test_resize_bounded_before_allocating(tmp_path, monkeypatch):
+    """A --resize typo (99999x99999) is refused before any image is resized; a size that fits no free
+    memory is refused before the stack is built."""
+    (tmp_path / "a").mkdir()
+    write_png(tmp_path / "a" / "1.png", _img(4, 4, 10))
+    with pytest.raises(DataError, match="over 8192 pixels") as info:
+        parse_size("99999x99999")
+    assert "\n" not in str(info.value)
+    assert parse_size("8192x8192") == (8192, 8192)
+    import curakit.imageio as imageio
+
+    real = imageio.os.sysconf
+    monkeypatch.setattr(imageio.os, "sysconf", lambda name: 1 if name == "SC_AVPHYS_PAGES" else real(name))
+    with pytest.raises(DataError, match="Pick a smaller --resize"):
+        read_image_folder(tmp_path, resize=(4096, 4096))
