@@ -230,6 +230,9 @@ def _open_engine(args: argparse.Namespace) -> Any:
 
     import curate
 
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers must be at least 1 (local Dask worker processes), got {args.workers}. "
+                             "Pass --workers 1 or more, or drop it to build in this process.")
     wants = (args.engine not in (None, "pandas") or args.scheduler or args.workers
              or (args.engine is None and os.environ.get("DASK_SCHEDULER_ADDRESS")))
     if not wants:

@@ -74,6 +74,7 @@ def test_failed_build_leaves_the_previous_set_untouched(files, tmp_path, capsys)
         (["--target", "label"], "Error: The target column 'label' is not in old"),
         (["--target", "target", "--time", "nope"], "Error: The time column 'nope' is not in old"),
         (["--target", "target", "--window", "90D", "--last-n", "5"], "Error: Pass one of --window, --last-n or --start/--end."),
+        (["--target", "target", "--workers", "0"], "Error: --workers must be at least 1"),
     ],
 )
 def test_build_errors(files, tmp_path, capsys, extra, message):
