@@ -249,9 +249,11 @@ def _open_engine(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._output import check_out, publish
+    from ._output import check_apart, check_out, publish
 
     check_out(args.out, args.force)
+    check_apart(args.out, {"--old": args.old, "--new": args.new, **{f"--add ({k + 1})": a for k, a in enumerate(args.add or [])},
+                           **{f"--eval ({k + 1})": e.partition("=")[2] or e for k, e in enumerate(args.eval or [])}}, force=args.force)
     with _open_engine(args) as engine:
         if engine is not None and engine.dashboard_link:
             print(f"Dask dashboard: {engine.dashboard_link}")

@@ -251,3 +251,14 @@ def test_add_a_vae_image_fill(digits, tmp_path):
     parents = [int(json.loads(ids)[0].split(":")[1]) for ids in ts.manifest.loc[gen, "parent_ids"]]
     assert all(ids.startswith('["old:') for ids in ts.manifest.loc[gen, "parent_ids"])
     assert (labels[parents] == 3).all()
+
+
+def test_out_apart_from_the_inputs(files, tmp_path, capsys):
+    base = ["build", "--old", str(files / "old.parquet"), "--new", str(files / "new.csv"), "--target", "target"]
+    assert main([*base, "--out", str(tmp_path / "ts")]) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ts").iterdir()}
+    capsys.readouterr()
+    assert main([*base, "--add", str(tmp_path / "ts"), "--out", str(tmp_path / "ts"), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: --out ") and "overlaps the input --add (1)" in err and len(err.splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "ts").iterdir()} == before
