@@ -74,8 +74,22 @@ def _convert(value: str, like: np.ndarray) -> Any:
         except ValueError:
             raise ParameterError(f"The labels are integers but {value!r} is not. Name classes by their integer label.") from None
     if like.dtype.kind == "f":
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise ParameterError(f"The labels are numbers but {value!r} is not. Name classes by their label.") from None
     return value
+
+
+#: the most new rows ``--n`` may ask for per slice or class (a typo guard; the API has no such bound)
+MAX_N = 10_000_000
+
+
+def _check_count(count: int, text: str) -> int:
+    if count > MAX_N:
+        raise ParameterError(f"--n {text!r} asks for {count} new rows; give at most {MAX_N:,} per slice or class "
+                             "(split a larger run, or call augment from Python).")
+    return count
 
 
 def _parse_n(text: str | None, labels: np.ndarray) -> int | dict[Any, int] | None:
@@ -84,18 +98,20 @@ def _parse_n(text: str | None, labels: np.ndarray) -> int | dict[Any, int] | Non
     text = text.strip()
     if "=" not in text:
         try:
-            return int(text)
+            count = int(text)
         except ValueError:
             raise ParameterError(f"--n expects an int or CLASS=COUNT pairs (3=100,8=50). Got {text!r} instead.") from None
+        return _check_count(count, text)
     out: dict[Any, int] = {}
     for part in text.split(","):
         key, sep, count = part.partition("=")
         if not sep:
             raise ParameterError(f"--n expects CLASS=COUNT pairs separated by commas (3=100,8=50). Got {part!r}.")
         try:
-            out[_convert(key.strip(), labels)] = int(count)
+            value = int(count)
         except ValueError:
             raise ParameterError(f"--n expects integer counts (3=100). Got {part!r} instead.") from None
+        out[_convert(key.strip(), labels)] = _check_count(value, part)
     return out
 
 
