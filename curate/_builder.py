@@ -19,6 +19,7 @@ column takes, one hash per column and one string column of row ids.
 
 from __future__ import annotations
 
+import copy
 import logging
 import numbers
 from collections.abc import Callable, Sequence
@@ -414,9 +415,28 @@ class TrainingSetBuilder:
         ts = TrainingSet(
             kind=self.kind, target=self.target, frame=frame, manifest=manifest, images=images,
             features=list(self.features), time=self.time, preprocessor=pre, info=info,
+            naive_rows=self._naive_rows(seed),
         )
         logger.info("built %r", ts)
         return ts
+
+    def naive(self) -> TrainingSetBuilder:
+        """A builder of the ``naive`` baseline's rows: the same sources with only the steps a plain
+        "retrain on old + new" keeps (leakage exclusion against the eval sets, the split, the
+        preprocessing); no window, mix, replay, fills, dedup or recency weights."""
+        twin = copy.copy(self)
+        plan = self._plan
+        twin._plan = _Plan(split=plan.split, preprocess=plan.preprocess, eval_sets=dict(plan.eval_sets),
+                           exclude_tolerance=plan.exclude_tolerance)
+        return twin
+
+    def _naive_rows(self, seed: int):
+        """What ``TrainingSet.naive_rows`` calls: None when the set already holds every row."""
+        plan = self._plan
+        if not any((plan.window, plan.mix, plan.rehearse, plan.dedup, plan.recency, plan.added)):
+            return None
+        twin = self.naive()
+        return lambda: twin.build(random_state=seed)
 
     # -- the build steps (curate._build.steps) ---------------------------------------------
     _span_desc = _steps.span_desc

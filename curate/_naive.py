@@ -2,10 +2,12 @@
 rows of the training set (no fills, no replay buffer, unit weights), so that a table says what the
 curation itself added.
 
-Decision: the naive rows are the training set's rows whose manifest ``operation`` is ``"original"``
-and whose ``origin`` is ``old`` or ``new`` (replay rows, augmented / generated rows are left out) with
-every weight reset to 1. Old rows a window or ``mix(alpha=...)`` left out of the training set are not
-in it any more, so they cannot come back here.
+Decision: the naive rows are every old and new row of the builder's sources with only the steps a
+plain "retrain on old + new" keeps (leakage exclusion against the eval sets, the split, the
+preprocessing: ``TrainingSetBuilder.naive()``, reached through ``TrainingSet.naive_rows``), weights 1.
+A training set loaded from disk has no sources: its own rows whose manifest ``operation`` is
+``"original"`` and whose ``origin`` is ``old`` or ``new`` are used then (old rows a window or
+``mix(alpha=...)`` left out cannot come back), and ``info["naive"]["rows_from"]`` says which.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ def naive_strategy(model: Any) -> str | None:
 
 
 def naive_training_set(ts: Any) -> Any:
-    """The plain old + new rows of ``ts``, weights 1 (a new :class:`TrainingSet`)."""
+    """The plain old + new rows behind ``ts``, weights 1 (a new :class:`TrainingSet`)."""
+    rows_from = "training set"
+    if ts.naive_rows is not None:
+        ts, rows_from = ts.naive_rows(), "sources"
     man = ts.manifest
     mask = (man["operation"].astype(str).to_numpy() == "original") & \
         man["origin"].astype(str).isin(["old", "new"]).to_numpy()
@@ -49,7 +54,7 @@ def naive_training_set(ts: Any) -> Any:
     manifest = sub.manifest.copy()
     manifest["weight"] = 1.0
     info = dict(sub.info)
-    info["naive"] = {"rows": int(mask.sum()), "dropped": int((~mask).sum())}
+    info["naive"] = {"rows": int(mask.sum()), "dropped": int((~mask).sum()), "rows_from": rows_from}
     return replace(sub, manifest=manifest, info=info)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class TrainingSet:
     preprocessor : the fitted preprocessing (a scikit-learn transformer) or None. It was
         fitted on the ``train`` rows only.
     info : JSON-able record of the build: seed, window, alpha, replay, dedup counts, ...
+    naive_rows : builds the rows of the ``naive`` baseline (every old and new row of the builder's
+        sources, with only leakage exclusion, split and preprocessing), or None (a loaded set: the
+        naive baseline then uses this set's own plain rows). Not saved.
     """
 
     kind: str
@@ -64,6 +67,7 @@ class TrainingSet:
     time: str | None = None
     preprocessor: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    naive_rows: Callable[[], TrainingSet] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
