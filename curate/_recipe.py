@@ -135,7 +135,7 @@ def _check_value(value: Any, types: tuple[type, ...], where: str) -> None:
 def validate_recipe(data: Any) -> dict[str, Any]:
     """Check ``data`` against :data:`SCHEMA`; return a plain-JSON copy."""
     if not isinstance(data, Mapping):
-        raise ParameterError(f"A recipe must be a mapping of sections. Got {type(data).__name__} instead.")
+        raise ParameterError(_not_a_recipe(data, "The recipe given"))
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key not in SCHEMA:
@@ -184,11 +184,22 @@ def parse_recipe(text: str, what: str = "text") -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ParameterError(f"Recipe {what} is not valid YAML{where}. Fix the syntax.") from None
+    if not isinstance(data, Mapping):  # a CSV or a text file given as the recipe reads as one string
+        raise ParameterError(_not_a_recipe(data, "The recipe text" if what == "text" else what))
+    return data
+
+
+def _not_a_recipe(data: Any, what: str) -> str:
+    kind = {str: "text", list: "a list"}.get(type(data), f"a {type(data).__name__}")
+    names = [k for k, v in SCHEMA.items() if isinstance(v, dict)]
+    sections = f"{', '.join(names[:-1])} and {names[-1]}"
+    return (f"{what} is not a recipe: a recipe is a YAML mapping with {sections} sections, and this reads as "
+            f"{kind}. Give a recipe file (curakit run --show-example NAME prints one to copy).")
 
 
 # -- example recipes shipped in curate/recipes/ -----------------------------------------------------
@@ -241,7 +252,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None) -> Recipe:
-        return cls(data=dict(data), base_dir=Path.cwd() if base_dir is None else Path(base_dir))
+        return cls(data=dict(data) if isinstance(data, Mapping) else data, base_dir=Path.cwd() if base_dir is None else Path(base_dir))
 
     @classmethod
     def example(cls, name: str, base_dir: str | Path | None = None) -> Recipe:
@@ -363,9 +374,31 @@ def _import_estimator(path: str, params: Mapping[str, Any], trusted: Sequence[st
 
     check_options(cls.__init__, dict(params), f"Recipe key 'model.params' for {cls.__name__}", skip=("self",))
     try:
-        return cls(**dict(params))
+        est = cls(**dict(params))
     except TypeError as exc:
         raise ParameterError(f"Recipe key 'model.params' does not fit {cls.__name__}: {exc}.") from None
+    _validate_params(est, cls.__name__, params)
+    return est
+
+
+def _validate_params(est: Any, name: str, params: Mapping[str, Any]) -> None:
+    """scikit-learn's own check of ``model.params`` (``_validate_params``, sklearn >= 1.2), run before any fit
+    so that ``C: abc`` fails in ``--check`` too, naming the recipe key rather than sklearn's traceback."""
+    import re
+
+    validate = getattr(est, "_validate_params", None)
+    if not callable(validate) or not hasattr(est, "get_params"):
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
+        text = str(exc)
+        found = re.match(r"The '([^']+)' parameter of \w+ (must be .*?)\. Got ", text, flags=re.S)
+        key = found.group(1) if found and found.group(1) in params else None
+        where = "model.params" if key is None else f"model.params.{key}"
+        need = f" {' '.join(found.group(2).split())}" if found else f" is invalid ({type(exc).__name__})"
+        raise ParameterError(f"Recipe key {where!r} for {name}{need}. Fix {where} in the recipe "
+                             f"(see {name}'s documentation for the allowed values).") from None
 
 
 def _tables(rec: Recipe, data: dict[str, Any], seed: int):
@@ -621,9 +654,24 @@ def _model_file(rec: Recipe, msec: Mapping[str, Any], trusted: Sequence[str]) ->
     from curakit.modelfile import load_model
 
     kwargs = msec.get("kwargs")
-    return load_model(str(rec.path(msec["file"], "model.file")), msec.get("class"),
-                      None if kwargs is None else json.dumps(kwargs), import_paths=[rec.root],
-                      trusted=list(trusted))
+    model = load_model(str(rec.path(msec["file"], "model.file")), msec.get("class"),
+                       None if kwargs is None else json.dumps(kwargs), import_paths=[rec.root],
+                       trusted=list(trusted))
+    _check_is_model(model, msec["file"])
+    return model
+
+
+def _check_is_model(model: Any, name: str) -> None:
+    """A model file must hold a model: a scikit-learn-style estimator (fit and predict) or a torch
+    nn.Module; a pickled dict or list would otherwise fail later with an AttributeError."""
+    from curakit.adapters import is_torch_model
+
+    if is_torch_model(model) or all(callable(getattr(model, m, None)) for m in ("fit", "predict")):
+        return
+    raise ParameterError(
+        f"Recipe key 'model.file' names {name!r}, which holds a {type(model).__name__}, not a model: give a file "
+        "with a scikit-learn estimator (with fit and predict; joblib.dump, skops.io.dump) or a torch nn.Module."
+    )
 
 
 def _diagnose_slices(rec: Recipe, incumbent: Any, old_train: Any, new_pool: Any, features: list[str], target: str,

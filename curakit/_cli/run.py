@@ -93,9 +93,7 @@ def _load(args: argparse.Namespace) -> Any:
                 f"{target!r} is neither a recipe file nor an example recipe.{did_you_mean(target, names)} "
                 f"Examples: {', '.join(names)} (curakit run --list-examples)."
             )
-    data = parse_recipe(text, what)
-    if not isinstance(data, dict):
-        raise ParameterError(f"A recipe must be a mapping of sections. Got {type(data).__name__} instead.")
+    data = dict(parse_recipe(text, what))  # a file that is no mapping (a CSV) is refused there, by name
     for assignment in args.set or []:
         _set_key(data, assignment)
     return Recipe.from_dict(data, base_dir=base_dir)
