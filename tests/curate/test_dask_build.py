@@ -23,16 +23,6 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="600MB",
-                                       dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=True)
-    yield c
-    c.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def data():
     """The bundled breast cancer drift scenario with a date per row, exact duplicates and
     evaluation rows that also appear in the training data (leakage to exclude)."""

@@ -15,16 +15,6 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="600MB",
-                                       dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=True)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def _data():
     scen = load_breast_cancer_drift(random_state=0)
     old, new = scen.source("old"), scen.source("new")
