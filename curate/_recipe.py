@@ -28,6 +28,7 @@ Relative paths are resolved against the recipe file's folder. Example::
     retrain:
       strategies: [continue_all, scratch_all, ensemble_all]
       max_forgetting: 0.05
+      selection_split: 0.5     # optional: pick on half of each holdout, score and gate on the other half
     gate:
       min_gain_new: 0.0
       max_drop_old: 0.02
@@ -111,7 +112,7 @@ SCHEMA: dict[str, Any] = {
               "split": _NUM, "dedup": _BOOL, "exclude": _BOOL, "recency": (str, *_NUM), "engine": _STR,
               "scheduler": _STR, "workers": _INT},
     "retrain": {"strategies": _LIST, "params": _DICT, "strategy_params": _DICT, "metric": _STR,
-                "max_forgetting": _NUM, "choose": _STR},
+                "max_forgetting": _NUM, "choose": _STR, "selection_split": _NUM},
     "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT},
     "registry": _STR,
     "output": _STR,
@@ -559,11 +560,11 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     table = compare_strategies(incumbent, ts, strategies=strategies, eval_sets=eval_sets,
                                slices=slices or None, metric=rsec.get("metric", "accuracy"),
                                random_state=child_seed(seed, "retrain"), params=rsec.get("strategy_params"),
-                               errors="record", **common)
+                               errors="record", selection_split=rsec.get("selection_split"), **common)
     max_forgetting = rsec.get("max_forgetting")
     # retrain.choose names the eval set whose score picks the candidate (default: the new holdout)
     chosen = table.best(rsec.get("choose", "new"), max_forgetting=max_forgetting)
-    promotion = _register(rec, reg, source, incumbent, table, chosen, seed, eval_sets=eval_sets,
+    promotion = _register(rec, reg, source, incumbent, table, chosen, seed, eval_sets=table.scoring_sets(eval_sets),
                           trusted=[*rec.trusted, *trusted])
     counts = pd.Series(ts.origins).value_counts().to_dict()
     run = RecipeRun(recipe_hash=rec.hash, slices=[s.to_dict() for s in slices], training_set=ts.fingerprint(),

@@ -140,3 +140,23 @@ def test_choose_names_the_eval_set_that_picks_the_candidate(first_run, tmp_path)
     with pytest.raises(ValueError, match="The 'by' parameter of ComparisonTable.best must be one of"):
         run_recipe(Recipe.from_dict(data, base_dir=folder), registry=tmp_path / "reg3", output=tmp_path / "o3")
     assert not (tmp_path / "reg3").exists() or not curate.Registry(tmp_path / "reg3").versions()
+
+
+def test_selection_split_picks_on_rows_the_gate_does_not_score(first_run, tmp_path):
+    """retrain.selection_split: the candidate is picked on one part of each holdout; the table's
+    scores, the results' predictions and the gate see only the other part."""
+    folder, plain = first_run
+    data = copy.deepcopy(RECIPE)
+    data["retrain"]["selection_split"] = 0.5
+    run = run_recipe(Recipe.from_dict(data, base_dir=folder), registry=tmp_path / "reg", output=tmp_path / "o")
+    table = run.comparison
+    assert table.selection and set(table.selection["rows"]) >= {"new"}
+    rows = table.selection["rows"]["new"]
+    assert not set(rows["select"]) & set(rows["score"])
+    n_full = len(plain.comparison.results["naive"].predictions["new"].y_true)
+    n_score = len(table.results["naive"].predictions["new"].y_true)
+    assert n_score == len(rows["score"]) and 0.3 * n_full < n_score < 0.7 * n_full
+    assert run.chosen == table.best(data["retrain"].get("choose", "new"),
+                                    max_forgetting=data["retrain"].get("max_forgetting"))
+    if run.promotion is not None and run.promotion.decision:
+        assert run.promotion.decision.get("checks")  # the gate ran on the scoring rows without a row mismatch
