@@ -20,6 +20,7 @@ column takes, one hash per column and one string column of row ids.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import numbers
 from collections.abc import Callable, Sequence
@@ -435,8 +436,7 @@ class TrainingSetBuilder:
         plan = self._plan
         if not any((plan.window, plan.mix, plan.rehearse, plan.dedup, plan.recency, plan.added)):
             return None
-        twin = self.naive()
-        return lambda: twin.build(random_state=seed)
+        return functools.partial(self.naive().build, random_state=seed)  # picklable, unlike a lambda
 
     # -- the build steps (curate._build.steps) ---------------------------------------------
     _span_desc = _steps.span_desc

@@ -31,8 +31,10 @@ def test_naive_uses_every_old_and_new_row_but_no_holdout_row(tmp_path):
     assert by_origin == {"old": len(old) - 5, "new": len(new)}
     assert naive.info["naive"]["rows_from"] == "sources"
     assert np.all(naive.weights == 1.0) and set(naive.manifest["operation"].astype(str)) == {"original"}
-    # same seed, same rows
-    again = naive_training_set(ts)
+    # same seed, same rows; the set still pickles (a user may send it to a worker)
+    import pickle
+
+    again = naive_training_set(pickle.loads(pickle.dumps(ts)))
     assert again.manifest["row_id"].tolist() == naive.manifest["row_id"].tolist()
 
     # a set loaded from disk has no sources: its own plain rows, and it says so
