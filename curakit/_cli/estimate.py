@@ -53,10 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from curakit.exceptions import ParameterError
 
     from ._options import load_cli_model
-    from ._output import check_out, publish
+    from ._output import check_apart, check_out, publish
 
     if args.out is not None:
         check_out(args.out, args.force)
+        check_apart(args.out, {"--old": args.old, "--new": args.new, "--model": args.model,
+                               **{f"--fill {spec.partition('=')[0]}": spec.partition("=")[2] for spec in args.fill or []}},
+                    force=args.force)
     if not args.fill:
         raise ParameterError("curakit estimate needs at least one --fill NAME=DATA.")
     fills, classes = {}, None

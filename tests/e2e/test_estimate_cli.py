@@ -75,3 +75,14 @@ def test_estimate_errors_are_one_line(files):
     res = _cli(files, "--fill", "good=good.csv", "--out", "mine", "--force")
     assert res.returncode == 0 and (files / "mine" / "fill_value.csv").is_file()
     assert (files / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_estimate_out_may_not_overlap_an_input(files):
+    first = _cli(files, "--fill", "good=good.csv", "--out", "est_apart")
+    assert first.returncode == 0, first.stderr
+    before = (files / "est_apart" / "fill_value.csv").read_bytes()
+    res = _cli(files, "--fill", "good=good.csv", "--fill", "prev=est_apart", "--out", "est_apart")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "overlaps the input --fill prev" in lines[0], res.stderr
+    assert (files / "est_apart" / "fill_value.csv").read_bytes() == before
