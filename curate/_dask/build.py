@@ -18,8 +18,8 @@ from curate._build.sources import OWNER
 from curate._build.steps import balanced_take
 from curate._windows import TimeAxis
 
-from .emit import finish
-from .filters import Block, aug_block, filters
+from .emit import finish, unsupported_emit
+from .filters import Block, aug_block, filters, unsupported_filters
 from .inputs import dask_sources
 from .search import search_alpha, search_window
 from .select import AllRows, And, ClassIs, HashKey, IndexKey, Not, Or, select_k
@@ -48,12 +48,7 @@ def _check_supported(b: Any) -> None:
     off = []
     if plan.rehearse is not None and plan.rehearse["how"] == "nearest":
         off.append("rehearse(how='nearest')")
-    if plan.dedup is not None and plan.dedup["tolerance"] > 0:
-        off.append("dedup(near=...)")
-    if plan.eval_sets and plan.exclude_tolerance > 0:
-        off.append("exclude(near=...)")
-    if plan.preprocess is not None:
-        off.append("preprocess()")
+    off += unsupported_filters(plan) + unsupported_emit(plan)
     if any(src.parents in ("old+new", "ids") for src in plan.added):
         off.append("add(parents='old+new' / 'ids')")
     if off:

@@ -21,7 +21,7 @@ from .filters import keep_rows
 from .latest import latest_rule, latest_val
 from .select import compute_many, compute_parts, kth
 
-__all__ = ["finish"]
+__all__ = ["finish", "unsupported_emit"]
 
 
 @dataclass(frozen=True)
@@ -323,3 +323,8 @@ def _wstats(part: pd.DataFrame, spec: dict, t_max: Any, span: float):
     keep = keep_rows(part, spec)["keep"]
     w = np.power(0.5, np.maximum(float(t_max) - part["_t"].to_numpy()[keep].astype(np.float64), 0.0) / span)
     return int(len(w)), float(w.sum()), (float(w.min()) if len(w) else None)
+
+
+def unsupported_emit(plan: Any) -> list[str]:
+    """The steps of ``plan`` applied when rows are written that the Dask engine does not run yet."""
+    return ["preprocess()"] if plan.preprocess is not None else []

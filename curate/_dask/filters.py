@@ -20,7 +20,7 @@ from curakit.optional import import_optional
 
 from .select import AllRows, Parts, compute_many, compute_parts
 
-__all__ = ["Block", "aug_block", "filters", "keep_rows", "row_keys"]
+__all__ = ["Block", "aug_block", "filters", "keep_rows", "row_keys", "unsupported_filters"]
 
 _RANK_SHIFT = 40
 
@@ -197,3 +197,13 @@ def filters(b: Any, blocks: list[Block]):
         dedup_info = {"tolerance": 0.0, "near": False, "priority": names,
                       "removed": int(sum(dup_by.values())), "removed_by_block": dup_by}
     return leak_info, dedup_info
+
+
+def unsupported_filters(plan: Any) -> list[str]:
+    """The dedup / exclude steps of ``plan`` that the Dask engine does not run yet."""
+    off = []
+    if plan.dedup is not None and plan.dedup["tolerance"] > 0:
+        off.append("dedup(near=...)")
+    if plan.eval_sets and plan.exclude_tolerance > 0:
+        off.append("exclude(near=...)")
+    return off
