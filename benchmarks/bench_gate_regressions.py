@@ -242,3 +242,50 @@ if __name__ == "__main__":
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
+
+
+# == Fashion-MNIST: a real image set the gate was not tuned on (issue 11's hidden sub-class) =======
+#
+# PRE-REGISTERED (written and committed before the first run on Fashion-MNIST; the gate's
+# parameters are the defaults above and are not changed after seeing these results).
+#
+# Data: Fashion-MNIST (Debian dataset-fashion-mnist, /usr/share/datasets/fashion-mnist, MIT), 28x28
+# grey images. Per seed s (rng = np.random.default_rng(s)): 5,000 training rows and 3,000
+# "independent" rows drawn without replacement from the 60,000-image train file, 3,000 eval rows from
+# the 10,000-image test file, split evenly (stratified by fine class) into distinct "old" and "new"
+# holdouts of 1,500. Model: curate.models.SmallCNN(width=8) (2 conv layers), torch on the CPU, one
+# thread, lr 1e-2, batch 64. Champion: 1,000 of the training rows, 6 epochs. Candidates are trained
+# from a copy of the champion on all 5,000 training rows for 3 epochs:
+#   harmful  : the harmed rows' labels replaced by labels drawn uniformly over the classes (the digit
+#              cases' corruption), all other labels true;
+#   harmless : all labels true;
+#   null     : the champion's recipe again with torch seed s + 1000 (same rows, same epochs).
+# Scenarios:
+#   (a) fashion_fine: the 10 fine labels; the harmed class rotates with the seed: fine class s - 100
+#       (seeds 100-109 cover each class once, the hard Shirt class included).
+#   (b) fashion_hidden: COARSE labels, 4 classes: tops = T-shirt/top, Pullover, Dress, Coat, Shirt
+#       (fine 0, 2, 3, 4, 6); bottoms = Trouser (1); footwear = Sandal, Sneaker, Ankle boot (5, 7, 9);
+#       bag = Bag (8). Champion and candidates see coarse labels only, and so does the gate (its true-
+#       class regions are the 4 coarse classes). The harm is planted on the fine sub-class Sandal (5)
+#       inside footwear: its rows get random coarse labels in the harmful candidate's training. Only
+#       the cluster search on the champion's embedding can isolate it.
+#   (c) fashion_hidden_rare: (b) with Sandal made rare: a seeded third of its rows is kept in every
+#       drawn set (training, independent, holdouts): ~3.6 % of rows, ~110 of the 3,000 eval rows.
+# Gates: plain (no regression search), curakit new only, curakit (pooled old + new), as above.
+# Seeds: 100-109, never used before by this benchmark or its development (which used 0-19). The
+# code was smoke-run (timings only, gate results not printed) on seed 999 with reduced sizes.
+# Reported per scenario: refusal rate of harmful candidates with a Wilson 95 % interval, refusals
+# split by reason, harmless candidates refused for a regression, null candidates flagged / confirmed
+# on the independent rows / wrongly refused, the Jaccard (top and best region) of the reported
+# regression with the harmed rows, per seed: the harm realised (champion minus candidate accuracy
+# on the independent harmed rows), the champion's accuracy on the harmed eval rows, the best q, and
+# whether the harmed rows are the majority of any tested cluster (cluster granularity).
+# Decision rule: the issue's goal is met on a scenario when the curakit gate refuses >= 90 % of the
+# harmful candidates (point estimate over the 10 seeds) and refuses 0 of 10 harmless candidates for
+# a regression (<= 5 %). With 10 seeds this is not a statistical proof (9/10 has a Wilson 95 %
+# interval of about [0.60, 0.98]); the interval is reported next to it. A miss is attributed to
+# (i) no realised harm (drop on the independent harmed rows not significantly above
+# max_slice_drop), else (ii) cluster granularity (no tested region has the harmed rows as its
+# majority), else (iii) power (a region isolates it but q > 0.05). The run is made once; the
+# result is reported whatever it is. Digits figures stay as they are.
+FASHION_SEEDS = range(100, 110)
