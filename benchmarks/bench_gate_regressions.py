@@ -41,6 +41,7 @@ Seeds: 0-4 development, 5-14 held out (looked at once per gate version), 15-19 f
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -229,21 +230,6 @@ def run(seeds=range(5), groups=None) -> dict:
     return out
 
 
-if __name__ == "__main__":
-    t0 = time.perf_counter()
-    if sys.argv[1:] == ["dev"]:  # while developing: the development seeds only, not written
-        print(json.dumps(run(range(5)), indent=2))
-        raise SystemExit(0)
-    groups = {"dev_seeds_0_4": range(5), "heldout_seeds_5_14": range(5, 15), "fresh_seeds_15_19": range(15, 20)}
-    res = run(range(20), groups=groups)
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
-                    "note": "held-out seeds 5-14 and fresh seeds 15-19 run once with the final (pooled score-test) gate"}
-    path = Path(__file__).parent / "results" / "gate_regressions.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
-
-
 # == Fashion-MNIST: a real image set the gate was not tuned on (issue 11's hidden sub-class) =======
 #
 # PRE-REGISTERED (written and committed before the first run on Fashion-MNIST; the gate's
@@ -289,3 +275,188 @@ if __name__ == "__main__":
 # majority), else (iii) power (a region isolates it but q > 0.05). The run is made once; the
 # result is reported whatever it is. Digits figures stay as they are.
 FASHION_SEEDS = range(100, 110)
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+COARSE = np.array([0, 1, 0, 0, 0, 2, 0, 2, 3, 2])  # tops, bottoms, footwear, bag (fine index -> coarse)
+SANDAL = 5
+FASHION_SIZES = {"train": 5000, "independent": 3000, "eval": 3000, "champion": 1000, "champion_epochs": 6,
+                 "candidate_epochs": 3}
+_FASHION: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _fashion_data(part):
+    """Images (n, 28, 28, 1) uint8 and fine labels of the ``train`` or ``t10k`` file (idx format)."""
+    import gzip
+
+    if part not in _FASHION:
+        with gzip.open(FASHION_DIR / f"{part}-images-idx3-ubyte.gz") as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)
+        with gzip.open(FASHION_DIR / f"{part}-labels-idx1-ubyte.gz") as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+        _FASHION[part] = (images, labels)
+    return _FASHION[part]
+
+
+def _fashion_rows(seed, scenario, sizes):
+    """Drawn rows per set: ``{set: (images, fine labels)}``; in the rare scenario a third of the Sandals kept."""
+    rng = np.random.default_rng(seed)
+    (Xa, ya), (Xt, yt) = _fashion_data("train"), _fashion_data("t10k")
+    drawn = rng.choice(len(ya), sizes["train"] + sizes["independent"], replace=False)
+    sets = {"train": (Xa, ya, drawn[:sizes["train"]]), "independent": (Xa, ya, drawn[sizes["train"]:])}
+    ev = rng.choice(len(yt), sizes["eval"], replace=False)
+    old, new = train_test_split(ev, test_size=0.5, random_state=seed + 7919, stratify=yt[ev])
+    sets.update(old=(Xt, yt, old), new=(Xt, yt, new))
+    out = {}
+    for name, (X, y, idx) in sets.items():
+        if scenario == "fashion_hidden_rare":
+            idx = idx[(y[idx] != SANDAL) | (rng.random(len(idx)) < 1 / 3)]
+        out[name] = (X[idx], y[idx])
+    return out
+
+
+def _fashion(seed, scenario, sizes=FASHION_SIZES):
+    """Models and predictions of one Fashion-MNIST scenario and seed: ``(preds, feats, harmed, extra)``."""
+    import copy
+
+    import torch
+
+    from curate._trainer import TrainConfig, fit_torch, reset_parameters
+    from curate.models import SmallCNN
+    from diagnose import predict_proba
+
+    torch.set_num_threads(1)
+    rows = _fashion_rows(seed, scenario, sizes)
+    fine = scenario == "fashion_fine"
+    target = (seed - 100) % 10 if fine else SANDAL
+    label = {k: (y if fine else COARSE[y]) for k, (_, y) in rows.items()}
+    harmed = {k: y == target for k, (_, y) in rows.items()}
+    X, y, n_classes = rows["train"][0], label["train"], 10 if fine else 4
+    rng = np.random.default_rng(seed + 31)
+    bad = y.copy()
+    bad[harmed["train"]] = rng.integers(0, n_classes, int(harmed["train"].sum()))
+    small = np.arange(sizes["champion"])
+
+    def fit(model, idx, labels, epochs, s=seed):
+        fit_torch(model, X[idx], labels, config=TrainConfig(epochs=epochs, lr=1e-2, batch_size=64), seed=s)
+        return model
+
+    def cnn(s):
+        return reset_parameters(SmallCNN(num_classes=n_classes, in_channels=1, width=8), s)
+
+    everything = np.arange(len(y))
+    champ = fit(cnn(seed), small, y[small], sizes["champion_epochs"])
+    models = {"champion": champ,
+              "harmful": fit(copy.deepcopy(champ), everything, bad, sizes["candidate_epochs"]),
+              "harmless": fit(copy.deepcopy(champ), everything, y, sizes["candidate_epochs"]),
+              "null": fit(cnn(seed + 1000), small, y[small], sizes["champion_epochs"], s=seed + 1000)}
+    sets = ("old", "new", "independent")
+    preds = {m: {k: _preds(label[k], predict_proba(f, rows[k][0]).argmax(1)) for k in sets} for m, f in models.items()}
+    feats = regression_features(champ, {k: (rows[k][0], label[k]) for k in sets})
+    extra = {"harmed_target": ("fine class " if fine else "hidden fine class ") + str(target),
+             "rows": {k: int(len(v[1])) for k, v in rows.items()},
+             "harmed_rows": {k: int(v.sum()) for k, v in harmed.items()}}
+    return preds, feats, {k: harmed[k] for k in sets}, extra
+
+
+def _fashion_diagnosis(preds, feats, harmed, seed):
+    """Why a harmful candidate was (not) refused: the harm realised on the independent rows, and
+    whether any region the gate tests (the same k-means, same seed) has the harmed rows as majority."""
+    from curate._regressions import _regions, paired_drop
+
+    ind = preds["champion"]["independent"]
+    h = harmed["independent"]
+    real = paired_drop(ind.y_pred[h] == ind.y_true[h], preds["harmful"]["independent"].y_pred[h] == ind.y_true[h],
+                       max_drop=curate.Gate().max_slice_drop, alpha=0.05)
+    names = sorted(("new", "old"))  # the order the gate pools them in
+    X = np.concatenate([feats[k] for k in names])
+    y = np.concatenate([preds["champion"][k].y_true for k in names])
+    hm = np.concatenate([harmed[k] for k in names])
+    best_share, best_jac = 0.0, 0.0
+    for _key, _what, rows in _regions(X, y, min_size=10, n_clusters=8, seed=seed):
+        share = float(hm[rows].mean())
+        jac = float(hm[rows].sum() / (len(rows) + hm.sum() - hm[rows].sum()))
+        best_share, best_jac = max(best_share, share), max(best_jac, jac)
+    return {"harm_realised_drop": round(real["drop"], 3), "harm_realised_lower": round(real["lower"], 3),
+            "harm_realised": bool(real["lower"] > curate.Gate().max_slice_drop),
+            "a_region_is_mostly_harmed": best_share > 0.5, "best_region_share_harmed": round(best_share, 3),
+            "best_possible_jaccard": round(best_jac, 3)}
+
+
+def _wilson(k, n, z=1.959964):
+    """Wilson 95 % interval of k successes in n."""
+    if n == 0:
+        return [0.0, 1.0]
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [round((centre - half) / (1 + z * z / n), 3), round((centre + half) / (1 + z * z / n), 3)]
+
+
+def _attribute(row):
+    if row["refused"]:
+        return "refused"
+    if not row["harm_realised"]:
+        return "(i) no realised harm"
+    return "(ii) cluster granularity" if not row["a_region_is_mostly_harmed"] else "(iii) power"
+
+
+def run_fashion(seeds=FASHION_SEEDS, scenarios=("fashion_fine", "fashion_hidden", "fashion_hidden_rare"),
+                sizes=FASHION_SIZES) -> dict:
+    """The pre-registered Fashion-MNIST scenarios over ``seeds``."""
+    out = {}
+    seeds = list(seeds)
+    for name in scenarios:
+        stats: dict[str, list] = {}
+        per_seed = {}
+        for seed in seeds:
+            t0 = time.perf_counter()
+            preds, feats, harmed, extra = _fashion(seed, name, sizes)
+            for cand in ("harmful", "harmless", "null"):
+                _judge(preds, feats, harmed, cand, seed, stats)
+            row = {**stats["_per_seed_harmful"][-1], **extra, **_fashion_diagnosis(preds, feats, harmed, seed)}
+            row["miss_reason"] = _attribute(row)
+            row["wall_s"] = round(time.perf_counter() - t0, 1)
+            per_seed[str(seed)] = row
+            print(name, seed, f"{row['wall_s']} s", flush=True)
+        out[name] = _summary(stats, list(range(len(seeds))))
+        k = int(sum(stats["curakit:harmful:refused"]))
+        out[name]["curakit:harmful:refused_wilson95"] = _wilson(k, len(seeds))
+        kp = int(sum(stats["plain:harmful:refused"]))
+        out[name]["plain:harmful:refused_wilson95"] = _wilson(kp, len(seeds))
+        out[name]["goal_met"] = bool(k / len(seeds) >= 0.9 and not any(stats["curakit:harmless:refused_regression"]))
+        out[name]["misses_by_reason"] = {r: sum(v["miss_reason"] == r for v in per_seed.values())
+                                         for r in sorted({v["miss_reason"] for v in per_seed.values()})}
+        out[name]["per_seed_curakit_harmful"] = per_seed
+    return out
+
+
+def _main_fashion(smoke: bool) -> None:
+    t0 = time.perf_counter()
+    if smoke:  # timings only, no gate result printed (the pre-registered seeds are run once)
+        small = {**FASHION_SIZES, "train": 600, "independent": 300, "eval": 400, "champion": 200}
+        run_fashion([999], sizes=small)
+        print(f"smoke run {time.perf_counter() - t0:.1f} s")
+        return
+    res = run_fashion()
+    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "sizes": FASHION_SIZES,
+                    "seeds": list(FASHION_SEEDS), "coarse_of_fine": COARSE.tolist(),
+                    "note": "pre-registered (commit 963970f) and run once; gate parameters are the defaults"}
+    path = Path(__file__).parent / "results" / "gate_regressions_fashion.json"
+    path.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["fashion"]:  # the Fashion-MNIST scenarios: `fashion` (once) or `fashion smoke`
+        _main_fashion(sys.argv[2:] == ["smoke"])
+        raise SystemExit(0)
+    t0 = time.perf_counter()
+    if sys.argv[1:] == ["dev"]:  # while developing: the development seeds only, not written
+        print(json.dumps(run(range(5)), indent=2))
+        raise SystemExit(0)
+    groups = {"dev_seeds_0_4": range(5), "heldout_seeds_5_14": range(5, 15), "fresh_seeds_15_19": range(15, 20)}
+    res = run(range(20), groups=groups)
+    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
+                    "note": "held-out seeds 5-14 and fresh seeds 15-19 run once with the final (pooled score-test) gate"}
+    path = Path(__file__).parent / "results" / "gate_regressions.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
