@@ -22,7 +22,7 @@ from ._naive import NAIVE_GUARDS, naive_columns, naive_strategy, naive_training_
 from ._retrain import RetrainResult, _check_model, check_strategy, retrain
 from ._strategies import STRATEGIES, supported_strategies
 
-__all__ = ["ComparisonTable", "compare_strategies"]
+__all__ = ["ComparisonTable", "compare_strategies", "vs_naive"]
 
 #: prefix of the eval sets that hold the selection part of a split eval set
 SELECT = "select_"
@@ -116,6 +116,11 @@ class ComparisonTable:
                 "naive_forgetting": forgot, "curated_candidates": int(curated["strategy"].ne("do_nothing").sum()),
                 "by": score, "forgetting": forget, "max_forgetting": max_forgetting}
 
+    def vs_naive(self, strategy: str, sets: Sequence[str] = ("new", "old")) -> dict[str, float | None]:
+        """``strategy`` against ``naive`` on each of ``sets``: ``{"vs_naive:<set>": difference,
+        "vs_naive:<set>:low": ..., "vs_naive:<set>:high": ...}`` (None where it was not measured)."""
+        return vs_naive(self.frame, strategy, sets)
+
     def scoring_sets(self, eval_sets: Mapping[str, Any]) -> dict[str, Any]:
         """The eval sets as the table scored them: with a selection split, each set's scoring part
         (pass these to ``Registry.promote_if_better(eval_sets=...)``) ; else the sets as given."""
@@ -181,6 +186,21 @@ class ComparisonTable:
 
     def __repr__(self) -> str:
         return f"ComparisonTable(metric={self.metric!r}, strategies={list(self.frame['strategy'])})"
+
+
+def vs_naive(frame: pd.DataFrame, strategy: str, sets: Sequence[str] = ("new", "old")) -> dict[str, float | None]:
+    """``strategy``'s ``vs_naive:<set>``, ``vs_naive:<set>:low`` and ``vs_naive:<set>:high`` (its accuracy
+    minus naive's on the same rows, with the 95% paired-bootstrap interval that :func:`compare_strategies`
+    writes) for each of ``sets``, read from a comparison frame: None where the frame lacks the column, the
+    strategy's row or its value (naive or the strategy did not run)."""
+    row = frame[frame["strategy"] == strategy] if "strategy" in frame.columns else frame.iloc[:0]
+    out: dict[str, float | None] = {}
+    for s in sets:
+        for suffix in ("", ":low", ":high"):
+            col = f"vs_naive:{s}{suffix}"
+            value = row.iloc[0][col] if len(row) and col in frame.columns else None
+            out[col] = None if value is None or pd.isna(value) else float(value)
+    return out
 
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

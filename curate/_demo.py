@@ -97,16 +97,12 @@ class DemoResult:
 def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
     """What the curation added: the candidate against ``naive`` (the same family retrained on plain
     old + new data), with the 95% paired-bootstrap interval."""
-    rows = table[table["strategy"] == candidate]
-    out = []
-    for s in ("new", "old"):
-        col = f"vs_naive:{s}"
-        if rows.empty or col not in table.columns or pd.isna(rows.iloc[0][col]):
-            continue
-        r = rows.iloc[0]
-        out.append(f"  - vs naive (old + new retrain) on {s}: {r[col]:+.3f} "
-                   f"(95% interval {r[col + ':low']:+.3f} to {r[col + ':high']:+.3f})")
-    return out
+    from ._compare import vs_naive
+
+    d = vs_naive(table, candidate)
+    return [f"  - vs naive (old + new retrain) on {s}: {d[f'vs_naive:{s}']:+.3f} "
+            f"(95% interval {d[f'vs_naive:{s}:low']:+.3f} to {d[f'vs_naive:{s}:high']:+.3f})"
+            for s in ("new", "old") if d[f"vs_naive:{s}"] is not None]
 
 
 def _estimate(incumbent: Any, scen: Any, filled: Any, weak: list[Any], random_state: int) -> dict[str, Any]:
@@ -131,11 +127,11 @@ def _estimate(incumbent: Any, scen: Any, filled: Any, weak: list[Any], random_st
 def _measured(table: pd.DataFrame, candidate: str, weak: list[Any]) -> dict[str, Any]:
     """What the full retrain measured for the fill: the candidate against ``naive`` (same family, no fill),
     on the new holdout and on each filled slice of it."""
+    from ._compare import vs_naive
+
     row = table[table["strategy"] == candidate]
     naive = table[table["strategy"] == "naive"]
-    out: dict[str, Any] = {"strategy": candidate}
-    for col in ("vs_naive:new", "vs_naive:new:low", "vs_naive:new:high", "vs_naive:old"):
-        out[col] = float(row.iloc[0][col]) if len(row) and col in table.columns else None
+    out: dict[str, Any] = {"strategy": candidate, **vs_naive(table, candidate)}
     for s in weak:
         col = f"slice:{s.id}:new"
         ok = len(row) and len(naive) and col in table.columns

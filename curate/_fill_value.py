@@ -314,18 +314,30 @@ def _parents_in(fill: Any, name: str, source: str) -> np.ndarray:
         raise DataError(f"estimate_fill_value: parents={source!r} but fill {name!r} names no parent rows (an "
                         "AugmentedSet's manifest 'parent' or an oversample provenance's 'parent_ids'). "
                         "Pass parents={fill: positions}.")
-    lists = _parent_positions(prov)  # original rows have no parents: their own position (row id "<source>:<pos>")
-    return np.asarray([p[0] if p else int(str(r).rsplit(":", 1)[-1]) for p, r in zip(lists, prov["row_id"])],
-                      dtype=np.int64)
+    try:
+        lists = _parent_positions(prov)  # original rows have no parents: their own position (row id "<source>:<pos>")
+        return np.asarray([p[0] if p else int(str(r).rsplit(":", 1)[-1]) for p, r in zip(lists, prov["row_id"])],
+                          dtype=np.int64)
+    except (DataError, ValueError, TypeError) as exc:  # parent ids that are not positions (or unreadable JSON)
+        raise DataError(f"estimate_fill_value: parents={source!r} but fill {name!r}'s provenance names parents "
+                        f"that are not positions in {source} ({type(exc).__name__}). Pass parents={{fill: "
+                        "positions}.") from None
 
 
-def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, int], n_rows: Mapping[str, int]
-                  ) -> dict[str, tuple[str, np.ndarray] | None]:
-    """``{fill: (source, positions in source) or None}`` from ``parents``: ``"new"`` / ``"old"`` for every
-    fill, or ``{fill: positions in new | "new" | "old" | ("old", positions in old)}``."""
+#: values of ``estimate_fill_value(missing_parents=...)``
+MISSING_PARENTS = ("raise", "ignore")
+
+
+def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, int], n_rows: Mapping[str, int],
+                  missing: str = "raise") -> tuple[dict[str, tuple[str, np.ndarray] | None], list[str]]:
+    """(``{fill: (source, positions in source) or None}``, the fills whose lineage names no parents) from
+    ``parents``: ``"new"`` / ``"old"`` for every fill, or ``{fill: positions in new | "new" | "old" |
+    ("old", positions in old)}``. ``missing="ignore"``: a fill asked to read its parents from its lineage
+    that has none is estimated without them (listed second) instead of raising."""
     out: dict[str, tuple[str, np.ndarray] | None] = {k: None for k in fills}
+    lacking: list[str] = []
     if parents is None:
-        return out
+        return out, lacking
     if not isinstance(parents, Mapping) and parents not in ("new", "old"):
         raise ParameterError(f"The 'parents' parameter of estimate_fill_value must be None, 'new', 'old' or a mapping "
                              f"{{fill: positions in new}}. Got {parents!r} instead.")
@@ -338,7 +350,13 @@ def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, i
             if value not in ("new", "old"):
                 raise ParameterError(f"The 'parents' parameter of estimate_fill_value names {value!r} for fill "
                                      f"{name!r}; use 'new', 'old' or positions in new.")
-            value = _parents_in(fill, name, value)
+            try:
+                value = _parents_in(fill, name, value)
+            except DataError:
+                if missing == "raise":
+                    raise
+                lacking.append(name)
+                continue
         if value is None:
             continue
         arr = np.asarray(value)
@@ -348,7 +366,7 @@ def _fill_parents(parents: Any, fills: Mapping[str, Any], n_fill: Mapping[str, i
             raise DataError(f"estimate_fill_value: the parents of fill {name!r} must be {n_fill[name]} integer "
                             f"positions in {source} [0, {n}); got shape {arr.shape}, dtype {arr.dtype}.")
         out[name] = (source, arr.astype(np.int64))
-    return out
+    return out, lacking
 
 
 # -- estimate ----------------------------------------------------------------------------------
@@ -500,6 +518,7 @@ def estimate_fill_value(
     features: Sequence[str] | None = None,
     slices: Any = None,
     parents: Any = None,
+    missing_parents: str = "raise",
     n_splits: int = 5,
     C: float = 1.0,
     n_bootstrap: int = 1000,
@@ -526,6 +545,11 @@ def estimate_fill_value(
     parents : ``"new"`` (each fill's ``manifest["parent"]`` / oversample provenance is a position in
         ``new``), ``"old"`` (positions in ``old``), or ``{fill: positions in new | "new" | "old" |
         ("old", positions in old)}``: fill rows are left out of the heads that score their parent's fold.
+    missing_parents : ``"raise"`` (default): a fill told to read its parents from its lineage
+        (``parents="new"`` / ``"old"``) whose lineage names none (or no positions) is a DataError;
+        ``"ignore"``: that fill is estimated without leak exclusion (as if its rows were no copies of
+        ``new`` / ``old`` rows, which can flatter its gain) and ``params["parents_missing"]`` lists it.
+        Positions given explicitly are always checked.
     n_splits : validation folds of the new rows and of the old rows (each row is scored once, by heads
         that did not see it; fold k of old and of new share the heads).
     C : inverse regularisation of the logistic-regression head.
@@ -543,6 +567,9 @@ def estimate_fill_value(
     priors and warnings per fill.
     """
     n_splits = check_interval(n_splits, "n_splits", _OWNER, kind=int, low=2)
+    if missing_parents not in MISSING_PARENTS:
+        raise ParameterError(f"The 'missing_parents' parameter of estimate_fill_value must be 'raise' or 'ignore'. "
+                             f"Got {missing_parents!r} instead.")
     n_bootstrap = check_interval(n_bootstrap, "n_bootstrap", _OWNER, kind=int, low=10)
     check_interval(confidence, "confidence", _OWNER, low=0.0, high=1.0)
     check_interval(max_prior_shift, "max_prior_shift", _OWNER, low=0.0, high=1.0)
@@ -558,13 +585,14 @@ def estimate_fill_value(
     masks = {"all": np.ones(len(y["new"]), dtype=bool)}
     masks.update({f"class={c}": y["new"].astype(str) == c for c in sorted({str(c) for c in y["new"]})})
     masks.update(_slice_masks(slices, len(y["new"])))
-    parent_of = _fill_parents(parents, fills, {k: len(y[k]) for k in fills},
-                              {"new": len(y["new"]), "old": len(y["old"])})
+    parent_of, lacking = _fill_parents(parents, fills, {k: len(y[k]) for k in fills},
+                                       {"new": len(y["new"]), "old": len(y["old"])}, missing_parents)
     base, with_fill = _cross_fit(X, y, list(fills), parent_of, n_splits=n_splits, C=float(C), seed=seed)
     rows, old_rows, priors = _score(y, list(fills), base, with_fill, masks, n_bootstrap=n_bootstrap,
                                     confidence=float(confidence), max_prior_shift=float(max_prior_shift), seed=seed)
     params = {"features": "embedding" if _is_torch(model) else "columns", "n_splits": n_splits, "C": float(C),
               "n_bootstrap": n_bootstrap, "confidence": float(confidence), "max_prior_shift": float(max_prior_shift),
               "random_state": random_state if isinstance(random_state, (int, type(None))) else "generator",
-              "n_old": int(len(y["old"])), "n_new": int(len(y["new"])), "n_fill": {k: int(len(y[k])) for k in fills}}
+              "n_old": int(len(y["old"])), "n_new": int(len(y["new"])), "n_fill": {k: int(len(y[k])) for k in fills},
+              "parents_missing": lacking}
     return FillValue(rows=rows, old_rows=old_rows, priors=priors, params=params)

@@ -257,22 +257,6 @@ def check_sections(rec: Any) -> list[Any]:
 
 
 # -- the fill estimate (section ``fill``: estimate, skip_if_harmful) --------------------------------
-def _fill_parents(fills: Mapping[str, Any]) -> dict[str, Any]:
-    """``{fill: positions in new}`` for the fills that name their parents (offline / oversample / VAE
-    lineage); a fill without readable parents is estimated without them (its rows are not copies)."""
-    from curakit.exceptions import CurakitError
-
-    from ._fill_value import _generated_only, _parents_in
-
-    out = {}
-    for name, fill in fills.items():
-        try:
-            out[name] = np.asarray(_parents_in(_generated_only(fill), name, "new"), dtype=np.int64)
-        except (CurakitError, ValueError, KeyError, TypeError, IndexError):
-            continue
-    return out
-
-
 def _fill_row(fv: Any, name: str, sl: Any, max_forgetting: float) -> dict[str, Any]:
     per = fv.per_fill(max_forgetting).set_index("fill").loc[name]
     target = fv.to_frame().set_index(["fill", "slice"]).loc[(name, str(sl.id))]
@@ -312,7 +296,7 @@ def estimate_fills(fsec: Mapping[str, Any], incumbent: Any, old_train: Any, new_
             warnings.simplefilter("ignore", FillPriorWarning)  # logged and recorded below, once
             fv = estimate_fill_value(incumbent, old_train, new_pool, parts, target=None if images else target,
                                      features=features or None, slices={str(s.id): s for _, s in fills.values()},
-                                     parents=_fill_parents(parts) or None, random_state=seed)
+                                     parents="new", missing_parents="ignore", random_state=seed)
     except CurakitError as exc:  # the estimate is advice: a run goes on without it
         log.warning("recipe: fill estimate skipped: %s", exc)
         record["error"] = str(exc)
@@ -342,10 +326,7 @@ def measured_vs_estimate(record: Mapping[str, Any], table: Any, chosen: str) -> 
         cands = frame[~frame["strategy"].isin(["do_nothing", "naive"])]
         pick = str(cands.sort_values("new", ascending=False, kind="mergesort").iloc[0]["strategy"]) if len(cands) \
             else chosen
-    row = frame[frame["strategy"] == pick]
-    out: dict[str, Any] = {"strategy": pick, "fills_added": [f["fill"] for f in record.get("fills", ()) if f["added"]]}
-    for s in ("new", "old"):
-        for suffix in ("", ":low", ":high"):
-            col = f"vs_naive:{s}{suffix}"
-            out[col] = float(row.iloc[0][col]) if len(row) and col in frame.columns else None
-    return out
+    from ._compare import vs_naive
+
+    return {"strategy": pick, "fills_added": [f["fill"] for f in record.get("fills", ()) if f["added"]],
+            **vs_naive(frame, pick)}

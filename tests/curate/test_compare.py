@@ -355,3 +355,23 @@ def test_fair_picks_on_real_data_agree_with_the_table(split_table):
         assert p["naive_keeps_rule"] == (rule is None or forgot <= rule)
         assert p["naive"] == ("naive" if p["naive_keeps_rule"] else "do_nothing")
         assert p["curated"] != "naive" and (rule is None or f.loc[p["curated"], "select_forgetting"] <= rule)
+
+
+def test_vs_naive_reads_a_rows_naive_columns(table):
+    """One reader for the vs_naive:<set>[:low/:high] columns (the demo and the recipe run use it):
+    the same values as the frame, None where a strategy, a set or a value is missing."""
+    from curate._compare import vs_naive
+
+    f = table.frame.set_index("strategy")
+    for name in f.index:
+        d = table.vs_naive(name)
+        assert set(d) == {f"vs_naive:{s}{x}" for s in ("new", "old") for x in ("", ":low", ":high")}
+        for col, value in d.items():
+            assert value == pytest.approx(float(f.loc[name, col]))
+    assert table.vs_naive("naive")["vs_naive:new"] == 0.0
+    assert set(vs_naive(table.frame, "no_such_strategy").values()) == {None}
+    assert vs_naive(table.frame, "do_nothing", sets=("nope",)) == {"vs_naive:nope": None, "vs_naive:nope:low": None,
+                                                                   "vs_naive:nope:high": None}
+    failed = table.frame.copy()
+    failed.loc[failed["strategy"] == "do_nothing", "vs_naive:new"] = np.nan  # a strategy whose value is missing
+    assert vs_naive(failed, "do_nothing")["vs_naive:new"] is None

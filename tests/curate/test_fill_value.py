@@ -115,6 +115,30 @@ def test_parents_new_reads_an_oversample_tuple(table):
         _estimate(table, {"g": table["good"]}, parents="new")
 
 
+def test_missing_parents_ignore_estimates_fills_without_lineage(table):
+    """missing_parents='ignore' (the recipe run's setting): a fill whose lineage names parents is kept out of
+    its parents' folds exactly as with parents='new'; one without lineage is estimated without them (as with
+    parents=None) and listed in params['parents_missing'], instead of raising."""
+    import augment
+
+    cols = [c for c in table["new"].columns if c != "digit"]
+    fill = augment.oversample(table["new"][cols], table["new"]["digit"], method="random_over",
+                              n={c: 40 for c in range(10)}, random_state=0)
+    fills = {"over": fill, "good": table["good"]}
+    both = _estimate(table, fills, C=100.0, parents="new", missing_parents="ignore", n_bootstrap=50)
+    strict = _estimate(table, {"over": fill}, C=100.0, parents="new", n_bootstrap=50)
+    plain = _estimate(table, {"good": table["good"]}, C=100.0, n_bootstrap=50)
+    assert both.params["parents_missing"] == ["good"] and strict.params["parents_missing"] == []
+    assert both.gain("over") == strict.gain("over") and both.forgetting("over") == strict.forgetting("over")
+    assert both.gain("good") == plain.gain("good")
+    with pytest.raises(DataError, match="parent"):  # the default still names the problem
+        _estimate(table, fills, parents="new")
+    with pytest.raises(DataError, match="positions"):  # explicit positions are always checked
+        _estimate(table, fills, parents={"good": np.arange(5)}, missing_parents="ignore")
+    with pytest.raises(ParameterError, match="missing_parents"):
+        _estimate(table, fills, missing_parents="skip")
+
+
 def test_same_seed_same_output_and_records(table):
     fills = {"good": table["good"].iloc[:40]}
     a = _estimate(table, fills, n_splits=3, slices={"first50": np.arange(50)}, random_state=3)
