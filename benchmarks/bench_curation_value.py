@@ -29,8 +29,9 @@ step removed at a time (``ABLATIONS``: the fill, mix (+ its replay), the replay 
 * ``cancer_sizes`` (sklearn breast_cancer; the new clinic sees mostly large nuclei: a selection shift),
   added after the comparison was changed (not looked at while changing it).
 
-Part 2 (the cheap fill estimate against full retrains) runs with ``--fill-value``; otherwise the
-last run's part 2 is kept in the JSON.
+Part 2 (the cheap fill estimate against full retrains) runs with ``--fill-value`` (the old, interval-free
+version); it is superseded by ``benchmarks/bench_fill_value.py`` (results/fill_value.json: intervals on both
+sides, forgetting on old, the harmful flag, a fill relabelling an old class), which the figures now come from.
 
 Writes benchmarks/results/curation_value.json. Real data only; figures differ across CPUs.
 """
@@ -505,8 +506,7 @@ def main() -> None:
         for entry in variants.values():
             entry["summary"] = summarise(entry["per_seed"])
     out_file = RESULTS / "curation_value.json"
-    old = json.loads(out_file.read_text()) if out_file.exists() else {}
-    fill_value = fill_value_part(args.seeds) if args.fill_value else old.get("fill_value")
+    fill_value = fill_value_part(args.seeds) if args.fill_value else {"superseded_by": "fill_value.json"}
     report = {"seeds": args.seeds, "quick": args.quick, "wall_s": time.perf_counter() - t0, "cases": results,
               "loadavg_start": list(load0), "loadavg_end": list(os.getloadavg()), "selection_split": 0.5,
               "fill_value": fill_value, "fill_value_rerun": bool(args.fill_value)}
