@@ -17,6 +17,7 @@ from curakit.seeds import child_seed
 from curate._build_manifest import categorical, count_by, parent_groups
 from curate._windows import WindowSpec
 
+from .nearness import design_ref, design_rows, nearest_draws, nearest_order
 from .search import choose_alpha, downsample_pixels
 from .selection import id_hash, order_key, smallest, string_id_hash
 from .sources import OWNER
@@ -221,36 +222,20 @@ def design(builder: Any, src: _Source, rows: np.ndarray, ref: _Source, ref_rows:
     """Rows as float vectors: standardised numbers and one-hot top categories (tables), 8x8 pixels (images)."""
     if builder.kind == "images":
         return downsample_pixels(src.images[rows]).astype(np.float64)
-    cols = []
-    for c in builder.features:
-        s, r = src.frame[c].iloc[rows], ref.frame[c].iloc[ref_rows]
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            rv = r.to_numpy(dtype=np.float64, na_value=np.nan)
-            mu, sd = np.nanmean(rv) if np.isfinite(rv).any() else 0.0, np.nanstd(rv) if np.isfinite(rv).any() else 1.0
-            v = (s.to_numpy(dtype=np.float64, na_value=np.nan) - mu) / (sd if sd > 0 else 1.0)
-            cols.append(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)[:, None])
-        else:
-            top = r.astype(str).value_counts().index[:20]
-            sv = s.astype(str).to_numpy()
-            cols.append(np.stack([sv == v for v in top], axis=1).astype(np.float64) if len(top) else np.zeros((len(s), 0)))
-    return np.hstack(cols)
+    frame = src.frame[builder.features].iloc[rows]
+    stats = design_ref(builder.features, ref.frame[builder.features].iloc[ref_rows], [frame.dtypes])
+    return design_rows(builder.features, frame, stats)
 
 def nearest(builder: Any, cand: np.ndarray, new_in: np.ndarray, n: int, max_candidates: int, rng) -> np.ndarray:
     from scipy.spatial import cKDTree
 
-    if len(new_in) == 0:
-        raise DataError("rehearse(how='nearest') needs new rows inside the window to measure nearness. Widen the window.")
-    pool = np.sort(rng.choice(cand, size=max_candidates, replace=False)) if len(cand) > max_candidates else cand
-    if n > len(pool):
-        raise DataError(
-            f"rehearse(how='nearest') asks for {n} rows but considers at most {len(pool)} candidates. "
-            "Raise max_candidates or lower n."
-        )
-    anchors = np.sort(rng.choice(new_in, size=20_000, replace=False)) if len(new_in) > 20_000 else new_in
+    pool, anchors = nearest_draws(len(cand), len(new_in), n, max_candidates, rng)
+    pool = cand if pool is None else cand[pool]
+    anchors = new_in if anchors is None else new_in[anchors]
     A = builder._design(builder.new, anchors, builder.new, anchors)
     B = builder._design(builder.old, pool, builder.new, anchors)
     dist, _ = cKDTree(A).query(B, k=1)
-    return np.sort(pool[np.argsort(dist, kind="stable")[:n]])
+    return nearest_order(dist, pool, n)
 
 # -- leakage and dedup -------------------------------------------------------------------------
 def take(builder: Any, blocks, idx: np.ndarray):

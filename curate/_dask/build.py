@@ -21,6 +21,7 @@ from curate._windows import TimeAxis
 from .emit import finish, unsupported_emit
 from .filters import Block, aug_block, filters, unsupported_filters
 from .inputs import dask_sources
+from .nearest import nearest_pick
 from .search import search_alpha, search_window
 from .select import AllRows, And, ClassIs, HashKey, IndexKey, Not, Or, select_k
 from .steps import alpha_select, summaries, value_counts, window_masks
@@ -45,12 +46,7 @@ def dask_init(builder: Any, old: Any, new: Any, time: str | None, features: Any)
 
 def _check_supported(b: Any) -> None:
     plan = b._plan
-    off = []
-    if plan.rehearse is not None and plan.rehearse["how"] == "nearest":
-        off.append("rehearse(how='nearest')")
-    off += unsupported_filters(plan) + unsupported_emit(plan)
-    if any(src.parents in ("old+new", "ids") for src in plan.added):
-        off.append("add(parents='old+new' / 'ids')")
+    off = unsupported_filters(plan) + unsupported_emit(plan)
     if off:
         raise ParameterError(
             f"{', '.join(off)} do(es) not run on the Dask engine yet. Drop the step, or build from pandas DataFrames."
@@ -96,7 +92,7 @@ def do_mix(b: Any, old_mask: Any, new_mask: Any, n_avail: int, seed: int):
     return sel, k, alpha, info
 
 
-def do_rehearse(b: Any, old_sel: Any, n_sel: int, seed: int):
+def do_rehearse(b: Any, old_sel: Any, new_mask: Any, n_sel: int, seed: int):
     plan = b._plan.rehearse
     if plan is None:
         return None, None
@@ -113,6 +109,8 @@ def do_rehearse(b: Any, old_sel: Any, n_sel: int, seed: int):
     key1, key2 = HashKey("old", seed), IndexKey(0)
     if plan["how"] == "random":
         pick = select_k([(b.old.parts, cand, key1, key2)], n)[0]
+    elif plan["how"] == "nearest":
+        pick = nearest_pick(b, cand, new_mask, n, plan["max_candidates"], seed)
     else:
         avail = value_counts(b.old.parts, cand, b.target)
         take = balanced_take(avail.to_numpy(), n)
@@ -137,7 +135,7 @@ def dask_build(b: Any, random_state: Any):
     }
     old_m, new_m, win_desc, info["window"], n_avail = do_window(b, seeds["window"])
     old_m, n_sel, alpha, info["mix"] = do_mix(b, old_m, new_m, n_avail, seeds["mix"])
-    replay, info["rehearse"] = do_rehearse(b, old_m, n_sel, seeds["rehearse"])
+    replay, info["rehearse"] = do_rehearse(b, old_m, new_m, n_sel, seeds["rehearse"])
     blocks = [Block("new", b.new, b.new.parts, new_m, full=b.new.full),
               Block("old", b.old, b.old.parts, old_m, full=b.old.full)]
     if replay is not None:
