@@ -151,8 +151,9 @@ def _jaccard(dec, harmed, sets):
     return (jac[0] if jac else 0.0), (max(jac) if jac else 0.0)
 
 
-def _confirmed(dec, preds, feats, searched):
-    """Whether any region flagged for the null candidate also drops on the independent rows."""
+def _confirmed(dec, preds, feats, searched, cand="null"):
+    """Whether any region flagged for ``cand`` (the null candidate; for images also the harmless one)
+    also drops on the independent rows."""
     from sklearn.neighbors import NearestNeighbors
 
     from curate._regressions import paired_drop
@@ -160,7 +161,7 @@ def _confirmed(dec, preds, feats, searched):
     ind = preds["champion"]["independent"]
     y = np.asarray(ind.y_true)
     champ_ok = ind.y_pred == y
-    cand_ok = preds["null"]["independent"].y_pred == y
+    cand_ok = preds[cand]["independent"].y_pred == y
     pool = np.concatenate([feats[k] for k in searched])
     nn = NearestNeighbors(n_neighbors=1).fit(pool).kneighbors(feats["independent"], return_distance=False)[:, 0]
     starts = dict(zip(searched, np.cumsum([0, *[len(feats[k]) for k in searched]])))
@@ -177,7 +178,9 @@ def _confirmed(dec, preds, feats, searched):
     return False
 
 
-def _judge(preds, feats, harmed, cand, seed, stats):
+def _judge(preds, feats, harmed, cand, seed, stats, unseen_by_all=False):
+    """The three gates on ``cand``; ``unseen_by_all``: no model saw the independent rows (Fashion-MNIST),
+    so the harmless candidate's flags can be re-checked there too."""
     full = preds
     champ = {k: v for k, v in preds["champion"].items() if k != "independent"}
     preds = {**preds, cand: {k: v for k, v in preds[cand].items() if k != "independent"}}
@@ -187,8 +190,8 @@ def _judge(preds, feats, harmed, cand, seed, stats):
     for g, (gate, features, searched) in gates.items():
         dec = gate.evaluate(preds[cand], champ, features=features)
         pre = f"{g}:{cand}:"
-        if cand == "null" and searched:
-            real = bool(dec.regressions) and _confirmed(dec, full, feats, searched)
+        if searched and (cand == "null" or (cand == "harmless" and unseen_by_all)):
+            real = bool(dec.regressions) and _confirmed(dec, full, feats, searched, cand)
             stats.setdefault(pre + "flag_confirmed_on_independent_rows", []).append(real)
             stats.setdefault(pre + "wrongly_refused_regression", []).append(bool(dec.regressions) and not real)
         stats.setdefault(pre + "refused", []).append(not dec.passed)
@@ -202,6 +205,10 @@ def _judge(preds, feats, harmed, cand, seed, stats):
             stats.setdefault("_per_seed_harmful", []).append(
                 {"refused": not dec.passed, "champion_acc_on_harmed": round(float(rows.mean()), 3),
                  "min_q": round(min(r["q"] for r in dec.checks["regressions"]["regions"]), 4)})
+        if cand in ("harmful", "harmless") and g == "curakit":  # which regions failed (class / cluster), per seed
+            stats.setdefault(f"_per_seed_regions_{cand}", []).append(
+                [{"region": r["region"], "n": r["n"], "drop": round(r["drop"], 3), "q": round(r["q"], 4)}
+                 for r in dec.checks["regressions"]["regions"] if not r["passed"]])
         if cand == "harmful" and searched:
             top, best = _jaccard(dec, harmed, searched)
             stats.setdefault(f"{g}:jaccard_top", []).append(top)
@@ -282,6 +289,21 @@ FASHION_SIZES = {"train": 5000, "independent": 3000, "eval": 3000, "champion": 1
                  "candidate_epochs": 3}
 _FASHION: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
+# POST-HOC ADDITION, written and committed after the pre-registered run above and before its own
+# run. What the first run showed: in (b) and (c) the harmful candidate was not better overall (gain
+# on new -0.03 and +0.001), so the plain gain check refused it (10/10, 9/10) and those scenarios did
+# not test the case the issue names (better elsewhere, worse on the hidden sub-class). Here the
+# champion is made weaker (300 training rows, 3 epochs; everything else as in (b) and (c)) so that
+# retraining on all rows gains more than the planted harm costs. Scenarios fashion_hidden_weak_champion
+# and fashion_hidden_rare_weak_champion, fresh seeds 110-119 (never used), run once, the default gate
+# unchanged. The same figures are reported; the question is the regression search's own refusal
+# rate (refused for a regression) when the plain gate passes the candidate. Not pre-registered in
+# the first commit, so reported apart (results/gate_regressions_fashion_weak.json).
+WEAK = "_weak_champion"
+FASHION_WEAK_SEEDS = range(110, 120)
+FASHION_WEAK_SIZES = {"train": 5000, "independent": 3000, "eval": 3000, "champion": 300, "champion_epochs": 3,
+                      "candidate_epochs": 3}
+
 
 def _fashion_data(part):
     """Images (n, 28, 28, 1) uint8 and fine labels of the ``train`` or ``t10k`` file (idx format)."""
@@ -307,7 +329,7 @@ def _fashion_rows(seed, scenario, sizes):
     sets.update(old=(Xt, yt, old), new=(Xt, yt, new))
     out = {}
     for name, (X, y, idx) in sets.items():
-        if scenario == "fashion_hidden_rare":
+        if scenario.removesuffix(WEAK) == "fashion_hidden_rare":
             idx = idx[(y[idx] != SANDAL) | (rng.random(len(idx)) < 1 / 3)]
         out[name] = (X[idx], y[idx])
     return out
@@ -325,7 +347,7 @@ def _fashion(seed, scenario, sizes=FASHION_SIZES):
 
     torch.set_num_threads(1)
     rows = _fashion_rows(seed, scenario, sizes)
-    fine = scenario == "fashion_fine"
+    fine = scenario.removesuffix(WEAK) == "fashion_fine"
     target = (seed - 100) % 10 if fine else SANDAL
     label = {k: (y if fine else COARSE[y]) for k, (_, y) in rows.items()}
     harmed = {k: y == target for k, (_, y) in rows.items()}
@@ -410,9 +432,14 @@ def run_fashion(seeds=FASHION_SEEDS, scenarios=("fashion_fine", "fashion_hidden"
             t0 = time.perf_counter()
             preds, feats, harmed, extra = _fashion(seed, name, sizes)
             for cand in ("harmful", "harmless", "null"):
-                _judge(preds, feats, harmed, cand, seed, stats)
-            row = {**stats["_per_seed_harmful"][-1], **extra, **_fashion_diagnosis(preds, feats, harmed, seed)}
+                _judge(preds, feats, harmed, cand, seed, stats, unseen_by_all=True)
+            row = {**stats["_per_seed_harmful"][-1], "refused_regression": stats["curakit:harmful:refused_regression"][-1],
+                   "plain_refused": stats["plain:harmful:refused"][-1], **extra,
+                   **_fashion_diagnosis(preds, feats, harmed, seed),
+                   "failed_regions": stats["_per_seed_regions_harmful"][-1],
+                   "harmless_failed_regions": stats["_per_seed_regions_harmless"][-1]}
             row["miss_reason"] = _attribute(row)
+            row["regression_search_miss_reason"] = _attribute({**row, "refused": row["refused_regression"]})
             row["wall_s"] = round(time.perf_counter() - t0, 1)
             per_seed[str(seed)] = row
             print(name, seed, f"{row['wall_s']} s", flush=True)
@@ -424,8 +451,25 @@ def run_fashion(seeds=FASHION_SEEDS, scenarios=("fashion_fine", "fashion_hidden"
         out[name]["goal_met"] = bool(k / len(seeds) >= 0.9 and not any(stats["curakit:harmless:refused_regression"]))
         out[name]["misses_by_reason"] = {r: sum(v["miss_reason"] == r for v in per_seed.values())
                                          for r in sorted({v["miss_reason"] for v in per_seed.values()})}
+        out[name]["regression_search_misses_by_reason"] = {
+            r: sum(v["regression_search_miss_reason"] == r for v in per_seed.values())
+            for r in sorted({v["regression_search_miss_reason"] for v in per_seed.values()})}
+        kr = int(sum(stats["curakit:harmful:refused_regression"]))
+        out[name]["curakit:harmful:refused_regression_wilson95"] = _wilson(kr, len(seeds))
         out[name]["per_seed_curakit_harmful"] = per_seed
     return out
+
+
+def _main_fashion_weak() -> None:
+    t0 = time.perf_counter()
+    res = run_fashion(FASHION_WEAK_SEEDS, ("fashion_hidden" + WEAK, "fashion_hidden_rare" + WEAK), FASHION_WEAK_SIZES)
+    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
+                    "sizes": FASHION_WEAK_SIZES, "seeds": list(FASHION_WEAK_SEEDS), "coarse_of_fine": COARSE.tolist(),
+                    "note": "post-hoc addition after the pre-registered run (see the block above FASHION_WEAK_SEEDS); "
+                            "written before its own run, run once; gate parameters are the defaults"}
+    path = Path(__file__).parent / "results" / "gate_regressions_fashion_weak.json"
+    path.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
 
 
 def _main_fashion(smoke: bool) -> None:
@@ -445,6 +489,9 @@ def _main_fashion(smoke: bool) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["fashion", "weak"]:  # the post-hoc weak-champion scenarios
+        _main_fashion_weak()
+        raise SystemExit(0)
     if sys.argv[1:2] == ["fashion"]:  # the Fashion-MNIST scenarios: `fashion` (once) or `fashion smoke`
         _main_fashion(sys.argv[2:] == ["smoke"])
         raise SystemExit(0)
