@@ -28,7 +28,10 @@ from curakit.records import json_ready
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoResult", "run_demo", "DEMO_PIPELINE"]
+__all__ = ["DemoResult", "run_demo", "DEMO_PIPELINE", "SELECTION_SPLIT"]
+
+#: the demo's default ``selection_split`` (decided by the before/after run in the module docstring)
+SELECTION_SPLIT: float | None = None
 
 #: The fill pipeline: small geometric and stroke-width changes that keep the digit readable.
 DEMO_PIPELINE: dict[str, Any] = {
@@ -87,11 +90,21 @@ class DemoResult:
         verdict = "PROMOTED" if self.promoted else "NOT promoted"
         lines.append(f"Best candidate {self.metrics['candidate']!r}: {verdict} by the gate.")
         lines.extend(f"  - {reason}" for reason in getattr(self.decision, "reasons", ()))
+        lines.append(f"  - {pick_note(self.metrics.get('selection_split'))}")
         lines.extend(_naive_lines(self.table, self.metrics["candidate"]))
         lines.extend(estimate_lines(self.metrics.get("fill_value")))
         lines.append(f"Outputs in {self.out_dir}/ (report.html, metrics.json, training_set/, registry/).")
         lines.append(f"Total time {self.timings.get('total', 0.0):.1f} s.")
         return "\n".join(lines)
+
+
+def pick_note(selection_split: float | None) -> str:
+    """Where the candidate was picked, and so what the gate's figures are worth."""
+    if selection_split:
+        return (f"picked on {selection_split:.0%} of each holdout (select_new); the table and the gate score the "
+                "other part, so the candidate is not judged on the rows it was picked on")
+    return ("picked on the new holdout the gate judges (2 candidates: a small optimistic bias); "
+            "--selection-split 0.5 picks on rows held apart, at the price of a wider bound on the old drop")
 
 
 def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
@@ -105,9 +118,12 @@ def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:
             for s in ("new", "old") if d[f"vs_naive:{s}"] is not None]
 
 
-def _estimate(incumbent: Any, scen: Any, filled: Any, weak: list[Any], random_state: int) -> dict[str, Any]:
+def _estimate(incumbent: Any, scen: Any, filled: Any, weak: list[Any], random_state: int, *,
+              max_forgetting: float = 0.02, skip_if_harmful: bool = False) -> dict[str, Any]:
     """``curate.estimate_fill_value`` of the fill on all new rows and each filled slice; its prior
-    warnings are logged and recorded (not only a Python warning)."""
+    warnings are logged and recorded (not only a Python warning). With ``skip_if_harmful`` a fill
+    estimated clearly harmful (:meth:`FillValue.harmful` at ``max_forgetting``, the demo's tolerance)
+    is listed in ``skipped`` and the demo builds without it (the recipe key ``fill.skip_if_harmful``)."""
     import warnings
 
     import curate
@@ -115,13 +131,20 @@ def _estimate(incumbent: Any, scen: Any, filled: Any, weak: list[Any], random_st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", curate.FillPriorWarning)
         fv = curate.estimate_fill_value(incumbent, scen.source("old"), scen.source("new"), {"augmented": filled},
-                                        slices={s.id: s for s in weak}, parents="new", random_state=random_state)
+                                        slices={s.id: s for s in weak}, parents="new", missing_parents="ignore",
+                                        random_state=random_state)
     for note in fv.warnings():
         logger.warning("demo: %s", note)
     frame = fv.to_frame()
     keep = frame[frame["slice"].isin(["all", *[s.id for s in weak]])]
-    return {"per_fill": fv.per_fill().to_dict("records"), "rows": keep.to_dict("records"),
-            "warnings": fv.warnings(), "params": fv.params}
+    per = fv.per_fill(max_forgetting)
+    skipped = [str(f) for f, bad in zip(per["fill"], per["harmful"]) if bad and skip_if_harmful]
+    for name in skipped:
+        logger.warning("demo: fill %s skipped: estimated clearly harmful (gain on new %+.3f, forgetting on old %+.3f)",
+                       name, fv.gain(name), fv.forgetting(name))
+    return {"per_fill": per.to_dict("records"), "rows": keep.to_dict("records"), "warnings": fv.warnings(),
+            "params": fv.params, "skip_if_harmful": bool(skip_if_harmful), "max_forgetting": float(max_forgetting),
+            "skipped": skipped}
 
 
 def _measured(table: pd.DataFrame, candidate: str, weak: list[Any]) -> dict[str, Any]:
@@ -147,6 +170,9 @@ def estimate_lines(record: Any) -> list[str]:
     lines = [f"Fill estimate before the retrain (head on the incumbent's embedding): gain on new {f['gain']:+.3f} "
              f"[{f['gain_low']:+.3f}, {f['gain_high']:+.3f}], forgetting on old {f['forgetting']:+.3f} "
              f"[{f['forgetting_low']:+.3f}, {f['forgetting_high']:+.3f}]"]
+    if record.get("skipped"):
+        lines.append(f"  - SKIPPED (skip_if_harmful): {', '.join(record['skipped'])} estimated clearly harmful; "
+                     "the training set holds no fill")
     if m.get("vs_naive:new") is not None:
         lines.append(f"  - measured by the retrain ({m['strategy']} vs naive): new {m['vs_naive:new']:+.3f}, "
                      f"old {m['vs_naive:old']:+.3f}")
@@ -184,6 +210,8 @@ def run_demo(
     epochs: int | None = None,
     n_fill: int | None = None,
     tolerance: float = 0.02,
+    skip_if_harmful: bool = False,
+    selection_split: float | None = SELECTION_SPLIT,
     progress: bool | None = None,
 ) -> DemoResult:
     """Run the whole loop on the digits drift scenario and write every output into ``out_dir``.
@@ -193,6 +221,11 @@ def run_demo(
         judged by the gate's paired bootstrap at 95% one-sided confidence. With the ~300-row old
         holdout that bound is about +-1.3 points wide, so 0.02 is the tightest margin the data
         can support; 0.01 would reject candidates that are in fact no worse.
+    skip_if_harmful : leave the fill out of the training set when its estimate is clearly harmful
+        (as the recipe key ``fill.skip_if_harmful``; default False: the estimate is reported only).
+    selection_split : the share of each holdout the candidate is picked on (as the recipe key
+        ``retrain.selection_split``); the table, the report and the gate score the other part, so the
+        promoted model is not judged on the rows it was picked on. None: pick on the scored rows.
     """
     import os
 
@@ -204,12 +237,13 @@ def run_demo(
     final = Path(out_dir)
     with atomic_dir(final) as out:  # a crash leaves an earlier run's folder intact
         result = _run(out, final, random_state=random_state, quick=quick, epochs=epochs, n_fill=n_fill,
-                      tolerance=tolerance, progress=progress)
+                      tolerance=tolerance, progress=progress, skip_if_harmful=skip_if_harmful,
+                      selection_split=selection_split)
     return result
 
 
 def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int | None, n_fill: int | None,
-         tolerance: float, progress: bool | None) -> DemoResult:
+         tolerance: float, progress: bool | None, skip_if_harmful: bool, selection_split: float | None) -> DemoResult:
     import curate
     from curakit.seeds import child_seed
     from curate.datasets import load_digits_drift
@@ -238,21 +272,25 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
     filled = _timed(timings, "augment", lambda: _fill(scen, weak, n_fill, out, random_state, eval_sets, progress))
 
     # 3b. the fill's estimated value before the full retrain (head on the incumbent's frozen embedding)
-    fill_value = _timed(timings, "estimate", lambda: _estimate(incumbent, scen, filled, weak, random_state))
+    fill_value = _timed(timings, "estimate", lambda: _estimate(incumbent, scen, filled, weak, random_state,
+                                                               max_forgetting=tolerance,
+                                                               skip_if_harmful=skip_if_harmful))
 
-    # 4. build the new training set
-    ts = _timed(timings, "build", lambda: _build(scen, filled, eval_sets, random_state))
+    # 4. build the new training set (without the fill when it was estimated harmful and skip_if_harmful)
+    ts = _timed(timings, "build", lambda: _build(scen, None if fill_value["skipped"] else filled, eval_sets,
+                                                 random_state))
 
     # 5-6. retrain and compare (do_nothing = the incumbent)
     comparison = _timed(timings, "retrain", lambda: curate.compare_strategies(
         incumbent, ts, strategies=["do_nothing", "continue_all", "scratch_all"], eval_sets=eval_sets,
-        slices=weak, random_state=random_state, epochs=epochs, lr=3e-3,
+        slices=weak, random_state=random_state, epochs=epochs, lr=3e-3, selection_split=selection_split,
     ))
 
     # 7. gate and registry
     registry = curate.Registry(out / "registry")
     gate = curate.Gate(min_gain_new=0.0, max_drop_old=tolerance)
-    best_name, decision = _timed(timings, "promote", lambda: _promote(registry, incumbent, comparison, gate))
+    best_name, decision = _timed(timings, "promote", lambda: _promote(registry, incumbent, comparison, gate,
+                                                                      eval_sets))
 
     # 8. outputs
     table = _timed(timings, "write", lambda: _write(out, ts, diagnosis, comparison))
@@ -264,6 +302,7 @@ def _run(out: Path, final: Path, *, random_state: int, quick: bool, epochs: int 
         "strategies": {name: res.metrics for name, res in comparison.results.items()},
         "slices": [s.to_dict() | {"indices": None} for s in weak],
         "fill_value": fill_value | {"measured": _measured(comparison.frame, best_name, weak)},
+        "selection_split": selection_split,
         "scenario": scen.params,
         "timings_s": timings,
         "random_state": random_state,
@@ -305,23 +344,28 @@ def _fill(scen: Any, weak: list[Any], n_fill: int, out: Path, random_state: int,
 def _build(scen: Any, filled: Any, eval_sets: dict[str, Any], random_state: int) -> Any:
     import curate
 
+    builder = curate.TrainingSetBuilder(scen.source("old"), scen.source("new"), target="labels")
+    if filled is not None:
+        builder = builder.add(filled, parents="new")
     return (
-        curate.TrainingSetBuilder(scen.source("old"), scen.source("new"), target="labels")
-        .add(filled, parents="new")
+        builder
         .exclude(eval_sets)
         .split(validation=0.15)  # early stopping; a parent and its fills stay on one side
         .build(random_state=random_state)
     )
 
 
-def _promote(registry: Any, incumbent: Any, comparison: Any, gate: Any) -> tuple[str, Any]:
+def _promote(registry: Any, incumbent: Any, comparison: Any, gate: Any, eval_sets: dict[str, Any]) -> tuple[str, Any]:
     # the incumbent is the champion the candidates must beat
     registry.register(incumbent, metrics=comparison.results["do_nothing"].metrics, metric="accuracy",
                       strategy="incumbent", champion=True, note="incumbent trained on the old data")
-    # the baselines (do_nothing, naive) are in the table, never the candidate
+    # the baselines (do_nothing, naive) are in the table, never the candidate; with a selection split the
+    # pick is made on the selection part (select_new) and judged by the gate on the scoring part
+    by = "select_new" if comparison.selection else "new"
     candidates = comparison.frame[~comparison.frame["strategy"].isin(["do_nothing", "naive"])]
-    best_name = str(candidates.sort_values(["new"], ascending=[False], kind="mergesort").iloc[0]["strategy"])
-    return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate)
+    best_name = str(candidates.sort_values([by], ascending=[False], kind="mergesort").iloc[0]["strategy"])
+    return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate,
+                                                 eval_sets=comparison.scoring_sets(eval_sets))
 
 
 def _write(out: Path, ts: Any, diagnosis: Any, comparison: Any) -> pd.DataFrame:

@@ -243,7 +243,10 @@ def _verdict(weak: list[Any], comparison: Any, decision: Any) -> str:
 
 def _summary_section(result: Any) -> str:
     d = result.decision
+    from ._demo import pick_note
+
     reasons = "".join(f"<li>{escape(r)}</li>" for r in getattr(d, "reasons", ()))
+    reasons += f"<li>{escape(pick_note(result.metrics.get('selection_split')))}</li>"
     verdict = "promoted" if result.promoted else "not promoted"
     return section(
         "Summary",
@@ -268,12 +271,16 @@ def _estimate_section(result: Any) -> str:
     frame = frame[["slice", "n", "acc_without", "acc_with", "gain", "low", "high", "measured (candidate - naive)",
                    "forgetting", "forgetting_low", "forgetting_high"]]
     notes = "".join(f"<li>{escape(w)}</li>" for w in record.get("warnings", ()))
+    skipped = record.get("skipped") or []
+    verdict = (f"<p><b>Skipped:</b> {escape(', '.join(skipped))} was estimated clearly harmful and "
+               "<code>skip_if_harmful</code> is on, so the training set holds no fill.</p>" if skipped else "")
     return section(
         "Fill estimate: was the fill worth it?",
         "<p>Before the full retrain, a head (logistic regression) on the incumbent's frozen embedding was fitted "
         "with and without the fill and scored on held-out new rows (5 folds) and old rows. The last columns put "
         "next to it what the retrain measured: the candidate against <i>naive</i>, the same family retrained "
         "on old + new without the fill.</p>",
+        verdict,
         frame_html(frame, digits=3),
         legend_html({"gain": "estimated accuracy with the fill minus without, on the validation rows of new",
                      "low / high": "95% paired bootstrap interval of the gain",
