@@ -352,8 +352,6 @@ class TrainingSetBuilder:
         check_choice(parents, "parents", f"{OWNER}.add", ("old", "new", "old+new", "ids"))
         if prefix is not None and (not isinstance(prefix, str) or not prefix or prefix in ("old", "new")):
             raise ParameterError(f"The 'prefix' parameter of {OWNER}.add must be a non-empty str other than 'old'/'new'. Got {prefix!r}.")
-        if self.engine == "dask" and parents in ("old+new", "ids"):
-            raise ParameterError(f"{OWNER}.add(parents={parents!r}) does not run on the Dask engine yet. Pass parents='old' or 'new'.")
         src = augmented_source(self, augmented, parents, prefix, len(self._plan.added))
         self._plan.added.append(src)
         return self

@@ -152,6 +152,9 @@ def _parent_view(b: Any, parents: str) -> Any:
     """The data parent positions refer to: old, new, or old then new concatenated ("old+new")."""
     if parents != "old+new":
         return b.old if parents == "old" else b.new
+    if getattr(b, "engine", "pandas") == "dask":  # the sources' rows stay on the workers: look parents up there
+        tv = None if b.time is None else _Joined(b.old.time_values, b.new.time_values, len(b.old), series=True)
+        return _Concat(t=_Joined(b.old.t, b.new.t, len(b.old), series=False), time_values=tv, n=len(b.old) + len(b.new))
     tv = None
     if b.time is not None:
         tv = pd.concat([b.old.time_values, b.new.time_values], ignore_index=True)
@@ -167,6 +170,35 @@ class _Concat:
 
     def __len__(self) -> int:
         return self._n
+
+
+class _Joined:
+    """Values at positions of old then new, each looked up in its own source's values (``t`` or
+    ``time_values`` of a Dask source, gathered for the positions asked only)."""
+
+    def __init__(self, old: Any, new: Any, n_old: int, series: bool) -> None:
+        self.old, self.new, self.n_old, self.series = old, new, n_old, series
+
+    def __len__(self) -> int:
+        return len(self.old) + len(self.new)
+
+    def max(self) -> Any:
+        return max(self.old.max(), self.new.max())
+
+    @property
+    def iloc(self) -> _Joined:
+        return self
+
+    def __getitem__(self, positions: Any) -> Any:
+        positions = np.asarray(positions, dtype=np.int64)
+        is_new = positions >= self.n_old
+        a, c = self.old[positions[~is_new]], self.new[positions[is_new] - self.n_old]
+        at = np.empty(len(positions), dtype=np.int64)
+        at[~is_new] = np.arange(len(a))
+        at[is_new] = len(a) + np.arange(len(c))
+        if self.series:  # the dtype pandas' concat of old's and new's values gives
+            return pd.concat([a, c], ignore_index=True).iloc[at].reset_index(drop=True)
+        return np.concatenate([np.asarray(a), np.asarray(c)])[at]
 
 
 def _parent_id(b: Any, parents: str, q: int) -> str:
