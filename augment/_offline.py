@@ -175,9 +175,29 @@ atexit.register(_drop_pool)
 
 
 # -- validation -------------------------------------------------------------------------------
-def _check_images(images: Any) -> np.ndarray:
+def _check_resize(resize: Any) -> tuple[int, int] | None:
+    from curakit.imageio import MAX_SIDE
+
+    if resize is None:
+        return None
+    ok = (isinstance(resize, (tuple, list)) and len(resize) == 2
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in resize))
+    if not ok:
+        raise ParameterError(f"The 'resize' parameter of offline must be (H, W) in pixels, each 1..{MAX_SIDE}, such "
+                             f"as (28, 28). Got {resize!r} instead.")
+    return int(resize[0]), int(resize[1])
+
+
+def _resized(image: np.ndarray, resize: tuple[int, int] | None) -> np.ndarray:
+    """``image`` resized to ``resize`` (H, W), area interpolation: :func:`curakit.imageio.read_images`' resize."""
+    from curakit.imageio import _resize
+
+    return image if resize is None else _resize(image, resize)
+
+
+def _check_images(images: Any, resize: tuple[int, int] | None = None) -> np.ndarray:
     if isinstance(images, (list, tuple)) and images and isinstance(images[0], (str, os.PathLike)):
-        loaded = [read_png(p) for p in images]
+        loaded = [_resized(read_png(p), resize) for p in images]
         if len({im.shape for im in loaded}) > 1:
             channels = {im.shape[-1] for im in loaded}
             if len(channels) > 1:
@@ -202,6 +222,8 @@ def _check_images(images: Any) -> np.ndarray:
         raise DataError(
             f"images must be shaped (n, H, W, C) with 1, 3 or 4 channels. Got shape {arr.shape} instead."
         )
+    if resize is not None and arr.shape[1:3] != resize:
+        arr = np.stack([_resized(im, resize) for im in arr]) if len(arr) else arr
     return arr
 
 
@@ -308,6 +330,7 @@ def offline(
     progress_bar: Any = UNSET,
     client: Any = None,
     shard_size: int = 1000,
+    resize: tuple[int, int] | None = None,
 ) -> AugmentedSet:
     """Make new images from the selected ones with an albumentations pipeline, with lineage.
 
@@ -345,26 +368,33 @@ def offline(
         images and manifest are the same for any number of workers; a dead worker's shards are
         re-run by the scheduler, and a stopped run resumes when called again. ``eval_sets`` work
         there too, with the same result: each shard checks its images before writing them
-        (the evaluation images are sent once to every worker).
+        (the evaluation images are sent once to every worker). ``images`` may also be a uint8
+        array there: it is written once as ``out_dir/.parents.npy`` (removed when the call
+        returns), which the workers memory-map (so ``out_dir`` costs one more copy of the
+        parents on disk while the call runs, and each worker pages in only the rows its
+        shards use; the client holds the array, as in one process).
+    resize : (H, W): resize every parent to H x W (area interpolation, as
+        :func:`curakit.imageio.read_images` does) before augmenting it. With ``client=`` and
+        image paths the workers resize what they read: the pixels of the in-process run.
     """
     progress_bar = renamed("offline", "progress_bar", "progress", progress_bar, progress)
     if client is not None:
         return _offline_on_client(
             images, labels, pipeline, client=client, shard_size=shard_size, select=select, n=n, out_dir=out_dir,
             random_state=random_state, n_jobs=n_jobs, eval_sets=eval_sets, leak_tolerance=leak_tolerance,
-            on_leak=on_leak, embeddings=embeddings, source=source, progress=progress_bar,
+            on_leak=on_leak, embeddings=embeddings, source=source, progress=progress_bar, resize=_check_resize(resize),
         )
     return _offline_in_process(
         images, labels, pipeline, select=select, n=n, out_dir=out_dir, random_state=random_state, n_jobs=n_jobs,
         eval_sets=eval_sets, leak_tolerance=leak_tolerance, on_leak=on_leak, embeddings=embeddings, source=source,
-        progress=progress_bar,
+        progress=progress_bar, resize=_check_resize(resize),
     )
 
 
 def _offline_in_process(images, labels, pipeline, *, select, n, out_dir, random_state, n_jobs, eval_sets,
-                        leak_tolerance, on_leak, embeddings, source, progress) -> AugmentedSet:
+                        leak_tolerance, on_leak, embeddings, source, progress, resize) -> AugmentedSet:
     """:func:`offline` in this process (``n_jobs`` worker processes of this machine)."""
-    imgs, labs = _check_images_and_labels(images, labels)
+    imgs, labs = _check_images_and_labels(images, labels, resize)
     count = check_count(n, "n", "offline")
     n_jobs = _check_n_jobs(n_jobs)
     seed = resolve_seed(random_state, "offline")
@@ -403,45 +433,38 @@ def _offline_in_process(images, labels, pipeline, *, select, n, out_dir, random_
 
 
 def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, n, out_dir, random_state, n_jobs,
-                       eval_sets, leak_tolerance, on_leak, embeddings, source, progress) -> AugmentedSet:
+                       eval_sets, leak_tolerance, on_leak, embeddings, source, progress, resize) -> AugmentedSet:
     """:func:`offline` on a ``distributed.Client`` (see ``augment._offline_dask``)."""
     from . import _offline_dask as od
 
-    if out_dir is None:
-        raise ParameterError("offline(client=...) writes its images to disk: pass out_dir= (a folder all workers can reach).")
-    if n_jobs != 1:
-        raise ParameterError("offline(client=...) runs on the cluster's workers: leave n_jobs at 1 (size the cluster instead).")
-    if not isinstance(shard_size, numbers.Integral) or isinstance(shard_size, bool) or shard_size < 1:
-        raise ParameterError(f"The 'shard_size' parameter of offline must be an int >= 1. Got {shard_size!r} instead.")
-    paths, labels = od.parent_paths(images, labels)
-    labs = check_labels(labels, "labels", "offline")
-    if len(labs) != len(paths):
-        raise DataError(f"images and labels differ in length ({len(paths)} vs {len(labs)}). Pass one label per image.")
+    _check_client_args(out_dir, n_jobs, shard_size)
+    parents, labs = _client_parents(od, images, labels, resize)
     count = check_count(n, "n", "offline")
     seed = resolve_seed(random_state, "offline")
-    groups = resolve_groups(select, len(paths), labels=labs, embeddings=embeddings, owner="offline")
+    groups = resolve_groups(select, len(parents), labels=labs, embeddings=embeddings, owner="offline")
     compose = load_pipeline(pipeline)
     pdict, pipe_sha = pipeline_dict(compose), pipeline_fingerprint(compose)
     plan = _plan(groups, labs, count, seed)
     on_leak, tol, evals = _check_leak_args(on_leak, leak_tolerance, eval_sets, None)
     if len(plan.parents):  # probe on the client: a pipeline unsuited to the images fails before any work is sent
-        first = read_png(paths[int(plan.parents[0])])
+        k = int(plan.parents[0])
+        first = parents[k] if isinstance(parents, np.ndarray) else _resized(read_png(parents[k]), resize)
         out = apply_pipeline(compose, first, int(plan.seeds[0]))[0]
         check_image_shape_kept(first.shape[:2], out.shape[:2], "offline")
         if evals:  # the in-process path's one-line errors for evaluation images of another mode or size
             _check_eval_channels(evals, first[None])
             find_leaks(out[None], evals, tolerance=tol)
     out_path = Path(out_dir)
-    run = _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, str(source), int(shard_size))
+    run = _run_record_paths(od, parents, labs, plan, seed, pdict, pipe_sha, str(source), int(shard_size), resize)
     if evals:
         run["fingerprint"] = hashlib.sha1(f"{run['fingerprint']}\n{od.eval_fingerprint(evals, tol)}".encode()).hexdigest()
     state, created = _prepare_out_dir(out_path, run)
     if state != "done":
         try:
             manifest, refused = od.run_shards(
-                client, plan, paths, labs, _group_infos(groups), payload=_worker_payload(compose, pdict, pipe_sha),
+                client, plan, parents, labs, _group_infos(groups), payload=_worker_payload(compose, pdict, pipe_sha),
                 out_dir=out_path, shard_size=int(shard_size), source=str(source), pipe_sha=pipe_sha, progress=progress,
-                evals=evals, tolerance=tol, on_leak=on_leak,
+                evals=evals, tolerance=tol, on_leak=on_leak, resize=resize,
             )
         except CurakitError:
             if created:
@@ -460,10 +483,31 @@ def _offline_on_client(images, labels, pipeline, *, client, shard_size, select, 
                         out_dir=out_path, **extra)
 
 
-def _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, source, shard_size) -> dict[str, Any]:
+def _check_client_args(out_dir: Any, n_jobs: Any, shard_size: Any) -> None:
+    if out_dir is None:
+        raise ParameterError("offline(client=...) writes its images to disk: pass out_dir= (a folder all workers can reach).")
+    if n_jobs != 1:
+        raise ParameterError("offline(client=...) runs on the cluster's workers: leave n_jobs at 1 (size the cluster instead).")
+    if not isinstance(shard_size, numbers.Integral) or isinstance(shard_size, bool) or shard_size < 1:
+        raise ParameterError(f"The 'shard_size' parameter of offline must be an int >= 1. Got {shard_size!r} instead.")
+
+
+def _client_parents(od, images: Any, labels: Any, resize: tuple[int, int] | None) -> tuple[Any, np.ndarray]:
+    """(parents, labels) of a run on a client: image paths (the workers read and resize them), or
+    a uint8 array (checked and resized here, as in one process)."""
+    if isinstance(images, np.ndarray):
+        return _check_images_and_labels(images, labels, resize)
+    paths, labels = od.parent_paths(images, labels)
+    labs = check_labels(labels, "labels", "offline")
+    if len(labs) != len(paths):
+        raise DataError(f"images and labels differ in length ({len(paths)} vs {len(labs)}). Pass one label per image.")
+    return paths, labs
+
+
+def _run_record_paths(od, parents, labs, plan, seed, pdict, pipe_sha, source, shard_size, resize) -> dict[str, Any]:
     return {
         "schema_version": 1,
-        "fingerprint": od.paths_fingerprint(paths, labs, plan, pipe_sha, source, shard_size),
+        "fingerprint": od.parents_fingerprint(parents, labs, plan, pipe_sha, source, shard_size, resize),
         "engine": "distributed",
         "shard_size": shard_size,
         "random_state": seed,
@@ -474,8 +518,9 @@ def _run_record_paths(od, paths, labs, plan, seed, pdict, pipe_sha, source, shar
     }
 
 
-def _check_images_and_labels(images: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    imgs = _check_images(images)
+def _check_images_and_labels(images: Any, labels: Any, resize: tuple[int, int] | None = None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    imgs = _check_images(images, resize)
     labs = check_labels(labels, "labels", "offline")
     if len(labs) != len(imgs):
         raise DataError(f"images and labels differ in length ({len(imgs)} vs {len(labs)}). Pass one label per image.")

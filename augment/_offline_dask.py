@@ -2,7 +2,12 @@
 
 The parents are image files (a list of paths, or a table of paths: a pandas DataFrame or a
 Parquet file/folder with a ``path`` column and, when ``labels`` is None, a ``label`` column;
-relative paths in a Parquet file are read relative to its folder). The client plans every new
+relative paths in a Parquet file are read relative to its folder), which the workers read and,
+with ``resize=(H, W)``, resize as they read them (area interpolation, the in-process pixels). Or
+they are a uint8 array (an ``.npz`` the client read): the client writes it once as
+``out_dir/.parents.npy`` and every worker memory-maps it (the client holds the array, as in one
+process; the disk holds one more copy of it while the call runs; a worker's memory holds the rows
+its shards page in, not the array); the file is removed when the call returns. The client plans every new
 image exactly as the in-process path does (parent and seed from the groups, ``n`` and
 ``random_state`` only), then cuts the plan into *shards* of ``shard_size`` new images. One
 task per shard runs on a worker: it reads the parents it needs, makes the images, writes them
@@ -44,14 +49,14 @@ import numpy as np
 import pandas as pd
 
 from curakit.exceptions import DataError, ParameterError
-from curakit.imageio import encode_png, read_png, remove_temporaries
+from curakit.imageio import _resize, encode_png, read_png, remove_temporaries
 from curakit.io import atomic_path
 from curakit.optional import import_optional
 from curakit.progress import progress_enabled
 
 from ._offline_core import _GroupInfo, _manifest, _Plan, _run_chunk_with, _safe, _worker_pipeline, _write_png_atomic
 
-__all__ = ["eval_fingerprint", "parent_paths", "paths_fingerprint", "read_manifest", "read_refused", "run_shards"]
+__all__ = ["eval_fingerprint", "parent_paths", "parents_fingerprint", "read_manifest", "read_refused", "run_shards"]
 
 _PARTS = "manifest.parquet.partial"
 _MANIFEST = "manifest.parquet"
@@ -89,25 +94,31 @@ def parent_paths(images: Any, labels: Any) -> tuple[list[str], Any]:
         paths = [str(p) for p in images]
     else:
         raise ParameterError(
-            "With client=, 'images' must be a list of image paths, a DataFrame or a Parquet table with a 'path' "
-            f"column. Got {type(images).__name__} instead."
+            "With client=, 'images' must be a uint8 array, a list of image paths, a DataFrame or a Parquet table "
+            f"with a 'path' column. Got {type(images).__name__} instead."
         )
     if base is not None:
         paths = [p if os.path.isabs(p) else str(base / p) for p in paths]
     return paths, labels
 
 
-def paths_fingerprint(paths: list[str], labels: np.ndarray, plan: _Plan, pipe_sha: str, source: str,
-                      shard_size: int) -> str:
-    """The run's identity: parent paths (not their bytes: they stay on the workers' storage),
-    labels, plan, pipeline, source and shard size."""
+def parents_fingerprint(parents: list[str] | np.ndarray, labels: np.ndarray, plan: _Plan, pipe_sha: str,
+                        source: str, shard_size: int, resize: tuple[int, int] | None = None) -> str:
+    """The run's identity: the parent paths (not their bytes: they stay on the workers' storage)
+    or the parent array's bytes, labels, plan, pipeline, source, shard size and ``resize``."""
     h = hashlib.sha1(b"distributed\n")
-    h.update("\n".join(paths).encode())
+    if isinstance(parents, np.ndarray):
+        h.update(f"array {parents.shape} {parents.dtype}\n".encode())
+        h.update(np.ascontiguousarray(parents).data)
+    else:
+        h.update("\n".join(parents).encode())
     h.update(json.dumps([str(v) for v in labels.tolist()]).encode())
     h.update(plan.parents.tobytes())
     h.update(plan.seeds.tobytes())
     h.update("\n".join(plan.row_ids).encode())
     h.update(f"{pipe_sha}\n{source}\n{shard_size}".encode())
+    if resize is not None:
+        h.update(f"\nresize {resize[0]}x{resize[1]}".encode())
     return h.hexdigest()
 
 
@@ -143,33 +154,46 @@ def _names(task: dict[str, Any]) -> tuple[list[str], list[str]]:
     return row_ids, files
 
 
-_PARENT_CACHE: dict[tuple[str, int, int], np.ndarray] = {}  # per worker process: decoded parents
+_PARENT_CACHE: dict[tuple[Any, ...], np.ndarray] = {}  # per worker process: decoded (resized) parents
 _PARENT_CACHE_BYTES = [0]
 _PARENT_CACHE_LIMIT = 256 * 2**20
 _PARENT_LOCK = threading.Lock()
 
 
-def _read_parents(paths: list[str]) -> list[np.ndarray]:
-    """The decoded parent images of a shard. A worker keeps up to 256 MiB of decoded parents across
-    shards (keyed by path, modification time and size, so a changed file is read again): with
-    fewer parents than new images, most shards then read no file at all."""
+def _read_parents(paths: list[str], resize: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """The decoded parent images of a shard, resized to ``resize`` (H, W) when given (area
+    interpolation: :func:`curakit.imageio.read_images`' resize, so the pixels of the in-process
+    run). A worker keeps up to 256 MiB of them across shards (keyed by path, modification time,
+    size and ``resize``, so a changed file is read again): with fewer parents than new images,
+    most shards then read no file at all."""
     out: list[np.ndarray] = []
     local: dict[str, np.ndarray] = {}
     for p in paths:
         image = local.get(p)
         if image is None:
             st = os.stat(p)
-            key = (p, st.st_mtime_ns, st.st_size)
+            key = (p, st.st_mtime_ns, st.st_size, resize)
             image = _PARENT_CACHE.get(key)
             if image is None:
                 image = read_png(p)
+                if resize is not None:
+                    image = _resize(image, resize)
                 _remember(key, image)
             local[p] = image
         out.append(image)
     return out
 
 
-def _remember(key: tuple[str, int, int], image: np.ndarray) -> None:
+def _task_parents(task: dict[str, Any]) -> list[np.ndarray]:
+    """The distinct parents of a shard: rows of the run's parent array (memory-mapped, so a
+    worker pages in only the rows its shards use) or image files."""
+    if task["parents_file"] is not None:
+        stack = np.load(task["parents_file"], mmap_mode="r")
+        return [np.array(stack[i]) for i in task["distinct_parents"].tolist()]
+    return _read_parents(task["parent_paths"], task["resize"])
+
+
+def _remember(key: tuple[Any, ...], image: np.ndarray) -> None:
     if image.nbytes > _PARENT_CACHE_LIMIT // 4:
         return
     with _PARENT_LOCK:
@@ -202,7 +226,7 @@ def _make_shard(task: dict[str, Any], evals: dict[str, np.ndarray] | None = None
     except ImportError:  # pragma: no cover - cv2 comes with albumentations
         pass
     compose = _worker_pipeline(task["pipeline"])
-    distinct = _read_parents(task["parent_paths"])
+    distinct = _task_parents(task)
     images = [distinct[i] for i in task["parent_index"].tolist()]
     shard_dir = out_dir / "images" / f"shard-{task['shard']:05d}"
     if shard_dir.exists():  # an earlier try of this shard stopped: clear its temporary files
@@ -245,8 +269,12 @@ def _make_checked(compose, images, task, paths, evals, tolerance) -> tuple[list[
 
 
 # -- on the client -----------------------------------------------------------------------------
-def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_GroupInfo], *, payload, out_dir: Path,
-           shard_size: int, source: str, pipe_sha: str, shards: list[int]) -> list[dict[str, Any]]:
+_PARENTS_FILE = ".parents.npy"  # array parents, written once for the workers; removed when the call returns
+
+
+def _tasks(plan: _Plan, paths: list[str] | None, labels: np.ndarray, groups: list[_GroupInfo], *, payload,
+           out_dir: Path, shard_size: int, source: str, pipe_sha: str, shards: list[int],
+           parents_file: Path | None = None, resize: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     # where each group's rows start in the plan: the workers rebuild row ids and file names from it
     group_starts = np.searchsorted(plan.group_index, np.arange(len(groups)))
     tasks = []
@@ -256,8 +284,10 @@ def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_Grou
         uniq, inverse = np.unique(parents, return_inverse=True)
         tasks.append({
             "shard": s, "offset": s * shard_size, "out_dir": str(out_dir), "pipeline": payload, "source": source, "pipe_sha": pipe_sha,
-            # each distinct parent path once (a slice's few parents are used many times), and an index
-            "distinct_parents": uniq, "parent_paths": [paths[p] for p in uniq.tolist()], "parent_index": inverse.astype(np.int32),
+            # each distinct parent once (a slice's few parents are used many times), and an index
+            "distinct_parents": uniq, "parent_index": inverse.astype(np.int32), "resize": resize,
+            "parent_paths": None if paths is None else [paths[p] for p in uniq.tolist()],
+            "parents_file": None if parents_file is None else str(parents_file),
             "distinct_labels": labels[uniq], "seeds": plan.seeds[rows],
             "group_index": plan.group_index[rows].astype(np.int32), "group_starts": group_starts,
             "groups": groups,
@@ -265,22 +295,54 @@ def _tasks(plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_Grou
     return tasks
 
 
-def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups: list[_GroupInfo], *, payload,
-               out_dir: Path, shard_size: int, source: str, pipe_sha: str, progress: bool | None,
-               evals: dict[str, np.ndarray] | None = None, tolerance: float = 0.0,
-               on_leak: str = "refuse") -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _write_parents(out_dir: Path, parents: np.ndarray) -> Path:
+    """The parent array as one ``.npy`` in ``out_dir`` (atomically), for the workers to memory-map."""
+    path = out_dir / _PARENTS_FILE
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.ascontiguousarray(parents), allow_pickle=False)
+    return path
+
+
+def run_shards(client, plan: _Plan, parents: list[str] | np.ndarray, labels: np.ndarray, groups: list[_GroupInfo],
+               *, payload, out_dir: Path, shard_size: int, source: str, pipe_sha: str, progress: bool | None,
+               evals: dict[str, np.ndarray] | None = None, tolerance: float = 0.0, on_leak: str = "refuse",
+               resize: tuple[int, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Make the shards that have no manifest part yet on ``client``'s workers; returns
-    (manifest, refused rows or None). With ``evals`` and ``on_leak="raise"``, leaks raise
-    :class:`LeakageError` after every shard ran (the run then stays unfinished)."""
-    distributed = import_optional("distributed")
+    (manifest, refused rows or None). ``parents`` are image paths (read, and resized to
+    ``resize``, by the workers) or a uint8 array (written once as ``out_dir/.parents.npy``,
+    which the workers memory-map; removed when this call returns, however it returns). With
+    ``evals`` and ``on_leak="raise"``, leaks raise :class:`LeakageError` after every shard ran
+    (the run then stays unfinished)."""
     n_shards = math.ceil(len(plan.parents) / shard_size)
     parts_dir = out_dir / _PARTS
     parts_dir.mkdir(parents=True, exist_ok=True)
     if evals:
         (out_dir / _REFUSED_PARTS).mkdir(exist_ok=True)
     todo = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
-    tasks = _tasks(plan, paths, labels, groups, payload=payload, out_dir=out_dir, shard_size=shard_size,
-                   source=source, pipe_sha=pipe_sha, shards=todo)
+    array = isinstance(parents, np.ndarray)
+    try:
+        parents_file = _write_parents(out_dir, parents) if array and todo else None
+        tasks = _tasks(plan, None if array else parents, labels, groups, payload=payload, out_dir=out_dir,
+                       shard_size=shard_size, source=source, pipe_sha=pipe_sha, shards=todo,
+                       parents_file=parents_file, resize=resize)
+        made = _submit(client, tasks, todo, out_dir, pipe_sha, shard_size, progress, evals, tolerance)
+    finally:
+        (out_dir / _PARENTS_FILE).unlink(missing_ok=True)
+    missing = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
+    if missing:  # pragma: no cover - gather raises first when a task failed
+        raise DataError(f"{len(missing)} shard(s) have no manifest part after the run. Re-run offline() to finish them.")
+    refused = _finish_refused(out_dir, on_leak) if evals else None
+    manifest = pd.concat(
+        [made[s] if s in made else pd.read_parquet(parts_dir / f"part-{s:05d}.parquet") for s in range(n_shards)],
+        ignore_index=True,
+    ) if n_shards else None
+    os.replace(parts_dir, out_dir / _MANIFEST)  # the run is finished once manifest.parquet exists
+    return manifest, refused
+
+
+def _submit(client, tasks, todo, out_dir, pipe_sha, shard_size, progress, evals, tolerance) -> dict[int, pd.DataFrame]:
+    """Run the shard tasks on the cluster; {shard: its manifest rows}."""
+    distributed = import_optional("distributed")
     # task keys name this run (its folder and pipeline), so two runs on one cluster never share results
     run_id = hashlib.sha1(f"{out_dir.resolve()}\n{pipe_sha}\n{shard_size}".encode()).hexdigest()[:12]
     extra: dict[str, Any] = {}
@@ -294,21 +356,11 @@ def run_shards(client, plan: _Plan, paths: list[str], labels: np.ndarray, groups
             if link:
                 print(f"augment.offline: {len(futures)} shard(s); Dask dashboard: {link}", file=sys.stderr)
             distributed.progress(futures)  # Dask's own bar (a widget in notebooks)
-        made = dict(zip(todo, client.gather(futures)))
+        return dict(zip(todo, client.gather(futures)))
     finally:
         client.cancel(futures)
         if "evals" in extra:
             client.cancel([extra["evals"]])
-    missing = [s for s in range(n_shards) if not (parts_dir / f"part-{s:05d}.parquet").exists()]
-    if missing:  # pragma: no cover - gather raises first when a task failed
-        raise DataError(f"{len(missing)} shard(s) have no manifest part after the run. Re-run offline() to finish them.")
-    refused = _finish_refused(out_dir, on_leak) if evals else None
-    manifest = pd.concat(
-        [made[s] if s in made else pd.read_parquet(parts_dir / f"part-{s:05d}.parquet") for s in range(n_shards)],
-        ignore_index=True,
-    ) if n_shards else None
-    os.replace(parts_dir, out_dir / _MANIFEST)  # the run is finished once manifest.parquet exists
-    return manifest, refused
 
 
 def _finish_refused(out_dir: Path, on_leak: str) -> pd.DataFrame:

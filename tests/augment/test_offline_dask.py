@@ -162,8 +162,8 @@ def test_progress_uses_dasks_bar_and_bad_arguments_are_one_line_errors(client, p
     with pytest.raises(DataError, match="channel"):  # the in-process path's one-line error, before any work
         augment.offline(paths, labels, _pipe(), client=client, out_dir=tmp_path / "e", eval_sets={"t": images[..., :1]})
     assert not (tmp_path / "e").exists()
-    with pytest.raises(ParameterError, match="list of image paths"):
-        augment.offline(images, labels, _pipe(), client=client, out_dir=tmp_path / "e")
+    with pytest.raises(ParameterError, match="a uint8 array, a list of image paths"):
+        augment.offline({"images": images}, labels, _pipe(), client=client, out_dir=tmp_path / "e")
     with pytest.raises(ParameterError, match="shard_size"):
         augment.offline(paths, labels, _pipe(), client=client, out_dir=tmp_path / "e", shard_size=0)
 
