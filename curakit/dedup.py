@@ -44,6 +44,15 @@ __all__ = [
     "find_duplicates",
     "image_space",
     "matches_from_keys",
+    "near_radius",
+    "near_space",
+    "near_stats",
+    "numeric_columns",
+    "add_sums",
+    "centers_from_sums",
+    "exact_sums",
+    "scales_from_sums",
+    "squared_deviations",
     "take_kind",
 ]
 
@@ -306,28 +315,94 @@ def _exact_matches(C: Any, R: Any, kind: str) -> np.ndarray:
 
 
 # -- near duplicates: tabular ----------------------------------------------------------------
-def _tabular_space(frames: list[pd.DataFrame], scale_from: pd.DataFrame, tolerance: float) -> list[np.ndarray]:
-    """Standardised numeric values plus a spread-out code for the non-numeric part of each row."""
-    cols = list(scale_from.columns)
-    num = [
-        c
-        for c in cols
-        if pd.api.types.is_numeric_dtype(scale_from[c].dtype) and not pd.api.types.is_bool_dtype(scale_from[c].dtype)
-    ]
-    other = [c for c in cols if c not in num]
-    ref = scale_from[num].to_numpy(dtype=np.float64, na_value=np.nan) if num else np.zeros((len(scale_from), 0))
+_EXP_BASE = 1074  # every finite float64 is an integer multiple of 2**-1074 (subnormals included)
+_EXP_BINS = 2046  # one bin per biased exponent of a finite float64 (subnormals share the first)
+_CHUNK = 1 << 25  # float accumulation of < 2**27-sized integers stays exact below 2**53
+
+
+def exact_sums(values: np.ndarray) -> list[tuple[int, int]]:
+    """Per column of a 2-d float64 array: (count of finite values, their exact sum as an integer
+    ``N`` with sum = ``N * 2**-1074``). Sums of parts add up exactly (partition-wise statistics)."""
+    n_cols = values.shape[1]
+    counts = np.zeros(n_cols, np.int64)
+    sh, sl = np.zeros(n_cols * _EXP_BINS), np.zeros(n_cols * _EXP_BINS)
+    step = max(1, _CHUNK // max(1, n_cols))
+    for s in range(0, len(values), step):
+        bits = np.ascontiguousarray(values[s : s + step], dtype=np.float64).view(np.uint64)
+        ex = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64)
+        finite = ex != 0x7FF
+        counts += finite.sum(axis=0)
+        mant = (bits & np.uint64((1 << 52) - 1)).astype(np.int64) | ((ex > 0).astype(np.int64) << 52)
+        mant = np.where(finite, np.where(bits >> np.uint64(63), -mant, mant), 0)  # value = mant * 2**(k - 1074)
+        at = (np.clip(ex, 1, 0x7FE) - 1) + np.arange(n_cols, dtype=np.int64) * _EXP_BINS
+        sh += np.bincount(at.ravel(), (mant >> 26).ravel().astype(np.float64), n_cols * _EXP_BINS)
+        sl += np.bincount(at.ravel(), (mant & ((1 << 26) - 1)).ravel().astype(np.float64), n_cols * _EXP_BINS)
+    out = []
+    for j in range(n_cols):
+        hj, lj = sh[j * _EXP_BINS : (j + 1) * _EXP_BINS], sl[j * _EXP_BINS : (j + 1) * _EXP_BINS]
+        total = 0
+        for k in np.flatnonzero((hj != 0) | (lj != 0)).tolist():
+            total += ((int(hj[k]) << 26) + int(lj[k])) << k
+        out.append((int(counts[j]), total))
+    return out
+
+
+def _ratio(total: int, count: int) -> float:
+    from fractions import Fraction
+
+    return float(Fraction(total, count << _EXP_BASE))  # correctly rounded
+
+
+def centers_from_sums(sums: list[tuple[int, int]]) -> np.ndarray:
+    """Correctly rounded means of the finite values from :func:`exact_sums` (0.0 for none)."""
+    return np.array([_ratio(t, n) if n else 0.0 for n, t in sums], dtype=np.float64)
+
+
+def add_sums(a: list[tuple[int, Any]], b: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """Two parts' :func:`exact_sums` / :func:`squared_deviations` together (None: overflowed)."""
+    return [(na + nb, None if ta is None or tb is None else ta + tb) for (na, ta), (nb, tb) in zip(a, b)]
+
+
+def squared_deviations(values: np.ndarray, center: np.ndarray) -> list[tuple[int, Any]]:
+    """:func:`exact_sums` of ``(x - center) ** 2`` (each rounded as float64) over the finite values;
+    the sum is None for a column where a square overflows (its scale is then 1.0, as numpy's inf)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(values)
+        d = np.where(finite, values - center, 0.0)
+        dd = np.where(finite, d * d, np.nan)
+    over = (finite & ~np.isfinite(dd)).any(axis=0)
+    return [(n, None if over[j] else t) for j, (n, t) in enumerate(exact_sums(dd))]
+
+
+def scales_from_sums(sq: list[tuple[int, Any]]) -> np.ndarray:
+    """Population standard deviations from :func:`squared_deviations`; 1.0 where it is 0 or undefined."""
+    var = np.array([_ratio(t, n) if n and t is not None else np.nan for n, t in sq], dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        finite = np.where(np.isfinite(ref), ref, np.nan)
-        if len(ref):
-            center = np.nan_to_num(np.nanmean(finite, axis=0)) if finite.size else np.zeros(len(num))
-            scale = np.nanstd(finite, axis=0) if finite.size else np.ones(len(num))
-        else:
-            center, scale = np.zeros(len(num)), np.ones(len(num))
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        scale = np.sqrt(var)
+    return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
+
+def near_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(center, scale) that near-duplicate tolerances are measured in: the mean and population
+    standard deviation of each column's finite values, from exact sums (so a partition-wise
+    computation gives the same floats)."""
+    center = centers_from_sums(exact_sums(values))
+    return center, scales_from_sums(squared_deviations(values, center))
+
+
+def numeric_columns(dtypes: pd.Series) -> list[Any]:
+    """The columns near-duplicate detection compares as numbers (numeric, not boolean)."""
+    return [c for c, d in dtypes.items() if pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d)]
+
+
+def near_space(frames: list[pd.DataFrame], num: list[Any], other: list[Any], center: np.ndarray,
+               scale: np.ndarray, tolerance: float) -> list[np.ndarray]:
+    """Standardised numeric values plus a spread-out code for the non-numeric part of each row
+    (rows of the frames are near iff their Chebyshev distance is within ``tolerance``)."""
     spread = 4.0 * tolerance + 1.0  # distinct non-numeric values lie farther apart than the tolerance
     other_codes = None
     if other:
-        all_other = pd.concat([f[other] for f in frames], ignore_index=True)
+        all_other = pd.concat([f[other].astype(object) for f in frames], ignore_index=True)
         codes, _ = pd.factorize(pd.util.hash_pandas_object(all_other, index=False).to_numpy(np.uint64))
         other_codes = np.split(codes.astype(np.float64) * spread, np.cumsum([len(f) for f in frames])[:-1])
     out = []
@@ -344,7 +419,15 @@ def _tabular_space(frames: list[pd.DataFrame], scale_from: pd.DataFrame, toleran
     return out
 
 
-def _radius(tolerance: float) -> float:
+def _tabular_space(frames: list[pd.DataFrame], scale_from: pd.DataFrame, tolerance: float) -> list[np.ndarray]:
+    num = numeric_columns(scale_from.dtypes)
+    other = [c for c in scale_from.columns if c not in num]
+    center, scale = near_stats(scale_from[num].to_numpy(dtype=np.float64, na_value=np.nan))
+    return near_space(frames, num, other, center, scale, tolerance)
+
+
+def near_radius(tolerance: float) -> float:
+    """The Chebyshev radius a tolerance searches within (a hair wider, for rounding)."""
     return float(np.nextafter(tolerance, np.inf)) * (1 + 1e-9)
 
 
@@ -411,14 +494,14 @@ def duplicated(X: Any, *, tolerance: float | None = None) -> np.ndarray:
 
     if kind == "images":
         space = image_space(X)
-        pairs = cKDTree(space).query_pairs(_radius(tol * 255.0), p=2.0, output_type="ndarray")
+        pairs = cKDTree(space).query_pairs(near_radius(tol * 255.0), p=2.0, output_type="ndarray")
         if len(pairs):
             keep = _rms(X, pairs[:, 0], X, pairs[:, 1]) <= tol * 255.0 + 1e-9
             pairs = pairs[keep]
     else:
         frame = _as_frame(X)
         (space,) = _tabular_space([frame], frame, tol)
-        pairs = cKDTree(space).query_pairs(_radius(tol), p=np.inf, output_type="ndarray")
+        pairs = cKDTree(space).query_pairs(near_radius(tol), p=np.inf, output_type="ndarray")
     return _keep_first(n, np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
 
 
@@ -460,7 +543,7 @@ def find_duplicates(
     if kind == "images":
         sc, sr = image_space(C), image_space(R)
         limit = tol * 255.0
-        hits = cKDTree(sr).query_ball_point(sc, _radius(limit), p=2.0)
+        hits = cKDTree(sr).query_ball_point(sc, near_radius(limit), p=2.0)
         ci, ri = [], []
         for c, refs in enumerate(hits):
             if not refs:
@@ -474,6 +557,6 @@ def find_duplicates(
         return np.column_stack([ci, ri]).astype(np.int64) if ci else empty
     scale = R if scale_from is None else _align(_as_frame(scale_from), R, cast=True)[0]
     sc, sr = _tabular_space([C, R], scale, tol)
-    dist, idx = cKDTree(sr).query(sc, k=1, p=np.inf, distance_upper_bound=_radius(tol))
+    dist, idx = cKDTree(sr).query(sc, k=1, p=np.inf, distance_upper_bound=near_radius(tol))
     ci = np.flatnonzero(np.isfinite(dist))
     return np.column_stack([ci, idx[ci]]).astype(np.int64) if len(ci) else empty
