@@ -102,26 +102,15 @@ def parse_params(items: list[str] | None, strategy: str | None = None) -> dict[s
 def load_eval(spec: str, classes: list[str] | None = None, resize: Any = None) -> tuple[str, Any]:
     """``NAME=FILE`` -> (name, a table or ``(images, labels)``). Image data (a folder, an ``.npz``,
     a table of image paths: ``curakit.imageio.read_images``) gets its class names mapped to the
-    training set's ``classes`` (``info["classes"]``, written by ``curakit build``)."""
-    from curakit.imageio import class_indices, is_image_source, read_images
+    training set's ``classes`` (``info["classes"]``, written by ``curakit build``): the shared reader
+    ``_eval_input.read_labelled`` with ``class_list="training set"``."""
+    from ._eval_input import read_labelled
 
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
         raise ParameterError(f"--eval takes NAME=FILE (e.g. new=new_test.parquet). Got {spec!r} instead.")
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file", str(p))
-    if is_image_source(p):
-        images, labels, _ = read_images(p, resize=resize)
-        if labels.dtype.kind not in "iu":
-            if classes is None:
-                raise DataError(f"Eval set {name!r} names its classes but the training set has no class list. Build "
-                                "it from image data with class-name folders (curakit build), or use class indices.")
-            labels = class_indices(labels, p, classes=classes)[0]
-        return name, (images, labels)
-    from curakit.io import read_table
-
-    return name, read_table(p, "Eval set")
+    data, _ = read_labelled(path, "Eval set", classes=classes, class_list="training set", resize=resize, name=name)
+    return name, data
 
 
 def load_model(spec: str, model_class: str | None = None, model_kwargs: str | None = None) -> Any:
