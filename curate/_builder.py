@@ -23,7 +23,7 @@ import copy
 import functools
 import logging
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,9 @@ class TrainingSetBuilder:
         old rows, then new rows.
     features : feature columns (tabular); default every column but the target and time.
     eval_sets : evaluation sets whose rows must not leak into training (see :meth:`exclude`).
+    storage_options : fsspec options (credentials, endpoint) for URL inputs such as ``"s3://bucket/old/"``
+        on the Dask engine; default: the open engine's (:func:`curate.open_engine`), else the
+        filesystem's own environment.
 
     Inputs are validated here, so bad data fails before any work.
 
@@ -103,6 +106,7 @@ class TrainingSetBuilder:
         time: str | None = None,
         features: Sequence[str] | None = None,
         eval_sets: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(target, str) or not target:
             raise ParameterError(f"The 'target' parameter of {OWNER} must be a column name (str). Got {target!r} instead.")
@@ -113,11 +117,16 @@ class TrainingSetBuilder:
         self.target = target
         self.engine = "pandas"
         if _is_dask_input(old) or _is_dask_input(new):
-            _dask_build.dask_init(self, old, new, time, features)
+            _dask_build.dask_init(self, old, new, time, features, storage_options=storage_options)
             self._plan = _Plan()
             if eval_sets is not None:
                 self.exclude(eval_sets)
             return
+        if storage_options is not None:
+            raise ParameterError(
+                f"The 'storage_options' parameter of {OWNER} applies to URL inputs (s3://, gs://, ...) on the Dask engine. "
+                "Drop it for in-memory data."
+            )
         self.kind = "images" if _is_image_source(old) else "tabular"
         if _is_image_source(new) != (self.kind == "images"):
             raise DataError(

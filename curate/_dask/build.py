@@ -31,10 +31,11 @@ __all__ = ["dask_build", "dask_init"]
 logger = logging.getLogger("curate._builder")
 
 
-def dask_init(builder: Any, old: Any, new: Any, time: str | None, features: Any) -> None:
+def dask_init(builder: Any, old: Any, new: Any, time: str | None, features: Any, storage_options: Any = None) -> None:
     """Parse Dask inputs into ``builder`` (old / new sources, features, time axis, task)."""
     builder.kind, builder.engine = "tabular", "dask"
-    builder.old, builder.new = dask_sources(builder, old, new, time, features)
+    extra = {} if storage_options is None else {"storage_options": storage_options}  # None: the engine's default
+    builder.old, builder.new = dask_sources(builder, old, new, time, features, **extra)
     kinds = {builder.old.axis_kind, builder.new.axis_kind}
     if len(kinds) > 1:
         raise DataError(
