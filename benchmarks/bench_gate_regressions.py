@@ -482,7 +482,10 @@ def _main_fashion(smoke: bool) -> None:
     res = run_fashion()
     res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "sizes": FASHION_SIZES,
                     "seeds": list(FASHION_SEEDS), "coarse_of_fine": COARSE.tolist(),
-                    "note": "pre-registered (commit 963970f) and run once; gate parameters are the defaults"}
+                    "note": "pre-registered (commit 963970f), run once (results commit 27ee663); run again after adding "
+                            "diagnostics only (harmless flags re-checked on the independent rows, failed regions and "
+                            "the regression search's miss reasons per seed): every figure of the first run identical; "
+                            "gate parameters are the defaults"}
     path = Path(__file__).parent / "results" / "gate_regressions_fashion.json"
     path.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
