@@ -15,12 +15,14 @@ from .optional import import_optional
 
 __all__ = [
     "eval_mode",
+    "hooks_unsupported",
     "images_to_tensor",
     "is_torch_model",
     "model_input",
     "num_outputs",
     "predict_proba",
     "resolve_layer",
+    "set_training",
     "take_rows",
 ]
 
@@ -67,17 +69,41 @@ def resolve_layer(model: Any, layer: str):
     return modules[layer]
 
 
+def set_training(model: Any, mode: bool) -> None:
+    """``model.train(mode)``; a module loaded from a ``torch.export`` program refuses ``train()`` /
+    ``eval()`` (NotImplementedError) and keeps the mode it was exported in (its graph is fixed)."""
+    try:
+        model.train(mode)
+    except NotImplementedError:
+        pass
+
+
+def hooks_unsupported(model: Any) -> bool:
+    """True for modules whose layers cannot take forward hooks: TorchScript (``torch.jit``) modules, and
+    modules loaded from a ``torch.export`` program (one flat graph: its sub-modules hold weights only)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    if isinstance(model, torch.jit.ScriptModule):
+        return True
+    fx = sys.modules.get("torch.fx")
+    return fx is not None and isinstance(model, fx.GraphModule) and not any(
+        isinstance(m, torch.nn.Linear) for m in model.modules())
+
+
 @contextmanager
 def eval_mode(model: Any):
     """Run a torch module in eval mode without gradients; its train/eval mode is restored after."""
     torch = import_optional("torch")
     was_training = model.training
-    model.eval()
+    set_training(model, False)
     try:
         with torch.no_grad():
             yield model
     finally:
-        model.train(was_training)
+        set_training(model, was_training)
 
 
 def take_rows(X: Any, idx: np.ndarray) -> Any:

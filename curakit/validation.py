@@ -395,7 +395,8 @@ def model_input_channels(model: Any) -> int | None:
     if modules is None:
         return None
     for module in modules():
-        if type(module).__name__.startswith("Conv") and isinstance(getattr(module, "in_channels", None), int):
+        name = getattr(module, "original_name", None) or type(module).__name__  # TorchScript: original_name
+        if name.startswith("Conv") and isinstance(getattr(module, "in_channels", None), int):
             return int(module.in_channels)
     return None
 

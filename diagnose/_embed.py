@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curakit.adapters import images_to_tensor, is_torch_model, resolve_layer
+from curakit.adapters import hooks_unsupported, images_to_tensor, is_torch_model, resolve_layer, set_training
 from curakit.exceptions import DataError, NotFittedError, ParameterError
 from curakit.optional import import_optional
 from curakit.progress import progress as progress_bar_iter
@@ -74,11 +74,27 @@ def _last_linear_name(model: Any) -> str:
 
 
 def model_in_channels(model: Any) -> int | None:
-    """Input channels of the model's first ``Conv2d`` (None when it has none)."""
-    for module in model.modules():
-        if type(module).__name__ == "Conv2d" and hasattr(module, "in_channels"):
-            return int(module.in_channels)
-    return None
+    """Input channels of the model's first convolution (None when it has none; TorchScript too)."""
+    from curakit.validation import model_input_channels
+
+    return model_input_channels(model)
+
+
+def _output_layer(model: Any, layer: str | None) -> bool:
+    """True when ``embed`` must take the model's outputs: a TorchScript or ``torch.export`` module takes no
+    forward hooks, so no inner layer can be read (``layer=`` on one is an error naming the fix)."""
+    if not hooks_unsupported(model):
+        return False
+    kind = "TorchScript" if "ScriptModule" in type(model).__name__ else "torch.export"
+    if layer is not None:
+        raise ParameterError(
+            f"A {kind} model takes no forward hooks, so layer {layer!r} cannot be read. Pass layer=None (its outputs "
+            "are embedded), or load the model from its state dict with its class to embed an inner layer."
+        )
+    logger.warning("%s model: its layers take no forward hooks, so its outputs (logits) are embedded instead of "
+                   "the input of its last Linear; for the penultimate features load it from its state dict and class",
+                   kind)
+    return True
 
 
 def _check_embed_params(model: Any, images: Any, batch_size: Any, transform: Callable | None) -> Any:
@@ -150,12 +166,12 @@ def embed(
     images = _check_embed_params(model, images, batch_size, transform)
     n = len(images)
     torch = import_optional("torch")
-    name = _last_linear_name(model) if layer is None else layer
-    module = resolve_layer(model, name)
+    outputs = _output_layer(model, layer)
+    name = "<outputs>" if outputs else _last_linear_name(model) if layer is None else layer
     captured: list[Any] = []
-    handle = _capture_hook(module, captured, layer_input=layer is None)
+    handle = None if outputs else _capture_hook(resolve_layer(model, name), captured, layer_input=layer is None)
     was_training = model.training
-    model.eval()
+    set_training(model, False)
     dev = torch.device(device) if device else next((p.device for p in model.parameters()), torch.device("cpu"))
     chunks = []
     starts = range(0, n, batch_size)
@@ -165,7 +181,9 @@ def embed(
                 xb = images_to_tensor(images[start : start + batch_size], transform).to(dev)
                 captured.clear()
                 try:
-                    model(xb)
+                    out = model(xb)
+                    if outputs:
+                        captured.append(out.detach())
                 except _Captured:
                     pass
                 except RuntimeError as exc:  # a shape the model's layers cannot take
@@ -180,8 +198,9 @@ def embed(
                     )
                 chunks.append(captured[0].reshape(captured[0].shape[0], -1).float().cpu().numpy())
     finally:
-        handle.remove()
-        model.train(was_training)
+        if handle is not None:
+            handle.remove()
+        set_training(model, was_training)
     out = np.concatenate(chunks).astype(np.float32, copy=False)
     logger.info("embedded %d images from layer %r into %d dims", n, name, out.shape[1])
     return out
