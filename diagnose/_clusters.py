@@ -63,6 +63,7 @@ from curakit.records import json_ready
 from curakit.seeds import child_seed
 from curakit.validation import check_choice, check_interval
 
+from ._confusion import _named
 from ._diagnosers import DIAGNOSERS, AnalysisInput
 from ._slice import Slice, slice_id
 from ._stats import bh_adjust, binom_less, excess_severity, hypergeom_greater, wilson_interval
@@ -388,7 +389,7 @@ def _cluster_slice(j, c, row, st, *, res, inp, t) -> Slice:
     err_rate = errs[j] / sizes[j]
     desc = (
         f"embedding cluster {c}: {int(sizes[j])} rows, error {err_rate:.0%} vs {baseline:.0%} overall, "
-        f"mostly true {json_ready(st['top_label'])!r} ({st['top_count'] / sizes[j]:.0%})"
+        f"mostly true {_named(json_ready(st['top_label']), t.get('class_names'))} ({st['top_count'] / sizes[j]:.0%})"
     )
     if st["under"]:
         desc += f"; under-represented in training (x{rep:.2f})"
@@ -481,8 +482,11 @@ def cluster_diagnoser(
     sub_size: int = 25,
     max_sub: int = 16,
     radius_quantile: float = 0.99,
+    class_names: Any = None,
 ) -> list[Slice]:
-    """Cluster slices (module docstring); options are passed as ``find_slices(clusters={...})``."""
+    """Cluster slices (module docstring); options are passed as ``find_slices(clusters={...})``.
+    ``class_names`` (a list by class index, or a mapping label -> name) names the clusters' main class in
+    the descriptions ("mostly true 'Shirt'"), as the confusion method's option of that name does."""
     _check_cluster_diagnoser_params(alpha, confirm, screen_alpha, min_split_rows, max_representation,
                                     isolation_threshold)
     emb = np.asarray(inp.embeddings, dtype=np.float64)
@@ -510,6 +514,7 @@ def cluster_diagnoser(
                              random_state=inp.random_state)
     t["rule_sizes"] = np.array([(rule == c).sum() for c in clusters], dtype=np.int64)
     t["train_share"], t["q_under"] = _under_representation(res, inp, clusters, t["rule_sizes"])
+    t["class_names"] = class_names
 
     rows = []
     out: list[Slice] = []
