@@ -1,9 +1,10 @@
 """``curakit diagnose``: find weak slices from files of predictions, or from images and a model.
 
-Two modes (exclusive; mixing them is a usage error, exit 2):
+Three modes (exclusive; mixing them is a usage error, exit 2):
 
   curakit diagnose PREDICTIONS --out DIR [--features F] [--embeddings E.npy] ...
   curakit diagnose --images FOLDER --model REGISTRY[@VERSION] --out DIR [--train-images FOLDER] [--layer NAME]
+  curakit diagnose --features TABLE --model MODEL --target COLUMN --out DIR [--train-features OLD_TABLE]
 
 Inputs (files mode)
 -------------------
@@ -15,6 +16,15 @@ PREDICTIONS  Parquet (``.parquet``/``.pq``) or CSV with columns ``y_true``, ``y_
              columns (everything but the label, prediction and ``proba_*`` columns).
 --embeddings ``.npy`` array (n, d), one row per prediction (cluster slices).
 --train-features / --train-embeddings: the training rows, for under-representation.
+
+Inputs (table mode: a table and the model that predicts it)
+----------------------------------------------------------
+--features TABLE  Parquet/CSV of the analysed rows with their labels in ``--target``.
+--model           a scikit-learn ``.skops`` / ``.joblib`` / ``.pkl`` file, a registry, or a torch model
+                  (any ``--model`` form). It predicts on its ``feature_names_in_`` columns when it has
+                  them, else on every column but ``--target`` (in table order); rule slices use the same columns.
+--train-features  the training table (the same columns; ``--target`` may be there too), for under-representation.
+Also writes ``predictions.csv`` (row, y_true, y_pred, proba_<class> per class of the model).
 
 Inputs (images mode)
 --------------------
@@ -85,9 +95,37 @@ _FILE_ONLY = ("features", "embeddings", "train_features", "train_embeddings")
 _IMAGE_ONLY = ("model", "train_images", "layer", "model_class", "model_kwargs", "resize")
 
 
-def _check_mode(args: argparse.Namespace) -> None:
-    """Usage errors (exit 2): the files mode and the images mode are exclusive."""
+def _table_mode(args: argparse.Namespace) -> bool:
+    """``--features TABLE --model MODEL --target COL``: the model predicts the table's rows."""
+    return args.images is None and args.predictions is None and (
+        args.target is not None or (args.model is not None and args.features is not None))
+
+
+def _check_table_mode(args: argparse.Namespace) -> None:
     usage = args.diagnose_usage_error
+    missing = [flag for flag, v in (("--features TABLE", args.features), ("--model MODEL", args.model),
+                                    ("--target COLUMN", args.target)) if v is None]
+    if missing:
+        usage(f"a table and its model go together: pass {', '.join(missing)} too "
+              "(curakit diagnose --features TABLE --model MODEL --target COLUMN).")
+    mixed = [f"--{k.replace('_', '-')}" for k in ("embeddings", "train_embeddings", "train_images", "layer", "resize")
+             if getattr(args, k) is not None]
+    mixed += [flag for flag, dest, default in (("--y-true-col", "y_true_col", "y_true"),
+                                               ("--y-pred-col", "y_pred_col", "y_pred")) if getattr(args, dest) != default]
+    if mixed:
+        usage(f"{', '.join(mixed)} do{'' if len(mixed) > 1 else 'es'} not apply to --features TABLE --model MODEL "
+              "(the model predicts the table; --target names its label column).")
+
+
+def _check_mode(args: argparse.Namespace) -> None:
+    """Usage errors (exit 2): the files mode, the images mode and the table mode are exclusive."""
+    usage = args.diagnose_usage_error
+    if _table_mode(args):
+        _check_table_mode(args)
+        return
+    if args.target is not None:
+        usage("--target goes with --features TABLE --model MODEL (the table mode); a PREDICTIONS file names its "
+              "label column with --y-true-col, an image folder's labels are its sub-folders.")
     if args.images is not None or args.model is not None:
         if args.predictions is not None:
             usage("pass either a PREDICTIONS file or --images/--model, not both.")
@@ -163,6 +201,61 @@ def _files_inputs(args: argparse.Namespace) -> dict[str, Any]:
         "train_features": train_features,
         "train_embeddings": _read_npy(args.train_embeddings, "train embeddings") if args.train_embeddings else None,
     }
+
+
+def _model_columns(model: Any, table: Any, target: str, name: str) -> list[Any]:
+    """The columns the model predicts on: its ``feature_names_in_``, else every column but the target."""
+    named = getattr(model, "feature_names_in_", None)
+    if named is not None:
+        cols = {str(c): c for c in table.columns}
+        missing = [str(c) for c in named if str(c) not in cols]
+        if missing:
+            raise DataError(f"--features lacks {len(missing)} column(s) the model {name} was fitted on (first: "
+                            f"{missing[0]!r}). Pass a table with the model's training columns.")
+        return [cols[str(c)] for c in named]
+    rest = [c for c in table.columns if c != target]
+    n_in = getattr(model, "n_features_in_", None)
+    if isinstance(n_in, int) and n_in != len(rest):
+        raise DataError(f"The model {name} was fitted on {n_in} unnamed columns, but --features has {len(rest)} "
+                        f"columns besides --target {target!r}. Keep only the model's columns, in training order "
+                        "(or refit it on a DataFrame so that it records their names).")
+    return rest
+
+
+def _table_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    from curakit.adapters import predict_proba
+
+    table = read_table(args.features, "features")
+    if args.target not in table.columns:
+        raise DataError(f"--features has no column {args.target!r} ({table.shape[1]} columns). Name its label "
+                        "column with --target.")
+    model, name = _load_model(args)
+    cols = _model_columns(model, table, args.target, name)
+    train = read_table(args.train_features, "train features") if args.train_features else None
+    if train is not None and [c for c in cols if c not in train.columns]:
+        raise DataError(f"--train-features lacks {len([c for c in cols if c not in train.columns])} of the model's "
+                        "columns. Pass the training table with the same columns as --features.")
+    try:
+        proba = predict_proba(model, table[cols])
+    except (ValueError, TypeError) as exc:  # scikit-learn: text in a numeric column, NaN, another column order
+        raise DataError(f"The model {name} cannot predict the rows of --features ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160]}). Pass the columns and dtypes it was trained on.") from None
+    classes = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])))
+    if len(classes) != proba.shape[1]:
+        classes = np.arange(proba.shape[1])
+    y_true, y_pred = table[args.target].to_numpy(), classes[proba.argmax(axis=1)]
+    unknown = ~pd.Series(y_true).isin(list(classes)).to_numpy()
+    if unknown.any():
+        raise DataError(f"{int(unknown.sum())} row(s) of --target {args.target!r} hold a class the model {name} does "
+                        f"not predict (it knows {len(classes)} classes, dtype {classes.dtype}). Check the label column.")
+    frame = pd.DataFrame({"row": np.arange(len(table)), "y_true": y_true, "y_pred": y_pred})
+    for k, c in enumerate(classes):
+        frame[f"proba_{c}"] = proba[:, k]
+    return {"y_true": y_true, "y_pred": y_pred, "proba": proba, "features": table[cols],
+            "train_features": None if train is None else train[cols], "labels": list(classes),
+            "_predictions": frame, "_model": name, "_rows": "rows"}
 
 
 def _load_model(args: argparse.Namespace) -> tuple[Any, str]:
@@ -291,12 +384,18 @@ def run(args: argparse.Namespace) -> int:
                              f"which --methods {','.join(methods)} leaves out. Add it to --methods or drop the --set.")
     if methods and args.images is None:
         _check_method_flags(methods, args)
-    inputs = _images_inputs(args) if args.images is not None else _files_inputs(args)
+    if args.images is not None:
+        inputs = _images_inputs(args)
+    else:
+        inputs = _table_inputs(args) if _table_mode(args) else _files_inputs(args)
     predictions = inputs.pop("_predictions", None)
     model_name = inputs.pop("_model", None)
+    rows = inputs.pop("_rows", "images")
     class_names = inputs.pop("_class_names", None)
     if class_names is not None:  # slices read "true 'Shirt' predicted as 'T-shirt'", definitions keep indices
-        options.setdefault("confusion", {}).setdefault("class_names", class_names)
+        for method in ("confusion", "clusters"):
+            if methods is None or method in methods:
+                options.setdefault(method, {}).setdefault("class_names", class_names)
 
     d = diagnose.find_slices(**inputs, methods=methods, random_state=args.random_state, **options)
     html = d.to_html(title=args.title, class_names=class_names)
@@ -312,14 +411,17 @@ def run(args: argparse.Namespace) -> int:
     written = ["diagnosis.json", "report.html", "slices.csv"]
     if predictions is not None:
         atomic_write_text(out / "predictions.csv", predictions.to_csv(index=False))
+        written.append("predictions.csv")
+    if predictions is not None and inputs.get("embeddings") is not None:
         with atomic_path(out / "embeddings.npy") as tmp:
             np.save(tmp, inputs["embeddings"])
-        written += ["predictions.csv", "embeddings.npy"]
+        written.append("embeddings.npy")
     atomic_write_text(out / "slices.csv", frame.to_csv(index=False))
     atomic_write_text(out / "report.html", html)
     d.save(out / "diagnosis.json")
 
-    source = f" ({len(predictions)} images, model {model_name})" if predictions is not None else ""
+    source = "" if predictions is None else f" (model {model_name})" if rows == "rows" else \
+        f" ({len(predictions)} images, model {model_name})"
     print(
         f"{d.n_analysed} rows{source}, baseline error {d.baseline_error_rate:.3f}, methods: {', '.join(d.methods)}; "
         f"{len(d.slices)} slice(s)."
@@ -353,7 +455,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--resize", metavar="HxW", help="images mode: resize every image to H x W (mixed sizes are refused)")
     p.add_argument("--train-images", help="images mode: the training image folder (under-representation)")
     p.add_argument("--layer", help="images mode: embedding layer name (default: the input of the last Linear)")
-    p.add_argument("--features", help="Parquet/CSV of features, one row per prediction (or the predictions file)")
+    p.add_argument("--features", help="Parquet/CSV of features, one row per prediction (or the predictions file); "
+                   "with --model and --target: the table the model predicts (table mode)")
+    p.add_argument("--target", metavar="COLUMN", help="table mode: the label column of --features")
     p.add_argument("--embeddings", help=".npy embeddings (n, d), one row per prediction")
     p.add_argument("--train-features", help="Parquet/CSV of the training rows' features")
     p.add_argument("--train-embeddings", help=".npy embeddings of the training rows")

@@ -44,8 +44,17 @@ def _open(path: str):
     return Registry(p)
 
 
+def _missing(v) -> bool:
+    """None, or the NaN pandas puts in a column where other versions have a value."""
+    return v is None or (isinstance(v, float) and v != v)
+
+
 def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.4f}"
+    return "-" if _missing(v) else f"{v:.4f}"
+
+
+def _text(v) -> str:
+    return "-" if _missing(v) or v == "" else str(v)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -57,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"  {'version':<8} {'strategy':<14} {'metric':<10} {'old':>8} {'new':>8}  created")
     for row in frame.itertuples(index=False):
         mark = "*" if row.champion else " "
-        print(f"{mark} {row.version:<8} {str(row.strategy or '-'):<14} {str(row.metric or '-'):<10} "
+        print(f"{mark} {row.version:<8} {_text(row.strategy):<14} {_text(row.metric):<10} "
               f"{_fmt(row.old):>8} {_fmt(row.new):>8}  {row.created[:19]}")
     return 0
 
