@@ -202,10 +202,19 @@ class TrainingSet:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> TrainingSet:
+    def load(cls, path: str | Path, *, storage_options: dict[str, Any] | None = None) -> TrainingSet:
+        """Read a saved set (a folder, or the URL of a set saved there by the Dask engine: its
+        committed version, every partition's digest checked; ``storage_options`` default to those
+        of ``curate.open_engine``)."""
+        from ._dask.objectstore import is_url, local_path
         from ._preprocess import preprocessor_from_dict
 
-        path = Path(path)
+        if is_url(path):
+            return _load_url(cls, path, storage_options)
+        if storage_options is not None:
+            raise ParameterError("The 'storage_options' parameter of TrainingSet.load applies to URLs (s3://, gs://, "
+                                 f"...), not to the local path {str(path)!r}. Drop it.")
+        path = Path(local_path(path))
         meta_path = path / "training_set.json"
         if not meta_path.is_file():
             raise DataError(
@@ -285,11 +294,27 @@ def partition_files(path: Path) -> list[tuple[Path, Path]]:
     return list(zip(data, man))
 
 
-def _load_partitioned(cls: type, path: Path, meta: dict[str, Any]) -> TrainingSet:
+def _load_url(cls: type, url: str, options: Any) -> TrainingSet:
+    """A training set the Dask engine saved in object storage: its committed version, into pandas."""
+    from ._dask import objectstore as store
+    from ._dask.engine import default_storage_options
+
+    options = store.check_options(options, "TrainingSet.load")
+    options = default_storage_options() if options is None else options
+    fs, root = store.open_url(url, "Training set", options)
+    meta = store.read_commit(fs, root, url)
+    check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
+    pairs = store.url_files(fs, root, url, meta["version"])
+    with store.storage_errors(url, "Training set"):
+        return _load_partitioned(cls, url, meta, pairs, {} if options is None else {"storage_options": options})
+
+
+def _load_partitioned(cls: type, path: Path | str, meta: dict[str, Any], pairs: Any = None,
+                      read: dict[str, Any] | None = None) -> TrainingSet:
     """A training set saved by the Dask engine, read into pandas (every partition's digest checked)."""
     frames, manifests, digests = [], [], []
-    for fd, fm in partition_files(path):
-        f, m = pd.read_parquet(fd), pd.read_parquet(fm)
+    for fd, fm in partition_files(path) if pairs is None else pairs:
+        f, m = pd.read_parquet(fd, **(read or {})), pd.read_parquet(fm, **(read or {}))
         digests.append(partition_digest(f, m))
         frames.append(f)
         manifests.append(m)

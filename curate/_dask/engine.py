@@ -3,25 +3,36 @@
 :func:`open_engine` is what ``curakit build --scheduler ADDRESS --workers N`` and recipes'
 ``engine: dask`` call: it connects to a running scheduler (``scheduler=`` or the
 ``DASK_SCHEDULER_ADDRESS`` variable) or starts a ``distributed.LocalCluster`` of ``workers``
-processes, and closes only what it started.
+processes, and closes only what it started. Its ``storage_options`` are the fsspec options (s3fs:
+``key``, ``secret``, ``endpoint_url``, ...) of object-storage URLs (``s3://``, ``gs://``, ...) read
+or written while it is open (:mod:`curate._dask.objectstore`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import numbers
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from curakit.exceptions import ParameterError
 from curakit.optional import import_optional
 
-__all__ = ["ENGINES", "Engine", "is_dask_collection", "open_engine"]
+__all__ = ["ENGINES", "Engine", "default_storage_options", "is_dask_collection", "open_engine"]
 
 ENGINES = ("auto", "pandas", "dask")
 ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
+_STORAGE_OPTIONS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "curakit_storage_options", default=None)
+
+
+def default_storage_options() -> dict[str, Any] | None:
+    """The fsspec options of the innermost open :func:`open_engine` (None outside one)."""
+    options = _STORAGE_OPTIONS.get()
+    return None if options is None else dict(options)
 
 
 @dataclass(frozen=True)
@@ -32,12 +43,14 @@ class Engine:
     client : the ``distributed.Client`` (Dask) or None (pandas).
     address : the scheduler address (Dask) or None.
     started_cluster : True when :func:`open_engine` started a LocalCluster (closed on exit).
+    storage_options : the fsspec options of object-storage URLs while the engine is open, or None.
     """
 
     name: str
     client: Any = None
     address: str | None = None
     started_cluster: bool = False
+    storage_options: dict[str, Any] | None = None
 
     @property
     def dashboard_link(self) -> str | None:
@@ -72,6 +85,7 @@ def open_engine(
     threads_per_worker: int = 1,
     memory_limit: str | int | None = "auto",
     timeout: str = "20s",
+    storage_options: dict[str, Any] | None = None,
 ) -> Iterator[Engine]:
     """Choose and open the engine of a build; a context manager yielding an :class:`Engine`.
 
@@ -85,7 +99,29 @@ def open_engine(
     While open, the client is Dask's default, so Dask inputs given to ``TrainingSetBuilder``
     compute on it. An address that does not answer within ``timeout`` is a one-line
     :class:`~curakit.exceptions.ParameterError`. On exit the client is closed, and the cluster too when this call started it.
+
+    ``storage_options`` (a dict of fsspec options, such as ``{"endpoint_url": "http://minio:9000"}``
+    for s3fs) apply, while the engine is open, to the object-storage URLs given as
+    ``TrainingSetBuilder`` inputs (``"s3://bucket/old/"``; always read on Dask, with any engine) and to
+    ``DaskTrainingSet.save`` / ``load`` / ``TrainingSet.load`` of a URL, unless those get their own.
+    They travel to the workers inside the task graph; without them the filesystem's own environment
+    chain applies (s3: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_ENDPOINT_URL``), on
+    the client and on every worker.
     """
+    from .objectstore import check_options
+
+    options = check_options(storage_options, "open_engine")
+    token = _STORAGE_OPTIONS.set(options if options is not None else _STORAGE_OPTIONS.get())
+    try:
+        with _open(engine, scheduler, workers, threads_per_worker, memory_limit, timeout) as opened:
+            yield opened if options is None else replace(opened, storage_options=options)
+    finally:
+        _STORAGE_OPTIONS.reset(token)
+
+
+@contextlib.contextmanager
+def _open(engine: str, scheduler: str | None, workers: Any, threads_per_worker: int, memory_limit: Any,
+          timeout: str) -> Iterator[Engine]:
     if engine not in ENGINES:
         raise ParameterError(f"The 'engine' parameter of open_engine must be one of {list(ENGINES)}. Got {engine!r} instead.")
     workers = _check_workers(workers)

@@ -1,8 +1,15 @@
 """Dask inputs of ``TrainingSetBuilder``: Dask DataFrames or paths of (hive-partitioned) Parquet
-datasets, checked partition-wise with the same one-line errors as the pandas engine."""
+datasets, checked partition-wise with the same one-line errors as the pandas engine.
+
+A path may be an fsspec URL (``"s3://bucket/old/"``, ``gs://``, ``abfs://``): the dataset is listed
+on the client (every file's columns checked, as for a local folder) and read on the workers, with
+the ``storage_options`` given to :func:`dask_sources` or, when None, those of ``curate.open_engine``
+(else the filesystem's environment chain). Storage failures (missing bucket, no credentials, an
+endpoint that does not answer) are one-line errors (:mod:`curate._dask.objectstore`)."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 from dataclasses import dataclass, field
@@ -20,14 +27,16 @@ from curate._build.search import is_classification
 from curate._build.sources import check_label_kinds, check_labels, label_kind
 from curate._windows import check_time, parse_time, raise_time_problem
 
-from .engine import is_dask_collection
+from . import objectstore as _store
+from .engine import default_storage_options, is_dask_collection
 from .select import Parts, compute_parts
 
 __all__ = ["DaskSource", "dask_sources", "is_dask_input"]
 
 
 def is_dask_input(obj: Any) -> bool:
-    """A Dask DataFrame, or a path (str / os.PathLike) of a Parquet file or dataset folder."""
+    """A Dask DataFrame, or a path (str / os.PathLike; a str may be an fsspec URL) of a Parquet file
+    or dataset folder."""
     return is_dask_collection(obj) or isinstance(obj, (str, os.PathLike))
 
 
@@ -92,14 +101,16 @@ def _pick_rows(part: pd.DataFrame, want: np.ndarray, col: str):
     return part["_pos"].to_numpy()[hit], part[col][hit].reset_index(drop=True)
 
 
-def _read(obj: Any, name: str):
+def _read(obj: Any, name: str, options: dict[str, Any] | None = None):
     """(Dask DataFrame, per-file column lists or None) of one input."""
     dd = import_optional("dask.dataframe")
     if is_dask_collection(obj):
         if not hasattr(obj, "columns"):
             raise DataError(f"{name} must be a Dask DataFrame, not a {type(obj).__name__}. Pass a frame or a Parquet path.")
         return obj, None
-    path = Path(obj)
+    if _store.is_url(obj):
+        return _read_url(obj, name, options)
+    path = Path(_store.local_path(obj))
     if not path.exists():
         raise DataError(f"{name} path {str(path)!r} does not exist. Pass a Parquet file or a folder of Parquet files.")
     files = _file_columns(path, name)
@@ -112,21 +123,50 @@ def _read(obj: Any, name: str):
         ) from None
 
 
-def _file_columns(path: Path, name: str) -> list[tuple[str, list[str]]]:
-    """(relative file path, physical columns + hive keys) of every file of a Parquet dataset."""
-    ds = import_optional("pyarrow.dataset")
+def _read_url(url: str, name: str, options: dict[str, Any] | None):
+    """(Dask DataFrame, per-file column lists) of a Parquet dataset in object storage."""
+    dd = import_optional("dask.dataframe")
+    fs, root = _store.open_url(url, name, options)
+    _store.require_exists(fs, root, url, name)
+    with _store.storage_errors(url, name):
+        is_dir = fs.isdir(root)
+        files = _file_columns(root, name, fs=fs, is_dir=is_dir, shown=url)
     try:
-        dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
-    except Exception as exc:
+        with _store.storage_errors(url, name):
+            return dd.read_parquet(url, **({} if options is None else {"storage_options": options})), files
+    except DataError:
+        raise
+    except Exception as exc:  # pyarrow / dask reading errors
         raise DataError(
-            f"{name} path {str(path)!r} does not read as a Parquet dataset ({type(exc).__name__}). "
+            f"{name} URL {url!r} does not read as a Parquet dataset ({type(exc).__name__}). "
+            "Pass the URL of a Parquet file or of a prefix of Parquet files with one schema."
+        ) from None
+
+
+def _file_columns(path: Path | str, name: str, fs: Any = None, is_dir: bool | None = None,
+                  shown: str | None = None) -> list[tuple[str, list[str]]]:
+    """(relative file path, physical columns + hive keys) of every file of a Parquet dataset
+    (on the local disk, or in the fsspec filesystem ``fs``)."""
+    ds = import_optional("pyarrow.dataset")
+    where = "URL" if fs is not None else "path"
+    try:
+        dataset = ds.dataset(str(path), format="parquet", partitioning="hive", filesystem=fs)
+        out = []
+        is_dir = Path(path).is_dir() if is_dir is None else is_dir
+        for frag in dataset.get_fragments():
+            keys = [str(k) for k in ds.get_partition_keys(frag.partition_expression)]
+            if fs is None:
+                rel = os.path.relpath(frag.path, str(path)) if is_dir else Path(path).name
+            else:
+                rel = frag.path[len(str(path).rstrip("/")) + 1:] if is_dir else str(path).rsplit("/", 1)[-1]
+            out.append((rel, list(frag.physical_schema.names) + keys))
+    except Exception as exc:
+        if _store._reason(exc) is not None and fs is not None:
+            raise
+        raise DataError(
+            f"{name} {where} {shown or str(path)!r} does not read as a Parquet dataset ({type(exc).__name__}). "
             "Pass a Parquet file or a folder of Parquet files."
         ) from None
-    out = []
-    for frag in dataset.get_fragments():
-        keys = [str(k) for k in ds.get_partition_keys(frag.partition_expression)]
-        rel = os.path.relpath(frag.path, str(path)) if path.is_dir() else path.name
-        out.append((rel, list(frag.physical_schema.names) + keys))
     return out
 
 
@@ -242,12 +282,17 @@ def _prepare(part: pd.DataFrame, name: str, cols: list[Any], time: str | None, o
     return out
 
 
-def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: Any) -> list[DaskSource]:
-    """old and new as :class:`DaskSource` (one scan pass), with the pandas engine's checks."""
+def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: Any,
+                 storage_options: dict[str, Any] | None = None) -> list[DaskSource]:
+    """old and new as :class:`DaskSource` (one scan pass), with the pandas engine's checks.
+    ``storage_options``: fsspec options of URL inputs (None: those of ``curate.open_engine``)."""
     dask = import_optional("dask")
+    options = _store.check_options(storage_options, "TrainingSetBuilder")
+    options = default_storage_options() if options is None else options
     frames = {}
     for name, obj in (("old", old), ("new", new)):
-        frames[name] = _read(obj, name)
+        frames[name] = _read(obj, name, options)
+    urls = [str(o) for o in (old, new) if _store.is_url(o)]
     cols = {name: list(f.columns) for name, (f, _) in frames.items()}
     builder.features = choose_features(builder, cols, time, features)
     builder.time = time
@@ -258,7 +303,8 @@ def dask_sources(builder: Any, old: Any, new: Any, time: str | None, features: A
     feats = list(builder.features)
     scans = dask.persist(*[dask.delayed(_scan, pure=False)(p, builder.target, time, used, feats)
                            for name in frames for p in delayed[name]])
-    flat = list(dask.compute(*[dask.delayed(operator.getitem, pure=False)(x, 0) for x in scans]))
+    with _store.storage_errors(" + ".join(urls), "Reading the URL input(s)") if urls else contextlib.nullcontext():
+        flat = list(dask.compute(*[dask.delayed(operator.getitem, pure=False)(x, 0) for x in scans]))
     n_old = len(delayed["old"])
     stats = {"old": flat[:n_old], "new": flat[n_old:]}
     scanned = {"old": scans[:n_old], "new": scans[n_old:]}

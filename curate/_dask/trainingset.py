@@ -11,6 +11,17 @@ graph on the cluster and writes, atomically (a temporary folder, then one rename
 
 ``curate.TrainingSet.load(dir)`` reads such a folder into pandas (checking every partition's
 digest); :meth:`DaskTrainingSet.load` opens it lazily.
+
+Object storage: ``save("s3://bucket/ts")`` (any fsspec URL; ``storage_options=`` or those of
+``curate.open_engine``) has no folder rename to rely on, so it writes every file under a fresh
+version prefix and commits with one last small object, ``training_set.json``, naming it; ``load``
+reads only the committed version, a save interrupted before its commit leaves the earlier set
+readable and intact, and older versions are deleted after the commit. The protocol, step by step,
+is in :mod:`curate._dask.objectstore`::
+
+    s3://bucket/ts/
+      training_set.json            the commit: this file's metadata + "version"
+      v-<UTC time>-<random>/       data.parquet/part.*.parquet, manifest.parquet/part.*.parquet
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from curakit.optional import import_optional
 from curakit.records import check_schema_version, load_json
 from curate._trainingset import SCHEMA_VERSION, TrainingSet, partition_digest, partition_files
 
+from . import objectstore as _store
+
 __all__ = ["DaskTrainingSet"]
 
 
@@ -37,10 +50,26 @@ def _name(i: int) -> str:
     return f"part.{i:06d}.parquet"
 
 
-def _digest_files(data_file: str, man_file: str) -> str:
+def _digest_files(data_file: str, man_file: str, options: dict[str, Any] | None = None) -> str:
     import pandas as pd
 
-    return partition_digest(pd.read_parquet(data_file), pd.read_parquet(man_file))
+    if options is None:
+        return partition_digest(pd.read_parquet(data_file), pd.read_parquet(man_file))
+    return partition_digest(pd.read_parquet(data_file, storage_options=options),
+                            pd.read_parquet(man_file, storage_options=options))
+
+
+def resolve_options(path: Any, options: Any, owner: str) -> dict[str, Any] | None:
+    """``storage_options`` of a URL: the given ones, else the open engine's; an error for a local path."""
+    from .engine import default_storage_options
+
+    options = _store.check_options(options, owner)
+    if not _store.is_url(path):
+        if options is not None:
+            raise ParameterError(f"The 'storage_options' parameter of {owner} applies to URLs (s3://, gs://, ...), "
+                                 f"not to the local path {str(path)!r}. Drop it.")
+        return None
+    return options if options is not None else default_storage_options()
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,26 +89,59 @@ class DaskTrainingSet:
     def __len__(self) -> int:
         return self.n_rows
 
-    def save(self, path: str | Path) -> Path:
-        """Compute and write the set into folder ``path`` atomically (a crash leaves the old folder intact)."""
-        dask = import_optional("dask")
-        path = Path(path)
+    def save(self, path: str | Path, *, storage_options: dict[str, Any] | None = None) -> str | Path:
+        """Compute and write the set into folder ``path`` atomically (a crash leaves the old folder intact).
+
+        ``path`` may be an fsspec URL (``"s3://bucket/ts"``): then every file goes under a fresh
+        version prefix and one last ``training_set.json`` commits it (module docstring);
+        ``storage_options`` default to those of ``curate.open_engine``. Returns ``path``.
+        """
+        options = resolve_options(path, storage_options, "DaskTrainingSet.save")
+        if _store.is_url(path):
+            return self._save_url(str(path), options)
+        path = Path(_store.local_path(path))
         with atomic_dir(path) as tmp:
-            writes = [
-                self.frame.to_parquet(str(tmp / "data.parquet"), write_index=False, compute=False, name_function=_name),
-                self.manifest.to_parquet(str(tmp / "manifest.parquet"), write_index=False, compute=False,
-                                         name_function=_name),
-            ]
-            dask.compute(*writes)
-            pairs = partition_files(tmp)
-            digests = dask.compute(*[dask.delayed(_digest_files, pure=False)(str(a), str(b)) for a, b in pairs])
-            meta = {
-                "schema_version": SCHEMA_VERSION, "engine": "dask", "kind": self.kind, "target": self.target,
-                "features": list(self.features), "time": self.time, "info": self.info, "n_rows": self.n_rows,
-                "partitions": len(pairs), "fingerprint": hashlib.sha256("".join(digests).encode()).hexdigest(),
-            }
-            (tmp / "training_set.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+            pairs = self._write(str(tmp), None, lambda: [(str(a), str(b)) for a, b in partition_files(tmp)])
+            (tmp / "training_set.json").write_text(json.dumps(self._meta(*pairs), indent=2, sort_keys=True,
+                                                              default=str))
         return path
+
+    def _write(self, base: str, options: dict[str, Any] | None, files: Any) -> tuple[int, list[str]]:
+        """Write data and manifest partitions under ``base``; (partitions, their digests read back)."""
+        dask = import_optional("dask")
+        kw = {"write_index": False, "compute": False, "name_function": _name}
+        if options is not None:
+            kw["storage_options"] = options
+        dask.compute(self.frame.to_parquet(f"{base}/data.parquet", **kw),
+                     self.manifest.to_parquet(f"{base}/manifest.parquet", **kw))
+        pairs = files()
+        digests = dask.compute(*[dask.delayed(_digest_files, pure=False)(a, b, options) for a, b in pairs])
+        return len(pairs), list(digests)
+
+    def _meta(self, partitions: int, digests: list[str]) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION, "engine": "dask", "kind": self.kind, "target": self.target,
+            "features": list(self.features), "time": self.time, "info": self.info, "n_rows": self.n_rows,
+            "partitions": partitions, "fingerprint": hashlib.sha256("".join(digests).encode()).hexdigest(),
+        }
+
+    def _save_url(self, url: str, options: dict[str, Any] | None) -> str:
+        """The object-store save: a fresh version prefix, then the commit, then old versions deleted."""
+        fs, root = _store.open_url(url, "Training set destination", options)
+        _store.check_destination(fs, root, url)
+        version = _store.new_version()
+        try:
+            with _store.storage_errors(url, "Training set destination"):
+                written = self._write(f"{url.rstrip('/')}/{version}", options,
+                                      lambda: _store.url_files(fs, root, url, version))
+            _store.write_commit(fs, root, url, {**self._meta(*written), "version": version})
+        except BaseException:
+            if _store.committed_version(fs, root) != version:  # a commit whose reply was lost stays
+                _store.remove_versions(fs, root, [version])  # best effort; a killed client leaves it to the next save
+            raise
+        later = _store.check_destination(fs, root, url)
+        _store.remove_versions(fs, root, _store.stale_versions(later, version))
+        return url
 
     def to_pandas(self) -> TrainingSet:
         """Compute into a pandas :class:`curate.TrainingSet` (for sets that fit in memory)."""
@@ -90,10 +152,14 @@ class DaskTrainingSet:
                            info=self.info)
 
     @classmethod
-    def load(cls, path: str | Path) -> DaskTrainingSet:
-        """Open a set saved by :meth:`save` lazily (no digest check; ``TrainingSet.load`` checks them)."""
+    def load(cls, path: str | Path, *, storage_options: dict[str, Any] | None = None) -> DaskTrainingSet:
+        """Open a set saved by :meth:`save` lazily (no digest check; ``TrainingSet.load`` checks them).
+        A URL opens the version its ``training_set.json`` commits (never a half-written one)."""
         dd = import_optional("dask.dataframe")
-        path = Path(path)
+        options = resolve_options(path, storage_options, "DaskTrainingSet.load")
+        if _store.is_url(path):
+            return cls._load_url(str(path), options)
+        path = Path(_store.local_path(path))
         meta_path = path / "training_set.json"
         if not meta_path.is_file():
             raise DataError(f"{str(path)!r} is not a saved training set (no training_set.json). Pass a folder written by save().")
@@ -104,6 +170,21 @@ class DaskTrainingSet:
         return cls(kind=meta["kind"], target=meta["target"], frame=dd.read_parquet(str(path / "data.parquet")),
                    manifest=dd.read_parquet(str(path / "manifest.parquet")), features=list(meta["features"]),
                    time=meta.get("time"), info=meta.get("info", {}), n_rows=int(meta["n_rows"]))
+
+    @classmethod
+    def _load_url(cls, url: str, options: dict[str, Any] | None) -> DaskTrainingSet:
+        dd = import_optional("dask.dataframe")
+        fs, root = _store.open_url(url, "Training set", options)
+        meta = _store.read_commit(fs, root, url)
+        check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
+        pairs = _store.url_files(fs, root, url, meta["version"])
+        kw = {} if options is None else {"storage_options": options}
+        with _store.storage_errors(url, "Training set"):
+            frame = dd.read_parquet([a for a, _ in pairs], **kw)
+            manifest = dd.read_parquet([b for _, b in pairs], **kw)
+        return cls(kind=meta["kind"], target=meta["target"], frame=frame, manifest=manifest,
+                   features=list(meta["features"]), time=meta.get("time"), info=meta.get("info", {}),
+                   n_rows=int(meta["n_rows"]))
 
     def __getattr__(self, name: str) -> Any:
         if name in _IN_MEMORY:
