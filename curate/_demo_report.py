@@ -225,7 +225,10 @@ def _comparison_section(comparison: Any, decision: Any, registry: Any, weak: lis
     verdict = "promoted" if decision.promoted else "not promoted"
     parts.append(f"<p><b>Gate: candidate {verdict}.</b></p><ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>")
     hist = registry.history()
-    parts.append(frame_html(pd.DataFrame(hist) if not isinstance(hist, pd.DataFrame) else hist))
+    hist = (pd.DataFrame(hist) if not isinstance(hist, pd.DataFrame) else hist).copy()
+    if "reasons" in hist.columns:  # listed above: here one line per event, not a Python list
+        hist["reasons"] = hist["reasons"].map(lambda r: "; ".join(map(str, r)) if isinstance(r, (list, tuple)) else r)
+    parts.append(frame_html(hist))
     return section("Retrain, compare, gate", *parts)
 
 
@@ -247,6 +250,14 @@ def _summary_section(result: Any) -> str:
 
     reasons = "".join(f"<li>{escape(r)}</li>" for r in getattr(d, "reasons", ()))
     reasons += f"<li>{escape(pick_note(result.metrics.get('selection_split')))}</li>"
+    from ._compare import vs_naive
+
+    d = vs_naive(result.table, result.metrics["candidate"])
+    if d["vs_naive:new"] is not None:
+        reasons += ("<li>what the curation added, against <i>naive</i> (old + new retrain, no fill): new "
+                    f"{escape(_interval(d['vs_naive:new'], d['vs_naive:new:low'], d['vs_naive:new:high']))}, old "
+                    f"{escape(_interval(d['vs_naive:old'], d['vs_naive:old:low'], d['vs_naive:old:high']))} "
+                    "(95% paired intervals)</li>")
     verdict = "promoted" if result.promoted else "not promoted"
     return section(
         "Summary",
@@ -257,35 +268,58 @@ def _summary_section(result: Any) -> str:
     )
 
 
+def _interval(value: Any, low: Any, high: Any) -> str:
+    """``+0.012 [-0.004, +0.027]`` (an em dash where a value is missing)."""
+    if value is None or pd.isna(value):
+        return "\u2014"
+    text = f"{float(value):+.3f}"
+    if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+        text += f" [{float(low):+.3f}, {float(high):+.3f}]"
+    return text
+
+
 def _estimate_section(result: Any) -> str:
     """The fill's estimate before the retrain, next to what the retrain measured (candidate vs naive)."""
     record = result.metrics.get("fill_value") or {}
     if not record.get("rows"):
         return ""
-    measured = record.get("measured") or {}
+    m = record.get("measured") or {}
     names = result.slice_names
-    frame = pd.DataFrame(record["rows"])
-    frame["measured (candidate - naive)"] = [
-        measured.get("vs_naive:new") if s == "all" else measured.get(f"slice:{s}") for s in frame["slice"]]
-    frame["slice"] = [("all new rows" if s == "all" else names.get(str(s), str(s))) for s in frame["slice"]]
-    frame = frame[["slice", "n", "acc_without", "acc_with", "gain", "low", "high", "measured (candidate - naive)",
-                   "forgetting", "forgetting_low", "forgetting_high"]]
-    notes = "".join(f"<li>{escape(w)}</li>" for w in record.get("warnings", ()))
+    rows = []
+    for r in record["rows"]:
+        s = str(r["slice"])
+        measured = _interval(m.get("vs_naive:new"), m.get("vs_naive:new:low"), m.get("vs_naive:new:high")) \
+            if s == "all" else _interval(m.get(f"slice:{s}"), None, None)
+        rows.append({"slice": "all new rows" if s == "all" else names.get(s, s), "rows": int(r["n"]),
+                     "accuracy without \u2192 with the fill": f"{r['acc_without']:.3f} \u2192 {r['acc_with']:.3f}",
+                     "estimated gain [95%]": _interval(r["gain"], r["low"], r["high"]),
+                     "measured: candidate \u2212 naive": measured})
+    per = (record.get("per_fill") or [{}])[0]
+    forgetting = _interval(per.get("forgetting"), per.get("forgetting_low"), per.get("forgetting_high"))
+    old_measured = _interval(m.get("vs_naive:old"), m.get("vs_naive:old:low"), m.get("vs_naive:old:high"))
+    rule = record.get("max_forgetting", 0.02)
+    harmful = "clearly harmful" if per.get("harmful") else "not clearly harmful"
     skipped = record.get("skipped") or []
-    verdict = (f"<p><b>Skipped:</b> {escape(', '.join(skipped))} was estimated clearly harmful and "
-               "<code>skip_if_harmful</code> is on, so the training set holds no fill.</p>" if skipped else "")
+    action = ("so it was <b>left out</b> of the training set (skip_if_harmful)" if skipped else
+              "but skip_if_harmful is off, so it was added (the estimate is advice)" if per.get("harmful") else
+              "and it was added")
+    notes = "".join(f"<li>{escape(w)}</li>" for w in record.get("warnings", ()))
     return section(
         "Fill estimate: was the fill worth it?",
         "<p>Before the full retrain, a head (logistic regression) on the incumbent's frozen embedding was fitted "
-        "with and without the fill and scored on held-out new rows (5 folds) and old rows. The last columns put "
-        "next to it what the retrain measured: the candidate against <i>naive</i>, the same family retrained "
-        "on old + new without the fill.</p>",
-        verdict,
-        frame_html(frame, digits=3),
-        legend_html({"gain": "estimated accuracy with the fill minus without, on the validation rows of new",
-                     "low / high": "95% paired bootstrap interval of the gain",
-                     "measured (candidate - naive)": "the full retrain's accuracy difference on the new holdout",
-                     "forgetting": "estimated accuracy lost on old rows with the fill (positive = forgets)"},
+        "with and without the fill and scored on held-out rows of the new batch (5 folds) and of the old data. "
+        "The last column puts next to it what the retrain measured on the new holdout: the candidate against "
+        "<i>naive</i>, the same family retrained on old + new without the fill.</p>",
+        frame_html(pd.DataFrame(rows)),
+        f"<p><b>Forgetting on the old rows</b> (accuracy lost with the fill; positive = forgets): estimated "
+        f"{escape(forgetting)}; measured on the old holdout, candidate \u2212 naive: {escape(old_measured)} "
+        "(negative = the candidate lost old rows naive kept).</p>",
+        f"<p>The estimate calls the fill <b>{harmful}</b> (harmful means: its gain interval lies below 0, or its "
+        f"forgetting interval above {rule:.2f}), {action}.</p>",
+        legend_html({"rows": "rows of the new batch in the slice, each scored once by heads that did not see it",
+                     "estimated gain [95%]": "head accuracy with the fill minus without, paired bootstrap interval",
+                     "measured: candidate \u2212 naive": "the full retrain's accuracy difference on the new holdout "
+                                                          "(interval for all rows only)"},
                     "Columns explained"),
         f"<p><b>Prior warnings:</b></p><ul>{notes}</ul>" if notes else "<p>No prior warning.</p>",
     )

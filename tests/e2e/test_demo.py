@@ -165,7 +165,7 @@ def test_fill_estimate_is_reported_next_to_what_the_retrain_measured(demo):
     text = demo.summary()
     assert "Fill estimate before the retrain" in text and "measured by the retrain" in text
     html = (demo.out_dir / "report.html").read_text()
-    assert "Fill estimate: was the fill worth it?" in html and "candidate - naive" in html
+    assert "Fill estimate: was the fill worth it?" in html and "candidate \u2212 naive" in html and "Forgetting on the old rows" in html
 
 
 def test_gate_searches_regressions_and_the_summary_says_where_the_pick_was_made(demo):
