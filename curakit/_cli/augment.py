@@ -35,16 +35,18 @@ family: the input rows then the new rows; vae: the new rows only.
 Both: ``augment.json`` (input, kind, method: what ``curakit build --add`` reads) and, for vae,
 ``quality.json`` (two-sample AUC, refusals per slice).
 
-Scale (offline augmentation of image files: a folder or a table of paths)
---------------------------------------------------------------------------
+Scale (offline augmentation of image data: a folder, a table of paths or an .npz)
+--------------------------------------------------------------------------------
 ``--scheduler tcp://host:8786`` (or ``$DASK_SCHEDULER_ADDRESS``) runs ``augment.offline`` on a
 Dask cluster, ``--workers N`` on a local one of N worker processes; ``--shard-size`` new images
-per task (default 1000). The workers read the parent files and write the PNGs themselves, so
-INPUT and ``--out`` must be on storage every worker reaches. Dask's progress bar is drawn when
+per task (default 1000). The workers read the parent files (resized to ``--resize`` as they read
+them) and write the PNGs themselves, so INPUT and ``--out`` must be on storage every worker
+reaches. An ``.npz`` is read here and written once, next to ``--out`` (in its staging folder,
+removed at the end), as an ``.npy`` the workers memory-map. Dask's progress bar is drawn when
 stderr is a terminal (or ``CURAKIT_PROGRESS=1``); the dashboard link is printed. The same
 images, manifest rows and refused rows as the in-process run; the files are laid out by shard
 (``images/shard-<s>/<label>/<file>.png``) and ``manifest.parquet`` is a partitioned dataset (a
-folder, read with ``pandas.read_parquet``).
+folder, read with ``pandas.read_parquet``). ``--method vae`` and tables stay in this process.
 """
 
 from __future__ import annotations
@@ -341,7 +343,7 @@ def _run_images(args: argparse.Namespace, root: Path) -> int:
                              "or JSON file written by albumentations.save (or --method vae to generate images).")
     from .pipelines import named_pipeline
 
-    if _wants_cluster(args, root, method):
+    if _wants_cluster(args, method):
         return _run_images_on_cluster(args, root)
     size = parse_size(args.resize)
     images, labels, _ = read_images(root, resize=size)
@@ -401,8 +403,8 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
     if args.pipeline:
         raise ParameterError("--pipeline applies to image folders; tables are resampled with --method.")
     if args.scheduler or args.workers is not None:
-        raise ParameterError("--scheduler/--workers run offline augmentation of image files on Dask; tables are "
-                             "resampled in this process. Drop --scheduler/--workers.")
+        raise ParameterError("--scheduler/--workers run offline augmentation of images on Dask; the SMOTE family "
+                             "and vae resample a table from all its rows in this process. Drop --scheduler/--workers.")
     method = args.method or "smote"
     table = read_table(path, "Input")
     if not args.target_col:
@@ -445,11 +447,11 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
 _ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
 
 
-def _wants_cluster(args: argparse.Namespace, src: Path, method: str) -> bool:
+def _wants_cluster(args: argparse.Namespace, method: str) -> bool:
     """Whether ``--scheduler`` / ``--workers`` / ``$DASK_SCHEDULER_ADDRESS`` send this run to Dask.
 
     The flags are refused where the run cannot go there; the variable alone is only followed
-    where it can (offline augmentation of image files, no --resize, --n-jobs 1)."""
+    where it can (offline augmentation of image data, --n-jobs 1)."""
     import os
 
     explicit = bool(args.scheduler) or args.workers is not None
@@ -460,16 +462,15 @@ def _wants_cluster(args: argparse.Namespace, src: Path, method: str) -> bool:
     if args.shard_size < 1:
         raise ParameterError(f"--shard-size expects a number of images >= 1. Got {args.shard_size} instead.")
     fits = [
-        (method == "offline", "--method vae generates images in this process"),
-        (src.suffix.lower() != ".npz", "an .npz holds no image files for the workers to read (pass a folder or a "
-                                       "table of image paths)"),
-        (not args.resize, "--resize applies in this process (the workers read the files as they are)"),
-        (args.n_jobs == 1, "--n-jobs sizes this process's pool (size the cluster with --workers instead)"),
+        (method == "offline", "--method vae fits its generator on every image in this process and does not run on "
+                              "Dask. Drop --scheduler/--workers to generate here (--device cuda for a GPU), or use "
+                              "--pipeline for offline augmentation on Dask"),
+        (args.n_jobs == 1, "--n-jobs sizes this process's pool and does not apply on Dask. Drop --n-jobs and size "
+                           "the cluster with --workers"),
     ]
     why = next((reason for ok, reason in fits if not ok), None)
     if explicit and why is not None:
-        raise ParameterError(f"--scheduler/--workers run offline augmentation of image files on Dask, but {why}. "
-                             "Drop --scheduler/--workers or the other option.")
+        raise ParameterError(f"{why}.")
     return explicit or (why is None and bool(os.environ.get(_ENV_ADDRESS)))
 
 
@@ -508,35 +509,52 @@ def _open_cluster(args: argparse.Namespace) -> Any:
     return curate.open_engine("dask", scheduler=args.scheduler or None, workers=args.workers)
 
 
+def _cluster_parents(args: argparse.Namespace, root: Path) -> tuple[Any, np.ndarray, tuple[int, ...]]:
+    """(parents, labels, image shape after --resize) for the cluster: image files the workers read
+    (and resize), or an .npz's arrays (the client reads them; offline writes them once for the workers)."""
+    from curakit.imageio import parse_size, read_images, read_png
+
+    size = parse_size(args.resize)
+    if root.suffix.lower() == ".npz":
+        images, labels, _ = read_images(root)
+        shape = images.shape[1:]
+    else:
+        images, labels = _image_files(root)
+        shape = read_png(images[0]).shape
+    return images, labels, shape if size is None else (*size, shape[-1])
+
+
 def _run_images_on_cluster(args: argparse.Namespace, root: Path) -> int:
     """``augment.offline(client=...)``: the same arguments as the in-process run, on Dask's workers."""
 
     import augment
-    from curakit.imageio import folder_class_names, read_png
+    from curakit.imageio import folder_class_names, parse_size
 
     from .pipelines import named_pipeline
 
-    paths, labels = _image_files(root)
+    parents, labels, shape = _cluster_parents(args, root)
+    size = parse_size(args.resize)
     select = _selection(args, labels)
-    evals = _eval_sets(args.eval, images=True) or None
+    evals = _eval_sets(args.eval, images=True, resize=size) or None
     classes = folder_class_names(root) or sorted({str(v) for v in labels.tolist()})
-    record = _record(args, root, "images", "offline", classes=classes, n_input=len(paths))
-    pipeline = named_pipeline(args.pipeline, read_png(paths[0]).shape)
-    embeddings = _embeddings(args.embeddings, len(paths))
+    record = _record(args, root, "images", "offline", classes=classes, n_input=len(parents))
+    pipeline = named_pipeline(args.pipeline, shape)
+    embeddings = _embeddings(args.embeddings, len(parents))
     out_dir = Path(args.out)
     stage = out_dir.parent / f".{out_dir.name}.partial"
     with _open_cluster(args) as engine:
         if engine.dashboard_link:
             print(f"Dask dashboard: {engine.dashboard_link}", flush=True)
         out = _offline_into(stage, lambda d: augment.offline(
-            paths, labels, pipeline, select=select, n=_parse_n(args.n, labels), out_dir=d,
+            parents, labels, pipeline, select=select, n=_parse_n(args.n, labels), out_dir=d,
             random_state=args.random_state, eval_sets=evals, embeddings=embeddings, source=str(root),
-            client=engine.client, shard_size=args.shard_size))
+            client=engine.client, shard_size=args.shard_size, resize=size))
     _publish_staged(args, stage, record)
     refused = f"; {len(out.refused)} refused as duplicates of evaluation images" if len(out.refused) else ""
     made = len(out) + len(out.refused)
     shards = -(-made // args.shard_size)
-    print(f"{len(paths)} images listed; {len(out)} new image(s) by offline on Dask ({shards} shard(s)) written to "
+    what = "read" if root.suffix.lower() == ".npz" else "listed"
+    print(f"{len(parents)} images {what}; {len(out)} new image(s) by offline on Dask ({shards} shard(s)) written to "
           f"{out_dir / 'images'}{refused}. Manifest: {out_dir / 'manifest.parquet'}.")
     return 0
 

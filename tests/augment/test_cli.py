@@ -258,17 +258,55 @@ def test_scheduler_and_workers_errors_are_one_line(folder, digits, tmp_path, cap
         ([str(root), "--pipeline", str(pipe), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
         ([str(root), "--pipeline", str(pipe), "--workers", "0"], "--workers expects a number of worker processes >= 1"),
         ([str(root), "--pipeline", str(pipe), "--workers", "1", "--shard-size", "0"], "--shard-size expects"),
-        ([str(root), "--pipeline", str(pipe), "--workers", "1", "--resize", "4x4"], "--resize applies in this process"),
-        ([str(root), "--pipeline", str(pipe), "--workers", "1", "--n-jobs", "2"], "--n-jobs sizes"),
-        ([str(tmp_path / "d.npz"), "--pipeline", str(pipe), "--workers", "1"], "an .npz holds no image files"),
-        ([str(root), "--method", "vae", "--workers", "1"], "--method vae generates images in this process"),
-        ([str(tmp_path / "t.parquet"), "--target-col", "y", "--workers", "1"], "tables are resampled in this process"),
+        ([str(root), "--pipeline", str(pipe), "--workers", "1", "--n-jobs", "2"],
+         "--n-jobs sizes this process's pool and does not apply on Dask. Drop --n-jobs and size the cluster"),
+        ([str(root), "--method", "vae", "--workers", "1"], "--method vae fits its generator on every image in this "
+         "process and does not run on Dask. Drop --scheduler/--workers to generate here"),
+        ([str(tmp_path / "d.npz"), "--method", "vae", "--scheduler", "tcp://127.0.0.1:1"], "or use --pipeline for "
+         "offline augmentation on Dask"),
+        ([str(tmp_path / "t.parquet"), "--target-col", "y", "--workers", "1"], "the SMOTE family and vae resample a "
+         "table from all its rows in this process. Drop --scheduler/--workers."),
+        ([str(tmp_path / "t.parquet"), "--target-col", "y", "--method", "vae", "--scheduler", "tcp://127.0.0.1:1"],
+         "the SMOTE family and vae resample a table"),
     ]
     for argv, msg in cases:
         assert main(["augment", *argv, "--out", str(out)]) == 1
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_resize_and_an_npz_on_a_local_dask_cluster_through_the_console_script(folder, digits, tmp_path, monkeypatch):
+    """--resize on Dask (the workers resize what they read) and an .npz on Dask (the arrays written
+    once next to --out, for the workers): the same manifest rows and PNG bytes as in one process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("distributed")
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    root, pipe = folder
+    images, labels = digits
+    np.savez(tmp_path / "d.npz", images=images[:60], labels=labels[:60])
+    exe = Path(sys.executable).parent / "curakit"
+    cases = [(str(root), "2", "60 images listed"), (str(tmp_path / "d.npz"), "1", "60 images read")]
+    for k, (src, workers, said) in enumerate(cases):
+        args = [src, "--pipeline", str(pipe), "--classes", "3,8", "--n", "12", "--random-state", "5",
+                "--resize", "12x10"]
+        assert main(["augment", *args, "--out", str(tmp_path / f"local{k}")]) == 0
+        run = subprocess.run([str(exe), "augment", *args, "--workers", workers, "--shard-size", "5", "--out",
+                              str(tmp_path / f"dask{k}")], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert said in run.stdout and "24 new image(s) by offline on Dask (5 shard(s))" in run.stdout
+        local, dask_ = (pd.read_parquet(tmp_path / f"{d}{k}" / "manifest.parquet") for d in ("local", "dask"))
+        cols = [c for c in local.columns if c != "path"]
+        pd.testing.assert_frame_equal(dask_[cols], local[cols])
+        assert _images_by_row(tmp_path / f"dask{k}") == _images_by_row(tmp_path / f"local{k}")  # byte for byte
+        assert read_png(tmp_path / f"dask{k}" / dask_["path"].iloc[0]).shape == (12, 10, 1)
+        assert not list((tmp_path / f"dask{k}").rglob("*.npy"))  # no .parents.npy left behind
+        assert (json.loads((tmp_path / f"dask{k}" / "augment.json").read_text())
+                == json.loads((tmp_path / f"local{k}" / "augment.json").read_text()))
+    assert not list(tmp_path.glob(".*.partial"))
 
 
 def test_out_overlapping_an_input_and_embeddings_of_other_rows_are_refused(folder, tmp_path, capsys):
