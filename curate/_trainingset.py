@@ -306,11 +306,30 @@ def _load_url(cls: type, url: str, options: Any) -> TrainingSet:
     check_schema_version(meta, "Training set", SCHEMA_VERSION, fix="Rebuild it with this version.", required=True)
     pairs = store.url_files(fs, root, url, meta["version"])
     with store.storage_errors(url, "Training set"):
-        return _load_partitioned(cls, url, meta, pairs, {} if options is None else {"storage_options": options})
+        pre = read_preprocessor(f"{root.rstrip('/')}/{meta['version']}", fs)
+        return _load_partitioned(cls, url, meta, pairs, {} if options is None else {"storage_options": options}, pre)
+
+
+def read_preprocessor(folder: Any, fs: Any = None) -> Any:
+    """The fitted preprocessing in ``folder/preprocess.json`` (a local folder, or a path in the
+    fsspec filesystem ``fs``), or None when there is none."""
+    from ._preprocess import preprocessor_from_dict
+
+    if fs is None:
+        path = Path(folder) / "preprocess.json"
+        return preprocessor_from_dict(load_json(path, "Preprocessor")) if path.exists() else None
+    path = f"{str(folder).rstrip('/')}/preprocess.json"
+    if not fs.exists(path):
+        return None
+    try:
+        data = json.loads(fs.cat_file(path))
+    except (ValueError, UnicodeDecodeError):
+        raise DataError(f"The preprocess.json of training set {str(folder)!r} is not valid JSON. Save the set again.") from None
+    return preprocessor_from_dict(data)
 
 
 def _load_partitioned(cls: type, path: Path | str, meta: dict[str, Any], pairs: Any = None,
-                      read: dict[str, Any] | None = None) -> TrainingSet:
+                      read: dict[str, Any] | None = None, pre: Any = None) -> TrainingSet:
     """A training set saved by the Dask engine, read into pandas (every partition's digest checked)."""
     frames, manifests, digests = [], [], []
     for fd, fm in partition_files(path) if pairs is None else pairs:
@@ -325,5 +344,7 @@ def _load_partitioned(cls: type, path: Path | str, meta: dict[str, Any], pairs: 
         )
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     manifest = pd.concat(manifests, ignore_index=True) if manifests else pd.DataFrame()
+    if pairs is None:
+        pre = read_preprocessor(path)
     return cls(kind=meta["kind"], target=meta["target"], frame=frame, manifest=manifest, images=None,
-               features=list(meta["features"]), time=meta.get("time"), preprocessor=None, info=meta.get("info", {}))
+               features=list(meta["features"]), time=meta.get("time"), preprocessor=pre, info=meta.get("info", {}))

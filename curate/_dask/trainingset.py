@@ -36,7 +36,7 @@ from curakit.exceptions import DataError, ParameterError
 from curakit.io import atomic_dir
 from curakit.optional import import_optional
 from curakit.records import check_schema_version, load_json
-from curate._trainingset import SCHEMA_VERSION, TrainingSet, partition_digest, partition_files
+from curate._trainingset import SCHEMA_VERSION, TrainingSet, partition_digest, partition_files, read_preprocessor
 
 from . import objectstore as _store
 
@@ -102,9 +102,16 @@ class DaskTrainingSet:
         path = Path(_store.local_path(path))
         with atomic_dir(path) as tmp:
             pairs = self._write(str(tmp), None, lambda: [(str(a), str(b)) for a, b in partition_files(tmp)])
+            if self.preprocessor is not None:
+                (tmp / "preprocess.json").write_text(self._preprocess_json())
             (tmp / "training_set.json").write_text(json.dumps(self._meta(*pairs), indent=2, sort_keys=True,
                                                               default=str))
         return path
+
+    def _preprocess_json(self) -> str:
+        from curate._preprocess import preprocessor_to_dict
+
+        return json.dumps(preprocessor_to_dict(self.preprocessor), indent=2)
 
     def _write(self, base: str, options: dict[str, Any] | None, files: Any) -> tuple[int, list[str]]:
         """Write data and manifest partitions under ``base``; (partitions, their digests read back)."""
@@ -134,6 +141,8 @@ class DaskTrainingSet:
             with _store.storage_errors(url, "Training set destination"):
                 written = self._write(f"{url.rstrip('/')}/{version}", options,
                                       lambda: _store.url_files(fs, root, url, version))
+                if self.preprocessor is not None:
+                    fs.pipe_file(f"{root.rstrip('/')}/{version}/preprocess.json", self._preprocess_json().encode())
             _store.write_commit(fs, root, url, {**self._meta(*written), "version": version})
         except BaseException:
             if _store.committed_version(fs, root) != version:  # a commit whose reply was lost stays
@@ -149,7 +158,7 @@ class DaskTrainingSet:
         frame, manifest = dask.compute(self.frame, self.manifest)
         return TrainingSet(kind=self.kind, target=self.target, frame=frame.reset_index(drop=True),
                            manifest=manifest.reset_index(drop=True), features=list(self.features), time=self.time,
-                           info=self.info)
+                           info=self.info, preprocessor=self.preprocessor)
 
     @classmethod
     def load(cls, path: str | Path, *, storage_options: dict[str, Any] | None = None) -> DaskTrainingSet:
@@ -169,7 +178,8 @@ class DaskTrainingSet:
             raise DataError(f"{str(path)!r} holds a pandas training set. Load it with curate.TrainingSet.load.")
         return cls(kind=meta["kind"], target=meta["target"], frame=dd.read_parquet(str(path / "data.parquet")),
                    manifest=dd.read_parquet(str(path / "manifest.parquet")), features=list(meta["features"]),
-                   time=meta.get("time"), info=meta.get("info", {}), n_rows=int(meta["n_rows"]))
+                   time=meta.get("time"), info=meta.get("info", {}), n_rows=int(meta["n_rows"]),
+                   preprocessor=read_preprocessor(path))
 
     @classmethod
     def _load_url(cls, url: str, options: dict[str, Any] | None) -> DaskTrainingSet:
@@ -182,9 +192,10 @@ class DaskTrainingSet:
         with _store.storage_errors(url, "Training set"):
             frame = dd.read_parquet([a for a, _ in pairs], **kw)
             manifest = dd.read_parquet([b for _, b in pairs], **kw)
+            pre = read_preprocessor(f"{root.rstrip('/')}/{meta['version']}", fs)
         return cls(kind=meta["kind"], target=meta["target"], frame=frame, manifest=manifest,
                    features=list(meta["features"]), time=meta.get("time"), info=meta.get("info", {}),
-                   n_rows=int(meta["n_rows"]))
+                   n_rows=int(meta["n_rows"]), preprocessor=pre)
 
     def __getattr__(self, name: str) -> Any:
         if name in _IN_MEMORY:

@@ -285,3 +285,25 @@ def test_bad_partition_in_object_storage_same_errors_as_local(s3, data, client, 
     assert url_missing.startswith("Feature column(s) ['mean_texture'] are not in old") and victim.name in url_missing
     assert url_missing == local_missing.replace(str(root), u_missing)
     assert url_time == local_time and "does not parse as dates" in url_time
+
+
+def test_fitted_preprocessing_is_saved_and_loaded_locally_and_in_s3(s3, built, client, tmp_path):
+    from curate._preprocess import default_preprocessor
+
+    opts, _ = s3
+    local, remote, _, _ = built
+    frame = local.to_pandas().frame
+    pre = default_preprocessor(frame, remote.features).fit(frame[remote.features])
+    withpre = dataclasses.replace(remote, preprocessor=pre)
+    want = pre.transform(frame[remote.features])
+    with client.as_current():
+        withpre.save(tmp_path / "ts")
+        withpre.save("s3://bkt/pre", storage_options=opts)
+        loaded = [curate.TrainingSet.load(tmp_path / "ts"), DaskTrainingSet.load(tmp_path / "ts").to_pandas(),
+                  curate.TrainingSet.load("s3://bkt/pre", storage_options=opts),
+                  DaskTrainingSet.load("s3://bkt/pre", storage_options=opts).to_pandas(), withpre.to_pandas()]
+    for ts in loaded:
+        assert ts.preprocessor is not None
+        np.testing.assert_allclose(ts.preprocessor.transform(ts.frame[remote.features]), want, rtol=1e-12)
+    assert DaskTrainingSet.load(tmp_path / "ts").preprocessor is not None
+    assert remote.to_pandas().preprocessor is None
