@@ -138,7 +138,9 @@ def _umap_coords(emb: np.ndarray, *, n_neighbors, min_dist, n_epochs, seed) -> n
     n, d = emb.shape
     if d <= 2:
         return emb.copy() if d == 2 else np.column_stack([emb[:, 0], np.zeros(n)])
-    umap = import_optional("umap")
+    with warnings.catch_warnings():  # umap imports tqdm.auto, which in Jupyter without ipywidgets warns
+        warnings.filterwarnings("ignore", message=".*IProgress not found.*")  # (it never draws a bar here)
+        umap = import_optional("umap")
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=min(int(n_neighbors), n - 1),

@@ -264,3 +264,20 @@ def test_cluster_slices_name_the_class(tmp_path):
         assert main.strip("'") in names, s.description
     top = d.slices[0]
     assert (blob[top.indices] == 3).mean() > 0.8 and "mostly true 'zero'" in top.description
+
+
+def test_no_ipywidgets_warning_in_jupyter(tmp_path):
+    """Was: the first cluster diagnosis in a notebook printed tqdm's "TqdmWarning: IProgress not found.
+    Please update jupyter and ipywidgets" (umap imports tqdm.auto; curakit draws no widget there)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    code = ("import numpy as np\nfrom diagnose._clusters import cluster_embeddings\n"
+            "X = np.random.default_rng(0).normal(size=(120, 5))\n"
+            "res = cluster_embeddings(X, n_epochs=20, random_state=0)\nprint('clusters', len(res.labels))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert any("clusters 120" in o.get("text", "") for o in outputs), outputs
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "IProgress" not in stderr and "TqdmWarning" not in stderr, stderr
