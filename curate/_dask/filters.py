@@ -2,7 +2,7 @@
 
 Exact keys are two independent 64-bit row hashes (:func:`curakit.dedup.exact_key_pairs`).
 Leakage drops rows whose key is in an evaluation set's key table (small, sent to every
-worker). Dedup groups the keys of all blocks with a Dask shuffle (``groupby`` on the keys) and
+worker); with ``exclude(near=...)``, the rows near an evaluation row (:mod:`curate._dask.near`). Dedup groups the keys of all blocks with a Dask shuffle (``groupby`` on the keys) and
 brings back only the keys that repeat, with the first row's rank (priority new > old > replay
 > augmented, then position); each partition then drops its rows that are not first.
 """
@@ -18,6 +18,7 @@ import pandas as pd
 from curakit import dedup as _dedup
 from curakit.optional import import_optional
 
+from .near import near_leak
 from .select import AllRows, Parts, compute_many, compute_parts
 
 __all__ = ["Block", "aug_block", "filters", "keep_rows", "row_keys", "unsupported_filters"]
@@ -80,13 +81,15 @@ def keep_rows(part: pd.DataFrame, blk: dict[str, Any]) -> dict[str, Any]:
     """Which rows of one partition stay: in the block's mask, not leaked, not a later duplicate."""
     m = blk["mask"](part)
     out: dict[str, Any] = {"leak": np.zeros(len(part), bool), "dup": np.zeros(len(part), bool), "matches": {}}
+    if blk.get("near") is not None:  # near an evaluation row (curate._dask.near)
+        out["leak"] |= m & np.isin(part["_pos"].to_numpy(), blk["near"])
     if blk["tables"] or blk["dups"] is not None:
         k0, k1 = row_keys(part, blk["features"])
         keys = pd.DataFrame({"k0": k0, "k1": k1})
         for name, table in blk["tables"].items():
             mult = keys.merge(table, on=["k0", "k1"], how="left")["mult"].fillna(0).to_numpy(np.int64)
             mult[~m] = 0
-            out["matches"][name] = int(mult.sum())
+            out["matches"][name] = int((mult > 0).sum())  # rows matching, as the pandas engine counts
             out["leak"] |= mult > 0
         if blk["dups"] is not None:
             rmin = keys.merge(blk["dups"], on=["k0", "k1"], how="left")["rmin"].to_numpy(np.float64)
@@ -166,16 +169,20 @@ def filters(b: Any, blocks: list[Block]):
     """Leakage and dedup: sets each block's keep rule and counts; (leakage info, dedup info)."""
     for code, blk in enumerate(blocks):
         blk.code = code
-    tables = _eval_tables(b) if b._plan.eval_sets else {}
+    tol = b._plan.exclude_tolerance
+    tables = _eval_tables(b) if b._plan.eval_sets and tol == 0 else {}
     dedup = b._plan.dedup is not None
     specs = [{"mask": blk.mask, "tables": tables, "dups": None, "features": list(b.features), "code": blk.code}
              for blk in blocks]
+    near_by_set = near_leak(b, blocks, specs, tol) if b._plan.eval_sets and tol > 0 else None
     if dedup:
         dups = _dup_table(b, blocks, specs)
         for spec in specs:
             spec["dups"] = dups
     names = [blk.name for blk in blocks]
     leak_by, dup_by, by_set = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(tables, 0)
+    if near_by_set is not None:
+        by_set = near_by_set
     if all(getattr(blk.src, "persist_kept", True) for blk in blocks):  # room for the kept rows too
         results = _persist_kept(b, blocks, specs)
     else:
@@ -190,8 +197,8 @@ def filters(b: Any, blocks: list[Block]):
             for name, v in g["matches"].items():
                 by_set[name] += v
     leak_info = dedup_info = None
-    if tables:
-        leak_info = {"tolerance": 0.0, "near": False, "matches_by_eval_set": by_set,
+    if b._plan.eval_sets:
+        leak_info = {"tolerance": tol, "near": tol > 0, "matches_by_eval_set": by_set,
                      "removed": int(sum(leak_by.values())), "removed_by_block": leak_by}
     if dedup:
         dedup_info = {"tolerance": 0.0, "near": False, "priority": names,
@@ -204,6 +211,4 @@ def unsupported_filters(plan: Any) -> list[str]:
     off = []
     if plan.dedup is not None and plan.dedup["tolerance"] > 0:
         off.append("dedup(near=...)")
-    if plan.eval_sets and plan.exclude_tolerance > 0:
-        off.append("exclude(near=...)")
     return off
