@@ -21,6 +21,14 @@ with ``--add-parents old|new|old+new|ids`` (old+new: positions in old then new, 
 ids: the manifest's ``parent_ids`` already hold ``old:<pos>`` / ``new:<pos>``).
 Scale: ``--scheduler tcp://host:8786`` (or ``$DASK_SCHEDULER_ADDRESS``) builds on a Dask cluster,
 ``--workers N`` on a local one (``--engine dask``); Parquet inputs are read lazily there.
+Object storage: ``--old``, ``--new`` and ``--out`` may be fsspec URLs (``s3://bucket/old/``,
+``gs://``, ``abfs://``; Parquet datasets, or a ``.csv``), which builds on Dask (a local cluster of 2
+workers unless ``--scheduler`` / ``--workers`` say otherwise); ``--out URL`` is committed by one
+last object (``DaskTrainingSet.save``). Credentials and endpoint come from the environment as the
+filesystem reads it (s3fs: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``;
+set them on the workers too), or ``--storage-option KEY=VALUE`` (repeatable; VALUE as JSON when it
+parses, such as ``anon=true``; e.g. ``endpoint_url=http://minio:9000``), which travel to the workers
+with the tasks. ``--eval`` and ``--add`` stay local files.
 
 Output: the folder ``--out`` written atomically by ``TrainingSet.save`` (``curate.TrainingSet.load``
 reads it). A failed build writes nothing and leaves an earlier folder untouched. ``--out`` must be
@@ -125,11 +133,46 @@ def _read_fill(folder: Path, args: argparse.Namespace, kind: str, target: str, c
     return (table.drop(columns=[col]), table[col].to_numpy(), manifest), record
 
 
+def _is_url(path: Any) -> bool:
+    from curate._dask.objectstore import is_url
+
+    return is_url(path)
+
+
+def _storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--storage-option KEY=VALUE`` (repeatable) as fsspec options; VALUE as JSON when it parses."""
+    if not args.storage_option:
+        return None
+    if not any(_is_url(p) for p in (args.old, args.new, args.out)):
+        raise ParameterError("--storage-option applies to object-storage URLs (s3://, gs://, ...) in --old, --new "
+                             "or --out. Drop it for local files.")
+    options = {}
+    for item in args.storage_option:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--storage-option takes KEY=VALUE (such as endpoint_url=http://host:9000). "
+                                 f"Got {item.split('=')[0][:40]!r} without '='.")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except ValueError:
+            options[key.strip()] = raw
+    return options
+
+
 def _builder(args: argparse.Namespace, engine: Any) -> tuple[Any, str, list[str] | None, Any]:
     from curakit.imageio import is_image_source
     from curate import TrainingSetBuilder
 
+    if _is_url(args.old) or _is_url(args.new):
+        if not args.target:
+            raise ParameterError("Tables need --target naming the label column.")
+        old, new = _dask_input(args.old, "--old"), _dask_input(args.new, "--new")
+        features = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
+        return TrainingSetBuilder(old, new, target=args.target, time=args.time, features=features), "table", None, None
     if is_image_source(args.old) or is_image_source(args.new):
+        if _is_url(args.out):
+            raise ParameterError("--out URL takes tables built on Dask; an image training set is written to a local "
+                                 "folder. Pass a local --out.")
         old, new, classes, size = _image_sets(args)
         return TrainingSetBuilder(old, new, target=args.target or "label"), "images", classes, size
     if not args.target:
@@ -143,15 +186,26 @@ def _builder(args: argparse.Namespace, engine: Any) -> tuple[Any, str, list[str]
 
 
 def _dask_input(path: str, what: str) -> Any:
-    """The Dask engine reads Parquet files or folders itself (lazily); CSV through dask.dataframe."""
+    """The Dask engine reads Parquet files or folders itself (lazily); CSV through dask.dataframe.
+    A URL: a Parquet dataset (read by the builder), or a ``.csv`` read by dask.dataframe."""
+    from curakit.optional import import_optional
+
+    if _is_url(path):
+        if path.lower().endswith((".csv", ".txt")):
+            from curate._dask.engine import default_storage_options
+            from curate._dask.objectstore import storage_errors
+
+            options = default_storage_options()
+            with storage_errors(path, what):
+                return import_optional("dask.dataframe").read_csv(path, **({} if options is None else
+                                                                          {"storage_options": options}))
+        return path
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(2, "No such file", str(p))
     if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
         return str(p)
     if p.suffix.lower() == ".csv":
-        from curakit.optional import import_optional
-
         return import_optional("dask.dataframe").read_csv(str(p))
     raise DataError(f"{what} file {p.name!r} has an unsupported extension {p.suffix!r}. Use .parquet, .pq or .csv.")
 
@@ -233,7 +287,12 @@ def _open_engine(args: argparse.Namespace) -> Any:
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be at least 1 (local Dask worker processes), got {args.workers}. "
                              "Pass --workers 1 or more, or drop it to build in this process.")
-    wants = (args.engine not in (None, "pandas") or args.scheduler or args.workers
+    urls = [flag for flag, p in (("--old", args.old), ("--new", args.new), ("--out", args.out)) if _is_url(p)]
+    options = _storage_options(args)
+    if urls and args.engine == "pandas":
+        raise ParameterError(f"{urls[0]} is an object-storage URL, which builds on Dask. Drop --engine pandas, or "
+                             "copy the data to local files.")
+    wants = (args.engine not in (None, "pandas") or args.scheduler or args.workers or urls
              or (args.engine is None and os.environ.get("DASK_SCHEDULER_ADDRESS")))
     if not wants:
         return contextlib.nullcontext(None)
@@ -245,20 +304,45 @@ def _open_engine(args: argparse.Namespace) -> Any:
     if opener is None:
         raise ParameterError("This curakit build has no Dask engine (curate.open_engine). Drop --engine/--scheduler/"
                              "--workers, or unset DASK_SCHEDULER_ADDRESS.")
-    return opener(args.engine or "auto", scheduler=args.scheduler, workers=args.workers)
+    engine = "dask" if urls and args.engine in (None, "auto") else (args.engine or "auto")
+    return opener(engine, scheduler=args.scheduler, workers=args.workers, storage_options=options)
+
+
+def _check_urls(args: argparse.Namespace) -> None:
+    """Before any work, for URLs: --eval/--add stay local, no --force, --out apart from the inputs."""
+    for flag, items in (("--eval", args.eval), ("--add", args.add)):
+        for item in items or []:
+            if _is_url(item) or _is_url(item.partition("=")[2]):
+                raise ParameterError(f"{flag} takes a local file or folder, not a URL. Copy it to local disk first.")
+    if not _is_url(args.out):
+        return
+    if args.force:
+        raise ParameterError("--force applies to local folders; an --out URL is a prefix curakit commits into. Drop "
+                             "--force, or choose a new prefix.")
+    out = args.out.rstrip("/") + "/"
+    for flag, path in (("--old", args.old), ("--new", args.new)):
+        src = str(path).rstrip("/") + "/"
+        if _is_url(path) and (src.startswith(out) or out.startswith(src)):
+            raise DataError(f"--out {args.out!r} overlaps the input {flag} {path!r}; writing it would change that "
+                            "input. Choose an output prefix outside the inputs.")
 
 
 def run(args: argparse.Namespace) -> int:
     from ._output import check_apart, check_out, publish
 
-    check_out(args.out, args.force)
-    check_apart(args.out, {"--old": args.old, "--new": args.new, **{f"--add ({k + 1})": a for k, a in enumerate(args.add or [])},
-                           **{f"--eval ({k + 1})": e.partition("=")[2] or e for k, e in enumerate(args.eval or [])}}, force=args.force)
+    _check_urls(args)
+    if not _is_url(args.out):
+        check_out(args.out, args.force)
+        check_apart(args.out, {"--old": None if _is_url(args.old) else args.old,
+                               "--new": None if _is_url(args.new) else args.new,
+                               **{f"--add ({k + 1})": a for k, a in enumerate(args.add or [])},
+                               **{f"--eval ({k + 1})": e.partition("=")[2] or e for k, e in enumerate(args.eval or [])}},
+                    force=args.force)
     with _open_engine(args) as engine:
         if engine is not None and engine.dashboard_link:
             print(f"Dask dashboard: {engine.dashboard_link}")
         ts = _build(args, engine)
-        out = publish(args.out, args.force, ts.save)
+        out = ts.save(args.out) if _is_url(args.out) else publish(args.out, args.force, ts.save)
     counts = ts.info["counts"]
     print(f"Wrote {out}: {counts['rows']} rows ({', '.join(f'{k} {v}' for k, v in counts['by_origin'].items())}), "
           f"{counts['val']} validation.")
@@ -313,7 +397,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler to build on (tcp://host:8786); "
                    "default $DASK_SCHEDULER_ADDRESS")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="start a local Dask cluster of N workers")
-    p.add_argument("--out", required=True, help="output folder: new, empty, or an earlier curakit output (replaced)")
+    p.add_argument("--storage-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="an fsspec option for s3:// / gs:// / abfs:// URLs (repeatable), e.g. endpoint_url=http://host:9000; "
+                        "default: the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)")
+    p.add_argument("--out", required=True, help="output folder: new, empty, or an earlier curakit output (replaced); "
+                   "or an object-storage URL (s3://bucket/ts), committed last")
     p.add_argument("--force", action="store_true",
                    help="write into a folder curakit did not create: only curakit's own file names are replaced")
     p.set_defaults(func=run)

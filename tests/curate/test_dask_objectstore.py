@@ -132,11 +132,16 @@ def built(s3, data, client, tmp_path_factory):
     return local, remote, other, (uo, un)
 
 
-def test_url_inputs_select_the_local_rows(built):
-    local, remote, _, _ = built
+def test_url_inputs_select_the_local_rows(built, s3, data, client):
+    local, remote, _, (uo, un) = built
     assert isinstance(remote, DaskTrainingSet) and len(remote) == len(local) > 0
     assert local.info["dedup"]["removed"] > 0  # the dedup shuffle had work to do
     _same(local, remote)
+    _, _, scen = data
+    with client.as_current():  # the builder's own keyword, no engine open
+        keyword = _chain(curate.TrainingSetBuilder(uo, un, target=scen.target, time="date", features=scen.features,
+                                                   storage_options=s3[0])).build(random_state=5)
+    _same(local, keyword)
 
 
 def test_save_commits_last_and_load_reads_the_committed_set(s3, built, client):
@@ -307,3 +312,35 @@ def test_fitted_preprocessing_is_saved_and_loaded_locally_and_in_s3(s3, built, c
         np.testing.assert_allclose(ts.preprocessor.transform(ts.frame[remote.features]), want, rtol=1e-12)
     assert DaskTrainingSet.load(tmp_path / "ts").preprocessor is not None
     assert remote.to_pandas().preprocessor is None
+
+
+def test_cli_build_reads_and_writes_object_storage(s3, built, data, client, capsys):
+    """``curakit build`` with URL inputs and a URL --out, on the fixture's cluster (--scheduler)."""
+    from curakit._cli import main
+
+    opts, fs = s3
+    local, _, _, (uo, un) = built
+    _, _, scen = data
+    so = [f"--storage-option=endpoint_url={opts['endpoint_url']}", "--storage-option", "key=testing",
+          "--storage-option", "secret=testing"]
+    base = ["build", "--old", uo, "--new", un, "--target", scen.target, "--time", "date",
+            "--features", ",".join(scen.features), "--window", "500D", "--alpha", "0.5", "--stratify", "--dedup",
+            "--validation", "0.2", "--random-state", "5", "--scheduler", client.scheduler.address]
+    assert main([*base, *so, "--out", "s3://bkt/cli"]) == 0
+    assert "Wrote s3://bkt/cli" in capsys.readouterr().out
+    with client.as_current():
+        _same(local, curate.TrainingSet.load("s3://bkt/cli", storage_options=opts))
+
+    def fails(argv, needle):
+        code = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and err.startswith("Error: ") and "\n" not in err and needle in err, err
+        return err
+
+    fails([*base, "--storage-option", "endpoint_url", "--out", "s3://bkt/cli2"], "KEY=VALUE")
+    fails([*base, *so, "--out", "s3://bkt/cli2", "--force"], "--force applies to local folders")
+    fails([*base, *so, "--out", "s3://bkt/cli2", "--eval", "s3://bkt/ev.parquet"], "--eval takes a local file")
+    fails([*base, *so, "--out", "s3://bkt/in/old/ts"], "overlaps the input --old")
+    fails([*base, *so, "--out", "s3://nobucket/ts"], "bucket 'nobucket' does not exist")
+    fails([*base, *so, "--out", "s3://bkt/cli2", "--engine", "pandas"], "builds on Dask")
+    assert not fs.exists("bkt/cli2")
