@@ -33,6 +33,7 @@ __all__ = [
     "folder_class_names",
     "image_path_column",
     "is_image_source",
+    "match_channels",
     "read_images",
     "parse_size",
     "read_image_folder",
@@ -427,3 +428,21 @@ def read_images(path: str | os.PathLike, resize: tuple[int, int] | None = None, 
         return _read_path_table(path, resize, label_col)
     raise DataError(f"{path.name!r} is not image data: pass an image folder (<label>/<image>.png), an .npz with "
                     "'images' and 'labels', or a Parquet/CSV table with a 'path' column.")
+
+
+def match_channels(images: np.ndarray, channels: int | None, what: str, model: str) -> np.ndarray:
+    """Images (n, H, W, C) with the model's input ``channels``: grayscale into a 3-channel model is
+    repeated to RGB, as torchvision's ``ImageFolder`` loader (PIL ``convert("RGB")``) fed it in training,
+    with a warning; any other mismatch is a one-line :class:`DataError`. ``None`` channels: unchanged."""
+    have = int(images.shape[-1])
+    if channels is None or have == channels:
+        return images
+    if have == 1 and channels == 3:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s holds grayscale images and the model %s takes 3 channels: each image is repeated to RGB, as "
+            "torchvision's ImageFolder loader does (PIL convert('RGB')).", what, model)
+        return np.repeat(images, 3, axis=-1)
+    raise DataError(f"{what} holds {have}-channel images (shape {tuple(images.shape[1:])}) but the model {model} "
+                    f"expects {channels} channel(s). Convert the images (grayscale or RGB) to match the model.")

@@ -287,15 +287,13 @@ def _images_inputs(args: argparse.Namespace) -> dict[str, Any]:
             f"--images needs a torch model; the model {name} is a {type(model).__name__}. "
             "For other models, write a predictions file and use the files mode."
         )
+    from curakit.imageio import match_channels
     from curakit.validation import model_input_channels
 
     channels = model_input_channels(model)
-    for what, arr in (("--images", images), ("--train-images", train_images)):
-        if arr is not None and channels is not None and arr.shape[-1] != channels:
-            raise DataError(
-                f"{what} holds {arr.shape[-1]}-channel images (shape {arr.shape[1:]}) but the model {name} expects "
-                f"{channels} channel(s). Convert the images (grayscale or RGB) to match the model."
-            )
+    images = match_channels(images, channels, "--images", name)
+    if train_images is not None:
+        train_images = match_channels(train_images, channels, "--train-images", name)
     try:
         proba = diagnose.predict_proba(model, images)
     except RuntimeError as exc:

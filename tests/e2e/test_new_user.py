@@ -27,9 +27,9 @@ from torch import nn
 
 
 class Net(nn.Module):
-    def __init__(self, width=8, n_classes=3):
+    def __init__(self, width=8, n_classes=3, in_channels=1):
         super().__init__()
-        self.conv = nn.Conv2d(1, width, 3, padding=1)
+        self.conv = nn.Conv2d(in_channels, width, 3, padding=1)
         self.fc = nn.Linear(width * 16, n_classes)
 
     def forward(self, x):
@@ -281,3 +281,40 @@ def test_no_ipywidgets_warning_in_jupyter(tmp_path):
     assert any("clusters 120" in o.get("text", "") for o in outputs), outputs
     stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
     assert "IProgress" not in stderr and "TqdmWarning" not in stderr, stderr
+
+
+def test_gray_folder_into_a_model_trained_with_torchvision_imagefolder(images_user):
+    """torchvision's ImageFolder loader converts every PNG to RGB, so a model trained the torchvision way on
+    grayscale PNGs takes 3 channels. Was: "--images holds 1-channel images ... expects 3 channel(s). Convert
+    the images" (the user has no tool for that in the CLI). Now the gray channel is repeated, with a warning,
+    and the predictions are the ones torchvision's own loader gives."""
+    datasets = pytest.importorskip("torchvision.datasets")
+    transforms = pytest.importorskip("torchvision.transforms")
+    sys.path.insert(0, str(images_user))
+    try:
+        import tinycnn
+    finally:
+        sys.path.remove(str(images_user))
+        sys.modules.pop("tinycnn", None)
+    old = datasets.ImageFolder(str(images_user / "old"), transform=transforms.ToTensor())
+    assert old.classes == CLASSES and old[0][0].shape[0] == 3
+    torch.manual_seed(0)
+    net = tinycnn.Net(in_channels=3)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    for x, y in torch.utils.data.DataLoader(old, batch_size=64, shuffle=True):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    torch.save(net.state_dict(), images_user / "rgb.pt")
+    new = datasets.ImageFolder(str(images_user / "new"), transform=transforms.ToTensor())
+    with torch.no_grad():
+        want = torch.cat([net(x).softmax(1) for x, _ in torch.utils.data.DataLoader(new, batch_size=256)]).numpy()
+    r = _cli(images_user, "diagnose", "--images", "new", "--model", "rgb.pt", "--model-class", "tinycnn:Net",
+             "--model-kwargs", '{"in_channels": 3}', "--methods", "confusion", "--out", "diag_rgb")
+    assert r.returncode == 0, r.stderr
+    assert "repeated to RGB" in r.stderr
+    pred = pd.read_csv(images_user / "diag_rgb" / "predictions.csv")
+    # the same files in the same order (class folder, then file name) as ImageFolder's samples
+    assert list(pred["path"]) == [str(Path(p).relative_to(images_user / "new")) for p, _ in new.samples]
+    np.testing.assert_allclose(pred[[f"proba_{k}" for k in range(3)]].to_numpy(), want, atol=1e-5)
