@@ -36,6 +36,13 @@ digit 3), and breast_cancer (harmed: 'mean radius' above its 85th percentile, la
 Seeds: 0-4 development, 5-14 held out (looked at once per gate version), 15-19 fresh.
 
     .venv/bin/python benchmarks/bench_gate_regressions.py [dev]  ->  benchmarks/results/gate_regressions.json
+
+Fashion-MNIST (a real image set the gate was not tuned on; fine-class harm and a sub-class hidden
+inside a coarse class): pre-registered design, seeds and decision rule in the block above
+``FASHION_SEEDS`` below; a post-hoc weak-champion case above ``FASHION_WEAK_SEEDS``.
+
+    .venv/bin/python benchmarks/bench_gate_regressions.py fashion       ->  results/gate_regressions_fashion.json
+    .venv/bin/python benchmarks/bench_gate_regressions.py fashion weak  ->  results/gate_regressions_fashion_weak.json
 """
 
 from __future__ import annotations
