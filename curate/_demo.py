@@ -84,7 +84,7 @@ class DemoResult:
         return json.dumps({**json_ready(self.metrics), "table": json_rows(self.to_frame())}, sort_keys=True)
 
     def summary(self) -> str:
-        from ._demo_report import format_table
+        from ._demo_report import format_table, pick_note
 
         lines = [format_table(self.table, self.slice_names), ""]
         verdict = "PROMOTED" if self.promoted else "NOT promoted"
@@ -96,15 +96,6 @@ class DemoResult:
         lines.append(f"Outputs in {self.out_dir}/ (report.html, metrics.json, training_set/, registry/).")
         lines.append(f"Total time {self.timings.get('total', 0.0):.1f} s.")
         return "\n".join(lines)
-
-
-def pick_note(selection_split: float | None) -> str:
-    """Where the candidate was picked, and so what the gate's figures are worth."""
-    if selection_split:
-        return (f"picked on {selection_split:.0%} of each holdout (select_new); the table and the gate score the "
-                "other part, so the candidate is not judged on the rows it was picked on")
-    return ("picked on the new holdout the gate judges (2 candidates: a small optimistic bias); "
-            "--selection-split 0.5 picks on rows held apart, at the price of a wider bound on the old drop")
 
 
 def _naive_lines(table: pd.DataFrame, candidate: str) -> list[str]:

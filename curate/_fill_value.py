@@ -508,6 +508,20 @@ def _nonempty(y: dict, fills: Mapping) -> dict:
     return {k: np.asarray(v) for k, v in y.items()}
 
 
+def _check_params(n_splits: Any, n_bootstrap: Any, confidence: Any, max_prior_shift: Any, C: Any,
+                  missing_parents: Any) -> tuple[int, int]:
+    """One-line errors for the scalar parameters of :func:`estimate_fill_value`; (n_splits, n_bootstrap)."""
+    n_splits = check_interval(n_splits, "n_splits", _OWNER, kind=int, low=2)
+    if missing_parents not in MISSING_PARENTS:
+        raise ParameterError(f"The 'missing_parents' parameter of estimate_fill_value must be 'raise' or 'ignore'. "
+                             f"Got {missing_parents!r} instead.")
+    n_bootstrap = check_interval(n_bootstrap, "n_bootstrap", _OWNER, kind=int, low=10)
+    check_interval(confidence, "confidence", _OWNER, low=0.0, high=1.0)
+    check_interval(max_prior_shift, "max_prior_shift", _OWNER, low=0.0, high=1.0)
+    check_interval(C, "C", _OWNER, low=0.0)
+    return n_splits, n_bootstrap
+
+
 def estimate_fill_value(
     model: Any,
     old: Any,
@@ -547,9 +561,8 @@ def estimate_fill_value(
         ("old", positions in old)}``: fill rows are left out of the heads that score their parent's fold.
     missing_parents : ``"raise"`` (default): a fill told to read its parents from its lineage
         (``parents="new"`` / ``"old"``) whose lineage names none (or no positions) is a DataError;
-        ``"ignore"``: that fill is estimated without leak exclusion (as if its rows were no copies of
-        ``new`` / ``old`` rows, which can flatter its gain) and ``params["parents_missing"]`` lists it.
-        Positions given explicitly are always checked.
+        ``"ignore"``: that fill is estimated without leak exclusion (which can flatter its gain) and
+        ``params["parents_missing"]`` lists it. Positions given explicitly are always checked.
     n_splits : validation folds of the new rows and of the old rows (each row is scored once, by heads
         that did not see it; fold k of old and of new share the heads).
     C : inverse regularisation of the logistic-regression head.
@@ -566,14 +579,7 @@ def estimate_fill_value(
     ``old_frame()`` the same per class of old; ``per_fill()`` one row per fill; ``priors`` the class
     priors and warnings per fill.
     """
-    n_splits = check_interval(n_splits, "n_splits", _OWNER, kind=int, low=2)
-    if missing_parents not in MISSING_PARENTS:
-        raise ParameterError(f"The 'missing_parents' parameter of estimate_fill_value must be 'raise' or 'ignore'. "
-                             f"Got {missing_parents!r} instead.")
-    n_bootstrap = check_interval(n_bootstrap, "n_bootstrap", _OWNER, kind=int, low=10)
-    check_interval(confidence, "confidence", _OWNER, low=0.0, high=1.0)
-    check_interval(max_prior_shift, "max_prior_shift", _OWNER, low=0.0, high=1.0)
-    check_interval(C, "C", _OWNER, low=0.0)
+    n_splits, n_bootstrap = _check_params(n_splits, n_bootstrap, confidence, max_prior_shift, C, missing_parents)
     seed = int(check_random_state(random_state).integers(0, 2**31 - 1))
     fills = _check_fills(fills)
     clash = [k for k in fills if k in ("old", "new")]
