@@ -133,3 +133,30 @@ def test_torch_model_on_a_table_is_one_line(tabular_files, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "from images" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_eval_sets_and_estimate_data_share_one_reader(tmp_path):
+    """retrain maps an eval set's class names to the training set's list (its order, not the folder's);
+    the estimate's first named source makes the list the later ones map into (_eval_input.read_labelled)."""
+    from curakit._cli._eval_input import read_labelled
+    from curakit._cli.retrain import load_eval
+    from curakit.exceptions import DataError
+    from curakit.imageio import write_png
+
+    rng = np.random.default_rng(0)
+    for name, count in (("cat", 3), ("dog", 2)):
+        (tmp_path / "ev" / name).mkdir(parents=True)
+        for k in range(count):
+            write_png(tmp_path / "ev" / name / f"{k}.png", rng.integers(0, 255, (6, 6, 1), dtype=np.uint8))
+    name, (x, y) = load_eval(f"new={tmp_path / 'ev'}", ["dog", "cat"])
+    assert name == "new" and x.shape == (5, 6, 6, 1) and sorted(y.tolist()) == [0, 0, 1, 1, 1]
+    (x2, y2), classes = read_labelled(tmp_path / "ev", "--old")
+    assert classes == ["cat", "dog"] and sorted(y2.tolist()) == [0, 0, 0, 1, 1]  # its own sorted names
+    (_, y3), again = read_labelled(tmp_path / "ev", "--new", classes=["dog", "cat"])
+    assert again == ["dog", "cat"] and np.array_equal(y3, 1 - y2)
+    with pytest.raises(DataError, match=r"^Eval set 'new' names its classes but the training set has no class list"):
+        load_eval(f"new={tmp_path / 'ev'}", None)
+    with pytest.raises(DataError, match="has class 'dog', which the class list of the first data set does not list"):
+        load_eval(f"new={tmp_path / 'ev'}", ["cat"])
+    with pytest.raises(FileNotFoundError):
+        load_eval(f"new={tmp_path / 'nope'}", ["cat"])
