@@ -344,3 +344,26 @@ def test_cli_build_reads_and_writes_object_storage(s3, built, data, client, caps
     fails([*base, *so, "--out", "s3://nobucket/ts"], "bucket 'nobucket' does not exist")
     fails([*base, *so, "--out", "s3://bkt/cli2", "--engine", "pandas"], "builds on Dask")
     assert not fs.exists("bkt/cli2")
+
+
+def test_cli_credentials_from_the_environment(s3, built, data, client):
+    """No --storage-option: the console script and its local cluster's workers find key, secret and
+    endpoint in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_ENDPOINT_URL, as s3fs reads them."""
+    opts, _ = s3
+    local, _, _, (uo, un) = built
+    _, _, scen = data
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": opts["key"], "AWS_SECRET_ACCESS_KEY": opts["secret"],
+           "AWS_ENDPOINT_URL": opts["endpoint_url"], "AWS_EC2_METADATA_DISABLED": "true", "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "curakit", "build", "--old", uo, "--new", un, "--target", scen.target, "--time", "date",
+            "--features", ",".join(scen.features), "--window", "500D", "--alpha", "0.5", "--stratify", "--dedup",
+            "--validation", "0.2", "--random-state", "5", "--workers", "1", "--out", "s3://bkt/envcli"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with client.as_current():
+        _same(local, curate.TrainingSet.load("s3://bkt/envcli", storage_options=opts))
+    env.pop("AWS_ACCESS_KEY_ID"), env.pop("AWS_SECRET_ACCESS_KEY")
+    env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials", AWS_CONFIG_FILE="/nonexistent/config")
+    proc = subprocess.run([*argv[:-1], "s3://bkt/envcli2"], capture_output=True, text=True, env=env, timeout=300)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and err[-1].startswith("Error: ") and "no credentials" in err[-1], proc.stderr[-2000:]
+    assert not any("Traceback" in line for line in err)
