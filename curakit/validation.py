@@ -229,7 +229,8 @@ def check_label_kinds(y_true: Any, y_pred: Any, owner: str, names: tuple[str, st
     if {ka, kb} == {"number", "string"}:
         raise DataError(
             f"{names[0]} of {owner} holds {ka}s (dtype {a.dtype}) but {names[1]} holds {kb}s (dtype {b.dtype}). "
-            "Pass both as class names or both as class indices (e.g. y_pred = np.asarray(classes)[y_pred])."
+            "Pass both as class names or both as class indices (e.g. y_pred = np.asarray(classes)[y_pred]; for an "
+            "image folder's names: y, classes = curakit.imageio.class_indices(labels, folder))."
         )
     if ka == kb == "number":
         frac = [n for n, arr in zip(names, (a, b)) if arr.dtype.kind in "fO" and arr.size and not _integral(arr)]

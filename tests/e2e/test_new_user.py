@@ -318,3 +318,22 @@ def test_gray_folder_into_a_model_trained_with_torchvision_imagefolder(images_us
     # the same files in the same order (class folder, then file name) as ImageFolder's samples
     assert list(pred["path"]) == [str(Path(p).relative_to(images_user / "new")) for p, _ in new.samples]
     np.testing.assert_allclose(pred[[f"proba_{k}" for k in range(3)]].to_numpy(), want, atol=1e-5)
+
+
+def test_folder_names_vs_predicted_indices_error_names_the_fix(images_user):
+    """In Python, read_images gives the folder names as labels while the model predicts indices: the error
+    names curakit.imageio.class_indices, and following it works."""
+    import diagnose
+    from curakit.exceptions import DataError
+    from curakit.imageio import class_indices, read_images
+    from curakit.modelfile import load_model
+
+    images, labels, _ = read_images(images_user / "new")
+    model = load_model(str(images_user / "scripted.pt"))
+    pred = diagnose.predict_proba(model, images).argmax(1)
+    with pytest.raises(DataError, match=r"curakit\.imageio\.class_indices\(labels, folder\)"):
+        diagnose.find_slices(labels, pred, methods=["confusion"])
+    y, classes = class_indices(labels, images_user / "new")
+    assert classes == CLASSES
+    d = diagnose.find_slices(y, pred, methods=["confusion"])
+    assert d.n_analysed == len(images) and d.baseline_error_rate < 0.5
