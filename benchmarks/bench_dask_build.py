@@ -17,6 +17,10 @@ Cases, each in a fresh subprocess (its own peak memory):
 - ``pandas_curakit``: the pandas engine (read both datasets with pandas, build, save);
 - ``pandas_io``: pandas read + write (the pandas engine's reference).
 
+``--nearest N`` adds ``rehearse(n=N, how="nearest")`` to both engines' chain (results:
+benchmarks/results/dask_build_nearest.json): the replay buffer of the N old rows nearest to the
+new ones, partition-wise on Dask, with the pandas engine's rows.
+
 Peak memory: a thread samples the RSS of the case's process and of every worker process
 (psutil, every 50 ms). The Dask and pandas outputs are compared row id by row id.
 Results: benchmarks/results/dask_build.json.
@@ -109,7 +113,7 @@ def _cluster(workers: int, memory_limit: str):
     return cluster, distributed.Client(cluster)
 
 
-def case(name: str, folder: Path, window: str, workers: int, memory_limit: str) -> dict:
+def case(name: str, folder: Path, window: str, workers: int, memory_limit: str, nearest: int = 0) -> dict:
     """One case in this process (called in a subprocess by :func:`main`)."""
     import curate
 
@@ -140,13 +144,16 @@ def case(name: str, folder: Path, window: str, workers: int, memory_limit: str) 
         else:
             old, new = str(folder / "old"), str(folder / "new")
         b = curate.TrainingSetBuilder(old, new, target="label", time="time", features=FEATURES)
-        ts = b.window(last=window).mix(alpha=0.5).dedup().build(random_state=0)
+        b = b.window(last=window).mix(alpha=0.5)
+        b = b.rehearse(n=nearest, how="nearest") if nearest else b
+        ts = b.dedup().build(random_state=0)
         res["phases"]["build"] = time.perf_counter() - t
         del old, new, b
         t = time.perf_counter()
         ts.save(folder / f"ts_{name}")
         res["phases"]["save"] = time.perf_counter() - t
-        res.update(out_rows=len(ts), dedup_removed=ts.info["dedup"]["removed"], window=ts.info["window"]["span"])
+        res.update(out_rows=len(ts), dedup_removed=ts.info["dedup"]["removed"], window=ts.info["window"]["span"],
+                   rehearse=ts.info["rehearse"])
     res["total_s"] = sum(res["phases"].values())
     peak = peaks.stop()
     res["peak_rss_bytes"] = peak
@@ -161,7 +168,7 @@ def case(name: str, folder: Path, window: str, workers: int, memory_limit: str) 
 def run_case(name: str, folder: Path, window: str, args: argparse.Namespace) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", CURAKIT_PROGRESS="0", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, __file__, "--case", name, "--folder", str(folder), "--window", window,
-           "--workers", str(args.workers), "--memory-limit", args.memory_limit]
+           "--workers", str(args.workers), "--memory-limit", args.memory_limit, "--nearest", str(args.nearest)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"case {name} failed:\n{out.stderr[-3000:]}")
@@ -183,12 +190,14 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="3GB")
     ap.add_argument("--skip-pandas", action="store_true", help="do not run the pandas engine (data too big)")
     ap.add_argument("--out", default=str(RESULTS), help="results JSON (default benchmarks/results/dask_build.json)")
+    ap.add_argument("--nearest", type=int, default=0, help="add rehearse(n=N, how='nearest') to the chain")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     ap.add_argument("--window", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
-        print("RESULT " + json.dumps(case(args.case, Path(args.folder), args.window, args.workers, args.memory_limit)))
+        res = case(args.case, Path(args.folder), args.window, args.workers, args.memory_limit, args.nearest)
+        print("RESULT " + json.dumps(res, default=str))
         return
     n = args.rows
     load_start = os.getloadavg()
@@ -218,10 +227,11 @@ def main() -> None:
     ratios["max_worker_peak_vs_limit"] = max(worker_peaks) / limit if worker_peaks else None
     print(f"dask curakit / dask read+write: {ratios['dask_curakit_vs_dask_io']:.2f}x (issue goal <= 2x); "
           f"largest process peak / worker limit: {ratios['max_worker_peak_vs_limit']:.2f}; same rows as pandas: {check}")
-    out = Path(args.out)
+    out = Path(args.out if args.out != str(RESULTS) or not args.nearest else RESULTS.with_name("dask_build_nearest.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"data": data, "args": {"rows": n, "workers": args.workers, "memory_limit": args.memory_limit,
-                                      "rows_per_file": args.rows_per_file, "window": window},
+                                      "rows_per_file": args.rows_per_file, "window": window,
+                                      "nearest": args.nearest},
                "results": results, "ratios": ratios, "same_rows_as_pandas": check,
                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
                            "load_avg_at_start": load_start, "note": "2 cores shared with other jobs"}}
