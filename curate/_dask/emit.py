@@ -19,6 +19,7 @@ from curate._build_manifest import parent_groups
 
 from .filters import keep_rows
 from .latest import latest_rule, latest_val
+from .preprocess import fit_preprocess, unsupported_preprocess
 from .select import compute_many, compute_parts, kth
 
 __all__ = ["finish", "unsupported_emit"]
@@ -279,15 +280,15 @@ def finish(b: Any, blocks: list[Any], info: dict[str, Any], seeds: dict[str, int
                  for p, slim, off in zip(blk.full or blk.parts, slims, offsets[blk.name])]
     n = sum(blk.kept for blk in blocks)
     info["recency"] = None if weight is None else _weight_info(b, blocks, weight)
-    info["preprocess"] = None
-    info["counts"] = {"rows": int(n), **counts, "val": 0 if info["split"] is None else info["split"]["val_rows"]}
     data_meta, man_meta = _emit(_empty_part(b, blocks), {**e, "aug": e["aug"].iloc[:0] if e["aug"] is not None else None,
                                                          "spec": {**e["spec"], "tables": {}, "dups": None}, "offset": 0})
+    pre, info["preprocess"] = fit_preprocess(b, outs, data_meta, getattr(b.old, "persisted", True))
+    info["counts"] = {"rows": int(n), **counts, "val": 0 if info["split"] is None else info["split"]["val_rows"]}
     frame = dd.from_delayed([dask.delayed(lambda x: x[0], pure=False)(o) for o in outs], meta=data_meta, verify_meta=False)
     manifest = dd.from_delayed([dask.delayed(lambda x: x[1], pure=False)(o) for o in outs], meta=man_meta,
                                verify_meta=False)
     return DaskTrainingSet(kind="tabular", target=b.target, frame=frame, manifest=manifest, features=list(b.features),
-                           time=b.time, info=info, n_rows=int(n))
+                           time=b.time, info=info, n_rows=int(n), preprocessor=pre)
 
 
 def _add(d: dict[str, int], k: str, v: int) -> None:
@@ -327,4 +328,4 @@ def _wstats(part: pd.DataFrame, spec: dict, t_max: Any, span: float):
 
 def unsupported_emit(plan: Any) -> list[str]:
     """The steps of ``plan`` applied when rows are written that the Dask engine does not run yet."""
-    return ["preprocess()"] if plan.preprocess is not None else []
+    return unsupported_preprocess(plan)
