@@ -22,7 +22,8 @@ What to fill (one of; default: everything):
                                           cluster slices with --embeddings)
   --indices 3,17,42 | FILE                row positions (a comma list, or a .txt/.json/.npy file)
   --classes 3,8                           whole classes
---n          new images / rows per slice or class: ``200``, or per class ``3=100,8=50``.
+--n          new images / rows per slice or class: ``200``, or per class ``3=100,8=50``. A table's
+             SMOTE family makes ``--n`` new rows per class within the slice (a slice of 2 classes: 2 x N).
 
 Outputs (in ``--out``: new, empty or an earlier curakit output, replaced whole and atomically;
 a folder of your own only with ``--force``, and then only curakit's file names are written)
@@ -392,6 +393,22 @@ def _write_table(tmp: Path, result: Any, prov: Any, record: dict[str, Any]) -> N
         _write_json(tmp / "quality.json", quality)
 
 
+def _check_interpolable(X: Any, method: str, categorical: list[str] | None) -> None:
+    """The SMOTE family interpolates numbers: non-numeric columns without --categorical are refused
+    here in the command line's words (the API's error names method= / categorical=)."""
+    import pandas as pd
+
+    if categorical is not None or method in ("random_over", "random_under"):
+        return
+    bad = [str(c) for c in X.columns
+           if not pd.api.types.is_numeric_dtype(X[c].dtype) or pd.api.types.is_bool_dtype(X[c].dtype)]
+    if bad:
+        named = ",".join(bad[:4]) + (",..." if len(bad) > 4 else "")
+        raise DataError(f"The table has {len(bad)} non-numeric column(s) (first: {bad[0]!r}) that {method} cannot "
+                        f"interpolate. Pass --method smotenc --categorical {named}, or drop them from the table "
+                        "(a date column: drop it or turn it into numbers).")
+
+
 def _run_table(args: argparse.Namespace, path: Path) -> int:
     import pandas as pd
 
@@ -423,6 +440,7 @@ def _run_table(args: argparse.Namespace, path: Path) -> int:
         rows = "generated"
     else:
         categorical = [c.strip() for c in args.categorical.split(",")] if args.categorical else None
+        _check_interpolable(X, method, categorical)
         X2, y2, prov = augment.oversample(X, y, method=method, select=select, n=_parse_n(args.n, y),
                                           k_neighbors=args.k_neighbors, categorical=categorical,
                                           random_state=args.random_state, eval_sets=evals)
@@ -605,7 +623,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--indices", help="row positions to fill: 3,17,42 or a .txt/.json/.npy file")
     p.add_argument("--classes", help="classes to fill: 3,8")
     p.add_argument("--embeddings", help=".npy embeddings of the images, to re-apply a cluster slice")
-    p.add_argument("--n", help="new rows per slice or class (200), or per class (3=100,8=50; not with vae)")
+    p.add_argument("--n", help="new rows per slice or class (200), or per class (3=100,8=50; not with vae); "
+                   "tables with the SMOTE family: per class within the slice (a slice of 2 classes gets 2 x N)")
     p.add_argument("--method", default=None,
                    help="tables: smote (default), smotenc, borderline, adasyn, random_over, random_under; "
                         "tables and images: vae (a conditional VAE, augment.generate)")

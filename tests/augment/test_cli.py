@@ -323,3 +323,21 @@ def test_out_overlapping_an_input_and_embeddings_of_other_rows_are_refused(folde
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
     assert not (root / "images").exists() and not (root / "aug").exists() and not (tmp_path / "o").exists()
+
+
+def test_a_table_with_text_columns_names_the_command_line_fix(tmp_path, capsys):
+    """smote cannot interpolate text: the error names --method smotenc --categorical (not the API's
+    method= / categorical=), and that command works."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    table = X.iloc[:, :4].assign(sex=np.where(np.arange(len(X)) % 2, "f", "m"), target=y.to_numpy())
+    table.to_csv(tmp_path / "t.csv", index=False)
+    argv = ["augment", str(tmp_path / "t.csv"), "--target-col", "target", "--classes", "2", "--n", "10"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "Pass --method smotenc --categorical sex, or drop them" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "a").exists()
+    assert main([*argv, "--method", "smotenc", "--categorical", "sex", "--out", str(tmp_path / "b")]) == 0
+    made = pd.read_parquet(tmp_path / "b" / "table.parquet")
+    assert len(made) == len(table) + 10 and set(made["sex"]) == {"f", "m"}
