@@ -286,7 +286,10 @@ class TrainingSetBuilder:
         ``how="random"`` samples uniformly; ``"class_balanced"`` takes equal numbers per class
         (classes short of rows give their share to the others); ``"nearest"`` takes the old rows
         nearest to the new data (standardised features / 8x8 pixels; at most ``max_candidates``
-        old rows are considered, sampled with the seed).
+        old rows are considered, sampled with the seed; nearness is measured to at most 20,000 new
+        rows of the window, sampled with the seed; ties go to the lower old position). On the Dask
+        engine the same rows are picked partition-wise: only those anchor rows' features and, per
+        old partition, its ``n`` nearest (distance, position) pairs reach the client.
         """
         check_choice(how, "how", f"{OWNER}.rehearse", REHEARSE_HOW)
         if (n is None) == (fraction is None):
