@@ -129,6 +129,14 @@ class ComparisonTable:
         return {name: _rows_of(value, self.selection["rows"][name]["score"]) if name in self.selection["rows"]
                 else value for name, value in eval_sets.items()}
 
+    def scoring_slices(self, strategy: str) -> dict[str, dict[str, Any]]:
+        """``strategy``'s named-slice masks (``RetrainResult.slice_masks``) on the scored sets only: with a
+        selection split the ``select_<set>`` parts are left out, so ``Registry.promote_if_better(slices=...)``
+        judges the named slices on the rows the table scores, not on those the pick was made on."""
+        masks = self.results[strategy].slice_masks if strategy in self.results else {}
+        return {sid: {name: m for name, m in per_set.items() if not str(name).startswith(SELECT)}
+                for sid, per_set in masks.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "rows": json_rows(self.frame), "slice_names": dict(self.slice_names),
                 "selection": json_ready(self.selection),

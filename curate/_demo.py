@@ -356,7 +356,8 @@ def _promote(registry: Any, incumbent: Any, comparison: Any, gate: Any, eval_set
     candidates = comparison.frame[~comparison.frame["strategy"].isin(["do_nothing", "naive"])]
     best_name = str(candidates.sort_values([by], ascending=[False], kind="mergesort").iloc[0]["strategy"])
     return best_name, registry.promote_if_better(comparison.results[best_name], gate=gate,
-                                                 eval_sets=comparison.scoring_sets(eval_sets))
+                                                 eval_sets=comparison.scoring_sets(eval_sets),
+                                                 slices=comparison.scoring_slices(best_name))
 
 
 def _write(out: Path, ts: Any, diagnosis: Any, comparison: Any) -> pd.DataFrame:

@@ -768,7 +768,7 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
                 random_state=child_seed(seed, "gate"), **gsec)
     # with the eval sets the gate also searches regressions itself (embeddings of the champion / its features)
     return reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec, eval_sets=eval_sets,
-                                 trusted=list(trusted), note=f"recipe {rec.data.get('name', '')}".strip())
+                                 slices=table.scoring_slices(chosen), trusted=list(trusted), note=f"recipe {rec.data.get('name', '')}".strip())
 
 
 def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any, fv: Any = None) -> None:

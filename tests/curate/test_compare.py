@@ -375,3 +375,18 @@ def test_vs_naive_reads_a_rows_naive_columns(table):
     failed = table.frame.copy()
     failed.loc[failed["strategy"] == "do_nothing", "vs_naive:new"] = np.nan  # a strategy whose value is missing
     assert vs_naive(failed, "do_nothing")["vs_naive:new"] is None
+
+
+def test_scoring_slices_leave_the_selection_parts_out(split_table, table):
+    """With a split, a result's named-slice masks also cover select_<set>; scoring_slices keeps the scored sets
+    only (what the demo and the recipe give the gate), with the same masks; without a split nothing changes."""
+    res = split_table.results["continue_all"]
+    assert {"select_new", "select_old"} <= set(res.slice_masks["threes"])
+    kept = split_table.scoring_slices("continue_all")
+    assert set(kept["threes"]) == {"new", "old"}
+    for name in ("new", "old"):
+        assert np.array_equal(kept["threes"][name], res.slice_masks["threes"][name])
+        assert len(kept["threes"][name]) == len(res.predictions[name].y_true)
+    plain = table.results["continue_all"].slice_masks
+    assert table.scoring_slices("continue_all").keys() == plain.keys()
+    assert split_table.scoring_slices("no_such_strategy") == {}

@@ -160,3 +160,6 @@ def test_selection_split_picks_on_rows_the_gate_does_not_score(first_run, tmp_pa
                                     max_forgetting=data["retrain"].get("max_forgetting"))
     if run.promotion is not None and run.promotion.decision:
         assert run.promotion.decision.get("checks")  # the gate ran on the scoring rows without a row mismatch
+        named = run.promotion.decision["checks"].get("named_slices", {}).get("slices", [])
+        # named slices are judged on the scored parts only, never on the rows the pick was made on
+        assert all(not str(r.get("eval_set", "")).startswith("select_") for r in named)

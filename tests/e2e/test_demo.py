@@ -242,6 +242,9 @@ def test_demo_with_selection_split_and_skip_if_harmful(tmp_path):
     cands = table.drop(index=["do_nothing", "naive"])
     assert metrics["candidate"] == cands["select_new"].idxmax()
     assert "picked on 50% of each holdout" in proc.stdout
+    named = metrics["decision"]["decision"]["checks"]["named_slices"]["slices"]
+    assert named and {r["eval_set"] for r in named} <= {"new", "old"}  # judged on the scored halves only
+    assert sorted(metrics["decision"]["decision"]["checks"]["regressions"]["searched"]) == ["new", "old"]
     assert ("PROMOTED" in proc.stdout) == metrics["promoted"]
     assert metrics["decision"]["reasons"] and all(": pass" in r or ": fail" in r for r in metrics["decision"]["reasons"])
     if not metrics["promoted"]:  # the gate says which check failed
