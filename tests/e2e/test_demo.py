@@ -249,3 +249,15 @@ def test_demo_with_selection_split_and_skip_if_harmful(tmp_path):
     assert metrics["decision"]["reasons"] and all(": pass" in r or ": fail" in r for r in metrics["decision"]["reasons"])
     if not metrics["promoted"]:  # the gate says which check failed
         assert any(r.endswith(": fail") for r in metrics["decision"]["reasons"])
+
+
+def test_demo_refuses_a_bad_selection_split_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([str(Path(sys.executable).with_name("curakit")), "demo", "--selection-split", "2", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and not (tmp_path / "o").exists()
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--selection-split" in lines[0] and "Traceback" not in proc.stderr
