@@ -71,9 +71,8 @@ def _members(blocks: list[Any]):
     for blk in blocks:
         if blk.src.manifest is None:
             continue
-        keep = compute_parts(lambda p, s: keep_rows(p, s)["keep"], blk.parts, blk.spec)[0]
-        blk.aug_keep = keep
-        kept = np.flatnonzero(keep)
+        kept = compute_parts(_kept_pos, blk.parts, blk.spec)[0]  # positions: parts may hold only kept rows
+        blk.aug_kept = kept
         man = blk.src.manifest.iloc[kept]
         t = np.asarray(blk.src.t)[kept]
         for k, (rid, pids) in enumerate(zip(man["row_id"].astype(str), man["parent_ids"])):
@@ -271,7 +270,7 @@ def finish(b: Any, blocks: list[Any], info: dict[str, Any], seeds: dict[str, int
             _add(counts["by_origin"], blk.src.name, blk.kept)
             _add(counts["by_reason"], reason, blk.kept)
         else:
-            kept = e["aug"].iloc[np.flatnonzero(blk.aug_keep)] if hasattr(blk, "aug_keep") else _kept_aug(blk, e["aug"])
+            kept = e["aug"].iloc[blk.aug_kept] if hasattr(blk, "aug_kept") else _kept_aug(blk, e["aug"])
             for col, key in (("origin", "by_origin"), ("reason", "by_reason")):
                 for k, v in kept[col].value_counts(sort=False).items():
                     _add(counts[key], str(k), int(v))
@@ -296,9 +295,13 @@ def _add(d: dict[str, int], k: str, v: int) -> None:
         d[k] = d.get(k, 0) + int(v)
 
 
+def _kept_pos(part: pd.DataFrame, spec: dict) -> np.ndarray:
+    """Source positions of the rows a partition keeps."""
+    return part["_pos"].to_numpy()[keep_rows(part, spec)["keep"]]
+
+
 def _kept_aug(blk: Any, man: pd.DataFrame) -> pd.DataFrame:
-    keep = compute_parts(lambda p, s: keep_rows(p, s)["keep"], blk.parts, blk.spec)[0]
-    return man.iloc[np.flatnonzero(keep)]
+    return man.iloc[compute_parts(_kept_pos, blk.parts, blk.spec)[0]]
 
 
 def _empty_part(b: Any, blocks: list[Any]) -> pd.DataFrame:

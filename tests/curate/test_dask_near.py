@@ -54,8 +54,7 @@ def _aug(old, scen):
 
 def _chain(b, old, ev, scen, dedup=True):
     b = b.window(last="500D").mix(alpha=0.5, stratify=True).rehearse(n=15, how="class_balanced")
-    if not dedup:  # augmented rows (copies of old rows) with the near exclusion; exact dedup without them
-        b = b.add(_aug(old, scen), parents="old")
+    b = b.add(_aug(old, scen), parents="old")  # copies of old rows: exact dedup drops some of them
     b = b.exclude({"holdout": ev}, near=TOL)
     b = b.dedup() if dedup else b
     return b.split(validation=0.2).recency("180D")
