@@ -134,7 +134,7 @@ def _read_fill(folder: Path, args: argparse.Namespace, kind: str, target: str, c
 
 
 def _is_url(path: Any) -> bool:
-    from curate._dask.objectstore import is_url
+    from curate.storage import is_url
 
     return is_url(path)
 
@@ -192,8 +192,7 @@ def _dask_input(path: str, what: str) -> Any:
 
     if _is_url(path):
         if path.lower().endswith((".csv", ".txt")):
-            from curate._dask.engine import default_storage_options
-            from curate._dask.objectstore import storage_errors
+            from curate.storage import default_storage_options, storage_errors
 
             options = default_storage_options()
             with storage_errors(path, what):
