@@ -16,8 +16,6 @@ from test_dask_build import _assert_same
 import curate
 from curate.datasets import load_breast_cancer_drift
 
-# Failing at the stop of 2026-12-03 evening (5 cases: in-core leak rows of add(parents=) on Dask), not yet diagnosed.
-pytestmark = pytest.mark.xfail(reason="add(parents=old+new/ids) on Dask: in-core leak cases differ from pandas; open, see closing note", strict=False)
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
@@ -69,14 +67,8 @@ def _chain(b, aug, parents, ev, how="random"):
             .split(validation=0.25, how=how).recency("120D"))
 
 
-# In-core builds keep only the kept rows of a block on the workers; curate/_dask/emit.py (helper B's) then names the
-# kept augmented rows by index instead of position, so when leakage drops generated rows the split groups differ
-# from pandas. The fix is requested (/tmp/notes/B-inbox.md); strict: these fail loudly once it lands, to unmark.
-_EMIT_BUG = pytest.mark.xfail(strict=True, reason="emit._members indexes kept augmented rows by index (in core)")
-
-
-@pytest.mark.parametrize(("parts", "out_of_core"), [pytest.param((1, 1), False, marks=_EMIT_BUG),
-                                                    pytest.param((5, 3), False, marks=_EMIT_BUG),
+@pytest.mark.parametrize(("parts", "out_of_core"), [((1, 1), False),
+                                                    ((5, 3), False),
                                                     ((5, 3), True), ((1, 2), True)])
 @pytest.mark.parametrize("parents", ["old+new", "ids"])
 def test_add_parents_old_new_and_ids_select_the_pandas_rows(client, data, monkeypatch, parents, parts, out_of_core):
@@ -100,7 +92,6 @@ def test_add_parents_old_new_and_ids_select_the_pandas_rows(client, data, monkey
     assert set(syn["reason"].astype(str)) == {f"synthetic smote oversampling of {parents} data"}
 
 
-@_EMIT_BUG
 def test_ids_and_old_new_agree_and_latest_split(client, data):
     """The two ways of naming the same parents build the same set (apart from the reason text);
     the latest split groups children with parents in new by their parents' times."""
