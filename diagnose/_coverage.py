@@ -98,6 +98,10 @@ def domain_ratio(xa: np.ndarray, xt: np.ndarray, *, cat_idx: list[int] | None = 
 
     x = np.vstack([xt, xa])
     y = np.r_[np.zeros(len(xt)), np.ones(len(xa))].astype(np.int64)
+    # categorical codes beyond 255 levels (a date or an id column read as text) are ordinal numbers to the
+    # classifier (HistGradientBoosting's limit), as in diagnose.drift's domain classifier
+    with np.errstate(all="ignore"):
+        cat_idx = [j for j in (cat_idx or []) if not (np.nan_to_num(x[:, j], nan=0.0) >= 255).any()]
     p = np.empty(len(x))
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
     for fit_idx, out_idx in folds.split(x, y):

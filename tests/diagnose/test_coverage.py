@@ -306,3 +306,16 @@ def test_search_matches_brute_force_on_one_predicate_rules():
                 if 10 <= ka <= 0.5 * len(xa) and ka * len(xt) > kt * len(xa):
                     best = max(best, float(scan_llr(ka, kt, len(xa), len(xt))))
             assert got.get((col, op), 0.0) == pytest.approx(best, rel=1e-9, abs=1e-12)
+
+
+def test_domain_ratio_takes_a_categorical_of_more_than_255_levels():
+    """An id or date column read as text has more levels than HistGradientBoosting's categorical limit (255):
+    the domain classifier treats its codes as ordinal numbers instead of failing."""
+    from diagnose._coverage import domain_ratio
+
+    rng = np.random.default_rng(0)
+    xt, xa = rng.normal(size=(400, 3)), rng.normal(loc=1.0, size=(300, 3))
+    xt[:, 2], xa[:, 2] = rng.integers(0, 400, 400), rng.integers(0, 400, 300)  # 400 levels
+    pa, pt = domain_ratio(xa, xt, cat_idx=[2], random_state=0)
+    assert pa.shape == (300,) and pt.shape == (400,)
+    assert pa.mean() > pt.mean() + 0.1  # the shifted numeric columns are still found
