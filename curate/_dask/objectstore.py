@@ -236,6 +236,15 @@ def remove_versions(fs: Any, root: str, names: list[str]) -> None:
         fs.invalidate_cache(root)
 
 
+def list_versions(fs: Any, root: str) -> list[str]:
+    """The version prefixes under ``root`` now ([] when they cannot be listed: cleanup is best effort)."""
+    try:
+        fs.invalidate_cache(root)
+        return [n for n in (str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)) if _VERSION.match(n)]
+    except Exception:  # noqa: BLE001 - after the commit nothing may fail the save
+        return []
+
+
 def stale_versions(existing: list[str], committed: str) -> list[str]:
     """The version prefixes a save committing ``committed`` deletes: those older than it (a later
     one may belong to a save still running elsewhere)."""

@@ -138,7 +138,7 @@ class DaskTrainingSet:
         _store.check_destination(fs, root, url)
         version = _store.new_version()
         try:
-            with _store.storage_errors(url, "Training set destination"):
+            with _store.storage_errors(url, "Saving the training set to"):
                 written = self._write(f"{url.rstrip('/')}/{version}", options,
                                       lambda: _store.url_files(fs, root, url, version))
                 if self.preprocessor is not None:
@@ -148,8 +148,7 @@ class DaskTrainingSet:
             if _store.committed_version(fs, root) != version:  # a commit whose reply was lost stays
                 _store.remove_versions(fs, root, [version])  # best effort; a killed client leaves it to the next save
             raise
-        later = _store.check_destination(fs, root, url)
-        _store.remove_versions(fs, root, _store.stale_versions(later, version))
+        _store.remove_versions(fs, root, _store.stale_versions(_store.list_versions(fs, root), version))
         return url
 
     def to_pandas(self) -> TrainingSet:
