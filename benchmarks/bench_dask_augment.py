@@ -87,68 +87,115 @@ def ceiling() -> float:
     return times[0] / times[1]
 
 
+def _worker_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _dask_row(paths, labels, n: int, workers: int, profiler: bool, shard_size: int, out: Path) -> dict:
+    """One LocalCluster row: seconds, cluster start, CPU seconds (this process: client, scheduler and
+    nannies; plus every worker process, all their threads: task, event loop, profiler)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    t = time.perf_counter()
+    with dask.config.set({"distributed.worker.profile.enabled": profiler}), LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GB",
+            dashboard_address=":0") as cluster, Client(cluster) as client:
+        client.run(lambda: __import__("albumentations") and None)  # workers import it once
+        start = time.perf_counter() - t
+        assert all(client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()) == profiler
+        before, here = client.run(_worker_cpu), time.process_time()
+        t = time.perf_counter()
+        augment.offline(paths, labels, pipeline(), n=n, client=client, out_dir=out, shard_size=shard_size,
+                        progress=False)
+        seconds = time.perf_counter() - t
+        after, here = client.run(_worker_cpu), time.process_time() - here
+    shutil.rmtree(out)
+    workers_cpu = sum(after[w] - before[w] for w in before)
+    return {"seconds": seconds, "start_s": start, "cpu_s": workers_cpu + here, "cpu_workers_s": workers_cpu,
+            "cpu_client_scheduler_nannies_s": here}
+
+
+def _timed(fn) -> dict:
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return {"seconds": time.perf_counter() - t, "cpu_s": time.process_time() - c}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--shard-size", type=int, default=1000)
+    ap.add_argument("--extra-shard-sizes", default="",
+                    help="comma list: more 2-worker rows (profiler off) with these shard sizes, e.g. 250,4000")
     ap.add_argument("--skip-profiler-row", action="store_true",
                     help="skip the 2-worker row with Dask's statistical profiler off (distributed.worker.profile)")
+    ap.add_argument("--tag", default="", help="suffix of the result file name")
+    ap.add_argument("--configs", default="",
+                    help="instead of the default cluster rows: a comma list of WORKERS:on|off[:SHARD] "
+                         "(profiler on/off), run in this order, e.g. 2:on,2:off,2:on,2:off (an A/B, interleaved)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    import dask
-    from distributed import Client, LocalCluster
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-augment-"))
-    rows, starts, loads = {}, {}, {"start": os.getloadavg()}
+    rows, loads = {}, {"start": os.getloadavg()}
+    configs = [(1, True, args.shard_size), (2, True, args.shard_size)]
+    if not args.skip_profiler_row:
+        configs += [(1, False, args.shard_size), (2, False, args.shard_size)]
+    configs += [(2, False, int(k)) for k in args.extra_shard_sizes.split(",") if k.strip()]
+    if args.configs:
+        configs = [(int(c.split(":")[0]), c.split(":")[1] == "on", int((c.split(":") + [args.shard_size])[2]))
+                   for c in args.configs.split(",")]
     try:
         paths, labels = parents(tmp / "parents")
-        t = time.perf_counter()
-        bare(paths, args.n, tmp / "bare")
-        rows["bare albumentations + PNG files (1 process)"] = time.perf_counter() - t
+        rows["bare albumentations + PNG files (1 process)"] = _timed(lambda: bare(paths, args.n, tmp / "bare"))
         loads["after bare"] = os.getloadavg()
         shutil.rmtree(tmp / "bare")
-        t = time.perf_counter()
-        augment.offline(paths, labels, pipeline(), n=args.n, out_dir=tmp / "local", progress=False)
-        rows["augment.offline(out_dir) n_jobs=1"] = time.perf_counter() - t
+        rows["augment.offline(out_dir) n_jobs=1"] = _timed(lambda: augment.offline(
+            paths, labels, pipeline(), n=args.n, out_dir=tmp / "local", progress=False))
         loads["after offline n_jobs=1"] = os.getloadavg()
         shutil.rmtree(tmp / "local")
-        for workers, profiler in ((1, True), (2, True), (2, False)):
-            if not profiler and args.skip_profiler_row:
-                continue
-            t = time.perf_counter()
-            with dask.config.set({"distributed.worker.profile.enabled": profiler}), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GB",
-                              dashboard_address=":0") as cluster, Client(cluster) as client:
-                client.run(lambda: __import__("albumentations") and None)  # workers import it once
-                name = f"augment.offline(client=) {workers} worker(s)" + ("" if profiler else ", Dask's profiler off")
-                starts[name] = time.perf_counter() - t
-                t = time.perf_counter()
-                augment.offline(paths, labels, pipeline(), n=args.n, client=client, out_dir=tmp / f"dask{workers}",
-                                shard_size=args.shard_size, progress=False)
-                rows[name] = time.perf_counter() - t
-                loads[f"after {name}"] = os.getloadavg()
-            shutil.rmtree(tmp / f"dask{workers}")
+        for workers, profiler, shard in configs:
+            name = (f"augment.offline(client=) {workers} worker(s)" + ("" if profiler else ", Dask's profiler off")
+                    + ("" if shard == args.shard_size else f", shards of {shard}"))
+            name += f" #{sum(k.startswith(name) for k in rows) + 1}" if args.configs else ""
+            rows[name] = _dask_row(paths, labels, args.n, workers, profiler, shard, tmp / "dask")
+            loads[f"after {name}"] = os.getloadavg()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    base = rows["bare albumentations + PNG files (1 process)"]
+    _report(args, rows, loads)
+
+
+def _report(args, rows: dict, loads: dict) -> None:
+    base, base_cpu = rows["bare albumentations + PNG files (1 process)"]["seconds"], rows[
+        "bare albumentations + PNG files (1 process)"]["cpu_s"]
     ceil = ceiling()
-    print(f"{args.n} new 32x32 images; {os.cpu_count()} cores (shared); 2-process ceiling {ceil:.2f}x")
-    print(f"{'run':<62}{'seconds':>9}{'images/s':>10}{'vs bare':>9}")
-    for name, sec in rows.items():
-        print(f"{name:<62}{sec:>9.2f}{args.n / sec:>10.0f}{base / sec:>8.2f}x")
-    print("cluster start (not in the rows): " + ", ".join(f"{w}: {s:.1f} s" for w, s in starts.items()))
+    print(f"{args.n} new 32x32 images; {os.cpu_count()} cores (shared); 2-process ceiling {ceil:.2f}x; "
+          f"loadavg now {os.getloadavg()[0]:.1f}")
+    print(f"{'run':<78}{'seconds':>9}{'vs bare':>9}{'CPU s':>8}{'CPU vs bare':>12}")
+    for name, r in rows.items():
+        split = (f"  (workers {r['cpu_workers_s']:.2f} + client/scheduler/nannies "
+                 f"{r['cpu_client_scheduler_nannies_s']:.2f})" if "cpu_workers_s" in r else "")
+        print(f"{name:<78}{r['seconds']:>9.2f}{base / r['seconds']:>8.2f}x{r['cpu_s']:>8.2f}"
+              f"{base_cpu / r['cpu_s']:>11.2f}x{split}")
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
         "n_images": args.n,
         "issue_asks": 200_000,
         "image_shape": [32, 32, 3],
         "shard_size": args.shard_size,
-        "rows": [{"run": k, "seconds": v, "images_per_s": args.n / v, "throughput_vs_bare": base / v} for k, v in rows.items()],
-        "cluster_start_s": {str(k): v for k, v in starts.items()},
+        "rows": [{"run": k, **v, "images_per_s": args.n / v["seconds"], "throughput_vs_bare": base / v["seconds"],
+                  "cpu_vs_bare": base_cpu / v["cpu_s"]} for k, v in rows.items()],
+        "cpu_note": "cpu_s: CPU seconds of every process of the row (user + system, all threads); "
+                    "cpu_vs_bare = bare CPU / row CPU: what the row costs, whatever else runs on the machine",
         "two_process_ceiling": ceil,
         "loadavg_1_5_15min": loads,
         "when_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
-    name = "dask_augment.json" if args.n == 200_000 else f"dask_augment_{args.n}.json"
+    name = "dask_augment.json" if args.n == 200_000 else f"dask_augment_{args.n}{args.tag}.json"
     out = Path(__file__).resolve().parent / "results" / name
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
