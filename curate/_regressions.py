@@ -9,6 +9,15 @@ error shrinks by about sqrt(2)) and halves the number of hypotheses (one per reg
 region and eval set). If the sets differ inside a region (drift), the pooled rows are a mixture;
 the test below then over-estimates the variance of the pooled drop, so it stays valid (conservative).
 
+Flip regions. Clusters are fixed before looking at the two models, so a harm on a sub-population
+that is a minority of every cluster is diluted (the cluster's drop is the harmed rows' drop times
+their share). A third family of regions looks where the flips are, without invalidating the test:
+the pooled rows are split in two halves (seeded, stratified by eval set and class); a shallow
+regression tree fitted on one half (features plus one-hot class -> champion right minus candidate
+right) proposes the leaves whose drop there is significantly above ``max_drop``; their union is
+tested on the rows of the *other* half only (both directions: two regions). See
+:mod:`curate._flip_search`.
+
 Test. Per row, the paired outcome is a negative flip (champion right, candidate wrong), a positive
 flip (the reverse) or no change. The drop ``acc(champion) - acc(candidate)`` is
 ``(negative - positive) / n``; the gate asks whether it is above ``max_drop`` (a non-inferiority
@@ -19,11 +28,14 @@ size close to nominal with few discordant pairs; with ``max_drop = 0`` it is McN
 ``(b - c) / sqrt(b + c)``. It is closed-form and deterministic (no resampling), and its one-sided
 confidence bounds are the inverted test, so ``lower > max_drop`` exactly when ``p < alpha``.
 
-Multiplicity. Benjamini-Hochberg over all the regions tested (clusters and classes together, at
-``alpha``); named slices (:func:`check_named_slices`) are a second family with their own BH. A
+Multiplicity. Benjamini-Hochberg over all the regions tested (clusters, classes and flip regions
+together, at ``alpha``: one family, so adding the flip regions keeps the FDR control and costs the
+clusters only the extra hypotheses, at most two); named slices (:func:`check_named_slices`) are a second family with their own BH. A
 hierarchy (classes, then sub-regions) was not used: clusters and classes overlap rather than nest,
 and pooling already halved the family. Each significant region becomes a ``diagnose.Slice`` for
-each eval set it has rows in (``indices`` into that set; the evidence holds the pooled test).
+each eval set it has rows in (``indices`` into that set; the evidence holds the pooled test; for a
+flip region, all its rows of that set, both halves, while the test's statistics are those of the
+tested half, which the evidence names).
 """
 
 from __future__ import annotations
@@ -201,42 +213,76 @@ def _pool(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping
             "set": np.concatenate([np.full(len(x), i) for i, x in enumerate(X)])}
 
 
-def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any], *,
-                     max_drop: float, alpha: float = 0.05, seed: int = 0, min_size: int = 10,
-                     n_clusters: int = 8) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
-    above ``max_drop`` (score test, BH over all regions): ``(slices, records)``, one ``diagnose.Slice``
-    per failing region and eval set it has rows in, and one record per region tested."""
-    from diagnose import Slice
+def _test_regions(P: dict[str, Any], *, max_drop: float, alpha: float, seed: int, min_size: int,
+                  n_clusters: int, flip_search: bool) -> list[tuple[str, str, np.ndarray, dict[str, Any]]]:
+    """(key, description, rows reported, record) of every region tested: the clusters and classes on
+    all their rows, the flip regions (:mod:`curate._flip_search`) on their rows of the other half only."""
+    from ._flip_search import flip_regions
 
-    P = _pool(cands, champs, features)
-    starts = np.cumsum([0, *P["sizes"]])
+    def per_set(rows: np.ndarray) -> dict[str, int]:
+        return {P["names"][i]: int((P["set"][rows] == i).sum()) for i in range(len(P["names"]))}
+
     tested = []
     for key, what, rows in _regions(P["X"], P["y"], min_size=min_size, n_clusters=n_clusters, seed=seed):
         t = paired_drop(P["champ_ok"][rows], P["cand_ok"][rows], max_drop=max_drop, alpha=alpha)
-        per_set = {P["names"][i]: int((P["set"][rows] == i).sum()) for i in range(len(P["names"]))}
-        tested.append((key, what, rows, {"region": what, "n": int(len(rows)), "rows_per_set": per_set, **t}))
+        tested.append((key, what, rows, {"region": what, "n": int(len(rows)), "rows_per_set": per_set(rows), **t}))
+    if not flip_search:
+        return tested
+    for r in flip_regions(P["X"], P["y"], P["set"], P["champ_ok"], P["cand_ok"], score=score_z,
+                          max_drop=max_drop, alpha=alpha, min_size=min_size, seed=seed):
+        t = paired_drop(P["champ_ok"][r["tested"]], P["cand_ok"][r["tested"]], max_drop=max_drop, alpha=alpha)
+        tested.append((r["key"], r["description"], r["rows"], {
+            "region": r["description"], "n": int(len(r["tested"])), "rows_per_set": per_set(r["tested"]),
+            "tested_on": r["tested_on"], "chosen_on": r["chosen_on"], "region_rows": int(len(r["rows"])),
+            "drop_on_chosen_half": r["drop_on_chosen_half"], "n_chosen_half": r["n_chosen_half"], **t}))
+    return tested
+
+
+def _region_slices(P: dict[str, Any], key: str, what: str, rows: np.ndarray, t: dict[str, Any],
+                   max_drop: float) -> list[Any]:
+    """One ``diagnose.Slice`` per eval set the failing region has rows in (all its rows of that set;
+    the test's statistics, pooled, from the rows tested: for a flip region, its other half only)."""
+    from diagnose import Slice
+
+    starts = np.cumsum([0, *P["sizes"]])
+    out = []
+    for i, name in enumerate(P["names"]):
+        g = np.sort(rows[P["set"][rows] == i])
+        if not len(g):
+            continue
+        flip = {} if "tested_on" not in t else {
+            "tested_on_half": t["tested_on"], "chosen_on_half": t["chosen_on"], "tested_rows": t["n"],
+            "tested_rows_in_set": t["rows_per_set"][name], "region_rows": t["region_rows"],
+            "note": f"region chosen on half {t['chosen_on']}; drop, bounds and p from half {t['tested_on']} only"}
+        out.append(Slice(
+            id=f"regression-{name}-{key}", method="regressions",
+            description=f"{what} of {name!r} ({len(g)} rows; pooled over {', '.join(P['names'])}: "
+                        f"{t['n']} rows tested): accuracy drop {t['drop']:+.3f}",
+            indices=(g - starts[i]).astype(np.int64), n_analysed=P["sizes"][i],
+            error_rate=float(1 - P["cand_ok"][g].mean()), baseline_error_rate=float(1 - P["champ_ok"][g].mean()),
+            p_value=t["p"], q_value=t["q"], severity=t["drop"],
+            evidence={"eval_set": name, "region": what, "drop": t["drop"], "lower": t["lower"],
+                      "max_drop": max_drop, "negative_flip_rate": t["negative_flip_rate"],
+                      "pooled_over": list(P["names"]), "pooled_rows": t["n"],
+                      "drop_in_set": float(P["champ_ok"][g].mean() - P["cand_ok"][g].mean()), **flip}))
+    return out
+
+
+def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any], *,
+                     max_drop: float, alpha: float = 0.05, seed: int = 0, min_size: int = 10,
+                     n_clusters: int = 8, flip_search: bool = True) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
+    above ``max_drop`` (score test, BH over all regions: clusters, classes and, with ``flip_search``,
+    the split-half flip regions): ``(slices, records)``, one ``diagnose.Slice`` per failing region and
+    eval set it has rows in, and one record per region tested."""
+    P = _pool(cands, champs, features)
+    tested = _test_regions(P, max_drop=max_drop, alpha=alpha, seed=seed, min_size=min_size, n_clusters=n_clusters,
+                           flip_search=flip_search)
     q = _bh(np.array([t[3]["p"] for t in tested])) if tested else []
     out = []
     for (key, what, rows, t), qv in zip(tested, q):
         t["q"] = float(qv)
         t["passed"] = not (qv <= alpha and t["drop"] > max_drop)
-        if t["passed"]:
-            continue
-        for i, name in enumerate(P["names"]):
-            local = np.sort(rows[P["set"][rows] == i]) - starts[i]
-            if not len(local):
-                continue
-            g = rows[P["set"][rows] == i]
-            out.append(Slice(
-                id=f"regression-{name}-{key}", method="regressions",
-                description=f"{what} of {name!r} ({len(local)} rows; pooled over {', '.join(P['names'])}: "
-                            f"{len(rows)} rows): accuracy drop {t['drop']:+.3f}",
-                indices=local.astype(np.int64), n_analysed=P["sizes"][i],
-                error_rate=float(1 - P["cand_ok"][g].mean()), baseline_error_rate=float(1 - P["champ_ok"][g].mean()),
-                p_value=t["p"], q_value=float(qv), severity=t["drop"],
-                evidence={"eval_set": name, "region": what, "drop": t["drop"], "lower": t["lower"],
-                          "max_drop": max_drop, "negative_flip_rate": t["negative_flip_rate"],
-                          "pooled_over": list(P["names"]), "pooled_rows": int(len(rows)),
-                          "drop_in_set": float(P["champ_ok"][g].mean() - P["cand_ok"][g].mean())}))
+        if not t["passed"]:
+            out += _region_slices(P, key, what, rows, t, max_drop)
     return sorted(out, key=lambda s: -s.severity), [t[3] for t in tested]

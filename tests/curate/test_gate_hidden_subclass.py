@@ -65,7 +65,7 @@ def _pairs(D, mask_of_rows):
 
 
 def test_cluster_search_finds_a_digit_hidden_in_a_coarse_class(digits):
-    """Digit 0 broken inside coarse class {0..4}: refused for a regression, and the top region is a
+    """Digit 0 broken inside coarse class {0..4}: refused for a regression, and a failing region is a
     cluster (not a coarse class) that is almost exactly the broken digit's rows. Digit 0 is one of the
     digits (0, 4, 6 on the machine this was written on) that 8 k-means clusters of the pixels isolate;
     other digits share clusters with neighbours (they are then found, if at all, through a coarser
@@ -74,12 +74,13 @@ def test_cluster_search_finds_a_digit_hidden_in_a_coarse_class(digits):
     cand = _breaks(D, 0)
     dec = _evaluate(D, cand, champ)
     assert not dec.passed and not dec.checks["regressions"]["passed"]
-    top = dec.regressions[0].evidence["region"]
-    assert top.startswith("cluster ")
-    reported = {(s.evidence["eval_set"], int(i)) for s in dec.regressions if s.evidence["region"] == top
-                for i in s.indices}
     truth = _pairs(D, lambda r: D["fine"][r] == 0)
-    jaccard = len(reported & truth) / len(reported | truth)
+    clusters: dict[str, set] = {}
+    for s in dec.regressions:  # the failing clusters (the flip regions of issue 11 may fail too: not asked here)
+        if s.evidence["region"].startswith("cluster "):
+            clusters.setdefault(s.evidence["region"], set()).update((s.evidence["eval_set"], int(i)) for i in s.indices)
+    assert clusters
+    jaccard = max(len(rows & truth) / len(rows | truth) for rows in clusters.values())
     # The best a coarse-class region can reach: the broken digit is a fifth of its coarse class.
     class_best = len(truth) / len(_pairs(D, lambda r: D["y"][r] == 0))
     assert class_best < 0.3
