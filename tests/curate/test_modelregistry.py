@@ -9,7 +9,7 @@ from _retrain_fixtures import images, tabular, trained_cnn
 from sklearn.linear_model import LogisticRegression
 
 import curate
-from curakit.exceptions import DataError, MissingDependencyError, ParameterError, RegistryError
+from curakit.exceptions import DataError, ParameterError, RegistryError
 from curate import _modelregistry
 from curate._retrain import EvalPredictions, model_hash
 
@@ -248,19 +248,6 @@ def test_two_processes_promoting_at_once(tab, tmp_path):
     assert [e["event"] for e in events] == ["register", "promote"]
     for v in reg.versions():
         reg.load(v.version)
-
-
-def test_mlflow_export_needs_mlflow(tab, tmp_path):
-    _, _, model, *_ = tab
-    reg = curate.Registry(tmp_path / "m")
-    reg.register(model)
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        with pytest.raises(MissingDependencyError, match=r"'mlflow' is needed for this step.*pip install mlflow"):
-            reg.export_mlflow()
-    else:  # pragma: no cover - mlflow is not part of the test install
-        pytest.skip("mlflow is installed; the export is exercised by hand")
 
 
 def test_registry_list_shows_the_incumbents_scores(tab, tmp_path):
