@@ -1,8 +1,9 @@
 """``curate.Registry.export_mlflow`` against a real MLflow (local sqlite store, no network).
 
-mlflow is not part of the test install: the tests that need it take the ``mlflow`` fixture,
-which skips them where it cannot be imported. The missing-dependency test runs everywhere
-(it makes the import fail when mlflow happens to be installed).
+The dev extra installs mlflow-skinny (+ sqlalchemy, alembic for the sqlite store), so these run in
+CI; the tests that need it take the ``mlflow`` fixture, which skips them where it cannot be imported
+(an install without the dev extra). The missing-dependency test runs everywhere (it makes the
+import fail).
 """
 
 import sys
