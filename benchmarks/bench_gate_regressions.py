@@ -22,8 +22,9 @@ row twice.)
 Gates (all with min_gain_new=0, max_drop_old=0.01):
 - plain (peer / raw): ``Gate(max_slice_drop=None)``: the gain on new and the drop on old only;
 - curakit, new only: the default ``Gate()`` searching ``features={"new": ...}`` only;
-- curakit: the default ``Gate()`` searching both holdouts (pooled regions), as
-  ``promote_if_better(eval_sets=)`` does. Features: ``curate._gate.regression_features`` (tables:
+- curakit: ``Gate(flip_search=True)`` searching both holdouts (pooled regions), as
+  ``promote_if_better(eval_sets=)`` does; ``curakit_clusters_only``: the default ``Gate()`` (no flip
+  regions: after the fresh-seed run below, flip_search is off by default, opt-in). Features: ``curate._gate.regression_features`` (tables:
   the feature columns; images: ``diagnose.embed`` of the champion).
 
 Reported per candidate: refused (any reason), refused for a regression (the regression search
@@ -216,7 +217,8 @@ def _judge(preds, feats, harmed, cand, seed, stats, unseen_by_all=False):
     preds = {**preds, cand: {k: v for k, v in preds[cand].items() if k != "independent"}}
     gates = {"plain": (curate.Gate(max_slice_drop=None, random_state=seed), None, ()),
              "curakit_new_only": (curate.Gate(random_state=seed), {"new": feats["new"]}, ("new",)),
-             "curakit": (curate.Gate(random_state=seed), {k: feats[k] for k in ("new", "old")}, ("new", "old")),
+             "curakit": (curate.Gate(random_state=seed, flip_search=True), {k: feats[k] for k in ("new", "old")},
+                         ("new", "old")),
              "curakit_clusters_only": (curate.Gate(random_state=seed), {k: feats[k] for k in ("new", "old")},
                                        ("new", "old"))}
     for g, (gate, features, searched) in gates.items():

@@ -270,7 +270,7 @@ def _region_slices(P: dict[str, Any], key: str, what: str, rows: np.ndarray, t: 
 
 def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any], *,
                      max_drop: float, alpha: float = 0.05, seed: int = 0, min_size: int = 10,
-                     n_clusters: int = 8, flip_search: bool = True) -> tuple[list[Any], list[dict[str, Any]]]:
+                     n_clusters: int = 8, flip_search: bool = False) -> tuple[list[Any], list[dict[str, Any]]]:
     """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
     above ``max_drop`` (score test, BH over all regions: clusters, classes and, with ``flip_search``,
     the split-half flip regions): ``(slices, records)``, one ``diagnose.Slice`` per failing region and

@@ -64,7 +64,19 @@ def _harmful(D):
 
 
 def _search(D, cand, champ, **kw):
+    kw = {"flip_search": True, **kw}  # off by default in the gate (Gate(flip_search=True) turns it on)
     return find_regressions(_preds(D, cand), _preds(D, champ), _features(D), max_drop=0.05, **kw)
+
+
+def test_gate_flip_search_is_opt_in_and_checked():
+    import curate
+    from curakit.exceptions import ParameterError
+
+    assert curate.Gate().flip_search is False
+    gate = curate.Gate(flip_search=True)
+    assert curate.Gate.from_dict(gate.to_dict()) == gate
+    with pytest.raises(ParameterError, match="'flip_search' parameter of Gate must be True or False"):
+        curate.Gate(flip_search="yes")
 
 
 def _pairs(slices, region):
@@ -151,7 +163,7 @@ def test_harmless_candidates_fail_no_flip_region(digits):
 def test_same_seed_same_output(digits):
     D = digits
     champ, cand = _champion(D), _harmful(D)
-    gate = curate.Gate(random_state=3)
+    gate = curate.Gate(random_state=3, flip_search=True)
     first = gate.evaluate(_preds(D, cand), _preds(D, champ), features=_features(D)).to_dict()
     again = gate.evaluate(_preds(D, cand), _preds(D, champ), features=_features(D)).to_dict()
     assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)
