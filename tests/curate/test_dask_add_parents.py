@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_dask_build import _assert_same
+from test_dask_build import _assert_same, _message
 
 import curate
 from curate.datasets import load_breast_cancer_drift
@@ -108,14 +108,6 @@ def test_ids_and_old_new_agree_and_latest_split(client, data):
         assert list(a.manifest[col].astype(str)) == list(q.manifest[col].astype(str))
     pd.testing.assert_frame_equal(a.frame, q.frame, check_dtype=False)
     assert 0 < a.info["split"]["val_rows"] < len(a)
-
-
-def _message(fn):
-    with pytest.raises(curate.CurakitError) as exc:
-        fn()
-    msg = str(exc.value)
-    assert "\n" not in msg
-    return msg
 
 
 def test_bad_parent_ids_give_the_pandas_errors(client, data):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_dask_build import _assert_same, _write_hive
+from test_dask_build import _assert_same, _message, _write_hive
 
 import curate
 from curate.datasets import load_breast_cancer_drift
@@ -108,14 +108,6 @@ def test_ties_go_to_the_lower_position(client, data):
             assert _replay(q) == reps
         twice = chain(_builder(old, new, scen, (7, 2), features=["site"])).build(random_state=2)
         _assert_same(q.to_pandas(), twice)  # same seed twice: the same output
-
-
-def _message(fn):
-    with pytest.raises(curate.CurakitError) as exc:
-        fn()
-    msg = str(exc.value)
-    assert "\n" not in msg
-    return msg
 
 
 def test_nearest_errors_match_pandas(client, data):
