@@ -9,6 +9,13 @@ error shrinks by about sqrt(2)) and halves the number of hypotheses (one per reg
 region and eval set). If the sets differ inside a region (drift), the pooled rows are a mixture;
 the test below then over-estimates the variance of the pooled drop, so it stays valid (conservative).
 
+Class sub-clusters. A sub-class hidden inside a coarse label (sandals inside "footwear") is often a
+minority of every cluster of all the rows, so its harm is diluted there and in its class region.
+``class_clusters`` (the gate's default 8) k-means clusters inside each true class, on features
+standardised within the class, are regions too: like the clusters, they are fixed from the features
+and labels before either model's outcome is looked at, so the test below stays valid; they join the
+same BH family (at most ``class_clusters`` more hypotheses per class).
+
 Flip regions. Clusters are fixed before looking at the two models, so a harm on a sub-population
 that is a minority of every cluster is diluted (the cluster's drop is the harmed rows' drop times
 their share). A third family of regions looks where the flips are, without invalidating the test:
@@ -178,23 +185,37 @@ def check_named_slices(cand: Any, champ: Any, masks: dict[str, np.ndarray], name
     return records, failing
 
 
-def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: int,
-             seed: int) -> list[tuple[str, str, np.ndarray]]:
-    """(id suffix, description, rows) of every region tested, over the pooled rows: k-means clusters
-    of the standardised features, and the rows of each true class (a harm confined to one class is
-    often spread over clusters in which the candidate gains elsewhere)."""
+def _kmeans(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-means labels of the standardised rows of ``X``."""
     from sklearn.cluster import KMeans
 
+    Z = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
+    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(Z)
+
+
+def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: int, seed: int,
+             class_clusters: int = 0) -> list[tuple[str, str, np.ndarray]]:
+    """(id suffix, description, rows) of every region tested, over the pooled rows: k-means clusters
+    of the standardised features, the rows of each true class (a harm confined to one class is
+    often spread over clusters in which the candidate gains elsewhere) and, with ``class_clusters``,
+    that many k-means clusters inside each true class (standardised within the class: a sub-class
+    hidden inside a coarse label, too small to lead any cluster of all the rows)."""
     n = len(X)
     out: list[tuple[str, str, np.ndarray]] = []
     k = min(n_clusters, n // min_size)
     if k >= 2:
-        Z = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
-        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(Z)
+        labels = _kmeans(X, k, seed)
         out += [(str(c), f"cluster {c}", np.flatnonzero(labels == c)) for c in range(k)]
     values = np.unique(y_true)
-    if 2 <= len(values) <= 50:
-        out += [(f"class-{v}", f"true class {v}", np.flatnonzero(y_true == v)) for v in values]
+    if not 2 <= len(values) <= 50:
+        return [r for r in out if len(r[2]) >= min_size]
+    out += [(f"class-{v}", f"true class {v}", np.flatnonzero(y_true == v)) for v in values]
+    for v in values:
+        rows = np.flatnonzero(y_true == v)
+        k = min(class_clusters, len(rows) // min_size)
+        if k >= 2:
+            labels = _kmeans(X[rows], k, seed)
+            out += [(f"class-{v}-{c}", f"cluster {c} of true class {v}", rows[labels == c]) for c in range(k)]
     return [r for r in out if len(r[2]) >= min_size]
 
 
@@ -214,7 +235,7 @@ def _pool(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping
 
 
 def _test_regions(P: dict[str, Any], *, max_drop: float, alpha: float, seed: int, min_size: int,
-                  n_clusters: int, flip_search: bool) -> list[tuple[str, str, np.ndarray, dict[str, Any]]]:
+                  n_clusters: int, class_clusters: int, flip_search: bool) -> list[tuple[str, str, np.ndarray, dict[str, Any]]]:
     """(key, description, rows reported, record) of every region tested: the clusters and classes on
     all their rows, the flip regions (:mod:`curate._flip_search`) on their rows of the other half only."""
     from ._flip_search import flip_regions
@@ -223,7 +244,8 @@ def _test_regions(P: dict[str, Any], *, max_drop: float, alpha: float, seed: int
         return {P["names"][i]: int((P["set"][rows] == i).sum()) for i in range(len(P["names"]))}
 
     tested = []
-    for key, what, rows in _regions(P["X"], P["y"], min_size=min_size, n_clusters=n_clusters, seed=seed):
+    for key, what, rows in _regions(P["X"], P["y"], min_size=min_size, n_clusters=n_clusters, seed=seed,
+                                    class_clusters=class_clusters):
         t = paired_drop(P["champ_ok"][rows], P["cand_ok"][rows], max_drop=max_drop, alpha=alpha)
         tested.append((key, what, rows, {"region": what, "n": int(len(rows)), "rows_per_set": per_set(rows), **t}))
     if not flip_search:
@@ -270,14 +292,15 @@ def _region_slices(P: dict[str, Any], key: str, what: str, rows: np.ndarray, t: 
 
 def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any], *,
                      max_drop: float, alpha: float = 0.05, seed: int = 0, min_size: int = 10,
-                     n_clusters: int = 8, flip_search: bool = False) -> tuple[list[Any], list[dict[str, Any]]]:
+                     n_clusters: int = 8, class_clusters: int = 0,
+                     flip_search: bool = False) -> tuple[list[Any], list[dict[str, Any]]]:
     """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
     above ``max_drop`` (score test, BH over all regions: clusters, classes and, with ``flip_search``,
     the split-half flip regions): ``(slices, records)``, one ``diagnose.Slice`` per failing region and
     eval set it has rows in, and one record per region tested."""
     P = _pool(cands, champs, features)
     tested = _test_regions(P, max_drop=max_drop, alpha=alpha, seed=seed, min_size=min_size, n_clusters=n_clusters,
-                           flip_search=flip_search)
+                           class_clusters=class_clusters, flip_search=flip_search)
     q = _bh(np.array([t[3]["p"] for t in tested])) if tested else []
     out = []
     for (key, what, rows, t), qv in zip(tested, q):
