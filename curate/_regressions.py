@@ -286,6 +286,7 @@ def _region_slices(P: dict[str, Any], key: str, what: str, rows: np.ndarray, t: 
             evidence={"eval_set": name, "region": what, "drop": t["drop"], "lower": t["lower"],
                       "max_drop": max_drop, "negative_flip_rate": t["negative_flip_rate"],
                       "pooled_over": list(P["names"]), "pooled_rows": t["n"],
+                      "net_negative_flips": t["negative_flips"] - t["positive_flips"],
                       "drop_in_set": float(P["champ_ok"][g].mean() - P["cand_ok"][g].mean()), **flip}))
     return out
 
@@ -297,7 +298,8 @@ def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], featur
     """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
     above ``max_drop`` (score test, BH over all regions: clusters, classes and, with ``flip_search``,
     the split-half flip regions): ``(slices, records)``, one ``diagnose.Slice`` per failing region and
-    eval set it has rows in, and one record per region tested."""
+    eval set it has rows in (the regions with the most net negative flips first), and one record per
+    region tested."""
     P = _pool(cands, champs, features)
     tested = _test_regions(P, max_drop=max_drop, alpha=alpha, seed=seed, min_size=min_size, n_clusters=n_clusters,
                            class_clusters=class_clusters, flip_search=flip_search)
@@ -308,4 +310,5 @@ def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], featur
         t["passed"] = not (qv <= alpha and t["drop"] > max_drop)
         if not t["passed"]:
             out += _region_slices(P, key, what, rows, t, max_drop)
-    return sorted(out, key=lambda s: -s.severity), [t[3] for t in tested]
+    # the regions that break the most rows first (net negative flips of the rows tested), then the steepest
+    return sorted(out, key=lambda s: (-s.evidence["net_negative_flips"], -s.severity)), [t[3] for t in tested]
