@@ -666,6 +666,14 @@ def _main_fashion(smoke: bool) -> None:
     print(json.dumps(res, indent=2))
 
 
+def _write_dev(res: dict, t0: float, name: str, note: str) -> None:
+    """A development-seeds result (seeds 0-4) to results/``name``, and printed."""
+    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "seeds": [0, 1, 2, 3, 4],
+                    "note": note}
+    (Path(__file__).parent / "results" / name).write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+
+
 def _main_cc(fashion: bool) -> None:
     """The class sub-cluster validation (the block above ``FASHION_CC_SEEDS``), run once."""
     t0 = time.perf_counter()
@@ -692,12 +700,9 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["dev", "cc"]:  # the development seeds of the class sub-clusters, written
         t0 = time.perf_counter()
         EXTRA_GATES.update({f"curakit_cc{k}": k for k in (3, 4, 6, 12, 16)})
-        res = {**run(range(5)), **run_dev_hidden(range(5))}
-        res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "seeds": [0, 1, 2, 3, 4],
-                        "note": "development seeds 0-4 of the class sub-clusters; 'curakit' is the default gate "
-                                "(class_clusters=8), 'curakit_ccK' class_clusters=K, 'curakit_clusters_only' 0"}
-        (Path(__file__).parent / "results" / "gate_regressions_dev_cc.json").write_text(json.dumps(res, indent=2))
-        print(json.dumps(res, indent=2))
+        _write_dev({**run(range(5)), **run_dev_hidden(range(5))}, t0, "gate_regressions_dev_cc.json",
+                   "development seeds 0-4 of the class sub-clusters; 'curakit' is the default gate "
+                   "(class_clusters=8), 'curakit_ccK' class_clusters=K, 'curakit_clusters_only' 0")
         raise SystemExit(0)
     if sys.argv[1:] == ["fashion", "flip"]:  # issue 11's flip regions on fresh seeds 120-129 (run once)
         _main_fashion_flip()
@@ -718,12 +723,9 @@ if __name__ == "__main__":
         print(json.dumps(run(range(5)), indent=2))
         raise SystemExit(0)
     if sys.argv[1:] == ["dev", "flip"]:  # the development seeds of the flip regions (issue 11), written
-        res = run(range(5))
-        res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "seeds": [0, 1, 2, 3, 4],
-                        "note": "development seeds 0-4 of the flip regions; 'curakit' has them, "
-                                "'curakit_clusters_only' is the gate before them"}
-        (Path(__file__).parent / "results" / "gate_regressions_dev_flip.json").write_text(json.dumps(res, indent=2))
-        print(json.dumps(res, indent=2))
+        _write_dev(run(range(5)), t0, "gate_regressions_dev_flip.json",
+                   "development seeds 0-4 of the flip regions; 'curakit' has them, "
+                   "'curakit_clusters_only' is the gate before them")
         raise SystemExit(0)
     groups = {"dev_seeds_0_4": range(5), "heldout_seeds_5_14": range(5, 15), "fresh_seeds_15_19": range(15, 20)}
     res = run(range(20), groups=groups)
