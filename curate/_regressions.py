@@ -207,15 +207,14 @@ def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: in
         labels = _kmeans(X, k, seed)
         out += [(str(c), f"cluster {c}", np.flatnonzero(labels == c)) for c in range(k)]
     values = np.unique(y_true)
-    if not 2 <= len(values) <= 50:
-        return [r for r in out if len(r[2]) >= min_size]
-    out += [(f"class-{v}", f"true class {v}", np.flatnonzero(y_true == v)) for v in values]
-    for v in values:
-        rows = np.flatnonzero(y_true == v)
-        k = min(class_clusters, len(rows) // min_size)
-        if k >= 2:
-            labels = _kmeans(X[rows], k, seed)
-            out += [(f"class-{v}-{c}", f"cluster {c} of true class {v}", rows[labels == c]) for c in range(k)]
+    if 2 <= len(values) <= 50:
+        classes = [(v, np.flatnonzero(y_true == v)) for v in values]
+        out += [(f"class-{v}", f"true class {v}", rows) for v, rows in classes]
+        for v, rows in classes:
+            k = min(class_clusters, len(rows) // min_size)
+            if k >= 2:
+                labels = _kmeans(X[rows], k, seed)
+                out += [(f"class-{v}-{c}", f"cluster {c} of true class {v}", rows[labels == c]) for c in range(k)]
     return [r for r in out if len(r[2]) >= min_size]
 
 
