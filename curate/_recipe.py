@@ -32,6 +32,7 @@ Relative paths are resolved against the recipe file's folder. Example::
     gate:
       min_gain_new: 0.0
       max_drop_old: 0.02
+      max_slice_drop: 0.05     # regression search: null turns it off; class_clusters, flip_search, vs as Gate(...)
     registry: registry
     output: runs/weather
 
@@ -113,7 +114,8 @@ SCHEMA: dict[str, Any] = {
               "scheduler": _STR, "workers": _INT},
     "retrain": {"strategies": _LIST, "params": _DICT, "strategy_params": _DICT, "metric": _STR,
                 "max_forgetting": _NUM, "choose": _STR, "selection_split": _NUM},
-    "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT},
+    "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT,
+             "max_slice_drop": (*_NUM, type(None)), "class_clusters": _INT, "flip_search": _BOOL, "vs": (str, type(None))},
     "registry": _STR,
     "output": _STR,
     "trusted_modules": _LIST,
@@ -123,7 +125,8 @@ _REQUIRED: dict[str, tuple[str, ...]] = {}
 
 
 def _type_names(types: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an int", float: "a number", bool: "true/false", list: "a list", dict: "a mapping"}
+    names = {str: "a string", int: "an int", float: "a number", bool: "true/false", list: "a list", dict: "a mapping",
+             type(None): "null"}
     return " or ".join(dict.fromkeys(names[t] for t in types))
 
 
@@ -757,18 +760,23 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
     """Register a freshly fitted incumbent, then put the chosen candidate through the gate."""
     from ._gate import Gate
 
+    rsec, gsec = rec.section("retrain"), rec.section("gate")
+    gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",
+                random_state=child_seed(seed, "gate"), **gsec)
+    naive = table.results.get("naive")
+    if gate.vs == "naive" and (naive is None or naive.model is None):  # before the registry is touched
+        raise ParameterError("Recipe key gate.vs=naive needs the naive baseline, which this run could not train "
+                             "(see the comparison's error column). Drop gate.vs or choose strategies the model supports.")
     if reg is not None and source in ("estimator", "file"):
         base = table.results["do_nothing"]
         reg.register(incumbent, metrics=base.metrics, metric=base.metric, strategy="initial", recipe=rec,
                      training_set=None, note="incumbent fitted on the recipe's old data")
     if reg is None or chosen == "do_nothing":
         return None
-    rsec, gsec = rec.section("retrain"), rec.section("gate")
-    gate = Gate(metric=table.metric if isinstance(rsec.get("metric", "accuracy"), str) else "accuracy",
-                random_state=child_seed(seed, "gate"), **gsec)
     # with the eval sets the gate also searches regressions itself (embeddings of the champion / its features)
-    return reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec, eval_sets=eval_sets,
-                                 slices=table.scoring_slices(chosen), trusted=list(trusted), note=f"recipe {rec.data.get('name', '')}".strip())
+    return reg.promote_if_better(table.results[chosen], gate=gate, recipe=rec, eval_sets=eval_sets, naive=naive,
+                                 slices=table.scoring_slices(chosen), trusted=list(trusted),
+                                 note=f"recipe {rec.data.get('name', '')}".strip())
 
 
 def _write_run(out_dir: Path, rec: Recipe, run: RecipeRun, table: Any, ts: Any, fv: Any = None) -> None:

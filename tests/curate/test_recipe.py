@@ -163,3 +163,29 @@ def test_selection_split_picks_on_rows_the_gate_does_not_score(first_run, tmp_pa
         named = run.promotion.decision["checks"].get("named_slices", {}).get("slices", [])
         # named slices are judged on the scored parts only, never on the rows the pick was made on
         assert all(not str(r.get("eval_set", "")).startswith("select_") for r in named)
+
+
+def test_gate_section_sets_every_gate_value(first_run, tmp_path):
+    """gate.max_slice_drop / class_clusters / flip_search / vs reach the gate; vs=naive is checked against the
+    run's naive baseline (its own reason line); bad values fail before the registry exists."""
+    folder, _ = first_run
+    data = _with("gate", {"max_drop_old": 0.05, "n_bootstrap": 200, "max_slice_drop": 0.1, "class_clusters": 3,
+                          "flip_search": True, "vs": "naive"})
+    data["retrain"]["max_forgetting"] = 1.0  # a candidate is chosen, so the gate runs
+    run = run_recipe(Recipe.from_dict(data, base_dir=folder), registry=tmp_path / "reg", output=tmp_path / "o")
+    assert run.chosen != "do_nothing" and run.promotion is not None
+    decision = run.promotion.decision
+    assert {k: decision["gate"][k] for k in ("max_slice_drop", "class_clusters", "flip_search", "vs")} == {
+        "max_slice_drop": 0.1, "class_clusters": 3, "flip_search": True, "vs": "naive"}
+    assert any("over naive" in r for r in decision["reasons"])
+    off = _with("gate", {"n_bootstrap": 200, "max_slice_drop": None})
+    off["retrain"]["max_forgetting"] = 1.0
+    run = run_recipe(Recipe.from_dict(off, base_dir=folder), registry=tmp_path / "reg2", output=tmp_path / "o2")
+    assert not any("regression search" in r for r in run.promotion.decision["reasons"])
+    for key, value, match in [("class_clusters", -1, r"'class_clusters' parameter of Gate must be an int in the range \[0, 64\]"),
+                              ("vs", "best", r"'vs' parameter of Gate must be None or 'naive'"),
+                              ("flip_search", "yes", r"Recipe key 'gate\.flip_search' must be true/false")]:
+        with pytest.raises(ParameterError, match=match):
+            run_recipe(Recipe.from_dict(_with("gate", {key: value}), base_dir=folder), registry=tmp_path / "reg3",
+                       output=tmp_path / "o3")
+    assert not (tmp_path / "reg3").exists() or not curate.Registry(tmp_path / "reg3").versions()
