@@ -82,6 +82,12 @@ class Gate:
         family). Off by default: on fresh Fashion-MNIST seeds it raised the refusal of a rare hidden
         sub-class's harm from 3 to 5 in 10 but wrongly refused 4 in 40 harmless candidates (1 in 40
         without it); see the README's Measured table.
+    layer : torch models: the layer of the champion whose activations the regression search
+        clusters (a name from ``model.named_modules()``, its output, as ``diagnose.embed(layer=)``);
+        ``None`` (default): the input of the last ``nn.Linear``, the features the head sees. For a
+        CNN that projects its convolutional features before the head (``SmallCNN``: ``backbone.8``,
+        the flattened features before the projection) the earlier layer may separate a sub-class the
+        head's features merge; see the README's Measured table. Tables use their feature columns.
     vs : ``None`` (default) or ``"naive"``: also require the candidate to beat the ``naive`` baseline
         (the same family retrained on plain old + new data, ``table.results["naive"]``) on ``new``:
         gain over naive > 0 with its lower confidence bound >= 0. ``evaluate`` then needs ``naive=``.
@@ -99,8 +105,12 @@ class Gate:
     max_slice_drop: float | None = 0.05
     class_clusters: int = 8
     flip_search: bool = False
+    layer: str | None = None
 
     def __post_init__(self) -> None:
+        if self.layer is not None and (not isinstance(self.layer, str) or not self.layer):
+            raise ParameterError("The 'layer' parameter of Gate must be None or a layer name from "
+                                 f"model.named_modules(). Got {self.layer!r} instead.")
         _check_number("Gate", "class_clusters", self.class_clusters, kind=int, low=0, high=64)
         if not isinstance(self.flip_search, bool):
             raise ParameterError(f"The 'flip_search' parameter of Gate must be True or False. Got {self.flip_search!r} instead.")
@@ -122,7 +132,7 @@ class Gate:
                 "n_bootstrap": self.n_bootstrap, "metric": metric, "random_state": self.random_state,
                 "old": self.old, "new": self.new, "vs": self.vs,
                 "max_slice_drop": self.max_slice_drop, "class_clusters": self.class_clusters,
-                "flip_search": self.flip_search}
+                "flip_search": self.flip_search, "layer": self.layer}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Gate:
@@ -309,11 +319,13 @@ def _known_set(name: Any, sizes: Mapping[str, int], where: str) -> None:
 
 
 def regression_features(model: Any, eval_sets: Mapping[str, Any], *, columns: Sequence[str] | None = None,
-                        preprocessor: Any = None, transform: Any = None) -> dict[str, np.ndarray]:
+                        preprocessor: Any = None, transform: Any = None, layer: str | None = None,
+                        ) -> dict[str, np.ndarray]:
     """Features for the gate's regression search, one row per eval row, for every eval set.
 
-    torch models: ``diagnose.embed(model, images)`` (the input of the model's last ``nn.Linear``:
-    pass the champion, whose embedding space the regressions are searched in); eval sets are
+    torch models: ``diagnose.embed(model, images, layer=layer)`` (by default the input of the
+    model's last ``nn.Linear``: pass the champion, whose embedding space the regressions are
+    searched in; ``Gate.layer``); eval sets are
     ``(images, labels)`` or ``{"images": ..., "labels": ...}``. Tables: the model's input
     ``columns`` of each eval DataFrame, through ``preprocessor`` when there is one."""
     from curakit.adapters import is_torch_model
@@ -327,7 +339,7 @@ def regression_features(model: Any, eval_sets: Mapping[str, Any], *, columns: Se
                                 "Pass (images, labels) or {'images': ..., 'labels': ...}, or pass features=.")
             from diagnose import embed
 
-            out[name] = np.asarray(embed(model, images, layer=None, transform=transform), dtype=np.float64)
+            out[name] = np.asarray(embed(model, images, layer=layer, transform=transform), dtype=np.float64)
             continue
         if not hasattr(value, "columns"):
             raise DataError(f"Gate: eval set {name!r} is not a table, so its features cannot be read for the "

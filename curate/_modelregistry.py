@@ -446,18 +446,18 @@ class Registry:
                     "or the incumbent was never registered), so the gate cannot compare them on the same rows. "
                     "Retrain from reg.load() and promote again."], False, None
         if features is None and eval_sets is not None and gate.max_slice_drop is not None:
-            features = self._gate_features(before, result, eval_sets, trusted)
+            features = self._gate_features(before, result, eval_sets, trusted, layer=gate.layer)
         decision = gate.evaluate(result.predictions, result.baseline_predictions,
                                  None if naive is None else naive.predictions, features,
                                  result.slice_masks if slices is None else slices)
         return list(decision.reasons), decision.passed, decision
 
     def _gate_features(self, champion: str, result: RetrainResult, eval_sets: Mapping[str, Any],
-                       trusted: Sequence[str]) -> dict[str, Any]:
+                       trusted: Sequence[str], layer: str | None = None) -> dict[str, Any]:
         from ._gate import regression_features
 
-        if is_torch_model(result.model):  # the champion's embedding space
-            return regression_features(self.load(champion, trusted=trusted), eval_sets)
+        if is_torch_model(result.model):  # the champion's embedding space (Gate.layer)
+            return regression_features(self.load(champion, trusted=trusted), eval_sets, layer=layer)
         return regression_features(result.model, eval_sets, columns=result.features, preprocessor=result.preprocessor)
 
     def rollback(self, to: str | None = None) -> ModelVersion:

@@ -106,3 +106,32 @@ def test_a_champion_that_no_longer_loads_is_a_one_line_error_and_the_registry_st
         reg.promote_if_better(harmful, gate=_lenient(), eval_sets=evals)
     assert (tmp_path / "reg" / "registry.json").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "reg" / "versions").iterdir()) == ["v1"]
+
+
+def test_gate_layer_searches_that_layer_of_the_champion(setup, tmp_path):
+    """Gate(layer=) picks the champion's layer the regression search clusters: promote_if_better
+    embeds the eval rows there (the harm is still found), a wrong name is a one-line error with a
+    did-you-mean that leaves the registry as it was."""
+    from curakit.exceptions import ParameterError
+    from curate._gate import regression_features
+    from diagnose import embed
+
+    champion, evals, harmful, _ = setup
+    feats = regression_features(champion, evals, layer="backbone.8")
+    np.testing.assert_allclose(feats["old"], embed(champion, evals["old"][0], layer="backbone.8"), rtol=0, atol=0)
+    assert feats["old"].shape[1] != regression_features(champion, evals)["old"].shape[1]
+    gate = curate.Gate(min_gain_new=-1.0, max_drop_old=1.0, n_bootstrap=300, layer="backbone.8")
+    assert gate.to_dict()["layer"] == "backbone.8"
+    reg = curate.Registry(tmp_path / "reg")
+    reg.register(champion)
+    promo = reg.promote_if_better(harmful, gate=gate, eval_sets=evals)
+    assert not promo.promoted and not promo.decision["checks"]["regressions"]["passed"]
+    fresh = curate.Registry(tmp_path / "fresh")
+    fresh.register(champion)
+    before = (tmp_path / "fresh" / "registry.json").read_bytes()
+    with pytest.raises(ParameterError, match=r"backbone\.88.*[Dd]id you mean 'backbone\.8'"):
+        fresh.promote_if_better(harmful, gate=curate.Gate(layer="backbone.88"), eval_sets=evals)
+    assert (tmp_path / "fresh" / "registry.json").read_bytes() == before
+    for bad in (3, ""):
+        with pytest.raises(ParameterError, match=r"^The 'layer' parameter of Gate must be None or a layer name"):
+            curate.Gate(layer=bad)
