@@ -686,32 +686,35 @@ def run_fashion(seeds=FASHION_SEEDS, scenarios=("fashion_fine", "fashion_hidden"
     return out
 
 
+def _write(name: str, res: dict, t0: float, **meta) -> None:
+    """``res`` with its ``_meta`` (wall time, load, ``meta``) to results/``name``, and printed."""
+    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), **meta}
+    path = Path(__file__).parent / "results" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+
+
 def _main_fashion_flip() -> None:
     t0 = time.perf_counter()
     res = {**run_fashion(FASHION_FLIP_SEEDS, ("fashion_hidden", "fashion_hidden_rare"), FASHION_SIZES),
            **run_fashion(FASHION_FLIP_SEEDS, ("fashion_hidden" + WEAK, "fashion_hidden_rare" + WEAK),
                          FASHION_WEAK_SIZES)}
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
-                    "sizes": {"fashion_hidden, fashion_hidden_rare": FASHION_SIZES, "weak champion": FASHION_WEAK_SIZES},
-                    "seeds": list(FASHION_FLIP_SEEDS), "coarse_of_fine": COARSE.tolist(),
-                    "note": "fresh seeds 120-129, run once after the flip regions were developed on the digits / "
-                            "breast-cancer dev seeds 0-4 (see the block above FASHION_FLIP_SEEDS); 'curakit' is the "
-                            "default gate with the flip regions, 'curakit_clusters_only' the gate before them"}
-    path = Path(__file__).parent / "results" / "gate_regressions_fashion_flip.json"
-    path.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    _write("gate_regressions_fashion_flip.json", res, t0,
+           sizes={"fashion_hidden, fashion_hidden_rare": FASHION_SIZES, "weak champion": FASHION_WEAK_SIZES},
+           seeds=list(FASHION_FLIP_SEEDS), coarse_of_fine=COARSE.tolist(),
+           note="fresh seeds 120-129, run once after the flip regions were developed on the digits / "
+                "breast-cancer dev seeds 0-4 (see the block above FASHION_FLIP_SEEDS); 'curakit' is the "
+                "default gate with the flip regions, 'curakit_clusters_only' the gate before them")
 
 
 def _main_fashion_weak() -> None:
     t0 = time.perf_counter()
     res = run_fashion(FASHION_WEAK_SEEDS, ("fashion_hidden" + WEAK, "fashion_hidden_rare" + WEAK), FASHION_WEAK_SIZES)
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
-                    "sizes": FASHION_WEAK_SIZES, "seeds": list(FASHION_WEAK_SEEDS), "coarse_of_fine": COARSE.tolist(),
-                    "note": "post-hoc addition after the pre-registered run (see the block above FASHION_WEAK_SEEDS); "
-                            "written before its own run, run once; gate parameters are the defaults"}
-    path = Path(__file__).parent / "results" / "gate_regressions_fashion_weak.json"
-    path.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    _write("gate_regressions_fashion_weak.json", res, t0, sizes=FASHION_WEAK_SIZES, seeds=list(FASHION_WEAK_SEEDS),
+           coarse_of_fine=COARSE.tolist(),
+           note="post-hoc addition after the pre-registered run (see the block above FASHION_WEAK_SEEDS); "
+                "written before its own run, run once; gate parameters are the defaults")
 
 
 def _main_fashion(smoke: bool) -> None:
@@ -721,24 +724,17 @@ def _main_fashion(smoke: bool) -> None:
         run_fashion([999], sizes=small)
         print(f"smoke run {time.perf_counter() - t0:.1f} s")
         return
-    res = run_fashion()
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "sizes": FASHION_SIZES,
-                    "seeds": list(FASHION_SEEDS), "coarse_of_fine": COARSE.tolist(),
-                    "note": "pre-registered (commit 963970f), run once (results commit 27ee663); run again after adding "
-                            "diagnostics only (harmless flags re-checked on the independent rows, failed regions and "
-                            "the regression search's miss reasons per seed): every figure of the first run identical; "
-                            "gate parameters are the defaults"}
-    path = Path(__file__).parent / "results" / "gate_regressions_fashion.json"
-    path.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    _write("gate_regressions_fashion.json", run_fashion(), t0, sizes=FASHION_SIZES, seeds=list(FASHION_SEEDS),
+           coarse_of_fine=COARSE.tolist(),
+           note="pre-registered (commit 963970f), run once (results commit 27ee663); run again after adding "
+                "diagnostics only (harmless flags re-checked on the independent rows, failed regions and "
+                "the regression search's miss reasons per seed): every figure of the first run identical; "
+                "gate parameters are the defaults")
 
 
 def _write_dev(res: dict, t0: float, name: str, note: str) -> None:
     """A development-seeds result (seeds 0-4) to results/``name``, and printed."""
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "seeds": [0, 1, 2, 3, 4],
-                    "note": note}
-    (Path(__file__).parent / "results" / name).write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    _write(name, res, t0, seeds=[0, 1, 2, 3, 4], note=note)
 
 
 def _run_fashion_all(seeds) -> dict:
@@ -759,12 +755,9 @@ def _main_validation(fashion: bool, what: str) -> None:
         groups = {"heldout_seeds_5_14": range(5, 15), "fresh_seeds_15_19": range(15, 20)}
         res = {**run(range(5, 20), groups=groups), **run_dev_hidden(range(5, 20))}
         name, note = f"gate_regressions_{what}.json", "held-out seeds 5-19"
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(), "note": note +
-                    f", run once (block above {block}); 'curakit' is the default gate (class_clusters=8), "
-                    "'curakit_clusters_only' class_clusters=0, 'curakit_flip' flip_search=True, "
-                    "'curakit_conv' layer='backbone.8' (torch champions)"}
-    (Path(__file__).parent / "results" / name).write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    _write(name, res, t0, note=note + f", run once (block above {block}); 'curakit' is the default gate "
+           "(class_clusters=8), 'curakit_clusters_only' class_clusters=0, 'curakit_flip' flip_search=True, "
+           "'curakit_conv' layer='backbone.8' (torch champions)")
 
 
 if __name__ == "__main__":
@@ -808,10 +801,5 @@ if __name__ == "__main__":
                    "'curakit_clusters_only' is the gate before them")
         raise SystemExit(0)
     groups = {"dev_seeds_0_4": range(5), "heldout_seeds_5_14": range(5, 15), "fresh_seeds_15_19": range(15, 20)}
-    res = run(range(20), groups=groups)
-    res["_meta"] = {"wall_s": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
-                    "note": "held-out seeds 5-14 and fresh seeds 15-19 run once with the final (pooled score-test) gate"}
-    path = Path(__file__).parent / "results" / "gate_regressions.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    _write("gate_regressions.json", run(range(20), groups=groups), t0,
+           note="held-out seeds 5-14 and fresh seeds 15-19 run once with the final (pooled score-test) gate")
