@@ -32,7 +32,7 @@ Relative paths are resolved against the recipe file's folder. Example::
     gate:
       min_gain_new: 0.0
       max_drop_old: 0.02
-      max_slice_drop: 0.05     # regression search: null turns it off; class_clusters, flip_search, vs as Gate(...)
+      max_slice_drop: 0.05     # regression search: null turns it off; class_clusters, flip_search, layer, vs as Gate(...)
     registry: registry
     output: runs/weather
 
@@ -759,6 +759,8 @@ def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features
 def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, chosen: str, seed: Any, *,
               eval_sets: Any = None, trusted: Sequence[str] = ()) -> Any:
     """Register a freshly fitted incumbent, then put the chosen candidate through the gate."""
+    from curakit.adapters import is_torch_model, resolve_layer
+
     from ._gate import Gate
 
     rsec, gsec = rec.section("retrain"), rec.section("gate")
@@ -768,6 +770,8 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
     if gate.vs == "naive" and (naive is None or naive.model is None):  # before the registry is touched
         raise ParameterError("Recipe key gate.vs=naive needs the naive baseline, which this run could not train "
                              "(see the comparison's error column). Drop gate.vs or choose strategies the model supports.")
+    if gate.layer is not None and is_torch_model(incumbent):
+        resolve_layer(incumbent, gate.layer)  # a wrong name fails here, before the registry is touched
     if reg is not None and source in ("estimator", "file"):
         base = table.results["do_nothing"]
         reg.register(incumbent, metrics=base.metrics, metric=base.metric, strategy="initial", recipe=rec,

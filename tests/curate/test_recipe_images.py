@@ -171,3 +171,22 @@ def test_fill_pipeline_default_in_a_recipe(folders):
     np.testing.assert_array_equal(a.images, b.images)
     errors, _ = rec.check()
     assert not [e for e in errors if "pipeline" in e]
+
+
+def test_gate_layer_in_a_recipe_reaches_the_gate_and_a_wrong_name_leaves_no_registry(folders, capsys):
+    """gate.layer names the champion's layer the regression search embeds; a name the model lacks is a
+    one-line error with a did-you-mean, raised before the incumbent is registered."""
+    base = {**RECIPE, "fill": {"enabled": False}, "registry": "reg_layer", "output": "out_layer",
+            "retrain": {"strategies": ["continue_all"], "params": {"epochs": 1}, "max_forgetting": 1.0}}
+    (folders / "layer.yaml").write_text(yaml.safe_dump({**base, "gate": {"n_bootstrap": 100, "layer": "backbone.8"}}))
+    assert main(["run", str(folders / "layer.yaml")]) == 0, capsys.readouterr().err
+    run = json.loads((folders / "out_layer" / "run.json").read_text())
+    if run["chosen"] != "do_nothing":
+        assert run["promotion"]["decision"]["gate"]["layer"] == "backbone.8"
+    bad = {**base, "registry": "reg_bad", "output": "out_bad", "gate": {"n_bootstrap": 100, "layer": "backbone.88"}}
+    (folders / "bad.yaml").write_text(yaml.safe_dump(bad))
+    capsys.readouterr()
+    assert main(["run", str(folders / "bad.yaml")]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error:")]
+    assert len(err) == 1 and "backbone.88" in err[0] and "backbone.8" in err[0].split("backbone.88", 1)[1], err
+    assert not (folders / "reg_bad" / "registry.json").exists()
