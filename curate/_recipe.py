@@ -829,6 +829,11 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
     model, champion = attempt(_check_model, rec, reg, images, [*rec.trusted, *trusted]) or (None, False)
     if model is not None and images and "scenario" not in data and is_torch_model(model):
         attempt(check_model_fits_images, rec, data, model)
+    layer = rec.section("gate").get("layer")
+    if model is not None and isinstance(layer, str) and is_torch_model(model):
+        from curakit.adapters import resolve_layer
+
+        attempt(resolve_layer, model, layer)
     if model is not None:
         names = rec.section("retrain").get("strategies")
         found = attempt(usable_strategies, model, names, champion=champion)

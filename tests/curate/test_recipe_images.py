@@ -186,6 +186,8 @@ def test_gate_layer_in_a_recipe_reaches_the_gate_and_a_wrong_name_leaves_no_regi
     bad = {**base, "registry": "reg_bad", "output": "out_bad", "gate": {"n_bootstrap": 100, "layer": "backbone.88"}}
     (folders / "bad.yaml").write_text(yaml.safe_dump(bad))
     capsys.readouterr()
+    assert main(["run", str(folders / "bad.yaml"), "--check"]) == 1
+    assert "backbone.88" in capsys.readouterr().err
     assert main(["run", str(folders / "bad.yaml")]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error:")]
     assert len(err) == 1 and "backbone.88" in err[0] and "backbone.8" in err[0].split("backbone.88", 1)[1], err
