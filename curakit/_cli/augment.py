@@ -524,7 +524,7 @@ def _open_cluster(args: argparse.Namespace) -> Any:
     """curate.open_engine: the scheduler of --scheduler or $DASK_SCHEDULER_ADDRESS, else a LocalCluster of --workers."""
     import curate
 
-    return curate.open_engine("dask", scheduler=args.scheduler or None, workers=args.workers)
+    return curate.open_engine("dask", scheduler=args.scheduler or None, workers=args.workers, cluster_log_level="error")
 
 
 def _cluster_parents(args: argparse.Namespace, root: Path) -> tuple[Any, np.ndarray, tuple[int, ...]]:

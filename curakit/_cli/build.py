@@ -304,7 +304,8 @@ def _open_engine(args: argparse.Namespace) -> Any:
         raise ParameterError("This curakit build has no Dask engine (curate.open_engine). Drop --engine/--scheduler/"
                              "--workers, or unset DASK_SCHEDULER_ADDRESS.")
     engine = "dask" if urls and args.engine in (None, "auto") else (args.engine or "auto")
-    return opener(engine, scheduler=args.scheduler, workers=args.workers, storage_options=options)
+    return opener(engine, scheduler=args.scheduler, workers=args.workers, storage_options=options,
+                  cluster_log_level="error")  # a failed task is the command's one Error: line, not also a warning
 
 
 def _check_urls(args: argparse.Namespace) -> None:

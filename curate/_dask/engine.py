@@ -86,6 +86,7 @@ def open_engine(
     memory_limit: str | int | None = "auto",
     timeout: str = "20s",
     storage_options: dict[str, Any] | None = None,
+    cluster_log_level: str = "warning",
 ) -> Iterator[Engine]:
     """Choose and open the engine of a build; a context manager yielding an :class:`Engine`.
 
@@ -107,13 +108,21 @@ def open_engine(
     They travel to the workers inside the task graph; without them the filesystem's own environment
     chain applies (s3: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_ENDPOINT_URL``), on
     the client and on every worker.
+
+    ``cluster_log_level``: the level from which a local cluster this call starts prints its own log
+    lines (scheduler, nannies, workers; Dask's default ``"warning"``). The CLI passes ``"error"``: a
+    task that fails is then reported once, as the command's one-line error, not also as a worker's
+    "Compute Failed ... Traceback" warning.
     """
+    if cluster_log_level not in ("debug", "info", "warning", "error", "critical"):
+        raise ParameterError("The 'cluster_log_level' parameter of open_engine must be one of 'debug', 'info', "
+                             f"'warning', 'error', 'critical'. Got {cluster_log_level!r} instead.")
     from .objectstore import check_options
 
     options = check_options(storage_options, "open_engine")
     token = _STORAGE_OPTIONS.set(options if options is not None else _STORAGE_OPTIONS.get())
     try:
-        with _open(engine, scheduler, workers, threads_per_worker, memory_limit, timeout) as opened:
+        with _open(engine, scheduler, workers, threads_per_worker, memory_limit, timeout, cluster_log_level) as opened:
             yield opened if options is None else replace(opened, storage_options=options)
     finally:
         _STORAGE_OPTIONS.reset(token)
@@ -121,7 +130,7 @@ def open_engine(
 
 @contextlib.contextmanager
 def _open(engine: str, scheduler: str | None, workers: Any, threads_per_worker: int, memory_limit: Any,
-          timeout: str) -> Iterator[Engine]:
+          timeout: str, log_level: str = "warning") -> Iterator[Engine]:
     if engine not in ENGINES:
         raise ParameterError(f"The 'engine' parameter of open_engine must be one of {list(ENGINES)}. Got {engine!r} instead.")
     workers = _check_workers(workers)
@@ -143,7 +152,7 @@ def _open(engine: str, scheduler: str | None, workers: Any, threads_per_worker: 
     if address is None:
         cluster = distributed.LocalCluster(
             n_workers=workers or 2, threads_per_worker=threads_per_worker, memory_limit=memory_limit,
-            processes=True, dashboard_address=":0",
+            processes=True, dashboard_address=":0", silence_logs=log_level.upper(),
         )
         address = cluster.scheduler_address
     try:

@@ -246,3 +246,12 @@ def test_steps_not_on_dask_and_engine_errors(data):
             pass
     with open_engine("auto") as eng:
         assert eng.name == "pandas" or os.environ.get("DASK_SCHEDULER_ADDRESS")
+
+
+def test_open_engine_cluster_log_level_is_checked():
+    import curate
+    from curakit.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^The 'cluster_log_level' parameter of open_engine must be one of"):
+        with curate.open_engine("dask", workers=1, cluster_log_level="loud"):
+            pass

@@ -371,4 +371,4 @@ def test_cli_credentials_from_the_environment(s3, built, data, client):
     proc = subprocess.run([*argv[:-1], "s3://bkt/envcli2"], capture_output=True, text=True, env=env, timeout=300)
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and err[-1].startswith("Error: ") and "no credentials" in err[-1], proc.stderr[-2000:]
-    assert not any("Traceback" in line for line in err)
+    assert not any("Traceback" in line for line in err), proc.stderr[-3000:]
