@@ -756,11 +756,17 @@ def _fill_slices(b: Any, rec: Recipe, slices: list[Any], new_pool: Any, features
     return record, fv
 
 
+def _check_gate_layer(model: Any, layer: Any) -> None:
+    """``gate.layer`` names a layer of the torch ``model`` (did-you-mean otherwise); tables ignore it."""
+    from curakit.adapters import is_torch_model, resolve_layer
+
+    if isinstance(layer, str) and is_torch_model(model):
+        resolve_layer(model, layer)
+
+
 def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, chosen: str, seed: Any, *,
               eval_sets: Any = None, trusted: Sequence[str] = ()) -> Any:
     """Register a freshly fitted incumbent, then put the chosen candidate through the gate."""
-    from curakit.adapters import is_torch_model, resolve_layer
-
     from ._gate import Gate
 
     rsec, gsec = rec.section("retrain"), rec.section("gate")
@@ -770,8 +776,7 @@ def _register(rec: Recipe, reg: Any, source: str, incumbent: Any, table: Any, ch
     if gate.vs == "naive" and (naive is None or naive.model is None):  # before the registry is touched
         raise ParameterError("Recipe key gate.vs=naive needs the naive baseline, which this run could not train "
                              "(see the comparison's error column). Drop gate.vs or choose strategies the model supports.")
-    if gate.layer is not None and is_torch_model(incumbent):
-        resolve_layer(incumbent, gate.layer)  # a wrong name fails here, before the registry is touched
+    _check_gate_layer(incumbent, gate.layer)  # a wrong name fails here, before the registry is touched
     if reg is not None and source in ("estimator", "file"):
         base = table.results["do_nothing"]
         reg.register(incumbent, metrics=base.metrics, metric=base.metric, strategy="initial", recipe=rec,
@@ -829,11 +834,8 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
     model, champion = attempt(_check_model, rec, reg, images, [*rec.trusted, *trusted]) or (None, False)
     if model is not None and images and "scenario" not in data and is_torch_model(model):
         attempt(check_model_fits_images, rec, data, model)
-    layer = rec.section("gate").get("layer")
-    if model is not None and isinstance(layer, str) and is_torch_model(model):
-        from curakit.adapters import resolve_layer
-
-        attempt(resolve_layer, model, layer)
+    if model is not None:
+        attempt(_check_gate_layer, model, rec.section("gate").get("layer"))
     if model is not None:
         names = rec.section("retrain").get("strategies")
         found = attempt(usable_strategies, model, names, champion=champion)

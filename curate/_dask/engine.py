@@ -114,10 +114,11 @@ def open_engine(
     task that fails is then reported once, as the command's one-line error, not also as a worker's
     "Compute Failed ... Traceback" warning.
     """
-    if cluster_log_level not in ("debug", "info", "warning", "error", "critical"):
-        raise ParameterError("The 'cluster_log_level' parameter of open_engine must be one of 'debug', 'info', "
-                             f"'warning', 'error', 'critical'. Got {cluster_log_level!r} instead.")
+    from curakit.validation import check_choice
+
     from .objectstore import check_options
+
+    check_choice(cluster_log_level, "cluster_log_level", "open_engine", ("debug", "info", "warning", "error", "critical"))
 
     options = check_options(storage_options, "open_engine")
     token = _STORAGE_OPTIONS.set(options if options is not None else _STORAGE_OPTIONS.get())
