@@ -2,7 +2,8 @@
 
 Exit codes (:data:`EXIT_CODES`): 0 ok; 1 a mistake in the input (one line ``Error: ...`` on
 stderr naming the problem and the fix, no traceback); 2 a usage error (argparse's message);
-3 ``registry promote`` when the gate rejects; 70 an internal error, a bug in curakit or a library
+3 not promoted (``registry promote`` when the gate rejects; ``run --require-promotion``
+when no new champion was promoted); 70 an internal error, a bug in curakit or a library
 it calls (one line naming the exception; ``--debug`` or ``CURAKIT_DEBUG=1`` prints the traceback);
 130 interrupted (Ctrl-C); 141 the reader of stdout went away (``| head``). Each subcommand
 lives in its own module here and exposes ``add_parser(subparsers)``, which registers the parser
@@ -30,7 +31,8 @@ EXIT_CODES = {
     0: "ok",
     1: "a mistake in the input: one 'Error:' line naming the problem and the fix",
     2: "a usage error: argparse's message (unknown command, missing or malformed flag)",
-    3: "registry promote: the gate rejected the candidate (it is kept as a candidate)",
+    3: "not promoted: registry promote's gate rejected the candidate (kept as a candidate); "
+       "run --require-promotion promoted no new champion",
     70: "internal error: a bug in curakit or a library it calls (rerun with --debug for the traceback)",
     130: "interrupted (Ctrl-C)",
     141: "the reader of the output went away (curakit ... | head): nothing is printed",

@@ -7,6 +7,7 @@
     curakit run my_recipe.yaml --set retrain.params.epochs=2 --set data.scenario_params.n_samples=600
     curakit run my_recipe.yaml --check       # check paths, model, strategies; fit nothing
     curakit run my_recipe.yaml --trust mymodels   # allow the recipe to name classes from mymodels
+    curakit run my_recipe.yaml --require-promotion   # exit 3 unless a new champion was promoted
 
 RECIPE is a recipe file, or the name of an example recipe. An example's relative paths
 (registry, output) resolve against the working folder; a file's against the file's folder.
@@ -22,7 +23,9 @@ give them on the command line (--output, --registry). The output folder is repla
 curakit wrote it. Loading a registry's champion unpickles it: only use registries you trust.
 
 Prints the strategy comparison, the chosen strategy and the gate's decision; the output folder
-holds the report and the training set.
+holds the report and the training set. The run exits 0 whatever the gate decided, unless
+``--require-promotion``: then it exits 3 when no new champion was promoted (the gate kept the
+incumbent, or no strategy beat do_nothing), so that a retrain job stops before deploying.
 """
 
 from __future__ import annotations
@@ -121,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = _load(args)
     trusted = list(args.trust or [])
+    if args.require_promotion and args.registry is None and recipe.data.get("registry") is None:
+        from curakit.exceptions import ParameterError
+
+        raise ParameterError("--require-promotion needs a registry to promote into. Give --registry DIR or the "
+                             "recipe key 'registry'.")
     if args.check:
         import sys
 
@@ -151,7 +159,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"no strategy beat do_nothing on 'new'{within}; nothing to promote")
     if result.output is not None:
         print(f"report: {result.output / 'comparison.html'}")
-    return 0
+    return _exit_code(result, args.require_promotion)
+
+
+def _exit_code(result: Any, require_promotion: bool) -> int:
+    """0, or with ``--require-promotion`` 3 (:data:`EXIT_REJECTED`) when no new champion was promoted."""
+    import sys
+
+    from .registry import EXIT_REJECTED
+
+    if not require_promotion or (result.promotion is not None and result.promotion.promoted):
+        return 0
+    print("not promoted: exit 3 (--require-promotion)", file=sys.stderr)
+    return EXIT_REJECTED
 
 
 def _print_fill_value(record: Any) -> None:
@@ -188,5 +208,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="let the recipe name classes from MODULE (repeatable); importing it runs its code")
     p.add_argument("--output", help="output folder (overrides the recipe's output; relative to the working folder)")
     p.add_argument("--registry", help="registry folder (overrides the recipe's registry; relative to the working folder)")
+    p.add_argument("--require-promotion", action="store_true",
+                   help="exit 3 unless the run promoted a new champion (for a retrain job that must stop then)")
     add_random_state(p, default=None, help="seed, overriding the recipe's random_state")
     p.set_defaults(func=run, parser=p)

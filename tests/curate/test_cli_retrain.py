@@ -160,3 +160,29 @@ def test_eval_sets_and_estimate_data_share_one_reader(tmp_path):
         load_eval(f"new={tmp_path / 'ev'}", ["cat"])
     with pytest.raises(FileNotFoundError):
         load_eval(f"new={tmp_path / 'nope'}", ["cat"])
+
+
+def test_run_require_promotion_exits_3_when_nothing_was_promoted(tmp_path, capsys):
+    """A retrain job stops on exit 3: a gate no candidate passes keeps the incumbent; a permissive
+    gate's exit code agrees with the registry (0 exactly when a new champion was promoted)."""
+    folder = breast_cancer_drift(tmp_path)
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    recipe = str(folder / "recipe.yaml")
+    assert main(["run", recipe, "--require-promotion", "--set", "gate.min_gain_new=1.0"]) == 3
+    captured = capsys.readouterr()
+    assert "kept as a candidate" in captured.out or "nothing to promote" in captured.out
+    assert captured.err.strip().splitlines()[-1] == "not promoted: exit 3 (--require-promotion)"
+    assert curate.Registry(folder / "reg").champion == "v1"  # the incumbent, registered by the run
+    code = main(["run", recipe, "--require-promotion", "--set", "gate.min_gain_new=-1", "--set",
+                 "gate.max_drop_old=1", "--set", "gate.max_slice_drop=null", "--set", "retrain.max_forgetting=1"])
+    champion = curate.Registry(folder / "reg").champion
+    assert code in (0, 3) and (code == 0) == (champion != "v1"), capsys.readouterr().err
+
+
+def test_run_require_promotion_needs_a_registry(tmp_path, capsys):
+    folder = breast_cancer_drift(tmp_path)
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({k: v for k, v in RECIPE.items() if k != "registry"}))
+    assert main(["run", str(folder / "recipe.yaml"), "--require-promotion"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "Error: --require-promotion needs a registry to promote into. Give --registry DIR or the recipe key 'registry'.")
+    assert not (folder / "out").exists()
