@@ -333,13 +333,11 @@ def _judge(preds, feats, harmed, cand, seed, stats, unseen_by_all=False):
     if conv:  # torch champions: the search in the features before the projection (Gate(layer=CONV_LAYER))
         gates["curakit_conv"] = (curate.Gate(random_state=seed, layer=CONV_LAYER), {k: conv[k] for k in ("new", "old")},
                                  ("new", "old"))
-        gates["curakit_both"] = (curate.Gate(random_state=seed, layer=CONV_LAYER, head_clusters=True),
-                                 {k: conv[k] for k in ("new", "old")}, ("new", "old"))
     for g, (gate, features, searched) in gates.items():
-        dec = gate.evaluate(preds[cand], champ, features=features, head_features=both if g == "curakit_both" else None)
+        dec = gate.evaluate(preds[cand], champ, features=features)
         pre = f"{g}:{cand}:"
         if searched and (cand == "null" or (cand == "harmless" and unseen_by_all)):
-            space = conv if g in ("curakit_conv", "curakit_both") else _space(feats, False)
+            space = conv if g == "curakit_conv" else _space(feats, False)
             real = bool(dec.regressions) and _confirmed(dec, full, space, searched, cand)
             stats.setdefault(pre + "flag_confirmed_on_independent_rows", []).append(real)
             stats.setdefault(pre + "wrongly_refused_regression", []).append(bool(dec.regressions) and not real)
@@ -662,7 +660,6 @@ def run_fashion(seeds=FASHION_SEEDS, scenarios=("fashion_fine", "fashion_hidden"
                    "clusters_only_refused_regression": stats["curakit_clusters_only:harmful:refused_regression"][-1],
                    "flip_refused_regression": stats["curakit_flip:harmful:refused_regression"][-1],
                    "conv_refused_regression": stats["curakit_conv:harmful:refused_regression"][-1],
-                   "both_refused_regression": stats["curakit_both:harmful:refused_regression"][-1],
                    "plain_refused": stats["plain:harmful:refused"][-1], **extra,
                    **_fashion_diagnosis(preds, feats, harmed, seed),
                    "failed_regions": stats["_per_seed_regions_harmful"][-1],
@@ -779,18 +776,6 @@ if __name__ == "__main__":
         _write_dev({**run(range(5)), **run_dev_hidden(range(5))}, t0, "gate_regressions_dev_conv.json",
                    "development seeds 0-4 of the search in the CNN's features before its projection; "
                    "'curakit' is the default gate (the head's input), 'curakit_conv' Gate(layer='backbone.8')")
-        raise SystemExit(0)
-    if sys.argv[1:] == ["dev", "both"]:  # the development seeds of Gate(layer=CONV_LAYER, head_clusters=True)
-        t0 = time.perf_counter()
-        _write_dev({**run(range(5)), **run_dev_hidden(range(5))}, t0, "gate_regressions_dev_both.json",
-                   "development seeds 0-4 of the search in both spaces; 'curakit_both' is "
-                   "Gate(layer='backbone.8', head_clusters=True), 'curakit_conv' Gate(layer='backbone.8')")
-        raise SystemExit(0)
-    if sys.argv[1:] == ["fashion", "dev", "both"]:  # development on the seen seeds 140-149 (the conv validation's)
-        t0 = time.perf_counter()
-        _write("gate_regressions_fashion_dev_both.json", _run_fashion_all(FASHION_CONV_SEEDS), t0,
-               note="development of Gate(layer='backbone.8', head_clusters=True) ('curakit_both') on seeds 140-149, "
-                    "already seen by the conv validation (the same models; its other figures identical)")
         raise SystemExit(0)
     if sys.argv[1:] == ["fashion", "flip"]:  # issue 11's flip regions on fresh seeds 120-129 (run once)
         _main_fashion_flip()

@@ -88,12 +88,6 @@ class Gate:
         CNN that projects its convolutional features before the head (``SmallCNN``: ``backbone.8``,
         the flattened features before the projection) the earlier layer may separate a sub-class the
         head's features merge; see the README's Measured table. Tables use their feature columns.
-    head_clusters : with a ``layer``, also test the k-means clusters of all rows in the head's input
-        (the default space), in the same BH family; the classes and the inside-class clusters stay
-        in ``layer``'s space. A harm that the head's features separate but the earlier layer does
-        not (a fine class) is then still a region. ``evaluate`` then needs ``head_features=``
-        (``promote_if_better(eval_sets=)`` computes them). Off by default; see the README's
-        Measured table.
     vs : ``None`` (default) or ``"naive"``: also require the candidate to beat the ``naive`` baseline
         (the same family retrained on plain old + new data, ``table.results["naive"]``) on ``new``:
         gain over naive > 0 with its lower confidence bound >= 0. ``evaluate`` then needs ``naive=``.
@@ -112,14 +106,8 @@ class Gate:
     class_clusters: int = 8
     flip_search: bool = False
     layer: str | None = None
-    head_clusters: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.head_clusters, bool):
-            raise ParameterError(f"The 'head_clusters' parameter of Gate must be True or False. Got {self.head_clusters!r} instead.")
-        if self.head_clusters and self.layer is None:
-            raise ParameterError("Gate(head_clusters=True) adds the head's input to the space of another layer: "
-                                 "name that layer with layer= (for SmallCNN: 'backbone.8').")
         if self.layer is not None and (not isinstance(self.layer, str) or not self.layer):
             raise ParameterError("The 'layer' parameter of Gate must be None or a layer name from "
                                  f"model.named_modules(). Got {self.layer!r} instead.")
@@ -144,7 +132,7 @@ class Gate:
                 "n_bootstrap": self.n_bootstrap, "metric": metric, "random_state": self.random_state,
                 "old": self.old, "new": self.new, "vs": self.vs,
                 "max_slice_drop": self.max_slice_drop, "class_clusters": self.class_clusters,
-                "flip_search": self.flip_search, "layer": self.layer, "head_clusters": self.head_clusters}
+                "flip_search": self.flip_search, "layer": self.layer}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Gate:
@@ -183,7 +171,7 @@ class Gate:
     def evaluate(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
                  naive: Mapping[str, EvalPredictions] | None = None,
                  features: Mapping[str, Any] | None = None, slices: Mapping[str, Any] | None = None,
-                 head_features: Mapping[str, Any] | None = None) -> GateDecision:
+                 ) -> GateDecision:
         """Judge ``candidate`` against ``champion`` (``EvalPredictions`` per eval set), against
         ``naive`` too when ``vs="naive"``, and search regressions in every eval set of ``features``
         (``{eval set: (n, d) features or embeddings of its rows}``) unless ``max_slice_drop=None``.
@@ -191,8 +179,7 @@ class Gate:
         ``slices`` are named slices, each checked for a paired drop above ``max_slice_drop``:
         ``{slice id: {eval set: bool mask}}`` (``RetrainResult.slice_masks``), or ``{eval set:
         diagnosis or list of diagnose.Slice}`` whose ``indices`` are rows of that eval set (a
-        diagnosis of that eval set's predictions). ``head_features`` (``head_clusters=True``):
-        the head's input for the same eval sets as ``features``."""
+        diagnosis of that eval set's predictions)."""
         if self.vs == "naive" and (naive is None or self.new not in naive):
             raise ParameterError(
                 "Gate(vs='naive') needs the naive baseline's predictions on eval set "
@@ -229,7 +216,7 @@ class Gate:
             checks["vs_naive"] = vs
             reasons = (*reasons, f"{self.new}: {metric} gain over naive {vs['observed']:+.4f} ({pct} lower bound "
                                  f"{vs['lower']:+.4f}, required >= 0 and > 0): {'pass' if vs['passed'] else 'fail'}")
-        searched = self._regressions(candidate, champion, features, head_features)
+        searched = self._regressions(candidate, champion, features)
         regs = None
         if searched is not None:
             regs, regions = searched
@@ -277,15 +264,11 @@ class Gate:
         return records, sorted(failing, key=lambda s: -s.severity)
 
     def _regressions(self, candidate: Mapping[str, EvalPredictions], champion: Mapping[str, EvalPredictions],
-                     features: Mapping[str, Any] | None, head_features: Mapping[str, Any] | None = None,
-                     ) -> tuple[list[Any], list[dict[str, Any]]] | None:
+                     features: Mapping[str, Any] | None) -> tuple[list[Any], list[dict[str, Any]]] | None:
         if features is None or self.max_slice_drop is None:
             return None
         from ._regressions import find_regressions
 
-        if self.head_clusters and head_features is None:
-            raise ParameterError("Gate(head_clusters=True) needs head_features= (the head's input of the eval rows, "
-                                 "regression_features(champion, eval_sets)), or use promote_if_better(eval_sets=).")
         for k, name in enumerate(sorted(features)):
             if name not in candidate or name not in champion:
                 raise DataError(f"Gate: features given for eval set {name!r}, which has no predictions for both "
@@ -293,8 +276,7 @@ class Gate:
             self._paired(candidate[name], champion[name], name, 10 + k)  # same rows, else a one-line error
         return find_regressions(candidate, champion, features, max_drop=self.max_slice_drop,
                                 alpha=1.0 - self.confidence, seed=self.random_state,
-                                class_clusters=self.class_clusters, flip_search=self.flip_search,
-                                cluster_features=head_features if self.head_clusters else None)
+                                class_clusters=self.class_clusters, flip_search=self.flip_search)
 
 
 def _named_masks(slices: Mapping[str, Any], sizes: Mapping[str, int]) -> dict[str, dict[str, np.ndarray]]:

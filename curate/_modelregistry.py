@@ -445,16 +445,11 @@ class Registry:
             return [f"The champion {before} is not the model this result was retrained from (it changed since, "
                     "or the incumbent was never registered), so the gate cannot compare them on the same rows. "
                     "Retrain from reg.load() and promote again."], False, None
-        head = None
         if features is None and eval_sets is not None and gate.max_slice_drop is not None:
             features = self._gate_features(before, result, eval_sets, trusted, layer=gate.layer)
-            if gate.head_clusters:
-                head = self._gate_features(before, result, eval_sets, trusted) if is_torch_model(result.model) else features
-        elif gate.head_clusters and features is not None and not is_torch_model(result.model):
-            head = features  # tables: one space (their feature columns)
         decision = gate.evaluate(result.predictions, result.baseline_predictions,
                                  None if naive is None else naive.predictions, features,
-                                 result.slice_masks if slices is None else slices, head_features=head)
+                                 result.slice_masks if slices is None else slices)
         return list(decision.reasons), decision.passed, decision
 
     def _gate_features(self, champion: str, result: RetrainResult, eval_sets: Mapping[str, Any],

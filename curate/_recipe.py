@@ -32,7 +32,7 @@ Relative paths are resolved against the recipe file's folder. Example::
     gate:
       min_gain_new: 0.0
       max_drop_old: 0.02
-      max_slice_drop: 0.05     # regression search: null turns it off; class_clusters, flip_search, layer, head_clusters, vs as Gate(...)
+      max_slice_drop: 0.05     # regression search: null turns it off; class_clusters, flip_search, layer, vs as Gate(...)
     registry: registry
     output: runs/weather
 
@@ -116,7 +116,7 @@ SCHEMA: dict[str, Any] = {
                 "max_forgetting": _NUM, "choose": _STR, "selection_split": _NUM},
     "gate": {"min_gain_new": _NUM, "max_drop_old": _NUM, "confidence": _NUM, "n_bootstrap": _INT,
              "max_slice_drop": (*_NUM, type(None)), "class_clusters": _INT, "flip_search": _BOOL, "vs": (str, type(None)),
-             "layer": (str, type(None)), "head_clusters": _BOOL},
+             "layer": (str, type(None))},
     "registry": _STR,
     "output": _STR,
     "trusted_modules": _LIST,

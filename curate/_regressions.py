@@ -16,11 +16,6 @@ standardised within the class, are regions too: like the clusters, they are fixe
 and labels before either model's outcome is looked at, so the test below stays valid; they join the
 same BH family (at most ``class_clusters`` more hypotheses per class).
 
-A second space. ``cluster_features`` (``Gate(layer=..., head_clusters=True)``: the head's input
-when the main space is an earlier layer) adds that space's k-means clusters of all rows, in the same
-BH family; a region of exactly the rows of one already tested is not tested twice (the classes are
-the same rows in every space, and one space given twice adds nothing).
-
 Flip regions. Clusters are fixed before looking at the two models, so a harm on a sub-population
 that is a minority of every cluster is diluted (the cluster's drop is the harmed rows' drop times
 their share). A third family of regions looks where the flips are, without invalidating the test:
@@ -198,16 +193,6 @@ def _kmeans(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(Z)
 
 
-def _clusters(X: np.ndarray, *, min_size: int, n_clusters: int, seed: int, key: str = "",
-              what: str = "cluster {c}") -> list[tuple[str, str, np.ndarray]]:
-    """(id suffix, description, rows) of the k-means clusters of all the pooled rows of ``X``."""
-    k = min(n_clusters, len(X) // min_size)
-    if k < 2:
-        return []
-    labels = _kmeans(X, k, seed)
-    return [(f"{key}{c}", what.format(c=c), np.flatnonzero(labels == c)) for c in range(k)]
-
-
 def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: int, seed: int,
              class_clusters: int = 0) -> list[tuple[str, str, np.ndarray]]:
     """(id suffix, description, rows) of every region tested, over the pooled rows: k-means clusters
@@ -215,7 +200,12 @@ def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: in
     often spread over clusters in which the candidate gains elsewhere) and, with ``class_clusters``,
     that many k-means clusters inside each true class (standardised within the class: a sub-class
     hidden inside a coarse label, too small to lead any cluster of all the rows)."""
-    out = _clusters(X, min_size=min_size, n_clusters=n_clusters, seed=seed)
+    n = len(X)
+    out: list[tuple[str, str, np.ndarray]] = []
+    k = min(n_clusters, n // min_size)
+    if k >= 2:
+        labels = _kmeans(X, k, seed)
+        out += [(str(c), f"cluster {c}", np.flatnonzero(labels == c)) for c in range(k)]
     values = np.unique(y_true)
     if 2 <= len(values) <= 50:
         classes = [(v, np.flatnonzero(y_true == v)) for v in values]
@@ -228,27 +218,16 @@ def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: in
     return [r for r in out if len(r[2]) >= min_size]
 
 
-def _pool(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any],
-          cluster_features: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The searched eval sets stacked: features (and ``cluster_features``, a second space of the same
-    rows, or None), labels, 0/1 correctness of both models, set of each row."""
+def _pool(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any]) -> dict[str, Any]:
+    """The searched eval sets stacked: features, labels, 0/1 correctness of both models, set of each row."""
     names = sorted(features)
     X = [_check_features(features[k], len(cands[k].y_true), k) for k in names]
     widths = {k: x.shape[1] for k, x in zip(names, X)}
     if len(set(widths.values())) > 1:
         raise DataError(f"Gate: the features of the eval sets have different widths {widths}; the regression "
                         "search pools them in one space. Pass features (or embeddings of one model) of equal width.")
-    if cluster_features is not None:
-        if sorted(cluster_features) != names:
-            raise DataError(f"Gate: the head's features cover eval sets {sorted(cluster_features)}, the searched "
-                            f"features {names}. Pass both for the same eval sets.")
-        X2 = [_check_features(cluster_features[k], len(cands[k].y_true), k) for k in names]
-        if len({x.shape[1] for x in X2}) > 1:
-            raise DataError("Gate: the head's features of the eval sets have different widths; pass embeddings of "
-                            "one model.")
     ok = {k: [(m[k].y_pred == m[k].y_true) for m in (champs, cands)] for k in names}
     return {"names": names, "X": np.concatenate(X), "sizes": [len(x) for x in X],
-            "X2": None if cluster_features is None else np.concatenate(X2),
             "y": np.concatenate([np.asarray(cands[k].y_true) for k in names]),
             "champ_ok": np.concatenate([ok[k][0] for k in names]), "cand_ok": np.concatenate([ok[k][1] for k in names]),
             "set": np.concatenate([np.full(len(x), i) for i, x in enumerate(X)])}
@@ -263,15 +242,9 @@ def _test_regions(P: dict[str, Any], *, max_drop: float, alpha: float, seed: int
     def per_set(rows: np.ndarray) -> dict[str, int]:
         return {P["names"][i]: int((P["set"][rows] == i).sum()) for i in range(len(P["names"]))}
 
-    regions = _regions(P["X"], P["y"], min_size=min_size, n_clusters=n_clusters, seed=seed,
-                       class_clusters=class_clusters)
-    if P["X2"] is not None:  # the second space's clusters of all rows (its classes are the same rows)
-        seen = {r[2].tobytes() for r in regions}  # a region of the same rows is not tested twice
-        regions += [r for r in _clusters(P["X2"], min_size=min_size, n_clusters=n_clusters, seed=seed,
-                                         key="head-", what="cluster {c} of the head's input")
-                    if len(r[2]) >= min_size and r[2].tobytes() not in seen]
     tested = []
-    for key, what, rows in regions:
+    for key, what, rows in _regions(P["X"], P["y"], min_size=min_size, n_clusters=n_clusters, seed=seed,
+                                    class_clusters=class_clusters):
         t = paired_drop(P["champ_ok"][rows], P["cand_ok"][rows], max_drop=max_drop, alpha=alpha)
         tested.append((key, what, rows, {"region": what, "n": int(len(rows)), "rows_per_set": per_set(rows), **t}))
     if not flip_search:
@@ -319,15 +292,14 @@ def _region_slices(P: dict[str, Any], key: str, what: str, rows: np.ndarray, t: 
 
 def find_regressions(cands: Mapping[str, Any], champs: Mapping[str, Any], features: Mapping[str, Any], *,
                      max_drop: float, alpha: float = 0.05, seed: int = 0, min_size: int = 10,
-                     n_clusters: int = 8, class_clusters: int = 0, flip_search: bool = False,
-                     cluster_features: Mapping[str, Any] | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
+                     n_clusters: int = 8, class_clusters: int = 0,
+                     flip_search: bool = False) -> tuple[list[Any], list[dict[str, Any]]]:
     """Regions of the pooled eval sets of ``features`` whose paired accuracy drop is significantly
     above ``max_drop`` (score test, BH over all regions: clusters, classes and, with ``flip_search``,
-    the split-half flip regions; with ``cluster_features``, a second space of the same rows such as
-    the head's input, that space's k-means clusters too): ``(slices, records)``, one
-    ``diagnose.Slice`` per failing region and eval set it has rows in (the regions with the most net
-    negative flips first), and one record per region tested."""
-    P = _pool(cands, champs, features, cluster_features)
+    the split-half flip regions): ``(slices, records)``, one ``diagnose.Slice`` per failing region and
+    eval set it has rows in (the regions with the most net negative flips first), and one record per
+    region tested."""
+    P = _pool(cands, champs, features)
     tested = _test_regions(P, max_drop=max_drop, alpha=alpha, seed=seed, min_size=min_size, n_clusters=n_clusters,
                            class_clusters=class_clusters, flip_search=flip_search)
     q = _bh(np.array([t[3]["p"] for t in tested])) if tested else []

@@ -135,16 +135,3 @@ def test_gate_layer_searches_that_layer_of_the_champion(setup, tmp_path):
     for bad in (3, ""):
         with pytest.raises(ParameterError, match=r"^The 'layer' parameter of Gate must be None or a layer name"):
             curate.Gate(layer=bad)
-
-
-def test_head_clusters_add_the_heads_clusters_when_promoting(setup, tmp_path):
-    """promote_if_better(eval_sets=) with Gate(layer=, head_clusters=True) embeds the eval rows at both
-    the layer and the head's input; the head's k-means clusters are regions of the one search."""
-    champion, evals, harmful, _ = setup
-    reg = curate.Registry(tmp_path / "reg")
-    reg.register(champion)
-    gate = curate.Gate(min_gain_new=-1.0, max_drop_old=1.0, n_bootstrap=300, layer="backbone.8", head_clusters=True)
-    promo = reg.promote_if_better(harmful, gate=gate, eval_sets=evals)
-    regions = [r["region"] for r in promo.decision["checks"]["regressions"]["regions"]]
-    assert any(r.endswith("of the head's input") for r in regions) and any(r.startswith("true class") for r in regions)
-    assert not promo.promoted and promo.decision["gate"]["head_clusters"] is True

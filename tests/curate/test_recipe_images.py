@@ -178,13 +178,11 @@ def test_gate_layer_in_a_recipe_reaches_the_gate_and_a_wrong_name_leaves_no_regi
     one-line error with a did-you-mean, raised before the incumbent is registered."""
     base = {**RECIPE, "fill": {"enabled": False}, "registry": "reg_layer", "output": "out_layer",
             "retrain": {"strategies": ["continue_all"], "params": {"epochs": 1}, "max_forgetting": 1.0}}
-    (folders / "layer.yaml").write_text(yaml.safe_dump({**base, "gate": {"n_bootstrap": 100, "layer": "backbone.8",
-                                                                            "head_clusters": True}}))
+    (folders / "layer.yaml").write_text(yaml.safe_dump({**base, "gate": {"n_bootstrap": 100, "layer": "backbone.8"}}))
     assert main(["run", str(folders / "layer.yaml")]) == 0, capsys.readouterr().err
     run = json.loads((folders / "out_layer" / "run.json").read_text())
     if run["chosen"] != "do_nothing":
         assert run["promotion"]["decision"]["gate"]["layer"] == "backbone.8"
-        assert run["promotion"]["decision"]["gate"]["head_clusters"] is True
     bad = {**base, "registry": "reg_bad", "output": "out_bad", "gate": {"n_bootstrap": 100, "layer": "backbone.88"}}
     (folders / "bad.yaml").write_text(yaml.safe_dump(bad))
     capsys.readouterr()
