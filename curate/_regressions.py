@@ -193,6 +193,16 @@ def _kmeans(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(Z)
 
 
+def _clusters(X: np.ndarray, *, min_size: int, n_clusters: int, seed: int, key: str = "",
+              what: str = "cluster {c}") -> list[tuple[str, str, np.ndarray]]:
+    """(id suffix, description, rows) of the k-means clusters of all the pooled rows of ``X``."""
+    k = min(n_clusters, len(X) // min_size)
+    if k < 2:
+        return []
+    labels = _kmeans(X, k, seed)
+    return [(f"{key}{c}", what.format(c=c), np.flatnonzero(labels == c)) for c in range(k)]
+
+
 def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: int, seed: int,
              class_clusters: int = 0) -> list[tuple[str, str, np.ndarray]]:
     """(id suffix, description, rows) of every region tested, over the pooled rows: k-means clusters
@@ -200,12 +210,7 @@ def _regions(X: np.ndarray, y_true: np.ndarray, *, min_size: int, n_clusters: in
     often spread over clusters in which the candidate gains elsewhere) and, with ``class_clusters``,
     that many k-means clusters inside each true class (standardised within the class: a sub-class
     hidden inside a coarse label, too small to lead any cluster of all the rows)."""
-    n = len(X)
-    out: list[tuple[str, str, np.ndarray]] = []
-    k = min(n_clusters, n // min_size)
-    if k >= 2:
-        labels = _kmeans(X, k, seed)
-        out += [(str(c), f"cluster {c}", np.flatnonzero(labels == c)) for c in range(k)]
+    out = _clusters(X, min_size=min_size, n_clusters=n_clusters, seed=seed)
     values = np.unique(y_true)
     if 2 <= len(values) <= 50:
         classes = [(v, np.flatnonzero(y_true == v)) for v in values]
