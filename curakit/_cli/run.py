@@ -122,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         print(example_text(args.show_example), end="")
         return 0
 
+    for flag, value in (("--output", args.output), ("--registry", args.registry)):
+        if value is not None and not value.strip():
+            args.parser.error(f"{flag} is empty; give a folder path, or leave it out to use the recipe's")
     recipe = _load(args)
     trusted = list(args.trust or [])
     if args.require_promotion and args.registry is None and recipe.data.get("registry") is None:

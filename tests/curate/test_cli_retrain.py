@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 import curate
 from curakit._cli import main
+from curakit.exceptions import ParameterError
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +187,18 @@ def test_run_require_promotion_needs_a_registry(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "Error: --require-promotion needs a registry to promote into. Give --registry DIR or the recipe key 'registry'.")
     assert not (folder / "out").exists()
+
+
+def test_an_empty_output_or_registry_is_refused_not_the_working_folder(tmp_path, monkeypatch, capsys):
+    """``--registry ""`` used to open a registry in the working folder (Path("") is "."): now a usage
+    error on the command line and a one-line ParameterError from Python, before any work."""
+    folder = breast_cancer_drift(tmp_path)
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    monkeypatch.chdir(folder)
+    for flag in ("--registry", "--output"):
+        with pytest.raises(SystemExit) as exc:
+            main(["run", "recipe.yaml", flag, ""])
+        assert exc.value.code == 2 and f"{flag} is empty" in capsys.readouterr().err
+    with pytest.raises(ParameterError, match=r"^The 'registry' folder is empty"):
+        curate.run_recipe(curate.Recipe.from_dict(RECIPE, base_dir=folder), registry="")
+    assert not (folder / "registry.json").exists() and not (folder / "reg").exists()
