@@ -498,6 +498,14 @@ def _scenario(data: dict[str, Any], seed: int):
     return kind, old, new, eval_sets, list(sc.features), sc.target
 
 
+def _check_not_empty(**folders: Any) -> None:
+    """An override folder given as '' is an error: Path('') is the working folder, never what was meant."""
+    for name, value in folders.items():
+        if value is not None and not str(value).strip():
+            raise ParameterError(f"The '{name}' folder is empty (''). Give a folder path, or leave it out to use "
+                                 f"the recipe's {name!r} key.")
+
+
 def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
                registry: str | Path | None = None, random_state: int | None = None,
                trusted: Sequence[str] = ()) -> RecipeRun:
@@ -517,10 +525,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     from ._compare import compare_strategies
 
     rec = _as_recipe(recipe)
-    for name, value in (("output", output), ("registry", registry)):
-        if value is not None and not str(value).strip():  # Path("") is the working folder: never meant
-            raise ParameterError(f"The '{name}' folder is empty (''). Give a folder path, or leave it out to use "
-                                 f"the recipe's {name!r} key.")
+    _check_not_empty(output=output, registry=registry)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
     out_path = output if output is not None else rec.data.get("output")
     out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path), "output"))
