@@ -498,12 +498,13 @@ def _scenario(data: dict[str, Any], seed: int):
     return kind, old, new, eval_sets, list(sc.features), sc.target
 
 
-def _check_not_empty(**folders: Any) -> None:
-    """An override folder given as '' is an error: Path('') is the working folder, never what was meant."""
+def _check_not_empty(rec: Recipe, **folders: Any) -> Recipe:
+    """``rec``, after checking that no override folder is '': Path('') is the working folder, never meant."""
     for name, value in folders.items():
         if value is not None and not str(value).strip():
             raise ParameterError(f"The '{name}' folder is empty (''). Give a folder path, or leave it out to use "
                                  f"the recipe's {name!r} key.")
+    return rec
 
 
 def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
@@ -524,8 +525,7 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     from ._builder import TrainingSetBuilder
     from ._compare import compare_strategies
 
-    rec = _as_recipe(recipe)
-    _check_not_empty(output=output, registry=registry)
+    rec = _check_not_empty(_as_recipe(recipe), output=output, registry=registry)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
     out_path = output if output is not None else rec.data.get("output")
     out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path), "output"))
