@@ -498,13 +498,20 @@ def _scenario(data: dict[str, Any], seed: int):
     return kind, old, new, eval_sets, list(sc.features), sc.target
 
 
-def _check_not_empty(rec: Recipe, **folders: Any) -> Recipe:
-    """``rec``, after checking that no override folder is '': Path('') is the working folder, never meant."""
+def _check_not_empty(**folders: Any) -> None:
+    """No override folder is '': Path('') is the working folder, never what was meant."""
     for name, value in folders.items():
         if value is not None and not str(value).strip():
             raise ParameterError(f"The '{name}' folder is empty (''). Give a folder path, or leave it out to use "
                                  f"the recipe's {name!r} key.")
-    return rec
+
+
+def _output_path(rec: Recipe, output: str | Path | None) -> Path | None:
+    """The run's output folder: ``output`` (relative to the working folder) or the recipe's key (to its folder)."""
+    if output is not None:
+        return Path(output)
+    key = rec.data.get("output")
+    return None if key is None else rec.path(str(key), "output")
 
 
 def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str | Path | None = None,
@@ -525,10 +532,10 @@ def run_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str |
     from ._builder import TrainingSetBuilder
     from ._compare import compare_strategies
 
-    rec = _check_not_empty(_as_recipe(recipe), output=output, registry=registry)
+    rec = _as_recipe(recipe)
+    _check_not_empty(output=output, registry=registry)
     seed = rec.data.get("random_state", 0) if random_state is None else random_state
-    out_path = output if output is not None else rec.data.get("output")
-    out_dir = None if out_path is None else (Path(out_path) if output is not None else rec.path(str(out_path), "output"))
+    out_dir = _output_path(rec, output)
     if out_dir is not None:
         check_output_dir(out_dir, "Recipe output folder")  # refuse a user's folder before any work
     data = rec.section("data")
@@ -845,16 +852,13 @@ def check_recipe(recipe: str | Path | Mapping[str, Any] | Recipe, *, output: str
         attempt(check_model_fits_images, rec, data, model)
     if model is not None:
         attempt(_check_gate_layer, model, rec.section("gate").get("layer"))
-    if model is not None:
         names = rec.section("retrain").get("strategies")
         found = attempt(usable_strategies, model, names, champion=champion)
         for name, why in (found[1] if found else {}).items():
             warnings.append(f"strategy {name!r} cannot run on the registry's champion and will be skipped: {why}")
-    out_path = output if output is not None else rec.data.get("output")
-    if out_path is not None:
-        out_dir = attempt(lambda: Path(out_path) if output is not None else rec.path(str(out_path), "output"))
-        if out_dir is not None:
-            attempt(check_output_dir, out_dir, "Recipe output folder")
+    out_dir = attempt(_output_path, rec, output)
+    if out_dir is not None:
+        attempt(check_output_dir, out_dir, "Recipe output folder")
     fsec = rec.section("fill")
     attempt(check_fill, fsec)
     for check in check_sections(rec):
